@@ -1,0 +1,23 @@
+//! gptgate's domain: value objects parsed once at the edge, entities, and the pure rules of
+//! sign-in and memory. Nothing here performs I/O, reads the clock or draws random numbers:
+//! callers pass `now` and random bytes in, so every rule is a plain function to test.
+
+pub mod code;
+pub mod conversation;
+pub mod email;
+pub mod ids;
+pub mod session;
+pub mod user;
+
+pub use code::{
+    AttemptVerdict, CodeFormatError, CodeHash, CodePolicy, CodeRecord, SendRefused,
+    VerificationCode,
+};
+pub use conversation::{
+    Conversation, ConversationCursor, ConversationDraft, ConversationError, ConversationInput,
+    CursorError, Exercise, ExternalId, Message, Role,
+};
+pub use email::{Email, EmailError};
+pub use ids::{ConversationId, SessionId, UserId};
+pub use session::{Session, SessionPolicy};
+pub use user::{ChatGptUserId, Identity, IdentityError, IdentityKind, User};

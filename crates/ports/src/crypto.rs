@@ -1,0 +1,45 @@
+//! Crypto ports: keyed hashing of sign-in codes and signed session tokens.
+
+use gptgate_domain::{CodeHash, Email, SessionId, UserId, VerificationCode};
+use time::OffsetDateTime;
+
+/// Hashes sign-in codes under a server key, so a leaked table cannot be brute-forced offline.
+pub trait CodeHasher: Send + Sync {
+    /// The keyed hash (HMAC-SHA256 in production) of `email || code`. The same inputs MUST
+    /// give the same hash; a code for one email MUST NOT hash like the same code for another.
+    fn hash(&self, email: &Email, code: &VerificationCode) -> CodeHash;
+
+    /// Whether `hash` is the hash of `email || code`, compared in constant time.
+    fn matches(&self, email: &Email, code: &VerificationCode, hash: &CodeHash) -> bool;
+}
+
+/// What a session token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionClaims {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub issued_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Why a token could not be signed or was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// The token is malformed, forged, of another algorithm, issuer or audience, lacks a
+    /// required claim, or has expired. Deliberately one variant: callers answer all alike.
+    #[error("the session token is invalid or expired")]
+    Invalid,
+    #[error("the session token could not be signed")]
+    Signing,
+}
+
+/// Signs and verifies session tokens.
+pub trait SessionTokens: Send + Sync {
+    /// A signed token carrying `claims`.
+    fn sign(&self, claims: &SessionClaims) -> Result<String, TokenError>;
+
+    /// The claims of `token` if it was signed by this server with the one pinned algorithm,
+    /// names this server as issuer and audience, carries every required claim, and has not
+    /// expired at `now`. Anything else MUST be [`TokenError::Invalid`].
+    fn verify(&self, token: &str, now: OffsetDateTime) -> Result<SessionClaims, TokenError>;
+}

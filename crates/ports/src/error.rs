@@ -1,0 +1,24 @@
+//! Errors shared by every port.
+
+/// Any error, boxed, as the source of a port error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A storage port failed. Adapters map their driver errors here at the boundary; the message
+/// never carries stored data.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The store cannot be reached or timed out; the request may succeed later (HTTP 503).
+    #[error("the store is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// A row could not be turned back into domain values.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// Any other failure of the store.
+    #[error("the store failed")]
+    Failed(#[source] BoxError),
+}
+
+/// A failure inside the server that the caller cannot fix (HTTP 500).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InternalError(pub String);

@@ -1,0 +1,23 @@
+//! gptgate's ports and use cases.
+//!
+//! The traits here are the outbound ports: what the application needs from the world (storage,
+//! mail, time, randomness, crypto), each with its contract in its doc comment. The services in
+//! [`services`] implement the use cases on top of them; the HTTP layer and embedders call the
+//! services. No infrastructure type (sqlx, actix, reqwest, lettre) appears in any signature.
+
+pub mod clock;
+pub mod crypto;
+pub mod error;
+pub mod mail;
+pub mod random;
+pub mod services;
+pub mod storage;
+
+pub use clock::Clock;
+pub use crypto::{CodeHasher, SessionClaims, SessionTokens, TokenError};
+pub use error::{BoxError, InternalError, StorageError};
+pub use mail::{MailError, Mailer};
+pub use random::{Random, RandomError};
+pub use storage::{
+    ConversationRepository, SessionRepository, UserRepository, VerificationCodeRepository,
+};

@@ -1,0 +1,120 @@
+//! Conversation memory: save, list, delete.
+
+use std::sync::Arc;
+
+use gptgate_domain::{
+    Conversation, ConversationCursor, ConversationDraft, ConversationId, ExternalId, UserId,
+};
+use tracing::instrument;
+
+use crate::{Clock, ConversationRepository, InternalError, Random, StorageError};
+
+/// The largest page a listing returns.
+pub const PAGE_LIMIT_MAX: usize = 50;
+
+/// The conversation use cases.
+#[derive(Clone)]
+pub struct Conversations {
+    repo: Arc<dyn ConversationRepository>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+}
+
+/// Why a conversation use case failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConversationsError {
+    /// No such conversation for this user (it may belong to someone else).
+    #[error("conversation not found")]
+    NotFound,
+    #[error("limit must be between 1 and {PAGE_LIMIT_MAX}")]
+    InvalidLimit,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// One page of a newest-first listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<Conversation>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<ConversationCursor>,
+}
+
+impl Conversations {
+    pub fn new(
+        repo: Arc<dyn ConversationRepository>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+    ) -> Self {
+        Self {
+            repo,
+            clock,
+            random,
+        }
+    }
+
+    /// Saves a conversation of `user`. With `external_id` (ChatGPT's conversation id), saving the
+    /// same chat again updates the earlier save instead of adding another.
+    #[instrument(skip_all, fields(%user))]
+    pub async fn save(
+        &self,
+        user: UserId,
+        draft: ConversationDraft,
+        external_id: Option<ExternalId>,
+    ) -> Result<Conversation, ConversationsError> {
+        let now = self.clock.now();
+        let conversation = Conversation {
+            id: self.random.conversation_id().map_err(InternalError::from)?,
+            user_id: user,
+            external_id,
+            title: draft.title,
+            summary: draft.summary,
+            messages: draft.messages,
+            raw_text: draft.raw_text,
+            exercises: draft.exercises,
+            created_at: now,
+            updated_at: now,
+        };
+        let stored = self.repo.save_conversation(&conversation).await?;
+        tracing::info!(conversation_id = %stored.id, "conversation saved");
+        Ok(stored)
+    }
+
+    /// A page of `user`'s conversations, newest first. `limit` must be 1 to [`PAGE_LIMIT_MAX`].
+    #[instrument(skip_all, fields(%user))]
+    pub async fn list(
+        &self,
+        user: UserId,
+        limit: usize,
+        after: Option<ConversationCursor>,
+    ) -> Result<Page, ConversationsError> {
+        if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
+            return Err(ConversationsError::InvalidLimit);
+        }
+        let mut items = self.repo.list_conversations(user, after, limit + 1).await?;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(Conversation::cursor)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// Deletes one of `user`'s conversations; another user's id is [`ConversationsError::NotFound`].
+    #[instrument(skip_all, fields(%user, %id))]
+    pub async fn delete_conversation(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> Result<(), ConversationsError> {
+        if self.repo.delete_conversation(user, id).await? {
+            tracing::info!("conversation deleted");
+            Ok(())
+        } else {
+            Err(ConversationsError::NotFound)
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Sign-in by emailed one-time code.
+
+use std::sync::Arc;
+
+use gptgate_domain::{
+    AttemptVerdict, CodePolicy, Email, Identity, SendRefused, SessionId, SessionPolicy, UserId,
+    VerificationCode,
+};
+use secrecy::SecretString;
+use time::{Duration, OffsetDateTime};
+use tracing::instrument;
+
+use crate::{
+    Clock, CodeHasher, InternalError, MailError, Mailer, Random, SessionClaims, SessionRepository,
+    SessionTokens, StorageError, TokenError, UserRepository, VerificationCodeRepository,
+};
+
+/// The ports sign-in needs.
+#[derive(Clone)]
+pub struct SignInPorts {
+    pub codes: Arc<dyn VerificationCodeRepository>,
+    pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub mailer: Arc<dyn Mailer>,
+    pub hasher: Arc<dyn CodeHasher>,
+    pub tokens: Arc<dyn SessionTokens>,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+}
+
+/// The sign-in use cases: send a code, verify it for a session token, authenticate a token,
+/// log out.
+#[derive(Clone)]
+pub struct SignIn {
+    ports: SignInPorts,
+    codes: CodePolicy,
+    sessions: SessionPolicy,
+}
+
+/// Why no code was sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendCodeError {
+    #[error("a code was sent moments ago; try again in {} s", retry_after.whole_seconds())]
+    CoolingDown { retry_after: Duration },
+    #[error("too many codes were sent to this address; try again in {} s", retry_after.whole_seconds())]
+    TooManyCodes { retry_after: Duration },
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// A new session.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The session token; give it to the caller only.
+    pub token: SecretString,
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Why a code was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Wrong, expired, used or never sent: one answer for all, so none can be told apart.
+    #[error("the code is invalid or has expired")]
+    InvalidCode,
+    #[error("too many attempts; request a new code")]
+    TooManyAttempts { retry_after: Duration },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// Who a valid session token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Authenticated {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+}
+
+/// Why a session token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticateError {
+    /// Bad signature or claims, expired, revoked, or its user is gone.
+    #[error("the session token is invalid or expired")]
+    InvalidToken,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl SignIn {
+    pub fn new(ports: SignInPorts, codes: CodePolicy, sessions: SessionPolicy) -> Self {
+        Self {
+            ports,
+            codes,
+            sessions,
+        }
+    }
+
+    /// How long codes stay valid.
+    pub fn code_policy(&self) -> &CodePolicy {
+        &self.codes
+    }
+
+    /// Sends a new code to `email`, replacing any earlier one. Works the same for addresses that
+    /// have never signed in: nothing here reveals whether an account exists.
+    #[instrument(skip_all)]
+    pub async fn send_code(&self, email: &Email) -> Result<(), SendCodeError> {
+        let code = self
+            .ports
+            .random
+            .verification_code()
+            .map_err(InternalError::from)?;
+        let hash = self.ports.hasher.hash(email, &code);
+        let now = self.ports.clock.now();
+        let mut refused = None;
+        self.ports
+            .codes
+            .update_code(email, &mut |previous| match self.codes.issue(
+                previous,
+                email,
+                hash.clone(),
+                now,
+            ) {
+                Ok(record) => {
+                    refused = None;
+                    Some(record)
+                }
+                Err(why) => {
+                    refused = Some(why);
+                    None
+                }
+            })
+            .await?;
+        match refused {
+            Some(SendRefused::CoolingDown { retry_after }) => {
+                return Err(SendCodeError::CoolingDown { retry_after })
+            }
+            Some(SendRefused::TooManyCodes { retry_after }) => {
+                tracing::warn!("hourly code budget of an address spent");
+                return Err(SendCodeError::TooManyCodes { retry_after });
+            }
+            None => {}
+        }
+        self.ports
+            .mailer
+            .send_sign_in_code(email, &code, self.codes.ttl)
+            .await?;
+        tracing::info!("sign-in code sent");
+        Ok(())
+    }
+
+    /// Checks `code` for `email`. The attempt is counted before the code is compared; the code is
+    /// then consumed atomically, so of concurrent right submissions exactly one gets a session.
+    #[instrument(skip_all)]
+    pub async fn verify(
+        &self,
+        email: &Email,
+        code: &VerificationCode,
+    ) -> Result<SignedIn, VerifyError> {
+        let now = self.ports.clock.now();
+        let mut verdict = AttemptVerdict::NoLiveCode;
+        self.ports
+            .codes
+            .update_code(email, &mut |record| {
+                let (next, v) = self.codes.register_attempt(record?, now);
+                verdict = v;
+                Some(next)
+            })
+            .await?;
+        let stored_hash = match verdict {
+            AttemptVerdict::Compare(hash) => hash,
+            AttemptVerdict::NoLiveCode => return Err(self.rejected()),
+            AttemptVerdict::TooManyAttempts { retry_after } => {
+                tracing::warn!("code attempt budget spent");
+                return Err(VerifyError::TooManyAttempts { retry_after });
+            }
+        };
+        if !self.ports.hasher.matches(email, code, &stored_hash) {
+            return Err(self.rejected());
+        }
+        let mut consumed = false;
+        self.ports
+            .codes
+            .update_code(email, &mut |record| {
+                let next = self.codes.consume(record?, &stored_hash);
+                consumed = next.is_some();
+                next
+            })
+            .await?;
+        if !consumed {
+            return Err(self.rejected());
+        }
+
+        let user = self
+            .ports
+            .users
+            .find_or_create_user(
+                &Identity::email(email),
+                self.ports.random.user_id().map_err(InternalError::from)?,
+                now,
+            )
+            .await?;
+        let session_id = self
+            .ports
+            .random
+            .session_id()
+            .map_err(InternalError::from)?;
+        let session = self.sessions.open(session_id, user.id, now);
+        self.ports.sessions.create_session(&session).await?;
+        let token = self
+            .ports
+            .tokens
+            .sign(&SessionClaims {
+                user_id: user.id,
+                session_id,
+                issued_at: now,
+                expires_at: session.expires_at,
+            })
+            .map_err(|e| InternalError(e.to_string()))?;
+        tracing::info!(user_id = %user.id, "signed in by email code");
+        Ok(SignedIn {
+            token: SecretString::from(token),
+            user_id: user.id,
+            session_id,
+            expires_at: session.expires_at,
+        })
+    }
+
+    fn rejected(&self) -> VerifyError {
+        tracing::info!("sign-in code rejected");
+        VerifyError::InvalidCode
+    }
+
+    /// The user and session of a session token: the signature and claims must hold AND the
+    /// session must still be active in storage (so logout and user deletion take effect at once).
+    #[instrument(skip_all)]
+    pub async fn authenticate(&self, token: &str) -> Result<Authenticated, AuthenticateError> {
+        let now = self.ports.clock.now();
+        let claims = self.ports.tokens.verify(token, now).map_err(|e| match e {
+            TokenError::Invalid | TokenError::Signing => AuthenticateError::InvalidToken,
+        })?;
+        let session = self
+            .ports
+            .sessions
+            .find_session(claims.session_id)
+            .await?
+            .ok_or(AuthenticateError::InvalidToken)?;
+        if session.user_id != claims.user_id || !session.is_active(now) {
+            return Err(AuthenticateError::InvalidToken);
+        }
+        Ok(Authenticated {
+            user_id: session.user_id,
+            session_id: session.id,
+        })
+    }
+
+    /// Ends a session; its token is refused from now on.
+    #[instrument(skip_all)]
+    pub async fn logout(&self, session_id: SessionId) -> Result<(), StorageError> {
+        self.ports
+            .sessions
+            .revoke_session(session_id, self.ports.clock.now())
+            .await?;
+        Ok(())
+    }
+}

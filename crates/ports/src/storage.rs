@@ -1,0 +1,96 @@
+//! Storage ports, one per aggregate. Every implementation (the in-memory fakes, SQLite,
+//! PostgreSQL) must pass the contract suites in `gptgate-testkit`.
+
+use async_trait::async_trait;
+use gptgate_domain::{
+    CodeRecord, Conversation, ConversationCursor, ConversationId, Email, Identity, Session,
+    SessionId, User, UserId,
+};
+use time::OffsetDateTime;
+
+use crate::StorageError;
+
+/// A decision about a code record: given the current record (if any), the record to store
+/// instead (`None` leaves the store as it is).
+pub type CodeChange<'a> = dyn FnMut(Option<&CodeRecord>) -> Option<CodeRecord> + Send + 'a;
+
+/// Stores the sign-in code record of each email address.
+#[async_trait]
+pub trait VerificationCodeRepository: Send + Sync {
+    /// Atomically reads the record of `email`, calls `change` once with it, and stores what
+    /// `change` returns. No other `update` of the same email may interleave between the read
+    /// and the write: this is what makes attempt counting and single use hold under
+    /// concurrency. If this returns an error, nothing was stored, and whatever `change`
+    /// concluded must be discarded.
+    async fn update_code(
+        &self,
+        email: &Email,
+        change: &mut CodeChange<'_>,
+    ) -> Result<(), StorageError>;
+
+    /// The record of `email`, if any (for operators and tests).
+    async fn find_code(&self, email: &Email) -> Result<Option<CodeRecord>, StorageError>;
+}
+
+/// Stores users and their identities.
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// The user holding `identity`; if nobody does, creates user `new_id` holding it. Concurrent
+    /// calls with the same identity MUST all return the same user.
+    async fn find_or_create_user(
+        &self,
+        identity: &Identity,
+        new_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<User, StorageError>;
+
+    /// Deletes the user and everything they own (identities, sessions, conversations) in one
+    /// transaction. Returns whether the user existed.
+    async fn delete_user(&self, id: UserId) -> Result<bool, StorageError>;
+}
+
+/// Stores sign-in sessions.
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Stores a new session. Fails if its user does not exist.
+    async fn create_session(&self, session: &Session) -> Result<(), StorageError>;
+
+    /// The session, if it exists (revoked or not).
+    async fn find_session(&self, id: SessionId) -> Result<Option<Session>, StorageError>;
+
+    /// Marks the session revoked at `now` unless it already is. Returns whether it existed.
+    async fn revoke_session(
+        &self,
+        id: SessionId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError>;
+}
+
+/// Stores saved conversations.
+#[async_trait]
+pub trait ConversationRepository: Send + Sync {
+    /// Stores `conversation`. When it has an `external_id` and its user already has a
+    /// conversation with that external id, that one is updated instead: its content and
+    /// `updated_at` are replaced, its `id` and `created_at` kept. Returns what is stored.
+    async fn save_conversation(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<Conversation, StorageError>;
+
+    /// Up to `limit` conversations of `user`, newest first by (created_at, id); after `after`
+    /// when given (strictly older than it).
+    async fn list_conversations(
+        &self,
+        user: UserId,
+        after: Option<ConversationCursor>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>, StorageError>;
+
+    /// Deletes the conversation if it belongs to `user`. Returns whether one was deleted; a
+    /// conversation of another user MUST be left alone and reported as not found.
+    async fn delete_conversation(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> Result<bool, StorageError>;
+}

@@ -1,0 +1,114 @@
+//! Contract suites for the storage ports, written once and run against every implementation:
+//! the in-memory fakes (in this crate's tests), SQLite and PostgreSQL (in the adapter crates).
+//!
+//! Each check is a `pub async fn` taking a fresh, empty store. Use
+//! [`storage_contract_tests!`](crate::storage_contract_tests) to get one test per check.
+
+mod codes;
+mod conversations;
+mod sessions;
+mod users;
+
+use std::sync::Arc;
+
+use gptgate_ports::{
+    ConversationRepository, SessionRepository, UserRepository, VerificationCodeRepository,
+};
+
+pub use codes::*;
+pub use conversations::*;
+pub use sessions::*;
+pub use users::*;
+
+/// A store implementing every storage port, as each backend does.
+pub trait Store:
+    VerificationCodeRepository + UserRepository + SessionRepository + ConversationRepository + 'static
+{
+}
+
+impl<T> Store for T where
+    T: VerificationCodeRepository
+        + UserRepository
+        + SessionRepository
+        + ConversationRepository
+        + 'static
+{
+}
+
+/// A fresh, empty store for one test, and whatever must live as long as the test (a temporary
+/// directory, a database to drop afterwards).
+pub struct TestStore {
+    pub store: Arc<dyn Store>,
+    pub guard: Option<Box<dyn Send>>,
+}
+
+/// Expands to one `#[tokio::test]` per contract check, each on a fresh store from `$factory`,
+/// an `async fn() -> TestStore`.
+#[macro_export]
+macro_rules! storage_contract_tests {
+    ($factory:path) => {
+        $crate::storage_contract_tests!(@each $factory;
+            code_update_of_a_new_email_sees_no_record,
+            code_update_stores_and_replaces_the_record,
+            code_update_that_returns_nothing_keeps_the_record,
+            code_records_of_different_emails_are_separate,
+            code_updates_of_one_email_never_interleave,
+            find_or_create_creates_a_user_once,
+            identities_of_different_kinds_lead_to_different_users,
+            concurrent_first_sight_of_an_identity_creates_one_user,
+            deleting_a_user_deletes_everything_they_own,
+            a_session_round_trips,
+            revoking_a_session_keeps_the_first_revocation_time,
+            a_session_needs_an_existing_user,
+            a_conversation_round_trips_with_every_field,
+            saving_with_the_same_external_id_updates_the_earlier_save,
+            external_ids_are_scoped_to_their_user,
+            concurrent_saves_of_one_chat_leave_one_conversation,
+            listing_pages_newest_first_without_gaps_or_repeats,
+            a_user_lists_only_their_own_conversations,
+            deleting_another_users_conversation_finds_nothing,
+        );
+    };
+    (@each $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let test_store: $crate::TestStore = $factory().await;
+                $crate::contracts::$name(test_store.store.clone()).await;
+                drop(test_store);
+            }
+        )*
+    };
+}
+
+/// Fixtures shared by the suites.
+mod fixtures {
+    use gptgate_domain::{Email, Identity, UserId};
+    use time::{macros::datetime, OffsetDateTime};
+
+    use super::Store;
+
+    /// A time with microsecond precision, which every backend keeps exactly.
+    pub const T0: OffsetDateTime = datetime!(2026-02-03 04:05:06.123456 UTC);
+
+    pub fn email(name: &str) -> Email {
+        Email::parse(&format!("{name}@example.com")).expect("fixture email is valid")
+    }
+
+    pub fn user_id(n: u8) -> UserId {
+        UserId::from_random_bytes([n; 16])
+    }
+
+    /// Creates user `n` (holding email identity `user<n>@example.com`).
+    pub async fn user(store: &dyn Store, n: u8) -> UserId {
+        store
+            .find_or_create_user(
+                &Identity::email(&email(&format!("user{n}"))),
+                user_id(n),
+                T0,
+            )
+            .await
+            .expect("user is created")
+            .id
+    }
+}

@@ -1,0 +1,132 @@
+use std::sync::Arc;
+
+use gptgate_domain::{CodeHash, CodeRecord, Email};
+use time::Duration;
+
+use super::fixtures::{email, T0};
+use super::Store;
+
+fn record(email: &Email, hash: u8) -> CodeRecord {
+    CodeRecord {
+        email: email.clone(),
+        code_hash: Some(CodeHash::from_bytes(vec![hash; 32])),
+        expires_at: T0 + Duration::minutes(10),
+        attempts: 2,
+        last_sent_at: T0,
+        send_window_started_at: T0 - Duration::minutes(3),
+        sends_in_window: 3,
+        attempt_window_started_at: T0 - Duration::minutes(7),
+        attempts_in_window: 9,
+    }
+}
+
+pub async fn code_update_of_a_new_email_sees_no_record(store: Arc<dyn Store>) {
+    let ann = email("ann");
+    let mut seen = Some(true);
+    store
+        .update_code(&ann, &mut |current| {
+            seen = Some(current.is_some());
+            None
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        Some(false),
+        "the change must be called once, with no record"
+    );
+    assert_eq!(
+        store.find_code(&ann).await.unwrap(),
+        None,
+        "returning None stores nothing"
+    );
+}
+
+pub async fn code_update_stores_and_replaces_the_record(store: Arc<dyn Store>) {
+    let ann = email("ann");
+    let first = record(&ann, 1);
+    store
+        .update_code(&ann, &mut |_| Some(first.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_code(&ann).await.unwrap(),
+        Some(first.clone()),
+        "every field round-trips"
+    );
+
+    let mut used = first.clone();
+    used.code_hash = None;
+    used.attempts = 3;
+    let mut seen = None;
+    store
+        .update_code(&ann, &mut |current| {
+            seen = current.cloned();
+            Some(used.clone())
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, Some(first), "the change sees the stored record");
+    assert_eq!(
+        store.find_code(&ann).await.unwrap(),
+        Some(used),
+        "a used code is stored as none"
+    );
+}
+
+pub async fn code_update_that_returns_nothing_keeps_the_record(store: Arc<dyn Store>) {
+    let ann = email("ann");
+    let first = record(&ann, 1);
+    store
+        .update_code(&ann, &mut |_| Some(first.clone()))
+        .await
+        .unwrap();
+    store.update_code(&ann, &mut |_| None).await.unwrap();
+    assert_eq!(store.find_code(&ann).await.unwrap(), Some(first));
+}
+
+pub async fn code_records_of_different_emails_are_separate(store: Arc<dyn Store>) {
+    let (ann, bob) = (email("ann"), email("bob"));
+    store
+        .update_code(&ann, &mut |_| Some(record(&ann, 1)))
+        .await
+        .unwrap();
+    store
+        .update_code(&bob, &mut |_| Some(record(&bob, 2)))
+        .await
+        .unwrap();
+    assert_eq!(store.find_code(&ann).await.unwrap(), Some(record(&ann, 1)));
+    assert_eq!(store.find_code(&bob).await.unwrap(), Some(record(&bob, 2)));
+}
+
+pub async fn code_updates_of_one_email_never_interleave(store: Arc<dyn Store>) {
+    let ann = email("ann");
+    let mut start = record(&ann, 1);
+    start.attempts = 0;
+    store
+        .update_code(&ann, &mut |_| Some(start.clone()))
+        .await
+        .unwrap();
+
+    const WRITERS: u32 = 40;
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            let store = store.clone();
+            let ann = ann.clone();
+            tokio::spawn(async move {
+                store
+                    .update_code(&ann, &mut |current| {
+                        let mut next = current.cloned().expect("record exists");
+                        next.attempts += 1;
+                        Some(next)
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let end = store.find_code(&ann).await.unwrap().unwrap();
+    assert_eq!(end.attempts, WRITERS, "no increment may be lost");
+}

@@ -1,0 +1,186 @@
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use gptgate_domain::{Conversation, ConversationId, Exercise, ExternalId, Message, Role, UserId};
+use time::{Duration, OffsetDateTime};
+
+use super::fixtures::{user, T0};
+use super::Store;
+
+/// Conversation `n` of `user`, created at `at`.
+pub fn conversation(user: UserId, n: u8, at: OffsetDateTime) -> Conversation {
+    Conversation {
+        id: ConversationId::from_random_bytes([n; 16]),
+        user_id: user,
+        external_id: None,
+        title: Some(format!("Chat {n}")),
+        summary: format!("Summary {n} — ünïcode kept"),
+        messages: vec![
+            Message {
+                role: Role::User,
+                content: "Hola, ¿qué tal?".into(),
+            },
+            Message {
+                role: Role::Assistant,
+                content: "Muy bien.\nNew line and \"quotes\".".into(),
+            },
+        ],
+        raw_text: vec!["User: Hola".into()],
+        exercises: vec![
+            Exercise {
+                name: "Greetings".into(),
+                score: 100,
+                notes: Some("perfect".into()),
+            },
+            Exercise {
+                name: "Numbers".into(),
+                score: 0,
+                notes: None,
+            },
+        ],
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn external(id: &str) -> Option<ExternalId> {
+    Some(ExternalId::parse(id).unwrap())
+}
+
+pub async fn a_conversation_round_trips_with_every_field(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let mut saved = conversation(ann, 1, T0);
+    saved.external_id = external("chat-1");
+    assert_eq!(store.save_conversation(&saved).await.unwrap(), saved);
+    let mut bare = conversation(ann, 2, T0 + Duration::seconds(1));
+    bare.title = None;
+    bare.messages.clear();
+    bare.raw_text.clear();
+    bare.exercises.clear();
+    assert_eq!(store.save_conversation(&bare).await.unwrap(), bare);
+    assert_eq!(
+        store.list_conversations(ann, None, 10).await.unwrap(),
+        vec![bare, saved]
+    );
+}
+
+pub async fn saving_with_the_same_external_id_updates_the_earlier_save(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let mut first = conversation(ann, 1, T0);
+    first.external_id = external("chat-1");
+    store.save_conversation(&first).await.unwrap();
+
+    let later = T0 + Duration::minutes(5);
+    let mut second = conversation(ann, 2, later);
+    second.external_id = external("chat-1");
+    second.summary = "Updated summary".into();
+    let stored = store.save_conversation(&second).await.unwrap();
+
+    assert_eq!(stored.id, first.id, "the id of the first save is kept");
+    assert_eq!(stored.created_at, T0, "created_at is kept");
+    assert_eq!(stored.updated_at, later);
+    assert_eq!(stored.summary, "Updated summary");
+    assert_eq!(
+        store.list_conversations(ann, None, 10).await.unwrap(),
+        vec![stored]
+    );
+}
+
+pub async fn external_ids_are_scoped_to_their_user(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let bob = user(store.as_ref(), 2).await;
+    let mut a = conversation(ann, 1, T0);
+    a.external_id = external("chat-1");
+    let mut b = conversation(bob, 2, T0);
+    b.external_id = external("chat-1");
+    store.save_conversation(&a).await.unwrap();
+    assert_eq!(store.save_conversation(&b).await.unwrap().id, b.id);
+    assert_eq!(
+        store.list_conversations(ann, None, 10).await.unwrap(),
+        vec![a]
+    );
+}
+
+pub async fn concurrent_saves_of_one_chat_leave_one_conversation(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let tasks: Vec<_> = (1..=8u8)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut c = conversation(ann, n, T0 + Duration::seconds(n.into()));
+                c.external_id = external("same-chat");
+                store.save_conversation(&c).await
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for task in tasks {
+        ids.insert(task.await.unwrap().expect("no save fails").id);
+    }
+    assert_eq!(ids.len(), 1, "every save lands on the same conversation");
+    assert_eq!(
+        store.list_conversations(ann, None, 10).await.unwrap().len(),
+        1
+    );
+}
+
+pub async fn listing_pages_newest_first_without_gaps_or_repeats(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    // Seven conversations; three share a creation time, so the id breaks the tie.
+    let times = [0, 1, 2, 2, 2, 3, 4];
+    let mut all = Vec::new();
+    for (n, offset) in times.iter().enumerate() {
+        let c = conversation(ann, n as u8 + 1, T0 + Duration::seconds(*offset));
+        store.save_conversation(&c).await.unwrap();
+        all.push(c);
+    }
+    all.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_conversations(ann, after, 3).await.unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = Some(last.cursor());
+        seen.extend(page);
+    }
+    assert_eq!(seen, all);
+}
+
+pub async fn a_user_lists_only_their_own_conversations(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let bob = user(store.as_ref(), 2).await;
+    store
+        .save_conversation(&conversation(ann, 1, T0))
+        .await
+        .unwrap();
+    let bobs = conversation(bob, 2, T0);
+    store.save_conversation(&bobs).await.unwrap();
+    assert_eq!(
+        store.list_conversations(bob, None, 10).await.unwrap(),
+        vec![bobs]
+    );
+}
+
+pub async fn deleting_another_users_conversation_finds_nothing(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let bob = user(store.as_ref(), 2).await;
+    let anns = conversation(ann, 1, T0);
+    store.save_conversation(&anns).await.unwrap();
+    assert!(!store.delete_conversation(bob, anns.id).await.unwrap());
+    assert_eq!(
+        store.list_conversations(ann, None, 10).await.unwrap().len(),
+        1
+    );
+    assert!(store.delete_conversation(ann, anns.id).await.unwrap());
+    assert!(
+        !store.delete_conversation(ann, anns.id).await.unwrap(),
+        "already gone"
+    );
+    assert!(store
+        .list_conversations(ann, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}

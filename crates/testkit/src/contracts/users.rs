@@ -1,0 +1,105 @@
+use std::sync::Arc;
+
+use gptgate_domain::{ChatGptUserId, ConversationCursor, Identity, SessionId, SessionPolicy};
+
+use super::conversations::conversation;
+use super::fixtures::{email, user, user_id, T0};
+use super::Store;
+
+pub async fn find_or_create_creates_a_user_once(store: Arc<dyn Store>) {
+    let ann = Identity::email(&email("ann"));
+    let created = store
+        .find_or_create_user(&ann, user_id(1), T0)
+        .await
+        .unwrap();
+    assert_eq!(created.id, user_id(1));
+    assert_eq!(created.created_at, T0);
+    let found = store
+        .find_or_create_user(&ann, user_id(2), T0)
+        .await
+        .unwrap();
+    assert_eq!(found, created, "the second call finds the first user");
+}
+
+pub async fn identities_of_different_kinds_lead_to_different_users(store: Arc<dyn Store>) {
+    let id = ChatGptUserId::parse("g-1").unwrap();
+    let stable = store
+        .find_or_create_user(&Identity::chatgpt(&id), user_id(1), T0)
+        .await
+        .unwrap();
+    let ephemeral = store
+        .find_or_create_user(&Identity::openai_ephemeral(&id), user_id(2), T0)
+        .await
+        .unwrap();
+    assert_ne!(stable.id, ephemeral.id);
+}
+
+pub async fn concurrent_first_sight_of_an_identity_creates_one_user(store: Arc<dyn Store>) {
+    let identity = Identity::chatgpt(&ChatGptUserId::parse("g-race").unwrap());
+    let tasks: Vec<_> = (0..16u8)
+        .map(|n| {
+            let store = store.clone();
+            let identity = identity.clone();
+            tokio::spawn(async move {
+                store
+                    .find_or_create_user(&identity, user_id(n + 1), T0)
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap().unwrap().id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "all callers get the same user: {ids:?}");
+}
+
+pub async fn deleting_a_user_deletes_everything_they_own(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let bob = user(store.as_ref(), 2).await;
+    let session = SessionPolicy::default().open(SessionId::from_random_bytes([5; 16]), ann, T0);
+    store.create_session(&session).await.unwrap();
+    store
+        .save_conversation(&conversation(ann, 1, T0))
+        .await
+        .unwrap();
+    store
+        .save_conversation(&conversation(bob, 2, T0))
+        .await
+        .unwrap();
+
+    assert!(store.delete_user(ann).await.unwrap(), "the user existed");
+    assert_eq!(
+        store.find_session(session.id).await.unwrap(),
+        None,
+        "sessions go"
+    );
+    let none: Option<ConversationCursor> = None;
+    assert!(
+        store
+            .list_conversations(ann, none, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "conversations go"
+    );
+    assert_eq!(
+        store.list_conversations(bob, None, 10).await.unwrap().len(),
+        1,
+        "others' data stays"
+    );
+    let again = store
+        .find_or_create_user(&Identity::email(&email("user1")), user_id(9), T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.id,
+        user_id(9),
+        "the identity went too: a new user is created"
+    );
+    assert!(
+        !store.delete_user(ann).await.unwrap(),
+        "a second delete finds nobody"
+    );
+}

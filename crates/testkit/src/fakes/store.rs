@@ -1,0 +1,214 @@
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use gptgate_domain::{
+    CodeRecord, Conversation, ConversationCursor, ConversationId, Email, Identity, IdentityKind,
+    Session, SessionId, User, UserId,
+};
+use gptgate_ports::storage::CodeChange;
+use gptgate_ports::{
+    ConversationRepository, SessionRepository, StorageError, UserRepository,
+    VerificationCodeRepository,
+};
+use time::OffsetDateTime;
+
+/// Every storage port in memory, with the same semantics as the SQL stores (cascading deletes,
+/// foreign keys, atomic updates). Can be switched to fail like an unreachable database.
+#[derive(Default)]
+pub struct InMemoryStore {
+    state: Mutex<State>,
+    unavailable: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    codes: HashMap<Email, CodeRecord>,
+    users: HashMap<UserId, User>,
+    identities: HashMap<(IdentityKind, String), UserId>,
+    sessions: HashMap<SessionId, Session>,
+    conversations: HashMap<ConversationId, Conversation>,
+}
+
+impl InMemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every later call fail with [`StorageError::Unavailable`] (or work again).
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
+    /// How many users exist.
+    pub fn user_count(&self) -> usize {
+        self.lock_unchecked().users.len()
+    }
+
+    fn lock_unchecked(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State>, StorageError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(StorageError::Unavailable(
+                "the in-memory store is switched off".into(),
+            ));
+        }
+        Ok(self.lock_unchecked())
+    }
+}
+
+#[async_trait]
+impl VerificationCodeRepository for InMemoryStore {
+    async fn update_code(
+        &self,
+        email: &Email,
+        change: &mut CodeChange<'_>,
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if let Some(next) = change(state.codes.get(email)) {
+            state.codes.insert(email.clone(), next);
+        }
+        Ok(())
+    }
+
+    async fn find_code(&self, email: &Email) -> Result<Option<CodeRecord>, StorageError> {
+        Ok(self.lock()?.codes.get(email).cloned())
+    }
+}
+
+#[async_trait]
+impl UserRepository for InMemoryStore {
+    async fn find_or_create_user(
+        &self,
+        identity: &Identity,
+        new_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<User, StorageError> {
+        let mut state = self.lock()?;
+        let key = (identity.kind(), identity.value().to_owned());
+        if let Some(id) = state.identities.get(&key) {
+            let user = state.users.get(id).cloned();
+            return user.ok_or_else(|| StorageError::Corrupt("identity without user".into()));
+        }
+        let user = User {
+            id: new_id,
+            created_at: now,
+        };
+        state.users.insert(new_id, user.clone());
+        state.identities.insert(key, new_id);
+        Ok(user)
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        let existed = state.users.remove(&id).is_some();
+        state.identities.retain(|_, owner| *owner != id);
+        state.sessions.retain(|_, s| s.user_id != id);
+        state.conversations.retain(|_, c| c.user_id != id);
+        Ok(existed)
+    }
+}
+
+#[async_trait]
+impl SessionRepository for InMemoryStore {
+    async fn create_session(&self, session: &Session) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if !state.users.contains_key(&session.user_id) {
+            return Err(StorageError::Failed(
+                "session for a user that does not exist".into(),
+            ));
+        }
+        if state.sessions.contains_key(&session.id) {
+            return Err(StorageError::Failed("duplicate session id".into()));
+        }
+        state.sessions.insert(session.id, session.clone());
+        Ok(())
+    }
+
+    async fn find_session(&self, id: SessionId) -> Result<Option<Session>, StorageError> {
+        Ok(self.lock()?.sessions.get(&id).cloned())
+    }
+
+    async fn revoke_session(
+        &self,
+        id: SessionId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        Ok(match state.sessions.get_mut(&id) {
+            Some(session) => {
+                session.revoked_at.get_or_insert(now);
+                true
+            }
+            None => false,
+        })
+    }
+}
+
+#[async_trait]
+impl ConversationRepository for InMemoryStore {
+    async fn save_conversation(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<Conversation, StorageError> {
+        let mut state = self.lock()?;
+        if !state.users.contains_key(&conversation.user_id) {
+            return Err(StorageError::Failed(
+                "conversation for a user that does not exist".into(),
+            ));
+        }
+        let earlier = conversation.external_id.as_ref().and_then(|ext| {
+            state
+                .conversations
+                .values()
+                .find(|c| c.user_id == conversation.user_id && c.external_id.as_ref() == Some(ext))
+                .map(|c| (c.id, c.created_at))
+        });
+        let mut stored = conversation.clone();
+        if let Some((id, created_at)) = earlier {
+            stored.id = id;
+            stored.created_at = created_at;
+        } else if state.conversations.contains_key(&stored.id) {
+            return Err(StorageError::Failed("duplicate conversation id".into()));
+        }
+        state.conversations.insert(stored.id, stored.clone());
+        Ok(stored)
+    }
+
+    async fn list_conversations(
+        &self,
+        user: UserId,
+        after: Option<ConversationCursor>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>, StorageError> {
+        let state = self.lock()?;
+        let mut mine: Vec<Conversation> = state
+            .conversations
+            .values()
+            .filter(|c| c.user_id == user)
+            .filter(|c| after.is_none_or(|a| (c.created_at, c.id) < (a.created_at, a.id)))
+            .cloned()
+            .collect();
+        mine.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        mine.truncate(limit);
+        Ok(mine)
+    }
+
+    async fn delete_conversation(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        match state.conversations.get(&id) {
+            Some(c) if c.user_id == user => {
+                state.conversations.remove(&id);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}

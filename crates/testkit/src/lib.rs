@@ -1,0 +1,16 @@
+//! In-memory fakes of every gptgate port, and the contract suites that every implementation of
+//! a storage port must pass.
+//!
+//! The fakes are real, stateful implementations (not mocks): service tests run the use cases on
+//! them end to end, with a [`FakeClock`] to move time and a [`SeededRandom`] for repeatable ids.
+//! [`contracts`] holds the shared suites; [`storage_contract_tests!`] turns them into one
+//! `#[tokio::test]` per check for any store.
+
+pub mod contracts;
+mod fakes;
+
+pub use contracts::{Store, TestStore};
+pub use fakes::{
+    FakeClock, FakeCodeHasher, FakeSessionTokens, InMemoryStore, RecordingMailer, SeededRandom,
+    SentCode,
+};
