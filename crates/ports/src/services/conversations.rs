@@ -105,11 +105,7 @@ impl Conversations {
 
     /// Deletes one of `user`'s conversations; another user's id is [`ConversationsError::NotFound`].
     #[instrument(skip_all, fields(%user, %id))]
-    pub async fn delete_conversation(
-        &self,
-        user: UserId,
-        id: ConversationId,
-    ) -> Result<(), ConversationsError> {
+    pub async fn delete(&self, user: UserId, id: ConversationId) -> Result<(), ConversationsError> {
         if self.repo.delete_conversation(user, id).await? {
             tracing::info!("conversation deleted");
             Ok(())
