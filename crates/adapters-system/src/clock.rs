@@ -1,0 +1,25 @@
+use gptgate_ports::Clock;
+use time::OffsetDateTime;
+
+/// The system clock, truncated to microseconds: the precision every store keeps, so a value
+/// read back equals the value written.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        let now = OffsetDateTime::now_utc();
+        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+            .unwrap_or(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_system_clock_keeps_whole_microseconds() {
+        assert_eq!(SystemClock.now().nanosecond() % 1_000, 0);
+    }
+}
