@@ -19,12 +19,12 @@ CREATE TABLE verification_codes (
     email                     text PRIMARY KEY,
     code_hash                 bytea,
     expires_at                timestamptz NOT NULL,
-    attempts                  integer NOT NULL,
+    attempts                  bigint NOT NULL,
     last_sent_at              timestamptz NOT NULL,
     send_window_started_at    timestamptz NOT NULL,
-    sends_in_window           integer NOT NULL,
+    sends_in_window           bigint NOT NULL,
     attempt_window_started_at timestamptz NOT NULL,
-    attempts_in_window        integer NOT NULL
+    attempts_in_window        bigint NOT NULL
 );
 CREATE INDEX verification_codes_expires_at ON verification_codes (expires_at);
 

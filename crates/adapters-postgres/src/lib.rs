@@ -1,1 +1,14 @@
-//! placeholder
+//! PostgreSQL implementations of gptgate's storage ports.
+//!
+//! One [`PostgresStore`] implements every storage port. The read-decide-write update of a
+//! code record runs in a transaction holding a per-email advisory lock, which serializes
+//! updates of one email even when no row exists yet.
+
+mod codes;
+mod conversations;
+mod error;
+mod sessions;
+mod store;
+mod users;
+
+pub use store::{PoolSettings, PostgresStore};

@@ -1,0 +1,80 @@
+use async_trait::async_trait;
+use gptgate_domain::{Session, SessionId, UserId};
+use gptgate_ports::{SessionRepository, StorageError};
+use sqlx::FromRow;
+use time::OffsetDateTime;
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::error::storage;
+use crate::PostgresStore;
+
+#[derive(FromRow)]
+struct SessionRow {
+    id: Uuid,
+    user_id: Uuid,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    revoked_at: Option<OffsetDateTime>,
+}
+
+impl SessionRow {
+    fn into_session(self) -> Result<Session, StorageError> {
+        Ok(Session {
+            id: SessionId::from_uuid(self.id),
+            user_id: UserId::from_uuid(self.user_id),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+        })
+    }
+}
+
+#[async_trait]
+impl SessionRepository for PostgresStore {
+    #[instrument(skip_all)]
+    async fn create_session(&self, session: &Session) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(session.id.as_uuid())
+        .bind(session.user_id.as_uuid())
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .bind(session.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn find_session(&self, id: SessionId) -> Result<Option<Session>, StorageError> {
+        sqlx::query_as::<_, SessionRow>(
+            "SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?
+        .map(SessionRow::into_session)
+        .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn revoke_session(
+        &self,
+        id: SessionId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let done =
+            sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+                .bind(now)
+                .bind(id.as_uuid())
+                .execute(&self.pool)
+                .await
+                .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,68 @@
+use std::str::FromStr;
+use std::time::Duration;
+
+use gptgate_ports::StorageError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::error::storage;
+
+/// Every storage port on one PostgreSQL database.
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pub(crate) pool: PgPool,
+}
+
+/// Connection pool sizing.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host/db?sslmode=verify-full&sslrootcert=...`;
+    /// TLS is configured by the URL's `sslmode` and `sslrootcert`).
+    pub async fn connect(url: &str, settings: PoolSettings) -> Result<Self, StorageError> {
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| StorageError::Failed(Box::new(e)))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(storage)?;
+        Ok(Self { pool })
+    }
+
+    /// Applies the embedded migrations that have not run yet.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        sqlx::migrate!("../../migrations/postgres")
+            .run(&self.pool)
+            .await
+            .map_err(|e| StorageError::Failed(Box::new(e)))
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(storage)
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
