@@ -38,6 +38,15 @@ impl Role {
             _ => None,
         }
     }
+
+    /// The lower-case name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Assistant => "assistant",
+            Self::System => "system",
+        }
+    }
 }
 
 /// One message of a chat.

@@ -1,1 +1,20 @@
-//! placeholder
+//! gptgate's HTTP layer (actix-web) and the `gptgate` binary's commands.
+//!
+//! Thin by design: handlers parse a request into domain types, call a use-case service from
+//! `gptgate-ports`, and map the result to JSON. [`startup`] is the one place where adapters are
+//! chosen and wired to ports.
+
+pub mod api_key;
+pub mod body;
+pub mod caller;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod fit;
+pub mod middleware;
+pub mod openapi;
+pub mod privacy;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

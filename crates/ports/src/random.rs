@@ -22,7 +22,7 @@ pub trait Random: Send + Sync {
     fn fill(&self, buf: &mut [u8]) -> Result<(), RandomError>;
 }
 
-impl dyn Random {
+impl dyn Random + '_ {
     /// `N` random bytes.
     pub fn bytes<const N: usize>(&self) -> Result<[u8; N], RandomError> {
         let mut buf = [0u8; N];

@@ -1,0 +1,209 @@
+//! The `gptgate` command line: `serve` (the default), `migrate`, `openapi`, `check-config`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use gptgate_adapters_system::OsRandom;
+use secrecy::ExposeSecret;
+
+use crate::config::{Config, MailSettings, Mode};
+use crate::startup::{mailer, Application, Database};
+use crate::{openapi, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "gptgate",
+    version,
+    about = "Sign-in and memory backend for ChatGPT Custom GPTs",
+    long_about = "Sign-in and memory backend for ChatGPT Custom GPTs.\n\nConfiguration comes from environment variables (and a .env file); see the README."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Print the OpenAPI document to paste into the GPT editor.
+    Openapi {
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+    /// Check the configuration and print a summary (no secrets), then exit.
+    CheckConfig,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Yaml,
+}
+
+/// Runs the command line; the exit code is 0 on success, 1 on a runtime failure, 2 on bad
+/// configuration.
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi { format }) = cli.command {
+        return print_openapi(format);
+    }
+    let config = match Config::load(&Config::environment(), &OsRandom::new()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&config).await,
+        Command::Migrate => migrate(&config).await,
+        Command::CheckConfig => check_config(&config),
+        Command::Openapi { .. } => unreachable!("handled above"),
+    }
+}
+
+fn print_openapi(format: Format) -> ExitCode {
+    let vars = Config::environment();
+    let public_url = vars
+        .get("PUBLIC_URL")
+        .or_else(|| vars.get("NEXT_PUBLIC_APP_URL"))
+        .map(|u| u.trim().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| "http://localhost:8080".to_owned());
+    let doc = openapi::document(&public_url);
+    let text = match format {
+        Format::Json => doc.to_pretty_json().map_err(|e| e.to_string()),
+        Format::Yaml => doc.to_yaml().map_err(|e| e.to_string()),
+    };
+    match text {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot render the OpenAPI document: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(config: &Config) -> ExitCode {
+    let result = async {
+        let db = Database::connect(config).await?;
+        db.migrate().await
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            println!("migrations applied to {}", config.database_display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("migration failed on {}: {e}", config.database_display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(config: &Config) -> ExitCode {
+    if let Err(e) = mailer(config) {
+        eprintln!("gptgate cannot start: {e}");
+        return ExitCode::from(2);
+    }
+    println!("configuration is valid");
+    println!("  mode         {:?}", config.mode);
+    println!(
+        "  public URL   {}",
+        config
+            .public_url
+            .as_deref()
+            .unwrap_or("http://localhost:<port> (PUBLIC_URL unset)")
+    );
+    println!("  bind         {}", config.bind);
+    println!("  database     {}", config.database_display());
+    println!("  mail         {}", mail_display(&config.mail));
+    println!("  API keys     {} configured", config.api_keys.len());
+    println!("  session TTL  {} s", config.session_ttl.whole_seconds());
+    println!("  body limit   {} bytes", config.body_limit);
+    ExitCode::SUCCESS
+}
+
+fn mail_display(mail: &MailSettings) -> String {
+    match mail {
+        MailSettings::Smtp { url, from } => {
+            format!(
+                "SMTP {} as {from}",
+                crate::config::redact_url(url.expose_secret())
+            )
+        }
+        MailSettings::Outbox { dir, .. } => {
+            format!("outbox {} (each email is an .eml file)", dir.display())
+        }
+    }
+}
+
+async fn serve(config: &Config) -> ExitCode {
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("gptgate cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print_banner(config, &app);
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("the server stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_banner(config: &Config, app: &Application) {
+    let url = app.public_url();
+    let mut lines = vec![
+        format!(
+            "gptgate {} ({:?} mode)",
+            env!("CARGO_PKG_VERSION"),
+            config.mode
+        ),
+        format!("  Listening on   http://{}", app.local_addr()),
+        format!("  Public URL     {url}"),
+        format!("  Database       {}", config.database_display()),
+        format!("  Mail           {}", mail_display(&config.mail)),
+        format!("  OpenAPI        {url}/openapi.json  (GPT editor: Actions > Import from URL)"),
+        format!("  Privacy        {url}/privacy-policy"),
+    ];
+    match (&config.mode, &config.dev_secrets) {
+        (Mode::Development, Some(secrets)) => {
+            // Development only: the key the builder pastes into the GPT editor.
+            lines.push(format!(
+                "  API key        {}  (GPT editor: Authentication > API Key > Custom header x-api-key)",
+                config.api_keys.first().map(|k| k.expose_secret()).unwrap_or_default()
+            ));
+            lines.push(format!(
+                "  Dev secrets    {} ({}; keep it private)",
+                secrets.path.display(),
+                if secrets.created {
+                    "generated now"
+                } else {
+                    "reused"
+                }
+            ));
+        }
+        _ => lines.push(format!(
+            "  API keys       {} from GPT_API_KEY",
+            config.api_keys.len()
+        )),
+    }
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+}

@@ -1,0 +1,359 @@
+//! The one error shape of the API: `{"error": {"code": "snake_case", "message": "..."}}`, with
+//! the right status and, for rate limits, `Retry-After`. A 5xx never carries internal detail;
+//! its cause chain is logged once, here at the edge.
+
+use std::fmt;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpResponse, ResponseError};
+use gptgate_ports::services::{
+    AuthenticateError, ConversationsError, SendCodeError, UsersError, VerifyError,
+};
+use gptgate_ports::{BoxError, InternalError, StorageError};
+use serde::Serialize;
+use time::Duration;
+use utoipa::ToSchema;
+
+/// An error answered to the caller.
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+    cause: Option<BoxError>,
+}
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code, e.g. `invalid_code`.
+    #[schema(example = "invalid_code")]
+    pub code: String,
+    /// What went wrong and what to do, for people.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+            cause: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 429 with `Retry-After` in whole seconds (at least 1).
+    pub fn too_many(code: &'static str, message: impl Into<String>, retry_after: Duration) -> Self {
+        let secs = retry_after.whole_seconds() + i64::from(retry_after.subsec_nanoseconds() > 0);
+        Self {
+            retry_after: Some(u64::try_from(secs.max(1)).unwrap_or(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+        }
+    }
+
+    /// 500: something broke on our side. `cause` is logged, never answered.
+    pub fn internal(cause: impl Into<BoxError>) -> Self {
+        Self {
+            cause: Some(cause.into()),
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Something went wrong on our side. Please try again later.",
+            )
+        }
+    }
+
+    /// 503: a dependency is down. `cause` is logged, never answered.
+    pub fn unavailable(code: &'static str, message: &str, cause: impl Into<BoxError>) -> Self {
+        Self {
+            cause: Some(cause.into()),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The generic error for a status that no handler produced itself (no such route, body too
+    /// large, ...).
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, message) = match status {
+            StatusCode::NOT_FOUND => ("not_found", "There is no such endpoint."),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method_not_allowed",
+                "This endpoint does not accept that method.",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ("payload_too_large", "The request body is too large.")
+            }
+            StatusCode::REQUEST_TIMEOUT => {
+                ("request_timeout", "The request took too long to arrive.")
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                "Send the body as application/json.",
+            ),
+            s if s.is_client_error() => ("bad_request", "The request is malformed."),
+            _ => (
+                "internal_error",
+                "Something went wrong on our side. Please try again later.",
+            ),
+        };
+        Self::new(status, code, message)
+    }
+
+    /// A JSON body that did not parse. The message names the field or position but never echoes
+    /// a value, which may be a code or a token.
+    pub fn from_json(e: &serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        let position = format!("(line {}, column {})", e.line(), e.column());
+        match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => Self::bad_request(
+                "malformed_json",
+                format!("The request body is not valid JSON {position}."),
+            ),
+            Category::Data => {
+                let full = e.to_string();
+                let text = full.split(" at line ").next().unwrap_or_default();
+                let detail = if text.starts_with("missing field") {
+                    text.to_owned()
+                } else if let Some(i) = text.find("expected ") {
+                    format!("a field has the wrong type or value: {}", &text[i..])
+                } else {
+                    "a field has the wrong type or value".to_owned()
+                };
+                Self::unprocessable(
+                    "invalid_field",
+                    format!("Invalid request body: {detail} {position}."),
+                )
+            }
+        }
+    }
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )?;
+        let mut source = self
+            .cause
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static));
+        while let Some(cause) = source {
+            write!(f, "\n  caused by: {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        if self.status.is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+        }
+        let mut response = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        response.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+            },
+        })
+    }
+}
+
+/// Rewrites error responses that were not made by [`ApiError`] (unknown route, payload too
+/// large, ...) into the one error shape.
+pub fn rewrite_foreign_errors<B>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (req, _) = res.into_parts();
+    let response = ApiError::for_status(status).error_response();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Unavailable(_) => ApiError::unavailable(
+                "service_unavailable",
+                "The service is temporarily unavailable. Please try again shortly.",
+                e,
+            ),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<InternalError> for ApiError {
+    fn from(e: InternalError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<SendCodeError> for ApiError {
+    fn from(e: SendCodeError) -> Self {
+        match e {
+            SendCodeError::CoolingDown { retry_after } => ApiError::too_many(
+                "resend_cooldown",
+                format!(
+                    "For security purposes, a new code can be requested after {} seconds.",
+                    retry_after.whole_seconds().max(1)
+                ),
+                retry_after,
+            ),
+            SendCodeError::TooManyCodes { retry_after } => ApiError::too_many(
+                "too_many_codes",
+                "Too many codes were requested for this email. Please try again later.",
+                retry_after,
+            ),
+            SendCodeError::Mail(e) => ApiError::unavailable(
+                "mail_unavailable",
+                "The sign-in email could not be sent. Please try again in a minute.",
+                e,
+            ),
+            SendCodeError::Storage(e) => e.into(),
+            SendCodeError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::InvalidCode => ApiError::bad_request(
+                "invalid_code",
+                "The code is wrong or has expired. Check the latest email, or request a new code.",
+            ),
+            VerifyError::TooManyAttempts { retry_after } => ApiError::too_many(
+                "too_many_attempts",
+                "Too many attempts. Request a new code and try again.",
+                retry_after,
+            ),
+            VerifyError::Storage(e) => e.into(),
+            VerifyError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<AuthenticateError> for ApiError {
+    fn from(e: AuthenticateError) -> Self {
+        match e {
+            AuthenticateError::InvalidToken => ApiError::unauthorized(
+                "invalid_token",
+                "The session token is invalid or has expired. Sign in again with a new code.",
+            ),
+            AuthenticateError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<UsersError> for ApiError {
+    fn from(e: UsersError) -> Self {
+        match e {
+            UsersError::Storage(e) => e.into(),
+            UsersError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<ConversationsError> for ApiError {
+    fn from(e: ConversationsError) -> Self {
+        match e {
+            ConversationsError::NotFound => {
+                ApiError::not_found("conversation_not_found", "No such conversation.")
+            }
+            ConversationsError::InvalidLimit => {
+                ApiError::unprocessable("invalid_limit", e.to_string())
+            }
+            ConversationsError::Storage(e) => e.into(),
+            ConversationsError::Internal(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_never_echo_the_value_sent() {
+        let e = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>("[123456]")
+            .unwrap_err();
+        assert!(!format!("{:?}", ApiError::from_json(&e)).contains("123456"));
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Body {
+            code: String,
+        }
+        let e = serde_json::from_str::<Body>(r#"{"code": 987654}"#).unwrap_err();
+        let api = ApiError::from_json(&e);
+        assert_eq!(api.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(!api.message.contains("987654"), "{}", api.message);
+        assert!(api.message.contains("expected a string"), "{}", api.message);
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        let e = ApiError::too_many("x", "y", Duration::milliseconds(1_500));
+        assert_eq!(e.retry_after, Some(2));
+        let e = ApiError::too_many("x", "y", Duration::ZERO);
+        assert_eq!(e.retry_after, Some(1));
+    }
+}

@@ -1,0 +1,281 @@
+//! Conversation memory.
+
+use actix_web::{delete, post, web, HttpRequest, HttpResponse};
+use gptgate_domain::{
+    Conversation, ConversationCursor, ConversationDraft, ConversationId, ConversationInput,
+    ExternalId,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Success, TokenBody};
+use crate::body::json_body;
+use crate::error::{ApiError, ErrorBody};
+use crate::fit::fit_page;
+use crate::state::AppState;
+
+/// The default page size of a listing.
+pub const DEFAULT_PAGE: usize = 10;
+
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+pub struct MessageDto {
+    /// `user`, `assistant` or `system`.
+    #[schema(example = "user")]
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+pub struct ExerciseDto {
+    pub name: String,
+    /// A whole number from 0 to 100.
+    #[schema(minimum = 0, maximum = 100)]
+    pub score: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AddConversationRequest {
+    /// The session token from verifyCode.
+    pub token: Option<String>,
+    /// A short title.
+    pub title: Option<String>,
+    /// A summary of the conversation (required, at most 2,000 characters).
+    pub summary: Option<String>,
+    /// Both sides of the chat, in order.
+    #[serde(default)]
+    pub messages: Vec<MessageDto>,
+    /// The transcript as plain lines (older GPT instructions).
+    #[serde(default)]
+    pub raw_text: Vec<String>,
+    /// How the user did in exercises.
+    #[serde(default)]
+    pub exercises: Vec<ExerciseDto>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedConversation {
+    pub id: Uuid,
+    pub title: Option<String>,
+    /// True when an earlier save of the same chat was updated instead of adding a new one.
+    pub updated: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    pub message: String,
+}
+
+#[derive(Deserialize, Default, ToSchema)]
+pub struct ListRequest {
+    /// The session token from verifyCode.
+    pub token: Option<String>,
+    /// How many conversations (1 to 50, default 10).
+    pub limit: Option<i64>,
+    /// `nextCursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationDto {
+    pub id: Uuid,
+    pub title: Option<String>,
+    pub summary: String,
+    pub messages: Vec<MessageDto>,
+    #[serde(rename = "raw_text")]
+    pub raw_text: Vec<String>,
+    pub exercises: Vec<ExerciseDto>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    /// True when long content was cut to keep the response within ChatGPT's size limit.
+    pub truncated: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationList {
+    pub conversations: Vec<ConversationDto>,
+    /// Pass as `cursor` to get older conversations; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<&Conversation> for ConversationDto {
+    fn from(c: &Conversation) -> Self {
+        Self {
+            id: c.id.as_uuid(),
+            title: c.title.clone(),
+            summary: c.summary.clone(),
+            messages: c
+                .messages
+                .iter()
+                .map(|m| MessageDto {
+                    role: m.role.as_str().to_owned(),
+                    content: m.content.clone(),
+                })
+                .collect(),
+            raw_text: c.raw_text.clone(),
+            exercises: c
+                .exercises
+                .iter()
+                .map(|e| ExerciseDto {
+                    name: e.name.clone(),
+                    score: i64::from(e.score),
+                    notes: e.notes.clone(),
+                })
+                .collect(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            truncated: false,
+        }
+    }
+}
+
+/// Save a conversation.
+#[utoipa::path(
+    operation_id = "addConversation",
+    tag = "memory",
+    summary = "Save this conversation to the user's memory",
+    description = "Saves both sides of the chat, a summary and exercise results for the signed-in user. Saving the same chat again updates the earlier save.",
+    request_body = AddConversationRequest,
+    responses(
+        (status = 200, body = SavedConversation),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "A field breaks a rule; the message names it", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+    extensions(("x-openai-isConsequential" = json!(false)))
+)]
+#[post("/conversations")]
+pub async fn add(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: AddConversationRequest = json_body(&body)?;
+    let caller = state.caller(&req, body.token.as_deref()).await?;
+    let external_id = req
+        .headers()
+        .get("openai-conversation-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim().is_empty())
+        .map(ExternalId::parse)
+        .transpose()
+        .map_err(|e| ApiError::unprocessable("invalid_conversation", e.to_string()))?;
+    let draft = ConversationDraft::parse(ConversationInput {
+        title: body.title,
+        summary: body.summary,
+        messages: body
+            .messages
+            .into_iter()
+            .map(|m| (m.role, m.content))
+            .collect(),
+        raw_text: body.raw_text,
+        exercises: body
+            .exercises
+            .into_iter()
+            .map(|e| (e.name, e.score, e.notes))
+            .collect(),
+    })
+    .map_err(|e| ApiError::unprocessable("invalid_conversation", format!("{e}.")))?;
+    let saved = state
+        .conversations
+        .save(caller.user_id, draft, external_id)
+        .await?;
+    let updated = saved.created_at < saved.updated_at;
+    Ok(HttpResponse::Ok().json(SavedConversation {
+        id: saved.id.as_uuid(),
+        title: saved.title,
+        updated,
+        created_at: saved.created_at,
+        updated_at: saved.updated_at,
+        message: if updated {
+            "Conversation updated.".to_owned()
+        } else {
+            "Conversation saved.".to_owned()
+        },
+    }))
+}
+
+/// List past conversations.
+#[utoipa::path(
+    operation_id = "listConversations",
+    tag = "memory",
+    summary = "List the user's saved conversations, newest first",
+    description = "Returns a page of saved conversations (default 10). Pass nextCursor as cursor for older ones. Very long conversations are cut and marked truncated to fit ChatGPT's response limit.",
+    request_body = ListRequest,
+    responses(
+        (status = 200, body = ConversationList),
+        (status = 401, body = ErrorBody),
+        (status = 422, description = "Bad limit or cursor", body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+    extensions(("x-openai-isConsequential" = json!(false)))
+)]
+#[post("/conversations/list")]
+pub async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: ListRequest = json_body(&body)?;
+    let caller = state.caller(&req, body.token.as_deref()).await?;
+    let limit = match body.limit {
+        None => DEFAULT_PAGE,
+        Some(n) => usize::try_from(n).unwrap_or(0),
+    };
+    let after = body
+        .cursor
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+        .map(ConversationCursor::parse)
+        .transpose()
+        .map_err(|e| ApiError::unprocessable("invalid_cursor", format!("{e}.")))?;
+    let page = state
+        .conversations
+        .list(caller.user_id, limit, after)
+        .await?;
+    Ok(HttpResponse::Ok().json(fit_page(&page)))
+}
+
+/// Delete one conversation.
+#[utoipa::path(
+    operation_id = "deleteConversation",
+    tag = "memory",
+    summary = "Delete one saved conversation",
+    request_body = TokenBody,
+    params(("id" = Uuid, Path, description = "The conversation id")),
+    responses(
+        (status = 200, body = Success),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+    extensions(("x-openai-isConsequential" = json!(true)))
+)]
+#[delete("/conversations/{id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: TokenBody = json_body(&body)?;
+    let caller = state.caller(&req, body.token.as_deref()).await?;
+    // An id that does not parse names no conversation: the same answer as any unknown id.
+    let id = path
+        .parse::<ConversationId>()
+        .map_err(|_| ApiError::not_found("conversation_not_found", "No such conversation."))?;
+    state.conversations.delete(caller.user_id, id).await?;
+    Ok(HttpResponse::Ok().json(Success::new("Conversation deleted.")))
+}

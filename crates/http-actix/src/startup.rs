@@ -1,0 +1,279 @@
+//! Wiring: which adapter serves which port, decided once here, and the server itself.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, ErrorHandlers};
+use actix_web::{web, App, HttpServer};
+use gptgate_adapters_mail::{MailConfigError, MessageBuilder, OutboxMailer, SmtpMailer};
+use gptgate_adapters_postgres::{PoolSettings, PostgresStore};
+use gptgate_adapters_sqlite::SqliteStore;
+use gptgate_adapters_system::{
+    HmacCodeHasher, JwtSessionTokens, KeyError, OsRandom, ServerKeys, SystemClock,
+};
+use gptgate_domain::{CodePolicy, SessionPolicy};
+use gptgate_ports::services::{Conversations, SignIn, SignInPorts, Users};
+use gptgate_ports::{
+    Clock, ConversationRepository, Mailer, Random, RandomError, SessionRepository, StorageError,
+    UserRepository, VerificationCodeRepository,
+};
+use secrecy::ExposeSecret;
+
+use crate::api_key::ApiKeys;
+use crate::config::{Config, MailSettings};
+use crate::error::{rewrite_foreign_errors, ApiError};
+use crate::middleware::{request_span, security_headers};
+use crate::privacy::{self, PrivacyFacts};
+use crate::state::{AppState, Documents, Readiness};
+use crate::{openapi, routes};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database: {0}")]
+    Database(#[source] StorageError),
+    #[error("cannot set up mail: {0}")]
+    Mail(#[from] MailConfigError),
+    #[error("cannot use the outbox folder: {0}")]
+    Outbox(#[source] std::io::Error),
+    #[error("cannot listen on the configured address: {0}")]
+    Bind(#[source] std::io::Error),
+    #[error("JWT_SECRET is unusable: {0}")]
+    Keys(#[from] KeyError),
+    #[error("the random number generator failed")]
+    Random(#[from] RandomError),
+    #[error("cannot render a built-in document: {0}")]
+    Document(String),
+}
+
+/// The configured database.
+#[derive(Clone)]
+pub enum Database {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PostgresStore>),
+}
+
+impl Database {
+    /// Connects to `DATABASE_URL`.
+    pub async fn connect(config: &Config) -> Result<Self, StorageError> {
+        let url = config.database_url.expose_secret();
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite(Arc::new(SqliteStore::connect(url).await?)))
+        } else {
+            Ok(Self::Postgres(Arc::new(
+                PostgresStore::connect(url, PoolSettings::default()).await?,
+            )))
+        }
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        match self {
+            Self::Sqlite(s) => s.migrate().await,
+            Self::Postgres(s) => s.migrate().await,
+        }
+    }
+
+    fn readiness(&self) -> Readiness {
+        match self.clone() {
+            Self::Sqlite(s) => Arc::new(move || {
+                let s = s.clone();
+                Box::pin(async move { s.ping().await })
+            }),
+            Self::Postgres(s) => Arc::new(move || {
+                let s = s.clone();
+                Box::pin(async move { s.ping().await })
+            }),
+        }
+    }
+}
+
+/// The ports that differ between production and tests.
+pub struct Environment {
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+}
+
+/// The mailer the configuration asks for.
+pub fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, StartupError> {
+    Ok(match &config.mail {
+        MailSettings::Smtp { url, from } => {
+            Arc::new(SmtpMailer::new(url, MessageBuilder::new(from, "gptgate")?)?)
+        }
+        MailSettings::Outbox { dir, from } => Arc::new(
+            OutboxMailer::new(dir, MessageBuilder::new(from, "gptgate")?)
+                .map_err(StartupError::Outbox)?,
+        ),
+    })
+}
+
+/// Builds the application state on any store that implements every storage port.
+pub fn state<S>(
+    config: &Config,
+    public_url: &str,
+    store: Arc<S>,
+    readiness: Readiness,
+    env: Environment,
+) -> Result<AppState, StartupError>
+where
+    S: VerificationCodeRepository
+        + UserRepository
+        + SessionRepository
+        + ConversationRepository
+        + 'static,
+{
+    let keys = ServerKeys::derive(&config.jwt_secret)?;
+    let code_policy = CodePolicy::default();
+    let session_policy = SessionPolicy {
+        ttl: config.session_ttl,
+    };
+    let sign_in = SignIn::new(
+        SignInPorts {
+            codes: store.clone(),
+            users: store.clone(),
+            sessions: store.clone(),
+            mailer: env.mailer,
+            hasher: Arc::new(HmacCodeHasher::new(&keys)),
+            tokens: Arc::new(JwtSessionTokens::new(&keys, public_url)),
+            clock: env.clock.clone(),
+            random: env.random.clone(),
+        },
+        code_policy,
+        session_policy,
+    );
+    let doc = openapi::document(public_url);
+    let host = public_url.split_once("://").map_or(public_url, |(_, h)| h);
+    let operator = config.operator.name.as_deref().unwrap_or(host);
+    let privacy_html = privacy::render(&PrivacyFacts {
+        service: host,
+        operator,
+        contact: config.operator.contact.as_deref(),
+        code_minutes: code_policy.ttl.whole_minutes(),
+        session_hours: session_policy.ttl.whole_hours(),
+    })
+    .map_err(|e| StartupError::Document(e.to_string()))?;
+    Ok(AppState {
+        sign_in,
+        users: Users::new(store.clone(), env.clock.clone(), env.random.clone()),
+        conversations: Conversations::new(store, env.clock, env.random.clone()),
+        api_keys: ApiKeys::new(&config.api_keys, env.random.as_ref())?,
+        readiness,
+        documents: Documents {
+            openapi_json: doc
+                .to_pretty_json()
+                .map_err(|e| StartupError::Document(e.to_string()))?
+                .into(),
+            openapi_yaml: doc
+                .to_yaml()
+                .map_err(|e| StartupError::Document(e.to_string()))?
+                .into(),
+            privacy_html: privacy_html.into(),
+        },
+    })
+}
+
+/// Settings of the HTTP layer itself.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpSettings {
+    pub body_limit: usize,
+    pub hsts: bool,
+}
+
+/// The actix application: middleware, limits and every route.
+pub fn app(
+    state: web::Data<AppState>,
+    settings: HttpSettings,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(web::PayloadConfig::new(settings.body_limit))
+        .wrap(ErrorHandlers::new().default_handler(rewrite_foreign_errors))
+        .wrap(security_headers(settings.hsts))
+        .wrap(from_fn(request_span))
+        .configure(routes::configure)
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::for_status(
+                actix_web::http::StatusCode::NOT_FOUND,
+            ))
+        }))
+}
+
+/// A bound, configured server, ready to run.
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    public_url: String,
+}
+
+impl Application {
+    /// Connects the database (migrating it), builds every adapter, and binds `BIND`.
+    pub async fn build(config: &Config) -> Result<Self, StartupError> {
+        let database = Database::connect(config)
+            .await
+            .map_err(StartupError::Database)?;
+        database.migrate().await.map_err(StartupError::Database)?;
+        let listener = TcpListener::bind(config.bind).map_err(StartupError::Bind)?;
+        let addr = listener.local_addr().map_err(StartupError::Bind)?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{}", addr.port()));
+        let env = Environment {
+            mailer: mailer(config)?,
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom::new()),
+        };
+        let readiness = database.readiness();
+        let state = match &database {
+            Database::Sqlite(store) => {
+                self::state(config, &public_url, store.clone(), readiness, env)?
+            }
+            Database::Postgres(store) => {
+                self::state(config, &public_url, store.clone(), readiness, env)?
+            }
+        };
+        let state = web::Data::new(state);
+        let settings = HttpSettings {
+            body_limit: config.body_limit,
+            hsts: public_url.starts_with("https://"),
+        };
+        let server = HttpServer::new(move || app(state.clone(), settings))
+            .client_request_timeout(StdDuration::from_secs(5))
+            .client_disconnect_timeout(StdDuration::from_secs(2))
+            .shutdown_timeout(10)
+            .listen(listener)
+            .map_err(StartupError::Bind)?
+            .run();
+        Ok(Self {
+            server,
+            addr,
+            public_url,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
