@@ -134,7 +134,7 @@ pub async fn listing_pages_newest_first_without_gaps_or_repeats(store: Arc<dyn S
         store.save_conversation(&c).await.unwrap();
         all.push(c);
     }
-    all.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    all.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
 
     let mut seen = Vec::new();
     let mut after = None;

@@ -192,7 +192,7 @@ impl ConversationRepository for InMemoryStore {
             .filter(|c| after.is_none_or(|a| (c.created_at, c.id) < (a.created_at, a.id)))
             .cloned()
             .collect();
-        mine.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        mine.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
         mine.truncate(limit);
         Ok(mine)
     }
