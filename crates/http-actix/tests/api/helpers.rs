@@ -1,0 +1,168 @@
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use actix_web::{web, HttpServer};
+use gptgate_http::config::{Config, Vars};
+use gptgate_http::startup::{app, state, Environment, HttpSettings};
+use gptgate_ports::StorageError;
+use gptgate_testkit::{FakeClock, InMemoryStore, RecordingMailer, SeededRandom};
+use serde_json::{json, Value};
+
+pub const API_KEY: &str = "test-api-key-0123456789abcdefghijklmnop";
+pub const OTHER_KEY: &str = "test-api-key-previous-0123456789abcdefg";
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Everything a test can see or steer.
+pub struct TestApp {
+    pub address: String,
+    pub store: Arc<InMemoryStore>,
+    pub mailer: Arc<RecordingMailer>,
+    pub clock: FakeClock,
+    pub client: reqwest::Client,
+}
+
+/// Log lines of every test in this binary, captured for the no-secrets-in-logs test.
+pub fn captured_logs() -> &'static Mutex<Vec<u8>> {
+    static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+    LOGS.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        captured_logs().lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_ansi(false)
+            .with_writer(|| Capture)
+            .try_init();
+    });
+}
+
+pub async fn spawn_app() -> TestApp {
+    init_logs();
+    let vars: Vars = [
+        ("PUBLIC_URL", "http://localhost:8080"),
+        ("GPT_API_KEY", &*format!("{API_KEY},{OTHER_KEY}")),
+        ("JWT_SECRET", "0123456789abcdef0123456789abcdef-test"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let config = Config::load(&vars, &SeededRandom::new(1)).expect("test configuration loads");
+
+    let store = Arc::new(InMemoryStore::new());
+    let mailer = Arc::new(RecordingMailer::new());
+    let clock = FakeClock::new();
+    let ready_store = store.clone();
+    let readiness = Arc::new(move || {
+        let store = ready_store.clone();
+        Box::pin(async move {
+            use gptgate_ports::VerificationCodeRepository;
+            let probe = gptgate_domain::Email::parse("probe@example.com").unwrap();
+            store.find_code(&probe).await.map(|_| ())
+        })
+            as std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StorageError>> + Send>>
+    });
+    let state = state(
+        &config,
+        "http://localhost:8080",
+        store.clone(),
+        readiness,
+        Environment {
+            mailer: mailer.clone(),
+            clock: Arc::new(clock.clone()),
+            random: Arc::new(SeededRandom::new(2)),
+        },
+    )
+    .expect("state builds");
+    let state = web::Data::new(state);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let settings = HttpSettings {
+        body_limit: BODY_LIMIT,
+        hsts: false,
+    };
+    let server = HttpServer::new(move || app(state.clone(), settings))
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+    tokio::spawn(server);
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        store,
+        mailer,
+        clock,
+        client: reqwest::Client::new(),
+    }
+}
+
+impl TestApp {
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("x-api-key", API_KEY)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+    }
+
+    pub async fn send_code(&self, email: &str) -> String {
+        let res = self
+            .post("/auth/send-link", &json!({ "email": email }))
+            .await;
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+        self.mailer
+            .last_code_for(&email.trim().to_lowercase())
+            .expect("a code was mailed")
+    }
+
+    /// Signs `email` in and returns the session token.
+    pub async fn sign_in(&self, email: &str) -> String {
+        let code = self.send_code(email).await;
+        let res = self
+            .post(
+                "/auth/verify-email",
+                &json!({ "email": email, "code": code }),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Asserts the one error shape and returns the code.
+pub async fn error_code(res: reqwest::Response, status: u16) -> String {
+    assert_eq!(res.status(), status);
+    assert!(res
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 1, "only `error`: {body}");
+    body["error"]["code"].as_str().unwrap().to_owned()
+}

@@ -1,0 +1,8 @@
+//! HTTP-level tests: the real actix application on a random port, on the testkit fakes
+//! (in-memory store, recording mailer, fake clock) with the real crypto adapters.
+
+mod auth;
+mod conversations;
+mod helpers;
+mod logs;
+mod meta;

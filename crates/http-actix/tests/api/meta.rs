@@ -1,0 +1,102 @@
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::helpers::{error_code, spawn_app};
+
+#[tokio::test]
+async fn health_and_readiness_answer_without_an_api_key() {
+    let app = spawn_app().await;
+    let res = app.request(Method::GET, "/healthz").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app.request(Method::GET, "/readyz").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    app.store.set_unavailable(true);
+    let res = app.request(Method::GET, "/readyz").send().await.unwrap();
+    assert_eq!(error_code(res, 503).await, "database_unavailable");
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served_as_json_and_yaml() {
+    let app = spawn_app().await;
+    let res = app
+        .request(Method::GET, "/openapi.json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["servers"][0]["url"], "http://localhost:8080");
+    assert_eq!(
+        doc["paths"]["/auth/send-link"]["post"]["operationId"],
+        "sendVerificationCode"
+    );
+    let res = app
+        .request(Method::GET, "/openapi.yaml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/yaml"));
+    let yaml = res.text().await.unwrap();
+    assert!(yaml.contains("operationId: verifyCode"), "{yaml}");
+}
+
+#[tokio::test]
+async fn the_privacy_policy_is_a_page_with_its_own_policy_header() {
+    let app = spawn_app().await;
+    let res = app
+        .request(Method::GET, "/privacy-policy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("style-src 'unsafe-inline'"));
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("localhost:8080"),
+        "the operator defaults to the public host"
+    );
+    assert!(html.contains("10 minutes") && html.contains("12 hours"));
+    assert!(!html.contains("{{"));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_the_error_shape() {
+    let app = spawn_app().await;
+    let res = app.request(Method::GET, "/nope").send().await.unwrap();
+    assert_eq!(error_code(res, 404).await, "not_found");
+    let res = app
+        .request(Method::GET, "/auth/send-link")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 404).await, "not_found");
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/nope", "/openapi.json"] {
+        let res = app.request(Method::GET, path).send().await.unwrap();
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert!(h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'"));
+        assert!(h.contains_key("x-request-id"));
+    }
+}
