@@ -6,7 +6,9 @@ use std::sync::Arc;
 use gptgate_domain::{
     CodeHash, CodePolicy, Email, Identity, SessionPolicy, UserId, VerificationCode,
 };
-use gptgate_ports::services::{AuthenticateError, SendCodeError, SignIn, SignInPorts, VerifyError};
+use gptgate_ports::services::{
+    AuthenticateError, Authenticated, SendCodeError, SignIn, SignInPorts, SignedIn, VerifyError,
+};
 use gptgate_ports::{CodeHasher, SessionClaims, SessionTokens, UserRepository};
 use gptgate_testkit::{
     FakeClock, FakeCodeHasher, FakeSessionTokens, InMemoryStore, RecordingMailer, SeededRandom,
@@ -89,6 +91,16 @@ impl Harness {
         )
     }
 
+    /// Ann, signed in.
+    async fn signed_in(&self) -> SignedIn {
+        let code = self.send(&ann()).await;
+        self.sign_in.verify(&ann(), &code).await.unwrap()
+    }
+
+    async fn authenticate(&self, s: &SignedIn) -> Result<Authenticated, AuthenticateError> {
+        self.sign_in.authenticate(s.token.expose_secret()).await
+    }
+
     fn wrong_code(&self, right: &VerificationCode) -> VerificationCode {
         let n: u32 = right.digits().parse().unwrap();
         code(&format!("{:06}", (n + 1) % 1_000_000))
@@ -126,11 +138,7 @@ async fn the_right_code_signs_the_user_in_with_a_working_token() {
     let sent = h.send(&ann()).await;
     let signed_in = h.sign_in.verify(&ann(), &sent).await.unwrap();
     assert_eq!(signed_in.expires_at, h.clock_now() + Duration::hours(12));
-    let who = h
-        .sign_in
-        .authenticate(signed_in.token.expose_secret())
-        .await
-        .unwrap();
+    let who = h.authenticate(&signed_in).await.unwrap();
     assert_eq!(who.user_id, signed_in.user_id);
     assert_eq!(who.session_id, signed_in.session_id);
 }
@@ -145,17 +153,9 @@ impl Harness {
 #[tokio::test]
 async fn signing_in_twice_gives_the_same_user_and_two_sessions() {
     let h = harness();
-    let first = h
-        .sign_in
-        .verify(&ann(), &h.send(&ann()).await)
-        .await
-        .unwrap();
+    let first = h.signed_in().await;
     h.clock.advance(Duration::minutes(1));
-    let second = h
-        .sign_in
-        .verify(&ann(), &h.send(&ann()).await)
-        .await
-        .unwrap();
+    let second = h.signed_in().await;
     assert_eq!(first.user_id, second.user_id);
     assert_ne!(first.session_id, second.session_id);
     assert_eq!(h.store.user_count(), 1);
@@ -378,16 +378,10 @@ async fn a_failing_random_generator_sends_no_code() {
 #[tokio::test]
 async fn a_token_is_refused_after_logout() {
     let h = harness();
-    let signed_in = h
-        .sign_in
-        .verify(&ann(), &h.send(&ann()).await)
-        .await
-        .unwrap();
+    let signed_in = h.signed_in().await;
     h.sign_in.logout(signed_in.session_id).await.unwrap();
     assert!(matches!(
-        h.sign_in
-            .authenticate(signed_in.token.expose_secret())
-            .await,
+        h.authenticate(&signed_in).await,
         Err(AuthenticateError::InvalidToken)
     ));
 }
@@ -395,38 +389,20 @@ async fn a_token_is_refused_after_logout() {
 #[tokio::test]
 async fn a_token_is_refused_once_its_session_expires() {
     let h = harness();
-    let signed_in = h
-        .sign_in
-        .verify(&ann(), &h.send(&ann()).await)
-        .await
-        .unwrap();
+    let signed_in = h.signed_in().await;
     h.clock.advance(Duration::hours(12) - Duration::seconds(1));
-    assert!(h
-        .sign_in
-        .authenticate(signed_in.token.expose_secret())
-        .await
-        .is_ok());
+    assert!(h.authenticate(&signed_in).await.is_ok());
     h.clock.advance(Duration::seconds(1));
-    assert!(h
-        .sign_in
-        .authenticate(signed_in.token.expose_secret())
-        .await
-        .is_err());
+    assert!(h.authenticate(&signed_in).await.is_err());
 }
 
 #[tokio::test]
 async fn a_token_is_refused_once_its_user_is_deleted() {
     let h = harness();
-    let signed_in = h
-        .sign_in
-        .verify(&ann(), &h.send(&ann()).await)
-        .await
-        .unwrap();
+    let signed_in = h.signed_in().await;
     h.store.delete_user(signed_in.user_id).await.unwrap();
     assert!(matches!(
-        h.sign_in
-            .authenticate(signed_in.token.expose_secret())
-            .await,
+        h.authenticate(&signed_in).await,
         Err(AuthenticateError::InvalidToken)
     ));
 }
@@ -434,11 +410,7 @@ async fn a_token_is_refused_once_its_user_is_deleted() {
 #[tokio::test]
 async fn a_token_naming_another_user_for_a_real_session_is_refused() {
     let h = harness();
-    let signed_in = h
-        .sign_in
-        .verify(&ann(), &h.send(&ann()).await)
-        .await
-        .unwrap();
+    let signed_in = h.signed_in().await;
     let forged = FakeSessionTokens
         .sign(&SessionClaims {
             user_id: UserId::from_random_bytes([3; 16]),
@@ -460,11 +432,7 @@ async fn a_token_naming_another_user_for_a_real_session_is_refused() {
 #[tokio::test]
 async fn a_verified_email_becomes_the_users_identity() {
     let h = harness();
-    let signed_in = h
-        .sign_in
-        .verify(&ann(), &h.send(&ann()).await)
-        .await
-        .unwrap();
+    let signed_in = h.signed_in().await;
     let found = h
         .store
         .find_or_create_user(
