@@ -7,6 +7,7 @@
 mod codes;
 mod conversations;
 mod sessions;
+mod sign_in;
 mod users;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use gptgate_ports::{
 pub use codes::*;
 pub use conversations::*;
 pub use sessions::*;
+pub use sign_in::*;
 pub use users::*;
 
 /// A store implementing every storage port, as each backend does.
@@ -67,6 +69,8 @@ macro_rules! storage_contract_tests {
             listing_pages_newest_first_without_gaps_or_repeats,
             a_user_lists_only_their_own_conversations,
             deleting_another_users_conversation_finds_nothing,
+            of_eight_concurrent_right_codes_exactly_one_signs_in,
+            of_fifty_concurrent_wrong_codes_at_most_five_are_compared,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {
