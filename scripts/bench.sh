@@ -54,7 +54,7 @@ run_backend() {
 
   curl -sf "$URL/auth/send-link" -H "x-api-key: $KEY" -d '{"email":"bench@example.com"}' >/dev/null
   local code token
-  code=$(grep -rhoE '^ *[0-9]{6} *$' "$WORK/outbox" | tr -d ' ' | head -n 1)
+  code=$(grep -rhoE '^ +[0-9]{6}' "$WORK/outbox" | tr -d ' ' | head -n 1)
   token=$(curl -sf "$URL/auth/verify-email" -H "x-api-key: $KEY" \
     -d "{\"email\":\"bench@example.com\",\"code\":\"$code\"}" | json_field token)
   local text
