@@ -1,15 +1,17 @@
 //! System adapters: the operating system's clock and CSPRNG, and the crypto ports built on
 //! `ring` (HMAC-SHA256 code hashing, HKDF key separation) and `jsonwebtoken` (HS256 session
-//! tokens).
+//! tokens), and AES-256-GCM sealing of secrets at rest (`ring::aead`).
 
 mod clock;
 mod code_hasher;
 mod keys;
 mod random;
+mod secret_box;
 mod session_tokens;
 
 pub use clock::SystemClock;
 pub use code_hasher::HmacCodeHasher;
 pub use keys::{KeyError, ServerKeys, MIN_SECRET_BYTES};
 pub use random::OsRandom;
+pub use secret_box::{AesGcmSecretBox, KeyRingError};
 pub use session_tokens::JwtSessionTokens;

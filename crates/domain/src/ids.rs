@@ -57,3 +57,7 @@ uuid_id!(
     /// Identifies a saved conversation.
     ConversationId
 );
+uuid_id!(
+    /// Identifies a connected account.
+    AccountId
+);

@@ -3,6 +3,7 @@
 //! callers pass `now` and random bytes in, so every rule is a plain function to test.
 
 pub mod code;
+pub mod connection;
 pub mod conversation;
 pub mod email;
 pub mod ids;
@@ -13,11 +14,15 @@ pub use code::{
     AttemptVerdict, CodeFormatError, CodeHash, CodePolicy, CodeRecord, SendRefused,
     VerificationCode,
 };
+pub use connection::{
+    Account, AccountLabel, AccountStatus, InvalidLabel, LinkPolicy, ManagementToken, OAuthState,
+    OnboardingToken, ProviderId, Sealed, SealedTokens, TokenHash, UnknownProvider,
+};
 pub use conversation::{
     Conversation, ConversationCursor, ConversationDraft, ConversationError, ConversationInput,
     CursorError, Exercise, ExternalId, Message, Role,
 };
 pub use email::{Email, EmailError};
-pub use ids::{ConversationId, SessionId, UserId};
+pub use ids::{AccountId, ConversationId, SessionId, UserId};
 pub use session::{Session, SessionPolicy};
 pub use user::{ChatGptUserId, Identity, IdentityError, IdentityKind, User};

@@ -1,6 +1,7 @@
 //! Crypto ports: keyed hashing of sign-in codes and signed session tokens.
 
-use gptgate_domain::{CodeHash, Email, SessionId, UserId, VerificationCode};
+use gptgate_domain::{CodeHash, Email, Sealed, SessionId, UserId, VerificationCode};
+use secrecy::SecretString;
 use time::OffsetDateTime;
 
 /// Hashes sign-in codes under a server key, so a leaked table cannot be brute-forced offline.
@@ -42,4 +43,29 @@ pub trait SessionTokens: Send + Sync {
     /// names this server as issuer and audience, carries every required claim, and has not
     /// expired at `now`. Anything else MUST be [`TokenError::Invalid`].
     fn verify(&self, token: &str, now: OffsetDateTime) -> Result<SessionClaims, TokenError>;
+}
+
+/// A secret could not be sealed or opened. Deliberately without detail: a wrong key, a wrong
+/// context and a modified ciphertext all look the same.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    #[error("the value could not be decrypted")]
+    Open,
+    #[error("the value could not be encrypted")]
+    Seal,
+}
+
+/// Encrypts small secrets (provider tokens, PKCE verifiers) for storage, bound to where they are
+/// stored.
+pub trait SecretBox: Send + Sync {
+    /// Encrypts `plaintext` under the current key, bound to `context` (for example
+    /// `accounts/<id>/refresh_token`). Two seals of the same plaintext MUST differ.
+    fn seal(&self, plaintext: &SecretString, context: &str) -> Result<Sealed, SealError>;
+
+    /// Decrypts a value sealed with the same `context` under any known key. A wrong context, an
+    /// unknown key or any modified byte MUST be [`SealError::Open`], never a panic.
+    fn open(&self, sealed: &Sealed, context: &str) -> Result<SecretString, SealError>;
+
+    /// The id of the key that [`seal`](Self::seal) uses now.
+    fn current_key_id(&self) -> &str;
 }

@@ -14,7 +14,7 @@ pub mod services;
 pub mod storage;
 
 pub use clock::Clock;
-pub use crypto::{CodeHasher, SessionClaims, SessionTokens, TokenError};
+pub use crypto::{CodeHasher, SealError, SecretBox, SessionClaims, SessionTokens, TokenError};
 pub use error::{BoxError, InternalError, StorageError};
 pub use mail::{MailError, Mailer};
 pub use random::{Random, RandomError};

@@ -1,0 +1,323 @@
+//! Connected accounts: a user's OAuth connections to providers (several per provider, told
+//! apart by a label), and the short-lived single-use tokens of the connect flow.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::{AccountId, UserId};
+
+/// The providers gptgate connects to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderId {
+    /// Google (Gmail).
+    Gmail,
+    Slack,
+    Linear,
+    Zoho,
+    Mercury,
+}
+
+/// A provider name we do not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown provider; use one of gmail, slack, linear, zoho, mercury")]
+pub struct UnknownProvider;
+
+impl ProviderId {
+    pub const ALL: [ProviderId; 5] = [
+        ProviderId::Gmail,
+        ProviderId::Slack,
+        ProviderId::Linear,
+        ProviderId::Zoho,
+        ProviderId::Mercury,
+    ];
+
+    /// Parses a provider name, any case; `google` is accepted for Gmail.
+    pub fn parse(raw: &str) -> Result<Self, UnknownProvider> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "gmail" | "google" => Ok(Self::Gmail),
+            "slack" => Ok(Self::Slack),
+            "linear" => Ok(Self::Linear),
+            "zoho" => Ok(Self::Zoho),
+            "mercury" => Ok(Self::Mercury),
+            _ => Err(UnknownProvider),
+        }
+    }
+
+    /// The stable name used in URLs and storage.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Gmail => "gmail",
+            Self::Slack => "slack",
+            Self::Linear => "linear",
+            Self::Zoho => "zoho",
+            Self::Mercury => "mercury",
+        }
+    }
+
+    /// The prefix of this provider's environment variables (`GOOGLE_CLIENT_ID`, ...).
+    pub fn env_prefix(&self) -> &'static str {
+        match self {
+            Self::Gmail => "GOOGLE",
+            Self::Slack => "SLACK",
+            Self::Linear => "LINEAR",
+            Self::Zoho => "ZOHO",
+            Self::Mercury => "MERCURY",
+        }
+    }
+
+    /// The name people know it by.
+    pub fn display_name(&self) -> &'static str {
+        match self {
+            Self::Gmail => "Gmail",
+            Self::Slack => "Slack",
+            Self::Linear => "Linear",
+            Self::Zoho => "Zoho",
+            Self::Mercury => "Mercury",
+        }
+    }
+}
+
+impl fmt::Display for ProviderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The user's name for one of their accounts at a provider (`work`, `personal`): 1 to 64
+/// letters, digits, `-`, `_` or `.`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct AccountLabel(String);
+
+/// Why a label is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("label must be 1 to 64 characters of letters, digits, '-', '_' or '.'")]
+pub struct InvalidLabel;
+
+impl AccountLabel {
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidLabel> {
+        let label = raw.trim();
+        let valid = (1..=Self::MAX_CHARS).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        valid.then(|| Self(label.to_owned())).ok_or(InvalidLabel)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether a connection can be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Active,
+    /// The provider refused the refresh token: the user must connect again.
+    ReauthRequired,
+    Revoked,
+}
+
+impl AccountStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::ReauthRequired => "reauth_required",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "active" => Some(Self::Active),
+            "reauth_required" => Some(Self::ReauthRequired),
+            "revoked" => Some(Self::Revoked),
+            _ => None,
+        }
+    }
+}
+
+/// A value encrypted by a `SecretBox`: self-describing (it names its key), opaque otherwise.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed(Vec<u8>);
+
+impl Sealed {
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sealed({} bytes)", self.0.len())
+    }
+}
+
+/// The tokens of a connection, encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedTokens {
+    pub access_token: Option<Sealed>,
+    pub refresh_token: Option<Sealed>,
+    /// The id of the key both were sealed with.
+    pub key_id: String,
+}
+
+/// A connected account, as stored. Tokens are ciphertext bound to this row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub user_id: UserId,
+    pub provider: ProviderId,
+    pub label: AccountLabel,
+    pub enabled: bool,
+    pub status: AccountStatus,
+    pub tokens: SealedTokens,
+    /// When the access token expires, if the provider said.
+    pub expires_at: Option<OffsetDateTime>,
+    pub scopes: Vec<String>,
+    /// What the provider told about the account (email, workspace, ...). Never tokens.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A single-use token of the connect flow, stored only as the SHA-256 of its value.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TokenHash([u8; 32]);
+
+impl TokenHash {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenHash(..)")
+    }
+}
+
+/// Lifetimes of the connect-flow tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkPolicy {
+    /// The link the GPT hands the user to connect an account.
+    pub onboarding_ttl: Duration,
+    /// The link to the integrations page.
+    pub management_ttl: Duration,
+    /// Between the redirect to the provider and its callback.
+    pub state_ttl: Duration,
+}
+
+impl Default for LinkPolicy {
+    fn default() -> Self {
+        Self {
+            onboarding_ttl: Duration::minutes(10),
+            management_ttl: Duration::hours(1),
+            state_ttl: Duration::minutes(10),
+        }
+    }
+}
+
+/// A pending connection: who wants to connect which provider under which label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnboardingToken {
+    pub hash: TokenHash,
+    pub user_id: UserId,
+    pub provider: ProviderId,
+    pub label: AccountLabel,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+impl OnboardingToken {
+    /// Usable at `now`: not used and not expired (dead from `expires_at` on).
+    pub fn is_usable(&self, now: OffsetDateTime) -> bool {
+        self.used_at.is_none() && now < self.expires_at
+    }
+}
+
+/// Access to the integrations page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagementToken {
+    pub hash: TokenHash,
+    pub user_id: UserId,
+    pub expires_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+/// The state of one authorization redirect: consumed by the provider's callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthState {
+    pub hash: TokenHash,
+    pub user_id: UserId,
+    pub provider: ProviderId,
+    pub label: AccountLabel,
+    /// The PKCE verifier, encrypted; `None` for providers without PKCE.
+    pub pkce_verifier: Option<Sealed>,
+    pub redirect_uri: String,
+    pub expires_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_parse_by_name_and_alias() {
+        for p in ProviderId::ALL {
+            assert_eq!(ProviderId::parse(p.as_str()), Ok(p));
+        }
+        assert_eq!(ProviderId::parse(" Google "), Ok(ProviderId::Gmail));
+        assert_eq!(ProviderId::parse("dropbox"), Err(UnknownProvider));
+    }
+
+    #[test]
+    fn labels_follow_the_rules() {
+        for ok in ["work", "gmail-personal", "a.b_c-1", &"x".repeat(64)] {
+            assert!(AccountLabel::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "   ", "has space", "ünï", "semi;colon", &"x".repeat(65)] {
+            assert_eq!(AccountLabel::parse(bad), Err(InvalidLabel), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_onboarding_token_is_usable_once_and_until_expiry() {
+        let t0 = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let mut token = OnboardingToken {
+            hash: TokenHash::from_bytes([1; 32]),
+            user_id: UserId::from_random_bytes([2; 16]),
+            provider: ProviderId::Slack,
+            label: AccountLabel::parse("work").unwrap(),
+            expires_at: t0 + Duration::minutes(10),
+            used_at: None,
+            created_at: t0,
+        };
+        assert!(token.is_usable(t0 + Duration::minutes(10) - Duration::seconds(1)));
+        assert!(!token.is_usable(t0 + Duration::minutes(10)));
+        token.used_at = Some(t0);
+        assert!(!token.is_usable(t0));
+    }
+}
