@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
+LIMIT=${LIMIT:-10}
 CONNECTIONS=${CONNECTIONS:-32}
 PORT=${PORT:-18080}
 PG_ADMIN=${GPTGATE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -67,12 +68,12 @@ run_backend() {
 wrk.method = "POST"
 wrk.headers["x-api-key"] = "$KEY"
 wrk.headers["content-type"] = "application/json"
-wrk.body = '{"token":"$token","limit":10}'
+wrk.body = '{"token":"$token","limit":$LIMIT}'
 LUA
   local bytes
-  bytes=$(curl -sf "$URL/conversations/list" -H "x-api-key: $KEY" -d "{\"token\":\"$token\",\"limit\":10}" | wc -c)
+  bytes=$(curl -sf "$URL/conversations/list" -H "x-api-key: $KEY" -d "{\"token\":\"$token\",\"limit\":$LIMIT}" | wc -c)
   echo
-  echo "== gptgate on $backend: POST /conversations/list (10 conversations, $bytes bytes), $CONNECTIONS connections, $DURATION"
+  echo "== gptgate on $backend: POST /conversations/list ($LIMIT conversations, $bytes bytes), $CONNECTIONS connections, $DURATION"
   wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/list.lua" "$URL/conversations/list" \
     | grep -E "Requests/sec|Latency|50%|90%|99%|Non-2xx|Socket errors"
   echo "  server memory: $(grep -E 'VmHWM' /proc/$SERVER_PID/status | awk '{print $2/1024 " MiB peak RSS"}'), $(grep -E 'VmRSS' /proc/$SERVER_PID/status | awk '{print $2/1024 " MiB now"}')"

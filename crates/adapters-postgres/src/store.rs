@@ -38,6 +38,9 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
+            // sqlx pings every connection before handing it out by default: one extra round
+            // trip per query. A broken connection instead fails its query (a 503) and is dropped.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(storage)?;

@@ -27,6 +27,9 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            // sqlx pings every connection before handing it out by default: one extra round
+            // trip per query. A broken connection instead fails its query (a 503) and is dropped.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(storage)?;
