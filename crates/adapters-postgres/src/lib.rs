@@ -4,9 +4,11 @@
 //! code record runs in a transaction holding a per-email advisory lock, which serializes
 //! updates of one email even when no row exists yet.
 
+mod accounts;
 mod codes;
 mod conversations;
 mod error;
+mod link_tokens;
 mod sessions;
 mod store;
 mod users;

@@ -5,9 +5,11 @@
 //! read first run in `BEGIN IMMEDIATE` transactions, which take SQLite's write lock up front:
 //! that is what makes the code-record updates atomic.
 
+mod accounts;
 mod codes;
 mod conversations;
 mod error;
+mod link_tokens;
 mod sessions;
 mod store;
 mod time_codec;

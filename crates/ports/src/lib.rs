@@ -19,5 +19,6 @@ pub use error::{BoxError, InternalError, StorageError};
 pub use mail::{MailError, Mailer};
 pub use random::{Random, RandomError};
 pub use storage::{
-    ConversationRepository, SessionRepository, UserRepository, VerificationCodeRepository,
+    AccountRepository, ConversationRepository, LinkTokenRepository, SessionRepository,
+    UserRepository, VerificationCodeRepository,
 };

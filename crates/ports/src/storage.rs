@@ -3,8 +3,9 @@
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    CodeRecord, Conversation, ConversationCursor, ConversationId, Email, Identity, Session,
-    SessionId, User, UserId,
+    Account, AccountId, CodeRecord, Conversation, ConversationCursor, ConversationId, Email,
+    Identity, ManagementToken, OAuthState, OnboardingToken, SealedTokens, Session, SessionId,
+    TokenHash, User, UserId,
 };
 use time::OffsetDateTime;
 
@@ -44,8 +45,8 @@ pub trait UserRepository: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<User, StorageError>;
 
-    /// Deletes the user and everything they own (identities, sessions, conversations) in one
-    /// transaction. Returns whether the user existed.
+    /// Deletes the user and everything they own (identities, sessions, conversations, accounts
+    /// and pending connect-flow tokens) in one transaction. Returns whether the user existed.
     async fn delete_user(&self, id: UserId) -> Result<bool, StorageError>;
 }
 
@@ -93,4 +94,85 @@ pub trait ConversationRepository: Send + Sync {
         user: UserId,
         id: ConversationId,
     ) -> Result<bool, StorageError>;
+}
+
+/// Stores connected accounts. Tokens arrive and leave sealed; this port never sees plaintext.
+#[async_trait]
+pub trait AccountRepository: Send + Sync {
+    /// Stores `account`; when its user already has an account with the same provider and label,
+    /// that one is updated instead: tokens, expiry, scopes and metadata replaced, enabled again,
+    /// status active, `updated_at` set, `id` and `created_at` kept. Returns what is stored, so
+    /// the caller learns which id the row has.
+    async fn upsert_account(&self, account: &Account) -> Result<Account, StorageError>;
+
+    /// The user's accounts, ordered by provider then label.
+    async fn list_accounts(&self, user: UserId) -> Result<Vec<Account>, StorageError>;
+
+    /// The account if it belongs to `user`.
+    async fn find_account(
+        &self,
+        user: UserId,
+        id: AccountId,
+    ) -> Result<Option<Account>, StorageError>;
+
+    /// Enables or disables the account if it belongs to `user`. Returns whether it did.
+    async fn set_account_enabled(
+        &self,
+        user: UserId,
+        id: AccountId,
+        enabled: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError>;
+
+    /// Replaces the sealed tokens of account `id` (after a refresh, a re-seal or a key
+    /// rotation). Returns whether the account still exists.
+    async fn replace_tokens(
+        &self,
+        id: AccountId,
+        tokens: &SealedTokens,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError>;
+
+    /// Up to `limit` accounts whose tokens were sealed with a key other than `key_id`.
+    async fn accounts_sealed_with_other_key(
+        &self,
+        key_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Account>, StorageError>;
+
+    /// Deletes the account if it belongs to `user`. Returns whether it did.
+    async fn delete_account(&self, user: UserId, id: AccountId) -> Result<bool, StorageError>;
+}
+
+/// Stores the single-use tokens of the connect flow, by the SHA-256 of their value.
+#[async_trait]
+pub trait LinkTokenRepository: Send + Sync {
+    async fn create_onboarding_token(&self, token: &OnboardingToken) -> Result<(), StorageError>;
+
+    /// Marks the onboarding token used at `now` and returns it, if it exists, is unused and has
+    /// not expired. Of concurrent calls with one token, exactly one gets it.
+    async fn consume_onboarding_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<OnboardingToken>, StorageError>;
+
+    async fn create_management_token(&self, token: &ManagementToken) -> Result<(), StorageError>;
+
+    /// The management token if it exists and has not expired at `now`.
+    async fn find_management_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<ManagementToken>, StorageError>;
+
+    async fn create_oauth_state(&self, state: &OAuthState) -> Result<(), StorageError>;
+
+    /// Removes the state and returns it if it had not expired at `now`. A state is returned at
+    /// most once, even to concurrent callers; an expired one is removed and not returned.
+    async fn take_oauth_state(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<OAuthState>, StorageError>;
 }

@@ -4,8 +4,10 @@
 //! Each check is a `pub async fn` taking a fresh, empty store. Use
 //! [`storage_contract_tests!`](crate::storage_contract_tests) to get one test per check.
 
+mod accounts;
 mod codes;
 mod conversations;
+mod link_tokens;
 mod sessions;
 mod sign_in;
 mod users;
@@ -13,18 +15,27 @@ mod users;
 use std::sync::Arc;
 
 use gptgate_ports::{
-    ConversationRepository, SessionRepository, UserRepository, VerificationCodeRepository,
+    AccountRepository, ConversationRepository, LinkTokenRepository, SessionRepository,
+    UserRepository, VerificationCodeRepository,
 };
 
+pub use accounts::*;
 pub use codes::*;
 pub use conversations::*;
+pub use link_tokens::*;
 pub use sessions::*;
 pub use sign_in::*;
 pub use users::*;
 
 /// A store implementing every storage port, as each backend does.
 pub trait Store:
-    VerificationCodeRepository + UserRepository + SessionRepository + ConversationRepository + 'static
+    VerificationCodeRepository
+    + UserRepository
+    + SessionRepository
+    + ConversationRepository
+    + AccountRepository
+    + LinkTokenRepository
+    + 'static
 {
 }
 
@@ -33,6 +44,8 @@ impl<T> Store for T where
         + UserRepository
         + SessionRepository
         + ConversationRepository
+        + AccountRepository
+        + LinkTokenRepository
         + 'static
 {
 }
@@ -71,6 +84,17 @@ macro_rules! storage_contract_tests {
             deleting_another_users_conversation_finds_nothing,
             of_eight_concurrent_right_codes_exactly_one_signs_in,
             of_fifty_concurrent_wrong_codes_at_most_five_are_compared,
+            an_account_round_trips_with_every_field,
+            connecting_the_same_label_again_updates_the_account,
+            accounts_are_listed_by_provider_and_label_for_their_user_only,
+            another_users_account_cannot_be_found_toggled_or_deleted,
+            tokens_can_be_replaced_and_found_by_key,
+            deleting_a_user_deletes_their_accounts_and_link_tokens,
+            an_onboarding_token_is_consumed_once_and_never_after_expiry,
+            concurrent_consumers_of_one_onboarding_token_get_it_once,
+            a_management_token_is_found_until_it_expires,
+            an_oauth_state_is_taken_once_and_never_after_expiry,
+            concurrent_callbacks_with_one_state_take_it_once,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {

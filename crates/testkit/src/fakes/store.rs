@@ -4,13 +4,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    CodeRecord, Conversation, ConversationCursor, ConversationId, Email, Identity, IdentityKind,
-    Session, SessionId, User, UserId,
+    Account, AccountId, CodeRecord, Conversation, ConversationCursor, ConversationId, Email,
+    Identity, IdentityKind, ManagementToken, OAuthState, OnboardingToken, SealedTokens, Session,
+    SessionId, TokenHash, User, UserId,
 };
 use gptgate_ports::storage::CodeChange;
 use gptgate_ports::{
-    ConversationRepository, SessionRepository, StorageError, UserRepository,
-    VerificationCodeRepository,
+    AccountRepository, ConversationRepository, LinkTokenRepository, SessionRepository,
+    StorageError, UserRepository, VerificationCodeRepository,
 };
 use time::OffsetDateTime;
 
@@ -29,6 +30,10 @@ struct State {
     identities: HashMap<(IdentityKind, String), UserId>,
     sessions: HashMap<SessionId, Session>,
     conversations: HashMap<ConversationId, Conversation>,
+    accounts: HashMap<AccountId, Account>,
+    onboarding: HashMap<TokenHash, OnboardingToken>,
+    management: HashMap<TokenHash, ManagementToken>,
+    states: HashMap<TokenHash, OAuthState>,
 }
 
 impl InMemoryStore {
@@ -108,6 +113,10 @@ impl UserRepository for InMemoryStore {
         state.identities.retain(|_, owner| *owner != id);
         state.sessions.retain(|_, s| s.user_id != id);
         state.conversations.retain(|_, c| c.user_id != id);
+        state.accounts.retain(|_, a| a.user_id != id);
+        state.onboarding.retain(|_, t| t.user_id != id);
+        state.management.retain(|_, t| t.user_id != id);
+        state.states.retain(|_, t| t.user_id != id);
         Ok(existed)
     }
 }
@@ -210,5 +219,201 @@ impl ConversationRepository for InMemoryStore {
             }
             _ => Ok(false),
         }
+    }
+}
+
+#[async_trait]
+impl AccountRepository for InMemoryStore {
+    async fn upsert_account(&self, account: &Account) -> Result<Account, StorageError> {
+        let mut state = self.lock()?;
+        if !state.users.contains_key(&account.user_id) {
+            return Err(StorageError::Failed(
+                "account for a user that does not exist".into(),
+            ));
+        }
+        let earlier = state
+            .accounts
+            .values()
+            .find(|a| {
+                a.user_id == account.user_id
+                    && a.provider == account.provider
+                    && a.label == account.label
+            })
+            .map(|a| (a.id, a.created_at));
+        let mut stored = account.clone();
+        if let Some((id, created_at)) = earlier {
+            stored.id = id;
+            stored.created_at = created_at;
+            stored.enabled = true;
+            stored.status = gptgate_domain::AccountStatus::Active;
+        } else if state.accounts.contains_key(&stored.id) {
+            return Err(StorageError::Failed("duplicate account id".into()));
+        }
+        state.accounts.insert(stored.id, stored.clone());
+        Ok(stored)
+    }
+
+    async fn list_accounts(&self, user: UserId) -> Result<Vec<Account>, StorageError> {
+        let state = self.lock()?;
+        let mut mine: Vec<Account> = state
+            .accounts
+            .values()
+            .filter(|a| a.user_id == user)
+            .cloned()
+            .collect();
+        mine.sort_by(|a, b| {
+            (a.provider.as_str(), a.label.as_str()).cmp(&(b.provider.as_str(), b.label.as_str()))
+        });
+        Ok(mine)
+    }
+
+    async fn find_account(
+        &self,
+        user: UserId,
+        id: AccountId,
+    ) -> Result<Option<Account>, StorageError> {
+        Ok(self
+            .lock()?
+            .accounts
+            .get(&id)
+            .filter(|a| a.user_id == user)
+            .cloned())
+    }
+
+    async fn set_account_enabled(
+        &self,
+        user: UserId,
+        id: AccountId,
+        enabled: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        Ok(match state.accounts.get_mut(&id) {
+            Some(a) if a.user_id == user => {
+                a.enabled = enabled;
+                a.updated_at = now;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn replace_tokens(
+        &self,
+        id: AccountId,
+        tokens: &SealedTokens,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        Ok(match state.accounts.get_mut(&id) {
+            Some(a) => {
+                a.tokens = tokens.clone();
+                a.updated_at = now;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn accounts_sealed_with_other_key(
+        &self,
+        key_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Account>, StorageError> {
+        let state = self.lock()?;
+        let mut other: Vec<Account> = state
+            .accounts
+            .values()
+            .filter(|a| a.tokens.key_id != key_id)
+            .cloned()
+            .collect();
+        other.sort_by_key(|a| a.id);
+        other.truncate(limit);
+        Ok(other)
+    }
+
+    async fn delete_account(&self, user: UserId, id: AccountId) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        match state.accounts.get(&id) {
+            Some(a) if a.user_id == user => {
+                state.accounts.remove(&id);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+#[async_trait]
+impl LinkTokenRepository for InMemoryStore {
+    async fn create_onboarding_token(&self, token: &OnboardingToken) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if !state.users.contains_key(&token.user_id) || state.onboarding.contains_key(&token.hash) {
+            return Err(StorageError::Failed("onboarding token rejected".into()));
+        }
+        state.onboarding.insert(token.hash.clone(), token.clone());
+        Ok(())
+    }
+
+    async fn consume_onboarding_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<OnboardingToken>, StorageError> {
+        let mut state = self.lock()?;
+        Ok(match state.onboarding.get_mut(hash) {
+            Some(token) if token.is_usable(now) => {
+                token.used_at = Some(now);
+                Some(token.clone())
+            }
+            _ => None,
+        })
+    }
+
+    async fn create_management_token(&self, token: &ManagementToken) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if !state.users.contains_key(&token.user_id) || state.management.contains_key(&token.hash) {
+            return Err(StorageError::Failed("management token rejected".into()));
+        }
+        state.management.insert(token.hash.clone(), token.clone());
+        Ok(())
+    }
+
+    async fn find_management_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<ManagementToken>, StorageError> {
+        Ok(self
+            .lock()?
+            .management
+            .get(hash)
+            .filter(|t| now < t.expires_at)
+            .cloned())
+    }
+
+    async fn create_oauth_state(&self, oauth_state: &OAuthState) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if !state.users.contains_key(&oauth_state.user_id)
+            || state.states.contains_key(&oauth_state.hash)
+        {
+            return Err(StorageError::Failed("oauth state rejected".into()));
+        }
+        state
+            .states
+            .insert(oauth_state.hash.clone(), oauth_state.clone());
+        Ok(())
+    }
+
+    async fn take_oauth_state(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<OAuthState>, StorageError> {
+        Ok(self
+            .lock()?
+            .states
+            .remove(hash)
+            .filter(|s| now < s.expires_at))
     }
 }

@@ -1,0 +1,202 @@
+use async_trait::async_trait;
+use gptgate_domain::{
+    Account, AccountId, AccountLabel, AccountStatus, ProviderId, Sealed, SealedTokens, UserId,
+};
+use gptgate_ports::{AccountRepository, StorageError};
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use sqlx::FromRow;
+use time::OffsetDateTime;
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::error::{corrupt, storage};
+use crate::time_codec::{from_micros, to_micros};
+use crate::SqliteStore;
+
+#[derive(FromRow)]
+struct AccountRow {
+    id: Uuid,
+    user_id: Uuid,
+    provider: String,
+    label: String,
+    enabled: bool,
+    status: String,
+    access_token: Option<Vec<u8>>,
+    refresh_token: Option<Vec<u8>>,
+    key_id: String,
+    expires_at: Option<i64>,
+    scopes: Json<Vec<String>>,
+    metadata: Json<Map<String, Value>>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl AccountRow {
+    fn into_account(self) -> Result<Account, StorageError> {
+        Ok(Account {
+            id: AccountId::from_uuid(self.id),
+            user_id: UserId::from_uuid(self.user_id),
+            provider: ProviderId::parse(&self.provider).map_err(|_| corrupt("account provider"))?,
+            label: AccountLabel::parse(&self.label).map_err(|_| corrupt("account label"))?,
+            enabled: self.enabled,
+            status: AccountStatus::parse(&self.status).ok_or_else(|| corrupt("account status"))?,
+            tokens: SealedTokens {
+                access_token: self.access_token.map(Sealed::from_bytes),
+                refresh_token: self.refresh_token.map(Sealed::from_bytes),
+                key_id: self.key_id,
+            },
+            expires_at: self.expires_at.map(from_micros).transpose()?,
+            scopes: self.scopes.0,
+            metadata: self.metadata.0,
+            created_at: from_micros(self.created_at)?,
+            updated_at: from_micros(self.updated_at)?,
+        })
+    }
+}
+
+const COLUMNS: &str =
+    "id, user_id, provider, label, enabled, status, access_token, refresh_token, \
+     key_id, expires_at, scopes, metadata, created_at, updated_at";
+
+fn sealed(s: &Option<Sealed>) -> Option<&[u8]> {
+    s.as_ref().map(Sealed::as_bytes)
+}
+
+#[async_trait]
+impl AccountRepository for SqliteStore {
+    #[instrument(skip_all)]
+    async fn upsert_account(&self, a: &Account) -> Result<Account, StorageError> {
+        let sql = format!(
+            "INSERT INTO accounts ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (user_id, provider, label) DO UPDATE SET enabled = TRUE, \
+             status = 'active', access_token = excluded.access_token, \
+             refresh_token = excluded.refresh_token, key_id = excluded.key_id, \
+             expires_at = excluded.expires_at, scopes = excluded.scopes, \
+             metadata = excluded.metadata, updated_at = excluded.updated_at \
+             RETURNING {COLUMNS}"
+        );
+        sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(a.id.as_uuid())
+            .bind(a.user_id.as_uuid())
+            .bind(a.provider.as_str())
+            .bind(a.label.as_str())
+            .bind(a.enabled)
+            .bind(a.status.as_str())
+            .bind(sealed(&a.tokens.access_token))
+            .bind(sealed(&a.tokens.refresh_token))
+            .bind(&a.tokens.key_id)
+            .bind(a.expires_at.map(to_micros))
+            .bind(Json(&a.scopes))
+            .bind(Json(&a.metadata))
+            .bind(to_micros(a.created_at))
+            .bind(to_micros(a.updated_at))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(storage)?
+            .into_account()
+    }
+
+    #[instrument(skip_all)]
+    async fn list_accounts(&self, user: UserId) -> Result<Vec<Account>, StorageError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM accounts WHERE user_id = ? ORDER BY provider, label");
+        sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(user.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(AccountRow::into_account)
+            .collect()
+    }
+
+    #[instrument(skip_all)]
+    async fn find_account(
+        &self,
+        user: UserId,
+        id: AccountId,
+    ) -> Result<Option<Account>, StorageError> {
+        let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = ? AND user_id = ?");
+        sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(id.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?
+            .map(AccountRow::into_account)
+            .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn set_account_enabled(
+        &self,
+        user: UserId,
+        id: AccountId,
+        enabled: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET enabled = ?, updated_at = ? WHERE id = ? AND user_id = ?",
+        )
+        .bind(enabled)
+        .bind(to_micros(now))
+        .bind(id.as_uuid())
+        .bind(user.as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    #[instrument(skip_all)]
+    async fn replace_tokens(
+        &self,
+        id: AccountId,
+        tokens: &SealedTokens,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET access_token = ?, refresh_token = ?, key_id = ?, updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(sealed(&tokens.access_token))
+        .bind(sealed(&tokens.refresh_token))
+        .bind(&tokens.key_id)
+        .bind(to_micros(now))
+        .bind(id.as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    #[instrument(skip_all)]
+    async fn accounts_sealed_with_other_key(
+        &self,
+        key_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Account>, StorageError> {
+        let sql = format!("SELECT {COLUMNS} FROM accounts WHERE key_id <> ? ORDER BY id LIMIT ?");
+        sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(key_id)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(AccountRow::into_account)
+            .collect()
+    }
+
+    #[instrument(skip_all)]
+    async fn delete_account(&self, user: UserId, id: AccountId) -> Result<bool, StorageError> {
+        let done = sqlx::query("DELETE FROM accounts WHERE id = ? AND user_id = ?")
+            .bind(id.as_uuid())
+            .bind(user.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+}

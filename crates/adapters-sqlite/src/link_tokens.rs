@@ -1,0 +1,219 @@
+use async_trait::async_trait;
+use gptgate_domain::{
+    AccountLabel, ManagementToken, OAuthState, OnboardingToken, ProviderId, Sealed, TokenHash,
+    UserId,
+};
+use gptgate_ports::{LinkTokenRepository, StorageError};
+use sqlx::FromRow;
+use time::OffsetDateTime;
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::error::{corrupt, storage};
+use crate::time_codec::{from_micros, to_micros};
+use crate::SqliteStore;
+
+fn token_hash(bytes: Vec<u8>) -> Result<TokenHash, StorageError> {
+    <[u8; 32]>::try_from(bytes)
+        .map(TokenHash::from_bytes)
+        .map_err(|_| corrupt("token hash"))
+}
+
+fn provider_and_label(
+    provider: &str,
+    label: &str,
+) -> Result<(ProviderId, AccountLabel), StorageError> {
+    Ok((
+        ProviderId::parse(provider).map_err(|_| corrupt("provider"))?,
+        AccountLabel::parse(label).map_err(|_| corrupt("label"))?,
+    ))
+}
+
+#[derive(FromRow)]
+struct OnboardingRow {
+    token_hash: Vec<u8>,
+    user_id: Uuid,
+    provider: String,
+    label: String,
+    expires_at: i64,
+    used_at: Option<i64>,
+    created_at: i64,
+}
+
+impl OnboardingRow {
+    fn into_token(self) -> Result<OnboardingToken, StorageError> {
+        let (provider, label) = provider_and_label(&self.provider, &self.label)?;
+        Ok(OnboardingToken {
+            hash: token_hash(self.token_hash)?,
+            user_id: UserId::from_uuid(self.user_id),
+            provider,
+            label,
+            expires_at: from_micros(self.expires_at)?,
+            used_at: self.used_at.map(from_micros).transpose()?,
+            created_at: from_micros(self.created_at)?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct ManagementRow {
+    token_hash: Vec<u8>,
+    user_id: Uuid,
+    expires_at: i64,
+    created_at: i64,
+}
+
+#[derive(FromRow)]
+struct StateRow {
+    state_hash: Vec<u8>,
+    user_id: Uuid,
+    provider: String,
+    label: String,
+    pkce_verifier: Option<Vec<u8>>,
+    redirect_uri: String,
+    expires_at: i64,
+    created_at: i64,
+}
+
+impl StateRow {
+    fn into_state(self) -> Result<OAuthState, StorageError> {
+        let (provider, label) = provider_and_label(&self.provider, &self.label)?;
+        Ok(OAuthState {
+            hash: token_hash(self.state_hash)?,
+            user_id: UserId::from_uuid(self.user_id),
+            provider,
+            label,
+            pkce_verifier: self.pkce_verifier.map(Sealed::from_bytes),
+            redirect_uri: self.redirect_uri,
+            expires_at: from_micros(self.expires_at)?,
+            created_at: from_micros(self.created_at)?,
+        })
+    }
+}
+
+#[async_trait]
+impl LinkTokenRepository for SqliteStore {
+    #[instrument(skip_all)]
+    async fn create_onboarding_token(&self, t: &OnboardingToken) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO onboarding_tokens (token_hash, user_id, provider, label, expires_at, \
+             used_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&t.hash.as_bytes()[..])
+        .bind(t.user_id.as_uuid())
+        .bind(t.provider.as_str())
+        .bind(t.label.as_str())
+        .bind(to_micros(t.expires_at))
+        .bind(t.used_at.map(to_micros))
+        .bind(to_micros(t.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn consume_onboarding_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<OnboardingToken>, StorageError> {
+        // One statement: of concurrent consumers, only one finds `used_at IS NULL`.
+        sqlx::query_as::<_, OnboardingRow>(
+            "UPDATE onboarding_tokens SET used_at = ? \
+             WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? \
+             RETURNING token_hash, user_id, provider, label, expires_at, used_at, created_at",
+        )
+        .bind(to_micros(now))
+        .bind(&hash.as_bytes()[..])
+        .bind(to_micros(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?
+        .map(OnboardingRow::into_token)
+        .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn create_management_token(&self, t: &ManagementToken) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO management_tokens (token_hash, user_id, expires_at, created_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(&t.hash.as_bytes()[..])
+        .bind(t.user_id.as_uuid())
+        .bind(to_micros(t.expires_at))
+        .bind(to_micros(t.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn find_management_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<ManagementToken>, StorageError> {
+        let row = sqlx::query_as::<_, ManagementRow>(
+            "SELECT token_hash, user_id, expires_at, created_at FROM management_tokens \
+             WHERE token_hash = ? AND expires_at > ?",
+        )
+        .bind(&hash.as_bytes()[..])
+        .bind(to_micros(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?;
+        row.map(|r| {
+            Ok(ManagementToken {
+                hash: token_hash(r.token_hash)?,
+                user_id: UserId::from_uuid(r.user_id),
+                expires_at: from_micros(r.expires_at)?,
+                created_at: from_micros(r.created_at)?,
+            })
+        })
+        .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn create_oauth_state(&self, s: &OAuthState) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO oauth_states (state_hash, user_id, provider, label, pkce_verifier, \
+             redirect_uri, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.hash.as_bytes()[..])
+        .bind(s.user_id.as_uuid())
+        .bind(s.provider.as_str())
+        .bind(s.label.as_str())
+        .bind(s.pkce_verifier.as_ref().map(Sealed::as_bytes))
+        .bind(&s.redirect_uri)
+        .bind(to_micros(s.expires_at))
+        .bind(to_micros(s.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn take_oauth_state(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<OAuthState>, StorageError> {
+        // Deleting is what makes a state single-use; an expired one is deleted too.
+        let state = sqlx::query_as::<_, StateRow>(
+            "DELETE FROM oauth_states WHERE state_hash = ? \
+             RETURNING state_hash, user_id, provider, label, pkce_verifier, redirect_uri, \
+             expires_at, created_at",
+        )
+        .bind(&hash.as_bytes()[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?
+        .map(StateRow::into_state)
+        .transpose()?;
+        Ok(state.filter(|s| now < s.expires_at))
+    }
+}

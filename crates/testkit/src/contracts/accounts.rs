@@ -1,0 +1,173 @@
+use std::sync::Arc;
+
+use gptgate_domain::{
+    Account, AccountId, AccountLabel, AccountStatus, ProviderId, Sealed, SealedTokens, UserId,
+};
+use serde_json::json;
+use time::Duration;
+
+use super::fixtures::{user, T0};
+use super::link_tokens::onboarding;
+use super::Store;
+
+/// Account `n` of `user` at `provider` labelled `label`.
+pub fn account(user: UserId, n: u8, provider: ProviderId, label: &str) -> Account {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("email".into(), json!(format!("user{n}@example.com")));
+    metadata.insert("workspace".into(), json!({ "id": "T1", "name": "Acme" }));
+    Account {
+        id: AccountId::from_random_bytes([n; 16]),
+        user_id: user,
+        provider,
+        label: AccountLabel::parse(label).unwrap(),
+        enabled: true,
+        status: AccountStatus::Active,
+        tokens: SealedTokens {
+            access_token: Some(Sealed::from_bytes(vec![n, 1, 2, 3])),
+            refresh_token: Some(Sealed::from_bytes(vec![n, 4, 5, 6])),
+            key_id: "k1".into(),
+        },
+        expires_at: Some(T0 + Duration::hours(1)),
+        scopes: vec!["openid".into(), "email".into()],
+        metadata,
+        created_at: T0,
+        updated_at: T0,
+    }
+}
+
+pub async fn an_account_round_trips_with_every_field(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let full = account(ann, 1, ProviderId::Gmail, "work");
+    assert_eq!(store.upsert_account(&full).await.unwrap(), full);
+    let mut bare = account(ann, 2, ProviderId::Slack, "team");
+    bare.tokens.access_token = None;
+    bare.tokens.refresh_token = None;
+    bare.expires_at = None;
+    bare.scopes.clear();
+    bare.metadata.clear();
+    assert_eq!(store.upsert_account(&bare).await.unwrap(), bare);
+    assert_eq!(store.find_account(ann, full.id).await.unwrap(), Some(full));
+    assert_eq!(store.find_account(ann, bare.id).await.unwrap(), Some(bare));
+}
+
+pub async fn connecting_the_same_label_again_updates_the_account(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let first = account(ann, 1, ProviderId::Linear, "work");
+    store.upsert_account(&first).await.unwrap();
+    store
+        .set_account_enabled(ann, first.id, false, T0)
+        .await
+        .unwrap();
+
+    let later = T0 + Duration::minutes(5);
+    let mut again = account(ann, 2, ProviderId::Linear, "work");
+    again.enabled = false;
+    again.status = AccountStatus::ReauthRequired;
+    again.created_at = later;
+    again.updated_at = later;
+    let stored = store.upsert_account(&again).await.unwrap();
+    assert_eq!(stored.id, first.id, "the row keeps its id");
+    assert_eq!(stored.created_at, T0);
+    assert_eq!(stored.updated_at, later);
+    assert_eq!(stored.tokens, again.tokens, "tokens replaced");
+    assert!(stored.enabled, "enabled again");
+    assert_eq!(stored.status, AccountStatus::Active);
+    assert_eq!(store.list_accounts(ann).await.unwrap(), vec![stored]);
+}
+
+pub async fn accounts_are_listed_by_provider_and_label_for_their_user_only(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let bob = user(store.as_ref(), 2).await;
+    let a = account(ann, 1, ProviderId::Slack, "b-team");
+    let b = account(ann, 2, ProviderId::Gmail, "work");
+    let c = account(ann, 3, ProviderId::Gmail, "personal");
+    let d = account(bob, 4, ProviderId::Gmail, "work");
+    for x in [&a, &b, &c, &d] {
+        store.upsert_account(x).await.unwrap();
+    }
+    assert_eq!(store.list_accounts(ann).await.unwrap(), vec![c, b, a]);
+    assert_eq!(store.list_accounts(bob).await.unwrap(), vec![d]);
+}
+
+pub async fn another_users_account_cannot_be_found_toggled_or_deleted(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let bob = user(store.as_ref(), 2).await;
+    let anns = account(ann, 1, ProviderId::Zoho, "books");
+    store.upsert_account(&anns).await.unwrap();
+    assert_eq!(store.find_account(bob, anns.id).await.unwrap(), None);
+    assert!(!store
+        .set_account_enabled(bob, anns.id, false, T0)
+        .await
+        .unwrap());
+    assert!(!store.delete_account(bob, anns.id).await.unwrap());
+    assert!(
+        store
+            .find_account(ann, anns.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
+
+    let later = T0 + Duration::minutes(1);
+    assert!(store
+        .set_account_enabled(ann, anns.id, false, later)
+        .await
+        .unwrap());
+    let toggled = store.find_account(ann, anns.id).await.unwrap().unwrap();
+    assert!(!toggled.enabled);
+    assert_eq!(toggled.updated_at, later);
+    assert!(store.delete_account(ann, anns.id).await.unwrap());
+    assert_eq!(store.find_account(ann, anns.id).await.unwrap(), None);
+}
+
+pub async fn tokens_can_be_replaced_and_found_by_key(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let a = account(ann, 1, ProviderId::Mercury, "ops");
+    let mut b = account(ann, 2, ProviderId::Gmail, "work");
+    b.tokens.key_id = "k2".into();
+    store.upsert_account(&a).await.unwrap();
+    store.upsert_account(&b).await.unwrap();
+    let old = store
+        .accounts_sealed_with_other_key("k2", 10)
+        .await
+        .unwrap();
+    assert_eq!(old.iter().map(|x| x.id).collect::<Vec<_>>(), vec![a.id]);
+
+    let resealed = SealedTokens {
+        access_token: Some(Sealed::from_bytes(vec![9, 9])),
+        refresh_token: None,
+        key_id: "k2".into(),
+    };
+    let later = T0 + Duration::minutes(1);
+    assert!(store.replace_tokens(a.id, &resealed, later).await.unwrap());
+    let stored = store.find_account(ann, a.id).await.unwrap().unwrap();
+    assert_eq!(stored.tokens, resealed);
+    assert_eq!(stored.updated_at, later);
+    assert!(store
+        .accounts_sealed_with_other_key("k2", 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(!store
+        .replace_tokens(AccountId::from_random_bytes([77; 16]), &resealed, later)
+        .await
+        .unwrap());
+}
+
+pub async fn deleting_a_user_deletes_their_accounts_and_link_tokens(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let acc = account(ann, 1, ProviderId::Gmail, "work");
+    store.upsert_account(&acc).await.unwrap();
+    let token = onboarding(ann, 1);
+    store.create_onboarding_token(&token).await.unwrap();
+    store.delete_user(ann).await.unwrap();
+    assert!(store.list_accounts(ann).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .consume_onboarding_token(&token.hash, T0)
+            .await
+            .unwrap(),
+        None
+    );
+}

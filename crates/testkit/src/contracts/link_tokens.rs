@@ -1,0 +1,189 @@
+use std::sync::Arc;
+
+use gptgate_domain::{
+    AccountLabel, ManagementToken, OAuthState, OnboardingToken, ProviderId, Sealed, TokenHash,
+    UserId,
+};
+use time::Duration;
+
+use super::fixtures::{user, T0};
+use super::Store;
+
+pub fn onboarding(user: UserId, n: u8) -> OnboardingToken {
+    OnboardingToken {
+        hash: TokenHash::from_bytes([n; 32]),
+        user_id: user,
+        provider: ProviderId::Slack,
+        label: AccountLabel::parse("work").unwrap(),
+        expires_at: T0 + Duration::minutes(10),
+        used_at: None,
+        created_at: T0,
+    }
+}
+
+fn oauth_state(user: UserId, n: u8, verifier: Option<Sealed>) -> OAuthState {
+    OAuthState {
+        hash: TokenHash::from_bytes([n; 32]),
+        user_id: user,
+        provider: ProviderId::Linear,
+        label: AccountLabel::parse("eng").unwrap(),
+        pkce_verifier: verifier,
+        redirect_uri: "https://gpt.example.com/auth/callback/linear".into(),
+        expires_at: T0 + Duration::minutes(10),
+        created_at: T0,
+    }
+}
+
+pub async fn an_onboarding_token_is_consumed_once_and_never_after_expiry(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let token = onboarding(ann, 1);
+    store.create_onboarding_token(&token).await.unwrap();
+    let at = T0 + Duration::minutes(10) - Duration::seconds(1);
+    let consumed = store
+        .consume_onboarding_token(&token.hash, at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(consumed.used_at, Some(at));
+    assert_eq!(
+        OnboardingToken {
+            used_at: None,
+            ..consumed
+        },
+        token,
+        "every field round-trips"
+    );
+    assert_eq!(
+        store
+            .consume_onboarding_token(&token.hash, at)
+            .await
+            .unwrap(),
+        None,
+        "used"
+    );
+
+    let late = onboarding(ann, 2);
+    store.create_onboarding_token(&late).await.unwrap();
+    let expiry = T0 + Duration::minutes(10);
+    assert_eq!(
+        store
+            .consume_onboarding_token(&late.hash, expiry)
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    let unknown = TokenHash::from_bytes([99; 32]);
+    assert_eq!(
+        store.consume_onboarding_token(&unknown, T0).await.unwrap(),
+        None
+    );
+}
+
+pub async fn concurrent_consumers_of_one_onboarding_token_get_it_once(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let token = onboarding(ann, 1);
+    store.create_onboarding_token(&token).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let hash = token.hash.clone();
+            tokio::spawn(async move { store.consume_onboarding_token(&hash, T0).await })
+        })
+        .collect();
+    let mut got = 0;
+    for task in tasks {
+        if task.await.unwrap().unwrap().is_some() {
+            got += 1;
+        }
+    }
+    assert_eq!(got, 1);
+}
+
+pub async fn a_management_token_is_found_until_it_expires(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let token = ManagementToken {
+        hash: TokenHash::from_bytes([5; 32]),
+        user_id: ann,
+        expires_at: T0 + Duration::hours(1),
+        created_at: T0,
+    };
+    store.create_management_token(&token).await.unwrap();
+    let before = T0 + Duration::hours(1) - Duration::seconds(1);
+    assert_eq!(
+        store
+            .find_management_token(&token.hash, before)
+            .await
+            .unwrap(),
+        Some(token.clone())
+    );
+    assert_eq!(
+        store
+            .find_management_token(&token.hash, before)
+            .await
+            .unwrap(),
+        Some(token.clone()),
+        "reusable"
+    );
+    assert_eq!(
+        store
+            .find_management_token(&token.hash, T0 + Duration::hours(1))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn an_oauth_state_is_taken_once_and_never_after_expiry(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let with_verifier = oauth_state(ann, 1, Some(Sealed::from_bytes(vec![1, 2, 3])));
+    let without = oauth_state(ann, 2, None);
+    store.create_oauth_state(&with_verifier).await.unwrap();
+    store.create_oauth_state(&without).await.unwrap();
+    assert_eq!(
+        store
+            .take_oauth_state(&with_verifier.hash, T0)
+            .await
+            .unwrap(),
+        Some(with_verifier.clone())
+    );
+    assert_eq!(
+        store
+            .take_oauth_state(&with_verifier.hash, T0)
+            .await
+            .unwrap(),
+        None,
+        "replayed"
+    );
+    let expiry = T0 + Duration::minutes(10);
+    assert_eq!(
+        store.take_oauth_state(&without.hash, expiry).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store.take_oauth_state(&without.hash, T0).await.unwrap(),
+        None,
+        "and removed"
+    );
+}
+
+pub async fn concurrent_callbacks_with_one_state_take_it_once(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let state = oauth_state(ann, 1, None);
+    store.create_oauth_state(&state).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let hash = state.hash.clone();
+            tokio::spawn(async move { store.take_oauth_state(&hash, T0).await })
+        })
+        .collect();
+    let mut got = 0;
+    for task in tasks {
+        if task.await.unwrap().unwrap().is_some() {
+            got += 1;
+        }
+    }
+    assert_eq!(got, 1);
+}
