@@ -5,6 +5,7 @@
 mod clock;
 mod code_hasher;
 mod keys;
+mod opaque_tokens;
 mod random;
 mod secret_box;
 mod session_tokens;
@@ -12,6 +13,7 @@ mod session_tokens;
 pub use clock::SystemClock;
 pub use code_hasher::HmacCodeHasher;
 pub use keys::{KeyError, ServerKeys, MIN_SECRET_BYTES};
+pub use opaque_tokens::Sha256OpaqueTokens;
 pub use random::OsRandom;
 pub use secret_box::{AesGcmSecretBox, KeyRingError};
 pub use session_tokens::JwtSessionTokens;

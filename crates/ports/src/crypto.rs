@@ -1,6 +1,6 @@
 //! Crypto ports: keyed hashing of sign-in codes and signed session tokens.
 
-use gptgate_domain::{CodeHash, Email, Sealed, SessionId, UserId, VerificationCode};
+use gptgate_domain::{CodeHash, Email, Sealed, SessionId, TokenHash, UserId, VerificationCode};
 use secrecy::SecretString;
 use time::OffsetDateTime;
 
@@ -68,4 +68,14 @@ pub trait SecretBox: Send + Sync {
 
     /// The id of the key that [`seal`](Self::seal) uses now.
     fn current_key_id(&self) -> &str;
+}
+
+/// Opaque single-use tokens (onboarding, management, OAuth state): 256 random bits, sent as
+/// base64url, stored only as their SHA-256.
+pub trait OpaqueTokens: Send + Sync {
+    /// A new token and its hash.
+    fn mint(&self) -> Result<(SecretString, TokenHash), crate::RandomError>;
+
+    /// The hash under which `token` is stored.
+    fn hash(&self, token: &str) -> TokenHash;
 }

@@ -9,14 +9,18 @@ pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod mail;
+pub mod oauth;
 pub mod random;
 pub mod services;
 pub mod storage;
 
 pub use clock::Clock;
-pub use crypto::{CodeHasher, SealError, SecretBox, SessionClaims, SessionTokens, TokenError};
+pub use crypto::{
+    CodeHasher, OpaqueTokens, SealError, SecretBox, SessionClaims, SessionTokens, TokenError,
+};
 pub use error::{BoxError, InternalError, StorageError};
 pub use mail::{MailError, Mailer};
+pub use oauth::{Authorization, OAuthProvider, ProviderError, TokenSet};
 pub use random::{Random, RandomError};
 pub use storage::{
     AccountRepository, ConversationRepository, LinkTokenRepository, SessionRepository,

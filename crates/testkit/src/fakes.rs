@@ -3,11 +3,13 @@
 mod clock;
 mod crypto;
 mod mailer;
+mod oauth;
 mod random;
 mod store;
 
 pub use clock::FakeClock;
-pub use crypto::{FakeCodeHasher, FakeSessionTokens};
+pub use crypto::{FakeCodeHasher, FakeOpaqueTokens, FakeSecretBox, FakeSessionTokens};
 pub use mailer::{RecordingMailer, SentCode};
+pub use oauth::FakeOAuthProvider;
 pub use random::SeededRandom;
 pub use store::InMemoryStore;

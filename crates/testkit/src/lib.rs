@@ -11,6 +11,6 @@ mod fakes;
 
 pub use contracts::{Store, TestStore};
 pub use fakes::{
-    FakeClock, FakeCodeHasher, FakeSessionTokens, InMemoryStore, RecordingMailer, SeededRandom,
-    SentCode,
+    FakeClock, FakeCodeHasher, FakeOAuthProvider, FakeOpaqueTokens, FakeSecretBox,
+    FakeSessionTokens, InMemoryStore, RecordingMailer, SeededRandom, SentCode,
 };

@@ -1,9 +1,11 @@
 //! The use cases: what the HTTP layer and embedders call.
 
+mod connections;
 mod conversations;
 mod sign_in;
 mod users;
 
+pub use connections::{Callback, ConnectError, Connections, ConnectionsPorts};
 pub use conversations::{Conversations, ConversationsError, Page, PAGE_LIMIT_MAX};
 pub use sign_in::{
     AuthenticateError, Authenticated, SendCodeError, SignIn, SignInPorts, SignedIn, VerifyError,

@@ -56,3 +56,98 @@ impl SessionTokens for FakeSessionTokens {
         Ok(claims)
     }
 }
+
+/// A transparent "secret box": values are hex-encoded and tagged with their context and key
+/// id, so tests can see binding errors. Only for tests.
+pub struct FakeSecretBox {
+    key_id: String,
+}
+
+impl FakeSecretBox {
+    pub fn new(key_id: &str) -> Self {
+        Self {
+            key_id: key_id.to_owned(),
+        }
+    }
+}
+
+impl Default for FakeSecretBox {
+    fn default() -> Self {
+        Self::new("fake-1")
+    }
+}
+
+impl gptgate_ports::SecretBox for FakeSecretBox {
+    fn seal(
+        &self,
+        plaintext: &secrecy::SecretString,
+        context: &str,
+    ) -> Result<gptgate_domain::Sealed, gptgate_ports::SealError> {
+        use secrecy::ExposeSecret;
+        let hex: String = plaintext
+            .expose_secret()
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(gptgate_domain::Sealed::from_bytes(
+            format!("{}|{context}|{hex}", self.key_id).into_bytes(),
+        ))
+    }
+
+    fn open(
+        &self,
+        sealed: &gptgate_domain::Sealed,
+        context: &str,
+    ) -> Result<secrecy::SecretString, gptgate_ports::SealError> {
+        let text =
+            std::str::from_utf8(sealed.as_bytes()).map_err(|_| gptgate_ports::SealError::Open)?;
+        let mut parts = text.splitn(3, '|');
+        let (Some(_key), Some(ctx), Some(hex)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(gptgate_ports::SealError::Open);
+        };
+        if ctx != context || hex.len() % 2 != 0 {
+            return Err(gptgate_ports::SealError::Open);
+        }
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| gptgate_ports::SealError::Open)?;
+        String::from_utf8(bytes)
+            .map(secrecy::SecretString::from)
+            .map_err(|_| gptgate_ports::SealError::Open)
+    }
+
+    fn current_key_id(&self) -> &str {
+        &self.key_id
+    }
+}
+
+/// Opaque tokens from a counter, hashed by a simple reversible scheme. Only for tests.
+#[derive(Default)]
+pub struct FakeOpaqueTokens {
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl gptgate_ports::OpaqueTokens for FakeOpaqueTokens {
+    fn mint(
+        &self,
+    ) -> Result<(secrecy::SecretString, gptgate_domain::TokenHash), gptgate_ports::RandomError>
+    {
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        let token = format!("tok{n:040}");
+        let hash = self.hash(&token);
+        Ok((secrecy::SecretString::from(token), hash))
+    }
+
+    fn hash(&self, token: &str) -> gptgate_domain::TokenHash {
+        let mut out = [0u8; 32];
+        for (i, b) in token.bytes().enumerate() {
+            out[i % 32] = out[i % 32].wrapping_mul(31).wrapping_add(b);
+        }
+        gptgate_domain::TokenHash::from_bytes(out)
+    }
+}

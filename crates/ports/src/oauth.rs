@@ -1,0 +1,70 @@
+//! The OAuth provider port: one implementation per provider (Gmail, Slack, Linear, Zoho,
+//! Mercury) in `gptgate-adapters-oauth`, a scripted fake in `gptgate-testkit`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use gptgate_domain::ProviderId;
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+use time::Duration;
+
+use crate::BoxError;
+
+/// Where to send the user, and the PKCE verifier to keep (sealed) until the callback.
+pub struct Authorization {
+    pub url: String,
+    /// `None` for providers without PKCE.
+    pub pkce_verifier: Option<SecretString>,
+}
+
+/// What the provider returned for a code (or a refresh).
+pub struct TokenSet {
+    pub access_token: SecretString,
+    /// `None` when the provider sent none; the caller then keeps the one it has.
+    pub refresh_token: Option<SecretString>,
+    pub expires_in: Option<Duration>,
+    pub scopes: Vec<String>,
+    /// Non-secret facts from the token response worth keeping (Zoho's `api_domain`, Slack's
+    /// team), merged into the account's metadata.
+    pub metadata: Map<String, Value>,
+}
+
+/// A provider call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider refused (an OAuth error such as `invalid_grant`, or Slack's
+    /// `{"ok": false}`); `code` is the provider's error code, safe to show.
+    #[error("the provider refused: {code}")]
+    Rejected { code: String },
+    /// The provider could not be reached, timed out, or answered something unreadable.
+    #[error("the provider could not be reached or answered unexpectedly")]
+    Unavailable(#[source] BoxError),
+}
+
+/// One OAuth provider, configured with this server's client credentials.
+#[async_trait]
+pub trait OAuthProvider: Send + Sync {
+    fn id(&self) -> ProviderId;
+
+    /// The authorization URL for `state` (with PKCE S256 where the provider supports it).
+    fn authorize(&self, state: &str, redirect_uri: &str) -> Authorization;
+
+    /// Exchanges an authorization code. `callback` holds every other query parameter of the
+    /// callback (Zoho sends `accounts-server` there; implementations MUST only use values they
+    /// can validate).
+    async fn exchange_code(
+        &self,
+        code: &str,
+        pkce_verifier: Option<&SecretString>,
+        redirect_uri: &str,
+        callback: &BTreeMap<String, String>,
+    ) -> Result<TokenSet, ProviderError>;
+
+    /// Who the account is (email, workspace, ...), for the account's metadata. MUST NOT return
+    /// any token.
+    async fn identify(&self, tokens: &TokenSet) -> Result<Map<String, Value>, ProviderError>;
+
+    /// Revokes `token` at the provider, where it has a revocation endpoint; `Ok` otherwise.
+    async fn revoke(&self, token: &SecretString) -> Result<(), ProviderError>;
+}

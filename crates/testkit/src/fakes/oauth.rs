@@ -1,0 +1,146 @@
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use gptgate_domain::ProviderId;
+use gptgate_ports::{Authorization, OAuthProvider, ProviderError, TokenSet};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Map, Value};
+use time::Duration;
+
+/// A provider that answers from a script and records what it was asked.
+pub struct FakeOAuthProvider {
+    id: ProviderId,
+    pkce: bool,
+    /// Refresh token sent on the next exchanges; `None` to send none.
+    refresh_token: Mutex<Option<String>>,
+    failing: Mutex<Option<String>>,
+    revoke_fails: std::sync::atomic::AtomicBool,
+    exchanges: Mutex<Vec<(String, Option<String>, String)>>,
+    revoked: Mutex<Vec<String>>,
+    counter: AtomicUsize,
+}
+
+impl FakeOAuthProvider {
+    pub fn new(id: ProviderId, pkce: bool) -> Self {
+        Self {
+            id,
+            pkce,
+            refresh_token: Mutex::new(Some("refresh-1".into())),
+            failing: Mutex::new(None),
+            revoke_fails: false.into(),
+            exchanges: Mutex::new(Vec::new()),
+            revoked: Mutex::new(Vec::new()),
+            counter: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next exchanges send this refresh token (or none).
+    pub fn send_refresh_token(&self, token: Option<&str>) {
+        *self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = token.map(str::to_owned);
+    }
+
+    /// The next exchanges fail with this OAuth error code.
+    pub fn reject_with(&self, code: &str) {
+        *self.failing.lock().unwrap_or_else(|e| e.into_inner()) = Some(code.to_owned());
+    }
+
+    pub fn fail_revocation(&self) {
+        self.revoke_fails.store(true, Ordering::SeqCst);
+    }
+
+    /// `(code, pkce verifier, redirect uri)` of every exchange.
+    pub fn exchanges(&self) -> Vec<(String, Option<String>, String)> {
+        self.exchanges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn revoked(&self) -> Vec<String> {
+        self.revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+#[async_trait]
+impl OAuthProvider for FakeOAuthProvider {
+    fn id(&self) -> ProviderId {
+        self.id
+    }
+
+    fn authorize(&self, state: &str, redirect_uri: &str) -> Authorization {
+        let verifier = self
+            .pkce
+            .then(|| SecretString::from(format!("verifier-for-{state}")));
+        Authorization {
+            url: format!(
+                "https://{}.provider.test/authorize?state={state}&redirect_uri={redirect_uri}",
+                self.id
+            ),
+            pkce_verifier: verifier,
+        }
+    }
+
+    async fn exchange_code(
+        &self,
+        code: &str,
+        pkce_verifier: Option<&SecretString>,
+        redirect_uri: &str,
+        _callback: &BTreeMap<String, String>,
+    ) -> Result<TokenSet, ProviderError> {
+        self.exchanges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((
+                code.to_owned(),
+                pkce_verifier.map(|v| v.expose_secret().to_owned()),
+                redirect_uri.to_owned(),
+            ));
+        if let Some(code) = self
+            .failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Err(ProviderError::Rejected { code });
+        }
+        let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut metadata = Map::new();
+        metadata.insert("team".into(), json!("Acme"));
+        Ok(TokenSet {
+            access_token: SecretString::from(format!("access-{n}")),
+            refresh_token: self
+                .refresh_token
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .map(SecretString::from),
+            expires_in: Some(Duration::hours(1)),
+            scopes: vec!["read".into()],
+            metadata,
+        })
+    }
+
+    async fn identify(&self, _tokens: &TokenSet) -> Result<Map<String, Value>, ProviderError> {
+        let mut m = Map::new();
+        m.insert("email".into(), json!("ann@acme.test"));
+        Ok(m)
+    }
+
+    async fn revoke(&self, token: &SecretString) -> Result<(), ProviderError> {
+        self.revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(token.expose_secret().to_owned());
+        if self.revoke_fails.load(Ordering::SeqCst) {
+            return Err(ProviderError::Unavailable(
+                "revocation endpoint down".into(),
+            ));
+        }
+        Ok(())
+    }
+}
