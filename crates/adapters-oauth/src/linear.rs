@@ -1,0 +1,83 @@
+//! Linear: authorize at linear.app, tokens at api.linear.app (client secret in the body,
+//! rotating refresh tokens), PKCE S256, identity from GraphQL `viewer` and `organization`.
+
+use gptgate_ports::ProviderError;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Map, Value};
+
+use crate::config::{InvalidProviderUrl, ProviderConfig};
+use crate::standard::{futures_like::BoxFuture, StandardProvider};
+
+/// What gptgate asks Linear for: read the user's workspace, create issues and comments.
+pub const SCOPES: &str = "read,issues:create,comments:create";
+
+/// The default endpoints.
+pub const AUTHORIZE_URL: &str = "https://linear.app/oauth/authorize";
+pub const TOKEN_URL: &str = "https://api.linear.app/oauth/token";
+pub const REVOKE_URL: &str = "https://api.linear.app/oauth/revoke";
+pub const API_BASE_URL: &str = "https://api.linear.app";
+
+/// The Linear provider.
+pub fn provider(config: &ProviderConfig) -> Result<StandardProvider, InvalidProviderUrl> {
+    StandardProvider::new(
+        config,
+        SCOPES,
+        vec![("prompt", "consent")],
+        true,
+        true,
+        identify,
+    )
+}
+
+fn identify<'a>(
+    http: &'a reqwest::Client,
+    api_base: &'a str,
+    token: &'a SecretString,
+) -> BoxFuture<'a, Result<Map<String, Value>, ProviderError>> {
+    Box::pin(async move {
+        let response = http
+            .post(format!("{api_base}/graphql"))
+            .bearer_auth(token.expose_secret())
+            .json(
+                &json!({ "query": "{ viewer { id name email } organization { id name urlKey } }" }),
+            )
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unavailable(Box::new(e)))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| ProviderError::Unavailable(Box::new(e)))?;
+        if let Some(errors) = body.get("errors").and_then(Value::as_array) {
+            let code = errors
+                .first()
+                .and_then(|e| e.pointer("/extensions/code"))
+                .and_then(Value::as_str)
+                .unwrap_or("graphql_error");
+            return Err(ProviderError::Rejected {
+                code: code.to_owned(),
+            });
+        }
+        if !status.is_success() {
+            return Err(ProviderError::Rejected {
+                code: format!("http_{}", status.as_u16()),
+            });
+        }
+        let viewer = body.pointer("/data/viewer").cloned().unwrap_or(Value::Null);
+        let organization = body
+            .pointer("/data/organization")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let mut metadata = Map::new();
+        for (key, pointer) in [("userId", "/id"), ("name", "/name"), ("email", "/email")] {
+            if let Some(v) = viewer.pointer(pointer) {
+                metadata.insert(key.into(), v.clone());
+            }
+        }
+        if organization.is_object() {
+            metadata.insert("organization".into(), organization);
+        }
+        Ok(metadata)
+    })
+}
