@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
+use gptgate_adapters_oauth::ProviderSettings;
 use gptgate_adapters_system::MIN_SECRET_BYTES;
+use gptgate_domain::ProviderId;
 use gptgate_ports::Random;
 use secrecy::{ExposeSecret, SecretString};
 use time::Duration;
@@ -67,6 +69,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Set when secrets were read from or written to the development secrets file.
     pub dev_secrets: Option<DevSecrets>,
+    /// Providers with client credentials.
+    pub providers: Vec<ProviderSettings>,
+    /// The AES-256-GCM key ring for provider tokens (`TOKEN_ENCRYPTION_KEY`).
+    pub token_encryption_key: Option<SecretString>,
 }
 
 /// Secrets taken from the development secrets file.
@@ -227,6 +233,56 @@ fn generate_secret(random: &dyn Random, prefix: &str) -> Result<String, String> 
     ))
 }
 
+/// An AES-256 key for `TOKEN_ENCRYPTION_KEY`: `k1:` and 32 random bytes in standard base64.
+fn generate_key(random: &dyn Random) -> Result<String, String> {
+    let bytes = random
+        .bytes::<32>()
+        .map_err(|_| "the random number generator failed".to_owned())?;
+    Ok(format!(
+        "k1:{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
+/// Every provider with `{PREFIX}_CLIENT_ID` or `{PREFIX}_CLIENT_SECRET` set; both are needed.
+fn read_providers(r: &mut Reader<'_>) -> Vec<ProviderSettings> {
+    let mut out = Vec::new();
+    for id in ProviderId::ALL {
+        let prefix = id.env_prefix();
+        let client_id = r.plain(&format!("{prefix}_CLIENT_ID"));
+        let client_secret = r.secret(&format!("{prefix}_CLIENT_SECRET"));
+        let url = |r: &mut Reader<'_>, suffix: &str| {
+            let name = format!("{prefix}_{suffix}");
+            let value = r.plain(&name)?;
+            if valid_public_url(value.trim_end_matches('/')) || value.starts_with("http") {
+                Some(value)
+            } else {
+                r.problems.push(format!("{name} must be an http(s) URL"));
+                None
+            }
+        };
+        match (client_id, client_secret) {
+            (Some(client_id), Some(client_secret)) => out.push(ProviderSettings {
+                id,
+                client_id,
+                client_secret,
+                authorize_url: url(r, "AUTHORIZE_URL"),
+                token_url: url(r, "TOKEN_URL"),
+                revoke_url: url(r, "REVOKE_URL"),
+                api_base_url: url(r, "API_BASE_URL"),
+            }),
+            (Some(_), None) => r.problems.push(format!(
+                "{prefix}_CLIENT_SECRET is required with {prefix}_CLIENT_ID"
+            )),
+            (None, Some(_)) => r.problems.push(format!(
+                "{prefix}_CLIENT_ID is required with {prefix}_CLIENT_SECRET"
+            )),
+            (None, None) => {}
+        }
+    }
+    out
+}
+
 impl Config {
     /// Reads the configuration from `vars`. In development mode, missing secrets come from (or
     /// are generated into) the development secrets file, using `random`.
@@ -310,6 +366,8 @@ impl Config {
             })
             .unwrap_or_default();
         let mut jwt_secret = r.secret("JWT_SECRET");
+        let mut token_encryption_key = r.secret("TOKEN_ENCRYPTION_KEY");
+        let providers = read_providers(&mut r);
 
         let mut dev_secrets = None;
         if production {
@@ -333,9 +391,18 @@ impl Config {
             let path = dev_secrets_path(db);
             let mut stored = read_dev_secrets(&path);
             let mut created = false;
-            for (name, prefix) in [("GPT_API_KEY", "gpk_"), ("JWT_SECRET", "")] {
+            for (name, prefix) in [
+                ("GPT_API_KEY", "gpk_"),
+                ("JWT_SECRET", ""),
+                ("TOKEN_ENCRYPTION_KEY", ""),
+            ] {
                 if !stored.contains_key(name) {
-                    match generate_secret(random, prefix) {
+                    let generated = if name == "TOKEN_ENCRYPTION_KEY" {
+                        generate_key(random)
+                    } else {
+                        generate_secret(random, prefix)
+                    };
+                    match generated {
                         Ok(secret) => {
                             stored.insert(name.to_owned(), secret);
                             created = true;
@@ -359,6 +426,11 @@ impl Config {
             if jwt_secret.is_none() {
                 jwt_secret = stored
                     .get("JWT_SECRET")
+                    .map(|s| SecretString::from(s.clone()));
+            }
+            if token_encryption_key.is_none() {
+                token_encryption_key = stored
+                    .get("TOKEN_ENCRYPTION_KEY")
                     .map(|s| SecretString::from(s.clone()));
             }
             dev_secrets = Some(DevSecrets { path, created });
@@ -436,6 +508,8 @@ impl Config {
             operator,
             log_format,
             dev_secrets,
+            providers,
+            token_encryption_key,
         })
     }
 

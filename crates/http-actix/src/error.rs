@@ -207,17 +207,18 @@ impl ResponseError for ApiError {
     }
 }
 
-/// Rewrites error responses that were not made by [`ApiError`] (unknown route, payload too
-/// large, ...) into the one error shape.
+/// Rewrites error responses that were not made by us (unknown route, payload too large, ...:
+/// actix answers those in plain text, or with no body) into the one error shape. Our JSON
+/// errors and HTML pages pass through.
 pub fn rewrite_foreign_errors<B>(
     res: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_json = res
+    let ours = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if ours {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
@@ -324,6 +325,32 @@ impl From<ConversationsError> for ApiError {
             }
             ConversationsError::Storage(e) => e.into(),
             ConversationsError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<gptgate_ports::services::ConnectError> for ApiError {
+    fn from(e: gptgate_ports::services::ConnectError) -> Self {
+        use gptgate_ports::services::ConnectError;
+        match e {
+            ConnectError::ProviderNotConfigured(p) => ApiError::bad_request(
+                "provider_not_configured",
+                format!("{} is not configured on this server.", p.display_name()),
+            ),
+            ConnectError::NotFound => ApiError::not_found("account_not_found", "No such account."),
+            ConnectError::InvalidLink | ConnectError::InvalidState | ConnectError::Denied => {
+                ApiError::bad_request("invalid_link", e.to_string())
+            }
+            ConnectError::Provider(p) => ApiError {
+                cause: Some(Box::new(p)),
+                ..ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "provider_error",
+                    "The provider did not answer as expected. Please try again.",
+                )
+            },
+            ConnectError::Storage(e) => e.into(),
+            ConnectError::Internal(e) => e.into(),
         }
     }
 }

@@ -21,12 +21,18 @@ use crate::routes;
         routes::conversations::list,
         routes::conversations::delete,
         routes::me::delete_me,
+        routes::connections::create_auth_link,
+        routes::connections::create_management_link,
+        routes::connections::list_accounts,
+        routes::connections::toggle_account,
+        routes::connections::delete_account,
     ),
     modifiers(&ApiKeyScheme),
     tags(
         (name = "sign-in", description = "Sign in with a code sent by email."),
         (name = "memory", description = "Save and recall conversations."),
         (name = "account", description = "The user's own data."),
+        (name = "connections", description = "The user's connected accounts at other services."),
     )
 )]
 struct ApiDoc;

@@ -8,19 +8,25 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
+use base64::Engine;
 use gptgate_adapters_mail::{MailConfigError, MessageBuilder, OutboxMailer, SmtpMailer};
+use gptgate_adapters_oauth::InvalidProviderUrl;
 use gptgate_adapters_postgres::{PoolSettings, PostgresStore};
 use gptgate_adapters_sqlite::SqliteStore;
 use gptgate_adapters_system::{
-    HmacCodeHasher, JwtSessionTokens, KeyError, OsRandom, ServerKeys, SystemClock,
+    AesGcmSecretBox, HmacCodeHasher, JwtSessionTokens, KeyError, KeyRingError, OsRandom,
+    ServerKeys, Sha256OpaqueTokens, SystemClock,
 };
-use gptgate_domain::{CodePolicy, SessionPolicy};
-use gptgate_ports::services::{Conversations, SignIn, SignInPorts, Users};
+use gptgate_domain::{CodePolicy, LinkPolicy, SessionPolicy};
+use gptgate_ports::services::{
+    Connections, ConnectionsPorts, Conversations, SignIn, SignInPorts, Users,
+};
 use gptgate_ports::{
-    Clock, ConversationRepository, Mailer, Random, RandomError, SessionRepository, StorageError,
-    UserRepository, VerificationCodeRepository,
+    AccountRepository, Clock, ConversationRepository, LinkTokenRepository, Mailer, OAuthProvider,
+    Random, RandomError, SessionRepository, StorageError, UserRepository,
+    VerificationCodeRepository,
 };
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::api_key::ApiKeys;
 use crate::config::{Config, MailSettings};
@@ -47,6 +53,10 @@ pub enum StartupError {
     Random(#[from] RandomError),
     #[error("cannot render a built-in document: {0}")]
     Document(String),
+    #[error("TOKEN_ENCRYPTION_KEY is unusable: {0}")]
+    TokenKey(#[from] KeyRingError),
+    #[error("provider configuration: {0}")]
+    Provider(#[from] InvalidProviderUrl),
 }
 
 /// The configured database.
@@ -124,6 +134,8 @@ where
         + UserRepository
         + SessionRepository
         + ConversationRepository
+        + AccountRepository
+        + LinkTokenRepository
         + 'static,
 {
     let keys = ServerKeys::derive(&config.jwt_secret)?;
@@ -156,8 +168,26 @@ where
         session_hours: session_policy.ttl.whole_hours(),
     })
     .map_err(|e| StartupError::Document(e.to_string()))?;
+    let connections = Connections::new(
+        ConnectionsPorts {
+            accounts: store.clone(),
+            links: store.clone(),
+            secrets: Arc::new(secret_box(config, env.random.clone())?),
+            tokens: Arc::new(Sha256OpaqueTokens::new(env.random.clone())),
+            clock: env.clock.clone(),
+            random: env.random.clone(),
+        },
+        providers(config)?,
+        LinkPolicy::default(),
+        public_url,
+    );
+    let mut pages = tera::Tera::new();
+    pages
+        .add_raw_template("connect.html", include_str!("../templates/connect.html"))
+        .map_err(|e| StartupError::Document(e.to_string()))?;
     Ok(AppState {
         sign_in,
+        connections,
         users: Users::new(store.clone(), env.clock.clone(), env.random.clone()),
         conversations: Conversations::new(store, env.clock, env.random.clone()),
         api_keys: ApiKeys::new(&config.api_keys, env.random.as_ref())?,
@@ -172,8 +202,37 @@ where
                 .map_err(|e| StartupError::Document(e.to_string()))?
                 .into(),
             privacy_html: privacy_html.into(),
+            pages,
         },
     })
+}
+
+/// The AES-256-GCM box for provider tokens. Without `TOKEN_ENCRYPTION_KEY` (production with
+/// no provider configured) nothing is ever sealed; a throw-away key keeps the type simple.
+fn secret_box(config: &Config, random: Arc<dyn Random>) -> Result<AesGcmSecretBox, StartupError> {
+    let key = match &config.token_encryption_key {
+        Some(key) => key.clone(),
+        None => SecretString::from(format!(
+            "unused:{}",
+            base64::engine::general_purpose::STANDARD.encode(random.bytes::<32>()?)
+        )),
+    };
+    Ok(AesGcmSecretBox::from_config(&key, random)?)
+}
+
+/// The configured providers this version supports; the others are reported once.
+fn providers(config: &Config) -> Result<Vec<Arc<dyn OAuthProvider>>, StartupError> {
+    let mut out = Vec::new();
+    for settings in &config.providers {
+        match gptgate_adapters_oauth::build(settings)? {
+            Some(provider) => out.push(provider),
+            None => tracing::warn!(
+                provider = %settings.id,
+                "credentials are configured, but this version cannot connect this provider yet"
+            ),
+        }
+    }
+    Ok(out)
 }
 
 /// Settings of the HTTP layer itself.

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
-use gptgate_ports::services::{Conversations, SignIn, Users};
+use gptgate_ports::services::{Connections, Conversations, SignIn, Users};
 use gptgate_ports::StorageError;
 
 use crate::api_key::ApiKeys;
@@ -19,6 +19,8 @@ pub struct Documents {
     pub openapi_json: Bytes,
     pub openapi_yaml: Bytes,
     pub privacy_html: Bytes,
+    /// The result pages of the connect flow.
+    pub pages: tera::Tera,
 }
 
 /// The application state behind `web::Data`.
@@ -26,6 +28,7 @@ pub struct AppState {
     pub sign_in: SignIn,
     pub users: Users,
     pub conversations: Conversations,
+    pub connections: Connections,
     pub api_keys: ApiKeys,
     pub readiness: Readiness,
     pub documents: Documents,

@@ -2,6 +2,7 @@
 //! service call -> DTO.
 
 pub mod auth;
+pub mod connections;
 pub mod conversations;
 pub mod me;
 pub mod meta;
@@ -17,6 +18,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(conversations::list)
         .service(conversations::delete)
         .service(me::delete_me)
+        .service(connections::create_auth_link)
+        .service(connections::create_management_link)
+        .service(connections::list_accounts)
+        .service(connections::toggle_account)
+        .service(connections::delete_account)
+        .service(connections::start)
+        .service(connections::callback)
         .service(meta::healthz)
         .service(meta::readyz)
         .service(meta::openapi_json)

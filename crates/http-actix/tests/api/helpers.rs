@@ -51,16 +51,27 @@ fn init_logs() {
     });
 }
 
+pub const TOKEN_KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// An app with extra configuration (provider credentials, URL overrides).
+pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
     init_logs();
-    let vars: Vars = [
+    let mut vars: Vars = [
         ("PUBLIC_URL", "http://localhost:8080"),
         ("GPT_API_KEY", &*format!("{API_KEY},{OTHER_KEY}")),
         ("JWT_SECRET", "0123456789abcdef0123456789abcdef-test"),
+        ("TOKEN_ENCRYPTION_KEY", TOKEN_KEY),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
+    for (k, v) in extra {
+        vars.insert((*k).to_owned(), v.clone());
+    }
     let config = Config::load(&vars, &SeededRandom::new(1)).expect("test configuration loads");
 
     let store = Arc::new(InMemoryStore::new());

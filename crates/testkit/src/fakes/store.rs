@@ -46,6 +46,11 @@ impl InMemoryStore {
         self.unavailable.store(unavailable, Ordering::SeqCst);
     }
 
+    /// Every stored account, as stored (for tests that inspect the raw sealed tokens).
+    pub fn all_accounts_for_tests(&self) -> Vec<Account> {
+        self.lock_unchecked().accounts.values().cloned().collect()
+    }
+
     /// How many users exist.
     pub fn user_count(&self) -> usize {
         self.lock_unchecked().users.len()
