@@ -1,7 +1,7 @@
 use gptgate_domain::ProviderId;
 use secrecy::SecretString;
 
-/// A provider's client credentials and endpoints.
+/// A provider's client credentials, endpoints and scopes, resolved.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
     pub id: ProviderId,
@@ -9,10 +9,14 @@ pub struct ProviderConfig {
     pub client_secret: SecretString,
     pub authorize_url: String,
     pub token_url: String,
-    /// RFC 7009 revocation endpoint, where the provider has one.
+    /// Revocation endpoint, where the provider has one.
     pub revoke_url: Option<String>,
     /// Base of the provider's API (identity calls, and actions later).
     pub api_base_url: String,
+    /// Where the account's identity is read (Google's OpenID userinfo endpoint).
+    pub userinfo_url: Option<String>,
+    /// The `scope` parameter, as the provider wants it.
+    pub scopes: String,
 }
 
 /// Why a provider configuration is unusable.
@@ -23,8 +27,8 @@ pub struct InvalidProviderUrl {
     pub what: &'static str,
 }
 
-/// A provider as configured by the operator: credentials, and any endpoint overrides (for
-/// sandboxes and tests); unset endpoints take the provider's defaults.
+/// A provider as configured by the operator: credentials, and any endpoint or scope overrides
+/// (for sandboxes and tests); what is unset takes the provider's defaults.
 #[derive(Debug, Clone)]
 pub struct ProviderSettings {
     pub id: ProviderId,
@@ -34,34 +38,42 @@ pub struct ProviderSettings {
     pub token_url: Option<String>,
     pub revoke_url: Option<String>,
     pub api_base_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    /// Replaces the default scopes (`{PREFIX}_SCOPES`).
+    pub scopes: Option<String>,
+}
+
+/// A provider's default endpoints and scopes.
+pub struct Defaults {
+    pub authorize: &'static str,
+    pub token: &'static str,
+    pub revoke: Option<&'static str>,
+    pub api_base: &'static str,
+    pub userinfo: Option<&'static str>,
+    pub scopes: &'static str,
 }
 
 impl ProviderSettings {
-    /// The settings with defaults filled in.
-    pub fn resolve(
-        &self,
-        authorize: &str,
-        token: &str,
-        revoke: Option<&str>,
-        api_base: &str,
-    ) -> ProviderConfig {
+    /// The settings with the provider's defaults filled in.
+    pub fn resolve(&self, d: &Defaults) -> ProviderConfig {
+        let or =
+            |v: &Option<String>, default: &str| v.clone().unwrap_or_else(|| default.to_owned());
         ProviderConfig {
             id: self.id,
             client_id: self.client_id.clone(),
             client_secret: self.client_secret.clone(),
-            authorize_url: self
-                .authorize_url
-                .clone()
-                .unwrap_or_else(|| authorize.to_owned()),
-            token_url: self.token_url.clone().unwrap_or_else(|| token.to_owned()),
+            authorize_url: or(&self.authorize_url, d.authorize),
+            token_url: or(&self.token_url, d.token),
             revoke_url: self
                 .revoke_url
                 .clone()
-                .or_else(|| revoke.map(str::to_owned)),
-            api_base_url: self
-                .api_base_url
+                .or_else(|| d.revoke.map(str::to_owned)),
+            api_base_url: or(&self.api_base_url, d.api_base),
+            userinfo_url: self
+                .userinfo_url
                 .clone()
-                .unwrap_or_else(|| api_base.to_owned()),
+                .or_else(|| d.userinfo.map(str::to_owned)),
+            scopes: or(&self.scopes, d.scopes),
         }
     }
 }

@@ -5,11 +5,13 @@
 //! anywhere. Provider calls time out after 10 seconds and never follow redirects.
 
 mod config;
+pub mod gmail;
 mod http;
 pub mod linear;
+pub mod mercury;
 mod standard;
 
-pub use config::{InvalidProviderUrl, ProviderConfig, ProviderSettings};
+pub use config::{Defaults, InvalidProviderUrl, ProviderConfig, ProviderSettings};
 pub use standard::StandardProvider;
 
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use gptgate_domain::ProviderId;
 use gptgate_ports::OAuthProvider;
 
 /// The providers this version can connect to.
-pub const SUPPORTED: [ProviderId; 1] = [ProviderId::Linear];
+pub const SUPPORTED: [ProviderId; 3] = [ProviderId::Gmail, ProviderId::Linear, ProviderId::Mercury];
 
 /// Builds the adapter for configured `settings`; `Ok(None)` for a provider this version does
 /// not support yet.
@@ -26,15 +28,15 @@ pub fn build(
     settings: &ProviderSettings,
 ) -> Result<Option<Arc<dyn OAuthProvider>>, InvalidProviderUrl> {
     Ok(match settings.id {
-        ProviderId::Linear => {
-            let config = settings.resolve(
-                linear::AUTHORIZE_URL,
-                linear::TOKEN_URL,
-                Some(linear::REVOKE_URL),
-                linear::API_BASE_URL,
-            );
-            Some(Arc::new(linear::provider(&config)?))
-        }
-        ProviderId::Gmail | ProviderId::Slack | ProviderId::Zoho | ProviderId::Mercury => None,
+        ProviderId::Linear => Some(Arc::new(linear::provider(
+            &settings.resolve(&linear::DEFAULTS),
+        )?)),
+        ProviderId::Gmail => Some(Arc::new(gmail::provider(
+            &settings.resolve(&gmail::DEFAULTS),
+        )?)),
+        ProviderId::Mercury => Some(Arc::new(mercury::provider(
+            &settings.resolve(&mercury::DEFAULTS),
+        )?)),
+        ProviderId::Slack | ProviderId::Zoho => None,
     })
 }

@@ -5,38 +5,35 @@ use gptgate_ports::ProviderError;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
-use crate::config::{InvalidProviderUrl, ProviderConfig};
-use crate::standard::{futures_like::BoxFuture, StandardProvider};
+use crate::config::{Defaults, InvalidProviderUrl, ProviderConfig};
+use crate::standard::{futures_like::BoxFuture, IdentityContext, StandardProvider};
 
 /// What gptgate asks Linear for: read the user's workspace, create issues and comments.
 pub const SCOPES: &str = "read,issues:create,comments:create";
 
-/// The default endpoints.
-pub const AUTHORIZE_URL: &str = "https://linear.app/oauth/authorize";
-pub const TOKEN_URL: &str = "https://api.linear.app/oauth/token";
-pub const REVOKE_URL: &str = "https://api.linear.app/oauth/revoke";
-pub const API_BASE_URL: &str = "https://api.linear.app";
+/// Linear's endpoints and the scopes gptgate asks for.
+pub const DEFAULTS: Defaults = Defaults {
+    authorize: "https://linear.app/oauth/authorize",
+    token: "https://api.linear.app/oauth/token",
+    revoke: Some("https://api.linear.app/oauth/revoke"),
+    api_base: "https://api.linear.app",
+    userinfo: None,
+    scopes: SCOPES,
+};
 
 /// The Linear provider.
 pub fn provider(config: &ProviderConfig) -> Result<StandardProvider, InvalidProviderUrl> {
-    StandardProvider::new(
-        config,
-        SCOPES,
-        vec![("prompt", "consent")],
-        true,
-        true,
-        identify,
-    )
+    StandardProvider::new(config, vec![("prompt", "consent")], true, true, identify)
 }
 
 fn identify<'a>(
-    http: &'a reqwest::Client,
-    api_base: &'a str,
+    cx: IdentityContext<'a>,
     token: &'a SecretString,
 ) -> BoxFuture<'a, Result<Map<String, Value>, ProviderError>> {
     Box::pin(async move {
-        let response = http
-            .post(format!("{api_base}/graphql"))
+        let response = cx
+            .http
+            .post(format!("{}/graphql", cx.api_base))
             .bearer_auth(token.expose_secret())
             .json(
                 &json!({ "query": "{ viewer { id name email } organization { id name urlKey } }" }),

@@ -21,11 +21,17 @@ use crate::config::{InvalidProviderUrl, ProviderConfig};
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
+/// Where identity calls go.
+pub struct IdentityContext<'a> {
+    pub http: &'a reqwest::Client,
+    pub api_base: &'a str,
+    pub userinfo_url: Option<&'a str>,
+}
+
 /// How a provider tells who the account is.
 pub type Identify =
     for<'a> fn(
-        &'a reqwest::Client,
-        &'a str,
+        IdentityContext<'a>,
         &'a SecretString,
     ) -> futures_like::BoxFuture<'a, Result<Map<String, Value>, ProviderError>>;
 
@@ -41,6 +47,7 @@ pub struct StandardProvider {
     http: reqwest::Client,
     api_base_url: String,
     scopes: String,
+    userinfo_url: Option<String>,
     extra_params: Vec<(&'static str, &'static str)>,
     pkce: bool,
     identify: Identify,
@@ -51,10 +58,11 @@ pub struct StandardProvider {
 }
 
 impl StandardProvider {
-    /// `scopes` is the `scope` parameter as the provider wants it (space- or comma-separated).
+    /// `config.scopes` is the `scope` parameter as the provider wants it (space- or
+    /// comma-separated); `auth_in_body` sends the client secret in the form instead of HTTP
+    /// Basic.
     pub fn new(
         config: &ProviderConfig,
-        scopes: &str,
         extra_params: Vec<(&'static str, &'static str)>,
         pkce: bool,
         auth_in_body: bool,
@@ -88,7 +96,8 @@ impl StandardProvider {
             client,
             http: crate::http::client(),
             api_base_url: config.api_base_url.trim_end_matches('/').to_owned(),
-            scopes: scopes.to_owned(),
+            scopes: config.scopes.clone(),
+            userinfo_url: config.userinfo_url.clone(),
             extra_params,
             pkce,
             identify,
@@ -183,7 +192,12 @@ impl OAuthProvider for StandardProvider {
     }
 
     async fn identify(&self, tokens: &TokenSet) -> Result<Map<String, Value>, ProviderError> {
-        (self.identify)(&self.http, &self.api_base_url, &tokens.access_token).await
+        let context = IdentityContext {
+            http: &self.http,
+            api_base: &self.api_base_url,
+            userinfo_url: self.userinfo_url.as_deref(),
+        };
+        (self.identify)(context, &tokens.access_token).await
     }
 
     async fn revoke(&self, token: &SecretString) -> Result<(), ProviderError> {

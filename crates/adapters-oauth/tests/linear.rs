@@ -21,6 +21,8 @@ fn config(server: &MockServer) -> ProviderConfig {
         token_url: format!("{}/oauth/token", server.uri()),
         revoke_url: Some(format!("{}/oauth/revoke", server.uri())),
         api_base_url: server.uri(),
+        userinfo_url: None,
+        scopes: linear::SCOPES.into(),
     }
 }
 

@@ -270,6 +270,8 @@ fn read_providers(r: &mut Reader<'_>) -> Vec<ProviderSettings> {
                 token_url: url(r, "TOKEN_URL"),
                 revoke_url: url(r, "REVOKE_URL"),
                 api_base_url: url(r, "API_BASE_URL"),
+                userinfo_url: url(r, "USERINFO_URL"),
+                scopes: r.plain(&format!("{prefix}_SCOPES")),
             }),
             (Some(_), None) => r.problems.push(format!(
                 "{prefix}_CLIENT_SECRET is required with {prefix}_CLIENT_ID"
