@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use gptgate_domain::ProviderId;
-use gptgate_ports::{Authorization, OAuthProvider, ProviderError, TokenSet};
+use gptgate_ports::{Authorization, OAuthProvider, ProviderError, Revocation, TokenSet};
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
@@ -200,16 +200,19 @@ impl OAuthProvider for StandardProvider {
         (self.identify)(context, &tokens.access_token).await
     }
 
-    async fn revoke(&self, token: &SecretString) -> Result<(), ProviderError> {
+    async fn revoke(&self, account: &Revocation) -> Result<(), ProviderError> {
         // RFC 7009 by hand: the oauth2 crate refuses non-https revocation URLs, which sandboxes
         // and tests use; the request is one form POST.
         let Some(url) = &self.revoke_url else {
             return Ok(());
         };
-        let mut form = vec![
-            ("token", token.expose_secret()),
-            ("token_type_hint", "refresh_token"),
-        ];
+        // Revoking the refresh token ends the whole grant (RFC 7009 2.1).
+        let (token, hint) = match (&account.refresh_token, &account.access_token) {
+            (Some(t), _) => (t, "refresh_token"),
+            (None, Some(t)) => (t, "access_token"),
+            (None, None) => return Ok(()),
+        };
+        let mut form = vec![("token", token.expose_secret()), ("token_type_hint", hint)];
         let mut request = self.http.post(url.as_str());
         if self.auth_in_body {
             form.push(("client_id", self.client_id.as_str()));

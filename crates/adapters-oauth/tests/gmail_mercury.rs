@@ -152,7 +152,11 @@ async fn google_revocation_posts_the_token() {
         .await;
     let google = gmail::provider(&resolve(ProviderId::Gmail, &server, &gmail::DEFAULTS)).unwrap();
     google
-        .revoke(&SecretString::from("1//0g-refresh".to_owned()))
+        .revoke(&gptgate_ports::Revocation {
+            access_token: None,
+            refresh_token: Some(SecretString::from("1//0g-refresh".to_owned())),
+            metadata: Default::default(),
+        })
         .await
         .unwrap();
 }

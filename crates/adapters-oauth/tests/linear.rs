@@ -207,7 +207,11 @@ async fn revocation_posts_the_refresh_token_and_200_is_success() {
         .await;
     let provider = linear::provider(&config(&server)).unwrap();
     provider
-        .revoke(&SecretString::from("lin_oauth_refresh".to_owned()))
+        .revoke(&gptgate_ports::Revocation {
+            access_token: Some(SecretString::from("lin_oauth_access".to_owned())),
+            refresh_token: Some(SecretString::from("lin_oauth_refresh".to_owned())),
+            metadata: Default::default(),
+        })
         .await
         .unwrap();
 }

@@ -20,7 +20,7 @@ pub use crypto::{
 };
 pub use error::{BoxError, InternalError, StorageError};
 pub use mail::{MailError, Mailer};
-pub use oauth::{Authorization, OAuthProvider, ProviderError, TokenSet};
+pub use oauth::{Authorization, OAuthProvider, ProviderError, Revocation, TokenSet};
 pub use random::{Random, RandomError};
 pub use storage::{
     AccountRepository, ConversationRepository, LinkTokenRepository, SessionRepository,

@@ -30,6 +30,14 @@ pub struct TokenSet {
     pub metadata: Map<String, Value>,
 }
 
+/// What a revocation may use: the account's tokens (opened) and its metadata (Zoho keeps its
+/// data centre there).
+pub struct Revocation {
+    pub access_token: Option<SecretString>,
+    pub refresh_token: Option<SecretString>,
+    pub metadata: Map<String, Value>,
+}
+
 /// A provider call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -65,6 +73,7 @@ pub trait OAuthProvider: Send + Sync {
     /// any token.
     async fn identify(&self, tokens: &TokenSet) -> Result<Map<String, Value>, ProviderError>;
 
-    /// Revokes `token` at the provider, where it has a revocation endpoint; `Ok` otherwise.
-    async fn revoke(&self, token: &SecretString) -> Result<(), ProviderError>;
+    /// Revokes the account's grant at the provider, where it has a revocation endpoint; `Ok`
+    /// otherwise. The implementation picks the token its provider revokes.
+    async fn revoke(&self, account: &Revocation) -> Result<(), ProviderError>;
 }

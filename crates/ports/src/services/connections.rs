@@ -14,7 +14,7 @@ use tracing::instrument;
 
 use crate::{
     AccountRepository, Clock, InternalError, LinkTokenRepository, OAuthProvider, OpaqueTokens,
-    ProviderError, Random, SealError, SecretBox, StorageError, TokenSet,
+    ProviderError, Random, Revocation, SealError, SecretBox, StorageError, TokenSet,
 };
 
 /// The ports the connection use cases need.
@@ -395,24 +395,21 @@ impl Connections {
             .ok_or(ConnectError::NotFound)?;
         if let Some(provider) = self.providers.get(&account.provider) {
             let row = id.to_string();
-            let token = match (&account.tokens.refresh_token, &account.tokens.access_token) {
-                (Some(t), _) => self
-                    .ports
-                    .secrets
-                    .open(t, &context("accounts", &row, "refresh_token")),
-                (None, Some(t)) => self
-                    .ports
-                    .secrets
-                    .open(t, &context("accounts", &row, "access_token")),
-                (None, None) => Err(SealError::Open),
+            let open = |sealed: &Option<Sealed>, column: &str| {
+                sealed.as_ref().and_then(|t| {
+                    self.ports
+                        .secrets
+                        .open(t, &context("accounts", &row, column))
+                        .ok()
+                })
             };
-            match token {
-                Ok(token) => {
-                    if let Err(e) = provider.revoke(&token).await {
-                        tracing::warn!(error = %e, "revocation at the provider failed; deleting anyway");
-                    }
-                }
-                Err(_) => tracing::warn!("no usable token to revoke; deleting anyway"),
+            let revocation = Revocation {
+                access_token: open(&account.tokens.access_token, "access_token"),
+                refresh_token: open(&account.tokens.refresh_token, "refresh_token"),
+                metadata: account.metadata.clone(),
+            };
+            if let Err(e) = provider.revoke(&revocation).await {
+                tracing::warn!(error = %e, "revocation at the provider failed; deleting anyway");
             }
         }
         if !self.ports.accounts.delete_account(user, id).await? {

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use gptgate_domain::ProviderId;
-use gptgate_ports::{Authorization, OAuthProvider, ProviderError, TokenSet};
+use gptgate_ports::{Authorization, OAuthProvider, ProviderError, Revocation, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 use time::Duration;
@@ -131,11 +131,16 @@ impl OAuthProvider for FakeOAuthProvider {
         Ok(m)
     }
 
-    async fn revoke(&self, token: &SecretString) -> Result<(), ProviderError> {
-        self.revoked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(token.expose_secret().to_owned());
+    async fn revoke(&self, account: &Revocation) -> Result<(), ProviderError> {
+        let token = account
+            .refresh_token
+            .as_ref()
+            .or(account.access_token.as_ref());
+        self.revoked.lock().unwrap_or_else(|e| e.into_inner()).push(
+            token
+                .map(|t| t.expose_secret().to_owned())
+                .unwrap_or_default(),
+        );
         if self.revoke_fails.load(Ordering::SeqCst) {
             return Err(ProviderError::Unavailable(
                 "revocation endpoint down".into(),
