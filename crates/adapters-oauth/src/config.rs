@@ -41,6 +41,8 @@ pub struct ProviderSettings {
     pub userinfo_url: Option<String>,
     /// Replaces the default scopes (`{PREFIX}_SCOPES`).
     pub scopes: Option<String>,
+    /// Zoho only: the accounts servers a callback may name (`ZOHO_ACCOUNTS_SERVERS`).
+    pub accounts_servers: Option<Vec<String>>,
 }
 
 /// A provider's default endpoints and scopes.

@@ -1,5 +1,7 @@
-//! OAuth provider adapters behind the `OAuthProvider` port: the `oauth2` crate for the
-//! authorization-code flow (PKCE S256 where supported) and `reqwest` for identity calls.
+//! OAuth provider adapters behind the `OAuthProvider` port, one module per provider: the
+//! `oauth2` crate for the standard authorization-code flows (Gmail, Linear, Mercury; PKCE S256),
+//! and Slack's and Zoho's own token calls with `reqwest`, since both answer errors as HTTP 200
+//! and Zoho routes each user to a data centre.
 //!
 //! Every URL comes from [`ProviderConfig`], so sandboxes and tests can point a provider
 //! anywhere. Provider calls time out after 10 seconds and never follow redirects.
@@ -9,7 +11,9 @@ pub mod gmail;
 mod http;
 pub mod linear;
 pub mod mercury;
+pub mod slack;
 mod standard;
+pub mod zoho;
 
 pub use config::{Defaults, InvalidProviderUrl, ProviderConfig, ProviderSettings};
 pub use standard::StandardProvider;
@@ -19,24 +23,16 @@ use std::sync::Arc;
 use gptgate_domain::ProviderId;
 use gptgate_ports::OAuthProvider;
 
-/// The providers this version can connect to.
-pub const SUPPORTED: [ProviderId; 3] = [ProviderId::Gmail, ProviderId::Linear, ProviderId::Mercury];
-
-/// Builds the adapter for configured `settings`; `Ok(None)` for a provider this version does
-/// not support yet.
-pub fn build(
-    settings: &ProviderSettings,
-) -> Result<Option<Arc<dyn OAuthProvider>>, InvalidProviderUrl> {
+/// The adapter for a configured provider.
+pub fn build(settings: &ProviderSettings) -> Result<Arc<dyn OAuthProvider>, InvalidProviderUrl> {
     Ok(match settings.id {
-        ProviderId::Linear => Some(Arc::new(linear::provider(
-            &settings.resolve(&linear::DEFAULTS),
-        )?)),
-        ProviderId::Gmail => Some(Arc::new(gmail::provider(
-            &settings.resolve(&gmail::DEFAULTS),
-        )?)),
-        ProviderId::Mercury => Some(Arc::new(mercury::provider(
-            &settings.resolve(&mercury::DEFAULTS),
-        )?)),
-        ProviderId::Slack | ProviderId::Zoho => None,
+        ProviderId::Gmail => Arc::new(gmail::provider(&settings.resolve(&gmail::DEFAULTS))?),
+        ProviderId::Linear => Arc::new(linear::provider(&settings.resolve(&linear::DEFAULTS))?),
+        ProviderId::Mercury => Arc::new(mercury::provider(&settings.resolve(&mercury::DEFAULTS))?),
+        ProviderId::Slack => Arc::new(slack::provider(&settings.resolve(&slack::DEFAULTS))?),
+        ProviderId::Zoho => Arc::new(zoho::provider(
+            &settings.resolve(&zoho::DEFAULTS),
+            settings.accounts_servers.as_deref(),
+        )?),
     })
 }

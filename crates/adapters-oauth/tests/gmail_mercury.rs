@@ -21,6 +21,7 @@ fn settings(id: ProviderId, server: &MockServer) -> ProviderSettings {
         api_base_url: Some(format!("{}/api/v1", server.uri())),
         userinfo_url: Some(format!("{}/userinfo", server.uri())),
         scopes: None,
+        accounts_servers: None,
     }
 }
 

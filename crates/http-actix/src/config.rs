@@ -272,6 +272,12 @@ fn read_providers(r: &mut Reader<'_>) -> Vec<ProviderSettings> {
                 api_base_url: url(r, "API_BASE_URL"),
                 userinfo_url: url(r, "USERINFO_URL"),
                 scopes: r.plain(&format!("{prefix}_SCOPES")),
+                accounts_servers: r.plain(&format!("{prefix}_ACCOUNTS_SERVERS")).map(|list| {
+                    list.split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                }),
             }),
             (Some(_), None) => r.problems.push(format!(
                 "{prefix}_CLIENT_SECRET is required with {prefix}_CLIENT_ID"

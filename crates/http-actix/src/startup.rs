@@ -220,19 +220,13 @@ fn secret_box(config: &Config, random: Arc<dyn Random>) -> Result<AesGcmSecretBo
     Ok(AesGcmSecretBox::from_config(&key, random)?)
 }
 
-/// The configured providers this version supports; the others are reported once.
+/// An adapter for every provider with client credentials.
 fn providers(config: &Config) -> Result<Vec<Arc<dyn OAuthProvider>>, StartupError> {
-    let mut out = Vec::new();
-    for settings in &config.providers {
-        match gptgate_adapters_oauth::build(settings)? {
-            Some(provider) => out.push(provider),
-            None => tracing::warn!(
-                provider = %settings.id,
-                "credentials are configured, but this version cannot connect this provider yet"
-            ),
-        }
-    }
-    Ok(out)
+    Ok(config
+        .providers
+        .iter()
+        .map(gptgate_adapters_oauth::build)
+        .collect::<Result<_, _>>()?)
 }
 
 /// Settings of the HTTP layer itself.
