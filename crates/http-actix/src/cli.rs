@@ -8,7 +8,7 @@ use gptgate_adapters_system::OsRandom;
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, MailSettings, Mode};
-use crate::startup::{mailer, Application, Database};
+use crate::startup::{mailer, rotate_key, Application, Database};
 use crate::{openapi, telemetry};
 
 #[derive(Parser)]
@@ -36,6 +36,9 @@ enum Command {
     },
     /// Check the configuration and print a summary (no secrets), then exit.
     CheckConfig,
+    /// Re-encrypt every stored provider token with the first key of TOKEN_ENCRYPTION_KEY,
+    /// so older keys can then be removed.
+    RotateKey,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -63,6 +66,7 @@ pub async fn run() -> ExitCode {
         Command::Serve => serve(&config).await,
         Command::Migrate => migrate(&config).await,
         Command::CheckConfig => check_config(&config),
+        Command::RotateKey => rotate(&config).await,
         Command::Openapi { .. } => unreachable!("handled above"),
     }
 }
@@ -109,6 +113,29 @@ async fn migrate(config: &Config) -> ExitCode {
     }
 }
 
+async fn rotate(config: &Config) -> ExitCode {
+    match rotate_key(config).await {
+        Ok(report) => {
+            println!(
+                "re-encrypted {} account(s) with the current key",
+                report.resealed
+            );
+            if report.failed > 0 {
+                eprintln!(
+                    "{} account(s) could not be opened with any configured key and were left as they are",
+                    report.failed
+                );
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn check_config(config: &Config) -> ExitCode {
     if let Err(e) = mailer(config) {
         eprintln!("gptgate cannot start: {e}");
@@ -129,6 +156,15 @@ fn check_config(config: &Config) -> ExitCode {
     println!("  API keys     {} configured", config.api_keys.len());
     println!("  session TTL  {} s", config.session_ttl.whole_seconds());
     println!("  body limit   {} bytes", config.body_limit);
+    let providers: Vec<&str> = config.providers.iter().map(|p| p.id.as_str()).collect();
+    println!(
+        "  providers    {}",
+        if providers.is_empty() {
+            "none".to_owned()
+        } else {
+            providers.join(", ")
+        }
+    );
     ExitCode::SUCCESS
 }
 

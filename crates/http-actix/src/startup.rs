@@ -57,6 +57,8 @@ pub enum StartupError {
     TokenKey(#[from] KeyRingError),
     #[error("provider configuration: {0}")]
     Provider(#[from] InvalidProviderUrl),
+    #[error("key rotation failed: {0}")]
+    Rotation(#[source] gptgate_ports::services::ConnectError),
 }
 
 /// The configured database.
@@ -261,6 +263,37 @@ pub fn app(
                 actix_web::http::StatusCode::NOT_FOUND,
             ))
         }))
+}
+
+/// Re-seals every account's provider tokens with the first key of `TOKEN_ENCRYPTION_KEY`.
+pub async fn rotate_key(
+    config: &Config,
+) -> Result<gptgate_ports::services::RotationReport, StartupError> {
+    let database = Database::connect(config)
+        .await
+        .map_err(StartupError::Database)?;
+    database.migrate().await.map_err(StartupError::Database)?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://localhost:{}", config.bind.port()));
+    let env = Environment {
+        mailer: mailer(config)?,
+        clock: Arc::new(SystemClock),
+        random: Arc::new(OsRandom::new()),
+    };
+    let readiness = database.readiness();
+    let state = match &database {
+        Database::Sqlite(store) => self::state(config, &public_url, store.clone(), readiness, env)?,
+        Database::Postgres(store) => {
+            self::state(config, &public_url, store.clone(), readiness, env)?
+        }
+    };
+    state
+        .connections
+        .rotate_key()
+        .await
+        .map_err(StartupError::Rotation)
 }
 
 /// A bound, configured server, ready to run.

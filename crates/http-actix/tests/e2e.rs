@@ -206,6 +206,14 @@ fn the_subcommands_work_without_a_server() {
         .unwrap();
     assert!(!text.contains(key), "check-config prints no secret");
 
+    let out = gptgate(dir.path(), &[]).arg("rotate-key").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-encrypted 0 account(s)"));
+
     let out = gptgate(dir.path(), &[("PUBLIC_URL", "https://gpt.example.com")])
         .arg("check-config")
         .output()

@@ -436,3 +436,74 @@ async fn a_failed_revocation_still_deletes_the_account() {
     h.connections.disconnect(h.ann, account.id).await.unwrap();
     assert!(h.store.list_accounts(h.ann).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn rotating_the_key_reseals_every_account_and_reports_what_no_key_opens() {
+    use gptgate_domain::{Sealed, SealedTokens};
+    use gptgate_ports::services::RotationReport;
+
+    let h = harness().await;
+    let account = h
+        .connections
+        .complete(ProviderId::Linear, callback("c", &h.started().await))
+        .await
+        .unwrap();
+    let mut lost = account.clone();
+    lost.id = gptgate_domain::AccountId::from_random_bytes([42; 16]);
+    lost.label = AccountLabel::parse("lost").unwrap();
+    lost.tokens = SealedTokens {
+        access_token: Some(Sealed::from_bytes(b"gone|ctx|00".to_vec())),
+        refresh_token: None,
+        key_id: "gone".into(),
+    };
+    h.store.upsert_account(&lost).await.unwrap();
+
+    let rotated = Connections::new(
+        ConnectionsPorts {
+            accounts: h.store.clone(),
+            links: h.store.clone(),
+            secrets: Arc::new(FakeSecretBox::rotated("fake-2", &["fake-1"])),
+            tokens: Arc::new(FakeOpaqueTokens::default()),
+            clock: Arc::new(h.clock.clone()),
+            random: Arc::new(SeededRandom::new(6)),
+        },
+        vec![h.linear.clone()],
+        LinkPolicy::default(),
+        "https://gpt.example.com",
+    );
+    assert_eq!(
+        rotated.rotate_key().await.unwrap(),
+        RotationReport {
+            resealed: 1,
+            failed: 1
+        }
+    );
+    let stored = h
+        .store
+        .find_account(h.ann, account.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.tokens.key_id, "fake-2");
+    let only_new = FakeSecretBox::new("fake-2");
+    let row = account.id.to_string();
+    let access = only_new
+        .open(
+            stored.tokens.access_token.as_ref().unwrap(),
+            &format!("accounts/{row}/access_token"),
+        )
+        .unwrap();
+    assert_eq!(
+        access.expose_secret(),
+        "access-1",
+        "the old key can now be removed"
+    );
+    assert_eq!(
+        rotated.rotate_key().await.unwrap(),
+        RotationReport {
+            resealed: 0,
+            failed: 1
+        },
+        "a second run has nothing left but what no key opens, and stops"
+    );
+}

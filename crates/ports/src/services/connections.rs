@@ -68,6 +68,15 @@ pub struct Callback {
     pub extra: BTreeMap<String, String>,
 }
 
+/// What a key rotation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RotationReport {
+    /// Accounts whose tokens are now sealed with the current key.
+    pub resealed: usize,
+    /// Accounts whose tokens could not be opened with any configured key (left as they are).
+    pub failed: usize,
+}
+
 /// The connection use cases.
 #[derive(Clone)]
 pub struct Connections {
@@ -417,5 +426,74 @@ impl Connections {
         }
         tracing::info!("account disconnected");
         Ok(())
+    }
+
+    /// Re-seals every account's tokens with the current key, so older keys can be removed
+    /// from `TOKEN_ENCRYPTION_KEY`. Accounts that no configured key opens are reported and left
+    /// untouched.
+    #[instrument(skip_all)]
+    pub async fn rotate_key(&self) -> Result<RotationReport, ConnectError> {
+        const BATCH: usize = 200;
+        let current = self.ports.secrets.current_key_id().to_owned();
+        let mut report = RotationReport::default();
+        let mut failed = std::collections::HashSet::new();
+        loop {
+            let batch = self
+                .ports
+                .accounts
+                .accounts_sealed_with_other_key(&current, BATCH + failed.len())
+                .await?;
+            let todo: Vec<Account> = batch
+                .into_iter()
+                .filter(|a| !failed.contains(&a.id))
+                .collect();
+            if todo.is_empty() {
+                break;
+            }
+            for account in todo {
+                match self.reseal(&account) {
+                    Ok(tokens) => {
+                        let now = self.ports.clock.now();
+                        self.ports
+                            .accounts
+                            .replace_tokens(account.id, &tokens, now)
+                            .await?;
+                        report.resealed += 1;
+                    }
+                    Err(_) => {
+                        tracing::warn!(account_id = %account.id, "tokens open with no configured key");
+                        failed.insert(account.id);
+                        report.failed += 1;
+                    }
+                }
+            }
+        }
+        tracing::info!(
+            resealed = report.resealed,
+            failed = report.failed,
+            "key rotation finished"
+        );
+        Ok(report)
+    }
+
+    fn reseal(&self, account: &Account) -> Result<SealedTokens, SealError> {
+        let row = account.id.to_string();
+        let secrets = &self.ports.secrets;
+        let again = |sealed: &Option<Sealed>, column: &str| -> Result<Option<Sealed>, SealError> {
+            let ctx = context("accounts", &row, column);
+            sealed
+                .as_ref()
+                .map(|s| {
+                    secrets
+                        .open(s, &ctx)
+                        .and_then(|plain| secrets.seal(&plain, &ctx))
+                })
+                .transpose()
+        };
+        Ok(SealedTokens {
+            access_token: again(&account.tokens.access_token, "access_token")?,
+            refresh_token: again(&account.tokens.refresh_token, "refresh_token")?,
+            key_id: secrets.current_key_id().to_owned(),
+        })
     }
 }

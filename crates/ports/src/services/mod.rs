@@ -5,7 +5,7 @@ mod conversations;
 mod sign_in;
 mod users;
 
-pub use connections::{Callback, ConnectError, Connections, ConnectionsPorts};
+pub use connections::{Callback, ConnectError, Connections, ConnectionsPorts, RotationReport};
 pub use conversations::{Conversations, ConversationsError, Page, PAGE_LIMIT_MAX};
 pub use sign_in::{
     AuthenticateError, Authenticated, SendCodeError, SignIn, SignInPorts, SignedIn, VerifyError,

@@ -61,12 +61,23 @@ impl SessionTokens for FakeSessionTokens {
 /// id, so tests can see binding errors. Only for tests.
 pub struct FakeSecretBox {
     key_id: String,
+    /// Older key ids this box still opens.
+    old: Vec<String>,
 }
 
 impl FakeSecretBox {
     pub fn new(key_id: &str) -> Self {
         Self {
             key_id: key_id.to_owned(),
+            old: Vec::new(),
+        }
+    }
+
+    /// A box sealing with `key_id` that still opens values of `old` keys.
+    pub fn rotated(key_id: &str, old: &[&str]) -> Self {
+        Self {
+            key_id: key_id.to_owned(),
+            old: old.iter().map(|k| (*k).to_owned()).collect(),
         }
     }
 }
@@ -102,10 +113,11 @@ impl gptgate_ports::SecretBox for FakeSecretBox {
         let text =
             std::str::from_utf8(sealed.as_bytes()).map_err(|_| gptgate_ports::SealError::Open)?;
         let mut parts = text.splitn(3, '|');
-        let (Some(_key), Some(ctx), Some(hex)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(key), Some(ctx), Some(hex)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(gptgate_ports::SealError::Open);
         };
-        if ctx != context || hex.len() % 2 != 0 {
+        let known = key == self.key_id || self.old.iter().any(|k| k == key);
+        if !known || ctx != context || hex.len() % 2 != 0 {
             return Err(gptgate_ports::SealError::Open);
         }
         let bytes = (0..hex.len())
