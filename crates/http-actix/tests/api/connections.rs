@@ -392,3 +392,100 @@ async fn a_management_link_is_handed_out() {
         .unwrap()
         .starts_with("http://localhost:8080/integrations?token="));
 }
+
+#[tokio::test]
+async fn on_sqlite_the_stored_row_holds_no_plaintext_token() {
+    use gptgate_adapters_sqlite::SqliteStore;
+    use std::sync::Arc;
+
+    let linear = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "PLAIN-ACCESS-TOKEN", "token_type": "Bearer",
+            "expires_in": 3600, "refresh_token": "PLAIN-REFRESH-TOKEN"
+        })))
+        .mount(&linear)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": { "viewer": { "id": "u", "name": "Ann", "email": "ann@acme.test" }, "organization": null }
+        })))
+        .mount(&linear)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("raw.db").display());
+    let store = Arc::new(SqliteStore::connect(&url).await.unwrap());
+    store.migrate().await.unwrap();
+    let ready = store.clone();
+    let served = crate::helpers::serve(
+        store,
+        Arc::new(move || {
+            let s = ready.clone();
+            Box::pin(async move { s.ping().await })
+        }),
+        &[
+            ("LINEAR_CLIENT_ID", "lin-client".to_owned()),
+            ("LINEAR_CLIENT_SECRET", "lin-secret".to_owned()),
+            (
+                "LINEAR_AUTHORIZE_URL",
+                format!("{}/oauth/authorize", linear.uri()),
+            ),
+            ("LINEAR_TOKEN_URL", format!("{}/oauth/token", linear.uri())),
+            ("LINEAR_API_BASE_URL", linear.uri()),
+        ],
+    );
+    let browser = reqwest::Client::builder()
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = browser
+        .post(format!("{}/api/gpt/create-auth-link", served.address))
+        .header("x-api-key", API_KEY)
+        .header("x-gpt-user-id", "g-raw")
+        .json(&json!({ "provider": "linear", "label": "work" }))
+        .send()
+        .await
+        .unwrap();
+    let link = res.json::<Value>().await.unwrap()["authUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = browser
+        .get(link.replace("http://localhost:8080", &served.address))
+        .send()
+        .await
+        .unwrap();
+    let location = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let res = browser
+        .get(format!(
+            "{}/auth/callback/linear?code=c&state={}",
+            served.address,
+            param(&location, "state")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let rows: Vec<(Vec<u8>, Vec<u8>, String, String)> =
+        sqlx::query_as("SELECT access_token, refresh_token, key_id, metadata FROM accounts")
+            .fetch_all(&raw)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 1);
+    let (access, refresh, key_id, metadata) = &rows[0];
+    for column in [access, refresh] {
+        let text = String::from_utf8_lossy(column);
+        assert!(!text.contains("PLAIN"), "ciphertext only: {text}");
+    }
+    assert_eq!(key_id, "k1");
+    assert!(metadata.contains("ann@acme.test") && !metadata.contains("PLAIN"));
+    let states: i64 = sqlx::query_scalar("SELECT count(*) FROM oauth_states")
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+    assert_eq!(states, 0, "the state was consumed");
+}

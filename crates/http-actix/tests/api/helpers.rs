@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use actix_web::{web, HttpServer};
 use gptgate_http::config::{Config, Vars};
 use gptgate_http::startup::{app, state, Environment, HttpSettings};
-use gptgate_ports::StorageError;
+use gptgate_http::state::Readiness;
 use gptgate_testkit::{FakeClock, InMemoryStore, RecordingMailer, SeededRandom};
 use serde_json::{json, Value};
 
@@ -59,6 +59,39 @@ pub async fn spawn_app() -> TestApp {
 
 /// An app with extra configuration (provider credentials, URL overrides).
 pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
+    let store = Arc::new(InMemoryStore::new());
+    let ready_store = store.clone();
+    let readiness: Readiness = Arc::new(move || {
+        let store = ready_store.clone();
+        Box::pin(async move {
+            use gptgate_ports::VerificationCodeRepository;
+            let probe = gptgate_domain::Email::parse("probe@example.com").unwrap();
+            store.find_code(&probe).await.map(|_| ())
+        })
+    });
+    let served = serve(store.clone(), readiness, extra);
+    TestApp {
+        address: served.address,
+        store,
+        mailer: served.mailer,
+        clock: served.clock,
+        client: reqwest::Client::new(),
+    }
+}
+
+/// What [`serve`] started.
+pub struct Served {
+    pub address: String,
+    pub mailer: Arc<RecordingMailer>,
+    pub clock: FakeClock,
+}
+
+/// Serves the real application on `store`, on a random port, with the recording mailer, a
+/// fake clock and seeded randomness.
+pub fn serve<S>(store: Arc<S>, readiness: Readiness, extra: &[(&str, String)]) -> Served
+where
+    S: gptgate_testkit::Store,
+{
     init_logs();
     let mut vars: Vars = [
         ("PUBLIC_URL", "http://localhost:8080"),
@@ -73,24 +106,12 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
         vars.insert((*k).to_owned(), v.clone());
     }
     let config = Config::load(&vars, &SeededRandom::new(1)).expect("test configuration loads");
-
-    let store = Arc::new(InMemoryStore::new());
     let mailer = Arc::new(RecordingMailer::new());
     let clock = FakeClock::new();
-    let ready_store = store.clone();
-    let readiness = Arc::new(move || {
-        let store = ready_store.clone();
-        Box::pin(async move {
-            use gptgate_ports::VerificationCodeRepository;
-            let probe = gptgate_domain::Email::parse("probe@example.com").unwrap();
-            store.find_code(&probe).await.map(|_| ())
-        })
-            as std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StorageError>> + Send>>
-    });
     let state = state(
         &config,
         "http://localhost:8080",
-        store.clone(),
+        store,
         readiness,
         Environment {
             mailer: mailer.clone(),
@@ -112,12 +133,10 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
         .unwrap()
         .run();
     tokio::spawn(server);
-    TestApp {
+    Served {
         address: format!("http://127.0.0.1:{port}"),
-        store,
         mailer,
         clock,
-        client: reqwest::Client::new(),
     }
 }
 
