@@ -7,3 +7,4 @@ mod conversations;
 mod helpers;
 mod logs;
 mod meta;
+mod providers;
