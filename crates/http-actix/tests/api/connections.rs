@@ -171,6 +171,23 @@ async fn a_user_connects_linear_and_the_gpt_sees_the_account_but_never_a_token()
         assert_eq!(a.tokens.key_id, "k1");
     }
 
+    // Nothing secret reached the logs: not the tokens, the state, nor the link's token.
+    let logs = String::from_utf8(crate::helpers::captured_logs().lock().unwrap().clone()).unwrap();
+    let link_token = auth_url.split_once("token=").unwrap().1;
+    for secret in [
+        "lin_access_SECRET",
+        "lin_refresh_SECRET",
+        "lin-secret",
+        state.as_str(),
+        link_token,
+    ] {
+        assert!(!logs.contains(secret), "{secret:?} appears in the logs");
+    }
+    assert!(
+        logs.contains("account connected"),
+        "the flow was logged at all"
+    );
+
     // The callback cannot be replayed: no second token request (expect(1) above).
     let res = f
         .callback(&format!("code=provider-code&state={state}"))
