@@ -9,6 +9,7 @@ mod accounts;
 mod codes;
 mod conversations;
 mod error;
+mod housekeeping;
 mod link_tokens;
 mod sessions;
 mod store;

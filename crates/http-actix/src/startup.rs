@@ -19,11 +19,11 @@ use gptgate_adapters_system::{
 };
 use gptgate_domain::{CodePolicy, LinkPolicy, SessionPolicy};
 use gptgate_ports::services::{
-    Connections, ConnectionsPorts, Conversations, SignIn, SignInPorts, Users,
+    Connections, ConnectionsPorts, Conversations, Maintenance, SignIn, SignInPorts, Users,
 };
 use gptgate_ports::{
-    AccountRepository, Clock, ConversationRepository, LinkTokenRepository, Mailer, OAuthProvider,
-    Random, RandomError, SessionRepository, StorageError, UserRepository,
+    AccountRepository, Clock, ConversationRepository, Housekeeping, LinkTokenRepository, Mailer,
+    OAuthProvider, Random, RandomError, SessionRepository, StorageError, UserRepository,
     VerificationCodeRepository,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -87,6 +87,26 @@ impl Database {
             Self::Sqlite(s) => s.migrate().await,
             Self::Postgres(s) => s.migrate().await,
         }
+    }
+
+    /// The application state on this database, and its housekeeping port.
+    pub fn state(
+        &self,
+        config: &Config,
+        public_url: &str,
+        env: Environment,
+    ) -> Result<(AppState, Arc<dyn Housekeeping>), StartupError> {
+        let readiness = self.readiness();
+        Ok(match self {
+            Self::Sqlite(store) => (
+                state(config, public_url, store.clone(), readiness, env)?,
+                store.clone(),
+            ),
+            Self::Postgres(store) => (
+                state(config, public_url, store.clone(), readiness, env)?,
+                store.clone(),
+            ),
+        })
     }
 
     fn readiness(&self) -> Readiness {
@@ -282,18 +302,26 @@ pub async fn rotate_key(
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom::new()),
     };
-    let readiness = database.readiness();
-    let state = match &database {
-        Database::Sqlite(store) => self::state(config, &public_url, store.clone(), readiness, env)?,
-        Database::Postgres(store) => {
-            self::state(config, &public_url, store.clone(), readiness, env)?
-        }
-    };
+    let (state, _) = database.state(config, &public_url, env)?;
     state
         .connections
         .rotate_key()
         .await
         .map_err(StartupError::Rotation)
+}
+
+/// Purges ended rows once an hour, starting a minute after start-up.
+fn spawn_purge(maintenance: Maintenance) {
+    actix_web::rt::spawn(async move {
+        let start = tokio::time::Instant::now() + StdDuration::from_secs(60);
+        let mut every_hour = tokio::time::interval_at(start, StdDuration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            if let Err(e) = maintenance.purge().await {
+                tracing::warn!(error = %e, "purge failed; trying again in an hour");
+            }
+        }
+    });
 }
 
 /// A bound, configured server, ready to run.
@@ -321,15 +349,9 @@ impl Application {
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom::new()),
         };
-        let readiness = database.readiness();
-        let state = match &database {
-            Database::Sqlite(store) => {
-                self::state(config, &public_url, store.clone(), readiness, env)?
-            }
-            Database::Postgres(store) => {
-                self::state(config, &public_url, store.clone(), readiness, env)?
-            }
-        };
+        let clock = env.clock.clone();
+        let (state, housekeeping) = database.state(config, &public_url, env)?;
+        spawn_purge(Maintenance::new(housekeeping, clock));
         let state = web::Data::new(state);
         let settings = HttpSettings {
             body_limit: config.body_limit,

@@ -23,6 +23,6 @@ pub use mail::{MailError, Mailer};
 pub use oauth::{Authorization, OAuthProvider, ProviderError, Revocation, TokenSet};
 pub use random::{Random, RandomError};
 pub use storage::{
-    AccountRepository, ConversationRepository, LinkTokenRepository, SessionRepository,
-    UserRepository, VerificationCodeRepository,
+    AccountRepository, ConversationRepository, Housekeeping, LinkTokenRepository, PurgeReport,
+    SessionRepository, UserRepository, VerificationCodeRepository,
 };

@@ -176,3 +176,23 @@ pub trait LinkTokenRepository: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Option<OAuthState>, StorageError>;
 }
+
+/// How many rows a purge removed, by table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub verification_codes: u64,
+    pub sessions: u64,
+    pub onboarding_tokens: u64,
+    pub management_tokens: u64,
+    pub oauth_states: u64,
+}
+
+/// Removes rows nobody can use any more.
+#[async_trait]
+pub trait Housekeeping: Send + Sync {
+    /// Deletes what ended before `before`: sessions that expired or were revoked, onboarding
+    /// and management tokens and OAuth states that expired, and code records whose code
+    /// expired and whose last code was sent before `before` minus one hour (so no rate-limit
+    /// window is cut short). Callers pass a grace period (`now - 24 h`).
+    async fn purge(&self, before: OffsetDateTime) -> Result<PurgeReport, StorageError>;
+}

@@ -182,3 +182,30 @@ async fn deleting_a_user_removes_their_conversations() {
         .is_empty());
     assert_eq!(h.store.user_count(), 0);
 }
+
+#[tokio::test]
+async fn the_purge_keeps_a_day_of_grace_after_a_session_ends() {
+    use gptgate_domain::{SessionId, SessionPolicy};
+    use gptgate_ports::services::Maintenance;
+    use gptgate_ports::SessionRepository;
+
+    let h = harness();
+    let ann = h.user("ann").await;
+    let session = SessionPolicy::default().open(SessionId::from_random_bytes([4; 16]), ann, {
+        use gptgate_ports::Clock;
+        h.clock.now()
+    });
+    h.store.create_session(&session).await.unwrap();
+    let maintenance = Maintenance::new(h.store.clone(), std::sync::Arc::new(h.clock.clone()));
+
+    h.clock
+        .advance(Duration::hours(12) + Duration::hours(24) - Duration::seconds(1));
+    assert_eq!(
+        maintenance.purge().await.unwrap().sessions,
+        0,
+        "ended, but within the grace"
+    );
+    h.clock.advance(Duration::seconds(2));
+    assert_eq!(maintenance.purge().await.unwrap().sessions, 1);
+    assert!(h.store.find_session(session.id).await.unwrap().is_none());
+}

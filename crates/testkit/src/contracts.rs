@@ -7,6 +7,7 @@
 mod accounts;
 mod codes;
 mod conversations;
+mod housekeeping;
 mod link_tokens;
 mod sessions;
 mod sign_in;
@@ -15,13 +16,14 @@ mod users;
 use std::sync::Arc;
 
 use gptgate_ports::{
-    AccountRepository, ConversationRepository, LinkTokenRepository, SessionRepository,
-    UserRepository, VerificationCodeRepository,
+    AccountRepository, ConversationRepository, Housekeeping, LinkTokenRepository,
+    SessionRepository, UserRepository, VerificationCodeRepository,
 };
 
 pub use accounts::*;
 pub use codes::*;
 pub use conversations::*;
+pub use housekeeping::*;
 pub use link_tokens::*;
 pub use sessions::*;
 pub use sign_in::*;
@@ -35,6 +37,7 @@ pub trait Store:
     + ConversationRepository
     + AccountRepository
     + LinkTokenRepository
+    + Housekeeping
     + 'static
 {
 }
@@ -46,6 +49,7 @@ impl<T> Store for T where
         + ConversationRepository
         + AccountRepository
         + LinkTokenRepository
+        + Housekeeping
         + 'static
 {
 }
@@ -95,6 +99,7 @@ macro_rules! storage_contract_tests {
             a_management_token_is_found_until_it_expires,
             an_oauth_state_is_taken_once_and_never_after_expiry,
             concurrent_callbacks_with_one_state_take_it_once,
+            a_purge_removes_only_what_has_ended,
         );
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {

@@ -2,11 +2,13 @@
 
 mod connections;
 mod conversations;
+mod maintenance;
 mod sign_in;
 mod users;
 
 pub use connections::{Callback, ConnectError, Connections, ConnectionsPorts, RotationReport};
 pub use conversations::{Conversations, ConversationsError, Page, PAGE_LIMIT_MAX};
+pub use maintenance::Maintenance;
 pub use sign_in::{
     AuthenticateError, Authenticated, SendCodeError, SignIn, SignInPorts, SignedIn, VerifyError,
 };

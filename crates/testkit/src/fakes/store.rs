@@ -10,8 +10,8 @@ use gptgate_domain::{
 };
 use gptgate_ports::storage::CodeChange;
 use gptgate_ports::{
-    AccountRepository, ConversationRepository, LinkTokenRepository, SessionRepository,
-    StorageError, UserRepository, VerificationCodeRepository,
+    AccountRepository, ConversationRepository, Housekeeping, LinkTokenRepository, PurgeReport,
+    SessionRepository, StorageError, UserRepository, VerificationCodeRepository,
 };
 use time::OffsetDateTime;
 
@@ -420,5 +420,31 @@ impl LinkTokenRepository for InMemoryStore {
             .states
             .remove(hash)
             .filter(|s| now < s.expires_at))
+    }
+}
+
+#[async_trait]
+impl Housekeeping for InMemoryStore {
+    async fn purge(&self, before: OffsetDateTime) -> Result<PurgeReport, StorageError> {
+        let mut state = self.lock()?;
+        let windows_end = before - time::Duration::hours(1);
+        fn count<K, V>(map: &mut HashMap<K, V>, keep: impl Fn(&V) -> bool) -> u64 {
+            let len = map.len();
+            map.retain(|_, v| keep(v));
+            (len - map.len()) as u64
+        }
+        Ok(PurgeReport {
+            verification_codes: count(&mut state.codes, |r| {
+                !(r.expires_at < before
+                    && r.last_sent_at < windows_end
+                    && r.attempt_window_started_at < windows_end)
+            }),
+            sessions: count(&mut state.sessions, |s| {
+                !(s.expires_at < before || s.revoked_at.is_some_and(|r| r < before))
+            }),
+            onboarding_tokens: count(&mut state.onboarding, |t| t.expires_at >= before),
+            management_tokens: count(&mut state.management, |t| t.expires_at >= before),
+            oauth_states: count(&mut state.states, |t| t.expires_at >= before),
+        })
     }
 }

@@ -1,0 +1,137 @@
+use std::sync::Arc;
+
+use gptgate_domain::{
+    AccountLabel, CodeHash, CodeRecord, ManagementToken, OAuthState, OnboardingToken, ProviderId,
+    SessionId, SessionPolicy, TokenHash,
+};
+use gptgate_ports::PurgeReport;
+use time::Duration;
+
+use super::fixtures::{email, user, T0};
+use super::Store;
+
+pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let before = T0;
+    let long_ago = T0 - Duration::days(3);
+
+    // Codes: one ended long ago, one whose rate-limit window is still open.
+    for (name, sent) in [("old", long_ago), ("recent", T0 - Duration::minutes(30))] {
+        let e = email(name);
+        let record = CodeRecord {
+            email: e.clone(),
+            code_hash: Some(CodeHash::from_bytes(vec![1; 32])),
+            expires_at: sent + Duration::minutes(10),
+            attempts: 0,
+            last_sent_at: sent,
+            send_window_started_at: sent,
+            sends_in_window: 1,
+            attempt_window_started_at: sent,
+            attempts_in_window: 0,
+        };
+        store
+            .update_code(&e, &mut |_| Some(record.clone()))
+            .await
+            .unwrap();
+    }
+    // Sessions: expired, revoked, active.
+    let policy = SessionPolicy::default();
+    let expired = policy.open(SessionId::from_random_bytes([1; 16]), ann, long_ago);
+    let revoked = policy.open(
+        SessionId::from_random_bytes([2; 16]),
+        ann,
+        T0 - Duration::hours(2),
+    );
+    let active = policy.open(
+        SessionId::from_random_bytes([3; 16]),
+        ann,
+        T0 - Duration::hours(1),
+    );
+    for s in [&expired, &revoked, &active] {
+        store.create_session(s).await.unwrap();
+    }
+    store
+        .revoke_session(revoked.id, T0 - Duration::hours(1))
+        .await
+        .unwrap();
+    // Link tokens and states: one expired, one live, of each kind.
+    for (n, expires_at) in [
+        (1u8, before - Duration::seconds(1)),
+        (2, before + Duration::minutes(5)),
+    ] {
+        store
+            .create_onboarding_token(&OnboardingToken {
+                hash: TokenHash::from_bytes([n; 32]),
+                user_id: ann,
+                provider: ProviderId::Gmail,
+                label: AccountLabel::parse("work").unwrap(),
+                expires_at,
+                used_at: None,
+                created_at: long_ago,
+            })
+            .await
+            .unwrap();
+        store
+            .create_management_token(&ManagementToken {
+                hash: TokenHash::from_bytes([n + 10; 32]),
+                user_id: ann,
+                expires_at,
+                created_at: long_ago,
+            })
+            .await
+            .unwrap();
+        store
+            .create_oauth_state(&OAuthState {
+                hash: TokenHash::from_bytes([n + 20; 32]),
+                user_id: ann,
+                provider: ProviderId::Gmail,
+                label: AccountLabel::parse("work").unwrap(),
+                pkce_verifier: None,
+                redirect_uri: "https://x.test/cb".into(),
+                expires_at,
+                created_at: long_ago,
+            })
+            .await
+            .unwrap();
+    }
+
+    let report = store.purge(before).await.unwrap();
+    assert_eq!(
+        report,
+        PurgeReport {
+            verification_codes: 1,
+            sessions: 2,
+            onboarding_tokens: 1,
+            management_tokens: 1,
+            oauth_states: 1,
+        }
+    );
+    assert!(store.find_code(&email("old")).await.unwrap().is_none());
+    assert!(
+        store.find_code(&email("recent")).await.unwrap().is_some(),
+        "its window is open"
+    );
+    assert!(store.find_session(active.id).await.unwrap().is_some());
+    assert!(store.find_session(expired.id).await.unwrap().is_none());
+    let live = TokenHash::from_bytes([2; 32]);
+    assert!(store
+        .consume_onboarding_token(&live, T0)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .find_management_token(&TokenHash::from_bytes([12; 32]), T0)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .take_oauth_state(&TokenHash::from_bytes([22; 32]), T0)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        store.purge(before).await.unwrap(),
+        PurgeReport::default(),
+        "nothing twice"
+    );
+}
