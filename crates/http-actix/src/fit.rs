@@ -1,12 +1,13 @@
 //! Keeps a listing under ChatGPT's response limit (100,000 characters per action response).
 //!
-//! Sizes are measured in characters of the serialized JSON, as ChatGPT counts them. A page
+//! The body has the shape of `ConversationList`. Sizes are measured in characters of the
+//! serialized JSON, as ChatGPT counts them. A page
 //! ends early, with a cursor to continue, when the next conversation would not fit; only a
 //! conversation too large to fit on a page of its own is cut, and it is marked `truncated`.
 
 use gptgate_ports::services::Page;
 
-use crate::routes::conversations::{ConversationDto, ConversationList};
+use crate::routes::conversations::ConversationDto;
 
 /// ChatGPT's limit on an action response.
 pub const RESPONSE_LIMIT: usize = 100_000;
@@ -17,36 +18,37 @@ fn size(item: &ConversationDto) -> usize {
     serde_json::to_string(item).map_or(usize::MAX, |s| s.chars().count())
 }
 
-/// The page as a response body that fits the limit.
-pub fn fit_page(page: &Page) -> ConversationList {
+/// The page as the JSON body of a [`ConversationList`], fitted to the limit. Each
+/// conversation is serialized once: the text that is measured is the text that is sent.
+pub fn fit_page(page: &Page) -> String {
     fit(page, RESPONSE_LIMIT - ENVELOPE)
 }
 
-fn fit(page: &Page, budget: usize) -> ConversationList {
-    let mut out = Vec::with_capacity(page.items.len());
+fn fit(page: &Page, budget: usize) -> String {
+    let mut items: Vec<String> = Vec::with_capacity(page.items.len());
     let mut used = 0;
+    let mut next = page.next;
     for conversation in &page.items {
         let item = ConversationDto::from(conversation);
-        let cost = size(&item) + 1;
+        let json = serde_json::to_string(&item).unwrap_or_default();
+        let cost = json.chars().count() + 1;
         if used + cost <= budget {
             used += cost;
-            out.push(item);
+            items.push(json);
             continue;
         }
-        if out.is_empty() {
-            out.push(shrink_to(item, budget - 1));
+        if items.is_empty() {
+            items.push(serde_json::to_string(&shrink_to(item, budget - 1)).unwrap_or_default());
         }
         // Continue after the last conversation shown.
-        let last = &page.items[out.len() - 1];
-        return ConversationList {
-            conversations: out,
-            next_cursor: Some(last.cursor().encode()),
-        };
+        next = Some(page.items[items.len() - 1].cursor());
+        break;
     }
-    ConversationList {
-        conversations: out,
-        next_cursor: page.next.map(|c| c.encode()),
-    }
+    let next = serde_json::to_string(&next.map(|c| c.encode())).unwrap_or_else(|_| "null".into());
+    format!(
+        "{{\"conversations\":[{}],\"nextCursor\":{next}}}",
+        items.join(",")
+    )
 }
 
 /// Cuts every long text of `item` (message contents, raw_text lines, exercise notes) to the
@@ -113,6 +115,7 @@ fn capped(item: &ConversationDto, cap: usize) -> ConversationDto {
 mod tests {
     use super::*;
     use gptgate_domain::{Conversation, ConversationId, Message, Role, UserId};
+    use serde_json::Value;
     use time::{macros::datetime, Duration};
 
     fn conversation(n: u8, content_len: usize, messages: usize) -> Conversation {
@@ -136,8 +139,8 @@ mod tests {
         }
     }
 
-    fn response_len(list: &ConversationList) -> usize {
-        serde_json::to_string(list).unwrap().chars().count()
+    fn parsed(body: &str) -> Value {
+        serde_json::from_str(body).expect("the body is JSON")
     }
 
     #[test]
@@ -146,10 +149,21 @@ mod tests {
             items: vec![conversation(2, 10, 2), conversation(1, 10, 2)],
             next: None,
         };
-        let list = fit_page(&page);
-        assert_eq!(list.conversations.len(), 2);
-        assert!(list.conversations.iter().all(|c| !c.truncated));
-        assert_eq!(list.next_cursor, None);
+        let list = parsed(&fit_page(&page));
+        assert_eq!(list["conversations"].as_array().unwrap().len(), 2);
+        assert_eq!(list["conversations"][1]["truncated"], false);
+        assert_eq!(list["nextCursor"], Value::Null);
+    }
+
+    #[test]
+    fn the_next_cursor_of_a_full_page_is_kept() {
+        let items = vec![conversation(1, 10, 1)];
+        let cursor = items[0].cursor();
+        let list = parsed(&fit_page(&Page {
+            items,
+            next: Some(cursor),
+        }));
+        assert_eq!(list["nextCursor"], cursor.encode());
     }
 
     #[test]
@@ -158,17 +172,19 @@ mod tests {
             items: (1..=4).rev().map(|n| conversation(n, 10_000, 3)).collect(),
             next: None,
         };
-        let list = fit_page(&page);
-        assert!(response_len(&list) < RESPONSE_LIMIT);
-        assert!(list.conversations.len() < 4);
+        let body = fit_page(&page);
+        assert!(body.chars().count() < RESPONSE_LIMIT);
+        let list = parsed(&body);
+        let shown = list["conversations"].as_array().unwrap();
+        assert!(shown.len() < 4);
         assert!(
-            list.conversations.iter().all(|c| !c.truncated),
+            shown.iter().all(|c| c["truncated"] == false),
             "whole ones are not cut"
         );
-        let last = &page.items[list.conversations.len() - 1];
+        let last = &page.items[shown.len() - 1];
         assert_eq!(
-            list.next_cursor,
-            Some(last.cursor().encode()),
+            list["nextCursor"],
+            last.cursor().encode(),
             "the rest comes next"
         );
     }
@@ -179,20 +195,22 @@ mod tests {
             items: vec![conversation(1, 400_000, 3), conversation(0, 10, 1)],
             next: None,
         };
-        let list = fit_page(&page);
-        assert_eq!(list.conversations.len(), 1);
-        assert!(list.conversations[0].truncated);
+        let body = fit_page(&page);
+        let list = parsed(&body);
+        let shown = list["conversations"].as_array().unwrap();
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0]["truncated"], true);
         assert_eq!(
-            list.conversations[0].messages.len(),
+            shown[0]["messages"].as_array().unwrap().len(),
             3,
             "every message is kept, shortened"
         );
-        let len = response_len(&list);
+        let len = body.chars().count();
         assert!(
             len < RESPONSE_LIMIT && len > RESPONSE_LIMIT - 10_000,
             "{len}"
         );
-        assert!(list.next_cursor.is_some());
+        assert!(list["nextCursor"].is_string());
     }
 
     #[test]
@@ -201,9 +219,16 @@ mod tests {
             items: vec![conversation(1, 5, 2_000)],
             next: None,
         };
-        let list = fit(&page, 20_000);
-        assert!(response_len(&list) <= 20_000 + 64);
-        assert!(list.conversations[0].truncated);
-        assert!(list.conversations[0].messages.len() < 2_000);
+        let body = fit(&page, 20_000);
+        assert!(body.chars().count() <= 20_000 + 64);
+        let list = parsed(&body);
+        assert_eq!(list["conversations"][0]["truncated"], true);
+        assert!(
+            list["conversations"][0]["messages"]
+                .as_array()
+                .unwrap()
+                .len()
+                < 2_000
+        );
     }
 }

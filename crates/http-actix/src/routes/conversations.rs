@@ -245,7 +245,9 @@ pub async fn list(
         .conversations
         .list(caller.user_id, limit, after)
         .await?;
-    Ok(HttpResponse::Ok().json(fit_page(&page)))
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(fit_page(&page)))
 }
 
 /// Delete one conversation.
