@@ -68,3 +68,68 @@ pub async fn request_span(
         }
     }
 }
+
+/// Ends a request that takes longer than `limit` with a 503 in the error shape (ASVS asks
+/// for an upper bound; a stuck database or provider must not hold a worker forever). The
+/// handler's future is dropped, which rolls back any open transaction.
+pub async fn time_limit(
+    limit: std::time::Duration,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    match tokio::time::timeout(limit, next.call(req)).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(
+                limit_ms = limit.as_millis() as u64,
+                "request cut at the time limit"
+            );
+            Err(crate::error::ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "The request took too long. Please try again.",
+            )
+            .into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::middleware::from_fn;
+    use actix_web::{test, web, App, HttpResponse};
+    use std::time::Duration;
+
+    #[actix_web::test]
+    async fn a_request_past_the_time_limit_gets_a_503_in_the_error_shape() {
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(|req, next| {
+                    time_limit(Duration::from_millis(20), req, next)
+                }))
+                .route(
+                    "/slow",
+                    web::get().to(|| async {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        HttpResponse::Ok().finish()
+                    }),
+                )
+                .route("/fast", web::get().to(HttpResponse::Ok)),
+        )
+        .await;
+        let res =
+            test::call_service(&app, test::TestRequest::get().uri("/fast").to_request()).await;
+        assert_eq!(res.status(), 200);
+        // The server turns the middleware's error into the response, as done here.
+        let err = test::try_call_service(&app, test::TestRequest::get().uri("/slow").to_request())
+            .await
+            .err()
+            .expect("the slow request is cut");
+        let res = err.error_response();
+        assert_eq!(res.status(), 503);
+        let bytes = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"]["code"], "timeout");
+    }
+}

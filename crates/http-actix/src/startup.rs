@@ -31,7 +31,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::api_key::ApiKeys;
 use crate::config::{Config, MailSettings};
 use crate::error::{rewrite_foreign_errors, ApiError};
-use crate::middleware::{request_span, security_headers};
+use crate::middleware::{request_span, security_headers, time_limit};
 use crate::privacy::{self, PrivacyFacts};
 use crate::state::{AppState, Documents, Readiness};
 use crate::{openapi, routes};
@@ -258,6 +258,9 @@ pub struct HttpSettings {
     pub hsts: bool,
 }
 
+/// The longest a request may take (ASVS: bound every handler).
+pub const REQUEST_TIME_LIMIT: StdDuration = StdDuration::from_secs(10);
+
 /// The actix application: middleware, limits and every route.
 pub fn app(
     state: web::Data<AppState>,
@@ -274,6 +277,9 @@ pub fn app(
     App::new()
         .app_data(state)
         .app_data(web::PayloadConfig::new(settings.body_limit))
+        .wrap(from_fn(|req, next| {
+            time_limit(REQUEST_TIME_LIMIT, req, next)
+        }))
         .wrap(ErrorHandlers::new().default_handler(rewrite_foreign_errors))
         .wrap(security_headers(settings.hsts))
         .wrap(from_fn(request_span))
