@@ -27,7 +27,7 @@ use crate::routes;
         routes::connections::toggle_account,
         routes::connections::delete_account,
     ),
-    modifiers(&ApiKeyScheme),
+    modifiers(&ApiKeyScheme, &CommonErrors),
     tags(
         (name = "sign-in", description = "Sign in with a code sent by email."),
         (name = "memory", description = "Save and recall conversations."),
@@ -46,6 +46,50 @@ impl Modify for ApiKeyScheme {
             "apiKey",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))),
         );
+    }
+}
+
+/// The errors every operation can answer, added where an operation does not describe them
+/// itself, so the document lists every status the server really sends.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+        const COMMON: [(&str, &str); 6] = [
+            ("400", "Malformed JSON"),
+            ("401", "Missing or invalid API key or session token"),
+            ("413", "Request body too large"),
+            ("422", "A field is missing or has the wrong type or value"),
+            ("500", "Server error"),
+            (
+                "503",
+                "A dependency is unavailable, or the request took too long",
+            ),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                for (status, description) in COMMON {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| {
+                            RefOr::T(
+                                ResponseBuilder::new()
+                                    .description(description)
+                                    .content(
+                                        "application/json",
+                                        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                                    )
+                                    .build(),
+                            )
+                        });
+                }
+            }
+        }
     }
 }
 
@@ -94,6 +138,16 @@ mod tests {
             assert!(
                 ids.iter().any(|i| i == expected),
                 "{expected} missing from {ids:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_documented_path_is_a_known_route() {
+        for path in json()["paths"].as_object().unwrap().keys() {
+            assert!(
+                crate::routes::PATHS.contains(&path.as_str()),
+                "{path} missing from routes::PATHS"
             );
         }
     }

@@ -30,7 +30,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::api_key::ApiKeys;
 use crate::config::{Config, MailSettings};
-use crate::error::{rewrite_foreign_errors, ApiError};
+use crate::error::rewrite_foreign_errors;
 use crate::middleware::{request_span, security_headers, time_limit};
 use crate::privacy::{self, PrivacyFacts};
 use crate::state::{AppState, Documents, Readiness};
@@ -284,11 +284,7 @@ pub fn app(
         .wrap(security_headers(settings.hsts))
         .wrap(from_fn(request_span))
         .configure(routes::configure)
-        .default_service(web::to(|| async {
-            Err::<actix_web::HttpResponse, _>(ApiError::for_status(
-                actix_web::http::StatusCode::NOT_FOUND,
-            ))
-        }))
+        .default_service(web::to(routes::unmatched))
 }
 
 /// Re-seals every account's provider tokens with the first key of `TOKEN_ENCRYPTION_KEY`.

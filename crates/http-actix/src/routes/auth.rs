@@ -16,7 +16,7 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema)]
 pub struct SendLinkRequest {
     /// The user's email address.
-    #[schema(example = "ann@example.com")]
+    #[schema(example = "ann@example.com", format = Email, max_length = 254)]
     pub email: String,
 }
 
@@ -29,10 +29,11 @@ pub struct SendLinkResponse {
 
 #[derive(Deserialize, ToSchema)]
 pub struct VerifyRequest {
+    #[schema(example = "ann@example.com", format = Email, max_length = 254)]
     pub email: String,
     /// The 6-digit code from the email.
     #[serde(deserialize_with = "code_string::deserialize")]
-    #[schema(example = "042917")]
+    #[schema(example = "042917", pattern = "^[0-9]{6}$")]
     pub code: String,
 }
 

@@ -22,10 +22,18 @@ pub struct CreateAuthLinkRequest {
     /// The session token from verifyCode, if the user signed in by email.
     pub token: Option<String>,
     /// `gmail`, `slack`, `linear`, `zoho` or `mercury`.
-    #[schema(example = "linear")]
+    #[schema(
+        example = "linear",
+        pattern = "^(gmail|google|slack|linear|zoho|mercury)$"
+    )]
     pub provider: String,
     /// The user's name for this account, e.g. `work` (1-64 letters, digits, `-`, `_`, `.`).
-    #[schema(example = "work")]
+    #[schema(
+        example = "work",
+        pattern = "^[A-Za-z0-9._-]{1,64}$",
+        min_length = 1,
+        max_length = 64
+    )]
     pub label: String,
 }
 

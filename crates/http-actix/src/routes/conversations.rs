@@ -22,7 +22,7 @@ pub const DEFAULT_PAGE: usize = 10;
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
 pub struct MessageDto {
     /// `user`, `assistant` or `system`.
-    #[schema(example = "user")]
+    #[schema(example = "user", pattern = "^(user|assistant|system)$")]
     pub role: String,
     pub content: String,
 }
@@ -42,8 +42,10 @@ pub struct AddConversationRequest {
     /// The session token from verifyCode.
     pub token: Option<String>,
     /// A short title.
+    #[schema(max_length = 200)]
     pub title: Option<String>,
     /// A summary of the conversation (required, at most 2,000 characters).
+    #[schema(required = true, min_length = 1, max_length = 2000, pattern = "\\S")]
     pub summary: Option<String>,
     /// Both sides of the chat, in order.
     #[serde(default)]
@@ -77,6 +79,7 @@ pub struct ListRequest {
     /// The session token from verifyCode.
     pub token: Option<String>,
     /// How many conversations (1 to 50, default 10).
+    #[schema(minimum = 1, maximum = 50)]
     pub limit: Option<i64>,
     /// `nextCursor` from the previous page.
     pub cursor: Option<String>,

@@ -80,7 +80,13 @@ async fn unknown_routes_and_methods_get_the_error_shape() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(res, 404).await, "not_found");
+    assert_eq!(error_code(res, 405).await, "method_not_allowed");
+    let res = app
+        .request(Method::PUT, "/conversations/123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 405).await, "method_not_allowed");
 }
 
 #[tokio::test]
