@@ -23,6 +23,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
+    allow: Option<String>,
     cause: Option<BoxError>,
 }
 
@@ -48,7 +49,16 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            allow: None,
             cause: None,
+        }
+    }
+
+    /// A 405 names the methods the path does accept.
+    pub fn with_allow(self, methods: String) -> Self {
+        Self {
+            allow: Some(methods),
+            ..self
         }
     }
 
@@ -197,6 +207,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if let Some(secs) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if let Some(methods) = &self.allow {
+            response.insert_header((header::ALLOW, methods.as_str()));
         }
         response.json(ErrorBody {
             error: ErrorDetail {

@@ -146,7 +146,7 @@ mod tests {
     fn every_documented_path_is_a_known_route() {
         for path in json()["paths"].as_object().unwrap().keys() {
             assert!(
-                crate::routes::PATHS.contains(&path.as_str()),
+                crate::routes::PATHS.iter().any(|(p, _)| p == path),
                 "{path} missing from routes::PATHS"
             );
         }

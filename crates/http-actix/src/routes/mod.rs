@@ -9,43 +9,58 @@ pub mod meta;
 
 use actix_web::web;
 
-/// Every route pattern, to tell "no such endpoint" (404) from "not with this method" (405).
-pub const PATHS: &[&str] = &[
-    "/auth/send-link",
-    "/auth/verify-email",
-    "/auth/logout",
-    "/conversations",
-    "/conversations/list",
-    "/conversations/{id}",
-    "/me/delete",
-    "/api/gpt/create-auth-link",
-    "/api/gpt/create-management-link",
-    "/api/gpt/accounts",
-    "/api/gpt/accounts/{id}/toggle",
-    "/api/gpt/accounts/{id}",
-    "/auth/start",
-    "/auth/callback/{provider}",
-    "/healthz",
-    "/readyz",
-    "/openapi.json",
-    "/openapi.yaml",
-    "/privacy-policy",
+/// Every route pattern and its methods, to tell "no such endpoint" (404) from "not with this
+/// method" (405, with `Allow`).
+pub const PATHS: &[(&str, &str)] = &[
+    ("/auth/send-link", "POST"),
+    ("/auth/verify-email", "POST"),
+    ("/auth/logout", "POST"),
+    ("/conversations", "POST"),
+    ("/conversations/list", "POST"),
+    ("/conversations/{id}", "DELETE"),
+    ("/me/delete", "POST"),
+    ("/api/gpt/create-auth-link", "POST"),
+    ("/api/gpt/create-management-link", "POST"),
+    ("/api/gpt/accounts", "GET"),
+    ("/api/gpt/accounts/{id}/toggle", "POST"),
+    ("/api/gpt/accounts/{id}", "DELETE"),
+    ("/auth/start", "GET"),
+    ("/auth/callback/{provider}", "GET"),
+    ("/healthz", "GET"),
+    ("/readyz", "GET"),
+    ("/openapi.json", "GET"),
+    ("/openapi.yaml", "GET"),
+    ("/privacy-policy", "GET"),
 ];
 
-/// The answer for a request no route took: 405 when the path exists with other methods.
+/// The answer for a request no route took: 405 with `Allow` when the path exists with other
+/// methods, else 404.
 pub async fn unmatched(
     req: actix_web::HttpRequest,
 ) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
     use actix_web::dev::ResourceDef;
     use actix_web::http::StatusCode;
-    static KNOWN: std::sync::OnceLock<Vec<ResourceDef>> = std::sync::OnceLock::new();
-    let known = KNOWN.get_or_init(|| PATHS.iter().map(|p| ResourceDef::new(*p)).collect());
-    let status = if known.iter().any(|r| r.is_match(req.path())) {
-        StatusCode::METHOD_NOT_ALLOWED
-    } else {
-        StatusCode::NOT_FOUND
-    };
-    Err(crate::error::ApiError::for_status(status))
+    static KNOWN: std::sync::OnceLock<Vec<(ResourceDef, &'static str)>> =
+        std::sync::OnceLock::new();
+    let known = KNOWN.get_or_init(|| {
+        PATHS
+            .iter()
+            .map(|(p, m)| (ResourceDef::new(*p), *m))
+            .collect()
+    });
+    let mut allow: Vec<&str> = known
+        .iter()
+        .filter(|(r, _)| r.is_match(req.path()))
+        .map(|(_, m)| *m)
+        .collect();
+    if allow.is_empty() {
+        return Err(crate::error::ApiError::for_status(StatusCode::NOT_FOUND));
+    }
+    allow.dedup();
+    Err(
+        crate::error::ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
+            .with_allow(allow.join(", ")),
+    )
 }
 
 /// Registers every endpoint.

@@ -86,6 +86,7 @@ async fn unknown_routes_and_methods_get_the_error_shape() {
         .send()
         .await
         .unwrap();
+    assert_eq!(res.headers()["allow"], "DELETE");
     assert_eq!(error_code(res, 405).await, "method_not_allowed");
 }
 
