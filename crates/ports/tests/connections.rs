@@ -86,6 +86,15 @@ fn callback(code: &str, state: &str) -> Callback {
 }
 
 impl Harness {
+    /// A full connect of Linear as `work`, with `code` at the callback.
+    async fn connected(&self, code: &str) -> gptgate_domain::Account {
+        let state = self.started().await;
+        self.connections
+            .complete(ProviderId::Linear, callback(code, &state))
+            .await
+            .unwrap()
+    }
+
     /// Runs create-auth-link and start; returns the state sent to the provider.
     async fn started(&self) -> String {
         let link = self
@@ -337,21 +346,13 @@ async fn a_provider_refusal_stores_nothing() {
 #[tokio::test]
 async fn reconnecting_a_label_replaces_tokens_and_keeps_the_refresh_token_if_none_is_sent() {
     let h = harness().await;
-    let first = h
-        .connections
-        .complete(ProviderId::Linear, callback("c1", &h.started().await))
-        .await
-        .unwrap();
+    let first = h.connected("c1").await;
     h.connections
         .set_enabled(h.ann, first.id, Some(false))
         .await
         .unwrap();
     h.linear.send_refresh_token(None);
-    let second = h
-        .connections
-        .complete(ProviderId::Linear, callback("c2", &h.started().await))
-        .await
-        .unwrap();
+    let second = h.connected("c2").await;
     assert_eq!(second.id, first.id);
     assert!(second.enabled, "enabled again");
     let row = second.id.to_string();
@@ -380,11 +381,7 @@ async fn reconnecting_a_label_replaces_tokens_and_keeps_the_refresh_token_if_non
 #[tokio::test]
 async fn accounts_can_be_toggled_but_not_someone_elses() {
     let h = harness().await;
-    let account = h
-        .connections
-        .complete(ProviderId::Linear, callback("c", &h.started().await))
-        .await
-        .unwrap();
+    let account = h.connected("c").await;
     assert!(!h
         .connections
         .set_enabled(h.ann, account.id, None)
@@ -414,11 +411,7 @@ async fn accounts_can_be_toggled_but_not_someone_elses() {
 #[tokio::test]
 async fn disconnecting_revokes_at_the_provider_then_deletes() {
     let h = harness().await;
-    let account = h
-        .connections
-        .complete(ProviderId::Linear, callback("c", &h.started().await))
-        .await
-        .unwrap();
+    let account = h.connected("c").await;
     h.connections.disconnect(h.ann, account.id).await.unwrap();
     assert_eq!(h.linear.revoked(), vec!["refresh-1".to_owned()]);
     assert!(h.store.list_accounts(h.ann).await.unwrap().is_empty());
@@ -427,11 +420,7 @@ async fn disconnecting_revokes_at_the_provider_then_deletes() {
 #[tokio::test]
 async fn a_failed_revocation_still_deletes_the_account() {
     let h = harness().await;
-    let account = h
-        .connections
-        .complete(ProviderId::Linear, callback("c", &h.started().await))
-        .await
-        .unwrap();
+    let account = h.connected("c").await;
     h.linear.fail_revocation();
     h.connections.disconnect(h.ann, account.id).await.unwrap();
     assert!(h.store.list_accounts(h.ann).await.unwrap().is_empty());
@@ -443,11 +432,7 @@ async fn rotating_the_key_reseals_every_account_and_reports_what_no_key_opens() 
     use gptgate_ports::services::RotationReport;
 
     let h = harness().await;
-    let account = h
-        .connections
-        .complete(ProviderId::Linear, callback("c", &h.started().await))
-        .await
-        .unwrap();
+    let account = h.connected("c").await;
     let mut lost = account.clone();
     lost.id = gptgate_domain::AccountId::from_random_bytes([42; 16]);
     lost.label = AccountLabel::parse("lost").unwrap();
