@@ -28,11 +28,6 @@ impl OutboxMailer {
             messages,
         })
     }
-
-    /// Where messages are written.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
 }
 
 #[async_trait]

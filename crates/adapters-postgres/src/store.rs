@@ -63,9 +63,4 @@ impl PostgresStore {
             .map(|_| ())
             .map_err(storage)
     }
-
-    /// Closes every connection.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }

@@ -52,9 +52,4 @@ impl SqliteStore {
             .map(|_| ())
             .map_err(storage)
     }
-
-    /// Closes every connection.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }

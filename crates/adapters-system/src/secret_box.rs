@@ -104,11 +104,6 @@ impl AesGcmSecretBox {
         })
     }
 
-    /// The ids of every key, the sealing one first.
-    pub fn key_ids(&self) -> Vec<&str> {
-        self.keys.iter().map(|k| k.id.as_str()).collect()
-    }
-
     fn aad(key_id: &str, context: &str) -> Vec<u8> {
         let mut aad = Vec::with_capacity(16 + key_id.len() + context.len());
         aad.extend_from_slice(b"gptgate/v1\0");

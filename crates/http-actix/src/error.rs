@@ -107,10 +107,6 @@ impl ApiError {
         }
     }
 
-    pub fn code(&self) -> &'static str {
-        self.code
-    }
-
     /// The generic error for a status that no handler produced itself (no such route, body too
     /// large, ...).
     pub fn for_status(status: StatusCode) -> Self {
