@@ -19,12 +19,21 @@ pub struct ProviderConfig {
     pub scopes: String,
 }
 
-/// Why a provider configuration is unusable.
+/// Why a provider adapter cannot be built: the server refuses to start rather than run a
+/// provider without its safety settings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{provider}: {what} is not a valid URL")]
-pub struct InvalidProviderUrl {
-    pub provider: ProviderId,
-    pub what: &'static str,
+pub enum ProviderSetupError {
+    #[error("{provider}: {what} is not a valid URL")]
+    InvalidUrl {
+        provider: ProviderId,
+        what: &'static str,
+    },
+    /// The HTTP client (no redirects, timeouts, rustls) could not be built.
+    #[error("{provider}: the HTTP client could not be built: {reason}")]
+    HttpClient {
+        provider: ProviderId,
+        reason: String,
+    },
 }
 
 /// A provider as configured by the operator: credentials, and any endpoint or scope overrides

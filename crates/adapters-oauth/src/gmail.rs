@@ -6,7 +6,7 @@ use gptgate_ports::ProviderError;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
-use crate::config::{Defaults, InvalidProviderUrl, ProviderConfig};
+use crate::config::{Defaults, ProviderConfig, ProviderSetupError};
 use crate::standard::{futures_like::BoxFuture, IdentityContext, StandardProvider};
 
 /// Who the user is, and sending mail as them. Read scopes are added only when an action needs
@@ -22,7 +22,7 @@ pub const DEFAULTS: Defaults = Defaults {
     scopes: SCOPES,
 };
 
-pub fn provider(config: &ProviderConfig) -> Result<StandardProvider, InvalidProviderUrl> {
+pub fn provider(config: &ProviderConfig) -> Result<StandardProvider, ProviderSetupError> {
     StandardProvider::new(
         config,
         vec![("access_type", "offline"), ("prompt", "consent")],

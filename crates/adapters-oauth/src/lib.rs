@@ -15,7 +15,7 @@ pub mod slack;
 mod standard;
 pub mod zoho;
 
-pub use config::{Defaults, InvalidProviderUrl, ProviderConfig, ProviderSettings};
+pub use config::{Defaults, ProviderConfig, ProviderSettings, ProviderSetupError};
 pub use standard::StandardProvider;
 
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use gptgate_domain::ProviderId;
 use gptgate_ports::OAuthProvider;
 
 /// The adapter for a configured provider.
-pub fn build(settings: &ProviderSettings) -> Result<Arc<dyn OAuthProvider>, InvalidProviderUrl> {
+pub fn build(settings: &ProviderSettings) -> Result<Arc<dyn OAuthProvider>, ProviderSetupError> {
     Ok(match settings.id {
         ProviderId::Gmail => Arc::new(gmail::provider(&settings.resolve(&gmail::DEFAULTS))?),
         ProviderId::Linear => Arc::new(linear::provider(&settings.resolve(&linear::DEFAULTS))?),

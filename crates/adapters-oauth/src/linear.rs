@@ -5,7 +5,7 @@ use gptgate_ports::ProviderError;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
-use crate::config::{Defaults, InvalidProviderUrl, ProviderConfig};
+use crate::config::{Defaults, ProviderConfig, ProviderSetupError};
 use crate::standard::{futures_like::BoxFuture, IdentityContext, StandardProvider};
 
 /// What gptgate asks Linear for: read the user's workspace, create issues and comments.
@@ -22,7 +22,7 @@ pub const DEFAULTS: Defaults = Defaults {
 };
 
 /// The Linear provider.
-pub fn provider(config: &ProviderConfig) -> Result<StandardProvider, InvalidProviderUrl> {
+pub fn provider(config: &ProviderConfig) -> Result<StandardProvider, ProviderSetupError> {
     StandardProvider::new(config, vec![("prompt", "consent")], true, true, identify)
 }
 

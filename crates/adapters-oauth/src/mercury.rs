@@ -7,7 +7,7 @@ use gptgate_ports::ProviderError;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
-use crate::config::{Defaults, InvalidProviderUrl, ProviderConfig};
+use crate::config::{Defaults, ProviderConfig, ProviderSetupError};
 use crate::standard::{futures_like::BoxFuture, IdentityContext, StandardProvider};
 
 pub const SCOPES: &str = "read offline_access";
@@ -21,7 +21,7 @@ pub const DEFAULTS: Defaults = Defaults {
     scopes: SCOPES,
 };
 
-pub fn provider(config: &ProviderConfig) -> Result<StandardProvider, InvalidProviderUrl> {
+pub fn provider(config: &ProviderConfig) -> Result<StandardProvider, ProviderSetupError> {
     StandardProvider::new(config, vec![], true, false, identify)
 }
 

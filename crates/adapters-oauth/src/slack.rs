@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 use time::Duration;
 
-use crate::config::{Defaults, InvalidProviderUrl, ProviderConfig};
+use crate::config::{Defaults, ProviderConfig, ProviderSetupError};
 
 /// Post messages and find the channel to post in.
 pub const SCOPES: &str = "chat:write,channels:read";
@@ -33,8 +33,8 @@ pub struct Slack {
     http: reqwest::Client,
 }
 
-pub fn provider(config: &ProviderConfig) -> Result<Slack, InvalidProviderUrl> {
-    let invalid = |what| InvalidProviderUrl {
+pub fn provider(config: &ProviderConfig) -> Result<Slack, ProviderSetupError> {
+    let invalid = |what| ProviderSetupError::InvalidUrl {
         provider: ProviderId::Slack,
         what,
     };
@@ -45,7 +45,7 @@ pub fn provider(config: &ProviderConfig) -> Result<Slack, InvalidProviderUrl> {
     Ok(Slack {
         config: config.clone(),
         authorize,
-        http: crate::http::client(),
+        http: crate::http::client(ProviderId::Slack)?,
     })
 }
 

@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use time::Duration;
 
-use crate::config::{InvalidProviderUrl, ProviderConfig};
+use crate::config::{ProviderConfig, ProviderSetupError};
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
@@ -67,8 +67,8 @@ impl StandardProvider {
         pkce: bool,
         auth_in_body: bool,
         identify: Identify,
-    ) -> Result<Self, InvalidProviderUrl> {
-        let invalid = |what| InvalidProviderUrl {
+    ) -> Result<Self, ProviderSetupError> {
+        let invalid = |what| ProviderSetupError::InvalidUrl {
             provider: config.id,
             what,
         };
@@ -94,7 +94,7 @@ impl StandardProvider {
         Ok(Self {
             id: config.id,
             client,
-            http: crate::http::client(),
+            http: crate::http::client(config.id)?,
             api_base_url: config.api_base_url.trim_end_matches('/').to_owned(),
             scopes: config.scopes.clone(),
             userinfo_url: config.userinfo_url.clone(),

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 use time::Duration;
 
-use crate::config::{Defaults, InvalidProviderUrl, ProviderConfig};
+use crate::config::{Defaults, ProviderConfig, ProviderSetupError};
 
 /// Who the user is; action scopes are added with the actions that need them.
 pub const SCOPES: &str = "AaaServer.profile.Read";
@@ -57,8 +57,8 @@ fn origin(url: &str) -> Option<String> {
 pub fn provider(
     config: &ProviderConfig,
     allowed: Option<&[String]>,
-) -> Result<Zoho, InvalidProviderUrl> {
-    let invalid = |what| InvalidProviderUrl {
+) -> Result<Zoho, ProviderSetupError> {
+    let invalid = |what| ProviderSetupError::InvalidUrl {
         provider: ProviderId::Zoho,
         what,
     };
@@ -76,7 +76,7 @@ pub fn provider(
         config: config.clone(),
         authorize,
         allowed,
-        http: crate::http::client(),
+        http: crate::http::client(ProviderId::Zoho)?,
     })
 }
 

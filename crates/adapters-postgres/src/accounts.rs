@@ -170,14 +170,14 @@ impl AccountRepository for PostgresStore {
     }
 
     #[instrument(skip_all)]
-    async fn accounts_sealed_with_other_key(
+    async fn accounts_page(
         &self,
-        key_id: &str,
+        after: Option<AccountId>,
         limit: usize,
     ) -> Result<Vec<Account>, StorageError> {
-        let sql = format!("SELECT {COLUMNS} FROM accounts WHERE key_id <> $1 ORDER BY id LIMIT $2");
+        let sql = format!("SELECT {COLUMNS} FROM accounts WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2");
         sqlx::query_as::<_, AccountRow>(&sql)
-            .bind(key_id)
+            .bind(after.map(|id| id.as_uuid()))
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use gptgate_domain::{Identity, User, UserId};
+use gptgate_domain::{Email, Identity, User, UserId};
 use gptgate_ports::{StorageError, UserRepository};
 use sqlx::FromRow;
 use time::OffsetDateTime;
@@ -94,6 +94,21 @@ impl UserRepository for PostgresStore {
             id: new_id,
             created_at,
         })
+    }
+
+    #[instrument(skip_all, fields(user_id = %id))]
+    async fn find_email(&self, id: UserId) -> Result<Option<Email>, StorageError> {
+        let value: Option<String> = sqlx::query_scalar(
+            "SELECT value FROM user_identities WHERE user_id = $1 AND kind = 'email' \
+             ORDER BY value LIMIT 1",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?;
+        value
+            .map(|v| Email::parse(&v).map_err(|_| crate::error::corrupt("email identity")))
+            .transpose()
     }
 
     #[instrument(skip_all, fields(user_id = %id))]

@@ -70,6 +70,7 @@ struct StateRow {
     provider: String,
     label: String,
     pkce_verifier: Option<Vec<u8>>,
+    browser_hash: Vec<u8>,
     redirect_uri: String,
     expires_at: i64,
     created_at: i64,
@@ -84,6 +85,7 @@ impl StateRow {
             provider,
             label,
             pkce_verifier: self.pkce_verifier.map(Sealed::from_bytes),
+            browser: token_hash(self.browser_hash)?,
             redirect_uri: self.redirect_uri,
             expires_at: from_micros(self.expires_at)?,
             created_at: from_micros(self.created_at)?,
@@ -110,6 +112,25 @@ impl LinkTokenRepository for SqliteStore {
         .await
         .map_err(storage)?;
         Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn find_onboarding_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<OnboardingToken>, StorageError> {
+        sqlx::query_as::<_, OnboardingRow>(
+            "SELECT token_hash, user_id, provider, label, expires_at, used_at, created_at \
+             FROM onboarding_tokens WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
+        )
+        .bind(&hash.as_bytes()[..])
+        .bind(to_micros(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?
+        .map(OnboardingRow::into_token)
+        .transpose()
     }
 
     #[instrument(skip_all)]
@@ -180,13 +201,15 @@ impl LinkTokenRepository for SqliteStore {
     async fn create_oauth_state(&self, s: &OAuthState) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO oauth_states (state_hash, user_id, provider, label, pkce_verifier, \
-             redirect_uri, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             browser_hash, redirect_uri, expires_at, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.hash.as_bytes()[..])
         .bind(s.user_id.as_uuid())
         .bind(s.provider.as_str())
         .bind(s.label.as_str())
         .bind(s.pkce_verifier.as_ref().map(Sealed::as_bytes))
+        .bind(&s.browser.as_bytes()[..])
         .bind(&s.redirect_uri)
         .bind(to_micros(s.expires_at))
         .bind(to_micros(s.created_at))
@@ -205,8 +228,8 @@ impl LinkTokenRepository for SqliteStore {
         // Deleting is what makes a state single-use; an expired one is deleted too.
         let state = sqlx::query_as::<_, StateRow>(
             "DELETE FROM oauth_states WHERE state_hash = ? \
-             RETURNING state_hash, user_id, provider, label, pkce_verifier, redirect_uri, \
-             expires_at, created_at",
+             RETURNING state_hash, user_id, provider, label, pkce_verifier, browser_hash, \
+             redirect_uri, expires_at, created_at",
         )
         .bind(&hash.as_bytes()[..])
         .fetch_optional(&self.pool)
@@ -215,5 +238,43 @@ impl LinkTokenRepository for SqliteStore {
         .map(StateRow::into_state)
         .transpose()?;
         Ok(state.filter(|s| now < s.expires_at))
+    }
+
+    #[instrument(skip_all)]
+    async fn oauth_states_page(
+        &self,
+        after: Option<TokenHash>,
+        limit: usize,
+    ) -> Result<Vec<OAuthState>, StorageError> {
+        // The empty byte string sorts before every 32-byte hash.
+        let after = after.map(|h| h.as_bytes().to_vec()).unwrap_or_default();
+        sqlx::query_as::<_, StateRow>(
+            "SELECT state_hash, user_id, provider, label, pkce_verifier, browser_hash, \
+             redirect_uri, expires_at, created_at FROM oauth_states \
+             WHERE state_hash > ? ORDER BY state_hash LIMIT ?",
+        )
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?
+        .into_iter()
+        .map(StateRow::into_state)
+        .collect()
+    }
+
+    #[instrument(skip_all)]
+    async fn replace_pkce_verifier(
+        &self,
+        hash: &TokenHash,
+        verifier: &Sealed,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query("UPDATE oauth_states SET pkce_verifier = ? WHERE state_hash = ?")
+            .bind(verifier.as_bytes())
+            .bind(&hash.as_bytes()[..])
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(done.rows_affected() == 1)
     }
 }

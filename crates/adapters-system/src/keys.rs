@@ -14,6 +14,7 @@ pub struct KeyError;
 pub struct ServerKeys {
     pub(crate) code_hmac: hmac::Key,
     pub(crate) session_jwt: [u8; 32],
+    browser_hmac: hmac::Key,
 }
 
 struct Len32;
@@ -40,9 +41,21 @@ impl ServerKeys {
         prk.expand(&[b"session-jwt"], Len32)
             .and_then(|okm| okm.fill(&mut session_jwt))
             .map_err(|_| KeyError)?;
+        let browser_hmac = hmac::Key::from(
+            prk.expand(&[b"browser-csrf"], hmac::HMAC_SHA256)
+                .map_err(|_| KeyError)?,
+        );
         Ok(Self {
             code_hmac,
             session_jwt,
+            browser_hmac,
         })
+    }
+
+    /// The key that signs the CSRF tokens of browser forms (bound to a browser's cookie). The
+    /// same on every instance sharing `JWT_SECRET`, so a form shown by one is accepted by
+    /// another.
+    pub fn browser_key(&self) -> &hmac::Key {
+        &self.browser_hmac
     }
 }

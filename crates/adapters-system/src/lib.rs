@@ -2,6 +2,7 @@
 //! `ring` (HMAC-SHA256 code hashing, HKDF key separation) and `jsonwebtoken` (HS256 session
 //! tokens), and AES-256-GCM sealing of secrets at rest (`ring::aead`).
 
+mod budgets;
 mod clock;
 mod code_hasher;
 mod keys;
@@ -10,6 +11,7 @@ mod random;
 mod secret_box;
 mod session_tokens;
 
+pub use budgets::InProcessBudgets;
 pub use clock::SystemClock;
 pub use code_hasher::HmacCodeHasher;
 pub use keys::{KeyError, ServerKeys, MIN_SECRET_BYTES};

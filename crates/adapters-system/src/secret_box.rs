@@ -167,6 +167,17 @@ impl SecretBox for AesGcmSecretBox {
     fn current_key_id(&self) -> &str {
         &self.keys[0].id
     }
+
+    fn key_id_of(&self, sealed: &Sealed) -> Option<String> {
+        let bytes = sealed.as_bytes();
+        let (&version, rest) = bytes.split_first()?;
+        let (&id_len, rest) = rest.split_first()?;
+        if version != VERSION {
+            return None;
+        }
+        let id = rest.get(..usize::from(id_len))?;
+        std::str::from_utf8(id).ok().map(str::to_owned)
+    }
 }
 
 #[cfg(test)]
@@ -258,6 +269,26 @@ mod tests {
         assert!(
             retired.open(&sealed_old, "c").is_err(),
             "a removed key opens nothing"
+        );
+    }
+
+    #[test]
+    fn every_sealed_value_names_its_own_key() {
+        let old = secret_box(&format!("k1:{K1}"));
+        let rotated = secret_box(&format!("k2:{K2},k1:{K1}"));
+        let a = old.seal(&token(), "c").unwrap();
+        let b = rotated.seal(&token(), "c").unwrap();
+        assert_eq!(rotated.key_id_of(&a).as_deref(), Some("k1"));
+        assert_eq!(rotated.key_id_of(&b).as_deref(), Some("k2"));
+        assert_eq!(rotated.key_id_of(&Sealed::from_bytes(vec![])), None);
+        assert_eq!(
+            rotated.key_id_of(&Sealed::from_bytes(vec![2, 2, b'k', b'1'])),
+            None
+        );
+        assert_eq!(
+            rotated.key_id_of(&Sealed::from_bytes(vec![1, 9, b'k'])),
+            None,
+            "cut short"
         );
     }
 

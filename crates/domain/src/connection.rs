@@ -198,7 +198,7 @@ pub struct Account {
 }
 
 /// A single-use token of the connect flow, stored only as the SHA-256 of its value.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TokenHash([u8; 32]);
 
 impl TokenHash {
@@ -275,14 +275,61 @@ pub struct OAuthState {
     pub label: AccountLabel,
     /// The PKCE verifier, encrypted; `None` for providers without PKCE.
     pub pkce_verifier: Option<Sealed>,
+    /// The hash of the nonce held in a cookie by the browser that started the flow: only that
+    /// browser may finish it (RFC 6749 10.12, RFC 9700 4.7).
+    pub browser: TokenHash,
     pub redirect_uri: String,
     pub expires_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
 }
 
+/// The longest access-token lifetime believed: past twenty years a token is as good as
+/// non-expiring, and `now + lifetime` stays far from the calendar's end.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::days(20 * 365);
+
+/// When a token with `lifetime` left expires, counted from `now`. A provider's `expires_in` is
+/// input: a negative one means "already expired" and a huge one is cut to
+/// [`MAX_TOKEN_LIFETIME`], so no value can overflow the date arithmetic.
+pub fn token_expiry(now: OffsetDateTime, lifetime: Duration) -> OffsetDateTime {
+    let lifetime = lifetime.clamp(Duration::ZERO, MAX_TOKEN_LIFETIME);
+    now.checked_add(lifetime).unwrap_or(now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_expiry_is_clamped_to_a_sane_range() {
+        let now = time::macros::datetime!(2026-01-01 00:00 UTC);
+        assert_eq!(
+            token_expiry(now, Duration::hours(1)),
+            now + Duration::hours(1)
+        );
+        assert_eq!(
+            token_expiry(now, Duration::seconds(-5)),
+            now,
+            "negative: expired now"
+        );
+        assert_eq!(token_expiry(now, Duration::ZERO), now);
+        assert_eq!(
+            token_expiry(now, MAX_TOKEN_LIFETIME),
+            now + MAX_TOKEN_LIFETIME,
+            "the longest lifetime is kept as it is"
+        );
+        assert_eq!(
+            token_expiry(now, MAX_TOKEN_LIFETIME + Duration::seconds(1)),
+            now + MAX_TOKEN_LIFETIME
+        );
+        assert_eq!(token_expiry(now, Duration::MAX), now + MAX_TOKEN_LIFETIME);
+        assert_eq!(token_expiry(now, Duration::MIN), now);
+        let late = time::macros::datetime!(9999-12-31 00:00 UTC);
+        assert_eq!(
+            token_expiry(late, Duration::days(1)),
+            late,
+            "no overflow at the calendar's end"
+        );
+    }
 
     #[test]
     fn providers_parse_by_name_and_alias() {

@@ -51,6 +51,15 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The address as a page may show it to whoever holds a link: the first character of the
+    /// local part, `***`, and the domain (`a***@example.com`). Enough for its owner to
+    /// recognise, too little for anyone else to learn the address.
+    pub fn masked(&self) -> String {
+        let (local, domain) = self.0.split_once('@').unwrap_or((&self.0, ""));
+        let first = local.chars().next().map(String::from).unwrap_or_default();
+        format!("{first}***@{domain}")
+    }
 }
 
 impl fmt::Display for Email {
@@ -140,5 +149,16 @@ mod tests {
         assert_eq!(Email::parse(&long_total), Err(EmailError::TooLong));
         let max_local = format!("{}@example.com", "a".repeat(64));
         assert!(Email::parse(&max_local).is_ok());
+    }
+
+    #[test]
+    fn a_masked_address_keeps_the_first_character_and_the_domain() {
+        for (raw, masked) in [
+            ("Ann.Lee@Example.com", "a***@example.com"),
+            ("b@x.io", "b***@x.io"),
+            ("zz+tag@mail.example.org", "z***@mail.example.org"),
+        ] {
+            assert_eq!(Email::parse(raw).unwrap().masked(), masked, "{raw}");
+        }
     }
 }

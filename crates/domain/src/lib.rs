@@ -2,6 +2,7 @@
 //! sign-in and memory. Nothing here performs I/O, reads the clock or draws random numbers:
 //! callers pass `now` and random bytes in, so every rule is a plain function to test.
 
+pub mod budget;
 pub mod code;
 pub mod connection;
 pub mod conversation;
@@ -10,13 +11,15 @@ pub mod ids;
 pub mod session;
 pub mod user;
 
+pub use budget::{BudgetPolicy, BudgetWindow};
 pub use code::{
     AttemptVerdict, CodeFormatError, CodeHash, CodePolicy, CodeRecord, SendRefused,
     VerificationCode,
 };
 pub use connection::{
-    Account, AccountLabel, AccountStatus, InvalidLabel, LinkPolicy, ManagementToken, OAuthState,
-    OnboardingToken, ProviderId, Sealed, SealedTokens, TokenHash, UnknownProvider,
+    token_expiry, Account, AccountLabel, AccountStatus, InvalidLabel, LinkPolicy, ManagementToken,
+    OAuthState, OnboardingToken, ProviderId, Sealed, SealedTokens, TokenHash, UnknownProvider,
+    MAX_TOKEN_LIFETIME,
 };
 pub use conversation::{
     Conversation, ConversationCursor, ConversationDraft, ConversationError, ConversationInput,

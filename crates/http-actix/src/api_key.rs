@@ -13,6 +13,9 @@ use crate::error::ApiError;
 pub struct ApiKeys {
     key: hmac::Key,
     tags: Vec<hmac::Tag>,
+    /// A public name for each key (`key-` and 8 bytes of its SHA-256 in hex), for budgets and
+    /// logs: the same on every instance and after restarts, and no help to a guesser.
+    ids: Vec<String>,
 }
 
 impl ApiKeys {
@@ -25,19 +28,36 @@ impl ApiKeys {
             .iter()
             .map(|k| hmac::sign(&key, k.expose_secret().as_bytes()))
             .collect();
-        Ok(Self { key, tags })
+        let ids = keys
+            .iter()
+            .map(|k| {
+                let digest =
+                    ring::digest::digest(&ring::digest::SHA256, k.expose_secret().as_bytes());
+                let hex: String = digest.as_ref()[..8]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                format!("key-{hex}")
+            })
+            .collect();
+        Ok(Self { key, tags, ids })
     }
 
-    /// Whether `presented` is one of the keys.
-    pub fn accepts(&self, presented: &str) -> bool {
-        self.tags
-            .iter()
-            .any(|tag| hmac::verify(&self.key, presented.as_bytes(), tag.as_ref()).is_ok())
+    /// The id of the key `presented` is, if it is one of them. Every key is compared, so the
+    /// time taken does not tell which one matched.
+    pub fn accepts(&self, presented: &str) -> Option<&str> {
+        let mut found = None;
+        for (tag, id) in self.tags.iter().zip(&self.ids) {
+            if hmac::verify(&self.key, presented.as_bytes(), tag.as_ref()).is_ok() {
+                found = Some(id.as_str());
+            }
+        }
+        found
     }
 
     /// Checks the request's `x-api-key` header (headers only: a key in the query string is
-    /// ignored, so it is never logged by proxies).
-    pub fn check(&self, req: &HttpRequest) -> Result<(), ApiError> {
+    /// ignored, so it is never logged by proxies) and returns the key's id.
+    pub fn check(&self, req: &HttpRequest) -> Result<&str, ApiError> {
         let presented = req
             .headers()
             .get("x-api-key")
@@ -49,8 +69,9 @@ impl ApiKeys {
                 "missing_api_key",
                 "Send the API key in the x-api-key header (set it in the GPT's Actions authentication).",
             )),
-            Some(key) if self.accepts(key) => Ok(()),
-            Some(_) => Err(ApiError::unauthorized("invalid_api_key", "The API key is not valid.")),
+            Some(key) => self.accepts(key).ok_or_else(|| {
+                ApiError::unauthorized("invalid_api_key", "The API key is not valid.")
+            }),
         }
     }
 }

@@ -15,6 +15,9 @@ pub struct Caller {
     pub session_id: Option<SessionId>,
 }
 
+/// The identity header a trusted caller may set (`TRUST_GPT_USER_ID_HEADER`).
+const GPT_USER_ID: &str = "x-gpt-user-id";
+
 fn header_value<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers()
         .get(name)
@@ -27,7 +30,10 @@ impl AppState {
     /// Resolves the caller. The API key is always required. Then, in order:
     /// 1. `Authorization: Bearer <session token>`;
     /// 2. the session token in the JSON body field `token` (the seed GPT instructions);
-    /// 3. `x-gpt-user-id` — a ChatGPT user id, its user created on first sight;
+    /// 3. `x-gpt-user-id` — a ChatGPT user id, its user created on first sight — only when the
+    ///    operator set `TRUST_GPT_USER_ID_HEADER=true` for a caller that sets it itself;
+    ///    otherwise a request carrying it is refused, whatever else it carries: the model can
+    ///    type any value there, and would then choose whose data it touches;
     /// 4. `openai-ephemeral-user-id` — sent by ChatGPT on every call; it may rotate.
     ///
     /// An explicit token ranks above the headers: ChatGPT sends the ephemeral header on every
@@ -39,6 +45,12 @@ impl AppState {
         body_token: Option<&str>,
     ) -> Result<Caller, ApiError> {
         self.api_keys.check(req)?;
+        if !self.trust_gpt_user_id_header && header_value(req, GPT_USER_ID).is_some() {
+            return Err(ApiError::bad_request(
+                "untrusted_identity_header",
+                "The x-gpt-user-id header is not accepted: anyone who can talk to the GPT could make the model fill it in and act as another user. Sign the user in with sendVerificationCode and verifyCode and pass the token instead. Only if a trusted caller (not the model) sets this header itself should the operator enable it with TRUST_GPT_USER_ID_HEADER=true.",
+            ));
+        }
         let bearer = match header_value(req, header::AUTHORIZATION.as_str()) {
             Some(value) => match value.split_once(' ') {
                 Some((scheme, token))
@@ -64,7 +76,7 @@ impl AppState {
         }
         for (name, identity) in [
             (
-                "x-gpt-user-id",
+                GPT_USER_ID,
                 Identity::chatgpt as fn(&ChatGptUserId) -> Identity,
             ),
             ("openai-ephemeral-user-id", Identity::openai_ephemeral),

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use gptgate_adapters_system::OsRandom;
 use secrecy::ExposeSecret;
 
-use crate::config::{Config, MailSettings, Mode};
+use crate::config::{Config, MailSettings};
 use crate::startup::{mailer, rotate_key, Application, Database};
 use crate::{openapi, telemetry};
 
@@ -215,31 +215,86 @@ fn print_banner(config: &Config, app: &Application) {
         format!("  OpenAPI        {url}/openapi.json  (GPT editor: Actions > Import from URL)"),
         format!("  Privacy        {url}/privacy-policy"),
     ];
-    match (&config.mode, &config.dev_secrets) {
-        (Mode::Development, Some(secrets)) => {
-            // Development only: the key the builder pastes into the GPT editor.
+    let first_key = config
+        .api_keys
+        .first()
+        .map(|k| k.expose_secret())
+        .unwrap_or_default();
+    match &config.dev_secrets {
+        Some(secrets) if secrets.api_key_generated => {
+            // Shown in full once, when it was just generated: the key the builder pastes into
+            // the GPT editor. Afterwards it is read from the secrets file.
             lines.push(format!(
-                "  API key        {}  (GPT editor: Authentication > API Key > Custom header x-api-key)",
-                config.api_keys.first().map(|k| k.expose_secret()).unwrap_or_default()
-            ));
-            lines.push(format!(
-                "  Dev secrets    {} ({}; keep it private)",
-                secrets.path.display(),
-                if secrets.created {
-                    "generated now"
-                } else {
-                    "reused"
-                }
+                "  API key        {first_key}  (GPT editor: Authentication > API Key > Custom header x-api-key)"
             ));
         }
-        _ => lines.push(format!(
-            "  API keys       {} from GPT_API_KEY",
-            config.api_keys.len()
+        Some(secrets) => lines.push(format!(
+            "  API key        {}  (the full key is in {})",
+            mask_key(first_key),
+            secrets.path.display()
         )),
+        None => lines.push(format!(
+            "  API keys       {} from GPT_API_KEY ({})",
+            config.api_keys.len(),
+            config
+                .api_keys
+                .iter()
+                .map(|k| mask_key(k.expose_secret()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+    if let Some(secrets) = &config.dev_secrets {
+        lines.push(format!(
+            "  Dev secrets    {} ({}; keep it private)",
+            secrets.path.display(),
+            if secrets.created {
+                "generated now"
+            } else {
+                "reused"
+            }
+        ));
     }
     let mut out = std::io::stdout().lock();
     for line in lines {
         let _ = writeln!(out, "{line}");
     }
     let _ = out.flush();
+}
+
+/// A key as the banner may show it: its `gpk_` prefix, if any, and its last four characters;
+/// keys too short to hide anything are not shown at all.
+pub fn mask_key(key: &str) -> String {
+    let prefix = if key.starts_with("gpk_") { "gpk_" } else { "" };
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() < 16 {
+        return format!("{prefix}...");
+    }
+    let last4: String = chars[chars.len() - 4..].iter().collect();
+    format!("{prefix}...{last4}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_key;
+
+    #[test]
+    fn keys_are_masked_to_their_prefix_and_last_four_characters() {
+        assert_eq!(
+            mask_key("gpk_kvQwgwr_LpMYBsKZCHW9Eu5HfoZBo7kLJJ4Pcc4XbMo"),
+            "gpk_...XbMo"
+        );
+        assert_eq!(mask_key("0123456789abcdefXYZW"), "...XYZW");
+        assert_eq!(mask_key("short-key"), "...", "nothing of a short key");
+        assert_eq!(
+            mask_key("gpk_1234567890ab"),
+            "gpk_...90ab",
+            "16 characters: shown"
+        );
+        assert_eq!(
+            mask_key("gpk_1234567890a"),
+            "gpk_...",
+            "15 characters: hidden"
+        );
+    }
 }

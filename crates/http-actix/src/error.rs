@@ -273,6 +273,14 @@ impl From<SendCodeError> for ApiError {
                 "Too many codes were requested for this email. Please try again later.",
                 retry_after,
             ),
+            SendCodeError::BudgetExhausted { retry_after } => ApiError::too_many(
+                "mail_budget_exhausted",
+                format!(
+                    "This GPT has sent as many sign-in emails as it may this hour. Please try again in {} seconds.",
+                    retry_after.whole_seconds().max(1)
+                ),
+                retry_after,
+            ),
             SendCodeError::Mail(e) => ApiError::unavailable(
                 "mail_unavailable",
                 "The sign-in email could not be sent. Please try again in a minute.",
@@ -347,9 +355,10 @@ impl From<gptgate_ports::services::ConnectError> for ApiError {
                 format!("{} is not configured on this server.", p.display_name()),
             ),
             ConnectError::NotFound => ApiError::not_found("account_not_found", "No such account."),
-            ConnectError::InvalidLink | ConnectError::InvalidState | ConnectError::Denied => {
-                ApiError::bad_request("invalid_link", e.to_string())
-            }
+            ConnectError::InvalidLink
+            | ConnectError::InvalidState
+            | ConnectError::WrongBrowser
+            | ConnectError::Denied => ApiError::bad_request("invalid_link", e.to_string()),
             ConnectError::Provider(p) => ApiError {
                 cause: Some(Box::new(p)),
                 ..ApiError::new(

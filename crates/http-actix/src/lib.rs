@@ -6,6 +6,7 @@
 
 pub mod api_key;
 pub mod body;
+pub mod browser;
 pub mod caller;
 pub mod cli;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod fit;
 pub mod middleware;
 pub mod openapi;
+pub mod pages;
 pub mod privacy;
 pub mod routes;
 pub mod startup;

@@ -4,31 +4,53 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next};
+use actix_web::{HttpResponse, ResponseError};
 use tracing::Instrument;
 use uuid::Uuid;
 
-/// Security headers for every response; a handler that sets one (the privacy page's CSP)
-/// keeps its own. HSTS only when the public URL is https.
-pub fn security_headers(hsts: bool) -> DefaultHeaders {
-    let headers = DefaultHeaders::new()
-        .add(("X-Content-Type-Options", "nosniff"))
-        .add(("X-Frame-Options", "DENY"))
-        .add(("Referrer-Policy", "no-referrer"))
-        .add(("Cache-Control", "no-store"))
-        .add((
-            "Content-Security-Policy",
+/// The headers every response carries (HSTS only when the public URL is https).
+fn security_header_list(hsts: bool) -> Vec<(&'static str, &'static str)> {
+    let mut headers = vec![
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+        (
+            "content-security-policy",
             "default-src 'none'; frame-ancestors 'none'",
-        ));
+        ),
+    ];
     if hsts {
-        headers.add((
-            "Strict-Transport-Security",
+        headers.push((
+            "strict-transport-security",
             "max-age=63072000; includeSubDomains",
-        ))
-    } else {
-        headers
+        ));
     }
+    headers
+}
+
+/// Security headers for every response; a handler that sets one (a page's CSP) keeps its own.
+pub fn security_headers(hsts: bool) -> DefaultHeaders {
+    security_header_list(hsts)
+        .into_iter()
+        .fold(DefaultHeaders::new(), |headers, pair| headers.add(pair))
+}
+
+/// Adds the security headers `response` lacks, for a response built outside the middleware
+/// chain (the time limit's 503 becomes a response only in the server itself).
+fn with_security_headers(mut response: HttpResponse, hsts: bool) -> HttpResponse {
+    for (name, value) in security_header_list(hsts) {
+        let name = HeaderName::from_static(name);
+        if !response.headers().contains_key(&name) {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+    }
+    response
 }
 
 /// Opens a span with a fresh request id, the method and the path — never the query string,
@@ -63,7 +85,11 @@ pub async fn request_span(
             Ok(res)
         }
         Err(e) => {
-            tracing::warn!(elapsed_ms, "request failed before a response was built");
+            tracing::info!(
+                status = e.as_response_error().status_code().as_u16(),
+                elapsed_ms,
+                "request finished with an error"
+            );
             Err(e)
         }
     }
@@ -71,9 +97,12 @@ pub async fn request_span(
 
 /// Ends a request that takes longer than `limit` with a 503 in the error shape (ASVS asks
 /// for an upper bound; a stuck database or provider must not hold a worker forever). The
-/// handler's future is dropped, which rolls back any open transaction.
+/// handler's future is dropped, which rolls back any open transaction. The request itself went
+/// down with it, so the 503 travels as an error carrying its finished response, security
+/// headers included.
 pub async fn time_limit(
     limit: std::time::Duration,
+    hsts: bool,
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
@@ -84,12 +113,13 @@ pub async fn time_limit(
                 limit_ms = limit.as_millis() as u64,
                 "request cut at the time limit"
             );
-            Err(crate::error::ApiError::new(
+            let error = crate::error::ApiError::new(
                 actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
                 "timeout",
                 "The request took too long. Please try again.",
-            )
-            .into())
+            );
+            let response = with_security_headers(error.error_response(), hsts);
+            Err(InternalError::from_response("request time limit", response).into())
         }
     }
 }
@@ -106,7 +136,7 @@ mod tests {
         let app = test::init_service(
             App::new()
                 .wrap(from_fn(|req, next| {
-                    time_limit(Duration::from_millis(20), req, next)
+                    time_limit(Duration::from_millis(20), true, req, next)
                 }))
                 .route(
                     "/slow",
@@ -128,6 +158,14 @@ mod tests {
             .expect("the slow request is cut");
         let res = err.error_response();
         assert_eq!(res.status(), 503);
+        assert_eq!(
+            res.headers().get("x-content-type-options").unwrap(),
+            "nosniff"
+        );
+        assert_eq!(
+            res.headers().get("strict-transport-security").unwrap(),
+            "max-age=63072000; includeSubDomains"
+        );
         let bytes = actix_web::body::to_bytes(res.into_body()).await.unwrap();
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(body["error"]["code"], "timeout");

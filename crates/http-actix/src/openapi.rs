@@ -24,6 +24,7 @@ use crate::routes;
         routes::connections::create_auth_link,
         routes::connections::create_management_link,
         routes::connections::list_accounts,
+        routes::connections::list_accounts_with_token,
         routes::connections::toggle_account,
         routes::connections::delete_account,
     ),

@@ -10,14 +10,14 @@ use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use base64::Engine;
 use gptgate_adapters_mail::{MailConfigError, MessageBuilder, OutboxMailer, SmtpMailer};
-use gptgate_adapters_oauth::InvalidProviderUrl;
+use gptgate_adapters_oauth::ProviderSetupError;
 use gptgate_adapters_postgres::{PoolSettings, PostgresStore};
 use gptgate_adapters_sqlite::SqliteStore;
 use gptgate_adapters_system::{
-    AesGcmSecretBox, HmacCodeHasher, JwtSessionTokens, KeyError, KeyRingError, OsRandom,
-    ServerKeys, Sha256OpaqueTokens, SystemClock,
+    AesGcmSecretBox, HmacCodeHasher, InProcessBudgets, JwtSessionTokens, KeyError, KeyRingError,
+    OsRandom, ServerKeys, Sha256OpaqueTokens, SystemClock,
 };
-use gptgate_domain::{CodePolicy, LinkPolicy, SessionPolicy};
+use gptgate_domain::{BudgetPolicy, CodePolicy, LinkPolicy, ProviderId, SessionPolicy};
 use gptgate_ports::services::{
     Connections, ConnectionsPorts, Conversations, Maintenance, SignIn, SignInPorts, Users,
 };
@@ -29,9 +29,11 @@ use gptgate_ports::{
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::api_key::ApiKeys;
+use crate::browser::Browser;
 use crate::config::{Config, MailSettings};
 use crate::error::rewrite_foreign_errors;
 use crate::middleware::{request_span, security_headers, time_limit};
+use crate::pages::Pages;
 use crate::privacy::{self, PrivacyFacts};
 use crate::state::{AppState, Documents, Readiness};
 use crate::{openapi, routes};
@@ -56,7 +58,7 @@ pub enum StartupError {
     #[error("TOKEN_ENCRYPTION_KEY is unusable: {0}")]
     TokenKey(#[from] KeyRingError),
     #[error("provider configuration: {0}")]
-    Provider(#[from] InvalidProviderUrl),
+    Provider(#[from] ProviderSetupError),
     #[error("key rotation failed: {0}")]
     Rotation(#[source] gptgate_ports::services::ConnectError),
 }
@@ -171,6 +173,7 @@ where
             users: store.clone(),
             sessions: store.clone(),
             mailer: env.mailer,
+            budgets: Arc::new(InProcessBudgets::new()),
             hasher: Arc::new(HmacCodeHasher::new(&keys)),
             tokens: Arc::new(JwtSessionTokens::new(&keys, public_url)),
             clock: env.clock.clone(),
@@ -178,41 +181,50 @@ where
         },
         code_policy,
         session_policy,
-    );
+    )
+    .with_mail_budget(BudgetPolicy::hourly(config.mail_hourly_limit));
     let doc = openapi::document(public_url);
     let host = public_url.split_once("://").map_or(public_url, |(_, h)| h);
     let operator = config.operator.name.as_deref().unwrap_or(host);
-    let privacy_html = privacy::render(&PrivacyFacts {
-        service: host,
-        operator,
-        contact: config.operator.contact.as_deref(),
-        code_minutes: code_policy.ttl.whole_minutes(),
-        session_hours: session_policy.ttl.whole_hours(),
-    })
+    let providers = providers(config)?;
+    let pages = Pages::load().map_err(|e| StartupError::Document(e.to_string()))?;
+    let privacy_html = privacy::render(
+        &pages,
+        &PrivacyFacts {
+            service: host,
+            operator,
+            contact: config.operator.contact.as_deref(),
+            code_minutes: code_policy.ttl.whole_minutes(),
+            session_hours: session_policy.ttl.whole_hours(),
+            providers: ProviderId::ALL
+                .iter()
+                .filter(|id| providers.iter().any(|p| p.id() == **id))
+                .map(|id| id.display_name())
+                .collect(),
+        },
+    )
     .map_err(|e| StartupError::Document(e.to_string()))?;
     let connections = Connections::new(
         ConnectionsPorts {
             accounts: store.clone(),
+            users: store.clone(),
             links: store.clone(),
             secrets: Arc::new(secret_box(config, env.random.clone())?),
             tokens: Arc::new(Sha256OpaqueTokens::new(env.random.clone())),
             clock: env.clock.clone(),
             random: env.random.clone(),
         },
-        providers(config)?,
+        providers,
         LinkPolicy::default(),
         public_url,
     );
-    let mut pages = tera::Tera::new();
-    pages
-        .add_raw_template("connect.html", include_str!("../templates/connect.html"))
-        .map_err(|e| StartupError::Document(e.to_string()))?;
     Ok(AppState {
         sign_in,
         connections,
         users: Users::new(store.clone(), env.clock.clone(), env.random.clone()),
         conversations: Conversations::new(store, env.clock, env.random.clone()),
         api_keys: ApiKeys::new(&config.api_keys, env.random.as_ref())?,
+        trust_gpt_user_id_header: config.trust_gpt_user_id_header,
         readiness,
         documents: Documents {
             openapi_json: doc
@@ -226,6 +238,8 @@ where
             privacy_html: privacy_html.into(),
             pages,
         },
+        browser: Browser::new(keys.browser_key().clone(), public_url),
+        random: env.random,
     })
 }
 
@@ -256,6 +270,8 @@ fn providers(config: &Config) -> Result<Vec<Arc<dyn OAuthProvider>>, StartupErro
 pub struct HttpSettings {
     pub body_limit: usize,
     pub hsts: bool,
+    /// The longest a request may take before it is answered 503 `timeout`.
+    pub time_limit: StdDuration,
 }
 
 /// The longest a request may take (ASVS: bound every handler).
@@ -277,8 +293,8 @@ pub fn app(
     App::new()
         .app_data(state)
         .app_data(web::PayloadConfig::new(settings.body_limit))
-        .wrap(from_fn(|req, next| {
-            time_limit(REQUEST_TIME_LIMIT, req, next)
+        .wrap(from_fn(move |req, next| {
+            time_limit(settings.time_limit, settings.hsts, req, next)
         }))
         .wrap(ErrorHandlers::new().default_handler(rewrite_foreign_errors))
         .wrap(security_headers(settings.hsts))
@@ -358,6 +374,7 @@ impl Application {
         let settings = HttpSettings {
             body_limit: config.body_limit,
             hsts: public_url.starts_with("https://"),
+            time_limit: REQUEST_TIME_LIMIT,
         };
         let server = HttpServer::new(move || app(state.clone(), settings))
             .client_request_timeout(StdDuration::from_secs(5))

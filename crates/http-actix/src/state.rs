@@ -8,7 +8,11 @@ use actix_web::web::Bytes;
 use gptgate_ports::services::{Connections, Conversations, SignIn, Users};
 use gptgate_ports::StorageError;
 
+use gptgate_ports::Random;
+
 use crate::api_key::ApiKeys;
+use crate::browser::Browser;
+use crate::pages::Pages;
 
 /// Checks that the database answers (for `/readyz`).
 pub type Readiness =
@@ -19,8 +23,8 @@ pub struct Documents {
     pub openapi_json: Bytes,
     pub openapi_yaml: Bytes,
     pub privacy_html: Bytes,
-    /// The result pages of the connect flow.
-    pub pages: tera::Tera,
+    /// The page templates.
+    pub pages: Pages,
 }
 
 /// The application state behind `web::Data`.
@@ -30,6 +34,12 @@ pub struct AppState {
     pub conversations: Conversations,
     pub connections: Connections,
     pub api_keys: ApiKeys,
+    /// `TRUST_GPT_USER_ID_HEADER`: whether `x-gpt-user-id` may name the caller.
+    pub trust_gpt_user_id_header: bool,
     pub readiness: Readiness,
     pub documents: Documents,
+    /// CSRF tokens and cookies of the browser pages.
+    pub browser: Browser,
+    /// For the browsers' pre-session values.
+    pub random: Arc<dyn Random>,
 }

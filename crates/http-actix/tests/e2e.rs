@@ -71,6 +71,16 @@ fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
     }
 }
 
+/// The API key in the development secrets file of `dir`.
+fn key_from_secrets_file(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("gptgate.dev-secrets.env"))
+        .expect("the secrets file exists")
+        .lines()
+        .find_map(|l| l.strip_prefix("GPT_API_KEY="))
+        .expect("it holds the key")
+        .to_owned()
+}
+
 /// The code in the newest `.eml` file of `outbox`: the line holding exactly six digits.
 fn code_from_outbox(outbox: &Path) -> String {
     let newest: PathBuf = std::fs::read_dir(outbox)
@@ -159,9 +169,12 @@ async fn a_newcomer_runs_the_binary_with_no_configuration_and_signs_in() {
     assert!(dir.path().join("gptgate.dev-secrets.env").exists());
     drop(server);
 
-    // A restart keeps the key, the signing secret and the data.
+    // A restart keeps the key, the signing secret and the data; the banner now shows the key
+    // masked (it is in the secrets file), never in full again.
     let server = start(dir.path(), &env);
-    assert_eq!(server.api_key.as_deref(), Some(key.as_str()));
+    let shown = server.api_key.clone().unwrap();
+    assert_eq!(shown, format!("gpk_...{}", &key[key.len() - 4..]));
+    assert_eq!(key_from_secrets_file(dir.path()), key);
     let (status, list) = call(
         &server,
         &key,
@@ -199,12 +212,8 @@ fn the_subcommands_work_without_a_server() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("configuration is valid"));
-    let key = std::fs::read_to_string(dir.path().join("gptgate.dev-secrets.env")).unwrap();
-    let key = key
-        .lines()
-        .find_map(|l| l.strip_prefix("GPT_API_KEY="))
-        .unwrap();
-    assert!(!text.contains(key), "check-config prints no secret");
+    let key = key_from_secrets_file(dir.path());
+    assert!(!text.contains(&key), "check-config prints no secret");
 
     let out = gptgate(dir.path(), &[]).arg("rotate-key").output().unwrap();
     assert!(
@@ -260,7 +269,12 @@ async fn the_same_binary_runs_on_postgresql() {
         String::from_utf8_lossy(&out.stderr)
     );
     let server = start(dir.path(), &env);
-    let key = server.api_key.clone().unwrap();
+    // `migrate` generated the development secrets; the banner now shows the key masked.
+    let key = key_from_secrets_file(dir.path());
+    assert_eq!(
+        server.api_key.as_deref(),
+        Some(format!("gpk_...{}", &key[key.len() - 4..]).as_str())
+    );
     sign_in_and_remember(&server, &key, &dir.path().join("outbox")).await;
     drop(server);
 

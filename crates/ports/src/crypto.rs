@@ -68,6 +68,10 @@ pub trait SecretBox: Send + Sync {
 
     /// The id of the key that [`seal`](Self::seal) uses now.
     fn current_key_id(&self) -> &str;
+
+    /// The id of the key `sealed` was sealed with, read from the value itself (every sealed
+    /// value names its own key); `None` if it is not a value of this box's format.
+    fn key_id_of(&self, sealed: &Sealed) -> Option<String>;
 }
 
 /// Opaque single-use tokens (onboarding, management, OAuth state): 256 random bits, sent as

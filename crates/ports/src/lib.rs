@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod crypto;
 pub mod error;
+pub mod limits;
 pub mod mail;
 pub mod oauth;
 pub mod random;
@@ -19,6 +20,7 @@ pub use crypto::{
     CodeHasher, OpaqueTokens, SealError, SecretBox, SessionClaims, SessionTokens, TokenError,
 };
 pub use error::{BoxError, InternalError, StorageError};
+pub use limits::BudgetRepository;
 pub use mail::{MailError, Mailer};
 pub use oauth::{Authorization, OAuthProvider, ProviderError, Revocation, TokenSet};
 pub use random::{Random, RandomError};

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use gptgate_domain::{
     Account, AccountId, CodeRecord, Conversation, ConversationCursor, ConversationId, Email,
-    Identity, ManagementToken, OAuthState, OnboardingToken, SealedTokens, Session, SessionId,
-    TokenHash, User, UserId,
+    Identity, ManagementToken, OAuthState, OnboardingToken, Sealed, SealedTokens, Session,
+    SessionId, TokenHash, User, UserId,
 };
 use time::OffsetDateTime;
 
@@ -44,6 +44,10 @@ pub trait UserRepository: Send + Sync {
         new_id: UserId,
         now: OffsetDateTime,
     ) -> Result<User, StorageError>;
+
+    /// The email address the user signed in with, if they have one (the first in order of the
+    /// address, should they have several).
+    async fn find_email(&self, id: UserId) -> Result<Option<Email>, StorageError>;
 
     /// Deletes the user and everything they own (identities, sessions, conversations, accounts
     /// and pending connect-flow tokens) in one transaction. Returns whether the user existed.
@@ -133,10 +137,11 @@ pub trait AccountRepository: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<bool, StorageError>;
 
-    /// Up to `limit` accounts whose tokens were sealed with a key other than `key_id`.
-    async fn accounts_sealed_with_other_key(
+    /// Up to `limit` accounts of every user, ordered by id, starting after `after` (strictly
+    /// greater) when given: a scan in pages, for re-sealing under a new key.
+    async fn accounts_page(
         &self,
-        key_id: &str,
+        after: Option<AccountId>,
         limit: usize,
     ) -> Result<Vec<Account>, StorageError>;
 
@@ -148,6 +153,14 @@ pub trait AccountRepository: Send + Sync {
 #[async_trait]
 pub trait LinkTokenRepository: Send + Sync {
     async fn create_onboarding_token(&self, token: &OnboardingToken) -> Result<(), StorageError>;
+
+    /// The onboarding token if it exists, is unused and has not expired at `now`. Changes
+    /// nothing: a link can be looked at (previewed, scanned) any number of times.
+    async fn find_onboarding_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<OnboardingToken>, StorageError>;
 
     /// Marks the onboarding token used at `now` and returns it, if it exists, is unused and has
     /// not expired. Of concurrent calls with one token, exactly one gets it.
@@ -175,6 +188,22 @@ pub trait LinkTokenRepository: Send + Sync {
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<OAuthState>, StorageError>;
+
+    /// Up to `limit` pending states (expired ones included), ordered by hash, starting after
+    /// `after` (strictly greater) when given: a scan in pages, for re-sealing under a new key.
+    async fn oauth_states_page(
+        &self,
+        after: Option<TokenHash>,
+        limit: usize,
+    ) -> Result<Vec<OAuthState>, StorageError>;
+
+    /// Replaces the sealed PKCE verifier of a pending state. Returns whether the state still
+    /// exists.
+    async fn replace_pkce_verifier(
+        &self,
+        hash: &TokenHash,
+        verifier: &Sealed,
+    ) -> Result<bool, StorageError>;
 }
 
 /// How many rows a purge removed, by table.

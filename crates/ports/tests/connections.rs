@@ -3,8 +3,11 @@
 use std::sync::Arc;
 
 use gptgate_domain::{AccountLabel, LinkPolicy, ProviderId, UserId};
-use gptgate_ports::services::{Callback, ConnectError, Connections, ConnectionsPorts};
-use gptgate_ports::{AccountRepository, SecretBox, UserRepository};
+use gptgate_ports::services::{
+    Callback, ConnectError, ConnectPreview, Connections, ConnectionsPorts, LinkOwner,
+    RotationReport,
+};
+use gptgate_ports::{AccountRepository, Clock, OAuthProvider, SecretBox, UserRepository};
 use gptgate_testkit::{
     FakeClock, FakeOAuthProvider, FakeOpaqueTokens, FakeSecretBox, InMemoryStore, SeededRandom,
 };
@@ -16,8 +19,33 @@ struct Harness {
     clock: FakeClock,
     linear: Arc<FakeOAuthProvider>,
     secrets: Arc<FakeSecretBox>,
+    tokens: Arc<FakeOpaqueTokens>,
     connections: Connections,
     ann: UserId,
+}
+
+/// The connection service on `h`'s store and clock, with other providers or another key.
+fn connections_on(
+    store: &Arc<InMemoryStore>,
+    clock: &FakeClock,
+    tokens: &Arc<FakeOpaqueTokens>,
+    providers: Vec<Arc<dyn OAuthProvider>>,
+    secrets: Arc<dyn SecretBox>,
+) -> Connections {
+    Connections::new(
+        ConnectionsPorts {
+            accounts: store.clone(),
+            users: store.clone(),
+            links: store.clone(),
+            secrets,
+            tokens: tokens.clone(),
+            clock: Arc::new(clock.clone()),
+            random: Arc::new(SeededRandom::new(5)),
+        },
+        providers,
+        LinkPolicy::default(),
+        "https://gpt.example.com/",
+    )
 }
 
 async fn harness() -> Harness {
@@ -25,18 +53,13 @@ async fn harness() -> Harness {
     let clock = FakeClock::new();
     let linear = Arc::new(FakeOAuthProvider::new(ProviderId::Linear, true));
     let secrets = Arc::new(FakeSecretBox::default());
-    let connections = Connections::new(
-        ConnectionsPorts {
-            accounts: store.clone(),
-            links: store.clone(),
-            secrets: secrets.clone(),
-            tokens: Arc::new(FakeOpaqueTokens::default()),
-            clock: Arc::new(clock.clone()),
-            random: Arc::new(SeededRandom::new(5)),
-        },
+    let tokens = Arc::new(FakeOpaqueTokens::default());
+    let connections = connections_on(
+        &store,
+        &clock,
+        &tokens,
         vec![linear.clone()],
-        LinkPolicy::default(),
-        "https://gpt.example.com/",
+        secrets.clone(),
     );
     let ann = store
         .find_or_create_user(
@@ -54,6 +77,7 @@ async fn harness() -> Harness {
         clock,
         linear,
         secrets,
+        tokens,
         connections,
         ann,
     }
@@ -85,25 +109,66 @@ fn callback(code: &str, state: &str) -> Callback {
     }
 }
 
+/// A flow as the browser that started it sees it.
+struct Flow {
+    state: String,
+    nonce: String,
+}
+
 impl Harness {
+    /// The connection service on this harness's store, clock and tokens, with other
+    /// providers or another key.
+    fn connections_with(
+        &self,
+        providers: Vec<Arc<dyn OAuthProvider>>,
+        secrets: Arc<dyn SecretBox>,
+    ) -> Connections {
+        connections_on(&self.store, &self.clock, &self.tokens, providers, secrets)
+    }
+
     /// A full connect of Linear as `work`, with `code` at the callback.
     async fn connected(&self, code: &str) -> gptgate_domain::Account {
-        let state = self.started().await;
-        self.connections
-            .complete(ProviderId::Linear, callback(code, &state))
+        self.connected_by(&self.connections, code).await
+    }
+
+    async fn connected_by(&self, connections: &Connections, code: &str) -> gptgate_domain::Account {
+        let flow = self.started_by(connections).await;
+        connections
+            .complete(
+                ProviderId::Linear,
+                callback(code, &flow.state),
+                Some(&flow.nonce),
+            )
             .await
             .unwrap()
     }
 
-    /// Runs create-auth-link and start; returns the state sent to the provider.
-    async fn started(&self) -> String {
-        let link = self
-            .connections
+    /// Runs create-auth-link and start; returns the state sent to the provider and the nonce
+    /// the starting browser holds.
+    async fn started(&self) -> Flow {
+        self.started_by(&self.connections).await
+    }
+
+    async fn started_by(&self, connections: &Connections) -> Flow {
+        let link = connections
             .create_auth_link(self.ann, ProviderId::Linear, work())
             .await
             .unwrap();
-        let url = self.connections.start(&token_of(&link)).await.unwrap();
-        state_of(&url)
+        let started = connections.start(&token_of(&link)).await.unwrap();
+        Flow {
+            state: state_of(&started.provider_url),
+            nonce: started.browser_nonce.expose_secret().to_owned(),
+        }
+    }
+
+    async fn complete(
+        &self,
+        cb: Callback,
+        flow: &Flow,
+    ) -> Result<gptgate_domain::Account, ConnectError> {
+        self.connections
+            .complete(ProviderId::Linear, cb, Some(&flow.nonce))
+            .await
     }
 }
 
@@ -148,8 +213,10 @@ async fn a_link_works_once_and_for_ten_minutes() {
         .create_auth_link(h.ann, ProviderId::Linear, work())
         .await
         .unwrap();
-    let url = h.connections.start(&token_of(&link)).await.unwrap();
-    assert!(url.starts_with("https://linear.provider.test/authorize?state="));
+    let started = h.connections.start(&token_of(&link)).await.unwrap();
+    assert!(started
+        .provider_url
+        .starts_with("https://linear.provider.test/authorize?state="));
     assert!(matches!(
         h.connections.start(&token_of(&link)).await,
         Err(ConnectError::InvalidLink)
@@ -185,14 +252,183 @@ async fn two_concurrent_starts_with_one_link_give_one_redirect() {
 }
 
 #[tokio::test]
-async fn a_callback_stores_the_account_with_sealed_tokens_and_identity() {
+async fn a_link_can_be_previewed_any_number_of_times_without_being_used() {
     let h = harness().await;
-    let state = h.started().await;
-    let account = h
+    let link = h
         .connections
-        .complete(ProviderId::Linear, callback("code-1", &state))
+        .create_auth_link(h.ann, ProviderId::Linear, work())
         .await
         .unwrap();
+    let expected = ConnectPreview {
+        provider: ProviderId::Linear,
+        label: work(),
+        owner: LinkOwner::ChatGpt,
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            h.connections.preview(&token_of(&link)).await.unwrap(),
+            expected
+        );
+    }
+    h.clock
+        .advance(Duration::minutes(10) - Duration::seconds(1));
+    assert!(
+        h.connections.start(&token_of(&link)).await.is_ok(),
+        "still usable"
+    );
+    assert!(
+        matches!(
+            h.connections.preview(&token_of(&link)).await,
+            Err(ConnectError::InvalidLink)
+        ),
+        "used"
+    );
+    assert!(matches!(
+        h.connections.preview("made-up").await,
+        Err(ConnectError::InvalidLink)
+    ));
+    let late = h
+        .connections
+        .create_auth_link(h.ann, ProviderId::Linear, work())
+        .await
+        .unwrap();
+    h.clock.advance(Duration::minutes(10));
+    assert!(
+        matches!(
+            h.connections.preview(&token_of(&late)).await,
+            Err(ConnectError::InvalidLink)
+        ),
+        "expired"
+    );
+}
+
+#[tokio::test]
+async fn the_preview_names_a_signed_in_user_by_their_masked_email() {
+    let h = harness().await;
+    let bob = h
+        .store
+        .find_or_create_user(
+            &gptgate_domain::Identity::email(
+                &gptgate_domain::Email::parse("Bob.Stone@Example.com").unwrap(),
+            ),
+            UserId::from_random_bytes([2; 16]),
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
+        .await
+        .unwrap()
+        .id;
+    let link = h
+        .connections
+        .create_auth_link(bob, ProviderId::Linear, work())
+        .await
+        .unwrap();
+    assert_eq!(
+        h.connections.preview(&token_of(&link)).await.unwrap().owner,
+        LinkOwner::Email("b***@example.com".into())
+    );
+}
+
+#[tokio::test]
+async fn a_link_for_a_provider_no_longer_configured_is_left_unused() {
+    let h = harness().await;
+    let link = h
+        .connections
+        .create_auth_link(h.ann, ProviderId::Linear, work())
+        .await
+        .unwrap();
+    let without_linear = h.connections_with(vec![], h.secrets.clone());
+    for result in [
+        without_linear.preview(&token_of(&link)).await.map(|_| ()),
+        without_linear.start(&token_of(&link)).await.map(|_| ()),
+    ] {
+        assert!(matches!(
+            result,
+            Err(ConnectError::ProviderNotConfigured(ProviderId::Linear))
+        ));
+    }
+    assert!(
+        h.connections.start(&token_of(&link)).await.is_ok(),
+        "the link was not used up"
+    );
+}
+
+#[tokio::test]
+async fn a_start_binds_the_flow_to_a_fresh_nonce_named_after_its_state() {
+    let h = harness().await;
+    let a = h.started().await;
+    let b = h.started().await;
+    assert_ne!(a.nonce, b.nonce);
+    assert_ne!(
+        a.nonce, a.state,
+        "the nonce is not the state, which the provider sees"
+    );
+    let link = h
+        .connections
+        .create_auth_link(h.ann, ProviderId::Linear, work())
+        .await
+        .unwrap();
+    let started = h.connections.start(&token_of(&link)).await.unwrap();
+    assert_eq!(
+        started.flow_id,
+        h.connections.flow_id(&state_of(&started.provider_url))
+    );
+    assert_eq!(started.flow_id.len(), 16);
+    assert_ne!(started.flow_id, h.connections.flow_id(&a.state));
+}
+
+#[tokio::test]
+async fn a_callback_in_another_browser_is_refused_before_any_token_request_and_burns_the_state() {
+    let h = harness().await;
+    let attackers = h.started().await;
+    let victims_other_flow = h.started().await;
+    for nonce in [
+        None,
+        Some(""),
+        Some(victims_other_flow.nonce.as_str()),
+        Some("forged"),
+    ] {
+        let flow = h.started().await;
+        assert!(
+            matches!(
+                h.connections
+                    .complete(ProviderId::Linear, callback("c", &flow.state), nonce)
+                    .await,
+                Err(ConnectError::WrongBrowser)
+            ),
+            "{nonce:?}"
+        );
+        assert!(
+            matches!(
+                h.complete(callback("c", &flow.state), &flow).await,
+                Err(ConnectError::InvalidState)
+            ),
+            "the state is burnt: even its own browser cannot use it now"
+        );
+    }
+    // The attacker's state, completed in the victim's browser (holding another nonce).
+    assert!(matches!(
+        h.connections
+            .complete(
+                ProviderId::Linear,
+                callback("victims-code", &attackers.state),
+                Some(&victims_other_flow.nonce)
+            )
+            .await,
+        Err(ConnectError::WrongBrowser)
+    ));
+    assert!(
+        h.linear.exchanges().is_empty(),
+        "the provider was never asked"
+    );
+    assert!(h.store.list_accounts(h.ann).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_callback_stores_the_account_with_sealed_tokens_and_identity() {
+    let h = harness().await;
+    let flow = h.started().await;
+    let state = flow.state.clone();
+    let account = h.complete(callback("code-1", &state), &flow).await.unwrap();
 
     let exchanges = h.linear.exchanges();
     assert_eq!(exchanges.len(), 1);
@@ -232,9 +468,33 @@ async fn a_callback_stores_the_account_with_sealed_tokens_and_identity() {
 }
 
 #[tokio::test]
+async fn any_expires_in_a_provider_sends_gives_a_sane_expiry() {
+    let h = harness().await;
+    let now = time::macros::datetime!(2026-01-01 12:00 UTC);
+    let cases = [
+        (Some(Duration::seconds(-3600)), Some(now)),
+        (
+            Some(Duration::MAX),
+            Some(now + gptgate_domain::MAX_TOKEN_LIFETIME),
+        ),
+        (
+            Some(Duration::seconds(1_000_000_000_000_000_000)),
+            Some(now + gptgate_domain::MAX_TOKEN_LIFETIME),
+        ),
+        (Some(Duration::MIN), Some(now)),
+        (None, None),
+    ];
+    for (lifetime, expected) in cases {
+        h.linear.send_expires_in(lifetime);
+        let account = h.connected("c").await;
+        assert_eq!(account.expires_at, expected, "{lifetime:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_bad_state_is_refused_before_any_token_request() {
     let h = harness().await;
-    let state = h.started().await;
+    let flow = h.started().await;
     let cases = [
         (
             "missing",
@@ -247,32 +507,42 @@ async fn a_bad_state_is_refused_before_any_token_request() {
     ];
     for (why, cb) in cases {
         assert!(
-            matches!(
-                h.connections.complete(ProviderId::Linear, cb).await,
-                Err(ConnectError::InvalidState)
-            ),
+            matches!(h.complete(cb, &flow).await, Err(ConnectError::InvalidState)),
             "{why}"
         );
     }
     // For another provider: refused, and the state is spent.
     assert!(matches!(
         h.connections
-            .complete(ProviderId::Slack, callback("c", &state))
+            .complete(
+                ProviderId::Slack,
+                callback("c", &flow.state),
+                Some(&flow.nonce)
+            )
             .await,
         Err(ConnectError::InvalidState)
     ));
     assert!(matches!(
-        h.connections
-            .complete(ProviderId::Linear, callback("c", &state))
-            .await,
+        h.complete(callback("c", &flow.state), &flow).await,
         Err(ConnectError::InvalidState)
     ));
     let expired = h.started().await;
     h.clock.advance(Duration::minutes(10));
     assert!(matches!(
-        h.connections
-            .complete(ProviderId::Linear, callback("c", &expired))
-            .await,
+        h.complete(callback("c", &expired.state), &expired).await,
+        Err(ConnectError::InvalidState)
+    ));
+    let no_code = h.started().await;
+    assert!(matches!(
+        h.complete(
+            Callback {
+                state: Some(no_code.state.clone()),
+                code: Some(String::new()),
+                ..Default::default()
+            },
+            &no_code
+        )
+        .await,
         Err(ConnectError::InvalidState)
     ));
     assert!(
@@ -284,15 +554,10 @@ async fn a_bad_state_is_refused_before_any_token_request() {
 #[tokio::test]
 async fn a_replayed_callback_is_refused() {
     let h = harness().await;
-    let state = h.started().await;
-    h.connections
-        .complete(ProviderId::Linear, callback("c", &state))
-        .await
-        .unwrap();
+    let flow = h.started().await;
+    h.complete(callback("c", &flow.state), &flow).await.unwrap();
     assert!(matches!(
-        h.connections
-            .complete(ProviderId::Linear, callback("c", &state))
-            .await,
+        h.complete(callback("c", &flow.state), &flow).await,
         Err(ConnectError::InvalidState)
     ));
     assert_eq!(h.linear.exchanges().len(), 1);
@@ -301,12 +566,10 @@ async fn a_replayed_callback_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_concurrent_callbacks_with_one_state_write_one_account() {
     let h = Arc::new(harness().await);
-    let state = h.started().await;
+    let flow = h.started().await;
     let (a, b) = tokio::join!(
-        h.connections
-            .complete(ProviderId::Linear, callback("c", &state)),
-        h.connections
-            .complete(ProviderId::Linear, callback("c", &state)),
+        h.complete(callback("c", &flow.state), &flow),
+        h.complete(callback("c", &flow.state), &flow),
     );
     assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1);
     assert_eq!(h.linear.exchanges().len(), 1);
@@ -315,14 +578,14 @@ async fn two_concurrent_callbacks_with_one_state_write_one_account() {
 #[tokio::test]
 async fn a_declined_consent_stores_nothing() {
     let h = harness().await;
-    let state = h.started().await;
+    let flow = h.started().await;
     let cb = Callback {
-        state: Some(state),
+        state: Some(flow.state.clone()),
         error: Some("access_denied".into()),
         ..Default::default()
     };
     assert!(matches!(
-        h.connections.complete(ProviderId::Linear, cb).await,
+        h.complete(cb, &flow).await,
         Err(ConnectError::Denied)
     ));
     assert!(h.store.list_accounts(h.ann).await.unwrap().is_empty());
@@ -332,11 +595,10 @@ async fn a_declined_consent_stores_nothing() {
 #[tokio::test]
 async fn a_provider_refusal_stores_nothing() {
     let h = harness().await;
-    let state = h.started().await;
+    let flow = h.started().await;
     h.linear.reject_with("invalid_grant");
     let err = h
-        .connections
-        .complete(ProviderId::Linear, callback("c", &state))
+        .complete(callback("c", &flow.state), &flow)
         .await
         .unwrap_err();
     assert!(matches!(err, ConnectError::Provider(_)));
@@ -427,9 +689,64 @@ async fn a_failed_revocation_still_deletes_the_account() {
 }
 
 #[tokio::test]
+async fn erasing_a_user_revokes_every_account_first_then_deletes_everything() {
+    let h = harness().await;
+    h.connected("c1").await;
+    let flow = h.started().await;
+    let link = h
+        .connections
+        .create_auth_link(
+            h.ann,
+            ProviderId::Linear,
+            AccountLabel::parse("home").unwrap(),
+        )
+        .await
+        .unwrap();
+    h.linear.send_refresh_token(Some("refresh-home"));
+    let home = h.connections.start(&token_of(&link)).await.unwrap();
+    h.connections
+        .complete(
+            ProviderId::Linear,
+            callback("c2", &state_of(&home.provider_url)),
+            Some(home.browser_nonce.expose_secret()),
+        )
+        .await
+        .unwrap();
+    h.linear.fail_revocation();
+
+    assert_eq!(h.connections.erase_user(h.ann).await.unwrap(), 2);
+    let mut revoked = h.linear.revoked();
+    revoked.sort();
+    assert_eq!(
+        revoked,
+        vec!["refresh-1".to_owned(), "refresh-home".to_owned()],
+        "each account, though revocation failed"
+    );
+    assert!(h.store.list_accounts(h.ann).await.unwrap().is_empty());
+    assert_eq!(h.store.user_count(), 0, "the user is gone");
+    assert!(
+        matches!(
+            h.complete(callback("c", &flow.state), &flow).await,
+            Err(ConnectError::InvalidState)
+        ),
+        "and their flows in progress"
+    );
+    assert!(matches!(
+        h.connections.erase_user(h.ann).await,
+        Err(ConnectError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn erasing_a_user_without_accounts_revokes_nothing() {
+    let h = harness().await;
+    assert_eq!(h.connections.erase_user(h.ann).await.unwrap(), 0);
+    assert!(h.linear.revoked().is_empty());
+}
+
+#[tokio::test]
 async fn rotating_the_key_reseals_every_account_and_reports_what_no_key_opens() {
     use gptgate_domain::{Sealed, SealedTokens};
-    use gptgate_ports::services::RotationReport;
 
     let h = harness().await;
     let account = h.connected("c").await;
@@ -443,24 +760,16 @@ async fn rotating_the_key_reseals_every_account_and_reports_what_no_key_opens() 
     };
     h.store.upsert_account(&lost).await.unwrap();
 
-    let rotated = Connections::new(
-        ConnectionsPorts {
-            accounts: h.store.clone(),
-            links: h.store.clone(),
-            secrets: Arc::new(FakeSecretBox::rotated("fake-2", &["fake-1"])),
-            tokens: Arc::new(FakeOpaqueTokens::default()),
-            clock: Arc::new(h.clock.clone()),
-            random: Arc::new(SeededRandom::new(6)),
-        },
+    let rotated = h.connections_with(
         vec![h.linear.clone()],
-        LinkPolicy::default(),
-        "https://gpt.example.com",
+        Arc::new(FakeSecretBox::rotated("fake-2", &["fake-1"])),
     );
     assert_eq!(
         rotated.rotate_key().await.unwrap(),
         RotationReport {
             resealed: 1,
-            failed: 1
+            failed: 1,
+            ..Default::default()
         }
     );
     let stored = h
@@ -487,8 +796,109 @@ async fn rotating_the_key_reseals_every_account_and_reports_what_no_key_opens() 
         rotated.rotate_key().await.unwrap(),
         RotationReport {
             resealed: 0,
-            failed: 1
+            failed: 1,
+            ..Default::default()
         },
         "a second run has nothing left but what no key opens, and stops"
     );
+}
+
+#[tokio::test]
+async fn after_a_reconnect_and_a_rotation_the_old_key_can_go_and_everything_still_opens() {
+    let h = harness().await;
+    // Connected under k1 ("fake-1"); a flow is also in progress under k1.
+    let first = h.connected("c1").await;
+    let pending = h.started().await;
+    // The operator adds k2 in front; the user reconnects, and the provider sends no new
+    // refresh token.
+    let k2_first = h.connections_with(
+        vec![h.linear.clone()],
+        Arc::new(FakeSecretBox::rotated("fake-2", &["fake-1"])),
+    );
+    h.linear.send_refresh_token(None);
+    let again = h.connected_by(&k2_first, "c2").await;
+    assert_eq!(again.id, first.id);
+    let report = k2_first.rotate_key().await.unwrap();
+    assert_eq!(
+        report,
+        RotationReport {
+            resealed: 0,
+            failed: 0,
+            flows_resealed: 1,
+            flows_failed: 0
+        },
+        "the reconnect already sealed everything under k2; the pending flow's verifier was not"
+    );
+    // k1 removed.
+    let only_k2 = Arc::new(FakeSecretBox::new("fake-2"));
+    let k2_only = h.connections_with(vec![h.linear.clone()], only_k2.clone());
+    let stored = h
+        .store
+        .find_account(h.ann, first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let row = first.id.to_string();
+    for (column, expected) in [("access_token", "access-2"), ("refresh_token", "refresh-1")] {
+        let sealed = if column == "access_token" {
+            stored.tokens.access_token.as_ref()
+        } else {
+            stored.tokens.refresh_token.as_ref()
+        };
+        let plain = only_k2
+            .open(sealed.unwrap(), &format!("accounts/{row}/{column}"))
+            .unwrap_or_else(|_| panic!("{column} opens with k2 alone"));
+        assert_eq!(plain.expose_secret(), expected);
+    }
+    k2_only
+        .complete(
+            ProviderId::Linear,
+            callback("c3", &pending.state),
+            Some(&pending.nonce),
+        )
+        .await
+        .expect("the flow started under k1 finishes under k2 alone");
+    let verifier = h.linear.exchanges().last().unwrap().1.clone();
+    assert_eq!(verifier, Some(format!("verifier-for-{}", pending.state)));
+}
+
+#[tokio::test]
+async fn rotation_judges_each_value_by_the_key_it_names_not_by_the_row() {
+    use gptgate_domain::SealedTokens;
+
+    let h = harness().await;
+    let account = h.connected("c").await;
+    // A row written by an older version: it says k2, but its refresh token is under k1.
+    let k2 = FakeSecretBox::rotated("fake-2", &["fake-1"]);
+    let row = account.id.to_string();
+    let mixed = SealedTokens {
+        access_token: Some(
+            k2.seal(
+                &secrecy::SecretString::from("access-1".to_owned()),
+                &format!("accounts/{row}/access_token"),
+            )
+            .unwrap(),
+        ),
+        refresh_token: account.tokens.refresh_token.clone(),
+        key_id: "fake-2".into(),
+    };
+    h.store
+        .replace_tokens(account.id, &mixed, h.clock.now())
+        .await
+        .unwrap();
+    let rotated = h.connections_with(vec![h.linear.clone()], Arc::new(k2));
+    assert_eq!(rotated.rotate_key().await.unwrap().resealed, 1);
+    let stored = h
+        .store
+        .find_account(h.ann, account.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let refresh = FakeSecretBox::new("fake-2")
+        .open(
+            stored.tokens.refresh_token.as_ref().unwrap(),
+            &format!("accounts/{row}/refresh_token"),
+        )
+        .unwrap();
+    assert_eq!(refresh.expose_secret(), "refresh-1");
 }

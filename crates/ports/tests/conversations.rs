@@ -172,7 +172,9 @@ async fn deleting_a_user_removes_their_conversations() {
     let h = harness();
     let ann = h.user("ann").await;
     h.conversations.save(ann, draft("x"), None).await.unwrap();
-    h.users.delete(ann).await.unwrap();
+    gptgate_ports::UserRepository::delete_user(h.store.as_ref(), ann)
+        .await
+        .unwrap();
     assert!(h
         .conversations
         .list(ann, 10, None)

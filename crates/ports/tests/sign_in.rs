@@ -9,7 +9,9 @@ use gptgate_domain::{
 use gptgate_ports::services::{
     AuthenticateError, Authenticated, SendCodeError, SignIn, SignInPorts, SignedIn, VerifyError,
 };
-use gptgate_ports::{CodeHasher, SessionClaims, SessionTokens, UserRepository};
+use gptgate_ports::{
+    CodeHasher, SessionClaims, SessionTokens, UserRepository, VerificationCodeRepository,
+};
 use gptgate_testkit::{
     FakeClock, FakeCodeHasher, FakeSessionTokens, InMemoryStore, RecordingMailer, SeededRandom,
 };
@@ -54,6 +56,7 @@ fn harness() -> Harness {
             users: store.clone(),
             sessions: store.clone(),
             mailer: mailer.clone(),
+            budgets: store.clone(),
             hasher: hasher.clone(),
             tokens: Arc::new(FakeSessionTokens),
             clock: Arc::new(clock.clone()),
@@ -72,6 +75,9 @@ fn harness() -> Harness {
     }
 }
 
+/// The sender (API key id) of the sends in these tests.
+const KEY: &str = "key-1";
+
 fn ann() -> Email {
     Email::parse("ann@example.com").unwrap()
 }
@@ -82,7 +88,10 @@ fn code(digits: &str) -> VerificationCode {
 
 impl Harness {
     async fn send(&self, email: &Email) -> VerificationCode {
-        self.sign_in.send_code(email).await.expect("code is sent");
+        self.sign_in
+            .send_code(email, KEY)
+            .await
+            .expect("code is sent");
         code(
             &self
                 .mailer
@@ -110,7 +119,7 @@ impl Harness {
 #[tokio::test]
 async fn a_code_is_mailed_as_six_digits_valid_for_ten_minutes() {
     let h = harness();
-    h.sign_in.send_code(&ann()).await.unwrap();
+    h.sign_in.send_code(&ann(), KEY).await.unwrap();
     let sent = h.mailer.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].to, ann());
@@ -235,7 +244,7 @@ async fn a_resend_within_sixty_seconds_is_refused_and_nothing_is_mailed() {
     let h = harness();
     h.send(&ann()).await;
     h.clock.advance(Duration::seconds(59));
-    match h.sign_in.send_code(&ann()).await {
+    match h.sign_in.send_code(&ann(), KEY).await {
         Err(SendCodeError::CoolingDown { retry_after }) => {
             assert_eq!(retry_after, Duration::seconds(1))
         }
@@ -243,7 +252,7 @@ async fn a_resend_within_sixty_seconds_is_refused_and_nothing_is_mailed() {
     }
     assert_eq!(h.mailer.sent().len(), 1);
     h.clock.advance(Duration::seconds(1));
-    assert!(h.sign_in.send_code(&ann()).await.is_ok());
+    assert!(h.sign_in.send_code(&ann(), KEY).await.is_ok());
 }
 
 #[tokio::test]
@@ -253,7 +262,7 @@ async fn the_sixth_code_within_an_hour_is_refused() {
         h.send(&ann()).await;
         h.clock.advance(Duration::minutes(2));
     }
-    match h.sign_in.send_code(&ann()).await {
+    match h.sign_in.send_code(&ann(), KEY).await {
         Err(SendCodeError::TooManyCodes { retry_after }) => {
             assert_eq!(retry_after, Duration::minutes(50))
         }
@@ -343,7 +352,7 @@ async fn a_mail_failure_is_reported() {
     let h = harness();
     h.mailer.set_failing(true);
     assert!(matches!(
-        h.sign_in.send_code(&ann()).await,
+        h.sign_in.send_code(&ann(), KEY).await,
         Err(SendCodeError::Mail(_))
     ));
 }
@@ -355,7 +364,7 @@ async fn an_unavailable_store_is_reported_not_hidden() {
     h.store.set_unavailable(true);
     h.clock.advance(Duration::minutes(2));
     assert!(matches!(
-        h.sign_in.send_code(&ann()).await,
+        h.sign_in.send_code(&ann(), KEY).await,
         Err(SendCodeError::Storage(_))
     ));
     assert!(matches!(
@@ -369,7 +378,7 @@ async fn a_failing_random_generator_sends_no_code() {
     let h = harness();
     h.random.fail();
     assert!(matches!(
-        h.sign_in.send_code(&ann()).await,
+        h.sign_in.send_code(&ann(), KEY).await,
         Err(SendCodeError::Internal(_))
     ));
     assert!(h.mailer.sent().is_empty());
@@ -443,4 +452,70 @@ async fn a_verified_email_becomes_the_users_identity() {
         .await
         .unwrap();
     assert_eq!(found.id, signed_in.user_id);
+}
+
+fn email(name: &str) -> Email {
+    Email::parse(&format!("{name}@example.com")).unwrap()
+}
+
+#[tokio::test]
+async fn a_sender_may_cause_its_hourly_budget_of_emails_and_not_one_more() {
+    let mut h = harness();
+    h.sign_in = h
+        .sign_in
+        .with_mail_budget(gptgate_domain::BudgetPolicy::hourly(3));
+    for n in 0..3 {
+        h.sign_in
+            .send_code(&email(&format!("u{n}")), KEY)
+            .await
+            .unwrap();
+    }
+    h.clock.advance(Duration::minutes(15));
+    match h.sign_in.send_code(&email("u3"), KEY).await {
+        Err(SendCodeError::BudgetExhausted { retry_after }) => {
+            assert_eq!(retry_after, Duration::minutes(45))
+        }
+        other => panic!("expected the budget to be spent, got {other:?}"),
+    }
+    assert_eq!(
+        h.mailer.last_code_for("u3@example.com"),
+        None,
+        "nothing mailed"
+    );
+    assert!(
+        h.store.find_code(&email("u3")).await.unwrap().is_none(),
+        "nothing stored"
+    );
+    h.sign_in
+        .send_code(&email("u3"), "key-2")
+        .await
+        .expect("another key has its own budget");
+    h.clock.advance(Duration::minutes(45));
+    h.sign_in
+        .send_code(&email("u4"), KEY)
+        .await
+        .expect("a new hour, a new budget");
+}
+
+#[tokio::test]
+async fn a_send_the_address_rules_refuse_costs_the_sender_nothing() {
+    let mut h = harness();
+    h.sign_in = h
+        .sign_in
+        .with_mail_budget(gptgate_domain::BudgetPolicy::hourly(2));
+    h.sign_in.send_code(&ann(), KEY).await.unwrap();
+    for _ in 0..5 {
+        assert!(matches!(
+            h.sign_in.send_code(&ann(), KEY).await,
+            Err(SendCodeError::CoolingDown { .. })
+        ));
+    }
+    h.sign_in
+        .send_code(&email("bob"), KEY)
+        .await
+        .expect("the refused sends were given back");
+    assert!(matches!(
+        h.sign_in.send_code(&email("carol"), KEY).await,
+        Err(SendCodeError::BudgetExhausted { .. })
+    ));
 }

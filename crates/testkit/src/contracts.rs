@@ -5,6 +5,7 @@
 //! [`storage_contract_tests!`](crate::storage_contract_tests) to get one test per check.
 
 mod accounts;
+mod budgets;
 mod codes;
 mod conversations;
 mod housekeeping;
@@ -21,6 +22,7 @@ use gptgate_ports::{
 };
 
 pub use accounts::*;
+pub use budgets::*;
 pub use codes::*;
 pub use conversations::*;
 pub use housekeeping::*;
@@ -92,11 +94,14 @@ macro_rules! storage_contract_tests {
             connecting_the_same_label_again_updates_the_account,
             accounts_are_listed_by_provider_and_label_for_their_user_only,
             another_users_account_cannot_be_found_toggled_or_deleted,
-            tokens_can_be_replaced_and_found_by_key,
+            tokens_can_be_replaced_and_accounts_scanned_in_pages,
             deleting_a_user_deletes_their_accounts_and_link_tokens,
             an_onboarding_token_is_consumed_once_and_never_after_expiry,
             concurrent_consumers_of_one_onboarding_token_get_it_once,
             a_management_token_is_found_until_it_expires,
+            an_onboarding_token_can_be_looked_at_without_using_it,
+            pending_states_are_scanned_in_pages_and_their_verifier_replaced,
+            a_users_email_is_found_and_other_identities_have_none,
             an_oauth_state_is_taken_once_and_never_after_expiry,
             concurrent_callbacks_with_one_state_take_it_once,
             a_purge_removes_only_what_has_ended,

@@ -12,3 +12,11 @@ async fn new_store() -> TestStore {
 }
 
 storage_contract_tests!(new_store);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_in_memory_store_keeps_budgets_like_any_budget_store() {
+    gptgate_testkit::contracts::budgets_never_overspend_and_keys_are_separate(Arc::new(
+        InMemoryStore::new(),
+    ))
+    .await;
+}

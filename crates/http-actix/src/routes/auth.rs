@@ -63,7 +63,7 @@ fn email(raw: &str) -> Result<Email, ApiError> {
     responses(
         (status = 200, body = SendLinkResponse),
         (status = 422, description = "Invalid email", body = ErrorBody),
-        (status = 429, description = "Too soon or too many codes; see Retry-After", body = ErrorBody),
+        (status = 429, description = "Too soon or too many codes for this address, or this GPT's hourly budget of sign-in emails is spent (mail_budget_exhausted); see Retry-After", body = ErrorBody),
     ),
     security(("apiKey" = [])),
     extensions(("x-openai-isConsequential" = json!(false)))
@@ -74,10 +74,10 @@ pub async fn send_link(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    state.api_keys.check(&req)?;
+    let key_id = state.api_keys.check(&req)?;
     let body: SendLinkRequest = json_body(&body)?;
     let email = email(&body.email)?;
-    state.sign_in.send_code(&email).await?;
+    state.sign_in.send_code(&email, key_id).await?;
     Ok(HttpResponse::Ok().json(SendLinkResponse {
         message: format!(
             "A 6-digit code is on its way to {email}. It expires in {} minutes. Ask the user to read it from the email.",

@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use gptgate_domain::{Account, AccountId, AccountLabel, ProviderId};
-use gptgate_ports::services::{Callback, ConnectError};
+use gptgate_ports::services::{Callback, ConnectError, LinkOwner};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -14,7 +14,9 @@ use uuid::Uuid;
 
 use super::{Success, TokenBody};
 use crate::body::json_body;
+use crate::browser::Forbidden;
 use crate::error::{ApiError, ErrorBody};
+use crate::pages::{self, FORM_PAGE_CSP, PAGE_CSP};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -171,7 +173,7 @@ pub async fn create_management_link(
     operation_id = "listAccounts",
     tag = "connections",
     summary = "List the user's connected accounts",
-    description = "Provider, label, whether enabled, status and what the provider said about each account (email, workspace). Never tokens.",
+    description = "Provider, label, whether enabled, status and what the provider said about each account (email, workspace). Never tokens. A GPT that carries the session token in the body uses listAccountsWithToken instead.",
     responses((status = 200, body = AccountList), (status = 401, body = ErrorBody)),
     security(("apiKey" = [])),
     extensions(("x-openai-isConsequential" = json!(false)))
@@ -181,7 +183,36 @@ pub async fn list_accounts(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = state.caller(&req, None).await?;
+    accounts_of(&state, &req, None).await
+}
+
+/// The user's connected accounts, for a GPT that carries the session token in the body.
+#[utoipa::path(
+    operation_id = "listAccountsWithToken",
+    tag = "connections",
+    summary = "List the user's connected accounts (session token in the body)",
+    description = "The same answer as listAccounts, for a user who signed in with verifyCode: pass the token. Never returns tokens.",
+    request_body = TokenBody,
+    responses((status = 200, body = AccountList), (status = 401, body = ErrorBody)),
+    security(("apiKey" = [])),
+    extensions(("x-openai-isConsequential" = json!(false)))
+)]
+#[post("/api/gpt/accounts/list")]
+pub async fn list_accounts_with_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: TokenBody = json_body(&body)?;
+    accounts_of(&state, &req, body.token.as_deref()).await
+}
+
+async fn accounts_of(
+    state: &AppState,
+    req: &HttpRequest,
+    body_token: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = state.caller(req, body_token).await?;
     let accounts = state.connections.accounts(caller.user_id).await?;
     Ok(HttpResponse::Ok().json(AccountList {
         accounts: accounts.into_iter().map(AccountDto::from).collect(),
@@ -247,7 +278,7 @@ pub async fn delete_account(
 /// A result page of the browser flow.
 fn page(
     state: &AppState,
-    status: actix_web::http::StatusCode,
+    status: StatusCode,
     ok: bool,
     title: &str,
     message: &str,
@@ -256,28 +287,33 @@ fn page(
     context.insert("ok", &ok);
     context.insert("title", title);
     context.insert("message", message);
-    match state.documents.pages.render("connect.html", &context) {
-        Ok(html) => HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .insert_header((
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-            ))
-            .body(html),
+    render(state, status, "connect_result.html", &context, PAGE_CSP)
+}
+
+fn render(
+    state: &AppState,
+    status: StatusCode,
+    template: &str,
+    context: &tera::Context,
+    csp: &'static str,
+) -> HttpResponse {
+    match state.documents.pages.render(template, context) {
+        Ok(html) => pages::html(status, csp, html),
         Err(e) => {
-            tracing::error!(error = %e, "connect page failed to render");
+            tracing::error!(error = %e, template, "a page failed to render");
             HttpResponse::InternalServerError().finish()
         }
     }
 }
 
 fn error_page(state: &AppState, e: ConnectError) -> HttpResponse {
-    use actix_web::http::StatusCode;
     match e {
         ConnectError::InvalidLink => page(state, StatusCode::BAD_REQUEST, false, "This link has expired",
             "Connect links work once and for 10 minutes. Ask the GPT for a new link."),
         ConnectError::InvalidState => page(state, StatusCode::BAD_REQUEST, false, "This sign-in attempt has expired",
             "Please ask the GPT for a new link and try again."),
+        ConnectError::WrongBrowser => page(state, StatusCode::FORBIDDEN, false, "This connection was started in another browser",
+            "For your safety it was stopped and nothing was stored. Open the link in the browser you will finish in, or ask the GPT for a new link."),
         ConnectError::Denied => page(state, StatusCode::OK, false, "Nothing was connected",
             "Access was not granted, so nothing was stored. Ask the GPT for a new link if you change your mind."),
         ConnectError::ProviderNotConfigured(p) => page(state, StatusCode::BAD_REQUEST, false, "Not available",
@@ -296,27 +332,120 @@ fn error_page(state: &AppState, e: ConnectError) -> HttpResponse {
     }
 }
 
+/// The page for a form POST that failed its CSRF or origin check. The link is left usable.
+fn forbidden_page(state: &AppState, why: Forbidden) -> HttpResponse {
+    tracing::warn!(reason = %why, "a form post was refused");
+    page(
+        state,
+        StatusCode::FORBIDDEN,
+        false,
+        "This request could not be verified",
+        "Nothing happened. Open the link the GPT gave you again and press Continue on that page.",
+    )
+}
+
+/// What the CSRF token of the confirmation form is bound to, besides the browser.
+const START_PURPOSE: &str = "connect-start";
+
 #[derive(Deserialize)]
 pub struct StartQuery {
     token: Option<String>,
 }
 
-/// Opens a connect link: redirects to the provider.
+/// Opens a connect link: a confirmation page that says what will be connected and for whom.
+/// It changes nothing, so link previewers and mail scanners cannot use the link up.
 #[get("/auth/start")]
-pub async fn start(state: web::Data<AppState>, query: web::Query<StartQuery>) -> HttpResponse {
+pub async fn start_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<StartQuery>,
+) -> HttpResponse {
     let token = query.token.as_deref().unwrap_or_default();
-    match state.connections.start(token).await {
-        Ok(url) => HttpResponse::Found()
-            .insert_header((header::LOCATION, url))
-            .finish(),
+    let preview = match state.connections.preview(token).await {
+        Ok(preview) => preview,
+        Err(e) => return error_page(&state, e),
+    };
+    let (pre_session, new_cookie) = match state.browser.pre_session(&req, state.random.as_ref()) {
+        Ok(pair) => pair,
+        Err(e) => return error_page(&state, ConnectError::Internal(e.into())),
+    };
+    let mut context = tera::Context::new();
+    context.insert("provider", preview.provider.display_name());
+    context.insert("label", preview.label.as_str());
+    context.insert(
+        "owner",
+        &match &preview.owner {
+            LinkOwner::Email(masked) => format!("your gptgate account ({masked})"),
+            LinkOwner::ChatGpt => "the ChatGPT account that asked for this link".to_owned(),
+        },
+    );
+    context.insert("token", token);
+    context.insert(
+        "csrf",
+        &state.browser.csrf_token(&pre_session, START_PURPOSE),
+    );
+    let mut response = render(
+        &state,
+        StatusCode::OK,
+        "connect_confirm.html",
+        &context,
+        FORM_PAGE_CSP,
+    );
+    // The form's POST must carry `Origin`, which a no-referrer policy would blank out.
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("same-origin"),
+    );
+    if let Some(cookie) = new_cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct StartForm {
+    token: Option<String>,
+    csrf: Option<String>,
+}
+
+/// The confirmation page's Continue: checks the form, uses the link up, binds the flow to this
+/// browser with a nonce cookie, and sends the browser to the provider.
+#[post("/auth/start")]
+pub async fn start(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let form: StartForm = match serde_urlencoded::from_bytes(&body) {
+        Ok(form) => form,
+        Err(_) => return forbidden_page(&state, Forbidden::BadToken),
+    };
+    if let Err(why) = state
+        .browser
+        .check_form(&req, form.csrf.as_deref(), START_PURPOSE)
+    {
+        return forbidden_page(&state, why);
+    }
+    match state
+        .connections
+        .start(form.token.as_deref().unwrap_or_default())
+        .await
+    {
+        Ok(started) => {
+            let mut response = HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, started.provider_url))
+                .finish();
+            let cookie = state
+                .browser
+                .connect_cookie(&started.flow_id, &started.browser_nonce);
+            let _ = response.add_cookie(&cookie);
+            response
+        }
         Err(e) => error_page(&state, e),
     }
 }
 
-/// The provider's redirect back.
+/// The provider's redirect back. Finished only in the browser that started the flow.
 #[get("/auth/callback/{provider}")]
 pub async fn callback(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<BTreeMap<String, String>>,
 ) -> HttpResponse {
@@ -330,14 +459,29 @@ pub async fn callback(
         error: extra.remove("error"),
         extra,
     };
-    match state.connections.complete(provider, callback).await {
+    let flow_id = callback
+        .state
+        .as_deref()
+        .map(|s| state.connections.flow_id(s));
+    let nonce = flow_id
+        .as_deref()
+        .and_then(|id| state.browser.connect_nonce(&req, id));
+    let mut response = match state
+        .connections
+        .complete(provider, callback, nonce.as_deref())
+        .await
+    {
         Ok(account) => page(
             &state,
-            actix_web::http::StatusCode::OK,
+            StatusCode::OK,
             true,
             &format!("Connected {} ({})", provider.display_name(), account.label),
             "Return to ChatGPT and carry on: the GPT can use this account now.",
         ),
         Err(e) => error_page(&state, e),
+    };
+    if let (Some(id), Some(_)) = (flow_id, nonce) {
+        let _ = response.add_cookie(&state.browser.clear_connect_cookie(&id));
     }
+    response
 }

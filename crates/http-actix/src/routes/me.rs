@@ -2,7 +2,7 @@
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 
-use super::{Success, TokenBody};
+use super::TokenBody;
 use crate::body::json_body;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -12,10 +12,10 @@ use crate::state::AppState;
     operation_id = "deleteMyData",
     tag = "account",
     summary = "Delete all of the user's data",
-    description = "Deletes the user's account, sign-in sessions and every saved conversation. This cannot be undone.",
+    description = "Revokes every connected account at its provider, then deletes the user's account, sign-in sessions, connected accounts and every saved conversation. This cannot be undone.",
     request_body = TokenBody,
     responses(
-        (status = 200, body = Success),
+        (status = 200, body = Deleted),
         (status = 401, body = ErrorBody),
     ),
     security(("apiKey" = [])),
@@ -29,8 +29,22 @@ pub async fn delete_me(
 ) -> Result<HttpResponse, ApiError> {
     let body: TokenBody = json_body(&body)?;
     let caller = state.caller(&req, body.token.as_deref()).await?;
-    state.users.delete(caller.user_id).await?;
-    Ok(HttpResponse::Ok().json(Success::new(
-        "All data of this user was deleted: account, sessions and conversations.",
-    )))
+    let disconnected = state.connections.erase_user(caller.user_id).await?;
+    Ok(HttpResponse::Ok().json(Deleted {
+        success: true,
+        accounts_disconnected: disconnected,
+        message: format!(
+            "All data of this user was deleted: account, sessions, conversations and {disconnected} connected account(s), each revoked at its provider first."
+        ),
+    }))
+}
+
+/// What `deleteMyData` did.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Deleted {
+    pub success: bool,
+    /// How many connected accounts were revoked at their provider and removed.
+    pub accounts_disconnected: usize,
+    pub message: String,
 }

@@ -40,9 +40,6 @@ pub async fn openapi_yaml(state: web::Data<AppState>) -> HttpResponse {
 pub async fn privacy_policy(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::html())
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-        ))
+        .insert_header((header::CONTENT_SECURITY_POLICY, crate::pages::PAGE_CSP))
         .body(state.documents.privacy_html.clone())
 }

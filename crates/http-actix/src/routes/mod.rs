@@ -22,9 +22,11 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/api/gpt/create-auth-link", "POST"),
     ("/api/gpt/create-management-link", "POST"),
     ("/api/gpt/accounts", "GET"),
+    ("/api/gpt/accounts/list", "POST"),
     ("/api/gpt/accounts/{id}/toggle", "POST"),
     ("/api/gpt/accounts/{id}", "DELETE"),
     ("/auth/start", "GET"),
+    ("/auth/start", "POST"),
     ("/auth/callback/{provider}", "GET"),
     ("/healthz", "GET"),
     ("/readyz", "GET"),
@@ -75,8 +77,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(connections::create_auth_link)
         .service(connections::create_management_link)
         .service(connections::list_accounts)
+        .service(connections::list_accounts_with_token)
         .service(connections::toggle_account)
         .service(connections::delete_account)
+        .service(connections::start_page)
         .service(connections::start)
         .service(connections::callback)
         .service(meta::healthz)

@@ -269,7 +269,7 @@ async fn logout_needs_a_session_token() {
     let res = app
         .request(Method::POST, "/auth/logout")
         .header("x-api-key", API_KEY)
-        .header("x-gpt-user-id", "g-1")
+        .header("openai-ephemeral-user-id", "eph-1")
         .send()
         .await
         .unwrap();
@@ -305,4 +305,36 @@ async fn a_tampered_token_is_refused() {
         .post("/conversations/list", &json!({ "token": parts.join(".") }))
         .await;
     assert_eq!(error_code(res, 401).await, "invalid_token");
+}
+
+#[tokio::test]
+async fn an_api_key_may_cause_its_hourly_budget_of_sign_in_emails_and_not_one_more() {
+    let app = crate::helpers::spawn_app_with(&[("MAIL_HOURLY_LIMIT", "2".to_owned())]).await;
+    app.send_code("a@example.com").await;
+    app.send_code("b@example.com").await;
+    app.clock.advance(Duration::minutes(10));
+    let res = app
+        .post("/auth/send-link", &json!({ "email": "c@example.com" }))
+        .await;
+    assert_eq!(res.headers()["retry-after"], "3000");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "mail_budget_exhausted");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("try again in 3000 seconds"),
+        "{body}"
+    );
+    assert_eq!(app.mailer.last_code_for("c@example.com"), None);
+    let other = app
+        .request(Method::POST, "/auth/send-link")
+        .header("x-api-key", OTHER_KEY)
+        .json(&json!({ "email": "c@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200, "each key has its own budget");
+    app.clock.advance(Duration::minutes(50));
+    app.send_code("d@example.com").await;
 }

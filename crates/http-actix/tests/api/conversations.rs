@@ -2,7 +2,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use time::Duration;
 
-use crate::helpers::{error_code, spawn_app, TestApp, API_KEY};
+use crate::helpers::{error_code, spawn_app, spawn_app_with, TestApp, API_KEY};
 
 fn conversation(summary: &str) -> Value {
     json!({
@@ -58,7 +58,7 @@ async fn a_saved_conversation_is_listed_back_with_every_field() {
 
 #[tokio::test]
 async fn every_identity_reaches_its_own_conversations() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(&[("TRUST_GPT_USER_ID_HEADER", "true".to_owned())]).await;
     let token = app.sign_in("ann@example.com").await;
     let bearer = app
         .request(Method::POST, "/conversations")
@@ -100,6 +100,42 @@ async fn every_identity_reaches_its_own_conversations() {
     }
     let mine = list(&app, &token, json!({})).await;
     assert_eq!(mine["conversations"][0]["summary"], "by bearer");
+}
+
+#[tokio::test]
+async fn the_gpt_user_id_header_is_refused_unless_the_operator_trusts_it() {
+    let app = spawn_app().await;
+    let token = app.sign_in("ann@example.com").await;
+    for body in [json!({}), json!({ "token": token })] {
+        let res = app
+            .request(Method::POST, "/conversations/list")
+            .header("x-api-key", API_KEY)
+            .header("x-gpt-user-id", "g-victim")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "untrusted_identity_header");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("TRUST_GPT_USER_ID_HEADER=true") && message.contains("verifyCode"),
+            "says what to do instead and how to enable it: {message}"
+        );
+    }
+    let doc = app
+        .request(Method::GET, "/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !doc.contains("x-gpt-user-id"),
+        "the document never offers the model the header"
+    );
 }
 
 #[tokio::test]

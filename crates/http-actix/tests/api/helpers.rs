@@ -92,6 +92,24 @@ pub fn serve<S>(store: Arc<S>, readiness: Readiness, extra: &[(&str, String)]) -
 where
     S: gptgate_testkit::Store,
 {
+    serve_with_time_limit(
+        store,
+        readiness,
+        extra,
+        gptgate_http::startup::REQUEST_TIME_LIMIT,
+    )
+}
+
+/// [`serve`] with another per-request time limit.
+pub fn serve_with_time_limit<S>(
+    store: Arc<S>,
+    readiness: Readiness,
+    extra: &[(&str, String)],
+    time_limit: std::time::Duration,
+) -> Served
+where
+    S: gptgate_testkit::Store,
+{
     init_logs();
     let mut vars: Vars = [
         ("PUBLIC_URL", "http://localhost:8080"),
@@ -126,6 +144,7 @@ where
     let settings = HttpSettings {
         body_limit: BODY_LIMIT,
         hsts: false,
+        time_limit,
     };
     let server = HttpServer::new(move || app(state.clone(), settings))
         .workers(1)
@@ -195,4 +214,98 @@ pub async fn error_code(res: reqwest::Response, status: u16) -> String {
     assert!(body["error"]["message"].is_string(), "{body}");
     assert_eq!(body.as_object().unwrap().len(), 1, "only `error`: {body}");
     body["error"]["code"].as_str().unwrap().to_owned()
+}
+
+/// The public URL the test apps are configured with; links carry it.
+pub const PUBLIC_URL: &str = "http://localhost:8080";
+
+/// A browser for the connect pages: its own cookie jar, no redirects followed, and on form
+/// posts the headers a real browser sends for a same-origin form (`Origin`, `Sec-Fetch-Site`).
+pub struct Browser {
+    pub client: reqwest::Client,
+    address: String,
+}
+
+impl Browser {
+    pub fn new(address: &str) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .cookie_store(true)
+                .build()
+                .unwrap(),
+            address: address.to_owned(),
+        }
+    }
+
+    /// `url` (a link on the public URL, or a path) on the test server.
+    pub fn local(&self, url: &str) -> String {
+        if url.starts_with('/') {
+            format!("{}{url}", self.address)
+        } else {
+            url.replace(PUBLIC_URL, &self.address)
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        self.client.get(self.local(url)).send().await.unwrap()
+    }
+
+    /// Opens a connect link: the status and the page.
+    pub async fn open(&self, link: &str) -> (u16, String) {
+        let res = self.get(link).await;
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    /// Posts the confirmation form with `fields`, as a same-origin browser form would.
+    pub async fn post_form(&self, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.local("/auth/start"))
+            .header("origin", PUBLIC_URL)
+            .header("sec-fetch-site", "same-origin")
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Opens the link and presses Continue: the answer to the form's POST.
+    pub async fn continue_from(&self, link: &str) -> reqwest::Response {
+        let (status, html) = self.open(link).await;
+        assert_eq!(status, 200, "{html}");
+        let token = field(&html, "token");
+        let csrf = field(&html, "csrf");
+        self.post_form(&[("token", &token), ("csrf", &csrf)]).await
+    }
+
+    /// Opens the link, presses Continue, and returns the provider URL it is sent to.
+    pub async fn start(&self, link: &str) -> reqwest::Url {
+        let res = self.continue_from(link).await;
+        assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+        reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap()
+    }
+
+    /// The provider's redirect back to `/auth/callback/{provider}?{query}`.
+    pub async fn callback(&self, provider: &str, query: &str) -> reqwest::Response {
+        self.get(&format!("/auth/callback/{provider}?{query}"))
+            .await
+    }
+}
+
+/// The value of the hidden form field `name` in `html`.
+pub fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// A query parameter of `url`.
+pub fn param(url: &reqwest::Url, name: &str) -> String {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }

@@ -107,3 +107,57 @@ async fn every_response_carries_the_security_headers() {
         assert!(h.contains_key("x-request-id"));
     }
 }
+
+#[tokio::test]
+async fn every_error_the_server_itself_makes_carries_the_security_headers() {
+    use crate::helpers::{serve_with_time_limit, BODY_LIMIT};
+    use std::sync::Arc;
+    // A database that never answers: /readyz runs into the (short) time limit.
+    let served = serve_with_time_limit(
+        Arc::new(gptgate_testkit::InMemoryStore::new()),
+        Arc::new(|| Box::pin(std::future::pending())),
+        &[],
+        std::time::Duration::from_millis(200),
+    );
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", served.address);
+    let cases = [
+        (client.get(url("/nope")), 404, "not_found"),
+        (
+            client.get(url("/auth/send-link")),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            client
+                .post(url("/auth/send-link"))
+                .header("x-api-key", crate::helpers::API_KEY)
+                .header("content-type", "application/json")
+                .body(vec![b' '; BODY_LIMIT + 1]),
+            413,
+            "payload_too_large",
+        ),
+        (client.get(url("/readyz")), 503, "timeout"),
+    ];
+    for (request, status, code) in cases {
+        let res = request.send().await.unwrap();
+        let headers = res.headers().clone();
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+            ("cache-control", "no-store"),
+            (
+                "content-security-policy",
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
+        ] {
+            assert_eq!(
+                headers.get(name).map(|v| v.to_str().unwrap()),
+                Some(value),
+                "{name} on the {status}"
+            );
+        }
+        assert_eq!(error_code(res, status).await, code);
+    }
+}

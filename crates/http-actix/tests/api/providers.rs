@@ -1,12 +1,12 @@
 //! The whole connect flow over HTTP for each provider, with wiremock answering as that provider
 //! does (including Slack's and Zoho's HTTP-200 errors).
 
-use reqwest::{redirect, Method};
+use reqwest::Method;
 use serde_json::{json, Value};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{spawn_app_with, TestApp, API_KEY};
+use crate::helpers::{spawn_app_with, Browser, TestApp, API_KEY};
 
 struct Provider {
     app: TestApp,
@@ -38,15 +38,12 @@ impl Provider {
     /// Link, start, the provider's redirect back with `extra` query parameters; returns the
     /// callback's status and page, and the accounts the GPT then sees.
     async fn connect(&self, extra: &str) -> (u16, String, Value) {
-        let browser = reqwest::Client::builder()
-            .redirect(redirect::Policy::none())
-            .build()
-            .unwrap();
+        let browser = Browser::new(&self.app.address);
         let gpt = |m: Method, p: &str| {
             self.app
                 .request(m, p)
                 .header("x-api-key", API_KEY)
-                .header("x-gpt-user-id", "g-1")
+                .header("openai-ephemeral-user-id", "eph-1")
         };
         let link: Value = gpt(Method::POST, "/api/gpt/create-auth-link")
             .json(&json!({ "provider": self.name, "label": "work" }))
@@ -56,13 +53,7 @@ impl Provider {
             .json()
             .await
             .unwrap();
-        let start = link["authUrl"]
-            .as_str()
-            .unwrap()
-            .replace("http://localhost:8080", &self.app.address);
-        let res = browser.get(start).send().await.unwrap();
-        assert_eq!(res.status(), 302, "{}", self.name);
-        let location = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+        let location = browser.start(link["authUrl"].as_str().unwrap()).await;
         let q: std::collections::BTreeMap<String, String> =
             location.query_pairs().into_owned().collect();
         assert_eq!(q["client_id"], "cid");
@@ -71,13 +62,11 @@ impl Provider {
             format!("http://localhost:8080/auth/callback/{}", self.name)
         );
         let res = browser
-            .get(format!(
-                "{}/auth/callback/{}?code=the-code&state={}{extra}",
-                self.app.address, self.name, q["state"]
-            ))
-            .send()
-            .await
-            .unwrap();
+            .callback(
+                self.name,
+                &format!("code=the-code&state={}{extra}", q["state"]),
+            )
+            .await;
         let status = res.status().as_u16();
         let page = res.text().await.unwrap();
         let accounts = gpt(Method::GET, "/api/gpt/accounts")

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use gptgate_domain::{
-    Account, AccountId, AccountLabel, AccountStatus, LinkPolicy, ManagementToken, OAuthState,
-    OnboardingToken, ProviderId, Sealed, SealedTokens, TokenHash, UserId,
+    token_expiry, Account, AccountId, AccountLabel, AccountStatus, LinkPolicy, ManagementToken,
+    OAuthState, OnboardingToken, ProviderId, Sealed, SealedTokens, TokenHash, UserId,
 };
 use secrecy::SecretString;
 use tracing::instrument;
@@ -15,12 +15,15 @@ use tracing::instrument;
 use crate::{
     AccountRepository, Clock, InternalError, LinkTokenRepository, OAuthProvider, OpaqueTokens,
     ProviderError, Random, Revocation, SealError, SecretBox, StorageError, TokenSet,
+    UserRepository,
 };
 
 /// The ports the connection use cases need.
 #[derive(Clone)]
 pub struct ConnectionsPorts {
     pub accounts: Arc<dyn AccountRepository>,
+    /// For the owner shown on the confirmation page, and for erasing a user.
+    pub users: Arc<dyn UserRepository>,
     pub links: Arc<dyn LinkTokenRepository>,
     pub secrets: Arc<dyn SecretBox>,
     pub tokens: Arc<dyn OpaqueTokens>,
@@ -39,6 +42,11 @@ pub enum ConnectError {
     /// The callback's state is missing, unknown, replayed, expired or for another provider.
     #[error("this sign-in attempt is invalid or expired")]
     InvalidState,
+    /// A valid state arrived in a browser other than the one that started the flow (no nonce
+    /// cookie, or another one): someone may be trying to file their account under another
+    /// user, or the link was forwarded. The state is burnt and the provider never called.
+    #[error("this connection was started in another browser")]
+    WrongBrowser,
     /// The user declined at the provider.
     #[error("access was not granted")]
     Denied,
@@ -75,6 +83,39 @@ pub struct RotationReport {
     pub resealed: usize,
     /// Accounts whose tokens could not be opened with any configured key (left as they are).
     pub failed: usize,
+    /// Connect flows in progress whose PKCE verifier is now sealed with the current key.
+    pub flows_resealed: usize,
+    /// Connect flows in progress whose verifier no configured key opens (left to expire).
+    pub flows_failed: usize,
+}
+
+/// Whose account a connect link will create, as the confirmation page may say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkOwner {
+    /// A user who signed in by email: the address, masked (`a***@example.com`).
+    Email(String),
+    /// A user known only by the ChatGPT identity that asked for the link.
+    ChatGpt,
+}
+
+/// What a connect link will do, shown before anything happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectPreview {
+    pub provider: ProviderId,
+    pub label: AccountLabel,
+    pub owner: LinkOwner,
+}
+
+/// A connect flow just started: where to send the browser, and the nonce that browser must
+/// hold (in a cookie) for the callback to be accepted.
+#[derive(Debug)]
+pub struct StartedConnect {
+    pub provider_url: String,
+    /// Give it to the browser only (an HttpOnly cookie); only its hash is stored.
+    pub browser_nonce: SecretString,
+    /// A public name for this flow, derived from its state (see [`Connections::flow_id`]), so
+    /// several flows in one browser each keep their own nonce.
+    pub flow_id: String,
 }
 
 /// The connection use cases.
@@ -93,6 +134,11 @@ fn hex(hash: &TokenHash) -> String {
 /// Where a sealed value lives: the associated data that binds it to its row and column.
 fn context(table: &str, row: &str, column: &str) -> String {
     format!("{table}/{row}/{column}")
+}
+
+/// The context of a pending flow's PKCE verifier.
+fn verifier_context(state: &TokenHash) -> String {
+    context("oauth_states", &hex(state), "pkce_verifier")
 }
 
 impl Connections {
@@ -226,58 +272,100 @@ impl Connections {
         Ok(enabled)
     }
 
-    /// Consumes a connect link and returns the provider URL to redirect the browser to. The
-    /// state carries the PKCE verifier, sealed.
+    /// What the connect link `link_token` will do, if it is still usable. Changes nothing: a
+    /// link survives any number of previews (people, link previewers, mail scanners) until it
+    /// is used or expires.
     #[instrument(skip_all)]
-    pub async fn start(&self, link_token: &str) -> Result<String, ConnectError> {
+    pub async fn preview(&self, link_token: &str) -> Result<ConnectPreview, ConnectError> {
+        let now = self.ports.clock.now();
+        let link = self
+            .ports
+            .links
+            .find_onboarding_token(&self.ports.tokens.hash(link_token), now)
+            .await?
+            .ok_or(ConnectError::InvalidLink)?;
+        self.provider(link.provider)?;
+        let owner = match self.ports.users.find_email(link.user_id).await? {
+            Some(email) => LinkOwner::Email(email.masked()),
+            None => LinkOwner::ChatGpt,
+        };
+        Ok(ConnectPreview {
+            provider: link.provider,
+            label: link.label,
+            owner,
+        })
+    }
+
+    /// A short public name for the flow whose callback carries `state`: the first 8 bytes of
+    /// its hash, in hex. The browser keeps the flow's nonce under this name.
+    pub fn flow_id(&self, state: &str) -> String {
+        hex(&self.ports.tokens.hash(state))[..16].to_owned()
+    }
+
+    /// Consumes a connect link (the user confirmed it) and starts the OAuth round trip: returns
+    /// the provider URL to send the browser to and the nonce that binds the flow to that
+    /// browser. The state stores the nonce's hash and the PKCE verifier, sealed.
+    #[instrument(skip_all)]
+    pub async fn start(&self, link_token: &str) -> Result<StartedConnect, ConnectError> {
         let now = self.ports.clock.now();
         let hash = self.ports.tokens.hash(link_token);
+        // Check the provider before using the link up: a link for a provider this server no
+        // longer offers stays as it is.
+        let pending = self
+            .ports
+            .links
+            .find_onboarding_token(&hash, now)
+            .await?
+            .ok_or(ConnectError::InvalidLink)?;
+        let provider = self.provider(pending.provider)?;
         let link = self
             .ports
             .links
             .consume_onboarding_token(&hash, now)
             .await?
             .ok_or(ConnectError::InvalidLink)?;
-        let provider = self.provider(link.provider)?;
         let (state, state_hash) = self.mint()?;
+        let (browser_nonce, browser) = self.mint()?;
         let redirect_uri = self.redirect_uri(link.provider);
         use secrecy::ExposeSecret;
         let authorization = provider.authorize(state.expose_secret(), &redirect_uri);
         let pkce_verifier = authorization
             .pkce_verifier
             .as_ref()
-            .map(|v| {
-                self.ports.secrets.seal(
-                    v,
-                    &context("oauth_states", &hex(&state_hash), "pkce_verifier"),
-                )
-            })
+            .map(|v| self.ports.secrets.seal(v, &verifier_context(&state_hash)))
             .transpose()?;
         self.ports
             .links
             .create_oauth_state(&OAuthState {
-                hash: state_hash,
+                hash: state_hash.clone(),
                 user_id: link.user_id,
                 provider: link.provider,
                 label: link.label,
                 pkce_verifier,
+                browser,
                 redirect_uri,
                 expires_at: now + self.policy.state_ttl,
                 created_at: now,
             })
             .await?;
         tracing::info!(provider = %link.provider, "connect flow started");
-        Ok(authorization.url)
+        Ok(StartedConnect {
+            provider_url: authorization.url,
+            browser_nonce,
+            flow_id: hex(&state_hash)[..16].to_owned(),
+        })
     }
 
-    /// Completes the OAuth round trip for `provider`: checks the state (single use, unexpired,
-    /// same provider) BEFORE any request to the provider, exchanges the code, identifies the
-    /// account and stores it with sealed tokens.
+    /// Completes the OAuth round trip for `provider`: takes the state (single use, unexpired,
+    /// same provider) and checks that `browser_nonce` is the nonce of the browser that started
+    /// the flow, all BEFORE any request to the provider; then exchanges the code, identifies
+    /// the account and stores it with sealed tokens.
     #[instrument(skip_all, fields(%provider))]
     pub async fn complete(
         &self,
         provider: ProviderId,
         callback: Callback,
+        browser_nonce: Option<&str>,
     ) -> Result<Account, ConnectError> {
         let now = self.ports.clock.now();
         let state = match callback.state.as_deref().filter(|s| !s.is_empty()) {
@@ -289,13 +377,20 @@ impl Connections {
             }
             None => None,
         };
+        let state = state
+            .filter(|s| s.provider == provider)
+            .ok_or(ConnectError::InvalidState)?;
+        let same_browser = browser_nonce
+            .filter(|n| !n.is_empty())
+            .is_some_and(|nonce| self.ports.tokens.hash(nonce) == state.browser);
+        if !same_browser {
+            tracing::warn!("a connect callback arrived in another browser; refused");
+            return Err(ConnectError::WrongBrowser);
+        }
         if callback.error.is_some() {
             tracing::info!("the user declined at the provider");
             return Err(ConnectError::Denied);
         }
-        let state = state
-            .filter(|s| s.provider == provider)
-            .ok_or(ConnectError::InvalidState)?;
         let code = callback
             .code
             .as_deref()
@@ -305,12 +400,7 @@ impl Connections {
         let verifier = state
             .pkce_verifier
             .as_ref()
-            .map(|v| {
-                self.ports.secrets.open(
-                    v,
-                    &context("oauth_states", &hex(&state.hash), "pkce_verifier"),
-                )
-            })
+            .map(|v| self.ports.secrets.open(v, &verifier_context(&state.hash)))
             .transpose()?;
         let tokens = client
             .exchange_code(
@@ -341,8 +431,18 @@ impl Connections {
                     .map_err(|e| ConnectError::Internal(e.into()))?,
             ),
         };
-        // A provider that sends no new refresh token leaves the stored one valid.
-        let kept_refresh = existing.and_then(|a| a.tokens.refresh_token);
+        // A provider that sends no new refresh token leaves the stored one valid. It is opened
+        // and sealed again, so every value of the row is under the current key.
+        let kept_refresh = existing
+            .and_then(|a| a.tokens.refresh_token)
+            .map(|sealed| {
+                let ctx = context("accounts", &id.to_string(), "refresh_token");
+                self.ports
+                    .secrets
+                    .open(&sealed, &ctx)
+                    .and_then(|plain| self.ports.secrets.seal(&plain, &ctx))
+            })
+            .transpose()?;
         let account = Account {
             id,
             user_id: state.user_id,
@@ -351,7 +451,7 @@ impl Connections {
             enabled: true,
             status: AccountStatus::Active,
             tokens: self.seal(id, &tokens, kept_refresh.clone())?,
-            expires_at: tokens.expires_in.map(|d| now + d),
+            expires_at: tokens.expires_in.map(|d| token_expiry(now, d)),
             scopes: tokens.scopes.clone(),
             metadata,
             created_at: now,
@@ -402,25 +502,7 @@ impl Connections {
             .find_account(user, id)
             .await?
             .ok_or(ConnectError::NotFound)?;
-        if let Some(provider) = self.providers.get(&account.provider) {
-            let row = id.to_string();
-            let open = |sealed: &Option<Sealed>, column: &str| {
-                sealed.as_ref().and_then(|t| {
-                    self.ports
-                        .secrets
-                        .open(t, &context("accounts", &row, column))
-                        .ok()
-                })
-            };
-            let revocation = Revocation {
-                access_token: open(&account.tokens.access_token, "access_token"),
-                refresh_token: open(&account.tokens.refresh_token, "refresh_token"),
-                metadata: account.metadata.clone(),
-            };
-            if let Err(e) = provider.revoke(&revocation).await {
-                tracing::warn!(error = %e, "revocation at the provider failed; deleting anyway");
-            }
-        }
+        self.revoke(&account).await;
         if !self.ports.accounts.delete_account(user, id).await? {
             return Err(ConnectError::NotFound);
         }
@@ -428,29 +510,66 @@ impl Connections {
         Ok(())
     }
 
-    /// Re-seals every account's tokens with the current key, so older keys can be removed
-    /// from `TOKEN_ENCRYPTION_KEY`. Accounts that no configured key opens are reported and left
-    /// untouched.
+    /// Revokes the account's grant at its provider, where possible. A failure is logged, never
+    /// returned: the caller deletes the account all the same.
+    async fn revoke(&self, account: &Account) {
+        let Some(provider) = self.providers.get(&account.provider) else {
+            return;
+        };
+        let row = account.id.to_string();
+        let open = |sealed: &Option<Sealed>, column: &str| {
+            sealed.as_ref().and_then(|t| {
+                self.ports
+                    .secrets
+                    .open(t, &context("accounts", &row, column))
+                    .ok()
+            })
+        };
+        let revocation = Revocation {
+            access_token: open(&account.tokens.access_token, "access_token"),
+            refresh_token: open(&account.tokens.refresh_token, "refresh_token"),
+            metadata: account.metadata.clone(),
+        };
+        if let Err(e) = provider.revoke(&revocation).await {
+            tracing::warn!(provider = %account.provider, error = %e, "revocation at the provider failed; deleting anyway");
+        }
+    }
+
+    /// Deletes the user and everything they own, revoking each connected account at its
+    /// provider first (a failed revocation does not stop the deletion). Returns how many
+    /// accounts were disconnected; `NotFound` if the user does not exist.
+    #[instrument(skip_all, fields(%user))]
+    pub async fn erase_user(&self, user: UserId) -> Result<usize, ConnectError> {
+        let accounts = self.ports.accounts.list_accounts(user).await?;
+        for account in &accounts {
+            self.revoke(account).await;
+        }
+        if !self.ports.users.delete_user(user).await? {
+            return Err(ConnectError::NotFound);
+        }
+        tracing::info!(accounts = accounts.len(), "user erased");
+        Ok(accounts.len())
+    }
+
+    /// Re-seals with the current key every sealed value that names another key: each account's
+    /// access and refresh tokens, and the PKCE verifiers of connect flows in progress, so older
+    /// keys can be removed from `TOKEN_ENCRYPTION_KEY`. Each value is judged by the key it names
+    /// itself, not by the row. What no configured key opens is reported and left untouched.
     #[instrument(skip_all)]
     pub async fn rotate_key(&self) -> Result<RotationReport, ConnectError> {
         const BATCH: usize = 200;
-        let current = self.ports.secrets.current_key_id().to_owned();
         let mut report = RotationReport::default();
-        let mut failed = std::collections::HashSet::new();
+        let mut after = None;
         loop {
-            let batch = self
-                .ports
-                .accounts
-                .accounts_sealed_with_other_key(&current, BATCH + failed.len())
-                .await?;
-            let todo: Vec<Account> = batch
-                .into_iter()
-                .filter(|a| !failed.contains(&a.id))
-                .collect();
-            if todo.is_empty() {
-                break;
-            }
-            for account in todo {
+            let page = self.ports.accounts.accounts_page(after, BATCH).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for account in page {
+                if !self.is_stale(&account.tokens.access_token)
+                    && !self.is_stale(&account.tokens.refresh_token)
+                {
+                    continue;
+                }
                 match self.reseal(&account) {
                     Ok(tokens) => {
                         let now = self.ports.clock.now();
@@ -462,18 +581,59 @@ impl Connections {
                     }
                     Err(_) => {
                         tracing::warn!(account_id = %account.id, "tokens open with no configured key");
-                        failed.insert(account.id);
                         report.failed += 1;
                     }
+                }
+            }
+        }
+        let mut after = None;
+        loop {
+            let page = self.ports.links.oauth_states_page(after, BATCH).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.hash.clone());
+            for state in page {
+                let Some(sealed) = state
+                    .pkce_verifier
+                    .as_ref()
+                    .filter(|v| self.names_old_key(v))
+                else {
+                    continue;
+                };
+                let ctx = verifier_context(&state.hash);
+                match self
+                    .ports
+                    .secrets
+                    .open(sealed, &ctx)
+                    .and_then(|plain| self.ports.secrets.seal(&plain, &ctx))
+                {
+                    Ok(again) => {
+                        self.ports
+                            .links
+                            .replace_pkce_verifier(&state.hash, &again)
+                            .await?;
+                        report.flows_resealed += 1;
+                    }
+                    Err(_) => report.flows_failed += 1,
                 }
             }
         }
         tracing::info!(
             resealed = report.resealed,
             failed = report.failed,
+            flows_resealed = report.flows_resealed,
+            flows_failed = report.flows_failed,
             "key rotation finished"
         );
         Ok(report)
+    }
+
+    /// Whether `sealed` names a key other than the current one.
+    fn names_old_key(&self, sealed: &Sealed) -> bool {
+        self.ports.secrets.key_id_of(sealed).as_deref() != Some(self.ports.secrets.current_key_id())
+    }
+
+    fn is_stale(&self, sealed: &Option<Sealed>) -> bool {
+        sealed.as_ref().is_some_and(|s| self.names_old_key(s))
     }
 
     fn reseal(&self, account: &Account) -> Result<SealedTokens, SealError> {

@@ -6,7 +6,10 @@ mod maintenance;
 mod sign_in;
 mod users;
 
-pub use connections::{Callback, ConnectError, Connections, ConnectionsPorts, RotationReport};
+pub use connections::{
+    Callback, ConnectError, ConnectPreview, Connections, ConnectionsPorts, LinkOwner,
+    RotationReport, StartedConnect,
+};
 pub use conversations::{Conversations, ConversationsError, Page, PAGE_LIMIT_MAX};
 pub use maintenance::Maintenance;
 pub use sign_in::{

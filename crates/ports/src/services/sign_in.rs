@@ -3,16 +3,17 @@
 use std::sync::Arc;
 
 use gptgate_domain::{
-    AttemptVerdict, CodePolicy, Email, Identity, SendRefused, SessionId, SessionPolicy, UserId,
-    VerificationCode,
+    AttemptVerdict, BudgetPolicy, CodePolicy, Email, Identity, SendRefused, SessionId,
+    SessionPolicy, UserId, VerificationCode,
 };
 use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
 use tracing::instrument;
 
 use crate::{
-    Clock, CodeHasher, InternalError, MailError, Mailer, Random, SessionClaims, SessionRepository,
-    SessionTokens, StorageError, TokenError, UserRepository, VerificationCodeRepository,
+    BudgetRepository, Clock, CodeHasher, InternalError, MailError, Mailer, Random, SessionClaims,
+    SessionRepository, SessionTokens, StorageError, TokenError, UserRepository,
+    VerificationCodeRepository,
 };
 
 /// The ports sign-in needs.
@@ -22,6 +23,8 @@ pub struct SignInPorts {
     pub users: Arc<dyn UserRepository>,
     pub sessions: Arc<dyn SessionRepository>,
     pub mailer: Arc<dyn Mailer>,
+    /// The sign-in emails each sender (API key) may still cause in the current hour.
+    pub budgets: Arc<dyn BudgetRepository>,
     pub hasher: Arc<dyn CodeHasher>,
     pub tokens: Arc<dyn SessionTokens>,
     pub clock: Arc<dyn Clock>,
@@ -35,6 +38,7 @@ pub struct SignIn {
     ports: SignInPorts,
     codes: CodePolicy,
     sessions: SessionPolicy,
+    mail_budget: BudgetPolicy,
 }
 
 /// Why no code was sent.
@@ -44,6 +48,9 @@ pub enum SendCodeError {
     CoolingDown { retry_after: Duration },
     #[error("too many codes were sent to this address; try again in {} s", retry_after.whole_seconds())]
     TooManyCodes { retry_after: Duration },
+    /// The sender (an API key) has caused as many sign-in emails as it may this hour.
+    #[error("the hourly budget of sign-in emails is spent; try again in {} s", retry_after.whole_seconds())]
+    BudgetExhausted { retry_after: Duration },
     #[error(transparent)]
     Mail(#[from] MailError),
     #[error(transparent)]
@@ -99,6 +106,15 @@ impl SignIn {
             ports,
             codes,
             sessions,
+            mail_budget: BudgetPolicy::hourly(500),
+        }
+    }
+
+    /// Caps the sign-in emails each sender may cause (500 an hour unless set).
+    pub fn with_mail_budget(self, mail_budget: BudgetPolicy) -> Self {
+        Self {
+            mail_budget,
+            ..self
         }
     }
 
@@ -107,10 +123,12 @@ impl SignIn {
         &self.codes
     }
 
-    /// Sends a new code to `email`, replacing any earlier one. Works the same for addresses that
-    /// have never signed in: nothing here reveals whether an account exists.
+    /// Sends a new code to `email`, replacing any earlier one, on the mail budget of `sender`
+    /// (the API key's id): each email sent spends one of its hourly budget, and a request the
+    /// per-address rules refuse spends nothing. Works the same for addresses that have never
+    /// signed in: nothing here reveals whether an account exists.
     #[instrument(skip_all)]
-    pub async fn send_code(&self, email: &Email) -> Result<(), SendCodeError> {
+    pub async fn send_code(&self, email: &Email, sender: &str) -> Result<(), SendCodeError> {
         let code = self
             .ports
             .random
@@ -118,6 +136,27 @@ impl SignIn {
             .map_err(InternalError::from)?;
         let hash = self.ports.hasher.hash(email, &code);
         let now = self.ports.clock.now();
+        let mut spent = None;
+        self.ports
+            .budgets
+            .update_budget(
+                sender,
+                &mut |window| match self.mail_budget.take(window, now) {
+                    Ok(next) => {
+                        spent = None;
+                        Some(next)
+                    }
+                    Err(retry_after) => {
+                        spent = Some(retry_after);
+                        None
+                    }
+                },
+            )
+            .await?;
+        if let Some(retry_after) = spent {
+            tracing::warn!("hourly sign-in email budget of an API key spent");
+            return Err(SendCodeError::BudgetExhausted { retry_after });
+        }
         let mut refused = None;
         self.ports
             .codes
@@ -137,6 +176,15 @@ impl SignIn {
                 }
             })
             .await?;
+        if refused.is_some() {
+            // Nothing is sent: the use goes back to the sender's budget.
+            self.ports
+                .budgets
+                .update_budget(sender, &mut |window| {
+                    self.mail_budget.give_back(window, now)
+                })
+                .await?;
+        }
         match refused {
             Some(SendRefused::CoolingDown { retry_after }) => {
                 return Err(SendCodeError::CoolingDown { retry_after })

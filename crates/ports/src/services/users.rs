@@ -47,12 +47,4 @@ impl Users {
             .await?;
         Ok(user.id)
     }
-
-    /// Deletes the user with all their identities, sessions and conversations.
-    #[instrument(skip_all, fields(%user_id))]
-    pub async fn delete(&self, user_id: UserId) -> Result<(), StorageError> {
-        self.users.delete_user(user_id).await?;
-        tracing::info!("user deleted with all their data");
-        Ok(())
-    }
 }

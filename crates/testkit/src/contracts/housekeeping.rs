@@ -87,6 +87,7 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
                 provider: ProviderId::Gmail,
                 label: AccountLabel::parse("work").unwrap(),
                 pkce_verifier: None,
+                browser: TokenHash::from_bytes([n + 30; 32]),
                 redirect_uri: "https://x.test/cb".into(),
                 expires_at,
                 created_at: long_ago,

@@ -21,13 +21,14 @@ pub fn onboarding(user: UserId, n: u8) -> OnboardingToken {
     }
 }
 
-fn oauth_state(user: UserId, n: u8, verifier: Option<Sealed>) -> OAuthState {
+pub fn oauth_state(user: UserId, n: u8, verifier: Option<Sealed>) -> OAuthState {
     OAuthState {
         hash: TokenHash::from_bytes([n; 32]),
         user_id: user,
         provider: ProviderId::Linear,
         label: AccountLabel::parse("eng").unwrap(),
         pkce_verifier: verifier,
+        browser: TokenHash::from_bytes([n.wrapping_add(100); 32]),
         redirect_uri: "https://gpt.example.com/auth/callback/linear".into(),
         expires_at: T0 + Duration::minutes(10),
         created_at: T0,
@@ -186,4 +187,106 @@ pub async fn concurrent_callbacks_with_one_state_take_it_once(store: Arc<dyn Sto
         }
     }
     assert_eq!(got, 1);
+}
+
+pub async fn an_onboarding_token_can_be_looked_at_without_using_it(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let token = onboarding(ann, 1);
+    store.create_onboarding_token(&token).await.unwrap();
+    let last = T0 + Duration::minutes(10) - Duration::seconds(1);
+    for _ in 0..3 {
+        assert_eq!(
+            store
+                .find_onboarding_token(&token.hash, last)
+                .await
+                .unwrap(),
+            Some(token.clone()),
+            "looking changes nothing"
+        );
+    }
+    assert_eq!(
+        store
+            .find_onboarding_token(&token.hash, T0 + Duration::minutes(10))
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    assert!(store
+        .consume_onboarding_token(&token.hash, last)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        store
+            .find_onboarding_token(&token.hash, last)
+            .await
+            .unwrap(),
+        None,
+        "used"
+    );
+    assert_eq!(
+        store
+            .find_onboarding_token(&TokenHash::from_bytes([99; 32]), T0)
+            .await
+            .unwrap(),
+        None,
+        "unknown"
+    );
+}
+
+pub async fn pending_states_are_scanned_in_pages_and_their_verifier_replaced(
+    store: Arc<dyn Store>,
+) {
+    let ann = user(store.as_ref(), 1).await;
+    for n in [3u8, 1, 2] {
+        store
+            .create_oauth_state(&oauth_state(ann, n, Some(Sealed::from_bytes(vec![n]))))
+            .await
+            .unwrap();
+    }
+    let first = store.oauth_states_page(None, 2).await.unwrap();
+    assert_eq!(
+        first.iter().map(|s| s.hash.clone()).collect::<Vec<_>>(),
+        vec![
+            TokenHash::from_bytes([1; 32]),
+            TokenHash::from_bytes([2; 32])
+        ],
+        "ordered by hash"
+    );
+    assert_eq!(
+        first[0],
+        oauth_state(ann, 1, Some(Sealed::from_bytes(vec![1]))),
+        "every field"
+    );
+    let rest = store
+        .oauth_states_page(Some(first[1].hash.clone()), 2)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].hash, TokenHash::from_bytes([3; 32]));
+    assert!(store
+        .oauth_states_page(Some(rest[0].hash.clone()), 2)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let again = Sealed::from_bytes(vec![7, 7]);
+    assert!(store
+        .replace_pkce_verifier(&rest[0].hash, &again)
+        .await
+        .unwrap());
+    let taken = store
+        .take_oauth_state(&rest[0].hash, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.pkce_verifier, Some(again.clone()));
+    assert!(
+        !store
+            .replace_pkce_verifier(&rest[0].hash, &again)
+            .await
+            .unwrap(),
+        "gone"
+    );
 }

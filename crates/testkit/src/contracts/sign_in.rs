@@ -43,6 +43,7 @@ async fn race(store: Arc<dyn Store>) -> Race {
             users: store.clone(),
             sessions: store,
             mailer: mailer.clone(),
+            budgets: Arc::new(crate::InMemoryStore::new()),
             hasher: hasher.clone(),
             tokens: Arc::new(FakeSessionTokens),
             clock: Arc::new(FakeClock::new()),
@@ -52,7 +53,7 @@ async fn race(store: Arc<dyn Store>) -> Race {
         SessionPolicy::default(),
     );
     sign_in
-        .send_code(&email("racer"))
+        .send_code(&email("racer"), "race")
         .await
         .expect("code is sent");
     let digits = mailer

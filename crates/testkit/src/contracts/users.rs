@@ -103,3 +103,31 @@ pub async fn deleting_a_user_deletes_everything_they_own(store: Arc<dyn Store>) 
         "a second delete finds nobody"
     );
 }
+
+pub async fn a_users_email_is_found_and_other_identities_have_none(store: Arc<dyn Store>) {
+    let ann = store
+        .find_or_create_user(&Identity::email(&email("ann")), user_id(1), T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_email(ann.id).await.unwrap(),
+        Some(email("ann")),
+        "the address, exactly as normalized"
+    );
+    let gpt = store
+        .find_or_create_user(
+            &Identity::chatgpt(&ChatGptUserId::parse("g-1").unwrap()),
+            user_id(2),
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.find_email(gpt.id).await.unwrap(), None);
+    assert_eq!(
+        store.find_email(user_id(9)).await.unwrap(),
+        None,
+        "no such user"
+    );
+    store.delete_user(ann.id).await.unwrap();
+    assert_eq!(store.find_email(ann.id).await.unwrap(), None);
+}

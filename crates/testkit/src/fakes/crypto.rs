@@ -133,6 +133,11 @@ impl gptgate_ports::SecretBox for FakeSecretBox {
     fn current_key_id(&self) -> &str {
         &self.key_id
     }
+
+    fn key_id_of(&self, sealed: &gptgate_domain::Sealed) -> Option<String> {
+        let text = std::str::from_utf8(sealed.as_bytes()).ok()?;
+        text.split_once('|').map(|(key, _)| key.to_owned())
+    }
 }
 
 /// Opaque tokens from a counter, hashed by a simple reversible scheme. Only for tests.
@@ -156,9 +161,15 @@ impl gptgate_ports::OpaqueTokens for FakeOpaqueTokens {
     }
 
     fn hash(&self, token: &str) -> gptgate_domain::TokenHash {
+        // FNV-1a under four seeds: every output byte depends on every input byte.
         let mut out = [0u8; 32];
-        for (i, b) in token.bytes().enumerate() {
-            out[i % 32] = out[i % 32].wrapping_mul(31).wrapping_add(b);
+        for (i, chunk) in out.chunks_mut(8).enumerate() {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ (i as u64);
+            for b in token.bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            chunk.copy_from_slice(&h.to_le_bytes());
         }
         gptgate_domain::TokenHash::from_bytes(out)
     }

@@ -20,6 +20,7 @@ pub struct FakeOAuthProvider {
     exchanges: Mutex<Vec<(String, Option<String>, String)>>,
     revoked: Mutex<Vec<String>>,
     counter: AtomicUsize,
+    expires_in: Mutex<Option<Duration>>,
 }
 
 impl FakeOAuthProvider {
@@ -33,7 +34,13 @@ impl FakeOAuthProvider {
             exchanges: Mutex::new(Vec::new()),
             revoked: Mutex::new(Vec::new()),
             counter: AtomicUsize::new(0),
+            expires_in: Mutex::new(Some(Duration::hours(1))),
         }
+    }
+
+    /// The `expires_in` of the next token responses (one hour unless set).
+    pub fn send_expires_in(&self, lifetime: Option<Duration>) {
+        *self.expires_in.lock().unwrap_or_else(|e| e.into_inner()) = lifetime;
     }
 
     /// The next exchanges send this refresh token (or none).
@@ -119,7 +126,7 @@ impl OAuthProvider for FakeOAuthProvider {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone()
                 .map(SecretString::from),
-            expires_in: Some(Duration::hours(1)),
+            expires_in: *self.expires_in.lock().unwrap_or_else(|e| e.into_inner()),
             scopes: vec!["read".into()],
             metadata,
         })

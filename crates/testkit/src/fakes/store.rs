@@ -4,14 +4,15 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    Account, AccountId, CodeRecord, Conversation, ConversationCursor, ConversationId, Email,
-    Identity, IdentityKind, ManagementToken, OAuthState, OnboardingToken, SealedTokens, Session,
-    SessionId, TokenHash, User, UserId,
+    Account, AccountId, BudgetWindow, CodeRecord, Conversation, ConversationCursor, ConversationId,
+    Email, Identity, IdentityKind, ManagementToken, OAuthState, OnboardingToken, Sealed,
+    SealedTokens, Session, SessionId, TokenHash, User, UserId,
 };
+use gptgate_ports::limits::BudgetChange;
 use gptgate_ports::storage::CodeChange;
 use gptgate_ports::{
-    AccountRepository, ConversationRepository, Housekeeping, LinkTokenRepository, PurgeReport,
-    SessionRepository, StorageError, UserRepository, VerificationCodeRepository,
+    AccountRepository, BudgetRepository, ConversationRepository, Housekeeping, LinkTokenRepository,
+    PurgeReport, SessionRepository, StorageError, UserRepository, VerificationCodeRepository,
 };
 use time::OffsetDateTime;
 
@@ -34,6 +35,7 @@ struct State {
     onboarding: HashMap<TokenHash, OnboardingToken>,
     management: HashMap<TokenHash, ManagementToken>,
     states: HashMap<TokenHash, OAuthState>,
+    budgets: HashMap<String, BudgetWindow>,
 }
 
 impl InMemoryStore {
@@ -110,6 +112,21 @@ impl UserRepository for InMemoryStore {
         state.users.insert(new_id, user.clone());
         state.identities.insert(key, new_id);
         Ok(user)
+    }
+
+    async fn find_email(&self, id: UserId) -> Result<Option<Email>, StorageError> {
+        let state = self.lock()?;
+        let mut emails: Vec<&str> = state
+            .identities
+            .iter()
+            .filter(|((kind, _), owner)| *kind == IdentityKind::Email && **owner == id)
+            .map(|((_, value), _)| value.as_str())
+            .collect();
+        emails.sort_unstable();
+        emails
+            .first()
+            .map(|e| Email::parse(e).map_err(|e| StorageError::Corrupt(e.to_string())))
+            .transpose()
     }
 
     async fn delete_user(&self, id: UserId) -> Result<bool, StorageError> {
@@ -320,21 +337,21 @@ impl AccountRepository for InMemoryStore {
         })
     }
 
-    async fn accounts_sealed_with_other_key(
+    async fn accounts_page(
         &self,
-        key_id: &str,
+        after: Option<AccountId>,
         limit: usize,
     ) -> Result<Vec<Account>, StorageError> {
         let state = self.lock()?;
-        let mut other: Vec<Account> = state
+        let mut page: Vec<Account> = state
             .accounts
             .values()
-            .filter(|a| a.tokens.key_id != key_id)
+            .filter(|a| after.is_none_or(|after| a.id > after))
             .cloned()
             .collect();
-        other.sort_by_key(|a| a.id);
-        other.truncate(limit);
-        Ok(other)
+        page.sort_by_key(|a| a.id);
+        page.truncate(limit);
+        Ok(page)
     }
 
     async fn delete_account(&self, user: UserId, id: AccountId) -> Result<bool, StorageError> {
@@ -358,6 +375,19 @@ impl LinkTokenRepository for InMemoryStore {
         }
         state.onboarding.insert(token.hash.clone(), token.clone());
         Ok(())
+    }
+
+    async fn find_onboarding_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<OnboardingToken>, StorageError> {
+        Ok(self
+            .lock()?
+            .onboarding
+            .get(hash)
+            .filter(|t| t.is_usable(now))
+            .cloned())
     }
 
     async fn consume_onboarding_token(
@@ -420,6 +450,53 @@ impl LinkTokenRepository for InMemoryStore {
             .states
             .remove(hash)
             .filter(|s| now < s.expires_at))
+    }
+
+    async fn oauth_states_page(
+        &self,
+        after: Option<TokenHash>,
+        limit: usize,
+    ) -> Result<Vec<OAuthState>, StorageError> {
+        let state = self.lock()?;
+        let mut page: Vec<OAuthState> = state
+            .states
+            .values()
+            .filter(|s| after.as_ref().is_none_or(|after| s.hash > *after))
+            .cloned()
+            .collect();
+        page.sort_by(|a, b| a.hash.cmp(&b.hash));
+        page.truncate(limit);
+        Ok(page)
+    }
+
+    async fn replace_pkce_verifier(
+        &self,
+        hash: &TokenHash,
+        verifier: &Sealed,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        Ok(match state.states.get_mut(hash) {
+            Some(s) => {
+                s.pkce_verifier = Some(verifier.clone());
+                true
+            }
+            None => false,
+        })
+    }
+}
+
+#[async_trait]
+impl BudgetRepository for InMemoryStore {
+    async fn update_budget(
+        &self,
+        key: &str,
+        change: &mut BudgetChange<'_>,
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if let Some(next) = change(state.budgets.get(key)) {
+            state.budgets.insert(key.to_owned(), next);
+        }
+        Ok(())
     }
 }
 

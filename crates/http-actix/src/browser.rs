@@ -1,0 +1,306 @@
+//! The one rule set of every browser page that changes something (DESIGN.md section 3): forms
+//! carry a CSRF token bound to the browser's own cookie, POSTs come from our own origin, and
+//! cookies are HttpOnly, SameSite, and `__Host-` + Secure when the public URL is https.
+//!
+//! CSRF tokens follow OWASP's signed double-submit pattern: a random pre-session value in an
+//! HttpOnly cookie, and in the form the HMAC (a key derived from `JWT_SECRET`) of that value and
+//! the form's purpose. A token fetched by an attacker in their own browser is worthless in the
+//! victim's, whose cookie differs; a forged cross-site POST fails the `Origin` check as well.
+
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::HttpRequest;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use gptgate_ports::Random;
+use ring::hmac;
+use secrecy::{ExposeSecret, SecretString};
+
+/// The browser's pre-session cookie, to which form tokens are bound.
+const CSRF_COOKIE: &str = "gptgate-csrf";
+/// The cookie of one connect flow: `gptgate-connect-<flow id>` holds the flow's nonce.
+const CONNECT_COOKIE: &str = "gptgate-connect-";
+/// How long a connect flow's nonce cookie lives: the life of its OAuth state.
+pub const CONNECT_COOKIE_SECONDS: i64 = 600;
+
+/// Why a form POST was refused. Deliberately without detail for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Forbidden {
+    #[error("the request came from another site")]
+    CrossOrigin,
+    #[error("the form's token is missing or does not match this browser")]
+    BadToken,
+}
+
+/// Cookies and CSRF checks for the pages, configured once from the public URL.
+pub struct Browser {
+    key: hmac::Key,
+    /// `scheme://host[:port]` of the public URL: the only `Origin` a form POST may come from.
+    origin: String,
+    /// Public URL on https: cookies are `__Host-` prefixed and Secure.
+    secure: bool,
+}
+
+impl Browser {
+    pub fn new(key: hmac::Key, public_url: &str) -> Self {
+        let origin = url_origin(public_url);
+        Self {
+            key,
+            secure: origin.starts_with("https://"),
+            origin,
+        }
+    }
+
+    fn cookie_name(&self, base: &str) -> String {
+        if self.secure {
+            format!("__Host-{base}")
+        } else {
+            base.to_owned()
+        }
+    }
+
+    fn cookie<'c>(&self, name: String, value: String) -> Cookie<'c> {
+        Cookie::build(name, value)
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .finish()
+    }
+
+    /// The browser's pre-session value, and the cookie to set when it has none yet (or a
+    /// malformed one).
+    pub fn pre_session(
+        &self,
+        req: &HttpRequest,
+        random: &dyn Random,
+    ) -> Result<(String, Option<Cookie<'static>>), gptgate_ports::RandomError> {
+        if let Some(value) = self.pre_session_of(req) {
+            return Ok((value, None));
+        }
+        let value = URL_SAFE_NO_PAD.encode(random.bytes::<32>()?);
+        let cookie = self.cookie(self.cookie_name(CSRF_COOKIE), value.clone());
+        Ok((value, Some(cookie)))
+    }
+
+    fn pre_session_of(&self, req: &HttpRequest) -> Option<String> {
+        req.cookie(&self.cookie_name(CSRF_COOKIE))
+            .map(|c| c.value().to_owned())
+            .filter(|v| v.len() == 43 && URL_SAFE_NO_PAD.decode(v).is_ok())
+    }
+
+    /// What a token signs: the purpose and the pre-session value, each delimited.
+    fn message(pre_session: &str, purpose: &str) -> Vec<u8> {
+        let mut message = Vec::with_capacity(64 + purpose.len() + pre_session.len());
+        for part in ["gptgate csrf v1", purpose, pre_session] {
+            message.extend_from_slice(part.as_bytes());
+            message.push(0);
+        }
+        message
+    }
+
+    /// The token a form for `purpose` carries in this browser.
+    pub fn csrf_token(&self, pre_session: &str, purpose: &str) -> String {
+        URL_SAFE_NO_PAD.encode(hmac::sign(&self.key, &Self::message(pre_session, purpose)))
+    }
+
+    /// Checks a form POST: it comes from our origin, and `presented` is the token for `purpose`
+    /// bound to this browser's pre-session cookie (compared in constant time by `ring`).
+    pub fn check_form(
+        &self,
+        req: &HttpRequest,
+        presented: Option<&str>,
+        purpose: &str,
+    ) -> Result<(), Forbidden> {
+        if !self.same_origin(req) {
+            return Err(Forbidden::CrossOrigin);
+        }
+        let pre_session = self.pre_session_of(req).ok_or(Forbidden::BadToken)?;
+        let presented = presented
+            .and_then(|t| URL_SAFE_NO_PAD.decode(t).ok())
+            .ok_or(Forbidden::BadToken)?;
+        hmac::verify(&self.key, &Self::message(&pre_session, purpose), &presented)
+            .map_err(|_| Forbidden::BadToken)
+    }
+
+    /// `Origin` is ours; without `Origin`, `Sec-Fetch-Site` (if sent) says same-origin. A
+    /// request with neither comes from no browser (curl, a script) and still needs the token.
+    fn same_origin(&self, req: &HttpRequest) -> bool {
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        match header(header::ORIGIN.as_str()) {
+            Some(origin) => origin == self.origin,
+            None => header("sec-fetch-site").is_none_or(|site| site == "same-origin"),
+        }
+    }
+
+    /// The cookie holding the nonce of connect flow `flow_id`, for 10 minutes.
+    pub fn connect_cookie(&self, flow_id: &str, nonce: &SecretString) -> Cookie<'static> {
+        let mut cookie = self.cookie(
+            self.cookie_name(&format!("{CONNECT_COOKIE}{flow_id}")),
+            nonce.expose_secret().to_owned(),
+        );
+        cookie.set_max_age(CookieDuration::seconds(CONNECT_COOKIE_SECONDS));
+        cookie
+    }
+
+    /// The nonce this browser holds for connect flow `flow_id`, if any.
+    pub fn connect_nonce(&self, req: &HttpRequest, flow_id: &str) -> Option<String> {
+        req.cookie(&self.cookie_name(&format!("{CONNECT_COOKIE}{flow_id}")))
+            .map(|c| c.value().to_owned())
+    }
+
+    /// A cookie that removes connect flow `flow_id`'s nonce: a flow is finished once.
+    pub fn clear_connect_cookie(&self, flow_id: &str) -> Cookie<'static> {
+        let mut cookie = self.cookie(
+            self.cookie_name(&format!("{CONNECT_COOKIE}{flow_id}")),
+            String::new(),
+        );
+        cookie.make_removal();
+        cookie
+    }
+}
+
+/// The origin of a URL as browsers send it in `Origin` (`scheme://host[:port]`, default
+/// ports left out).
+fn url_origin(public_url: &str) -> String {
+    url::Url::parse(public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| public_url.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn browser(url: &str) -> Browser {
+        Browser::new(hmac::Key::new(hmac::HMAC_SHA256, &[7; 32]), url)
+    }
+
+    fn with_pre_session(req: TestRequest, value: &str) -> TestRequest {
+        req.cookie(Cookie::new("gptgate-csrf", value.to_owned()))
+    }
+
+    const PRE: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    const OTHER: &str = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+
+    #[test]
+    fn origins_are_compared_as_browsers_send_them() {
+        assert_eq!(
+            url_origin("https://GPT.example.com:443/x"),
+            "https://gpt.example.com"
+        );
+        assert_eq!(url_origin("http://localhost:8080"), "http://localhost:8080");
+    }
+
+    #[test]
+    fn a_token_works_only_in_its_browser_for_its_purpose_from_our_origin() {
+        let b = browser("http://localhost:8080");
+        let token = b.csrf_token(PRE, "connect");
+        let post = |pre: &str, origin: Option<&str>, site: Option<&str>| {
+            let mut req = with_pre_session(TestRequest::post(), pre);
+            if let Some(o) = origin {
+                req = req.insert_header(("origin", o));
+            }
+            if let Some(s) = site {
+                req = req.insert_header(("sec-fetch-site", s));
+            }
+            req.to_http_request()
+        };
+        let ours = Some("http://localhost:8080");
+        assert_eq!(
+            b.check_form(&post(PRE, ours, None), Some(&token), "connect"),
+            Ok(())
+        );
+        assert_eq!(
+            b.check_form(&post(PRE, None, None), Some(&token), "connect"),
+            Ok(()),
+            "no browser headers at all: the token decides"
+        );
+        assert_eq!(
+            b.check_form(
+                &post(PRE, None, Some("same-origin")),
+                Some(&token),
+                "connect"
+            ),
+            Ok(())
+        );
+        let cases = [
+            (
+                post(OTHER, ours, None),
+                Some(token.as_str()),
+                "connect",
+                Forbidden::BadToken,
+            ),
+            (post(PRE, ours, None), None, "connect", Forbidden::BadToken),
+            (
+                post(PRE, ours, None),
+                Some("garbage!"),
+                "connect",
+                Forbidden::BadToken,
+            ),
+            (
+                post(PRE, ours, None),
+                Some(token.as_str()),
+                "other",
+                Forbidden::BadToken,
+            ),
+            (
+                post(PRE, Some("https://evil.example"), None),
+                Some(token.as_str()),
+                "connect",
+                Forbidden::CrossOrigin,
+            ),
+            (
+                post(PRE, Some("null"), None),
+                Some(token.as_str()),
+                "connect",
+                Forbidden::CrossOrigin,
+            ),
+            (
+                post(PRE, Some("http://localhost:8081"), None),
+                Some(token.as_str()),
+                "connect",
+                Forbidden::CrossOrigin,
+            ),
+            (
+                post(PRE, None, Some("cross-site")),
+                Some(token.as_str()),
+                "connect",
+                Forbidden::CrossOrigin,
+            ),
+            (
+                TestRequest::post()
+                    .insert_header(("origin", "http://localhost:8080"))
+                    .to_http_request(),
+                Some(token.as_str()),
+                "connect",
+                Forbidden::BadToken,
+            ),
+        ];
+        for (i, (req, presented, purpose, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                b.check_form(&req, presented, purpose),
+                Err(expected),
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn cookies_are_host_prefixed_and_secure_only_over_https() {
+        let nonce = SecretString::from("n".to_owned());
+        let plain = browser("http://localhost:8080").connect_cookie("0123", &nonce);
+        assert_eq!(plain.name(), "gptgate-connect-0123");
+        assert_eq!(plain.secure(), Some(false));
+        let https = browser("https://gpt.example.com").connect_cookie("0123", &nonce);
+        assert_eq!(https.name(), "__Host-gptgate-connect-0123");
+        assert_eq!(https.secure(), Some(true));
+        for c in [&plain, &https] {
+            assert_eq!(c.http_only(), Some(true));
+            assert_eq!(c.same_site(), Some(SameSite::Lax));
+            assert_eq!(c.path(), Some("/"));
+            assert_eq!(c.max_age(), Some(CookieDuration::seconds(600)));
+        }
+    }
+}

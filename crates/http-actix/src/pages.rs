@@ -1,0 +1,76 @@
+//! The browser pages: one layout, every template loaded once at start-up, and one response
+//! builder that gives every page the same headers.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpResponse;
+use tera::{Context, Tera};
+
+/// Every page template, parsed once.
+pub struct Pages {
+    tera: Tera,
+}
+
+impl Pages {
+    pub fn load() -> Result<Self, tera::Error> {
+        let mut tera = Tera::new();
+        tera.add_raw_templates(vec![
+            ("layout.html", include_str!("../templates/layout.html")),
+            (
+                "connect_confirm.html",
+                include_str!("../templates/connect_confirm.html"),
+            ),
+            (
+                "connect_result.html",
+                include_str!("../templates/connect_result.html"),
+            ),
+            ("privacy.html", include_str!("../templates/privacy.html")),
+        ])?;
+        Ok(Self { tera })
+    }
+
+    /// Renders `template` (autoescaped) with `context`.
+    pub fn render(&self, template: &str, context: &Context) -> Result<String, tera::Error> {
+        self.tera.render(template, context)
+    }
+}
+
+/// The policy of a page without forms: inline styles, nothing else, never framed.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The policy of a page whose form leads on to a provider. `form-action` is left out on
+/// purpose: Chromium applies it to the redirects after the POST, and the redirect to the
+/// provider (any of five origins, configurable) would be blocked. Nothing user-controlled is
+/// rendered unescaped, and the form posts to this origin only.
+pub const FORM_PAGE_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'";
+
+/// An HTML page answer with `csp`.
+pub fn html(status: StatusCode, csp: &'static str, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+        .body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_extends_the_layout_and_escapes_what_it_shows() {
+        let pages = Pages::load().unwrap();
+        let mut context = Context::new();
+        context.insert("ok", &false);
+        context.insert("title", "<b>Title</b>");
+        context.insert("message", "a & b");
+        let html = pages.render("connect_result.html", &context).unwrap();
+        assert!(html.starts_with("<!doctype html>"), "the layout: {html}");
+        assert!(
+            html.contains("&lt;b&gt;Title&lt;&#x2F;b&gt;")
+                || html.contains("&lt;b&gt;Title&lt;/b&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("a &amp; b"));
+        assert!(!html.contains("{{") && !html.contains("{%"));
+    }
+}
