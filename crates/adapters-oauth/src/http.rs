@@ -18,3 +18,52 @@ pub fn client(provider: ProviderId) -> Result<reqwest::Client, ProviderSetupErro
             reason: e.to_string(),
         })
 }
+
+/// A token response's `expires_in`, read leniently: an integer, a finite float (cut to whole
+/// seconds, saturating) or a numeric string; anything else means "not said". Its range is the
+/// caller's to clamp (`gptgate_domain::token_expiry`).
+pub fn expires_in(body: &serde_json::Value) -> Option<time::Duration> {
+    use serde_json::Value;
+    let seconds = match body.get("expires_in")? {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))?,
+        Value::String(s) => s.trim().parse::<i64>().ok()?,
+        _ => return None,
+    };
+    Some(time::Duration::seconds(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use time::Duration;
+
+    #[test]
+    fn expires_in_is_read_from_whatever_a_provider_sends() {
+        let cases = [
+            (json!({ "expires_in": 3600 }), Some(Duration::hours(1))),
+            (json!({ "expires_in": "3600" }), Some(Duration::hours(1))),
+            (json!({ "expires_in": -5 }), Some(Duration::seconds(-5))),
+            (
+                json!({ "expires_in": 1e18 }),
+                Some(Duration::seconds(1_000_000_000_000_000_000)),
+            ),
+            (
+                json!({ "expires_in": 1e300 }),
+                Some(Duration::seconds(i64::MAX)),
+            ),
+            (
+                json!({ "expires_in": 3599.9 }),
+                Some(Duration::seconds(3599)),
+            ),
+            (json!({ "expires_in": "soon" }), None),
+            (json!({ "expires_in": null }), None),
+            (json!({ "expires_in": [1] }), None),
+            (json!({}), None),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(super::expires_in(&body), expected, "{body}");
+        }
+    }
+}

@@ -11,7 +11,6 @@ use gptgate_domain::ProviderId;
 use gptgate_ports::{Authorization, OAuthProvider, ProviderError, Revocation, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
-use time::Duration;
 
 use crate::config::{Defaults, ProviderConfig, ProviderSetupError};
 
@@ -138,10 +137,7 @@ impl OAuthProvider for Slack {
         Ok(TokenSet {
             access_token: SecretString::from(access),
             refresh_token: text(&body, "refresh_token").map(SecretString::from),
-            expires_in: body
-                .get("expires_in")
-                .and_then(Value::as_i64)
-                .map(Duration::seconds),
+            expires_in: crate::http::expires_in(&body),
             scopes: text(&body, "scope")
                 .map(|s| s.split(',').map(str::to_owned).collect())
                 .unwrap_or_default(),

@@ -12,7 +12,6 @@ use gptgate_domain::ProviderId;
 use gptgate_ports::{Authorization, OAuthProvider, ProviderError, Revocation, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
-use time::Duration;
 
 use crate::config::{Defaults, ProviderConfig, ProviderSetupError};
 
@@ -185,10 +184,7 @@ impl OAuthProvider for Zoho {
         Ok(TokenSet {
             access_token: SecretString::from(access),
             refresh_token: text("refresh_token").map(SecretString::from),
-            expires_in: body
-                .get("expires_in")
-                .and_then(Value::as_i64)
-                .map(Duration::seconds),
+            expires_in: crate::http::expires_in(&body),
             scopes: text("scope")
                 .map(|s| {
                     s.split([',', ' '])
