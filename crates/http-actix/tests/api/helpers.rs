@@ -59,6 +59,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// An app with extra configuration (provider credentials, URL overrides).
 pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
+    spawn_app_with_options(extra, ServeOptions::default()).await
+}
+
+/// An app with extra configuration and other serving options.
+pub async fn spawn_app_with_options(extra: &[(&str, String)], options: ServeOptions) -> TestApp {
     let store = Arc::new(InMemoryStore::new());
     let ready_store = store.clone();
     let readiness: Readiness = Arc::new(move || {
@@ -69,7 +74,7 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
             store.find_code(&probe).await.map(|_| ())
         })
     });
-    let served = serve(store.clone(), readiness, extra);
+    let served = serve_with(store.clone(), readiness, extra, options);
     TestApp {
         address: served.address,
         store,
@@ -92,27 +97,46 @@ pub fn serve<S>(store: Arc<S>, readiness: Readiness, extra: &[(&str, String)]) -
 where
     S: gptgate_testkit::Store,
 {
-    serve_with_time_limit(
-        store,
-        readiness,
-        extra,
-        gptgate_http::startup::REQUEST_TIME_LIMIT,
-    )
+    serve_with(store, readiness, extra, ServeOptions::default())
 }
 
-/// [`serve`] with another per-request time limit.
-pub fn serve_with_time_limit<S>(
+/// How [`serve_with`] differs from [`serve`].
+pub struct ServeOptions {
+    pub time_limit: std::time::Duration,
+    /// The public URL is the address actually bound (for a real browser, whose `Origin` must
+    /// match it), instead of `http://localhost:8080`.
+    pub public_url_is_own_address: bool,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            time_limit: gptgate_http::startup::REQUEST_TIME_LIMIT,
+            public_url_is_own_address: false,
+        }
+    }
+}
+
+/// [`serve`] with other options.
+pub fn serve_with<S>(
     store: Arc<S>,
     readiness: Readiness,
     extra: &[(&str, String)],
-    time_limit: std::time::Duration,
+    options: ServeOptions,
 ) -> Served
 where
     S: gptgate_testkit::Store,
 {
     init_logs();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let public_url = if options.public_url_is_own_address {
+        address.clone()
+    } else {
+        PUBLIC_URL.to_owned()
+    };
     let mut vars: Vars = [
-        ("PUBLIC_URL", "http://localhost:8080"),
+        ("PUBLIC_URL", public_url.as_str()),
         ("GPT_API_KEY", &*format!("{API_KEY},{OTHER_KEY}")),
         ("JWT_SECRET", "0123456789abcdef0123456789abcdef-test"),
         ("TOKEN_ENCRYPTION_KEY", TOKEN_KEY),
@@ -128,7 +152,7 @@ where
     let clock = FakeClock::new();
     let state = state(
         &config,
-        "http://localhost:8080",
+        &public_url,
         store,
         readiness,
         Environment {
@@ -139,12 +163,10 @@ where
     )
     .expect("state builds");
     let state = web::Data::new(state);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let settings = HttpSettings {
         body_limit: BODY_LIMIT,
         hsts: false,
-        time_limit,
+        time_limit: options.time_limit,
     };
     let server = HttpServer::new(move || app(state.clone(), settings))
         .workers(1)
@@ -153,7 +175,7 @@ where
         .run();
     tokio::spawn(server);
     Served {
-        address: format!("http://127.0.0.1:{port}"),
+        address,
         mailer,
         clock,
     }

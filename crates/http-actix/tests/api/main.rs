@@ -2,6 +2,7 @@
 //! (in-memory store, recording mailer, fake clock) with the real crypto adapters.
 
 mod auth;
+mod browser;
 mod connections;
 mod conversations;
 mod helpers;

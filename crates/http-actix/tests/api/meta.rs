@@ -110,14 +110,17 @@ async fn every_response_carries_the_security_headers() {
 
 #[tokio::test]
 async fn every_error_the_server_itself_makes_carries_the_security_headers() {
-    use crate::helpers::{serve_with_time_limit, BODY_LIMIT};
+    use crate::helpers::{serve_with, ServeOptions, BODY_LIMIT};
     use std::sync::Arc;
     // A database that never answers: /readyz runs into the (short) time limit.
-    let served = serve_with_time_limit(
+    let served = serve_with(
         Arc::new(gptgate_testkit::InMemoryStore::new()),
         Arc::new(|| Box::pin(std::future::pending())),
         &[],
-        std::time::Duration::from_millis(200),
+        ServeOptions {
+            time_limit: std::time::Duration::from_millis(200),
+            ..ServeOptions::default()
+        },
     );
     let client = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", served.address);

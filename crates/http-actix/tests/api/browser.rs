@@ -1,0 +1,339 @@
+//! Every page in a real headless Chromium (Debian's `chromium` and `chromium-driver`), driven
+//! over WebDriver: the connect flow end to end, its refusal in another browser, the error page
+//! and the privacy policy. Without chromedriver these tests say SKIPPED, unless CI=true, where
+//! they fail.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use thirtyfour::prelude::*;
+use thirtyfour::ChromiumLikeCapabilities;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::helpers::{spawn_app_with_options, ServeOptions, TestApp};
+
+/// A chromedriver process, stopped on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver_path() -> Option<String> {
+    std::env::var("CHROMEDRIVER")
+        .ok()
+        .or_else(|| Some("/usr/bin/chromedriver".to_owned()))
+        .filter(|p| std::path::Path::new(p).exists())
+}
+
+/// Starts chromedriver, or returns `None` (SKIPPED) where there is none and CI is not set.
+async fn driver() -> Option<Driver> {
+    let Some(path) = chromedriver_path() else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("chromedriver is required in CI (apt-get install chromium chromium-driver)");
+        }
+        eprintln!("SKIPPED: no chromedriver (apt-get install chromium chromium-driver)");
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Driver {
+        child: Command::new(path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts"),
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..100 {
+        if reqwest::get(format!("{}/status", driver.url)).await.is_ok() {
+            return Some(driver);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not answer on {}", driver.url);
+}
+
+/// A fresh headless Chromium with its own profile (so its own cookies).
+async fn browser(driver: &Driver) -> WebDriver {
+    let mut caps = DesiredCapabilities::chrome();
+    if std::path::Path::new("/usr/bin/chromium").exists() {
+        caps.set_binary("/usr/bin/chromium").unwrap();
+    }
+    for arg in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ] {
+        caps.add_arg(arg).unwrap();
+    }
+    WebDriver::new(&driver.url, caps)
+        .await
+        .expect("a Chromium session")
+}
+
+/// Linear's authorize endpoint as a user who approves at once: straight back to the
+/// callback with a code and the state.
+struct ApproveAtOnce;
+
+impl Respond for ApproveAtOnce {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let q: std::collections::HashMap<String, String> =
+            request.url.query_pairs().into_owned().collect();
+        let mut back = reqwest::Url::parse(&q["redirect_uri"]).unwrap();
+        back.query_pairs_mut()
+            .append_pair("code", "browser-code")
+            .append_pair("state", &q["state"]);
+        ResponseTemplate::new(302).insert_header("location", back.as_str())
+    }
+}
+
+/// The app at its own address (so Chromium's `Origin` is the public origin), with Linear on
+/// wiremock, and Ann signed in by email.
+async fn app_with_linear(linear: &MockServer) -> (TestApp, String) {
+    let app = spawn_app_with_options(
+        &[
+            ("LINEAR_CLIENT_ID", "lin-client".to_owned()),
+            ("LINEAR_CLIENT_SECRET", "lin-secret".to_owned()),
+            (
+                "LINEAR_AUTHORIZE_URL",
+                format!("{}/oauth/authorize", linear.uri()),
+            ),
+            ("LINEAR_TOKEN_URL", format!("{}/oauth/token", linear.uri())),
+            ("LINEAR_API_BASE_URL", linear.uri()),
+        ],
+        ServeOptions {
+            public_url_is_own_address: true,
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": {
+                "viewer": { "id": "u-1", "name": "Ann Lee", "email": "ann@acme.test" },
+                "organization": { "id": "o-1", "name": "Acme", "urlKey": "acme" }
+            }
+        })))
+        .mount(linear)
+        .await;
+    let token = app.sign_in("ann.lee@example.com").await;
+    (app, token)
+}
+
+async fn auth_link(app: &TestApp, token: &str) -> String {
+    let res = app
+        .post(
+            "/api/gpt/create-auth-link",
+            &json!({ "token": token, "provider": "linear", "label": "work" }),
+        )
+        .await;
+    res.json::<Value>().await.unwrap()["authUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn text(browser: &WebDriver) -> String {
+    browser
+        .find(By::Tag("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_user_connects_an_account_in_a_real_browser() {
+    let Some(driver) = driver().await else { return };
+    let linear = MockServer::start().await;
+    let (app, token) = app_with_linear(&linear).await;
+    Mock::given(method("GET"))
+        .and(path("/oauth/authorize"))
+        .respond_with(ApproveAtOnce)
+        .mount(&linear)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "lin_access", "token_type": "Bearer",
+            "expires_in": 86399, "refresh_token": "lin_refresh"
+        })))
+        .expect(1)
+        .mount(&linear)
+        .await;
+    let link = auth_link(&app, &token).await;
+
+    let chromium = browser(&driver).await;
+    chromium.goto(&link).await.unwrap();
+    assert_eq!(chromium.title().await.unwrap(), "Connect Linear");
+    let page = text(&chromium).await;
+    assert!(page.contains("Connect Linear?"), "{page}");
+    assert!(
+        page.contains("your gptgate account (a***@example.com)"),
+        "{page}"
+    );
+    assert_eq!(
+        chromium
+            .find(By::Id("owner"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "your gptgate account (a***@example.com)"
+    );
+    chromium.refresh().await.unwrap();
+    chromium
+        .find(By::Id("continue"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Continue -> Linear (approves at once) -> the callback in this same browser.
+    let mut page = String::new();
+    for _ in 0..50 {
+        page = text(&chromium).await;
+        if page.contains("Connected") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(page.contains("Connected Linear (work)"), "{page}");
+    let url = chromium.current_url().await.unwrap();
+    assert_eq!(url.path(), "/auth/callback/linear");
+    let flow_cookies: Vec<String> = chromium
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .filter(|n| n.starts_with("gptgate-connect-"))
+        .collect();
+    assert!(
+        flow_cookies.is_empty(),
+        "the flow's nonce is cleared: {flow_cookies:?}"
+    );
+    chromium.quit().await.unwrap();
+
+    let accounts: Value = app
+        .post("/api/gpt/accounts/list", &json!({ "token": token }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts["accounts"][0]["metadata"]["email"],
+        "ann@acme.test"
+    );
+}
+
+#[tokio::test]
+async fn a_flow_started_in_one_browser_is_refused_in_another() {
+    let Some(driver) = driver().await else { return };
+    let linear = MockServer::start().await;
+    let (app, token) = app_with_linear(&linear).await;
+    // Linear's consent screen, where the attacker stops and copies the URL with its state.
+    Mock::given(method("GET"))
+        .and(path("/oauth/authorize"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("Linear consent"))
+        .mount(&linear)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&linear)
+        .await;
+    let link = auth_link(&app, &token).await;
+
+    let attacker = browser(&driver).await;
+    attacker.goto(&link).await.unwrap();
+    attacker
+        .find(By::Id("continue"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let mut consent = None;
+    for _ in 0..50 {
+        let url = attacker.current_url().await.unwrap();
+        if url.path() == "/oauth/authorize" {
+            consent = Some(url);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let consent = consent.expect("the attacker reached the provider");
+    let state = consent
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    attacker.quit().await.unwrap();
+
+    let victim = browser(&driver).await;
+    victim
+        .goto(format!(
+            "{}/auth/callback/linear?code=victims-code&state={state}",
+            app.address
+        ))
+        .await
+        .unwrap();
+    let page = text(&victim).await;
+    assert!(
+        page.contains("This connection was started in another browser"),
+        "{page}"
+    );
+    assert!(page.contains("ask the GPT for a new link"), "{page}");
+    victim.quit().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_expired_link_and_the_privacy_policy_render_in_a_real_browser() {
+    let Some(driver) = driver().await else { return };
+    let linear = MockServer::start().await;
+    let (app, _) = app_with_linear(&linear).await;
+    let chromium = browser(&driver).await;
+    chromium
+        .goto(format!("{}/auth/start?token=made-up", app.address))
+        .await
+        .unwrap();
+    assert_eq!(chromium.title().await.unwrap(), "This link has expired");
+    assert!(text(&chromium).await.contains("Ask the GPT for a new link"));
+    chromium
+        .goto(format!("{}/privacy-policy", app.address))
+        .await
+        .unwrap();
+    assert!(chromium
+        .title()
+        .await
+        .unwrap()
+        .starts_with("Privacy policy"));
+    let page = text(&chromium).await;
+    assert!(page.contains("Accounts you connect (Linear)"), "{page}");
+    chromium.quit().await.unwrap();
+}
