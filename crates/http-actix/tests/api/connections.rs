@@ -214,7 +214,12 @@ async fn a_user_connects_linear_and_the_gpt_sees_the_account_but_never_a_token()
         state.as_str(),
         link_token,
     ] {
-        assert!(!logs.contains(secret), "{secret:?} appears in the logs");
+        let lines: Vec<&str> = logs.lines().collect();
+        let line = lines
+            .iter()
+            .position(|l| l.contains(secret))
+            .map(|i| lines[i.saturating_sub(3)..=i].join("\n"));
+        assert!(line.is_none(), "{secret:?} appears in the logs: {line:?}");
     }
     assert!(
         logs.contains("account connected"),

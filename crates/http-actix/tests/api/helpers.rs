@@ -44,7 +44,9 @@ fn init_logs() {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("debug")
+            // Everything the server side logs; not the test-side WebDriver client and wiremock
+            // servers, which log the URLs and headers they see (connect links, states).
+            .with_env_filter("debug,thirtyfour=off,wiremock=off")
             .with_ansi(false)
             .with_writer(|| Capture)
             .try_init();
