@@ -13,7 +13,10 @@ use thirtyfour::ChromiumLikeCapabilities;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::helpers::{spawn_app_with_options, ServeOptions, TestApp};
+use crate::helpers::{
+    linear_knows_ann, linear_settings, no_token_request, spawn_app_with_options, ServeOptions,
+    TestApp,
+};
 
 /// A chromedriver process, stopped on drop.
 struct Driver {
@@ -111,32 +114,14 @@ impl Respond for ApproveAtOnce {
 /// wiremock, and Ann signed in by email.
 async fn app_with_linear(linear: &MockServer) -> (TestApp, String) {
     let app = spawn_app_with_options(
-        &[
-            ("LINEAR_CLIENT_ID", "lin-client".to_owned()),
-            ("LINEAR_CLIENT_SECRET", "lin-secret".to_owned()),
-            (
-                "LINEAR_AUTHORIZE_URL",
-                format!("{}/oauth/authorize", linear.uri()),
-            ),
-            ("LINEAR_TOKEN_URL", format!("{}/oauth/token", linear.uri())),
-            ("LINEAR_API_BASE_URL", linear.uri()),
-        ],
+        &linear_settings(linear),
         ServeOptions {
             public_url_is_own_address: true,
             ..ServeOptions::default()
         },
     )
     .await;
-    Mock::given(method("POST"))
-        .and(path("/graphql"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": {
-                "viewer": { "id": "u-1", "name": "Ann Lee", "email": "ann@acme.test" },
-                "organization": { "id": "o-1", "name": "Acme", "urlKey": "acme" }
-            }
-        })))
-        .mount(linear)
-        .await;
+    linear_knows_ann(linear).await;
     let token = app.sign_in("ann.lee@example.com").await;
     (app, token)
 }
@@ -261,12 +246,7 @@ async fn a_flow_started_in_one_browser_is_refused_in_another() {
         .respond_with(ResponseTemplate::new(200).set_body_string("Linear consent"))
         .mount(&linear)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(0)
-        .mount(&linear)
-        .await;
+    no_token_request(&linear).await;
     let link = auth_link(&app, &token).await;
 
     let attacker = browser(&driver).await;

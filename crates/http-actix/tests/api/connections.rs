@@ -5,7 +5,10 @@ use serde_json::{json, Value};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{error_code, field, param, spawn_app_with, Browser, TestApp, API_KEY};
+use crate::helpers::{
+    error_code, field, linear_knows_ann, linear_settings, no_token_request, param, spawn_app_with,
+    Browser, TestApp, API_KEY,
+};
 
 struct Flow {
     app: TestApp,
@@ -15,36 +18,10 @@ struct Flow {
     ann: String,
 }
 
-fn linear_settings(linear: &MockServer) -> Vec<(&'static str, String)> {
-    vec![
-        ("LINEAR_CLIENT_ID", "lin-client".to_owned()),
-        ("LINEAR_CLIENT_SECRET", "lin-secret".to_owned()),
-        (
-            "LINEAR_AUTHORIZE_URL",
-            format!("{}/oauth/authorize", linear.uri()),
-        ),
-        ("LINEAR_TOKEN_URL", format!("{}/oauth/token", linear.uri())),
-        (
-            "LINEAR_REVOKE_URL",
-            format!("{}/oauth/revoke", linear.uri()),
-        ),
-        ("LINEAR_API_BASE_URL", linear.uri()),
-    ]
-}
-
 async fn flow() -> Flow {
     let linear = MockServer::start().await;
     let app = spawn_app_with(&linear_settings(&linear)).await;
-    Mock::given(method("POST"))
-        .and(path("/graphql"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "data": {
-                "viewer": { "id": "u-1", "name": "Ann Lee", "email": "ann@acme.test" },
-                "organization": { "id": "o-1", "name": "Acme", "urlKey": "acme" }
-            }
-        })))
-        .mount(&linear)
-        .await;
+    linear_knows_ann(&linear).await;
     let ann = app.sign_in("ann.lee@example.com").await;
     let browser = Browser::new(&app.address);
     Flow {
@@ -302,12 +279,7 @@ async fn a_link_asked_for_by_a_chatgpt_identity_says_so() {
 #[tokio::test]
 async fn continue_without_the_pages_token_or_from_another_site_is_refused_and_the_link_survives() {
     let f = flow().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(0)
-        .mount(&f.linear)
-        .await;
+    no_token_request(&f.linear).await;
     let auth_url = f.auth_link("work").await;
     let (_, html) = f.browser.open(&auth_url).await;
     let token = field(&html, "token");
@@ -409,12 +381,7 @@ async fn a_link_works_once_and_a_bad_one_gets_a_page_that_says_what_to_do() {
 #[tokio::test]
 async fn the_flow_finishes_only_in_the_browser_that_started_it() {
     let f = flow().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(0)
-        .mount(&f.linear)
-        .await;
+    no_token_request(&f.linear).await;
     // The attacker asks for a link for their own gptgate user, presses Continue in their own
     // browser, and sends the provider URL (with its state) to the victim.
     let mallory = f.app.sign_in("mallory@example.com").await;
@@ -515,12 +482,7 @@ async fn two_flows_in_one_browser_each_keep_their_own_nonce() {
 #[tokio::test]
 async fn a_callback_without_a_valid_state_makes_no_token_request() {
     let f = flow().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(0)
-        .mount(&f.linear)
-        .await;
+    no_token_request(&f.linear).await;
     for query in ["code=c", "code=c&state=forged", "code=c&state="] {
         assert_eq!(f.callback(query).await.status(), 400, "{query}");
     }

@@ -333,3 +333,49 @@ pub fn param(url: &reqwest::Url, name: &str) -> String {
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
 }
+
+/// The settings that point Linear at `linear` (wiremock).
+pub fn linear_settings(linear: &wiremock::MockServer) -> Vec<(&'static str, String)> {
+    vec![
+        ("LINEAR_CLIENT_ID", "lin-client".to_owned()),
+        ("LINEAR_CLIENT_SECRET", "lin-secret".to_owned()),
+        (
+            "LINEAR_AUTHORIZE_URL",
+            format!("{}/oauth/authorize", linear.uri()),
+        ),
+        ("LINEAR_TOKEN_URL", format!("{}/oauth/token", linear.uri())),
+        (
+            "LINEAR_REVOKE_URL",
+            format!("{}/oauth/revoke", linear.uri()),
+        ),
+        ("LINEAR_API_BASE_URL", linear.uri()),
+    ]
+}
+
+/// Linear's GraphQL API answers who the account is, as Linear does.
+pub async fn linear_knows_ann(linear: &wiremock::MockServer) {
+    use wiremock::matchers::{method, path};
+    wiremock::Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "data": {
+                    "viewer": { "id": "u-1", "name": "Ann Lee", "email": "ann@acme.test" },
+                    "organization": { "id": "o-1", "name": "Acme", "urlKey": "acme" }
+                }
+            })),
+        )
+        .mount(linear)
+        .await;
+}
+
+/// Linear's token endpoint must not be called (checked when `linear` is dropped).
+pub async fn no_token_request(linear: &wiremock::MockServer) {
+    use wiremock::matchers::{method, path};
+    wiremock::Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .expect(0)
+        .mount(linear)
+        .await;
+}
