@@ -2,6 +2,7 @@
 //! service call -> DTO.
 
 pub mod auth;
+pub mod connect;
 pub mod connections;
 pub mod conversations;
 pub mod me;
@@ -80,9 +81,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(connections::list_accounts_with_token)
         .service(connections::toggle_account)
         .service(connections::delete_account)
-        .service(connections::start_page)
-        .service(connections::start)
-        .service(connections::callback)
+        .service(connect::start_page)
+        .service(connect::start)
+        .service(connect::callback)
         .service(meta::healthz)
         .service(meta::readyz)
         .service(meta::openapi_json)
