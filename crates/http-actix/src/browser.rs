@@ -84,8 +84,7 @@ impl Browser {
     }
 
     fn pre_session_of(&self, req: &HttpRequest) -> Option<String> {
-        req.cookie(&self.cookie_name(CSRF_COOKIE))
-            .map(|c| c.value().to_owned())
+        self.read_cookie(req, CSRF_COOKIE)
             .filter(|v| v.len() == 43 && URL_SAFE_NO_PAD.decode(v).is_ok())
     }
 
@@ -145,7 +144,15 @@ impl Browser {
 
     /// The nonce this browser holds for connect flow `flow_id`, if any.
     pub fn connect_nonce(&self, req: &HttpRequest, flow_id: &str) -> Option<String> {
-        req.cookie(&self.cookie_name(&format!("{CONNECT_COOKIE}{flow_id}")))
+        self.read_cookie(req, &format!("{CONNECT_COOKIE}{flow_id}"))
+    }
+
+    /// The value of our cookie `base`, its name compared byte for byte as the browser stored
+    /// it. Never through actix's decoding lookup: a cookie set elsewhere as
+    /// `%5F%5FHost-...` is stored by the browser without the `__Host-` protections and would
+    /// decode to our protected name.
+    fn read_cookie(&self, req: &HttpRequest, base: &str) -> Option<String> {
+        req.cookie_raw(&self.cookie_name(base))
             .map(|c| c.value().to_owned())
     }
 
@@ -285,6 +292,23 @@ mod tests {
                 "case {i}"
             );
         }
+    }
+
+    #[test]
+    fn a_cookie_whose_name_only_decodes_to_ours_is_not_ours() {
+        let b = browser("https://gpt.example.com");
+        let forged = TestRequest::get()
+            .insert_header(("cookie", "%5F%5FHost-gptgate-connect-0123=planted"))
+            .to_http_request();
+        assert_eq!(b.connect_nonce(&forged, "0123"), None);
+        let forged = TestRequest::get()
+            .insert_header(("cookie", format!("%5F%5FHost-gptgate-csrf={PRE}")))
+            .to_http_request();
+        assert_eq!(b.pre_session_of(&forged), None);
+        let ours = TestRequest::get()
+            .insert_header(("cookie", "__Host-gptgate-connect-0123=real"))
+            .to_http_request();
+        assert_eq!(b.connect_nonce(&ours, "0123").as_deref(), Some("real"));
     }
 
     #[test]
