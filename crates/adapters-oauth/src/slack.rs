@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use gptgate_domain::ProviderId;
-use gptgate_ports::{Authorization, OAuthProvider, ProviderError, Revocation, TokenSet};
+use gptgate_ports::{
+    Authorization, OAuthProvider, ProviderError, Revocation, TokenSet, REVOKE_TIME_LIMIT,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
@@ -174,8 +176,13 @@ impl OAuthProvider for Slack {
         let (Some(url), Some(token)) = (&self.config.revoke_url, &account.access_token) else {
             return Ok(());
         };
-        self.call(self.http.post(url).bearer_auth(token.expose_secret()))
-            .await?;
+        self.call(
+            self.http
+                .post(url)
+                .bearer_auth(token.expose_secret())
+                .timeout(REVOKE_TIME_LIMIT),
+        )
+        .await?;
         Ok(())
     }
 }

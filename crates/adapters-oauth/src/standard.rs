@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use gptgate_domain::ProviderId;
-use gptgate_ports::{Authorization, OAuthProvider, ProviderError, Revocation, TokenSet};
+use gptgate_ports::{
+    Authorization, OAuthProvider, ProviderError, Revocation, TokenSet, REVOKE_TIME_LIMIT,
+};
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
@@ -213,7 +215,7 @@ impl OAuthProvider for StandardProvider {
             (None, None) => return Ok(()),
         };
         let mut form = vec![("token", token.expose_secret()), ("token_type_hint", hint)];
-        let mut request = self.http.post(url.as_str());
+        let mut request = self.http.post(url.as_str()).timeout(REVOKE_TIME_LIMIT);
         if self.auth_in_body {
             form.push(("client_id", self.client_id.as_str()));
             form.push(("client_secret", self.client_secret.expose_secret()));

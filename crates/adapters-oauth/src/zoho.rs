@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use gptgate_domain::ProviderId;
-use gptgate_ports::{Authorization, OAuthProvider, ProviderError, Revocation, TokenSet};
+use gptgate_ports::{
+    Authorization, OAuthProvider, ProviderError, Revocation, TokenSet, REVOKE_TIME_LIMIT,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
@@ -107,14 +109,21 @@ impl Zoho {
     }
 
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, ProviderError> {
-        let response = request.send().await.map_err(unavailable)?;
+        // Zoho's revocation takes the token in the query string: an error must not carry the URL.
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unavailable(e.without_url()))?;
         let status = response.status();
         if status.is_server_error() {
             return Err(ProviderError::Unavailable(
                 format!("Zoho answered {status}").into(),
             ));
         }
-        let body: Value = response.json().await.map_err(unavailable)?;
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| unavailable(e.without_url()))?;
         if let Some(code) = body.get("error").and_then(Value::as_str) {
             return Err(ProviderError::Rejected {
                 code: code.to_owned(),
@@ -238,7 +247,8 @@ impl OAuthProvider for Zoho {
         self.call(
             self.http
                 .post(url)
-                .query(&[("token", token.expose_secret())]),
+                .query(&[("token", token.expose_secret())])
+                .timeout(REVOKE_TIME_LIMIT),
         )
         .await?;
         Ok(())

@@ -23,7 +23,7 @@ fn settings(id: ProviderId, server: &MockServer) -> ProviderSettings {
         client_secret: SecretString::from("csecret".to_owned()),
         authorize_url: Some(format!("{}/authorize", server.uri())),
         token_url: Some(format!("{}/token", server.uri())),
-        revoke_url: None,
+        revoke_url: Some(format!("{}/revoke", server.uri())),
         api_base_url: Some(format!("{}/api", server.uri())),
         userinfo_url: Some(format!("{}/userinfo", server.uri())),
         scopes: None,
@@ -147,5 +147,47 @@ async fn a_token_endpoint_that_redirects_is_not_followed() {
             )
             .await;
         assert!(result.is_err(), "{id}: a redirect is an error, not a token");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 5)]
+async fn a_revocation_gives_up_within_its_time_limit() {
+    use gptgate_ports::{Revocation, REVOKE_TIME_LIMIT};
+    let tasks: Vec<_> = ProviderId::ALL
+        .into_iter()
+        .map(|id| {
+            tokio::spawn(async move {
+                let server = MockServer::start().await;
+                // An answer that comes, but later than the limit (and sooner than the 10 s
+                // every other provider call may take).
+                Mock::given(method("POST"))
+                    .and(path("/revoke"))
+                    .respond_with(
+                        ResponseTemplate::new(200)
+                            .set_body_json(json!({ "ok": true, "revoked": true }))
+                            .set_delay(REVOKE_TIME_LIMIT + std::time::Duration::from_secs(2)),
+                    )
+                    .mount(&server)
+                    .await;
+                let provider = gptgate_adapters_oauth::build(&settings(id, &server)).unwrap();
+                let mut metadata = serde_json::Map::new();
+                metadata.insert("accountsServer".into(), json!(server.uri()));
+                let result = provider
+                    .revoke(&Revocation {
+                        access_token: Some(SecretString::from("access".to_owned())),
+                        refresh_token: Some(SecretString::from("refresh".to_owned())),
+                        metadata,
+                    })
+                    .await;
+                (id, result)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (id, result) = task.await.unwrap();
+        match result {
+            Err(ProviderError::Unavailable(_)) => {}
+            other => panic!("{id}: expected to give up, got {other:?}"),
+        }
     }
 }

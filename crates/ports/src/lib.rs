@@ -22,7 +22,9 @@ pub use crypto::{
 pub use error::{BoxError, InternalError, StorageError};
 pub use limits::BudgetRepository;
 pub use mail::{MailError, Mailer};
-pub use oauth::{Authorization, OAuthProvider, ProviderError, Revocation, TokenSet};
+pub use oauth::{
+    Authorization, OAuthProvider, ProviderError, Revocation, TokenSet, REVOKE_TIME_LIMIT,
+};
 pub use random::{Random, RandomError};
 pub use storage::{
     AccountRepository, ConversationRepository, Housekeeping, LinkTokenRepository, PurgeReport,

@@ -11,6 +11,9 @@ use time::Duration;
 
 use crate::BoxError;
 
+/// The longest a revocation may take, connection included.
+pub const REVOKE_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Where to send the user, and the PKCE verifier to keep (sealed) until the callback.
 pub struct Authorization {
     pub url: String,
@@ -74,6 +77,8 @@ pub trait OAuthProvider: Send + Sync {
     async fn identify(&self, tokens: &TokenSet) -> Result<Map<String, Value>, ProviderError>;
 
     /// Revokes the account's grant at the provider, where it has a revocation endpoint; `Ok`
-    /// otherwise. The implementation picks the token its provider revokes.
+    /// otherwise. The implementation picks the token its provider revokes. It MUST give up
+    /// within [`REVOKE_TIME_LIMIT`]: revocations run while a user waits for a deletion, which
+    /// a slow provider must never prevent.
     async fn revoke(&self, account: &Revocation) -> Result<(), ProviderError>;
 }

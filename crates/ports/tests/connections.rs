@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use gptgate_domain::{AccountLabel, LinkPolicy, ProviderId, UserId};
 use gptgate_ports::services::{
-    Callback, ConnectError, ConnectPreview, Connections, ConnectionsPorts, LinkOwner,
+    Callback, ConnectError, ConnectPreview, Connections, ConnectionsPorts, Erased, LinkOwner,
     RotationReport,
 };
 use gptgate_ports::{AccountRepository, Clock, OAuthProvider, SecretBox, UserRepository};
@@ -714,7 +714,14 @@ async fn erasing_a_user_revokes_every_account_first_then_deletes_everything() {
         .unwrap();
     h.linear.fail_revocation();
 
-    assert_eq!(h.connections.erase_user(h.ann).await.unwrap(), 2);
+    assert_eq!(
+        h.connections.erase_user(h.ann).await.unwrap(),
+        Erased {
+            accounts: 2,
+            revoked: 0
+        },
+        "deleted though no revocation succeeded, and said so"
+    );
     let mut revoked = h.linear.revoked();
     revoked.sort();
     assert_eq!(
@@ -740,8 +747,40 @@ async fn erasing_a_user_revokes_every_account_first_then_deletes_everything() {
 #[tokio::test]
 async fn erasing_a_user_without_accounts_revokes_nothing() {
     let h = harness().await;
-    assert_eq!(h.connections.erase_user(h.ann).await.unwrap(), 0);
+    assert_eq!(
+        h.connections.erase_user(h.ann).await.unwrap(),
+        Erased {
+            accounts: 0,
+            revoked: 0
+        }
+    );
     assert!(h.linear.revoked().is_empty());
+}
+
+#[tokio::test]
+async fn erasing_counts_only_the_revocations_the_provider_confirmed() {
+    use gptgate_domain::{Sealed, SealedTokens};
+
+    let h = harness().await;
+    h.connected("c").await;
+    // An account no configured key opens: nothing to revoke with.
+    let mut lost = h.connected("c2").await;
+    lost.id = gptgate_domain::AccountId::from_random_bytes([42; 16]);
+    lost.label = AccountLabel::parse("lost").unwrap();
+    lost.tokens = SealedTokens {
+        access_token: Some(Sealed::from_bytes(b"gone|ctx|00".to_vec())),
+        refresh_token: None,
+        key_id: "gone".into(),
+    };
+    h.store.upsert_account(&lost).await.unwrap();
+    assert_eq!(
+        h.connections.erase_user(h.ann).await.unwrap(),
+        Erased {
+            accounts: 2,
+            revoked: 1
+        }
+    );
+    assert_eq!(h.linear.revoked().len(), 1, "the provider was asked once");
 }
 
 #[tokio::test]

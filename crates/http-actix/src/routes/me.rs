@@ -29,13 +29,24 @@ pub async fn delete_me(
 ) -> Result<HttpResponse, ApiError> {
     let body: TokenBody = json_body(&body)?;
     let caller = state.caller(&req, body.token.as_deref()).await?;
-    let disconnected = state.connections.erase_user(caller.user_id).await?;
+    let erased = state.connections.erase_user(caller.user_id).await?;
+    let unconfirmed = erased.accounts - erased.revoked;
+    let message = if unconfirmed == 0 {
+        format!(
+            "All data of this user was deleted: account, sessions, conversations and {} connected account(s), each revoked at its provider.",
+            erased.accounts
+        )
+    } else {
+        format!(
+            "All data of this user was deleted: account, sessions, conversations and {} connected account(s). {unconfirmed} of them could not be revoked at the provider: the user should remove gptgate's access in that service's security settings.",
+            erased.accounts
+        )
+    };
     Ok(HttpResponse::Ok().json(Deleted {
         success: true,
-        accounts_disconnected: disconnected,
-        message: format!(
-            "All data of this user was deleted: account, sessions, conversations and {disconnected} connected account(s), each revoked at its provider first."
-        ),
+        accounts_disconnected: erased.accounts,
+        revoked_at_provider: erased.revoked,
+        message,
     }))
 }
 
@@ -44,7 +55,9 @@ pub async fn delete_me(
 #[serde(rename_all = "camelCase")]
 pub struct Deleted {
     pub success: bool,
-    /// How many connected accounts were revoked at their provider and removed.
+    /// How many connected accounts were removed.
     pub accounts_disconnected: usize,
+    /// Of those, how many the provider confirmed revoking.
+    pub revoked_at_provider: usize,
     pub message: String,
 }

@@ -743,6 +743,7 @@ async fn deleting_my_data_revokes_every_connected_account_first() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["success"], true);
     assert_eq!(body["accountsDisconnected"], 2);
+    assert_eq!(body["revokedAtProvider"], 2);
     let res = f.gpt(Method::GET, "/api/gpt/accounts", None).await;
     assert_eq!(
         error_code(res, 401).await,
@@ -794,4 +795,61 @@ async fn toggle_delete_and_list_read_the_session_token_from_the_body() {
         .post("/api/gpt/accounts/list", &json!({ "token": "forged" }))
         .await;
     assert_eq!(error_code(res, 401).await, "invalid_token");
+}
+
+#[tokio::test]
+async fn providers_that_do_not_answer_cannot_stop_a_deletion() {
+    use crate::helpers::{spawn_app_with_options, ServeOptions};
+    let linear = MockServer::start().await;
+    let app = spawn_app_with_options(
+        &linear_settings(&linear),
+        ServeOptions {
+            // Three revocations one after the other would need 9 s.
+            time_limit: std::time::Duration::from_secs(6),
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    linear_knows_ann(&linear).await;
+    tokens_at(&linear, "a", "r").await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/revoke"))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(8)))
+        .mount(&linear)
+        .await;
+    let ann = app.sign_in("ann@example.com").await;
+    let browser = Browser::new(&app.address);
+    for label in ["a", "b", "c"] {
+        let res = app
+            .post(
+                "/api/gpt/create-auth-link",
+                &json!({ "token": ann, "provider": "linear", "label": label }),
+            )
+            .await;
+        let link = res.json::<Value>().await.unwrap()["authUrl"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let provider_url = browser.start(&link).await;
+        let res = browser
+            .callback(
+                "linear",
+                &format!("code=c&state={}", param(&provider_url, "state")),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    let res = app.post("/me/delete", &json!({ "token": ann })).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["accountsDisconnected"], 3);
+    assert_eq!(body["revokedAtProvider"], 0);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 of them could not be revoked"),
+        "{body}"
+    );
+    assert_eq!(app.store.user_count(), 0, "deleted all the same");
 }

@@ -89,6 +89,15 @@ pub struct RotationReport {
     pub flows_failed: usize,
 }
 
+/// What erasing a user did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Erased {
+    /// Connected accounts deleted with the user.
+    pub accounts: usize,
+    /// Of those, the ones whose provider confirmed the revocation.
+    pub revoked: usize,
+}
+
 /// Whose account a connect link will create, as the confirmation page may say it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkOwner {
@@ -502,7 +511,7 @@ impl Connections {
             .find_account(user, id)
             .await?
             .ok_or(ConnectError::NotFound)?;
-        self.revoke(&account).await;
+        let _ = self.revoke(&account).await;
         if !self.ports.accounts.delete_account(user, id).await? {
             return Err(ConnectError::NotFound);
         }
@@ -510,11 +519,14 @@ impl Connections {
         Ok(())
     }
 
-    /// Revokes the account's grant at its provider, where possible. A failure is logged, never
-    /// returned: the caller deletes the account all the same.
-    async fn revoke(&self, account: &Account) {
+    /// Revokes the account's grant at its provider. A failure (no such provider configured any
+    /// more, tokens no configured key opens, the provider refusing or not answering within
+    /// `REVOKE_TIME_LIMIT`) is logged, never returned: the caller deletes the account all
+    /// the same. Returns whether the provider confirmed it.
+    async fn revoke(&self, account: &Account) -> bool {
         let Some(provider) = self.providers.get(&account.provider) else {
-            return;
+            tracing::warn!(provider = %account.provider, "no revocation: the provider is no longer configured");
+            return false;
         };
         let row = account.id.to_string();
         let open = |sealed: &Option<Sealed>, column: &str| {
@@ -530,25 +542,44 @@ impl Connections {
             refresh_token: open(&account.tokens.refresh_token, "refresh_token"),
             metadata: account.metadata.clone(),
         };
-        if let Err(e) = provider.revoke(&revocation).await {
-            tracing::warn!(provider = %account.provider, error = %e, "revocation at the provider failed; deleting anyway");
+        if revocation.access_token.is_none() && revocation.refresh_token.is_none() {
+            tracing::warn!(provider = %account.provider, "no revocation: no token of the account opens");
+            return false;
+        }
+        match provider.revoke(&revocation).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(provider = %account.provider, error = %e, "revocation at the provider failed; deleting anyway");
+                false
+            }
         }
     }
 
     /// Deletes the user and everything they own, revoking each connected account at its
-    /// provider first (a failed revocation does not stop the deletion). Returns how many
-    /// accounts were disconnected; `NotFound` if the user does not exist.
+    /// provider first, all at once (so the wait is one provider's time limit, however many
+    /// accounts), and deleting whatever the revocations say. `NotFound` if the user does not
+    /// exist.
     #[instrument(skip_all, fields(%user))]
-    pub async fn erase_user(&self, user: UserId) -> Result<usize, ConnectError> {
+    pub async fn erase_user(&self, user: UserId) -> Result<Erased, ConnectError> {
         let accounts = self.ports.accounts.list_accounts(user).await?;
-        for account in &accounts {
-            self.revoke(account).await;
-        }
+        let revoked = futures::future::join_all(accounts.iter().map(|a| self.revoke(a)))
+            .await
+            .into_iter()
+            .filter(|done| *done)
+            .count();
         if !self.ports.users.delete_user(user).await? {
             return Err(ConnectError::NotFound);
         }
-        tracing::info!(accounts = accounts.len(), "user erased");
-        Ok(accounts.len())
+        let erased = Erased {
+            accounts: accounts.len(),
+            revoked,
+        };
+        tracing::info!(
+            accounts = erased.accounts,
+            revoked = erased.revoked,
+            "user erased"
+        );
+        Ok(erased)
     }
 
     /// Re-seals with the current key every sealed value that names another key: each account's

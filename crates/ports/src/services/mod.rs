@@ -7,7 +7,7 @@ mod sign_in;
 mod users;
 
 pub use connections::{
-    Callback, ConnectError, ConnectPreview, Connections, ConnectionsPorts, LinkOwner,
+    Callback, ConnectError, ConnectPreview, Connections, ConnectionsPorts, Erased, LinkOwner,
     RotationReport, StartedConnect,
 };
 pub use conversations::{Conversations, ConversationsError, Page, PAGE_LIMIT_MAX};
