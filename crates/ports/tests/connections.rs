@@ -606,6 +606,42 @@ async fn a_provider_refusal_stores_nothing() {
 }
 
 #[tokio::test]
+async fn a_connect_that_fails_after_the_exchange_gives_the_grant_back() {
+    let h = harness().await;
+    let flow = h.started().await;
+    h.linear.fail_identify();
+    let err = h
+        .complete(callback("c", &flow.state), &flow)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectError::Provider(_)));
+    assert_eq!(h.linear.exchanges().len(), 1);
+    assert_eq!(
+        h.linear.revoked(),
+        vec!["refresh-1".to_owned()],
+        "no live grant is left behind at the provider"
+    );
+    assert!(h.store.list_accounts(h.ann).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_reconnect_succeeds_when_the_kept_refresh_token_no_longer_opens() {
+    let h = harness().await;
+    h.connected("c1").await;
+    let new_key_only = h.connections_with(
+        vec![h.linear.clone()],
+        Arc::new(FakeSecretBox::new("fake-2")),
+    );
+    h.linear.send_refresh_token(None);
+    let again = h.connected_by(&new_key_only, "c2").await;
+    assert_eq!(
+        again.tokens.refresh_token, None,
+        "dropped, not a failed connect"
+    );
+    assert!(again.tokens.access_token.is_some());
+}
+
+#[tokio::test]
 async fn reconnecting_a_label_replaces_tokens_and_keeps_the_refresh_token_if_none_is_sent() {
     let h = harness().await;
     let first = h.connected("c1").await;

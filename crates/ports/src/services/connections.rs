@@ -419,7 +419,36 @@ impl Connections {
                 &callback.extra,
             )
             .await?;
-        let mut metadata = client.identify(&tokens).await?;
+        match self.keep(state, client.as_ref(), &tokens, now).await {
+            Ok(account) => {
+                tracing::info!(account_id = %account.id, "account connected");
+                Ok(account)
+            }
+            Err(e) => {
+                // The provider granted access that nobody will hold: give it back.
+                let revocation = Revocation {
+                    access_token: Some(tokens.access_token.clone()),
+                    refresh_token: tokens.refresh_token.clone(),
+                    metadata: tokens.metadata.clone(),
+                };
+                if let Err(r) = client.revoke(&revocation).await {
+                    tracing::warn!(error = %r, "the grant of a failed connect could not be revoked");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Identifies the account and stores it, tokens sealed for its row.
+    async fn keep(
+        &self,
+        state: OAuthState,
+        client: &dyn OAuthProvider,
+        tokens: &TokenSet,
+        now: time::OffsetDateTime,
+    ) -> Result<Account, ConnectError> {
+        let provider = state.provider;
+        let mut metadata = client.identify(tokens).await?;
         for (k, v) in tokens.metadata.clone() {
             metadata.entry(k).or_insert(v);
         }
@@ -441,17 +470,23 @@ impl Connections {
             ),
         };
         // A provider that sends no new refresh token leaves the stored one valid. It is opened
-        // and sealed again, so every value of the row is under the current key.
+        // and sealed again, so every value of the row is under the current key; one that no
+        // configured key opens any more is dropped rather than failing the reconnect.
         let kept_refresh = existing
             .and_then(|a| a.tokens.refresh_token)
-            .map(|sealed| {
+            .and_then(|sealed| {
                 let ctx = context("accounts", &id.to_string(), "refresh_token");
                 self.ports
                     .secrets
                     .open(&sealed, &ctx)
                     .and_then(|plain| self.ports.secrets.seal(&plain, &ctx))
-            })
-            .transpose()?;
+                    .inspect_err(|_| {
+                        tracing::warn!(
+                            "the stored refresh token opens with no configured key; dropped"
+                        )
+                    })
+                    .ok()
+            });
         let account = Account {
             id,
             user_id: state.user_id,
@@ -459,7 +494,7 @@ impl Connections {
             label: state.label,
             enabled: true,
             status: AccountStatus::Active,
-            tokens: self.seal(id, &tokens, kept_refresh.clone())?,
+            tokens: self.seal(id, tokens, kept_refresh)?,
             expires_at: tokens.expires_in.map(|d| token_expiry(now, d)),
             scopes: tokens.scopes.clone(),
             metadata,
@@ -469,13 +504,12 @@ impl Connections {
         let mut stored = self.ports.accounts.upsert_account(&account).await?;
         if stored.id != id {
             // A concurrent connect of the same label created the row first: re-seal for its id.
-            stored.tokens = self.seal(stored.id, &tokens, None)?;
+            stored.tokens = self.seal(stored.id, tokens, None)?;
             self.ports
                 .accounts
                 .replace_tokens(stored.id, &stored.tokens, now)
                 .await?;
         }
-        tracing::info!(account_id = %stored.id, "account connected");
         Ok(stored)
     }
 

@@ -17,6 +17,7 @@ pub struct FakeOAuthProvider {
     refresh_token: Mutex<Option<String>>,
     failing: Mutex<Option<String>>,
     revoke_fails: std::sync::atomic::AtomicBool,
+    identify_fails: std::sync::atomic::AtomicBool,
     exchanges: Mutex<Vec<(String, Option<String>, String)>>,
     revoked: Mutex<Vec<String>>,
     counter: AtomicUsize,
@@ -31,6 +32,7 @@ impl FakeOAuthProvider {
             refresh_token: Mutex::new(Some("refresh-1".into())),
             failing: Mutex::new(None),
             revoke_fails: false.into(),
+            identify_fails: false.into(),
             exchanges: Mutex::new(Vec::new()),
             revoked: Mutex::new(Vec::new()),
             counter: AtomicUsize::new(0),
@@ -55,6 +57,11 @@ impl FakeOAuthProvider {
 
     pub fn fail_revocation(&self) {
         self.revoke_fails.store(true, Ordering::SeqCst);
+    }
+
+    /// Identity calls fail from now on (after a successful code exchange).
+    pub fn fail_identify(&self) {
+        self.identify_fails.store(true, Ordering::SeqCst);
     }
 
     /// `(code, pkce verifier, redirect uri)` of every exchange.
@@ -133,6 +140,9 @@ impl OAuthProvider for FakeOAuthProvider {
     }
 
     async fn identify(&self, _tokens: &TokenSet) -> Result<Map<String, Value>, ProviderError> {
+        if self.identify_fails.load(Ordering::SeqCst) {
+            return Err(ProviderError::Unavailable("identity endpoint down".into()));
+        }
         let mut m = Map::new();
         m.insert("email".into(), json!("ann@acme.test"));
         Ok(m)
