@@ -172,6 +172,32 @@ impl AccountRepository for SqliteStore {
     }
 
     #[instrument(skip_all)]
+    async fn reseal_tokens(
+        &self,
+        id: AccountId,
+        old: &SealedTokens,
+        new: &SealedTokens,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET access_token = ?1, refresh_token = ?2, key_id = ?3, \
+             updated_at = ?4 WHERE id = ?5 AND access_token IS ?6 \
+             AND refresh_token IS ?7",
+        )
+        .bind(sealed(&new.access_token))
+        .bind(sealed(&new.refresh_token))
+        .bind(&new.key_id)
+        .bind(to_micros(now))
+        .bind(id.as_uuid())
+        .bind(sealed(&old.access_token))
+        .bind(sealed(&old.refresh_token))
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    #[instrument(skip_all)]
     async fn accounts_page(
         &self,
         after: Option<AccountId>,

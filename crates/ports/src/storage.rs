@@ -137,6 +137,17 @@ pub trait AccountRepository: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<bool, StorageError>;
 
+    /// Replaces the sealed tokens of account `id` with `new` only if they still are `old` (both
+    /// tokens compared byte for byte): a re-seal must never overwrite tokens a reconnect or a
+    /// refresh wrote meanwhile. Returns whether it replaced them.
+    async fn reseal_tokens(
+        &self,
+        id: AccountId,
+        old: &SealedTokens,
+        new: &SealedTokens,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError>;
+
     /// Up to `limit` accounts of every user, ordered by id, starting after `after` (strictly
     /// greater) when given: a scan in pages, for re-sealing under a new key.
     async fn accounts_page(

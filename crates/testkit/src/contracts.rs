@@ -95,6 +95,7 @@ macro_rules! storage_contract_tests {
             accounts_are_listed_by_provider_and_label_for_their_user_only,
             another_users_account_cannot_be_found_toggled_or_deleted,
             tokens_can_be_replaced_and_accounts_scanned_in_pages,
+            a_reseal_replaces_only_the_tokens_it_read,
             deleting_a_user_deletes_their_accounts_and_link_tokens,
             an_onboarding_token_is_consumed_once_and_never_after_expiry,
             concurrent_consumers_of_one_onboarding_token_get_it_once,

@@ -638,11 +638,17 @@ impl Connections {
                 match self.reseal(&account) {
                     Ok(tokens) => {
                         let now = self.ports.clock.now();
-                        self.ports
+                        if self
+                            .ports
                             .accounts
-                            .replace_tokens(account.id, &tokens, now)
-                            .await?;
-                        report.resealed += 1;
+                            .reseal_tokens(account.id, &account.tokens, &tokens, now)
+                            .await?
+                        {
+                            report.resealed += 1;
+                        } else {
+                            // Rewritten meanwhile (a reconnect), under the current key.
+                            tracing::info!(account_id = %account.id, "tokens changed during the rotation; left as written");
+                        }
                     }
                     Err(_) => {
                         tracing::warn!(account_id = %account.id, "tokens open with no configured key");

@@ -156,6 +156,60 @@ pub async fn tokens_can_be_replaced_and_accounts_scanned_in_pages(store: Arc<dyn
         .unwrap());
 }
 
+pub async fn a_reseal_replaces_only_the_tokens_it_read(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let mut a = account(ann, 1, ProviderId::Zoho, "crm");
+    a.tokens.refresh_token = None;
+    store.upsert_account(&a).await.unwrap();
+    let resealed = SealedTokens {
+        access_token: Some(Sealed::from_bytes(vec![7, 7])),
+        refresh_token: None,
+        key_id: "k2".into(),
+    };
+    let later = T0 + Duration::minutes(1);
+    assert!(
+        store
+            .reseal_tokens(a.id, &a.tokens, &resealed, later)
+            .await
+            .unwrap(),
+        "unchanged since read (a missing refresh token compares equal)"
+    );
+    let stored = store.find_account(ann, a.id).await.unwrap().unwrap();
+    assert_eq!(stored.tokens, resealed);
+    assert_eq!(stored.updated_at, later);
+
+    // A reconnect wrote new tokens meanwhile: a reseal of what was read before leaves them.
+    let reconnected = SealedTokens {
+        access_token: Some(Sealed::from_bytes(vec![8])),
+        refresh_token: Some(Sealed::from_bytes(vec![9])),
+        key_id: "k2".into(),
+    };
+    store
+        .replace_tokens(a.id, &reconnected, later)
+        .await
+        .unwrap();
+    assert!(!store
+        .reseal_tokens(a.id, &resealed, &a.tokens, later)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.find_account(ann, a.id).await.unwrap().unwrap().tokens,
+        reconnected
+    );
+    assert!(
+        !store
+            .reseal_tokens(
+                AccountId::from_random_bytes([77; 16]),
+                &a.tokens,
+                &resealed,
+                later
+            )
+            .await
+            .unwrap(),
+        "no such account"
+    );
+}
+
 pub async fn deleting_a_user_deletes_their_accounts_and_link_tokens(store: Arc<dyn Store>) {
     let ann = user(store.as_ref(), 1).await;
     let acc = account(ann, 1, ProviderId::Gmail, "work");

@@ -337,6 +337,27 @@ impl AccountRepository for InMemoryStore {
         })
     }
 
+    async fn reseal_tokens(
+        &self,
+        id: AccountId,
+        old: &SealedTokens,
+        new: &SealedTokens,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        Ok(match state.accounts.get_mut(&id) {
+            Some(a)
+                if a.tokens.access_token == old.access_token
+                    && a.tokens.refresh_token == old.refresh_token =>
+            {
+                a.tokens = new.clone();
+                a.updated_at = now;
+                true
+            }
+            _ => false,
+        })
+    }
+
     async fn accounts_page(
         &self,
         after: Option<AccountId>,
