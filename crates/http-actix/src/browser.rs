@@ -20,8 +20,6 @@ use secrecy::{ExposeSecret, SecretString};
 const CSRF_COOKIE: &str = "gptgate-csrf";
 /// The cookie of one connect flow: `gptgate-connect-<flow id>` holds the flow's nonce.
 const CONNECT_COOKIE: &str = "gptgate-connect-";
-/// How long a connect flow's nonce cookie lives: the life of its OAuth state.
-pub const CONNECT_COOKIE_SECONDS: i64 = 600;
 
 /// Why a form POST was refused. Deliberately without detail for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -132,13 +130,19 @@ impl Browser {
         }
     }
 
-    /// The cookie holding the nonce of connect flow `flow_id`, for 10 minutes.
-    pub fn connect_cookie(&self, flow_id: &str, nonce: &SecretString) -> Cookie<'static> {
+    /// The cookie holding the nonce of connect flow `flow_id`, for `lifetime` (the life of the
+    /// flow's OAuth state).
+    pub fn connect_cookie(
+        &self,
+        flow_id: &str,
+        nonce: &SecretString,
+        lifetime: CookieDuration,
+    ) -> Cookie<'static> {
         let mut cookie = self.cookie(
             self.cookie_name(&format!("{CONNECT_COOKIE}{flow_id}")),
             nonce.expose_secret().to_owned(),
         );
-        cookie.set_max_age(CookieDuration::seconds(CONNECT_COOKIE_SECONDS));
+        cookie.set_max_age(lifetime);
         cookie
     }
 
@@ -314,10 +318,11 @@ mod tests {
     #[test]
     fn cookies_are_host_prefixed_and_secure_only_over_https() {
         let nonce = SecretString::from("n".to_owned());
-        let plain = browser("http://localhost:8080").connect_cookie("0123", &nonce);
+        let ten_minutes = CookieDuration::minutes(10);
+        let plain = browser("http://localhost:8080").connect_cookie("0123", &nonce, ten_minutes);
         assert_eq!(plain.name(), "gptgate-connect-0123");
         assert_eq!(plain.secure(), Some(false));
-        let https = browser("https://gpt.example.com").connect_cookie("0123", &nonce);
+        let https = browser("https://gpt.example.com").connect_cookie("0123", &nonce, ten_minutes);
         assert_eq!(https.name(), "__Host-gptgate-connect-0123");
         assert_eq!(https.secure(), Some(true));
         for c in [&plain, &https] {

@@ -228,12 +228,12 @@ fn print_banner(config: &Config, app: &Application) {
                 "  API key        {first_key}  (GPT editor: Authentication > API Key > Custom header x-api-key)"
             ));
         }
-        Some(secrets) => lines.push(format!(
+        Some(secrets) if secrets.api_keys_from_file => lines.push(format!(
             "  API key        {}  (the full key is in {})",
             mask_key(first_key),
             secrets.path.display()
         )),
-        None => lines.push(format!(
+        _ => lines.push(format!(
             "  API keys       {} from GPT_API_KEY ({})",
             config.api_keys.len(),
             config

@@ -171,9 +171,12 @@ pub async fn start(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
             let mut response = HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, started.provider_url))
                 .finish();
-            let cookie = state
-                .browser
-                .connect_cookie(&started.flow_id, &started.browser_nonce);
+            let lifetime =
+                actix_web::cookie::time::Duration::seconds(started.lifetime.whole_seconds());
+            let cookie =
+                state
+                    .browser
+                    .connect_cookie(&started.flow_id, &started.browser_nonce, lifetime);
             let _ = response.add_cookie(&cookie);
             response
         }

@@ -241,7 +241,9 @@ async fn the_link_opens_a_confirmation_page_that_changes_nothing() {
             "whose account, masked: {html}"
         );
         assert!(!html.contains("ann.lee@"), "never the whole address");
-        assert!(html.contains("method=\"post\" action=\"/auth/start\""));
+        // Relative, so a public URL with a path (behind a proxy) posts to its own /auth/start.
+        assert!(html.contains("method=\"post\" action=\"start\""));
+        assert!(html.contains("if someone else sent it to you, close this page"));
     }
     assert_eq!(f.accounts().await["accounts"], json!([]));
     let provider_url = f.open(&auth_url).await;

@@ -125,6 +125,8 @@ pub struct StartedConnect {
     /// A public name for this flow, derived from its state (see [`Connections::flow_id`]), so
     /// several flows in one browser each keep their own nonce.
     pub flow_id: String,
+    /// How long the flow may take: the browser need not keep the nonce any longer.
+    pub lifetime: time::Duration,
 }
 
 /// The connection use cases.
@@ -362,6 +364,7 @@ impl Connections {
             provider_url: authorization.url,
             browser_nonce,
             flow_id: hex(&state_hash)[..16].to_owned(),
+            lifetime: self.policy.state_ttl,
         })
     }
 
