@@ -301,6 +301,7 @@ mod tests {
 
     #[test]
     fn a_token_expiry_is_clamped_to_a_sane_range() {
+        assert_eq!(MAX_TOKEN_LIFETIME, Duration::days(7300), "twenty years");
         let now = time::macros::datetime!(2026-01-01 00:00 UTC);
         assert_eq!(
             token_expiry(now, Duration::hours(1)),

@@ -116,6 +116,11 @@ struct Flow {
 }
 
 impl Harness {
+    /// The hash under which a token (a state) is stored.
+    fn tokens_hash(&self, token: &str) -> gptgate_domain::TokenHash {
+        gptgate_ports::OpaqueTokens::hash(self.tokens.as_ref(), token)
+    }
+
     /// The connection service on this harness's store, clock and tokens, with other
     /// providers or another key.
     fn connections_with(
@@ -809,14 +814,38 @@ async fn erasing_counts_only_the_revocations_the_provider_confirmed() {
         key_id: "gone".into(),
     };
     h.store.upsert_account(&lost).await.unwrap();
+    // An account with a refresh token only (its access token was never stored).
+    let mut refresh_only = h.connected("c3").await;
+    refresh_only.id = gptgate_domain::AccountId::from_random_bytes([43; 16]);
+    refresh_only.label = AccountLabel::parse("refresh-only").unwrap();
+    let context = format!("accounts/{}/refresh_token", refresh_only.id);
+    refresh_only.tokens = SealedTokens {
+        access_token: None,
+        refresh_token: Some(
+            h.secrets
+                .seal(
+                    &secrecy::SecretString::from("refresh-only".to_owned()),
+                    &context,
+                )
+                .unwrap(),
+        ),
+        key_id: "fake-1".into(),
+    };
+    h.store.upsert_account(&refresh_only).await.unwrap();
     assert_eq!(
         h.connections.erase_user(h.ann).await.unwrap(),
         Erased {
-            accounts: 2,
-            revoked: 1
+            accounts: 3,
+            revoked: 2
         }
     );
-    assert_eq!(h.linear.revoked().len(), 1, "the provider was asked once");
+    let mut revoked = h.linear.revoked();
+    revoked.sort();
+    assert_eq!(
+        revoked,
+        vec!["refresh-1".to_owned(), "refresh-only".to_owned()],
+        "the provider was asked for each account a key opens"
+    );
 }
 
 #[tokio::test]
@@ -935,6 +964,41 @@ async fn after_a_reconnect_and_a_rotation_the_old_key_can_go_and_everything_stil
         .expect("the flow started under k1 finishes under k2 alone");
     let verifier = h.linear.exchanges().last().unwrap().1.clone();
     assert_eq!(verifier, Some(format!("verifier-for-{}", pending.state)));
+}
+
+#[tokio::test]
+async fn a_pending_flow_whose_verifier_no_key_opens_is_reported_and_left_to_expire() {
+    use gptgate_ports::LinkTokenRepository;
+    let h = harness().await;
+    let flow = h.started().await;
+    // The verifier is sealed for its state row: pinned here, the rotation relies on it.
+    let hash = h.tokens_hash(&flow.state);
+    let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let pending = h.store.oauth_states_page(None, 10).await.unwrap();
+    let verifier = h
+        .secrets
+        .open(
+            pending[0].pkce_verifier.as_ref().unwrap(),
+            &format!("oauth_states/{hex}/pkce_verifier"),
+        )
+        .unwrap();
+    assert_eq!(
+        verifier.expose_secret(),
+        format!("verifier-for-{}", flow.state)
+    );
+    let unknown_key = h.connections_with(
+        vec![h.linear.clone()],
+        Arc::new(FakeSecretBox::new("fake-9")),
+    );
+    assert_eq!(
+        unknown_key.rotate_key().await.unwrap(),
+        RotationReport {
+            resealed: 0,
+            failed: 0,
+            flows_resealed: 0,
+            flows_failed: 1
+        }
+    );
 }
 
 #[tokio::test]
