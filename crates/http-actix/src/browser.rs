@@ -151,13 +151,41 @@ impl Browser {
         self.read_cookie(req, &format!("{CONNECT_COOKIE}{flow_id}"))
     }
 
-    /// The value of our cookie `base`, its name compared byte for byte as the browser stored
-    /// it. Never through actix's decoding lookup: a cookie set elsewhere as
-    /// `%5F%5FHost-...` is stored by the browser without the `__Host-` protections and would
-    /// decode to our protected name.
+    /// The value of our cookie `base`, its name compared byte for byte as the browser sent it.
+    ///
+    /// Not actix's lookup: it percent-decodes names, and both it and the `cookie` crate trim
+    /// Unicode white space, so a cookie that a sibling subdomain (or anyone, over plain http)
+    /// sets as `%5F%5FHost-...` or `\u{2000}__Host-...` is stored by the browser without the
+    /// `__Host-` protections yet would read as ours. Pairs are split on `;` and trimmed of
+    /// spaces and tabs only (RFC 6265 5.4); if our name appears twice, or another cookie's name
+    /// merely decodes, trims or case-folds to it, the cookie counts as absent.
     fn read_cookie(&self, req: &HttpRequest, base: &str) -> Option<String> {
-        req.cookie_raw(&self.cookie_name(base))
-            .map(|c| c.value().to_owned())
+        let name = self.cookie_name(base);
+        let mut found = None;
+        let mut planted = false;
+        for header in req.headers().get_all(header::COOKIE) {
+            let Ok(text) = std::str::from_utf8(header.as_bytes()) else {
+                return None;
+            };
+            for pair in text.split(';') {
+                let pair = pair.trim_matches([' ', '\t']);
+                let (raw_name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                if raw_name == name {
+                    planted |= found.is_some();
+                    found = Some(value.to_owned());
+                } else {
+                    let lookalike = raw_name.trim() == name
+                        || raw_name.eq_ignore_ascii_case(&name)
+                        || Cookie::parse_encoded(pair).is_ok_and(|c| c.name() == name);
+                    planted |= lookalike;
+                }
+            }
+        }
+        if planted {
+            tracing::warn!("a cookie that imitates one of ours was sent; ignored");
+            return None;
+        }
+        found
     }
 
     /// A cookie that removes connect flow `flow_id`'s nonce: a flow is finished once.
@@ -310,9 +338,22 @@ mod tests {
             .to_http_request();
         assert_eq!(b.pre_session_of(&forged), None);
         let ours = TestRequest::get()
-            .insert_header(("cookie", "__Host-gptgate-connect-0123=real"))
+            .insert_header(("cookie", "a=1; __Host-gptgate-connect-0123=real;b=2"))
             .to_http_request();
         assert_eq!(b.connect_nonce(&ours, "0123").as_deref(), Some("real"));
+        for planted in [
+            "\u{2000}__Host-gptgate-connect-0123=planted; __Host-gptgate-connect-0123=real",
+            "__host-gptgate-connect-0123=planted; __Host-gptgate-connect-0123=real",
+            "%5F%5FHost-gptgate-connect-0123=planted; __Host-gptgate-connect-0123=real",
+            "__Host-gptgate-connect-0123=planted; __Host-gptgate-connect-0123=real",
+            "\u{2000}__Host-gptgate-connect-0123=planted",
+        ] {
+            let req = TestRequest::get()
+                .insert_header(("cookie", planted))
+                .to_http_request();
+            assert!(req.headers().contains_key("cookie"), "sent: {planted:?}");
+            assert_eq!(b.connect_nonce(&req, "0123"), None, "{planted:?}");
+        }
     }
 
     #[test]

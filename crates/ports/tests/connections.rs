@@ -611,22 +611,26 @@ async fn a_provider_refusal_stores_nothing() {
 }
 
 #[tokio::test]
-async fn a_connect_that_fails_after_the_exchange_gives_the_grant_back() {
+async fn a_reconnect_that_fails_after_the_exchange_stores_nothing_and_revokes_nothing() {
     let h = harness().await;
+    let before = h.connected("c1").await;
     let flow = h.started().await;
     h.linear.fail_identify();
     let err = h
-        .complete(callback("c", &flow.state), &flow)
+        .complete(callback("c2", &flow.state), &flow)
         .await
         .unwrap_err();
     assert!(matches!(err, ConnectError::Provider(_)));
-    assert_eq!(h.linear.exchanges().len(), 1);
-    assert_eq!(
-        h.linear.revoked(),
-        vec!["refresh-1".to_owned()],
-        "no live grant is left behind at the provider"
+    assert_eq!(h.linear.exchanges().len(), 2);
+    assert!(
+        h.linear.revoked().is_empty(),
+        "a revocation could end the grant the stored connection still uses"
     );
-    assert!(h.store.list_accounts(h.ann).await.unwrap().is_empty());
+    assert_eq!(
+        h.store.list_accounts(h.ann).await.unwrap(),
+        vec![before],
+        "the stored connection is as it was"
+    );
 }
 
 #[tokio::test]

@@ -428,15 +428,12 @@ impl Connections {
                 Ok(account)
             }
             Err(e) => {
-                // The provider granted access that nobody will hold: give it back.
-                let revocation = Revocation {
-                    access_token: Some(tokens.access_token.clone()),
-                    refresh_token: tokens.refresh_token.clone(),
-                    metadata: tokens.metadata.clone(),
-                };
-                if let Err(r) = client.revoke(&revocation).await {
-                    tracing::warn!(error = %r, "the grant of a failed connect could not be revoked");
-                }
+                // The grant is NOT revoked here: at Google a revocation ends the app's whole
+                // grant for that Google account, and Slack's bot token is shared by everyone
+                // in the workspace, so it could end a connection that is stored and working.
+                tracing::warn!(
+                    "a connect failed after the provider granted access; nothing was stored"
+                );
                 Err(e)
             }
         }
