@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use gptgate_domain::ProviderId;
 use gptgate_ports::{
-    Authorization, OAuthProvider, ProviderError, Revocation, TokenSet, REVOKE_TIME_LIMIT,
+    Authorization, OAuthProvider, ProviderError, Revocation, Revoked, TokenSet, REVOKE_TIME_LIMIT,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
@@ -172,9 +172,9 @@ impl OAuthProvider for Slack {
         Ok(metadata)
     }
 
-    async fn revoke(&self, account: &Revocation) -> Result<(), ProviderError> {
+    async fn revoke(&self, account: &Revocation) -> Result<Revoked, ProviderError> {
         let (Some(url), Some(token)) = (&self.config.revoke_url, &account.access_token) else {
-            return Ok(());
+            return Ok(Revoked::NotAttempted);
         };
         self.call(
             self.http
@@ -183,6 +183,6 @@ impl OAuthProvider for Slack {
                 .timeout(REVOKE_TIME_LIMIT),
         )
         .await?;
-        Ok(())
+        Ok(Revoked::Confirmed)
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use gptgate_domain::ProviderId;
 use gptgate_ports::{
-    Authorization, OAuthProvider, ProviderError, Revocation, TokenSet, REVOKE_TIME_LIMIT,
+    Authorization, OAuthProvider, ProviderError, Revocation, Revoked, TokenSet, REVOKE_TIME_LIMIT,
 };
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
@@ -202,17 +202,17 @@ impl OAuthProvider for StandardProvider {
         (self.identify)(context, &tokens.access_token).await
     }
 
-    async fn revoke(&self, account: &Revocation) -> Result<(), ProviderError> {
+    async fn revoke(&self, account: &Revocation) -> Result<Revoked, ProviderError> {
         // RFC 7009 by hand: the oauth2 crate refuses non-https revocation URLs, which sandboxes
         // and tests use; the request is one form POST.
         let Some(url) = &self.revoke_url else {
-            return Ok(());
+            return Ok(Revoked::NotAttempted);
         };
         // Revoking the refresh token ends the whole grant (RFC 7009 2.1).
         let (token, hint) = match (&account.refresh_token, &account.access_token) {
             (Some(t), _) => (t, "refresh_token"),
             (None, Some(t)) => (t, "access_token"),
-            (None, None) => return Ok(()),
+            (None, None) => return Ok(Revoked::NotAttempted),
         };
         let mut form = vec![("token", token.expose_secret()), ("token_type_hint", hint)];
         let mut request = self.http.post(url.as_str()).timeout(REVOKE_TIME_LIMIT);
@@ -229,7 +229,7 @@ impl OAuthProvider for StandardProvider {
             .map_err(|e| ProviderError::Unavailable(Box::new(e)))?;
         // RFC 7009 2.2: 200 means revoked, including for a token that was already invalid.
         match response.status() {
-            s if s.is_success() => Ok(()),
+            s if s.is_success() => Ok(Revoked::Confirmed),
             s if s.is_client_error() => Err(ProviderError::Rejected {
                 code: format!("http_{}", s.as_u16()),
             }),

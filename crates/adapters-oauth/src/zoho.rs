@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use gptgate_domain::ProviderId;
 use gptgate_ports::{
-    Authorization, OAuthProvider, ProviderError, Revocation, TokenSet, REVOKE_TIME_LIMIT,
+    Authorization, OAuthProvider, ProviderError, Revocation, Revoked, TokenSet, REVOKE_TIME_LIMIT,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
@@ -232,10 +232,10 @@ impl OAuthProvider for Zoho {
         Ok(metadata)
     }
 
-    async fn revoke(&self, account: &Revocation) -> Result<(), ProviderError> {
+    async fn revoke(&self, account: &Revocation) -> Result<Revoked, ProviderError> {
         let (Some(configured), Some(token)) = (&self.config.revoke_url, &account.refresh_token)
         else {
-            return Ok(());
+            return Ok(Revoked::NotAttempted);
         };
         let server = self.accounts_server(
             account
@@ -251,6 +251,6 @@ impl OAuthProvider for Zoho {
                 .timeout(REVOKE_TIME_LIMIT),
         )
         .await?;
-        Ok(())
+        Ok(Revoked::Confirmed)
     }
 }

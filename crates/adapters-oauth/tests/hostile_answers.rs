@@ -191,3 +191,26 @@ async fn a_revocation_gives_up_within_its_time_limit() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_revocation_without_the_token_a_provider_needs_says_it_was_not_attempted() {
+    use gptgate_ports::{Revocation, Revoked};
+    for id in ProviderId::ALL {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::any())
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "ok": true })))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let provider = gptgate_adapters_oauth::build(&settings(id, &server)).unwrap();
+        let outcome = provider
+            .revoke(&Revocation {
+                access_token: None,
+                refresh_token: None,
+                metadata: serde_json::Map::new(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome, Revoked::NotAttempted, "{id}");
+    }
+}

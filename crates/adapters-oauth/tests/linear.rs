@@ -206,7 +206,7 @@ async fn revocation_posts_the_refresh_token_and_200_is_success() {
         .mount(&server)
         .await;
     let provider = linear::provider(&config(&server)).unwrap();
-    provider
+    let outcome = provider
         .revoke(&gptgate_ports::Revocation {
             access_token: Some(SecretString::from("lin_oauth_access".to_owned())),
             refresh_token: Some(SecretString::from("lin_oauth_refresh".to_owned())),
@@ -214,4 +214,5 @@ async fn revocation_posts_the_refresh_token_and_200_is_success() {
         })
         .await
         .unwrap();
+    assert_eq!(outcome, gptgate_ports::Revoked::Confirmed);
 }

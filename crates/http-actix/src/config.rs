@@ -233,26 +233,39 @@ fn write_dev_secrets(path: &Path, values: &BTreeMap<String, String>) -> std::io:
 
 /// SHA-256 (hex) of secrets that were once committed to the repository by mistake (a
 /// development secrets file, removed in commit 14eaa4c). Anyone can read them in the history,
-/// so no server may use them. Only their hashes are kept here.
-const BURNED: &[&str] = &[
+/// so no server may use them. Only their hashes are kept here: of the API key and JWT secret
+/// as written, and of the token key's 32 bytes (however its base64 is spelled).
+const BURNED_SECRETS: &[&str] = &[
     "9a65d50f614b9cd2fb67657d7613c0c8a81a598d5bdbd9ea8b6838e5b6f59a60",
     "c3ae737b1339d6898a6b94d22d49ce405326dd9aeee7dd64beb030b854463d41",
-    "e1ff2cdf8f0cd3f3191a53d5e6f127f26dcb637de3a30c82214b81643c95d20c",
 ];
+const BURNED_TOKEN_KEYS: &[&str] =
+    &["a1947654c9f2f573ab3843667bbb63030ab89b4784d09bc556fc627fd4ddfb8c"];
 
-/// Whether `value` (or, for a key ring, any of its keys) hashes to one of `burned`.
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether the secret `value` is one of `burned`.
 fn is_burned(value: &str, burned: &[&str]) -> bool {
-    let hex = |v: &str| -> String {
-        ring::digest::digest(&ring::digest::SHA256, v.trim().as_bytes())
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
-    std::iter::once(value)
-        .chain(value.split(','))
-        .flat_map(|part| [part, part.split_once(':').map_or(part, |(_, key)| key)])
-        .any(|part| burned.contains(&hex(part).as_str()))
+    burned.contains(&sha256_hex(value.trim().as_bytes()).as_str())
+}
+
+/// Whether the sealing (first) key of a `TOKEN_ENCRYPTION_KEY` ring is one of `burned`. Older
+/// keys only open: a burned one may stay there while `gptgate rotate-key` moves off it.
+fn seals_with_burned_key(ring: &str, burned: &[&str]) -> bool {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let first = ring.split(',').map(str::trim).find(|e| !e.is_empty());
+    let Some(first) = first else { return false };
+    let text = first.split_once(':').map_or(first, |(_, key)| key).trim();
+    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .filter_map(|engine| engine.decode(text).ok())
+        .any(|bytes| burned.contains(&sha256_hex(&bytes).as_str()))
 }
 
 /// A random secret: 32 bytes, base64url (43 characters).
@@ -495,23 +508,34 @@ impl Config {
             });
         }
         let burned = [
-            ("GPT_API_KEY", api_keys.iter().collect::<Vec<_>>()),
-            ("JWT_SECRET", jwt_secret.iter().collect()),
+            (
+                "GPT_API_KEY",
+                api_keys
+                    .iter()
+                    .any(|k| is_burned(k.expose_secret(), BURNED_SECRETS)),
+            ),
+            (
+                "JWT_SECRET",
+                jwt_secret
+                    .as_ref()
+                    .is_some_and(|s| is_burned(s.expose_secret(), BURNED_SECRETS)),
+            ),
             (
                 "TOKEN_ENCRYPTION_KEY",
-                token_encryption_key.iter().collect(),
+                token_encryption_key
+                    .as_ref()
+                    .is_some_and(|k| seals_with_burned_key(k.expose_secret(), BURNED_TOKEN_KEYS)),
             ),
         ];
-        for (name, values) in burned {
-            if values
-                .into_iter()
-                .any(|v| is_burned(v.expose_secret(), BURNED))
-            {
-                r.problems.push(format!(
-                    "{name} holds a value that was published in gptgate's repository history (a development secrets file committed by mistake); generate a new one{}",
-                    if production { "" } else { " (delete gptgate.dev-secrets.env to have new ones generated)" }
-                ));
-            }
+        for (name, _) in burned.iter().filter(|(_, burned)| *burned) {
+            r.problems.push(format!(
+                "{name} holds a value that was published in gptgate's repository history (a development secrets file committed by mistake); generate a new one{}",
+                if production {
+                    ""
+                } else {
+                    " (delete gptgate.dev-secrets.env to have new ones generated)"
+                }
+            ));
         }
         if jwt_secret
             .as_ref()
@@ -842,25 +866,39 @@ mod tests {
 
     #[test]
     fn a_published_secret_is_recognised_however_it_is_written() {
-        // The real list holds hashes of the real published values; this one, of a made-up one.
-        let hash: String = ring::digest::digest(&ring::digest::SHA256, b"leaked-value")
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let burned_list = [hash.as_str()];
-        for written in [
-            "leaked-value",
-            " leaked-value ",
-            "k1:leaked-value",
-            "k2:fresh,k1:leaked-value",
-            "fresh, leaked-value",
+        // The real lists hold hashes of the real published values; these, of made-up ones.
+        let text = sha256_hex(b"leaked-value");
+        assert!(is_burned("leaked-value", &[&text]));
+        assert!(is_burned(" leaked-value ", &[&text]));
+        assert!(!is_burned("fresh-value", &[&text]));
+
+        let key = [7u8; 32];
+        let hash = sha256_hex(&key);
+        let burned = [hash.as_str()];
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        for ring in [
+            format!("k1:{}", STANDARD.encode(key)),
+            format!("k1:{}", URL_SAFE_NO_PAD.encode(key)),
+            STANDARD.encode(key),
+            format!(
+                " k9:{} ,k1:{}",
+                STANDARD.encode(key),
+                STANDARD.encode([1u8; 32])
+            ),
         ] {
-            assert!(is_burned(written, &burned_list), "{written}");
+            assert!(seals_with_burned_key(&ring, &burned), "{ring}");
         }
-        assert!(!is_burned("fresh-value", &burned_list));
-        assert!(!is_burned("k1:fresh", &burned_list));
-        assert_eq!(BURNED.len(), 3, "the three values of the committed file");
+        let rotating_off = format!(
+            "k2:{},k1:{}",
+            STANDARD.encode([1u8; 32]),
+            STANDARD.encode(key)
+        );
+        assert!(
+            !seals_with_burned_key(&rotating_off, &burned),
+            "an old key that only opens may stay while rotate-key moves off it"
+        );
+        assert!(!seals_with_burned_key("", &burned));
+        assert_eq!(BURNED_SECRETS.len() + BURNED_TOKEN_KEYS.len(), 3);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use error::{BoxError, InternalError, StorageError};
 pub use limits::BudgetRepository;
 pub use mail::{MailError, Mailer};
 pub use oauth::{
-    Authorization, OAuthProvider, ProviderError, Revocation, TokenSet, REVOKE_TIME_LIMIT,
+    Authorization, OAuthProvider, ProviderError, Revocation, Revoked, TokenSet, REVOKE_TIME_LIMIT,
 };
 pub use random::{Random, RandomError};
 pub use storage::{

@@ -41,6 +41,16 @@ pub struct Revocation {
     pub metadata: Map<String, Value>,
 }
 
+/// What a revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// The provider confirmed it.
+    Confirmed,
+    /// Nothing was sent: the provider has no revocation endpoint, or the token it revokes is
+    /// missing.
+    NotAttempted,
+}
+
 /// A provider call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -76,9 +86,11 @@ pub trait OAuthProvider: Send + Sync {
     /// any token.
     async fn identify(&self, tokens: &TokenSet) -> Result<Map<String, Value>, ProviderError>;
 
-    /// Revokes the account's grant at the provider, where it has a revocation endpoint; `Ok`
-    /// otherwise. The implementation picks the token its provider revokes. It MUST give up
+    /// Revokes the account's grant at the provider. The implementation picks the token its
+    /// provider revokes; [`Revoked::NotAttempted`] when it has no revocation endpoint or none
+    /// of the tokens it needs, so callers never report a revocation that did not happen. It
+    /// MUST give up
     /// within [`REVOKE_TIME_LIMIT`]: revocations run while a user waits for a deletion, which
     /// a slow provider must never prevent.
-    async fn revoke(&self, account: &Revocation) -> Result<(), ProviderError>;
+    async fn revoke(&self, account: &Revocation) -> Result<Revoked, ProviderError>;
 }

@@ -803,6 +803,20 @@ async fn erasing_a_user_without_accounts_revokes_nothing() {
 }
 
 #[tokio::test]
+async fn a_revocation_the_provider_did_not_attempt_is_not_counted() {
+    let h = harness().await;
+    h.connected("c").await;
+    h.linear.revoke_nothing();
+    assert_eq!(
+        h.connections.erase_user(h.ann).await.unwrap(),
+        Erased {
+            accounts: 1,
+            revoked: 0
+        }
+    );
+}
+
+#[tokio::test]
 async fn erasing_counts_only_the_revocations_the_provider_confirmed() {
     use gptgate_domain::{Sealed, SealedTokens};
 

@@ -14,7 +14,7 @@ use tracing::instrument;
 
 use crate::{
     AccountRepository, Clock, InternalError, LinkTokenRepository, OAuthProvider, OpaqueTokens,
-    ProviderError, Random, Revocation, SealError, SecretBox, StorageError, TokenSet,
+    ProviderError, Random, Revocation, Revoked, SealError, SecretBox, StorageError, TokenSet,
     UserRepository,
 };
 
@@ -581,7 +581,11 @@ impl Connections {
             return false;
         }
         match provider.revoke(&revocation).await {
-            Ok(()) => true,
+            Ok(Revoked::Confirmed) => true,
+            Ok(Revoked::NotAttempted) => {
+                tracing::info!(provider = %account.provider, "nothing to revoke at this provider");
+                false
+            }
             Err(e) => {
                 tracing::warn!(provider = %account.provider, error = %e, "revocation at the provider failed; deleting anyway");
                 false
@@ -596,11 +600,13 @@ impl Connections {
     #[instrument(skip_all, fields(%user))]
     pub async fn erase_user(&self, user: UserId) -> Result<Erased, ConnectError> {
         let accounts = self.ports.accounts.list_accounts(user).await?;
-        let revoked = futures::future::join_all(accounts.iter().map(|a| self.revoke(a)))
-            .await
-            .into_iter()
-            .filter(|done| *done)
-            .count();
+        // All at once, sixteen at a time at most: the wait is about one provider's time limit.
+        use futures::StreamExt;
+        let revoked = futures::stream::iter(accounts.iter().map(|a| self.revoke(a)))
+            .buffer_unordered(16)
+            .filter(|done| std::future::ready(*done))
+            .count()
+            .await;
         if !self.ports.users.delete_user(user).await? {
             return Err(ConnectError::NotFound);
         }

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use gptgate_domain::ProviderId;
-use gptgate_ports::{Authorization, OAuthProvider, ProviderError, Revocation, TokenSet};
+use gptgate_ports::{Authorization, OAuthProvider, ProviderError, Revocation, Revoked, TokenSet};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 use time::Duration;
@@ -18,6 +18,7 @@ pub struct FakeOAuthProvider {
     failing: Mutex<Option<String>>,
     revoke_fails: std::sync::atomic::AtomicBool,
     identify_fails: std::sync::atomic::AtomicBool,
+    revokes_nothing: std::sync::atomic::AtomicBool,
     exchanges: Mutex<Vec<(String, Option<String>, String)>>,
     revoked: Mutex<Vec<String>>,
     counter: AtomicUsize,
@@ -33,6 +34,7 @@ impl FakeOAuthProvider {
             failing: Mutex::new(None),
             revoke_fails: false.into(),
             identify_fails: false.into(),
+            revokes_nothing: false.into(),
             exchanges: Mutex::new(Vec::new()),
             revoked: Mutex::new(Vec::new()),
             counter: AtomicUsize::new(0),
@@ -57,6 +59,11 @@ impl FakeOAuthProvider {
 
     pub fn fail_revocation(&self) {
         self.revoke_fails.store(true, Ordering::SeqCst);
+    }
+
+    /// Revocations answer that nothing was sent (like a provider without an endpoint).
+    pub fn revoke_nothing(&self) {
+        self.revokes_nothing.store(true, Ordering::SeqCst);
     }
 
     /// Identity calls fail from now on (after a successful code exchange).
@@ -148,7 +155,10 @@ impl OAuthProvider for FakeOAuthProvider {
         Ok(m)
     }
 
-    async fn revoke(&self, account: &Revocation) -> Result<(), ProviderError> {
+    async fn revoke(&self, account: &Revocation) -> Result<Revoked, ProviderError> {
+        if self.revokes_nothing.load(Ordering::SeqCst) {
+            return Ok(Revoked::NotAttempted);
+        }
         let token = account
             .refresh_token
             .as_ref()
@@ -163,6 +173,6 @@ impl OAuthProvider for FakeOAuthProvider {
                 "revocation endpoint down".into(),
             ));
         }
-        Ok(())
+        Ok(Revoked::Confirmed)
     }
 }
