@@ -24,6 +24,8 @@ pub enum MailConfigError {
 /// Builds the sign-in messages: the sender, the app name and the compiled templates.
 pub struct MessageBuilder {
     from: Mailbox,
+    /// The domain of `from`, for Message-IDs.
+    domain: String,
     app_name: String,
     templates: Tera,
 }
@@ -54,8 +56,10 @@ impl MessageBuilder {
                 ),
             ])
             .map_err(|e| MailConfigError::Templates(e.to_string()))?;
+        let domain = from.email.domain().to_owned();
         Ok(Self {
             from,
+            domain,
             app_name: app_name.to_owned(),
             templates,
         })
@@ -84,7 +88,14 @@ impl MessageBuilder {
             .as_str()
             .parse::<Mailbox>()
             .map_err(|e| MailError::Unavailable(Box::new(e)))?;
+        // A Message-ID on the sender's own domain: Gmail refuses messages without one unless a
+        // relay adds it, and a foreign domain there costs deliverability. lettre adds `Date`.
         Message::builder()
+            .message_id(Some(format!(
+                "<{}@{}>",
+                uuid::Uuid::new_v4().simple(),
+                self.domain
+            )))
             .from(self.from.clone())
             .to(to)
             .subject(format!("Your {} sign-in code", self.app_name))
@@ -128,6 +139,40 @@ mod tests {
         );
         assert!(raw.contains("expires in 10 minutes"));
         assert!(raw.contains("To: ann@example.com"));
+    }
+
+    #[test]
+    fn every_message_has_its_own_message_id_on_the_senders_domain_and_a_date() {
+        let builder =
+            MessageBuilder::new("gptgate <no-reply@mail.example.com>", "gptgate").unwrap();
+        let ids: Vec<String> = (0..2)
+            .map(|_| {
+                let raw = String::from_utf8(
+                    builder
+                        .sign_in_code(
+                            &Email::parse("ann@example.com").unwrap(),
+                            &VerificationCode::parse("042917").unwrap(),
+                            Duration::minutes(10),
+                        )
+                        .unwrap()
+                        .formatted(),
+                )
+                .unwrap();
+                assert!(raw.lines().any(|l| l.starts_with("Date: ")), "{raw}");
+                raw.lines()
+                    .find_map(|l| l.strip_prefix("Message-ID: "))
+                    .expect("a Message-ID")
+                    .to_owned()
+            })
+            .collect();
+        for id in &ids {
+            let local = id
+                .strip_prefix('<')
+                .and_then(|i| i.strip_suffix("@mail.example.com>"))
+                .unwrap_or_else(|| panic!("on the sender's domain: {id}"));
+            assert_eq!(local.len(), 32, "{id}");
+        }
+        assert_ne!(ids[0], ids[1]);
     }
 
     #[test]

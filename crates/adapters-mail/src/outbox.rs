@@ -19,9 +19,11 @@ pub struct OutboxMailer {
 }
 
 impl OutboxMailer {
-    /// Creates `dir` if needed.
+    /// Creates `dir` if needed. The folder and every message in it are readable by their
+    /// owner only: each holds a live sign-in code.
     pub fn new(dir: &Path, messages: MessageBuilder) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
+        owner_only(dir, 0o700)?;
         Ok(Self {
             dir: dir.to_owned(),
             transport: AsyncFileTransport::new(dir),
@@ -45,9 +47,23 @@ impl Mailer for OutboxMailer {
             .send(message)
             .await
             .map_err(|e| MailError::Unavailable(Box::new(e)))?;
-        tracing::info!(file = %self.dir.join(format!("{id}.eml")).display(), "sign-in email written to the outbox");
+        let file = self.dir.join(format!("{id}.eml"));
+        owner_only(&file, 0o600).map_err(|e| MailError::Unavailable(Box::new(e)))?;
+        tracing::info!(file = %file.display(), "sign-in email written to the outbox");
         Ok(())
     }
+}
+
+/// Sets `path`'s permission bits to `mode` (Unix; elsewhere the platform's defaults stand).
+fn owner_only(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -79,5 +95,12 @@ mod tests {
         assert_eq!(files[0].extension().unwrap(), "eml");
         let raw = std::fs::read_to_string(&files[0]).unwrap();
         assert!(raw.contains("123456"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&outbox), 0o700, "the folder");
+            assert_eq!(mode(&files[0]), 0o600, "the message");
+        }
     }
 }

@@ -95,12 +95,72 @@ async fn a_sign_in_code_arrives_at_a_real_smtp_server_as_sent() {
         .collect();
     assert_eq!(files.len(), 1, "exactly one message arrived");
     let raw = std::fs::read_to_string(&files[0]).unwrap();
+    assert_deliverable(&raw, "007123");
+}
+
+#[tokio::test]
+async fn the_outbox_writes_the_same_deliverable_message() {
+    use gptgate_adapters_mail::OutboxMailer;
+    let dir = tempfile::tempdir().unwrap();
+    let mailer = OutboxMailer::new(
+        &dir.path().join("outbox"),
+        MessageBuilder::new("gptgate <no-reply@gptgate.test>", "gptgate").unwrap(),
+    )
+    .unwrap();
+    mailer
+        .send_sign_in_code(
+            &Email::parse("Ann@Example.com").unwrap(),
+            &VerificationCode::parse("007123").unwrap(),
+            Duration::minutes(10),
+        )
+        .await
+        .unwrap();
+    let file = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_deliverable(&std::fs::read_to_string(file).unwrap(), "007123");
+}
+
+/// What a receiving server (and Gmail in particular) checks, and what we promise: the
+/// originator, a Message-ID on the sender's domain, a Date, plain text with an HTML alternative,
+/// and the code in the bodies but never in the subject.
+fn assert_deliverable(raw: &str, code: &str) {
+    // A Maildir stores lines with LF endings, the outbox as sent (CRLF).
+    let raw = &raw.replace("\r\n", "\n");
+    let headers: Vec<&str> = raw.split("\n\n").next().unwrap().lines().collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find_map(|h| h.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} header in:\n{raw}"))
+    };
+    assert_eq!(header("From"), "gptgate <no-reply@gptgate.test>");
+    assert_eq!(header("To"), "ann@example.com");
+    assert_eq!(header("Subject"), "Your gptgate sign-in code");
+    assert!(!header("Subject").contains(code), "never in the subject");
+    let id = header("Message-ID");
     assert!(
-        raw.contains("From: gptgate <no-reply@gptgate.test>"),
+        id.starts_with('<') && id.ends_with("@gptgate.test>"),
+        "Message-ID on the sender's domain: {id}"
+    );
+    assert!(!header("Date").is_empty());
+    assert_eq!(header("MIME-Version"), "1.0");
+    assert!(
+        header("Content-Type").starts_with("multipart/alternative"),
         "{raw}"
     );
-    assert!(raw.contains("To: ann@example.com"), "{raw}");
-    assert!(raw.contains("Subject: Your gptgate sign-in code"), "{raw}");
-    assert!(raw.contains("007123"), "{raw}");
-    assert!(raw.contains("multipart/alternative"), "{raw}");
+    let plain = raw.find("Content-Type: text/plain").expect("a text part");
+    let html = raw.find("Content-Type: text/html").expect("an HTML part");
+    assert!(
+        plain < html,
+        "plain text first, HTML as the preferred alternative"
+    );
+    assert_eq!(
+        raw.matches(code).count(),
+        2,
+        "the code in each body:\n{raw}"
+    );
 }
