@@ -34,12 +34,16 @@ pub struct ErrorBody {
 }
 
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ErrorDetail {
     /// Stable, machine-readable code, e.g. `invalid_code`.
     #[schema(example = "invalid_code")]
     pub code: String,
-    /// What went wrong and what to do, for people.
+    /// What went wrong and what to do, in words to pass on to the user.
     pub message: String,
+    /// With 429: how many seconds to wait before trying again (also in `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -78,13 +82,30 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
-    /// 429 with `Retry-After` in whole seconds (at least 1).
-    pub fn too_many(code: &'static str, message: impl Into<String>, retry_after: Duration) -> Self {
+    /// 429 with the wait in whole seconds (at least 1): in `Retry-After`, in the body's
+    /// `retryAfter`, and at the end of the message, since a GPT reads bodies, not headers.
+    pub fn too_many(code: &'static str, message: &str, retry_after: Duration) -> Self {
         let secs = retry_after.whole_seconds() + i64::from(retry_after.subsec_nanoseconds() > 0);
+        let secs = u64::try_from(secs.max(1)).unwrap_or(1);
         Self {
-            retry_after: Some(u64::try_from(secs.max(1)).unwrap_or(1)),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+            retry_after: Some(secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                code,
+                format!("{message} Please try again in {secs} seconds."),
+            )
         }
+    }
+
+    /// 413, naming the limit and the setting that raises it.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "The request body is larger than this server accepts ({limit} bytes). Send less (for a conversation: a summary and fewer or shorter messages); the operator can raise the limit with BODY_LIMIT_BYTES."
+            ),
+        )
     }
 
     /// 500: something broke on our side. `cause` is logged, never answered.
@@ -211,10 +232,15 @@ impl ResponseError for ApiError {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message.clone(),
+                retry_after: self.retry_after,
             },
         })
     }
 }
+
+/// The configured body limit (`BODY_LIMIT_BYTES`), for the 413 message.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
 
 /// Rewrites error responses that were not made by us (unknown route, payload too large, ...:
 /// actix answers those in plain text, or with no body) into the one error shape. Our JSON
@@ -232,7 +258,13 @@ pub fn rewrite_foreign_errors<B>(
     }
     let status = res.status();
     let (req, _) = res.into_parts();
-    let response = ApiError::for_status(status).error_response();
+    let error = match req.app_data::<BodyLimit>() {
+        Some(limit) if status == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::payload_too_large(limit.0)
+        }
+        _ => ApiError::for_status(status),
+    };
+    let response = error.error_response();
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, response).map_into_right_body(),
     ))
@@ -262,23 +294,17 @@ impl From<SendCodeError> for ApiError {
         match e {
             SendCodeError::CoolingDown { retry_after } => ApiError::too_many(
                 "resend_cooldown",
-                format!(
-                    "For security purposes, a new code can be requested after {} seconds.",
-                    retry_after.whole_seconds().max(1)
-                ),
+                "A code was sent to this address moments ago; ask the user to check their inbox and spam folder. A new code can be sent once a minute.",
                 retry_after,
             ),
             SendCodeError::TooManyCodes { retry_after } => ApiError::too_many(
                 "too_many_codes",
-                "Too many codes were requested for this email. Please try again later.",
+                "Too many codes were requested for this email address this hour.",
                 retry_after,
             ),
             SendCodeError::BudgetExhausted { retry_after } => ApiError::too_many(
                 "mail_budget_exhausted",
-                format!(
-                    "This GPT has sent as many sign-in emails as it may this hour. Please try again in {} seconds.",
-                    retry_after.whole_seconds().max(1)
-                ),
+                "This GPT has sent as many sign-in emails as it may this hour.",
                 retry_after,
             ),
             SendCodeError::Mail(e) => ApiError::unavailable(
@@ -301,7 +327,7 @@ impl From<VerifyError> for ApiError {
             ),
             VerifyError::TooManyAttempts { retry_after } => ApiError::too_many(
                 "too_many_attempts",
-                "Too many attempts. Request a new code and try again.",
+                "Too many wrong codes were tried. Request a new code with sendVerificationCode, then try once more.",
                 retry_after,
             ),
             VerifyError::Storage(e) => e.into(),
@@ -395,10 +421,25 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_rounds_up_to_whole_seconds() {
-        let e = ApiError::too_many("x", "y", Duration::milliseconds(1_500));
+    fn retry_after_rounds_up_to_whole_seconds_and_is_said_in_the_message() {
+        let e = ApiError::too_many("x", "Wait.", Duration::milliseconds(1_500));
         assert_eq!(e.retry_after, Some(2));
-        let e = ApiError::too_many("x", "y", Duration::ZERO);
+        assert_eq!(e.message, "Wait. Please try again in 2 seconds.");
+        let e = ApiError::too_many("x", "Wait.", Duration::ZERO);
         assert_eq!(e.retry_after, Some(1));
+    }
+
+    #[actix_web::test]
+    async fn a_429_body_carries_retry_after_and_other_errors_do_not() {
+        let body = |e: ApiError| async move {
+            let bytes = actix_web::body::to_bytes(e.error_response().into_body())
+                .await
+                .unwrap();
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+        };
+        let limited = body(ApiError::too_many("x", "Wait.", Duration::seconds(30))).await;
+        assert_eq!(limited["error"]["retryAfter"], 30);
+        let other = body(ApiError::bad_request("y", "No.")).await;
+        assert!(other["error"].get("retryAfter").is_none(), "{other}");
     }
 }

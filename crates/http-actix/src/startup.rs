@@ -47,8 +47,12 @@ pub enum StartupError {
     Mail(#[from] MailConfigError),
     #[error("cannot use the outbox folder: {0}")]
     Outbox(#[source] std::io::Error),
-    #[error("cannot listen on the configured address: {0}")]
-    Bind(#[source] std::io::Error),
+    #[error("cannot listen on {address}: {source}{hint}", hint = if source.kind() == std::io::ErrorKind::AddrInUse { " (another program uses it: stop it, or set BIND to another address and port, e.g. BIND=127.0.0.1:8081)" } else { " (check BIND)" })]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("JWT_SECRET is unusable: {0}")]
     Keys(#[from] KeyError),
     #[error("the random number generator failed")]
@@ -293,6 +297,7 @@ pub fn app(
     App::new()
         .app_data(state)
         .app_data(web::PayloadConfig::new(settings.body_limit))
+        .app_data(crate::error::BodyLimit(settings.body_limit))
         .wrap(from_fn(move |req, next| {
             time_limit(settings.time_limit, settings.hsts, req, next)
         }))
@@ -356,8 +361,12 @@ impl Application {
             .await
             .map_err(StartupError::Database)?;
         database.migrate().await.map_err(StartupError::Database)?;
-        let listener = TcpListener::bind(config.bind).map_err(StartupError::Bind)?;
-        let addr = listener.local_addr().map_err(StartupError::Bind)?;
+        let bind_error = |source| StartupError::Bind {
+            address: config.bind,
+            source,
+        };
+        let listener = TcpListener::bind(config.bind).map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
         let public_url = config
             .public_url
             .clone()
@@ -381,7 +390,7 @@ impl Application {
             .client_disconnect_timeout(StdDuration::from_secs(2))
             .shutdown_timeout(10)
             .listen(listener)
-            .map_err(StartupError::Bind)?
+            .map_err(bind_error)?
             .run();
         Ok(Self {
             server,

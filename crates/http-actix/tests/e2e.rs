@@ -288,3 +288,19 @@ async fn the_same_binary_runs_on_postgresql() {
         .await
         .unwrap();
 }
+
+#[test]
+fn an_address_in_use_is_named_with_the_setting_that_changes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let out = gptgate(dir.path(), &[("BIND", address.as_str())])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on {address}")) && err.contains("set BIND to"),
+        "{err}"
+    );
+}

@@ -40,7 +40,7 @@ pub struct VerifyRequest {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyResponse {
-    /// The session token. Pass it as `token` in later calls (or as a Bearer token).
+    /// The session token. Pass it as `token` in the body of every later call.
     pub token: String,
     pub user_id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
@@ -119,7 +119,7 @@ pub async fn verify_email(
         token: signed_in.token.expose_secret().to_owned(),
         user_id: signed_in.user_id.as_uuid(),
         expires_at: signed_in.expires_at,
-        message: "Signed in. Pass this token as `token` in every later call.".to_owned(),
+        message: "Signed in. Keep this token for this chat and pass it as \"token\" in every later call; if a call answers invalid_token, sign the user in again.".to_owned(),
     }))
 }
 

@@ -85,15 +85,30 @@ async fn malformed_json_and_oversized_bodies_are_refused_in_the_error_shape() {
         .unwrap();
     assert_eq!(error_code(res, 400).await, "malformed_json");
 
-    let huge = format!("{{\"email\": \"{}\"}}", "a".repeat(BODY_LIMIT));
-    let res = app
-        .request(Method::POST, "/auth/send-link")
-        .header("x-api-key", API_KEY)
-        .body(huge)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(res, 413).await, "payload_too_large");
+    // The largest body accepted (it then fails for its content), and one byte more.
+    for (size, status) in [(BODY_LIMIT, 422), (BODY_LIMIT + 1, 413)] {
+        let padding = size - "{\"email\": \"\"}".len();
+        let body = format!("{{\"email\": \"{}\"}}", "a".repeat(padding));
+        assert_eq!(body.len(), size);
+        let res = app
+            .request(Method::POST, "/auth/send-link")
+            .header("x-api-key", API_KEY)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status, "{size} bytes");
+        if status == 413 {
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "payload_too_large");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains(&format!("({BODY_LIMIT} bytes)"))
+                    && message.contains("BODY_LIMIT_BYTES"),
+                "names the limit and the setting: {message}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -147,7 +162,19 @@ async fn a_resend_within_a_minute_gets_429_with_retry_after() {
         .post("/auth/send-link", &json!({ "email": "ann@example.com" }))
         .await;
     assert_eq!(res.headers()["retry-after"], "40");
-    assert_eq!(error_code(res, 429).await, "resend_cooldown");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "resend_cooldown");
+    assert_eq!(
+        body["error"]["retryAfter"], 40,
+        "a GPT reads bodies, not headers"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("Please try again in 40 seconds."),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -247,8 +274,17 @@ async fn after_five_wrong_codes_the_right_one_gets_429() {
             &json!({ "email": "ann@example.com", "code": code }),
         )
         .await;
-    assert!(res.headers().contains_key("retry-after"));
-    assert_eq!(error_code(res, 429).await, "too_many_attempts");
+    let wait = res.headers()["retry-after"].to_str().unwrap().to_owned();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    assert_eq!(body["error"]["retryAfter"].to_string(), wait);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("try again in {wait} seconds")),
+        "{body}"
+    );
 }
 
 #[tokio::test]

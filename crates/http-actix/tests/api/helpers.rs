@@ -237,6 +237,11 @@ pub async fn error_code(res: reqwest::Response, status: u16) -> String {
     let body: Value = res.json().await.unwrap();
     assert!(body["error"]["message"].is_string(), "{body}");
     assert_eq!(body.as_object().unwrap().len(), 1, "only `error`: {body}");
+    assert_eq!(
+        body["error"].get("retryAfter").is_some(),
+        status == 429,
+        "retryAfter with every 429 and only then: {body}"
+    );
     body["error"]["code"].as_str().unwrap().to_owned()
 }
 
