@@ -20,6 +20,7 @@ use crate::routes;
         routes::conversations::add,
         routes::conversations::list,
         routes::conversations::delete,
+        routes::conversations::delete_with_token,
         routes::me::delete_me,
         routes::connections::create_auth_link,
         routes::connections::create_management_link,
@@ -27,6 +28,7 @@ use crate::routes;
         routes::connections::list_accounts_with_token,
         routes::connections::toggle_account,
         routes::connections::delete_account,
+        routes::connections::delete_account_with_token,
     ),
     modifiers(&ApiKeyScheme, &CommonErrors),
     tags(

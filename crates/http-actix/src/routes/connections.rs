@@ -250,7 +250,7 @@ pub async fn toggle_account(
     operation_id = "deleteAccount",
     tag = "connections",
     summary = "Disconnect an account: revoke access at the provider and delete it",
-    request_body = TokenBody,
+    description = "For callers identified by a header (Bearer session token, or ChatGPT's own id). A GPT that carries the session token in the body uses deleteAccountWithToken.",
     params(("id" = Uuid, Path, description = "The account id")),
     responses((status = 200, body = Success), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("apiKey" = [])),
@@ -261,11 +261,43 @@ pub async fn delete_account(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
+    body: super::UndocumentedBody,
+) -> Result<HttpResponse, ApiError> {
+    // No body is documented for DELETE; one that comes anyway is still read.
+    disconnect(&state, &req, &path, &body).await
+}
+
+/// Disconnect an account, the session token in the body.
+#[utoipa::path(
+    operation_id = "deleteAccountWithToken",
+    tag = "connections",
+    summary = "Disconnect an account (session token in the body)",
+    description = "Revokes access at the provider where it can, then deletes the account.",
+    request_body = TokenBody,
+    params(("id" = Uuid, Path, description = "The account id")),
+    responses((status = 200, body = Success), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("apiKey" = [])),
+    extensions(("x-openai-isConsequential" = json!(true)))
+)]
+#[post("/api/gpt/accounts/{id}/delete")]
+pub async fn delete_account_with_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body: TokenBody = json_body(&body)?;
-    let caller = state.caller(&req, body.token.as_deref()).await?;
-    let id = account_id(&path)?;
+    disconnect(&state, &req, &path, &body).await
+}
+
+async fn disconnect(
+    state: &AppState,
+    req: &HttpRequest,
+    raw_id: &str,
+    body: &[u8],
+) -> Result<HttpResponse, ApiError> {
+    let body: TokenBody = json_body(body)?;
+    let caller = state.caller(req, body.token.as_deref()).await?;
+    let id = account_id(raw_id)?;
     state.connections.disconnect(caller.user_id, id).await?;
     Ok(HttpResponse::Ok().json(Success::new("Account disconnected.")))
 }

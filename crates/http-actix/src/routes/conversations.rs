@@ -258,7 +258,7 @@ pub async fn list(
     operation_id = "deleteConversation",
     tag = "memory",
     summary = "Delete one saved conversation",
-    request_body = TokenBody,
+    description = "For callers identified by a header (Bearer session token, or ChatGPT's own id). A GPT that carries the session token in the body uses deleteConversationWithToken.",
     params(("id" = Uuid, Path, description = "The conversation id")),
     responses(
         (status = 200, body = Success),
@@ -273,12 +273,48 @@ pub async fn delete(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
+    body: super::UndocumentedBody,
+) -> Result<HttpResponse, ApiError> {
+    // No body is documented for DELETE (whether ChatGPT sends one is not guaranteed); one that
+    // comes anyway is still read, so older GPT instructions keep working.
+    delete_conversation(&state, &req, &path, &body).await
+}
+
+/// Delete one conversation, the session token in the body.
+#[utoipa::path(
+    operation_id = "deleteConversationWithToken",
+    tag = "memory",
+    summary = "Delete one saved conversation (session token in the body)",
+    request_body = TokenBody,
+    params(("id" = Uuid, Path, description = "The conversation id")),
+    responses(
+        (status = 200, body = Success),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+    extensions(("x-openai-isConsequential" = json!(true)))
+)]
+#[post("/conversations/{id}/delete")]
+pub async fn delete_with_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body: TokenBody = json_body(&body)?;
-    let caller = state.caller(&req, body.token.as_deref()).await?;
+    delete_conversation(&state, &req, &path, &body).await
+}
+
+async fn delete_conversation(
+    state: &AppState,
+    req: &HttpRequest,
+    raw_id: &str,
+    body: &[u8],
+) -> Result<HttpResponse, ApiError> {
+    let body: TokenBody = json_body(body)?;
+    let caller = state.caller(req, body.token.as_deref()).await?;
     // An id that does not parse names no conversation: the same answer as any unknown id.
-    let id = path
+    let id = raw_id
         .parse::<ConversationId>()
         .map_err(|_| ApiError::not_found("conversation_not_found", "No such conversation."))?;
     state.conversations.delete(caller.user_id, id).await?;

@@ -19,6 +19,7 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/conversations", "POST"),
     ("/conversations/list", "POST"),
     ("/conversations/{id}", "DELETE"),
+    ("/conversations/{id}/delete", "POST"),
     ("/me/delete", "POST"),
     ("/api/gpt/create-auth-link", "POST"),
     ("/api/gpt/create-management-link", "POST"),
@@ -26,6 +27,7 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/api/gpt/accounts/list", "POST"),
     ("/api/gpt/accounts/{id}/toggle", "POST"),
     ("/api/gpt/accounts/{id}", "DELETE"),
+    ("/api/gpt/accounts/{id}/delete", "POST"),
     ("/auth/start", "GET"),
     ("/auth/start", "POST"),
     ("/auth/callback/{provider}", "GET"),
@@ -74,6 +76,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(conversations::add)
         .service(conversations::list)
         .service(conversations::delete)
+        .service(conversations::delete_with_token)
         .service(me::delete_me)
         .service(connections::create_auth_link)
         .service(connections::create_management_link)
@@ -81,6 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(connections::list_accounts_with_token)
         .service(connections::toggle_account)
         .service(connections::delete_account)
+        .service(connections::delete_account_with_token)
         .service(connect::start_page)
         .service(connect::start)
         .service(connect::callback)
@@ -106,6 +110,10 @@ impl Success {
         }
     }
 }
+
+/// A request body read as bytes, for the DELETE forms: they document no body (the OpenAPI
+/// generator would describe one for an argument named `Bytes`), yet read one if it comes.
+pub type UndocumentedBody = web::Bytes;
 
 /// A body that may carry only the session token.
 #[derive(serde::Deserialize, Default, utoipa::ToSchema)]

@@ -779,12 +779,11 @@ async fn toggle_delete_and_list_read_the_session_token_from_the_body() {
     assert_eq!(res.json::<Value>().await.unwrap()["enabled"], false);
     let res = f
         .app
-        .request(Method::DELETE, &format!("/api/gpt/accounts/{id}"))
-        .header("x-api-key", API_KEY)
-        .json(&json!({ "token": f.ann }))
-        .send()
-        .await
-        .unwrap();
+        .post(
+            &format!("/api/gpt/accounts/{id}/delete"),
+            &json!({ "token": f.ann }),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let res = f.app.post("/api/gpt/accounts/list", &json!({})).await;
     assert_eq!(

@@ -312,6 +312,33 @@ async fn a_user_cannot_touch_another_users_conversation() {
 }
 
 #[tokio::test]
+async fn a_gpt_that_carries_the_token_in_the_body_deletes_with_a_post() {
+    let app = spawn_app().await;
+    let ann = app.sign_in("ann@example.com").await;
+    let bob = app.sign_in("bob@example.com").await;
+    let saved: Value = app
+        .post("/conversations", &with_token(conversation("ann's"), &ann))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = saved["id"].as_str().unwrap();
+    let path = format!("/conversations/{id}/delete");
+    let res = app.post(&path, &json!({ "token": bob })).await;
+    assert_eq!(error_code(res, 404).await, "conversation_not_found");
+    let res = app.post(&path, &json!({})).await;
+    assert_eq!(error_code(res, 401).await, "not_signed_in");
+    let res = app.post(&path, &json!({ "token": ann })).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        list(&app, &ann, json!({})).await["conversations"],
+        json!([])
+    );
+    let res = app.post(&path, &json!({ "token": ann })).await;
+    assert_eq!(error_code(res, 404).await, "conversation_not_found", "gone");
+}
+
+#[tokio::test]
 async fn a_huge_conversation_is_listed_cut_and_marked_under_the_limit() {
     let app = spawn_app().await;
     let token = app.sign_in("ann@example.com").await;

@@ -45,6 +45,38 @@ async fn the_openapi_document_is_served_as_json_and_yaml() {
 }
 
 #[tokio::test]
+async fn no_operation_needs_a_body_on_delete_and_each_delete_has_a_post_twin() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .request(Method::GET, "/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let deletes: Vec<&String> = paths
+        .iter()
+        .filter(|(_, item)| item.get("delete").is_some())
+        .map(|(path, _)| path)
+        .collect();
+    assert_eq!(deletes.len(), 2, "{deletes:?}");
+    for path in deletes {
+        assert!(
+            paths[path]["delete"].get("requestBody").is_none(),
+            "DELETE {path} documents no body"
+        );
+        let twin = &paths[&format!("{path}/delete")]["post"];
+        assert!(
+            twin["requestBody"].is_object(),
+            "POST {path}/delete carries the token"
+        );
+        assert!(twin["operationId"].as_str().unwrap().ends_with("WithToken"));
+    }
+}
+
+#[tokio::test]
 async fn the_privacy_policy_is_a_page_with_its_own_policy_header() {
     let app = spawn_app().await;
     let res = app
