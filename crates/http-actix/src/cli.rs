@@ -8,7 +8,7 @@ use gptgate_adapters_system::OsRandom;
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, MailSettings};
-use crate::startup::{mailer, rotate_key, Application, Database};
+use crate::startup::{rotate_key, Application, Database};
 use crate::{openapi, telemetry};
 
 #[derive(Parser)]
@@ -54,7 +54,13 @@ pub async fn run() -> ExitCode {
     if let Some(Command::Openapi { format }) = cli.command {
         return print_openapi(format);
     }
-    let config = match Config::load(&Config::environment(), &OsRandom::new()) {
+    // check-config changes nothing on disk: it says what a start would generate.
+    let load = if matches!(cli.command, Some(Command::CheckConfig)) {
+        Config::dry_run
+    } else {
+        Config::load
+    };
+    let config = match load(&Config::environment(), &OsRandom::new()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("{e}");
@@ -84,12 +90,23 @@ fn print_openapi(format: Format) -> ExitCode {
         Format::Yaml => doc.to_yaml().map_err(|e| e.to_string()),
     };
     match text {
-        Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
-        }
+        Ok(text) => print_quietly(&text),
         Err(e) => {
             eprintln!("cannot render the OpenAPI document: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints `text` to stdout; a reader that stops early (`gptgate openapi | head`) ends the
+/// program quietly instead of with a panic about a broken pipe.
+fn print_quietly(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cannot write the document: {e}");
             ExitCode::FAILURE
         }
     }
@@ -137,35 +154,55 @@ async fn rotate(config: &Config) -> ExitCode {
 }
 
 fn check_config(config: &Config) -> ExitCode {
-    if let Err(e) = mailer(config) {
+    if let Err(e) = check_mail(&config.mail) {
         eprintln!("gptgate cannot start: {e}");
         return ExitCode::from(2);
     }
-    println!("configuration is valid");
-    println!("  mode         {:?}", config.mode);
-    println!(
-        "  public URL   {}",
-        config
-            .public_url
-            .as_deref()
-            .unwrap_or("http://localhost:<port> (PUBLIC_URL unset)")
-    );
-    println!("  bind         {}", config.bind);
-    println!("  database     {}", config.database_display());
-    println!("  mail         {}", mail_display(&config.mail));
-    println!("  API keys     {} configured", config.api_keys.len());
-    println!("  session TTL  {} s", config.session_ttl.whole_seconds());
-    println!("  body limit   {} bytes", config.body_limit);
+    let mut lines = vec![
+        "configuration is valid".to_owned(),
+        format!("  mode         {:?}", config.mode),
+        match &config.public_url {
+            Some(url) => format!("  public URL   {url}"),
+            None => format!(
+                "  public URL   http://localhost:{} (PUBLIC_URL unset: this machine, at BIND's port)",
+                config.bind.port()
+            ),
+        },
+        format!("  bind         {}", config.bind),
+        format!("  database     {}", config.database_display()),
+        format!("  mail         {}", mail_display(&config.mail)),
+        format!("  API keys     {} configured", config.api_keys.len()),
+        format!("  session TTL  {} s", config.session_ttl.whole_seconds()),
+        format!("  body limit   {} bytes", config.body_limit),
+    ];
     let providers: Vec<&str> = config.providers.iter().map(|p| p.id.as_str()).collect();
-    println!(
+    lines.push(format!(
         "  providers    {}",
         if providers.is_empty() {
             "none".to_owned()
         } else {
             providers.join(", ")
         }
-    );
-    ExitCode::SUCCESS
+    ));
+    lines.push("  secrets, and where each comes from:".to_owned());
+    for (name, source) in &config.secret_sources {
+        lines.push(format!("    {name:<22} {source}"));
+    }
+    print_quietly(&lines.join("\n"))
+}
+
+/// The mail settings are usable (checked without creating the outbox folder).
+fn check_mail(mail: &MailSettings) -> Result<(), crate::startup::StartupError> {
+    use gptgate_adapters_mail::{MessageBuilder, SmtpMailer};
+    match mail {
+        MailSettings::Smtp { url, from } => {
+            SmtpMailer::new(url, MessageBuilder::new(from, "gptgate")?)?;
+        }
+        MailSettings::Outbox { from, .. } => {
+            MessageBuilder::new(from, "gptgate")?;
+        }
+    }
+    Ok(())
 }
 
 fn mail_display(mail: &MailSettings) -> String {

@@ -352,6 +352,7 @@ pub struct Application {
     server: Server,
     addr: SocketAddr,
     public_url: String,
+    signals: StopSignals,
 }
 
 impl Application {
@@ -388,7 +389,9 @@ impl Application {
         let server = HttpServer::new(move || app(state.clone(), settings))
             .client_request_timeout(StdDuration::from_secs(5))
             .client_disconnect_timeout(StdDuration::from_secs(2))
-            .shutdown_timeout(10)
+            .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+            // Signals are handled in `run_until_stopped`, which logs the shutdown.
+            .disable_signals()
             .listen(listener)
             .map_err(bind_error)?
             .run();
@@ -396,6 +399,7 @@ impl Application {
             server,
             addr,
             public_url,
+            signals: StopSignals::install(),
         })
     }
 
@@ -408,8 +412,62 @@ impl Application {
         &self.public_url
     }
 
-    /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains requests.
+    /// Serves until the process is told to stop (SIGTERM or SIGINT), then stops accepting,
+    /// lets requests in flight finish (at most [`SHUTDOWN_GRACE`]) and returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let handle = self.server.handle();
+        let signals = self.signals;
+        actix_web::rt::spawn(async move {
+            let signal = signals.recv().await;
+            tracing::info!(
+                signal,
+                grace_seconds = SHUTDOWN_GRACE.as_secs(),
+                "shutting down: no new connections; finishing requests in flight"
+            );
+            handle.stop(true).await;
+        });
+        let result = self.server.await;
+        tracing::info!("shutdown complete");
+        result
+    }
+}
+
+/// How long requests in flight may take to finish once a stop is asked for.
+pub const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(10);
+
+/// SIGTERM and SIGINT, listened to from start-up on (before the banner), so a stop asked for
+/// at any moment is handled, never the default of dying mid-request.
+struct StopSignals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Self {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Waits for one and names it.
+    async fn recv(self) -> &'static str {
+        #[cfg(unix)]
+        if let (Some(mut term), Some(mut int)) = (self.term, self.int) {
+            return tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
     }
 }

@@ -304,3 +304,105 @@ fn an_address_in_use_is_named_with_the_setting_that_changes_it() {
         "{err}"
     );
 }
+
+#[test]
+fn check_config_changes_nothing_on_disk_and_says_where_each_secret_comes_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwt = dir.path().join("jwt");
+    std::fs::write(&jwt, "j".repeat(40)).unwrap();
+    let out = gptgate(
+        dir.path(),
+        &[
+            ("GPT_API_KEY", "a-key-from-the-environment"),
+            ("JWT_SECRET_FILE", jwt.to_str().unwrap()),
+        ],
+    )
+    .arg("check-config")
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let listed: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        ["jwt"],
+        "no database, secrets file or outbox: {text}"
+    );
+    assert!(
+        text.contains("public URL   http://localhost:8080 (PUBLIC_URL unset"),
+        "{text}"
+    );
+    for (name, source) in [
+        ("GPT_API_KEY", "environment"),
+        ("JWT_SECRET", "file "),
+        (
+            "TOKEN_ENCRYPTION_KEY",
+            "not set: the server would generate it into gptgate.dev-secrets.env",
+        ),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in:\n{text}"));
+        assert!(line.contains(source), "{line}");
+    }
+    assert!(!text.contains("a-key-from-the-environment") && !text.contains("jjjj"));
+}
+
+#[test]
+fn the_openapi_command_ends_quietly_when_its_reader_stops() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = gptgate(dir.path(), &[])
+        .arg("openapi")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `| head -c 10`: read a little, then close the pipe.
+    let mut first = [0u8; 10];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = gptgate(dir.path(), &[("BIND", "127.0.0.1:0")])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    for line in lines.by_ref() {
+        if line.contains("Listening on") {
+            break;
+        }
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let rest: Vec<String> = lines.collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit 0 after SIGTERM: {status:?}");
+    let log = rest.join("\n");
+    assert!(
+        log.contains("shutting down") && log.contains("SIGTERM"),
+        "{log}"
+    );
+    assert!(log.contains("shutdown complete"), "{log}");
+}
