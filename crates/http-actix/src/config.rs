@@ -662,6 +662,19 @@ impl Config {
             name: r.plain("OPERATOR_NAME"),
             contact: r.plain("OPERATOR_CONTACT"),
         };
+        if production {
+            // The privacy policy must say who runs the service and how to reach them.
+            for (name, value) in [
+                ("OPERATOR_NAME", &operator.name),
+                ("OPERATOR_CONTACT", &operator.contact),
+            ] {
+                if value.is_none() {
+                    r.problems.push(format!(
+                        "{name} is required in production: the privacy policy names who operates this service and how to reach them"
+                    ));
+                }
+            }
+        }
 
         if !r.problems.is_empty() {
             return Err(ConfigError {
@@ -698,6 +711,16 @@ impl Config {
     pub fn database_display(&self) -> String {
         redact_url(self.database_url.expose_secret())
     }
+}
+
+/// The host (and port) of an SMTP URL, without credentials: what the privacy policy names.
+pub fn smtp_host(url: &SecretString) -> String {
+    let shown = redact_url(url.expose_secret());
+    shown
+        .split_once("://")
+        .map_or(shown.as_str(), |(_, rest)| rest)
+        .trim_end_matches('/')
+        .to_owned()
 }
 
 /// `scheme://host[:port]/db` with any user and password removed, and no query string.
@@ -769,7 +792,13 @@ mod tests {
         )
         .unwrap_err();
         let all = err.to_string();
-        for name in ["GPT_API_KEY", "JWT_SECRET", "SMTP_URL"] {
+        for name in [
+            "GPT_API_KEY",
+            "JWT_SECRET",
+            "SMTP_URL",
+            "OPERATOR_NAME",
+            "OPERATOR_CONTACT",
+        ] {
             assert!(all.contains(name), "{name} missing from:\n{all}");
         }
     }
@@ -824,9 +853,19 @@ mod tests {
             ("JWT_SECRET", &"s".repeat(32)),
             ("SMTP_URL", "smtps://user:pw@smtp.example.com"),
             ("MAIL_FROM", "gptgate <no-reply@example.com>"),
+            ("OPERATOR_NAME", "Acme Learning Ltd"),
+            ("OPERATOR_CONTACT", "privacy@acme.example"),
         ]);
         let config = Config::load(&v, &OsRandom::new()).unwrap();
         assert_eq!(config.mode, Mode::Production);
+        assert_eq!(
+            smtp_host(match &config.mail {
+                MailSettings::Smtp { url, .. } => url,
+                MailSettings::Outbox { .. } => panic!("SMTP"),
+            }),
+            "smtp.example.com",
+            "no credentials"
+        );
         assert_eq!(
             config.public_url.as_deref(),
             Some("https://gpt.example.com")
@@ -849,6 +888,8 @@ mod tests {
             ("JWT_SECRET", "ssssssssssssssssssssssssssssssss"),
             ("SMTP_URL", "smtps://user:pw@smtp.example.com"),
             ("MAIL_FROM", "no-reply@example.com"),
+            ("OPERATOR_NAME", "Acme Learning Ltd"),
+            ("OPERATOR_CONTACT", "privacy@acme.example"),
         ];
         pairs.extend_from_slice(extra);
         let (_dir, v) = in_temp_dir(&pairs);

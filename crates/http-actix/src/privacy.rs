@@ -9,8 +9,11 @@ use crate::pages::Pages;
 pub struct PrivacyFacts<'a> {
     /// The service name shown, e.g. the public host.
     pub service: &'a str,
-    pub operator: &'a str,
+    /// Who runs the instance (`OPERATOR_NAME`; required in production).
+    pub operator: Option<&'a str>,
     pub contact: Option<&'a str>,
+    /// The SMTP host sign-in emails go through; `None` for the development outbox.
+    pub mail_via: Option<String>,
     pub code_minutes: i64,
     pub session_hours: i64,
     /// The providers users can connect (display names); empty when none is configured.
@@ -28,12 +31,21 @@ mod tests {
     fn facts(providers: Vec<&'static str>) -> PrivacyFacts<'static> {
         PrivacyFacts {
             service: "gpt.example.com",
-            operator: "Ann <Lee> & Co",
+            operator: Some("Ann <Lee> & Co"),
             contact: Some("privacy@example.com"),
+            mail_via: Some("smtp.postmarkapp.com".into()),
             code_minutes: 10,
             session_hours: 12,
             providers,
         }
+    }
+
+    fn text(html: &str) -> String {
+        html.split(['<', '>'])
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 0)
+            .map(|(_, t)| t)
+            .collect::<String>()
     }
 
     #[test]
@@ -41,21 +53,57 @@ mod tests {
         let html = render(&Pages::load().unwrap(), &facts(vec![])).unwrap();
         assert!(html.contains("Ann &lt;Lee&gt; &amp; Co"));
         assert!(html.contains("mailto:privacy@example.com"));
-        assert!(html.contains("after 10 minutes"));
-        assert!(!html.contains("{{"), "no placeholder is left");
+        let text = text(&html);
+        for fact in [
+            "expires after 10 minutes",
+            "at most 12 hours",
+            "the email service at smtp.postmarkapp.com",
+            "never contain sign-in codes, tokens, keys, email addresses or conversation text",
+            "delete all your data",
+        ] {
+            assert!(text.contains(fact), "{fact:?} in:\n{text}");
+        }
         assert!(
-            !html.contains("Accounts you connect"),
+            !html.contains("{{") && !html.contains("{%"),
+            "no placeholder is left"
+        );
+        assert!(
+            !text.contains("Accounts you connect"),
             "no provider, no word of them"
         );
     }
 
     #[test]
-    fn the_policy_names_the_providers_users_can_connect() {
-        let html = render(&Pages::load().unwrap(), &facts(vec!["Gmail", "Slack"])).unwrap();
+    fn the_policy_names_the_providers_users_can_connect_and_what_goes_to_them() {
+        let text = text(&render(&Pages::load().unwrap(), &facts(vec!["Gmail", "Slack"])).unwrap());
         assert!(
-            html.contains("Accounts you connect</strong> (Gmail, Slack)"),
-            "{html}"
+            text.contains("Accounts you connect (Gmail, Slack)"),
+            "{text}"
         );
-        assert!(html.contains("revoked at each service first"));
+        assert!(
+            text.contains("The services you connect (Gmail, Slack)"),
+            "{text}"
+        );
+        assert!(text.contains("revoked at each service first"));
+    }
+
+    #[test]
+    fn a_development_instance_says_nobody_operates_it_rather_than_inventing_someone() {
+        let html = render(
+            &Pages::load().unwrap(),
+            &PrivacyFacts {
+                operator: None,
+                contact: None,
+                mail_via: None,
+                service: "localhost:8080",
+                ..facts(vec![])
+            },
+        )
+        .unwrap();
+        let text = text(&html);
+        assert!(!text.contains("operated by localhost"), "{text}");
+        assert!(text.contains("nobody has declared themselves its operator (OPERATOR_NAME"));
+        assert!(text.contains("no contact set (OPERATOR_CONTACT)"));
+        assert!(text.contains("writes emails to files on its own disk"));
     }
 }

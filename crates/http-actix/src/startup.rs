@@ -189,15 +189,18 @@ where
     .with_mail_budget(BudgetPolicy::hourly(config.mail_hourly_limit));
     let doc = openapi::document(public_url);
     let host = public_url.split_once("://").map_or(public_url, |(_, h)| h);
-    let operator = config.operator.name.as_deref().unwrap_or(host);
     let providers = providers(config)?;
     let pages = Pages::load().map_err(|e| StartupError::Document(e.to_string()))?;
     let privacy_html = privacy::render(
         &pages,
         &PrivacyFacts {
             service: host,
-            operator,
+            operator: config.operator.name.as_deref(),
             contact: config.operator.contact.as_deref(),
+            mail_via: match &config.mail {
+                MailSettings::Smtp { url, .. } => Some(crate::config::smtp_host(url)),
+                MailSettings::Outbox { .. } => None,
+            },
             code_minutes: code_policy.ttl.whole_minutes(),
             session_hours: session_policy.ttl.whole_hours(),
             providers: ProviderId::ALL
