@@ -49,6 +49,11 @@ impl Housekeeping for PostgresStore {
                 vec![before],
             )
             .await?,
+            export_links: run(
+                "DELETE FROM export_links WHERE expires_at < $1",
+                vec![before],
+            )
+            .await?,
         })
     }
 }

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use gptgate_domain::{
-    AccountLabel, ManagementToken, OAuthState, OnboardingToken, ProviderId, Sealed, TokenHash,
-    UserId,
+    AccountLabel, ExportLink, ManagementToken, OAuthState, OnboardingToken, ProviderId, Sealed,
+    TokenHash, UserId,
 };
 use gptgate_ports::{LinkTokenRepository, StorageError};
 use sqlx::FromRow;
@@ -47,6 +47,27 @@ impl OnboardingRow {
             user_id: UserId::from_uuid(self.user_id),
             provider,
             label,
+            expires_at: self.expires_at,
+            used_at: self.used_at,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct ExportRow {
+    token_hash: Vec<u8>,
+    user_id: Uuid,
+    expires_at: OffsetDateTime,
+    used_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
+}
+
+impl ExportRow {
+    fn into_link(self) -> Result<ExportLink, StorageError> {
+        Ok(ExportLink {
+            hash: token_hash(self.token_hash)?,
+            user_id: UserId::from_uuid(self.user_id),
             expires_at: self.expires_at,
             used_at: self.used_at,
             created_at: self.created_at,
@@ -168,6 +189,45 @@ impl LinkTokenRepository for PostgresStore {
         .await
         .map_err(storage)?;
         Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn create_export_link(&self, l: &ExportLink) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO export_links (token_hash, user_id, expires_at, used_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&l.hash.as_bytes()[..])
+        .bind(l.user_id.as_uuid())
+        .bind(l.expires_at)
+        .bind(l.used_at)
+        .bind(l.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn consume_export_link(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<ExportLink>, StorageError> {
+        // One statement: of concurrent consumers, only one finds `used_at IS NULL`.
+        sqlx::query_as::<_, ExportRow>(
+            "UPDATE export_links SET used_at = $1 \
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $3 \
+             RETURNING token_hash, user_id, expires_at, used_at, created_at",
+        )
+        .bind(now)
+        .bind(&hash.as_bytes()[..])
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?
+        .map(ExportRow::into_link)
+        .transpose()
     }
 
     #[instrument(skip_all)]

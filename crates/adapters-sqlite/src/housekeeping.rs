@@ -51,6 +51,11 @@ impl Housekeeping for SqliteStore {
                 vec![before_at],
             )
             .await?,
+            export_links: run(
+                "DELETE FROM export_links WHERE expires_at < ?",
+                vec![before_at],
+            )
+            .await?,
         })
     }
 }

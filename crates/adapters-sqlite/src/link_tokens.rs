@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use gptgate_domain::{
-    AccountLabel, ManagementToken, OAuthState, OnboardingToken, ProviderId, Sealed, TokenHash,
-    UserId,
+    AccountLabel, ExportLink, ManagementToken, OAuthState, OnboardingToken, ProviderId, Sealed,
+    TokenHash, UserId,
 };
 use gptgate_ports::{LinkTokenRepository, StorageError};
 use sqlx::FromRow;
@@ -48,6 +48,27 @@ impl OnboardingRow {
             user_id: UserId::from_uuid(self.user_id),
             provider,
             label,
+            expires_at: from_micros(self.expires_at)?,
+            used_at: self.used_at.map(from_micros).transpose()?,
+            created_at: from_micros(self.created_at)?,
+        })
+    }
+}
+
+#[derive(FromRow)]
+struct ExportRow {
+    token_hash: Vec<u8>,
+    user_id: Uuid,
+    expires_at: i64,
+    used_at: Option<i64>,
+    created_at: i64,
+}
+
+impl ExportRow {
+    fn into_link(self) -> Result<ExportLink, StorageError> {
+        Ok(ExportLink {
+            hash: token_hash(self.token_hash)?,
+            user_id: UserId::from_uuid(self.user_id),
             expires_at: from_micros(self.expires_at)?,
             used_at: self.used_at.map(from_micros).transpose()?,
             created_at: from_micros(self.created_at)?,
@@ -169,6 +190,45 @@ impl LinkTokenRepository for SqliteStore {
         .await
         .map_err(storage)?;
         Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn create_export_link(&self, l: &ExportLink) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO export_links (token_hash, user_id, expires_at, used_at, created_at) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&l.hash.as_bytes()[..])
+        .bind(l.user_id.as_uuid())
+        .bind(to_micros(l.expires_at))
+        .bind(l.used_at.map(to_micros))
+        .bind(to_micros(l.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn consume_export_link(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<ExportLink>, StorageError> {
+        // One statement: of concurrent consumers, only one finds `used_at IS NULL`.
+        sqlx::query_as::<_, ExportRow>(
+            "UPDATE export_links SET used_at = ? \
+             WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? \
+             RETURNING token_hash, user_id, expires_at, used_at, created_at",
+        )
+        .bind(to_micros(now))
+        .bind(&hash.as_bytes()[..])
+        .bind(to_micros(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?
+        .map(ExportRow::into_link)
+        .transpose()
     }
 
     #[instrument(skip_all)]

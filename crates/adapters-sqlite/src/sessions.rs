@@ -64,6 +64,27 @@ impl SessionRepository for SqliteStore {
     }
 
     #[instrument(skip_all)]
+    async fn active_sessions(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StorageError> {
+        sqlx::query_as::<_, SessionRow>(
+            "SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions \
+             WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? \
+             ORDER BY created_at, id",
+        )
+        .bind(user.as_uuid())
+        .bind(to_micros(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?
+        .into_iter()
+        .map(SessionRow::into_session)
+        .collect()
+    }
+
+    #[instrument(skip_all)]
     async fn revoke_session(
         &self,
         id: SessionId,

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use gptgate_domain::{Email, Identity, User, UserId};
+use gptgate_domain::{Email, Identity, IdentityKind, User, UserId};
 use gptgate_ports::{StorageError, UserRepository};
 use sqlx::FromRow;
 use time::OffsetDateTime;
@@ -91,6 +91,35 @@ impl UserRepository for SqliteStore {
             id: new_id,
             created_at: from_micros(to_micros(now))?,
         })
+    }
+
+    #[instrument(skip_all, fields(user_id = %id))]
+    async fn find_user(&self, id: UserId) -> Result<Option<User>, StorageError> {
+        sqlx::query_as::<_, UserRow>("SELECT id, created_at FROM users WHERE id = ?")
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?
+            .map(UserRow::into_user)
+            .transpose()
+    }
+
+    #[instrument(skip_all, fields(user_id = %id))]
+    async fn identities(&self, id: UserId) -> Result<Vec<Identity>, StorageError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT kind, value FROM user_identities WHERE user_id = ? ORDER BY kind, value",
+        )
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        rows.into_iter()
+            .map(|(kind, value)| {
+                IdentityKind::parse(&kind)
+                    .and_then(|k| Identity::from_parts(k, &value).ok())
+                    .ok_or_else(|| crate::error::corrupt("identity"))
+            })
+            .collect()
     }
 
     #[instrument(skip_all, fields(user_id = %id))]

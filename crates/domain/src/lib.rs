@@ -7,6 +7,7 @@ pub mod code;
 pub mod connection;
 pub mod conversation;
 pub mod email;
+pub mod export;
 pub mod ids;
 pub mod session;
 pub mod user;
@@ -26,6 +27,7 @@ pub use conversation::{
     CursorError, Exercise, ExternalId, Message, Role,
 };
 pub use email::{Email, EmailError};
+pub use export::ExportLink;
 pub use ids::{AccountId, ConversationId, SessionId, UserId};
 pub use session::{Session, SessionPolicy};
-pub use user::{ChatGptUserId, Identity, IdentityError, IdentityKind, User};
+pub use user::{ChatGptUserId, Identity, IdentityError, IdentityKind, InvalidIdentity, User};

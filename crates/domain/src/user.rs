@@ -26,6 +26,16 @@ pub enum IdentityKind {
 }
 
 impl IdentityKind {
+    /// The kind named `raw` in storage.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "email" => Some(Self::Email),
+            "chatgpt" => Some(Self::ChatGpt),
+            "openai_ephemeral" => Some(Self::OpenAiEphemeral),
+            _ => None,
+        }
+    }
+
     /// The stable name used in storage.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -79,6 +89,11 @@ impl fmt::Debug for ChatGptUserId {
     }
 }
 
+/// A stored identity whose value does not fit its kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the identity's value does not fit its kind")]
+pub struct InvalidIdentity;
+
 /// One identity: a kind and a normalized value, unique across all users.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Identity {
@@ -108,6 +123,21 @@ impl Identity {
         Self {
             kind: IdentityKind::OpenAiEphemeral,
             value: id.as_str().to_owned(),
+        }
+    }
+
+    /// An identity read back from storage: the value is parsed again for its kind.
+    pub fn from_parts(kind: IdentityKind, value: &str) -> Result<Self, InvalidIdentity> {
+        match kind {
+            IdentityKind::Email => Email::parse(value)
+                .map(|e| Self::email(&e))
+                .map_err(|_| InvalidIdentity),
+            IdentityKind::ChatGpt => ChatGptUserId::parse(value)
+                .map(|id| Self::chatgpt(&id))
+                .map_err(|_| InvalidIdentity),
+            IdentityKind::OpenAiEphemeral => ChatGptUserId::parse(value)
+                .map(|id| Self::openai_ephemeral(&id))
+                .map_err(|_| InvalidIdentity),
         }
     }
 
@@ -142,6 +172,28 @@ mod tests {
         assert_eq!(
             ChatGptUserId::parse(&"x".repeat(257)),
             Err(IdentityError::TooLong)
+        );
+    }
+
+    #[test]
+    fn identities_round_trip_through_their_stored_parts() {
+        let id = ChatGptUserId::parse("g-1").unwrap();
+        for identity in [
+            Identity::email(&Email::parse("ann@example.com").unwrap()),
+            Identity::chatgpt(&id),
+            Identity::openai_ephemeral(&id),
+        ] {
+            let kind = IdentityKind::parse(identity.kind().as_str()).unwrap();
+            assert_eq!(Identity::from_parts(kind, identity.value()), Ok(identity));
+        }
+        assert_eq!(IdentityKind::parse("phone"), None);
+        assert_eq!(
+            Identity::from_parts(IdentityKind::Email, "not an email"),
+            Err(InvalidIdentity)
+        );
+        assert_eq!(
+            Identity::from_parts(IdentityKind::ChatGpt, ""),
+            Err(InvalidIdentity)
         );
     }
 

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use gptgate_domain::{
     Account, AccountId, CodeRecord, Conversation, ConversationCursor, ConversationId, Email,
-    Identity, ManagementToken, OAuthState, OnboardingToken, Sealed, SealedTokens, Session,
-    SessionId, TokenHash, User, UserId,
+    ExportLink, Identity, ManagementToken, OAuthState, OnboardingToken, Sealed, SealedTokens,
+    Session, SessionId, TokenHash, User, UserId,
 };
 use time::OffsetDateTime;
 
@@ -45,6 +45,12 @@ pub trait UserRepository: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<User, StorageError>;
 
+    /// The user, if they exist.
+    async fn find_user(&self, id: UserId) -> Result<Option<User>, StorageError>;
+
+    /// Every identity the user holds, ordered by kind then value.
+    async fn identities(&self, id: UserId) -> Result<Vec<Identity>, StorageError>;
+
     /// The email address the user signed in with, if they have one (the first in order of the
     /// address, should they have several).
     async fn find_email(&self, id: UserId) -> Result<Option<Email>, StorageError>;
@@ -62,6 +68,13 @@ pub trait SessionRepository: Send + Sync {
 
     /// The session, if it exists (revoked or not).
     async fn find_session(&self, id: SessionId) -> Result<Option<Session>, StorageError>;
+
+    /// The user's sessions that are active at `now` (not revoked, not expired), oldest first.
+    async fn active_sessions(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StorageError>;
 
     /// Marks the session revoked at `now` unless it already is. Returns whether it existed.
     async fn revoke_session(
@@ -183,6 +196,16 @@ pub trait LinkTokenRepository: Send + Sync {
 
     async fn create_management_token(&self, token: &ManagementToken) -> Result<(), StorageError>;
 
+    async fn create_export_link(&self, link: &ExportLink) -> Result<(), StorageError>;
+
+    /// Marks the export link used at `now` and returns it, if it exists, is unused and has not
+    /// expired. Of concurrent calls with one link, exactly one gets it.
+    async fn consume_export_link(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<ExportLink>, StorageError>;
+
     /// The management token if it exists and has not expired at `now`.
     async fn find_management_token(
         &self,
@@ -225,13 +248,14 @@ pub struct PurgeReport {
     pub onboarding_tokens: u64,
     pub management_tokens: u64,
     pub oauth_states: u64,
+    pub export_links: u64,
 }
 
 /// Removes rows nobody can use any more.
 #[async_trait]
 pub trait Housekeeping: Send + Sync {
     /// Deletes what ended before `before`: sessions that expired or were revoked, onboarding
-    /// and management tokens and OAuth states that expired, and code records whose code
+    /// and management tokens, export links and OAuth states that expired, and code records whose code
     /// expired and whose last code was sent before `before` minus one hour (so no rate-limit
     /// window is cut short). Callers pass a grace period (`now - 24 h`).
     async fn purge(&self, before: OffsetDateTime) -> Result<PurgeReport, StorageError>;

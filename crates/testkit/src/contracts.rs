@@ -103,6 +103,8 @@ macro_rules! storage_contract_tests {
             an_onboarding_token_can_be_looked_at_without_using_it,
             pending_states_are_scanned_in_pages_and_their_verifier_replaced,
             a_users_email_is_found_and_other_identities_have_none,
+            a_users_identities_and_active_sessions_are_listed,
+            an_export_link_is_consumed_once_and_never_after_expiry,
             an_oauth_state_is_taken_once_and_never_after_expiry,
             concurrent_callbacks_with_one_state_take_it_once,
             a_purge_removes_only_what_has_ended,

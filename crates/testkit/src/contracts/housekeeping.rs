@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use gptgate_domain::{
-    AccountLabel, CodeHash, CodeRecord, ManagementToken, OAuthState, OnboardingToken, ProviderId,
-    SessionId, SessionPolicy, TokenHash,
+    AccountLabel, CodeHash, CodeRecord, ExportLink, ManagementToken, OAuthState, OnboardingToken,
+    ProviderId, SessionId, SessionPolicy, TokenHash,
 };
 use gptgate_ports::PurgeReport;
 use time::Duration;
@@ -94,6 +94,16 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
             })
             .await
             .unwrap();
+        store
+            .create_export_link(&ExportLink {
+                hash: TokenHash::from_bytes([n + 40; 32]),
+                user_id: ann,
+                expires_at,
+                used_at: None,
+                created_at: long_ago,
+            })
+            .await
+            .unwrap();
     }
 
     let report = store.purge(before).await.unwrap();
@@ -105,6 +115,7 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
             onboarding_tokens: 1,
             management_tokens: 1,
             oauth_states: 1,
+            export_links: 1,
         }
     );
     assert!(store.find_code(&email("old")).await.unwrap().is_none());
@@ -127,6 +138,11 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
         .is_some());
     assert!(store
         .take_oauth_state(&TokenHash::from_bytes([22; 32]), T0)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .consume_export_link(&TokenHash::from_bytes([42; 32]), T0)
         .await
         .unwrap()
         .is_some());

@@ -290,3 +290,57 @@ pub async fn pending_states_are_scanned_in_pages_and_their_verifier_replaced(
         "gone"
     );
 }
+
+pub async fn an_export_link_is_consumed_once_and_never_after_expiry(store: Arc<dyn Store>) {
+    use gptgate_domain::ExportLink;
+    let ann = user(store.as_ref(), 1).await;
+    let link = ExportLink {
+        hash: TokenHash::from_bytes([7; 32]),
+        user_id: ann,
+        expires_at: T0 + ExportLink::TTL,
+        used_at: None,
+        created_at: T0,
+    };
+    store.create_export_link(&link).await.unwrap();
+    let last = T0 + ExportLink::TTL - Duration::seconds(1);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let hash = link.hash.clone();
+            tokio::spawn(async move { store.consume_export_link(&hash, last).await })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for task in tasks {
+        if let Some(l) = task.await.unwrap().unwrap() {
+            got.push(l);
+        }
+    }
+    assert_eq!(
+        got,
+        vec![ExportLink {
+            used_at: Some(last),
+            ..link.clone()
+        }],
+        "exactly one, every field round-tripped"
+    );
+    let late = ExportLink {
+        hash: TokenHash::from_bytes([8; 32]),
+        ..link
+    };
+    store.create_export_link(&late).await.unwrap();
+    assert_eq!(
+        store
+            .consume_export_link(&late.hash, late.expires_at)
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    store.delete_user(ann).await.unwrap();
+    assert_eq!(
+        store.consume_export_link(&late.hash, T0).await.unwrap(),
+        None,
+        "gone with the user"
+    );
+}

@@ -131,3 +131,45 @@ pub async fn a_users_email_is_found_and_other_identities_have_none(store: Arc<dy
     store.delete_user(ann.id).await.unwrap();
     assert_eq!(store.find_email(ann.id).await.unwrap(), None);
 }
+
+pub async fn a_users_identities_and_active_sessions_are_listed(store: Arc<dyn Store>) {
+    use gptgate_domain::{Identity, SessionId};
+    let ann = store
+        .find_or_create_user(&Identity::email(&email("ann")), user_id(1), T0)
+        .await
+        .unwrap();
+    assert_eq!(store.find_user(ann.id).await.unwrap(), Some(ann.clone()));
+    assert_eq!(store.find_user(user_id(9)).await.unwrap(), None);
+    assert_eq!(
+        store.identities(ann.id).await.unwrap(),
+        vec![Identity::email(&email("ann"))]
+    );
+    assert!(store.identities(user_id(9)).await.unwrap().is_empty());
+
+    let policy = SessionPolicy::default();
+    let first = policy.open(SessionId::from_random_bytes([1; 16]), ann.id, T0);
+    let second = policy.open(
+        SessionId::from_random_bytes([2; 16]),
+        ann.id,
+        T0 + time::Duration::minutes(1),
+    );
+    let revoked = policy.open(SessionId::from_random_bytes([3; 16]), ann.id, T0);
+    for s in [&second, &first, &revoked] {
+        store.create_session(s).await.unwrap();
+    }
+    store.revoke_session(revoked.id, T0).await.unwrap();
+    let at = T0 + time::Duration::minutes(2);
+    assert_eq!(
+        store.active_sessions(ann.id, at).await.unwrap(),
+        vec![first.clone(), second.clone()],
+        "oldest first, the revoked one left out"
+    );
+    assert_eq!(
+        store
+            .active_sessions(ann.id, first.expires_at)
+            .await
+            .unwrap(),
+        vec![second],
+        "dead from its expiry on"
+    );
+}

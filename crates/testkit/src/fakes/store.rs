@@ -5,8 +5,8 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use gptgate_domain::{
     Account, AccountId, BudgetWindow, CodeRecord, Conversation, ConversationCursor, ConversationId,
-    Email, Identity, IdentityKind, ManagementToken, OAuthState, OnboardingToken, Sealed,
-    SealedTokens, Session, SessionId, TokenHash, User, UserId,
+    Email, ExportLink, Identity, IdentityKind, ManagementToken, OAuthState, OnboardingToken,
+    Sealed, SealedTokens, Session, SessionId, TokenHash, User, UserId,
 };
 use gptgate_ports::limits::BudgetChange;
 use gptgate_ports::storage::CodeChange;
@@ -36,6 +36,7 @@ struct State {
     management: HashMap<TokenHash, ManagementToken>,
     states: HashMap<TokenHash, OAuthState>,
     budgets: HashMap<String, BudgetWindow>,
+    exports: HashMap<TokenHash, ExportLink>,
 }
 
 impl InMemoryStore {
@@ -114,6 +115,27 @@ impl UserRepository for InMemoryStore {
         Ok(user)
     }
 
+    async fn find_user(&self, id: UserId) -> Result<Option<User>, StorageError> {
+        Ok(self.lock()?.users.get(&id).cloned())
+    }
+
+    async fn identities(&self, id: UserId) -> Result<Vec<Identity>, StorageError> {
+        let state = self.lock()?;
+        let mut found: Vec<(IdentityKind, String)> = state
+            .identities
+            .iter()
+            .filter(|(_, owner)| **owner == id)
+            .map(|(key, _)| key.clone())
+            .collect();
+        found.sort_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
+        found
+            .into_iter()
+            .map(|(kind, value)| {
+                Identity::from_parts(kind, &value).map_err(|e| StorageError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
     async fn find_email(&self, id: UserId) -> Result<Option<Email>, StorageError> {
         let state = self.lock()?;
         let mut emails: Vec<&str> = state
@@ -139,6 +161,7 @@ impl UserRepository for InMemoryStore {
         state.onboarding.retain(|_, t| t.user_id != id);
         state.management.retain(|_, t| t.user_id != id);
         state.states.retain(|_, t| t.user_id != id);
+        state.exports.retain(|_, t| t.user_id != id);
         Ok(existed)
     }
 }
@@ -161,6 +184,22 @@ impl SessionRepository for InMemoryStore {
 
     async fn find_session(&self, id: SessionId) -> Result<Option<Session>, StorageError> {
         Ok(self.lock()?.sessions.get(&id).cloned())
+    }
+
+    async fn active_sessions(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StorageError> {
+        let state = self.lock()?;
+        let mut active: Vec<Session> = state
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user && s.is_active(now))
+            .cloned()
+            .collect();
+        active.sort_by_key(|s| (s.created_at, s.id));
+        Ok(active)
     }
 
     async fn revoke_session(
@@ -435,6 +474,30 @@ impl LinkTokenRepository for InMemoryStore {
         Ok(())
     }
 
+    async fn create_export_link(&self, link: &ExportLink) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if !state.users.contains_key(&link.user_id) || state.exports.contains_key(&link.hash) {
+            return Err(StorageError::Failed("export link rejected".into()));
+        }
+        state.exports.insert(link.hash.clone(), link.clone());
+        Ok(())
+    }
+
+    async fn consume_export_link(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<ExportLink>, StorageError> {
+        let mut state = self.lock()?;
+        Ok(match state.exports.get_mut(hash) {
+            Some(link) if link.is_usable(now) => {
+                link.used_at = Some(now);
+                Some(link.clone())
+            }
+            _ => None,
+        })
+    }
+
     async fn find_management_token(
         &self,
         hash: &TokenHash,
@@ -543,6 +606,7 @@ impl Housekeeping for InMemoryStore {
             onboarding_tokens: count(&mut state.onboarding, |t| t.expires_at >= before),
             management_tokens: count(&mut state.management, |t| t.expires_at >= before),
             oauth_states: count(&mut state.states, |t| t.expires_at >= before),
+            export_links: count(&mut state.exports, |t| t.expires_at >= before),
         })
     }
 }
