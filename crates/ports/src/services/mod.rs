@@ -2,6 +2,7 @@
 
 mod connections;
 mod conversations;
+mod export;
 mod maintenance;
 mod sign_in;
 mod users;
@@ -11,6 +12,7 @@ pub use connections::{
     RotationReport, StartedConnect,
 };
 pub use conversations::{Conversations, ConversationsError, Page, PAGE_LIMIT_MAX};
+pub use export::{DataExport, ExportDownload, ExportError, ExportPorts, Exports};
 pub use maintenance::Maintenance;
 pub use sign_in::{
     AuthenticateError, Authenticated, SendCodeError, SignIn, SignInPorts, SignedIn, VerifyError,
