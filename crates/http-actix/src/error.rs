@@ -372,6 +372,21 @@ impl From<ConversationsError> for ApiError {
     }
 }
 
+impl From<gptgate_ports::services::ExportError> for ApiError {
+    fn from(e: gptgate_ports::services::ExportError) -> Self {
+        use gptgate_ports::services::ExportError;
+        match e {
+            ExportError::NoSuchUser => ApiError::unauthorized(
+                "invalid_token",
+                "This user no longer exists. Sign in again with a new code.",
+            ),
+            ExportError::InvalidLink => ApiError::bad_request("invalid_link", e.to_string()),
+            ExportError::Storage(e) => e.into(),
+            ExportError::Internal(e) => e.into(),
+        }
+    }
+}
+
 impl From<gptgate_ports::services::ConnectError> for ApiError {
     fn from(e: gptgate_ports::services::ConnectError) -> Self {
         use gptgate_ports::services::ConnectError;

@@ -22,6 +22,7 @@ use crate::routes;
         routes::conversations::delete,
         routes::conversations::delete_with_token,
         routes::me::delete_me,
+        routes::me::export_me,
         routes::connections::create_auth_link,
         routes::connections::create_management_link,
         routes::connections::list_accounts,

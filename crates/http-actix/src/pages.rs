@@ -19,9 +19,10 @@ impl Pages {
                 "connect_confirm.html",
                 include_str!("../templates/connect_confirm.html"),
             ),
+            ("result.html", include_str!("../templates/result.html")),
             (
-                "connect_result.html",
-                include_str!("../templates/connect_result.html"),
+                "export_download.html",
+                include_str!("../templates/export_download.html"),
             ),
             ("privacy.html", include_str!("../templates/privacy.html")),
         ])?;
@@ -31,6 +32,33 @@ impl Pages {
     /// Renders `template` (autoescaped) with `context`.
     pub fn render(&self, template: &str, context: &Context) -> Result<String, tera::Error> {
         self.tera.render(template, context)
+    }
+
+    /// `template` as a page answer with `csp`; a template that fails to render is logged and
+    /// answered 500 without detail.
+    pub fn page(
+        &self,
+        status: StatusCode,
+        template: &str,
+        context: &Context,
+        csp: &'static str,
+    ) -> HttpResponse {
+        match self.render(template, context) {
+            Ok(body) => html(status, csp, body),
+            Err(e) => {
+                tracing::error!(error = %e, template, "a page failed to render");
+                HttpResponse::InternalServerError().finish()
+            }
+        }
+    }
+
+    /// A result page: a title (green when `ok`), a message, and "return to ChatGPT".
+    pub fn result(&self, status: StatusCode, ok: bool, title: &str, message: &str) -> HttpResponse {
+        let mut context = Context::new();
+        context.insert("ok", &ok);
+        context.insert("title", title);
+        context.insert("message", message);
+        self.page(status, "result.html", &context, PAGE_CSP)
     }
 }
 
@@ -63,7 +91,7 @@ mod tests {
         context.insert("ok", &false);
         context.insert("title", "<b>Title</b>");
         context.insert("message", "a & b");
-        let html = pages.render("connect_result.html", &context).unwrap();
+        let html = pages.render("result.html", &context).unwrap();
         assert!(html.starts_with("<!doctype html>"), "the layout: {html}");
         assert!(
             html.contains("&lt;b&gt;Title&lt;&#x2F;b&gt;")

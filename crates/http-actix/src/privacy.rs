@@ -60,6 +60,7 @@ mod tests {
             "the email service at smtp.postmarkapp.com",
             "never contain sign-in codes, tokens, keys, email addresses or conversation text",
             "delete all your data",
+            "export your data",
         ] {
             assert!(text.contains(fact), "{fact:?} in:\n{text}");
         }

@@ -19,7 +19,8 @@ use gptgate_adapters_system::{
 };
 use gptgate_domain::{BudgetPolicy, CodePolicy, LinkPolicy, ProviderId, SessionPolicy};
 use gptgate_ports::services::{
-    Connections, ConnectionsPorts, Conversations, Maintenance, SignIn, SignInPorts, Users,
+    Connections, ConnectionsPorts, Conversations, ExportPorts, Exports, Maintenance, SignIn,
+    SignInPorts, Users,
 };
 use gptgate_ports::{
     AccountRepository, Clock, ConversationRepository, Housekeeping, LinkTokenRepository, Mailer,
@@ -229,6 +230,18 @@ where
         sign_in,
         connections,
         users: Users::new(store.clone(), env.clock.clone(), env.random.clone()),
+        exports: Exports::new(
+            ExportPorts {
+                users: store.clone(),
+                sessions: store.clone(),
+                conversations: store.clone(),
+                accounts: store.clone(),
+                links: store.clone(),
+                tokens: Arc::new(Sha256OpaqueTokens::new(env.random.clone())),
+                clock: env.clock.clone(),
+            },
+            public_url,
+        ),
         conversations: Conversations::new(store, env.clock, env.random.clone()),
         api_keys: ApiKeys::new(&config.api_keys, env.random.as_ref())?,
         trust_gpt_user_id_header: config.trust_gpt_user_id_header,

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
-use gptgate_ports::services::{Connections, Conversations, SignIn, Users};
+use gptgate_ports::services::{Connections, Conversations, Exports, SignIn, Users};
 use gptgate_ports::StorageError;
 
 use gptgate_ports::Random;
@@ -32,6 +32,7 @@ pub struct AppState {
     pub sign_in: SignIn,
     pub users: Users,
     pub conversations: Conversations,
+    pub exports: Exports,
     pub connections: Connections,
     pub api_keys: ApiKeys,
     /// `TRUST_GPT_USER_ID_HEADER`: whether `x-gpt-user-id` may name the caller.

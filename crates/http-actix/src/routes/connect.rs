@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::browser::Forbidden;
 use crate::error::ApiError;
-use crate::pages::{self, FORM_PAGE_CSP, PAGE_CSP};
+use crate::pages::FORM_PAGE_CSP;
 use crate::state::AppState;
 
 /// A result page of the browser flow.
@@ -23,27 +23,7 @@ fn page(
     title: &str,
     message: &str,
 ) -> HttpResponse {
-    let mut context = tera::Context::new();
-    context.insert("ok", &ok);
-    context.insert("title", title);
-    context.insert("message", message);
-    render(state, status, "connect_result.html", &context, PAGE_CSP)
-}
-
-fn render(
-    state: &AppState,
-    status: StatusCode,
-    template: &str,
-    context: &tera::Context,
-    csp: &'static str,
-) -> HttpResponse {
-    match state.documents.pages.render(template, context) {
-        Ok(html) => pages::html(status, csp, html),
-        Err(e) => {
-            tracing::error!(error = %e, template, "a page failed to render");
-            HttpResponse::InternalServerError().finish()
-        }
-    }
+    state.documents.pages.result(status, ok, title, message)
 }
 
 fn error_page(state: &AppState, e: ConnectError) -> HttpResponse {
@@ -73,7 +53,7 @@ fn error_page(state: &AppState, e: ConnectError) -> HttpResponse {
 }
 
 /// The page for a form POST that failed its CSRF or origin check. The link is left usable.
-fn forbidden_page(state: &AppState, why: Forbidden) -> HttpResponse {
+pub(super) fn forbidden_page(state: &AppState, why: Forbidden) -> HttpResponse {
     tracing::warn!(reason = %why, "a form post was refused");
     page(
         state,
@@ -105,10 +85,6 @@ pub async fn start_page(
         Ok(preview) => preview,
         Err(e) => return error_page(&state, e),
     };
-    let (pre_session, new_cookie) = match state.browser.pre_session(&req, state.random.as_ref()) {
-        Ok(pair) => pair,
-        Err(e) => return error_page(&state, ConnectError::Internal(e.into())),
-    };
     let mut context = tera::Context::new();
     context.insert("provider", preview.provider.display_name());
     context.insert("label", preview.label.as_str());
@@ -120,26 +96,14 @@ pub async fn start_page(
         },
     );
     context.insert("token", token);
-    context.insert(
-        "csrf",
-        &state.browser.csrf_token(&pre_session, START_PURPOSE),
-    );
-    let mut response = render(
+    super::form_page(
         &state,
-        StatusCode::OK,
+        &req,
         "connect_confirm.html",
-        &context,
+        context,
+        START_PURPOSE,
         FORM_PAGE_CSP,
-    );
-    // The form's POST must carry `Origin`, which a no-referrer policy would blank out.
-    response.headers_mut().insert(
-        header::REFERRER_POLICY,
-        header::HeaderValue::from_static("same-origin"),
-    );
-    if let Some(cookie) = new_cookie {
-        let _ = response.add_cookie(&cookie);
-    }
-    response
+    )
 }
 
 #[derive(Deserialize)]

@@ -1,10 +1,19 @@
 //! The user's own account.
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
+use gptgate_ports::services::DataExport;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
 
+use super::connections::AccountDto;
+use super::conversations::ConversationDto;
 use super::TokenBody;
 use crate::body::json_body;
 use crate::error::{ApiError, ErrorBody};
+use crate::fit::RESPONSE_LIMIT;
 use crate::state::AppState;
 
 /// Delete everything stored about the caller.
@@ -60,4 +69,152 @@ pub struct Deleted {
     /// Of those, how many the provider confirmed revoking.
     pub revoked_at_provider: usize,
     pub message: String,
+}
+
+/// Everything stored about the user.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportDto {
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub exported_at: OffsetDateTime,
+    pub user: ExportedUser,
+    /// How the user is recognised: `email`, `chatgpt` or `openai_ephemeral`, and the value.
+    pub identities: Vec<ExportedIdentity>,
+    /// Every saved conversation, newest first.
+    pub conversations: Vec<ConversationDto>,
+    /// Connected accounts: what the provider said about each. Never a token.
+    pub accounts: Vec<AccountDto>,
+    /// Sign-in sessions still active.
+    pub sessions: Vec<ExportedSession>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedUser {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExportedIdentity {
+    pub kind: String,
+    pub value: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportedSession {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+}
+
+impl From<DataExport> for ExportDto {
+    fn from(e: DataExport) -> Self {
+        Self {
+            exported_at: e.exported_at,
+            user: ExportedUser {
+                id: e.user.id.as_uuid(),
+                created_at: e.user.created_at,
+            },
+            identities: e
+                .identities
+                .iter()
+                .map(|i| ExportedIdentity {
+                    kind: i.kind().as_str().to_owned(),
+                    value: i.value().to_owned(),
+                })
+                .collect(),
+            conversations: e.conversations.iter().map(ConversationDto::from).collect(),
+            accounts: e.accounts.into_iter().map(AccountDto::from).collect(),
+            sessions: e
+                .sessions
+                .iter()
+                .map(|s| ExportedSession {
+                    id: s.id.as_uuid(),
+                    created_at: s.created_at,
+                    expires_at: s.expires_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The answer of `exportMyData`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportAnswer {
+    /// True when `data` holds the whole export; false when it is too large for one answer and
+    /// `downloadUrl` is given instead.
+    pub complete: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<ExportDto>,
+    /// Give this link to the user: it downloads the export, once, within 10 minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+    pub message: String,
+}
+
+/// Room left in an answer for everything but `data`.
+const EXPORT_ENVELOPE: usize = 1_000;
+
+/// Export everything stored about the caller.
+#[utoipa::path(
+    operation_id = "exportMyData",
+    tag = "account",
+    summary = "Export all of the user's data",
+    description = "Everything stored about the user: identities, saved conversations, connected accounts (what the provider said about them, never tokens) and active sessions. Small exports come in `data`; larger ones as `downloadUrl`, a link for the user that works once, for 10 minutes.",
+    request_body = TokenBody,
+    responses(
+        (status = 200, body = ExportAnswer),
+        (status = 401, body = ErrorBody),
+    ),
+    security(("apiKey" = [])),
+    extensions(("x-openai-isConsequential" = json!(false)))
+)]
+#[post("/me/export")]
+pub async fn export_me(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: TokenBody = json_body(&body)?;
+    let caller = state.caller(&req, body.token.as_deref()).await?;
+    let data = ExportDto::from(state.exports.export(caller.user_id).await?);
+    let size = serde_json::to_string(&data)
+        .map_err(ApiError::internal)?
+        .chars()
+        .count();
+    if size + EXPORT_ENVELOPE <= RESPONSE_LIMIT {
+        return Ok(HttpResponse::Ok().json(ExportAnswer {
+            complete: true,
+            data: Some(data),
+            download_url: None,
+            expires_at: None,
+            message: "Everything stored about this user is in data.".to_owned(),
+        }));
+    }
+    let link = state.exports.download_link(caller.user_id).await?;
+    Ok(HttpResponse::Ok().json(ExportAnswer {
+        complete: false,
+        data: None,
+        download_url: Some(link.url.expose_secret().to_owned()),
+        expires_at: Some(link.expires_at),
+        message: format!(
+            "The export is {size} characters, more than one answer can carry. Give the user downloadUrl: it downloads everything once, within 10 minutes."
+        ),
+    }))
 }

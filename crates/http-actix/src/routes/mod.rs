@@ -5,6 +5,7 @@ pub mod auth;
 pub mod connect;
 pub mod connections;
 pub mod conversations;
+pub mod download;
 pub mod me;
 pub mod meta;
 
@@ -21,6 +22,9 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/conversations/{id}", "DELETE"),
     ("/conversations/{id}/delete", "POST"),
     ("/me/delete", "POST"),
+    ("/me/export", "POST"),
+    ("/me/export/download", "GET"),
+    ("/me/export/download", "POST"),
     ("/api/gpt/create-auth-link", "POST"),
     ("/api/gpt/create-management-link", "POST"),
     ("/api/gpt/accounts", "GET"),
@@ -78,6 +82,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(conversations::delete)
         .service(conversations::delete_with_token)
         .service(me::delete_me)
+        .service(me::export_me)
+        .service(download::page)
+        .service(download::download)
         .service(connections::create_auth_link)
         .service(connections::create_management_link)
         .service(connections::list_accounts)
@@ -120,4 +127,39 @@ pub type UndocumentedBody = web::Bytes;
 pub struct TokenBody {
     /// The session token from verifyCode, if the GPT passes it in the body.
     pub token: Option<String>,
+}
+
+/// A page with a form that changes something: the form's CSRF token (bound to this browser's
+/// pre-session cookie, set here if it has none) goes into `context` as `csrf`, and the page is
+/// sent with `Referrer-Policy: same-origin`, since browsers blank the `Origin` of the form's
+/// POST under `no-referrer` and the POST checks it.
+pub(crate) fn form_page(
+    state: &crate::state::AppState,
+    req: &actix_web::HttpRequest,
+    template: &str,
+    mut context: tera::Context,
+    purpose: &str,
+    csp: &'static str,
+) -> actix_web::HttpResponse {
+    use actix_web::http::{header, StatusCode};
+    let (pre_session, new_cookie) = match state.browser.pre_session(req, state.random.as_ref()) {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::error!(error = %e, "no randomness for a pre-session");
+            return actix_web::HttpResponse::InternalServerError().finish();
+        }
+    };
+    context.insert("csrf", &state.browser.csrf_token(&pre_session, purpose));
+    let mut response = state
+        .documents
+        .pages
+        .page(StatusCode::OK, template, &context, csp);
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("same-origin"),
+    );
+    if let Some(cookie) = new_cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
 }

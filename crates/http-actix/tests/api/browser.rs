@@ -293,7 +293,7 @@ async fn a_flow_started_in_one_browser_is_refused_in_another() {
 }
 
 #[tokio::test]
-async fn an_expired_link_and_the_privacy_policy_render_in_a_real_browser() {
+async fn the_expired_link_privacy_and_download_pages_work_in_a_real_browser() {
     let Some(driver) = driver().await else { return };
     let linear = MockServer::start().await;
     let (app, _) = app_with_linear(&linear).await;
@@ -315,5 +315,30 @@ async fn an_expired_link_and_the_privacy_policy_render_in_a_real_browser() {
         .starts_with("Privacy policy"));
     let page = text(&chromium).await;
     assert!(page.contains("Accounts you connect (Linear)"), "{page}");
+    assert!(page.contains("export your data"), "{page}");
+    chromium
+        .goto(format!("{}/me/export/download?token=made-up", app.address))
+        .await
+        .unwrap();
+    assert_eq!(chromium.title().await.unwrap(), "Download your data");
+    chromium
+        .find(By::Id("download"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let mut page = String::new();
+    for _ in 0..50 {
+        page = text(&chromium).await;
+        if page.contains("expired") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        page.contains("This link has expired"),
+        "the form posted (CSRF and Origin passed) and the made-up link was refused: {page}"
+    );
     chromium.quit().await.unwrap();
 }

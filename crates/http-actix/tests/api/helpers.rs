@@ -288,8 +288,13 @@ impl Browser {
 
     /// Posts the confirmation form with `fields`, as a same-origin browser form would.
     pub async fn post_form(&self, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.post_form_to("/auth/start", fields).await
+    }
+
+    /// Posts a form of ours to `path` with `fields`, as a same-origin browser form would.
+    pub async fn post_form_to(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         self.client
-            .post(self.local("/auth/start"))
+            .post(self.local(path))
             .header("origin", PUBLIC_URL)
             .header("sec-fetch-site", "same-origin")
             .form(fields)

@@ -5,6 +5,7 @@ mod auth;
 mod browser;
 mod connections;
 mod conversations;
+mod export;
 mod helpers;
 mod logs;
 mod meta;

@@ -80,6 +80,13 @@ impl Exports {
         }
     }
 
+    /// The host the service is reached at, as pages name it.
+    pub fn service_name(&self) -> &str {
+        self.public_url
+            .split_once("://")
+            .map_or(self.public_url.as_str(), |(_, host)| host)
+    }
+
     /// Everything stored about `user`.
     #[instrument(skip_all, fields(%user))]
     pub async fn export(&self, user: UserId) -> Result<DataExport, ExportError> {
