@@ -64,11 +64,18 @@ pub struct TestStore {
 }
 
 /// Expands to one `#[tokio::test]` per contract check, each on a fresh store from `$factory`,
-/// an `async fn() -> TestStore`.
+/// an `async fn() -> TestStore`. (`@checks` expands to the list behind
+/// [`storage_contract_checks`]: the names are written once, here.)
 #[macro_export]
 macro_rules! storage_contract_tests {
     ($factory:path) => {
-        $crate::storage_contract_tests!(@each $factory;
+        $crate::storage_contract_tests! { @names [@each $factory] }
+    };
+    (@checks) => {
+        $crate::storage_contract_tests! { @names [@vec] }
+    };
+    (@names [$($mode:tt)*]) => {
+        $crate::storage_contract_tests! { $($mode)*;
             code_update_of_a_new_email_sees_no_record,
             code_update_stores_and_replaces_the_record,
             code_update_that_returns_nothing_keeps_the_record,
@@ -108,7 +115,7 @@ macro_rules! storage_contract_tests {
             an_oauth_state_is_taken_once_and_never_after_expiry,
             concurrent_callbacks_with_one_state_take_it_once,
             a_purge_removes_only_what_has_ended,
-        );
+        }
     };
     (@each $factory:path; $($name:ident),* $(,)?) => {
         $(
@@ -120,6 +127,22 @@ macro_rules! storage_contract_tests {
             }
         )*
     };
+    (@vec; $($name:ident),* $(,)?) => {
+        vec![$((
+            stringify!($name),
+            (|store| Box::pin($crate::contracts::$name(store))) as $crate::contracts::Check,
+        )),*]
+    };
+}
+
+/// One contract check: runs on a fresh, empty store.
+pub type Check =
+    fn(Arc<dyn Store>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Every contract check by name, for a harness that decides at run time whether its store is
+/// there (PostgreSQL), and reports the checks as ignored when it is not.
+pub fn storage_contract_checks() -> Vec<(&'static str, Check)> {
+    crate::storage_contract_tests!(@checks)
 }
 
 /// Fixtures shared by the suites.

@@ -8,6 +8,7 @@
 
 pub mod contracts;
 mod fakes;
+pub mod harness;
 
 pub use contracts::{Store, TestStore};
 pub use fakes::{

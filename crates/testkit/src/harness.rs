@@ -1,0 +1,59 @@
+//! Test binaries whose tests need something outside the workspace (a PostgreSQL server, an
+//! SMTP server, a browser): when it is missing, each test is reported by the test runner as
+//! ignored, with the reason printed once, never counted as passed. With `CI=true` a missing
+//! requirement fails every test instead, naming it.
+
+use std::process::ExitCode;
+
+pub use libtest_mimic::{Arguments, Failed, Trial};
+
+/// Whether tests may be ignored for want of a service: not in CI, where everything must run.
+pub fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// Runs `trials` as `cargo test` would (filters, `--ignored`, output). If `requirement` is an
+/// error, each trial is reported as ignored (or, in CI, fails with the reason).
+pub fn run(requirement: Result<(), String>, trials: Vec<Trial>) -> ExitCode {
+    let args = Arguments::from_args();
+    let trials = match requirement {
+        Ok(()) => trials,
+        Err(reason) if in_ci() => trials
+            .into_iter()
+            .map(|t| {
+                let reason = reason.clone();
+                Trial::test(t.name().to_owned(), move || {
+                    Err(format!("required in CI: {reason}").into())
+                })
+            })
+            .collect(),
+        Err(reason) => {
+            eprintln!(
+                "ignored {} test(s): {reason} (set CI=true to make this a failure)",
+                trials.len()
+            );
+            trials
+                .into_iter()
+                .map(|t| t.with_ignored_flag(true))
+                .collect()
+        }
+    };
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// A trial that runs `test` on a fresh multi-threaded tokio runtime; a panic fails it.
+pub fn async_trial<F, Fut>(name: &str, test: F) -> Trial
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    Trial::test(name.to_owned(), move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .map_err(|e| Failed::from(e.to_string()))?;
+        runtime.block_on(test());
+        Ok(())
+    })
+}
