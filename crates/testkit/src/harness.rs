@@ -15,30 +15,40 @@ pub fn in_ci() -> bool {
 /// Runs `trials` as `cargo test` would (filters, `--ignored`, output). If `requirement` is an
 /// error, each trial is reported as ignored (or, in CI, fails with the reason).
 pub fn run(requirement: Result<(), String>, trials: Vec<Trial>) -> ExitCode {
-    let args = Arguments::from_args();
-    let trials = match requirement {
-        Ok(()) => trials,
-        Err(reason) if in_ci() => trials
-            .into_iter()
-            .map(|t| {
-                let reason = reason.clone();
-                Trial::test(t.name().to_owned(), move || {
-                    Err(format!("required in CI: {reason}").into())
-                })
-            })
-            .collect(),
-        Err(reason) => {
+    if let Err(reason) = &requirement {
+        if !in_ci() {
             eprintln!(
                 "ignored {} test(s): {reason} (set CI=true to make this a failure)",
                 trials.len()
             );
-            trials
-                .into_iter()
-                .map(|t| t.with_ignored_flag(true))
-                .collect()
         }
-    };
-    libtest_mimic::run(&args, trials).exit_code()
+    }
+    let trials = trials
+        .into_iter()
+        .map(|t| requiring(&requirement, t))
+        .collect();
+    libtest_mimic::run(&Arguments::from_args(), trials).exit_code()
+}
+
+/// `trial` as it runs when `requirement` holds; otherwise ignored, or in CI failing with the
+/// reason.
+pub fn requiring(requirement: &Result<(), String>, trial: Trial) -> Trial {
+    match requirement {
+        Ok(()) => trial,
+        Err(reason) if in_ci() => {
+            let reason = reason.clone();
+            Trial::test(trial.name().to_owned(), move || {
+                Err(format!("required in CI: {reason}").into())
+            })
+        }
+        Err(_) => trial.with_ignored_flag(true),
+    }
+}
+
+/// Runs `trials` as `cargo test` would; each was already passed through [`requiring`] where
+/// it needs something.
+pub fn run_trials(trials: Vec<Trial>) -> ExitCode {
+    libtest_mimic::run(&Arguments::from_args(), trials).exit_code()
 }
 
 /// A trial that runs `test` on a fresh multi-threaded tokio runtime; a panic fails it.
