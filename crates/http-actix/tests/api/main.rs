@@ -2,7 +2,6 @@
 //! (in-memory store, recording mailer, fake clock) with the real crypto adapters.
 
 mod auth;
-mod browser;
 mod connections;
 mod conversations;
 mod export;

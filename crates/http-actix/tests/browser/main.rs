@@ -1,7 +1,11 @@
 //! Every page in a real headless Chromium (Debian's `chromium` and `chromium-driver`), driven
-//! over WebDriver: the connect flow end to end, its refusal in another browser, the error page
-//! and the privacy policy. Without chromedriver these tests say SKIPPED, unless CI=true, where
-//! they fail.
+//! over WebDriver: the connect flow end to end, its refusal in another browser, the error page,
+//! the privacy policy and the export download page. A runner of its own: without chromedriver
+//! these tests are reported as ignored with the reason, unless CI=true, where they fail.
+
+#[allow(dead_code)]
+#[path = "../api/helpers.rs"]
+mod helpers;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -38,15 +42,33 @@ fn chromedriver_path() -> Option<String> {
         .filter(|p| std::path::Path::new(p).exists())
 }
 
-/// Starts chromedriver, or returns `None` (SKIPPED) where there is none and CI is not set.
-async fn driver() -> Option<Driver> {
-    let Some(path) = chromedriver_path() else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("chromedriver is required in CI (apt-get install chromium chromium-driver)");
-        }
-        eprintln!("SKIPPED: no chromedriver (apt-get install chromium chromium-driver)");
-        return None;
-    };
+fn main() -> std::process::ExitCode {
+    use gptgate_testkit::harness::{async_trial, run};
+    let requirement = chromedriver_path().map(drop).ok_or_else(|| {
+        "no chromedriver (apt-get install chromium chromium-driver, or set CHROMEDRIVER)".to_owned()
+    });
+    run(
+        requirement,
+        vec![
+            async_trial(
+                "a_user_connects_an_account_in_a_real_browser",
+                a_user_connects_an_account_in_a_real_browser,
+            ),
+            async_trial(
+                "a_flow_started_in_one_browser_is_refused_in_another",
+                a_flow_started_in_one_browser_is_refused_in_another,
+            ),
+            async_trial(
+                "the_expired_link_privacy_and_download_pages_work_in_a_real_browser",
+                the_expired_link_privacy_and_download_pages_work_in_a_real_browser,
+            ),
+        ],
+    )
+}
+
+/// Starts chromedriver (the runner checked that there is one).
+async fn driver() -> Driver {
+    let path = chromedriver_path().expect("chromedriver (the runner checked)");
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -63,7 +85,7 @@ async fn driver() -> Option<Driver> {
     };
     for _ in 0..100 {
         if reqwest::get(format!("{}/status", driver.url)).await.is_ok() {
-            return Some(driver);
+            return driver;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -149,9 +171,8 @@ async fn text(browser: &WebDriver) -> String {
         .unwrap()
 }
 
-#[tokio::test]
 async fn a_user_connects_an_account_in_a_real_browser() {
-    let Some(driver) = driver().await else { return };
+    let driver = driver().await;
     let linear = MockServer::start().await;
     let (app, token) = app_with_linear(&linear).await;
     Mock::given(method("GET"))
@@ -235,9 +256,8 @@ async fn a_user_connects_an_account_in_a_real_browser() {
     );
 }
 
-#[tokio::test]
 async fn a_flow_started_in_one_browser_is_refused_in_another() {
-    let Some(driver) = driver().await else { return };
+    let driver = driver().await;
     let linear = MockServer::start().await;
     let (app, token) = app_with_linear(&linear).await;
     // Linear's consent screen, where the attacker stops and copies the URL with its state.
@@ -292,9 +312,8 @@ async fn a_flow_started_in_one_browser_is_refused_in_another() {
     victim.quit().await.unwrap();
 }
 
-#[tokio::test]
 async fn the_expired_link_privacy_and_download_pages_work_in_a_real_browser() {
-    let Some(driver) = driver().await else { return };
+    let driver = driver().await;
     let linear = MockServer::start().await;
     let (app, _) = app_with_linear(&linear).await;
     let chromium = browser(&driver).await;
