@@ -219,14 +219,7 @@ async fn a_user_connects_an_account_in_a_real_browser() {
         .await
         .unwrap();
     // Continue -> Linear (approves at once) -> the callback in this same browser.
-    let mut page = String::new();
-    for _ in 0..50 {
-        page = text(&chromium).await;
-        if page.contains("Connected") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let page = text_once_it_shows(&chromium, "Connected").await;
     assert!(page.contains("Connected Linear (work)"), "{page}");
     let url = chromium.current_url().await.unwrap();
     assert_eq!(url.path(), "/auth/callback/linear");
@@ -347,14 +340,7 @@ async fn the_expired_link_privacy_and_download_pages_work_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    let mut page = String::new();
-    for _ in 0..50 {
-        page = text(&chromium).await;
-        if page.contains("expired") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let page = text_once_it_shows(&chromium, "expired").await;
     assert!(
         page.contains("This link has expired"),
         "the form posted (CSRF and Origin passed) and the made-up link was refused: {page}"
