@@ -161,14 +161,25 @@ async fn auth_link(app: &TestApp, token: &str) -> String {
         .to_owned()
 }
 
+/// The page's text once it contains `needle` (a navigation is under way), or after 5 s.
+async fn text_once_it_shows(browser: &WebDriver, needle: &str) -> String {
+    let mut page = String::new();
+    for _ in 0..50 {
+        page = text(browser).await;
+        if page.contains(needle) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    page
+}
+
+/// The page's text; empty while a navigation replaces the document.
 async fn text(browser: &WebDriver) -> String {
-    browser
-        .find(By::Tag("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    match browser.find(By::Tag("body")).await {
+        Ok(body) => body.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
 
 async fn a_user_connects_an_account_in_a_real_browser() {
