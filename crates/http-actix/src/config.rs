@@ -662,6 +662,15 @@ impl Config {
             name: r.plain("OPERATOR_NAME"),
             contact: r.plain("OPERATOR_CONTACT"),
         };
+        if let Some(contact) = &operator.contact {
+            let email = gptgate_domain::Email::parse(contact).is_ok();
+            let https = url::Url::parse(contact).is_ok_and(|u| u.scheme() == "https");
+            if !email && !https {
+                r.problems.push(format!(
+                    "OPERATOR_CONTACT must be an email address or an https:// page (got {contact:?})"
+                ));
+            }
+        }
         if production {
             // The privacy policy must say who runs the service and how to reach them.
             for (name, value) in [
@@ -823,6 +832,14 @@ mod tests {
                 "TRUST_GPT_USER_ID_HEADER",
             ),
             (&[("MAIL_HOURLY_LIMIT", "0")], "MAIL_HOURLY_LIMIT"),
+            (
+                &[("OPERATOR_CONTACT", "call us")],
+                "OPERATOR_CONTACT must be",
+            ),
+            (
+                &[("OPERATOR_CONTACT", "http://example.com/privacy")],
+                "OPERATOR_CONTACT must be",
+            ),
             (&[("MAIL_HOURLY_LIMIT", "1000001")], "MAIL_HOURLY_LIMIT"),
         ];
         for (pairs, expected) in cases {

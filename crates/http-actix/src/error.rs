@@ -361,7 +361,10 @@ impl From<ConversationsError> for ApiError {
     fn from(e: ConversationsError) -> Self {
         match e {
             ConversationsError::NotFound => {
-                ApiError::not_found("conversation_not_found", "No such conversation.")
+                ApiError::not_found(
+                    "conversation_not_found",
+                    "No such conversation for this user. If the user signed in with a code, pass their token (to delete: deleteConversationWithToken).",
+                )
             }
             ConversationsError::InvalidLimit => {
                 ApiError::unprocessable("invalid_limit", e.to_string())
@@ -381,6 +384,11 @@ impl From<gptgate_ports::services::ExportError> for ApiError {
                 "This user no longer exists. Sign in again with a new code.",
             ),
             ExportError::InvalidLink => ApiError::bad_request("invalid_link", e.to_string()),
+            ExportError::TooMany { retry_after } => ApiError::too_many(
+                "export_limit",
+                "This user's data was exported several times in the last hour.",
+                retry_after,
+            ),
             ExportError::Storage(e) => e.into(),
             ExportError::Internal(e) => e.into(),
         }
@@ -395,7 +403,10 @@ impl From<gptgate_ports::services::ConnectError> for ApiError {
                 "provider_not_configured",
                 format!("{} is not configured on this server.", p.display_name()),
             ),
-            ConnectError::NotFound => ApiError::not_found("account_not_found", "No such account."),
+            ConnectError::NotFound => ApiError::not_found(
+                "account_not_found",
+                "No such account for this user. If the user signed in with a code, pass their token (to disconnect: deleteAccountWithToken).",
+            ),
             ConnectError::InvalidLink
             | ConnectError::InvalidState
             | ConnectError::WrongBrowser

@@ -12,6 +12,8 @@ pub struct PrivacyFacts<'a> {
     /// Who runs the instance (`OPERATOR_NAME`; required in production).
     pub operator: Option<&'a str>,
     pub contact: Option<&'a str>,
+    /// Where the contact link points: `mailto:` an address, or the https page itself.
+    pub contact_href: Option<String>,
     /// The SMTP host sign-in emails go through; `None` for the development outbox.
     pub mail_via: Option<String>,
     pub code_minutes: i64,
@@ -33,6 +35,7 @@ mod tests {
             service: "gpt.example.com",
             operator: Some("Ann <Lee> & Co"),
             contact: Some("privacy@example.com"),
+            contact_href: Some("mailto:privacy@example.com".into()),
             mail_via: Some("smtp.postmarkapp.com".into()),
             code_minutes: 10,
             session_hours: 12,
@@ -95,6 +98,7 @@ mod tests {
             &PrivacyFacts {
                 operator: None,
                 contact: None,
+                contact_href: None,
                 mail_via: None,
                 service: "localhost:8080",
                 ..facts(vec![])

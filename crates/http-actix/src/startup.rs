@@ -168,6 +168,7 @@ where
         + 'static,
 {
     let keys = ServerKeys::derive(&config.jwt_secret)?;
+    let budgets: Arc<dyn gptgate_ports::BudgetRepository> = Arc::new(InProcessBudgets::new());
     let code_policy = CodePolicy::default();
     let session_policy = SessionPolicy {
         ttl: config.session_ttl,
@@ -178,7 +179,7 @@ where
             users: store.clone(),
             sessions: store.clone(),
             mailer: env.mailer,
-            budgets: Arc::new(InProcessBudgets::new()),
+            budgets: budgets.clone(),
             hasher: Arc::new(HmacCodeHasher::new(&keys)),
             tokens: Arc::new(JwtSessionTokens::new(&keys, public_url)),
             clock: env.clock.clone(),
@@ -198,6 +199,13 @@ where
             service: host,
             operator: config.operator.name.as_deref(),
             contact: config.operator.contact.as_deref(),
+            contact_href: config.operator.contact.as_deref().map(|c| {
+                if c.starts_with("https://") {
+                    c.to_owned()
+                } else {
+                    format!("mailto:{c}")
+                }
+            }),
             mail_via: match &config.mail {
                 MailSettings::Smtp { url, .. } => Some(crate::config::smtp_host(url)),
                 MailSettings::Outbox { .. } => None,
@@ -239,6 +247,7 @@ where
                 links: store.clone(),
                 tokens: Arc::new(Sha256OpaqueTokens::new(env.random.clone())),
                 clock: env.clock.clone(),
+                budgets: budgets.clone(),
             },
             public_url,
         ),
@@ -477,13 +486,24 @@ impl StopSignals {
     /// Waits for one and names it.
     async fn recv(self) -> &'static str {
         #[cfg(unix)]
-        if let (Some(mut term), Some(mut int)) = (self.term, self.int) {
-            return tokio::select! {
+        match (self.term, self.int) {
+            (Some(mut term), Some(mut int)) => tokio::select! {
                 _ = term.recv() => "SIGTERM",
                 _ = int.recv() => "SIGINT",
-            };
+            },
+            (Some(mut term), None) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            (None, _) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
         }
-        let _ = tokio::signal::ctrl_c().await;
-        "SIGINT"
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
     }
 }

@@ -40,6 +40,7 @@ async fn harness() -> Harness {
                 links: store.clone(),
                 tokens: Arc::new(FakeOpaqueTokens::default()),
                 clock: Arc::new(clock.clone()),
+                budgets: store.clone(),
             },
             "https://gpt.example.com/",
         ),
@@ -160,4 +161,29 @@ async fn a_deleted_user_has_nothing_to_export() {
         h.exports.redeem(&token_of(link.url.expose_secret())).await,
         Err(ExportError::InvalidLink)
     ));
+}
+
+#[tokio::test]
+async fn a_user_may_export_five_times_an_hour_and_a_download_is_not_counted_again() {
+    let h = harness().await;
+    for _ in 0..gptgate_ports::services::EXPORTS_PER_HOUR {
+        h.exports.export(h.ann).await.unwrap();
+    }
+    h.clock.advance(Duration::minutes(20));
+    let link = h.exports.download_link(h.ann).await.unwrap();
+    match h.exports.export(h.ann).await {
+        Err(ExportError::TooMany { retry_after }) => {
+            assert_eq!(retry_after, Duration::minutes(40))
+        }
+        other => panic!("expected the limit, got {other:?}"),
+    }
+    assert!(
+        h.exports
+            .redeem(&token_of(link.url.expose_secret()))
+            .await
+            .is_ok(),
+        "the download of an export already counted"
+    );
+    h.clock.advance(Duration::minutes(40));
+    assert!(h.exports.export(h.ann).await.is_ok(), "a new hour");
 }

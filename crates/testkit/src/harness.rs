@@ -7,9 +7,13 @@ use std::process::ExitCode;
 
 pub use libtest_mimic::{Arguments, Failed, Trial};
 
-/// Whether tests may be ignored for want of a service: not in CI, where everything must run.
+/// Whether this is CI, where everything must run: `CI` set to anything but empty, `0` or
+/// `false` (CI services spell it `true`, `1`, `yes`...).
 pub fn in_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
+    std::env::var("CI").is_ok_and(|v| {
+        let v = v.trim().to_ascii_lowercase();
+        !v.is_empty() && v != "0" && v != "false"
+    })
 }
 
 /// Runs `trials` as `cargo test` would (filters, `--ignored`, output). If `requirement` is an

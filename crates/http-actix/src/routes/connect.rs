@@ -60,7 +60,7 @@ pub(super) fn forbidden_page(state: &AppState, why: Forbidden) -> HttpResponse {
         StatusCode::FORBIDDEN,
         false,
         "This request could not be verified",
-        "Nothing happened. Open the link the GPT gave you again and press Continue on that page.",
+        "Nothing happened. Open the link the GPT gave you again and press the button on that page.",
     )
 }
 

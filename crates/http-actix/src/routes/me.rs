@@ -183,7 +183,7 @@ const EXPORT_ENVELOPE: usize = 1_000;
         (status = 401, body = ErrorBody),
     ),
     security(("apiKey" = [])),
-    extensions(("x-openai-isConsequential" = json!(false)))
+    extensions(("x-openai-isConsequential" = json!(true)))
 )]
 #[post("/me/export")]
 pub async fn export_me(

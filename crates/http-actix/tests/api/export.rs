@@ -111,3 +111,16 @@ async fn a_large_export_is_a_link_that_opens_a_page_and_downloads_once() {
         .unwrap()
         .contains("Ask the GPT to export your data again"));
 }
+
+#[tokio::test]
+async fn a_user_may_export_five_times_an_hour() {
+    let app = spawn_app().await;
+    let token = app.sign_in("ann@example.com").await;
+    for _ in 0..5 {
+        let res = app.post("/me/export", &json!({ "token": token })).await;
+        assert_eq!(res.status(), 200);
+    }
+    let res = app.post("/me/export", &json!({ "token": token })).await;
+    assert_eq!(res.headers()["retry-after"], "3600");
+    assert_eq!(error_code(res, 429).await, "export_limit");
+}

@@ -3,14 +3,16 @@
 
 use std::sync::Arc;
 
-use gptgate_domain::{Account, Conversation, ExportLink, Identity, Session, User, UserId};
+use gptgate_domain::{
+    Account, BudgetPolicy, Conversation, ExportLink, Identity, Session, User, UserId,
+};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use tracing::instrument;
 
 use crate::{
-    AccountRepository, Clock, ConversationRepository, InternalError, LinkTokenRepository,
-    OpaqueTokens, SessionRepository, StorageError, UserRepository,
+    AccountRepository, BudgetRepository, Clock, ConversationRepository, InternalError,
+    LinkTokenRepository, OpaqueTokens, SessionRepository, StorageError, UserRepository,
 };
 
 /// The ports an export reads.
@@ -23,6 +25,8 @@ pub struct ExportPorts {
     pub links: Arc<dyn LinkTokenRepository>,
     pub tokens: Arc<dyn OpaqueTokens>,
     pub clock: Arc<dyn Clock>,
+    /// How many exports each user asked for this hour.
+    pub budgets: Arc<dyn BudgetRepository>,
 }
 
 /// Everything stored about one user. Accounts are as stored: callers show their metadata and
@@ -53,6 +57,10 @@ pub enum ExportError {
     /// The user no longer exists (deleted meanwhile).
     #[error("there is no such user")]
     NoSuchUser,
+    /// The user asked for more exports than [`EXPORTS_PER_HOUR`] this hour: an export reads
+    /// everything the user has, so it is not something to repeat in a loop.
+    #[error("too many exports; try again in {} s", retry_after.whole_seconds())]
+    TooMany { retry_after: time::Duration },
     /// The download link is unknown, used or expired.
     #[error("this download link is invalid, expired or already used")]
     InvalidLink,
@@ -72,6 +80,9 @@ pub struct Exports {
 /// Conversations are read in pages of this size.
 const PAGE: usize = 200;
 
+/// Exports a user may ask for per hour.
+pub const EXPORTS_PER_HOUR: u32 = 5;
+
 impl Exports {
     pub fn new(ports: ExportPorts, public_url: &str) -> Self {
         Self {
@@ -87,9 +98,33 @@ impl Exports {
             .map_or(self.public_url.as_str(), |(_, host)| host)
     }
 
-    /// Everything stored about `user`.
+    /// Everything stored about `user`, at most [`EXPORTS_PER_HOUR`] times an hour.
     #[instrument(skip_all, fields(%user))]
     pub async fn export(&self, user: UserId) -> Result<DataExport, ExportError> {
+        let now = self.ports.clock.now();
+        let policy = BudgetPolicy::hourly(EXPORTS_PER_HOUR);
+        let mut refused = None;
+        self.ports
+            .budgets
+            .update_budget(
+                &format!("export:{user}"),
+                &mut |window| match policy.take(window, now) {
+                    Ok(next) => Some(next),
+                    Err(retry_after) => {
+                        refused = Some(retry_after);
+                        None
+                    }
+                },
+            )
+            .await?;
+        if let Some(retry_after) = refused {
+            return Err(ExportError::TooMany { retry_after });
+        }
+        self.collect(user).await
+    }
+
+    /// Everything stored about `user`, read now.
+    async fn collect(&self, user: UserId) -> Result<DataExport, ExportError> {
         let now = self.ports.clock.now();
         let found = self
             .ports
@@ -165,6 +200,7 @@ impl Exports {
             .consume_export_link(&self.ports.tokens.hash(token), now)
             .await?
             .ok_or(ExportError::InvalidLink)?;
-        self.export(link.user_id).await
+        // The link came from an export that was counted; downloading it is not counted again.
+        self.collect(link.user_id).await
     }
 }

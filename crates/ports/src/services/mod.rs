@@ -12,7 +12,7 @@ pub use connections::{
     RotationReport, StartedConnect,
 };
 pub use conversations::{Conversations, ConversationsError, Page, PAGE_LIMIT_MAX};
-pub use export::{DataExport, ExportDownload, ExportError, ExportPorts, Exports};
+pub use export::{DataExport, ExportDownload, ExportError, ExportPorts, Exports, EXPORTS_PER_HOUR};
 pub use maintenance::Maintenance;
 pub use sign_in::{
     AuthenticateError, Authenticated, SendCodeError, SignIn, SignInPorts, SignedIn, VerifyError,
