@@ -116,6 +116,11 @@ async fn an_export_holds_everything_stored_about_the_user_and_nothing_of_others(
 async fn a_download_link_works_once_and_for_ten_minutes() {
     let h = harness().await;
     h.conversations.save(h.ann, draft("x"), None).await.unwrap();
+    assert_eq!(
+        h.exports.service_name(),
+        "gpt.example.com",
+        "as pages name it"
+    );
     let link = h.exports.download_link(h.ann).await.unwrap();
     let url = link.url.expose_secret();
     assert!(
