@@ -447,6 +447,16 @@ mod tests {
     }
 
     #[test]
+    fn a_500_logs_its_whole_cause_chain_and_answers_none_of_it() {
+        let cause = std::io::Error::other("disk quota exceeded on /var/lib/gptgate");
+        let e = ApiError::from(InternalError::new(cause));
+        let logged = format!("{e:?}");
+        assert!(logged.contains("an internal step failed"), "{logged}");
+        assert!(logged.contains("disk quota exceeded"), "the root cause: {logged}");
+        assert!(!e.message.contains("disk"), "nothing of it in the answer");
+    }
+
+    #[test]
     fn retry_after_rounds_up_to_whole_seconds_and_is_said_in_the_message() {
         let e = ApiError::too_many("x", "Wait.", Duration::milliseconds(1_500));
         assert_eq!(e.retry_after, Some(2));

@@ -18,7 +18,14 @@ pub enum StorageError {
     Failed(#[source] BoxError),
 }
 
-/// A failure inside the server that the caller cannot fix (HTTP 500).
+/// A failure inside the server that the caller cannot fix (HTTP 500). It keeps its cause, so
+/// the one log line of a 500 shows the whole chain.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct InternalError(pub String);
+#[error("an internal step failed")]
+pub struct InternalError(#[source] pub BoxError);
+
+impl InternalError {
+    pub fn new(cause: impl Into<BoxError>) -> Self {
+        Self(cause.into())
+    }
+}

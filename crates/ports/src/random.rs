@@ -11,7 +11,7 @@ pub struct RandomError;
 
 impl From<RandomError> for InternalError {
     fn from(e: RandomError) -> Self {
-        InternalError(e.to_string())
+        InternalError::new(e)
     }
 }
 

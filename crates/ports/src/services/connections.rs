@@ -62,7 +62,7 @@ pub enum ConnectError {
 
 impl From<SealError> for ConnectError {
     fn from(e: SealError) -> Self {
-        ConnectError::Internal(InternalError(e.to_string()))
+        ConnectError::Internal(InternalError::new(e))
     }
 }
 

@@ -270,7 +270,7 @@ impl SignIn {
                 issued_at: now,
                 expires_at: session.expires_at,
             })
-            .map_err(|e| InternalError(e.to_string()))?;
+            .map_err(InternalError::new)?;
         tracing::info!(user_id = %user.id, "signed in by email code");
         Ok(SignedIn {
             token: SecretString::from(token),
