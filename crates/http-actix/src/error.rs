@@ -452,7 +452,10 @@ mod tests {
         let e = ApiError::from(InternalError::new(cause));
         let logged = format!("{e:?}");
         assert!(logged.contains("an internal step failed"), "{logged}");
-        assert!(logged.contains("disk quota exceeded"), "the root cause: {logged}");
+        assert!(
+            logged.contains("disk quota exceeded"),
+            "the root cause: {logged}"
+        );
         assert!(!e.message.contains("disk"), "nothing of it in the answer");
     }
 

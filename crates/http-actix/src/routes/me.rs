@@ -9,11 +9,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::connections::AccountDto;
-use super::conversations::ConversationDto;
+use super::conversation_dto::ConversationDto;
 use super::TokenBody;
 use crate::body::json_body;
 use crate::error::{ApiError, ErrorBody};
-use crate::fit::RESPONSE_LIMIT;
+use crate::response_limit::RESPONSE_LIMIT;
 use crate::state::AppState;
 
 /// Delete everything stored about the caller.

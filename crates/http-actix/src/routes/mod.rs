@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod connect;
 pub mod connections;
+pub mod conversation_dto;
 pub mod conversations;
 pub mod download;
 pub mod me;

@@ -7,7 +7,7 @@
 
 use gptgate_ports::services::Page;
 
-use crate::routes::conversations::ConversationDto;
+use crate::routes::conversation_dto::ConversationDto;
 
 /// ChatGPT's limit on an action response.
 pub const RESPONSE_LIMIT: usize = 100_000;
