@@ -8,6 +8,10 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "this is the Clock port's one adapter"
+        )]
         let now = OffsetDateTime::now_utc();
         now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
             .unwrap_or(now)

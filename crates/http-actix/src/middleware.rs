@@ -60,6 +60,10 @@ pub async fn request_span(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a request id only correlates log lines; no business rule reads it"
+    )]
     let request_id = Uuid::new_v4();
     let span = tracing::info_span!(
         "request",

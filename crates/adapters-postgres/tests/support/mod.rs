@@ -80,6 +80,10 @@ pub async fn fresh_database() -> (PostgresStore, DropDatabase) {
     let mut admin = PgConnection::connect(&admin_url)
         .await
         .expect("PostgreSQL answers (the runner checked)");
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a test database name only has to be unique"
+    )]
     let name = format!("gptgate_test_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(&format!("CREATE DATABASE \"{name}\""))
         .execute(&mut admin)
