@@ -56,28 +56,6 @@ impl ProviderId {
             Self::Mercury => "mercury",
         }
     }
-
-    /// The prefix of this provider's environment variables (`GOOGLE_CLIENT_ID`, ...).
-    pub fn env_prefix(&self) -> &'static str {
-        match self {
-            Self::Gmail => "GOOGLE",
-            Self::Slack => "SLACK",
-            Self::Linear => "LINEAR",
-            Self::Zoho => "ZOHO",
-            Self::Mercury => "MERCURY",
-        }
-    }
-
-    /// The name people know it by.
-    pub fn display_name(&self) -> &'static str {
-        match self {
-            Self::Gmail => "Gmail",
-            Self::Slack => "Slack",
-            Self::Linear => "Linear",
-            Self::Zoho => "Zoho",
-            Self::Mercury => "Mercury",
-        }
-    }
 }
 
 impl fmt::Display for ProviderId {

@@ -5,6 +5,7 @@
 //! keeps them in `gptgate.dev-secrets.env` next to the SQLite database. Production mode refuses to
 //! start while any setting is missing or weak, naming every one in a single message.
 
+use crate::provider_names::ProviderNames;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -15,6 +15,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod pages;
 pub mod privacy;
+pub mod provider_names;
 pub mod response_limit;
 pub mod routes;
 pub mod startup;

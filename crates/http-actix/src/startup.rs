@@ -1,5 +1,6 @@
 //! Wiring: which adapter serves which port, decided once here, and the server itself.
 
+use crate::provider_names::ProviderNames;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
