@@ -199,29 +199,39 @@ impl Reader<'_> {
     }
 }
 
+/// Whether `url` names this machine (`localhost`, `127.0.0.1`, `[::1]`): development.
 fn is_local_host(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let host_port = rest.split('/').next().unwrap_or_default();
-    let host = if host_port.starts_with('[') {
-        host_port
-            .split(']')
-            .next()
-            .map(|h| format!("{h}]"))
-            .unwrap_or_default()
-    } else {
-        host_port.split(':').next().unwrap_or_default().to_owned()
-    };
-    matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]")
+    url::Url::parse(url).is_ok_and(|u| {
+        matches!(
+            u.host(),
+            Some(url::Host::Domain("localhost"))
+                | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+                | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+        )
+    })
 }
 
-fn valid_public_url(url: &str) -> bool {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return false;
-    };
-    matches!(scheme, "http" | "https")
-        && !rest.is_empty()
-        && !rest.contains(['?', '#', ' '])
-        && !rest.starts_with('/')
+/// An http(s) URL with a host and no credentials: a provider endpoint (a query is allowed).
+fn valid_endpoint_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host().is_some()
+            && u.username().is_empty()
+            && u.password().is_none()
+    })
+}
+
+/// An http(s) URL with a host and nothing a base URL cannot have (credentials, a query or a
+/// fragment).
+fn valid_base_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host().is_some()
+            && u.username().is_empty()
+            && u.password().is_none()
+            && u.query().is_none()
+            && u.fragment().is_none()
+    })
 }
 
 /// Where the development secrets file lives: next to the SQLite database file, else here.
@@ -339,7 +349,7 @@ fn read_providers(r: &mut Reader<'_>) -> Vec<ProviderSettings> {
         let url = |r: &mut Reader<'_>, suffix: &str| {
             let name = format!("{prefix}_{suffix}");
             let value = r.plain(&name)?;
-            if valid_public_url(value.trim_end_matches('/')) || value.starts_with("http") {
+            if valid_endpoint_url(&value) {
                 Some(value)
             } else {
                 r.problems.push(format!("{name} must be an http(s) URL"));
@@ -401,7 +411,7 @@ impl Config {
             .or_else(|| r.plain("NEXT_PUBLIC_APP_URL"))
             .map(|u| u.trim_end_matches('/').to_owned());
         if let Some(url) = &public_url {
-            if !valid_public_url(url) {
+            if !valid_base_url(url) {
                 r.problems.push(format!(
                     "PUBLIC_URL must be an http:// or https:// origin such as https://gpt.example.com (got {url:?})"
                 ));
@@ -1048,6 +1058,35 @@ mod tests {
     }
 
     #[test]
+    fn base_urls_are_checked_by_a_url_parser() {
+        for ok in [
+            "https://gpt.example.com",
+            "http://localhost:8080",
+            "https://gpt.example.com/prefix",
+            "http://[::1]:9000",
+        ] {
+            assert!(valid_base_url(ok), "{ok}");
+        }
+        assert!(valid_endpoint_url(
+            "https://accounts.example.com/authorize?prompt=consent"
+        ));
+        assert!(!valid_endpoint_url(
+            "https://user:pw@accounts.example.com/token"
+        ));
+        assert!(!valid_endpoint_url("accounts.example.com/token"));
+        for bad in [
+            "gpt.example.com",
+            "ftp://gpt.example.com",
+            "https://user:pw@gpt.example.com",
+            "https://gpt.example.com/?a=1",
+            "https://gpt.example.com/#x",
+            "https://",
+        ] {
+            assert!(!valid_base_url(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn local_hosts_are_recognized() {
         for url in [
             "http://localhost:8080",
@@ -1056,7 +1095,12 @@ mod tests {
         ] {
             assert!(is_local_host(url), "{url}");
         }
-        for url in ["https://gpt.example.com", "https://localhost.example.com"] {
+        for url in [
+            "https://gpt.example.com",
+            "https://localhost.example.com",
+            "http://127.0.0.2",
+            "not a url",
+        ] {
             assert!(!is_local_host(url), "{url}");
         }
     }
