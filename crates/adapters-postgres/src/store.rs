@@ -46,9 +46,12 @@ impl PostgresStore {
             .map_err(storage)?;
         Ok(Self { pool })
     }
+}
 
+#[async_trait::async_trait]
+impl gptgate_ports::Store for PostgresStore {
     /// Applies the embedded migrations that have not run yet.
-    pub async fn migrate(&self) -> Result<(), StorageError> {
+    async fn migrate(&self) -> Result<(), StorageError> {
         sqlx::migrate!("../../migrations/postgres")
             .run(&self.pool)
             .await
@@ -56,7 +59,7 @@ impl PostgresStore {
     }
 
     /// Checks that the database answers.
-    pub async fn ping(&self) -> Result<(), StorageError> {
+    async fn ping(&self) -> Result<(), StorageError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await

@@ -35,9 +35,12 @@ impl SqliteStore {
             .map_err(storage)?;
         Ok(Self { pool })
     }
+}
 
+#[async_trait::async_trait]
+impl gptgate_ports::Store for SqliteStore {
     /// Applies the embedded migrations that have not run yet.
-    pub async fn migrate(&self) -> Result<(), StorageError> {
+    async fn migrate(&self) -> Result<(), StorageError> {
         sqlx::migrate!("../../migrations/sqlite")
             .run(&self.pool)
             .await
@@ -45,7 +48,7 @@ impl SqliteStore {
     }
 
     /// Checks that the database answers.
-    pub async fn ping(&self) -> Result<(), StorageError> {
+    async fn ping(&self) -> Result<(), StorageError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await

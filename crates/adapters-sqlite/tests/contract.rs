@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use gptgate_adapters_sqlite::SqliteStore;
+use gptgate_ports::Store as _;
 use gptgate_testkit::{storage_contract_tests, TestStore};
 
 async fn new_store() -> TestStore {

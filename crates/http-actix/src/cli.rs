@@ -8,7 +8,7 @@ use gptgate_adapters_system::OsRandom;
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, MailSettings};
-use crate::startup::{rotate_key, Application, Database};
+use crate::startup::{connect_store, rotate_key, Application};
 use crate::{openapi, telemetry};
 
 #[derive(Parser)]
@@ -113,12 +113,8 @@ fn print_quietly(text: &str) -> ExitCode {
 }
 
 async fn migrate(config: &Config) -> ExitCode {
-    let result = async {
-        let db = Database::connect(config).await?;
-        db.migrate().await
-    }
-    .await;
-    match result {
+    // Connecting migrates.
+    match connect_store(config).await.map(drop) {
         Ok(()) => {
             println!("migrations applied to {}", config.database_display());
             ExitCode::SUCCESS

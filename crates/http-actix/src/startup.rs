@@ -23,11 +23,7 @@ use gptgate_ports::services::{
     Connections, ConnectionsPorts, Conversations, ExportPorts, Exports, Maintenance, SignIn,
     SignInPorts, Users,
 };
-use gptgate_ports::{
-    AccountRepository, Clock, ConversationRepository, Housekeeping, LinkTokenRepository, Mailer,
-    OAuthProvider, Random, RandomError, SessionRepository, StorageError, UserRepository,
-    VerificationCodeRepository,
-};
+use gptgate_ports::{Clock, Mailer, OAuthProvider, Random, RandomError, StorageError, Store};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::api_key::ApiKeys;
@@ -37,7 +33,7 @@ use crate::error::rewrite_foreign_errors;
 use crate::middleware::{request_span, security_headers, time_limit};
 use crate::pages::Pages;
 use crate::privacy::{self, PrivacyFacts};
-use crate::state::{AppState, Documents, Readiness};
+use crate::state::{AppState, Documents};
 use crate::{openapi, routes};
 
 /// Why the server could not start.
@@ -69,66 +65,16 @@ pub enum StartupError {
     Rotation(#[source] gptgate_ports::services::ConnectError),
 }
 
-/// The configured database.
-#[derive(Clone)]
-pub enum Database {
-    Sqlite(Arc<SqliteStore>),
-    Postgres(Arc<PostgresStore>),
-}
-
-impl Database {
-    /// Connects to `DATABASE_URL`.
-    pub async fn connect(config: &Config) -> Result<Self, StorageError> {
-        let url = config.database_url.expose_secret();
-        if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite(Arc::new(SqliteStore::connect(url).await?)))
-        } else {
-            Ok(Self::Postgres(Arc::new(
-                PostgresStore::connect(url, PoolSettings::default()).await?,
-            )))
-        }
-    }
-
-    /// Applies pending migrations.
-    pub async fn migrate(&self) -> Result<(), StorageError> {
-        match self {
-            Self::Sqlite(s) => s.migrate().await,
-            Self::Postgres(s) => s.migrate().await,
-        }
-    }
-
-    /// The application state on this database, and its housekeeping port.
-    pub fn state(
-        &self,
-        config: &Config,
-        public_url: &str,
-        env: Environment,
-    ) -> Result<(AppState, Arc<dyn Housekeeping>), StartupError> {
-        let readiness = self.readiness();
-        Ok(match self {
-            Self::Sqlite(store) => (
-                state(config, public_url, store.clone(), readiness, env)?,
-                store.clone(),
-            ),
-            Self::Postgres(store) => (
-                state(config, public_url, store.clone(), readiness, env)?,
-                store.clone(),
-            ),
-        })
-    }
-
-    fn readiness(&self) -> Readiness {
-        match self.clone() {
-            Self::Sqlite(s) => Arc::new(move || {
-                let s = s.clone();
-                Box::pin(async move { s.ping().await })
-            }),
-            Self::Postgres(s) => Arc::new(move || {
-                let s = s.clone();
-                Box::pin(async move { s.ping().await })
-            }),
-        }
-    }
+/// The store `DATABASE_URL` names (SQLite or PostgreSQL), connected and migrated.
+pub async fn connect_store(config: &Config) -> Result<Arc<dyn Store>, StorageError> {
+    let url = config.database_url.expose_secret();
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::connect(url).await?)
+    } else {
+        Arc::new(PostgresStore::connect(url, PoolSettings::default()).await?)
+    };
+    store.migrate().await?;
+    Ok(store)
 }
 
 /// The ports that differ between production and tests.
@@ -151,23 +97,13 @@ pub fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, StartupError> {
     })
 }
 
-/// Builds the application state on any store that implements every storage port.
-pub fn state<S>(
+/// Builds the application state on `store`.
+pub fn state(
     config: &Config,
     public_url: &str,
-    store: Arc<S>,
-    readiness: Readiness,
+    store: Arc<dyn Store>,
     env: Environment,
-) -> Result<AppState, StartupError>
-where
-    S: VerificationCodeRepository
-        + UserRepository
-        + SessionRepository
-        + ConversationRepository
-        + AccountRepository
-        + LinkTokenRepository
-        + 'static,
-{
+) -> Result<AppState, StartupError> {
     let keys = ServerKeys::derive(&config.jwt_secret)?;
     let budgets: Arc<dyn gptgate_ports::BudgetRepository> = Arc::new(InProcessBudgets::new());
     let code_policy = CodePolicy::default();
@@ -221,20 +157,14 @@ where
         },
     )
     .map_err(|e| StartupError::Document(e.to_string()))?;
-    let connections = Connections::new(
-        ConnectionsPorts {
-            accounts: store.clone(),
-            users: store.clone(),
-            links: store.clone(),
-            secrets: Arc::new(secret_box(config, env.random.clone())?),
-            tokens: Arc::new(Sha256OpaqueTokens::new(env.random.clone())),
-            clock: env.clock.clone(),
-            random: env.random.clone(),
-        },
-        providers,
-        LinkPolicy::default(),
+    let connections = connections(
+        config,
         public_url,
-    );
+        &store,
+        providers,
+        env.clock.clone(),
+        env.random.clone(),
+    )?;
     Ok(AppState {
         sign_in,
         connections,
@@ -252,10 +182,10 @@ where
             },
             public_url,
         ),
-        conversations: Conversations::new(store, env.clock, env.random.clone()),
+        conversations: Conversations::new(store.clone(), env.clock, env.random.clone()),
         api_keys: ApiKeys::new(&config.api_keys, env.random.as_ref())?,
         trust_gpt_user_id_header: config.trust_gpt_user_id_header,
-        readiness,
+        store,
         documents: Documents {
             openapi_json: doc
                 .to_pretty_json()
@@ -271,6 +201,31 @@ where
         browser: Browser::new(keys.browser_key().clone(), public_url),
         random: env.random,
     })
+}
+
+/// The connection use cases on `store`, for `providers`.
+fn connections(
+    config: &Config,
+    public_url: &str,
+    store: &Arc<dyn Store>,
+    providers: Vec<Arc<dyn OAuthProvider>>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+) -> Result<Connections, StartupError> {
+    Ok(Connections::new(
+        ConnectionsPorts {
+            accounts: store.clone(),
+            users: store.clone(),
+            links: store.clone(),
+            secrets: Arc::new(secret_box(config, random.clone())?),
+            tokens: Arc::new(Sha256OpaqueTokens::new(random.clone())),
+            clock,
+            random,
+        },
+        providers,
+        LinkPolicy::default(),
+        public_url,
+    ))
 }
 
 /// The AES-256-GCM box for provider tokens. Without `TOKEN_ENCRYPTION_KEY` (production with
@@ -334,29 +289,30 @@ pub fn app(
         .default_service(web::to(routes::unmatched))
 }
 
-/// Re-seals every account's provider tokens with the first key of `TOKEN_ENCRYPTION_KEY`.
+/// Re-seals every account's provider tokens with the first key of `TOKEN_ENCRYPTION_KEY`. It
+/// builds the connection use cases only: no mailer, no HTTP state.
 pub async fn rotate_key(
     config: &Config,
 ) -> Result<gptgate_ports::services::RotationReport, StartupError> {
-    let database = Database::connect(config)
+    let store = connect_store(config)
         .await
         .map_err(StartupError::Database)?;
-    database.migrate().await.map_err(StartupError::Database)?;
     let public_url = config
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://localhost:{}", config.bind.port()));
-    let env = Environment {
-        mailer: mailer(config)?,
-        clock: Arc::new(SystemClock),
-        random: Arc::new(OsRandom::new()),
-    };
-    let (state, _) = database.state(config, &public_url, env)?;
-    state
-        .connections
-        .rotate_key()
-        .await
-        .map_err(StartupError::Rotation)
+    let random: Arc<dyn Random> = Arc::new(OsRandom::new());
+    connections(
+        config,
+        &public_url,
+        &store,
+        providers(config)?,
+        Arc::new(SystemClock),
+        random,
+    )?
+    .rotate_key()
+    .await
+    .map_err(StartupError::Rotation)
 }
 
 /// Purges ended rows once an hour, starting a minute after start-up.
@@ -384,10 +340,9 @@ pub struct Application {
 impl Application {
     /// Connects the database (migrating it), builds every adapter, and binds `BIND`.
     pub async fn build(config: &Config) -> Result<Self, StartupError> {
-        let database = Database::connect(config)
+        let store = connect_store(config)
             .await
             .map_err(StartupError::Database)?;
-        database.migrate().await.map_err(StartupError::Database)?;
         let bind_error = |source| StartupError::Bind {
             address: config.bind,
             source,
@@ -403,9 +358,8 @@ impl Application {
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom::new()),
         };
-        let clock = env.clock.clone();
-        let (state, housekeeping) = database.state(config, &public_url, env)?;
-        spawn_purge(Maintenance::new(housekeeping, clock));
+        spawn_purge(Maintenance::new(store.clone(), env.clock.clone()));
+        let state = state(config, &public_url, store, env)?;
         let state = web::Data::new(state);
         let settings = HttpSettings {
             body_limit: config.body_limit,

@@ -1,22 +1,14 @@
 //! What every handler shares, built once at start-up.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use gptgate_ports::services::{Connections, Conversations, Exports, SignIn, Users};
-use gptgate_ports::StorageError;
-
-use gptgate_ports::Random;
+use gptgate_ports::{Random, Store};
 
 use crate::api_key::ApiKeys;
 use crate::browser::Browser;
 use crate::pages::Pages;
-
-/// Checks that the database answers (for `/readyz`).
-pub type Readiness =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), StorageError>> + Send>> + Send + Sync>;
 
 /// Documents rendered once at start-up and served as they are.
 pub struct Documents {
@@ -37,7 +29,8 @@ pub struct AppState {
     pub api_keys: ApiKeys,
     /// `TRUST_GPT_USER_ID_HEADER`: whether `x-gpt-user-id` may name the caller.
     pub trust_gpt_user_id_header: bool,
-    pub readiness: Readiness,
+    /// The store, for `/readyz`.
+    pub store: Arc<dyn Store>,
     pub documents: Documents,
     /// CSRF tokens and cookies of the browser pages.
     pub browser: Browser,

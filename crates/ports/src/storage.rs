@@ -260,3 +260,24 @@ pub trait Housekeeping: Send + Sync {
     /// window is cut short). Callers pass a grace period (`now - 24 h`).
     async fn purge(&self, before: OffsetDateTime) -> Result<PurgeReport, StorageError>;
 }
+
+/// A whole store: every storage port, plus what the server needs to run on it. Each backend
+/// (the in-memory fake, SQLite, PostgreSQL) implements it, and the server holds one as
+/// `Arc<dyn Store>`, handing each service the ports it needs (trait upcasting).
+#[async_trait]
+pub trait Store:
+    VerificationCodeRepository
+    + UserRepository
+    + SessionRepository
+    + ConversationRepository
+    + AccountRepository
+    + LinkTokenRepository
+    + Housekeeping
+    + 'static
+{
+    /// Whether the store answers now (for `/readyz`).
+    async fn ping(&self) -> Result<(), StorageError>;
+
+    /// Applies the pending migrations; a store that needs none does nothing.
+    async fn migrate(&self) -> Result<(), StorageError>;
+}

@@ -16,11 +16,6 @@ mod users;
 
 use std::sync::Arc;
 
-use gptgate_ports::{
-    AccountRepository, ConversationRepository, Housekeeping, LinkTokenRepository,
-    SessionRepository, UserRepository, VerificationCodeRepository,
-};
-
 pub use accounts::*;
 pub use budgets::*;
 pub use codes::*;
@@ -31,30 +26,7 @@ pub use sessions::*;
 pub use sign_in::*;
 pub use users::*;
 
-/// A store implementing every storage port, as each backend does.
-pub trait Store:
-    VerificationCodeRepository
-    + UserRepository
-    + SessionRepository
-    + ConversationRepository
-    + AccountRepository
-    + LinkTokenRepository
-    + Housekeeping
-    + 'static
-{
-}
-
-impl<T> Store for T where
-    T: VerificationCodeRepository
-        + UserRepository
-        + SessionRepository
-        + ConversationRepository
-        + AccountRepository
-        + LinkTokenRepository
-        + Housekeeping
-        + 'static
-{
-}
+pub use gptgate_ports::Store;
 
 /// A fresh, empty store for one test, and whatever must live as long as the test (a temporary
 /// directory, a database to drop afterwards).

@@ -5,6 +5,7 @@
 //! answers; when it does not, the checks are reported as ignored (as failed with `CI=true`).
 
 use gptgate_adapters_postgres::{PoolSettings, PostgresStore};
+use gptgate_ports::Store as _;
 use sqlx::{Connection, PgConnection};
 
 pub fn admin_url() -> String {

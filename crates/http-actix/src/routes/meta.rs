@@ -16,7 +16,7 @@ pub async fn healthz() -> HttpResponse {
 /// The database answers.
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    (state.readiness)().await.map_err(|e| {
+    state.store.ping().await.map_err(|e| {
         ApiError::unavailable("database_unavailable", "The database does not answer.", e)
     })?;
     Ok(HttpResponse::Ok().json(json!({"status": "ready"})))

@@ -661,14 +661,9 @@ async fn on_sqlite_the_stored_row_holds_no_plaintext_token() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("raw.db").display());
     let store = Arc::new(SqliteStore::connect(&url).await.unwrap());
-    store.migrate().await.unwrap();
-    let ready = store.clone();
+    gptgate_ports::Store::migrate(store.as_ref()).await.unwrap();
     let served = crate::helpers::serve(
         store,
-        Arc::new(move || {
-            let s = ready.clone();
-            Box::pin(async move { s.ping().await })
-        }),
         &[
             ("LINEAR_CLIENT_ID", "lin-client".to_owned()),
             ("LINEAR_CLIENT_SECRET", "lin-secret".to_owned()),

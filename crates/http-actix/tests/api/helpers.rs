@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use actix_web::{web, HttpServer};
 use gptgate_http::config::{Config, Vars};
 use gptgate_http::startup::{app, state, Environment, HttpSettings};
-use gptgate_http::state::Readiness;
+use gptgate_ports::Store;
 use gptgate_testkit::{FakeClock, InMemoryStore, RecordingMailer, SeededRandom};
 use serde_json::{json, Value};
 
@@ -67,16 +67,7 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
 /// An app with extra configuration and other serving options.
 pub async fn spawn_app_with_options(extra: &[(&str, String)], options: ServeOptions) -> TestApp {
     let store = Arc::new(InMemoryStore::new());
-    let ready_store = store.clone();
-    let readiness: Readiness = Arc::new(move || {
-        let store = ready_store.clone();
-        Box::pin(async move {
-            use gptgate_ports::VerificationCodeRepository;
-            let probe = gptgate_domain::Email::parse("probe@example.com").unwrap();
-            store.find_code(&probe).await.map(|_| ())
-        })
-    });
-    let served = serve_with(store.clone(), readiness, extra, options);
+    let served = serve_with(store.clone(), extra, options);
     TestApp {
         address: served.address,
         store,
@@ -95,11 +86,8 @@ pub struct Served {
 
 /// Serves the real application on `store`, on a random port, with the recording mailer, a
 /// fake clock and seeded randomness.
-pub fn serve<S>(store: Arc<S>, readiness: Readiness, extra: &[(&str, String)]) -> Served
-where
-    S: gptgate_testkit::Store,
-{
-    serve_with(store, readiness, extra, ServeOptions::default())
+pub fn serve(store: Arc<dyn Store>, extra: &[(&str, String)]) -> Served {
+    serve_with(store, extra, ServeOptions::default())
 }
 
 /// How [`serve_with`] differs from [`serve`].
@@ -120,15 +108,11 @@ impl Default for ServeOptions {
 }
 
 /// [`serve`] with other options.
-pub fn serve_with<S>(
-    store: Arc<S>,
-    readiness: Readiness,
+pub fn serve_with(
+    store: Arc<dyn Store>,
     extra: &[(&str, String)],
     options: ServeOptions,
-) -> Served
-where
-    S: gptgate_testkit::Store,
-{
+) -> Served {
     init_logs();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
@@ -156,7 +140,6 @@ where
         &config,
         &public_url,
         store,
-        readiness,
         Environment {
             mailer: mailer.clone(),
             clock: Arc::new(clock.clone()),

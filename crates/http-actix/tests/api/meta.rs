@@ -145,9 +145,10 @@ async fn every_error_the_server_itself_makes_carries_the_security_headers() {
     use crate::helpers::{serve_with, ServeOptions, BODY_LIMIT};
     use std::sync::Arc;
     // A database that never answers: /readyz runs into the (short) time limit.
+    let store = Arc::new(gptgate_testkit::InMemoryStore::new());
+    store.set_stalled(true);
     let served = serve_with(
-        Arc::new(gptgate_testkit::InMemoryStore::new()),
-        Arc::new(|| Box::pin(std::future::pending())),
+        store,
         &[],
         ServeOptions {
             time_limit: std::time::Duration::from_millis(200),

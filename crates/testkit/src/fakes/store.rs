@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 pub struct InMemoryStore {
     state: Mutex<State>,
     unavailable: AtomicBool,
+    stalled: AtomicBool,
 }
 
 #[derive(Default)]
@@ -47,6 +48,11 @@ impl InMemoryStore {
     /// Makes every later call fail with [`StorageError::Unavailable`] (or work again).
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
+    /// Makes `ping` never answer, like a database that hangs (or answer again).
+    pub fn set_stalled(&self, stalled: bool) {
+        self.stalled.store(stalled, Ordering::SeqCst);
     }
 
     /// Every stored account, as stored (for tests that inspect the raw sealed tokens).
@@ -566,6 +572,20 @@ impl LinkTokenRepository for InMemoryStore {
             }
             None => false,
         })
+    }
+}
+
+#[async_trait]
+impl gptgate_ports::Store for InMemoryStore {
+    async fn ping(&self) -> Result<(), StorageError> {
+        if self.stalled.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.lock().map(drop)
+    }
+
+    async fn migrate(&self) -> Result<(), StorageError> {
+        Ok(())
     }
 }
 
