@@ -11,6 +11,7 @@ pub mod caller;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod extract;
 pub mod middleware;
 pub mod openapi;
 pub mod pages;

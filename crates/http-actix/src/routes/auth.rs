@@ -1,6 +1,6 @@
 //! Sign-in by emailed code.
 
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpResponse};
 use gptgate_domain::{Email, VerificationCode};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -9,8 +9,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Success, TokenBody};
-use crate::body::{code_string, json_body};
+use crate::body::code_string;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{GptCall, KeyedCall};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -71,13 +72,11 @@ fn email(raw: &str) -> Result<Email, ApiError> {
 #[post("/auth/send-link")]
 pub async fn send_link(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
+    call: KeyedCall<SendLinkRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let key_id = state.api_keys.check(&req)?;
-    let body: SendLinkRequest = json_body(&body)?;
+    let KeyedCall { key_id, body } = call;
     let email = email(&body.email)?;
-    state.sign_in.send_code(&email, key_id).await?;
+    state.sign_in.send_code(&email, &key_id).await?;
     Ok(HttpResponse::Ok().json(SendLinkResponse {
         message: format!(
             "A 6-digit code is on its way to {email}. It expires in {} minutes. Ask the user to read it from the email.",
@@ -106,11 +105,9 @@ pub async fn send_link(
 #[post("/auth/verify-email")]
 pub async fn verify_email(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
+    call: KeyedCall<VerifyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    state.api_keys.check(&req)?;
-    let body: VerifyRequest = json_body(&body)?;
+    let body = call.body;
     let email = email(&body.email)?;
     let code = VerificationCode::parse(&body.code)
         .map_err(|e| ApiError::unprocessable("invalid_code_format", format!("{e}.")))?;
@@ -140,11 +137,9 @@ pub async fn verify_email(
 #[post("/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
+    call: GptCall<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: TokenBody = json_body(&body)?;
-    let caller = state.caller(&req, body.token.as_deref()).await?;
+    let caller = call.caller;
     let session_id = caller.session_id.ok_or_else(|| {
         ApiError::bad_request(
             "no_session",

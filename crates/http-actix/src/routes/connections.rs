@@ -1,7 +1,7 @@
 //! Connected accounts: the GPT-facing JSON endpoints. The browser side of the connect flow is in
 //! [`super::connect`].
 
-use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpResponse};
 use gptgate_domain::{Account, AccountId, AccountLabel, ProviderId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -10,8 +10,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Success, TokenBody};
-use crate::body::json_body;
+use crate::caller::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{carries_token, GptCall, NoBody};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -121,11 +122,9 @@ fn account_id(raw: &str) -> Result<AccountId, ApiError> {
 #[post("/api/gpt/create-auth-link")]
 pub async fn create_auth_link(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
+    call: GptCall<CreateAuthLinkRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: CreateAuthLinkRequest = json_body(&body)?;
-    let caller = state.caller(&req, body.token.as_deref()).await?;
+    let GptCall { caller, body } = call;
     let provider = ProviderId::parse(&body.provider)
         .map_err(|e| ApiError::bad_request("unknown_provider", format!("{e}.")))?;
     let label = AccountLabel::parse(&body.label)
@@ -151,11 +150,9 @@ pub async fn create_auth_link(
 #[post("/api/gpt/create-management-link")]
 pub async fn create_management_link(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
+    call: GptCall<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: TokenBody = json_body(&body)?;
-    let caller = state.caller(&req, body.token.as_deref()).await?;
+    let caller = call.caller;
     let management_url = state
         .connections
         .create_management_link(caller.user_id)
@@ -176,9 +173,9 @@ pub async fn create_management_link(
 #[get("/api/gpt/accounts")]
 pub async fn list_accounts(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    call: GptCall<NoBody>,
 ) -> Result<HttpResponse, ApiError> {
-    accounts_of(&state, &req, None).await
+    accounts_of(&state, call.caller).await
 }
 
 /// The user's connected accounts, for a GPT that carries the session token in the body.
@@ -195,19 +192,12 @@ pub async fn list_accounts(
 #[post("/api/gpt/accounts/list")]
 pub async fn list_accounts_with_token(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
+    call: GptCall<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: TokenBody = json_body(&body)?;
-    accounts_of(&state, &req, body.token.as_deref()).await
+    accounts_of(&state, call.caller).await
 }
 
-async fn accounts_of(
-    state: &AppState,
-    req: &HttpRequest,
-    body_token: Option<&str>,
-) -> Result<HttpResponse, ApiError> {
-    let caller = state.caller(req, body_token).await?;
+async fn accounts_of(state: &AppState, caller: Caller) -> Result<HttpResponse, ApiError> {
     let accounts = state.connections.accounts(caller.user_id).await?;
     Ok(HttpResponse::Ok().json(AccountList {
         accounts: accounts.into_iter().map(AccountDto::from).collect(),
@@ -228,12 +218,10 @@ async fn accounts_of(
 #[post("/api/gpt/accounts/{id}/toggle")]
 pub async fn toggle_account(
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    call: GptCall<ToggleRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: ToggleRequest = json_body(&body)?;
-    let caller = state.caller(&req, body.token.as_deref()).await?;
+    let GptCall { caller, body } = call;
     let id = account_id(&path)?;
     let enabled = state
         .connections
@@ -259,12 +247,11 @@ pub async fn toggle_account(
 #[delete("/api/gpt/accounts/{id}")]
 pub async fn delete_account(
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
-    body: super::UndocumentedBody,
-) -> Result<HttpResponse, ApiError> {
     // No body is documented for DELETE; one that comes anyway is still read.
-    disconnect(&state, &req, &path, &body).await
+    call: GptCall<TokenBody>,
+) -> Result<HttpResponse, ApiError> {
+    disconnect(&state, &path, call.caller).await
 }
 
 /// Disconnect an account, the session token in the body.
@@ -282,22 +269,20 @@ pub async fn delete_account(
 #[post("/api/gpt/accounts/{id}/delete")]
 pub async fn delete_account_with_token(
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    call: GptCall<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    disconnect(&state, &req, &path, &body).await
+    disconnect(&state, &path, call.caller).await
 }
 
 async fn disconnect(
     state: &AppState,
-    req: &HttpRequest,
     raw_id: &str,
-    body: &[u8],
+    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let body: TokenBody = json_body(body)?;
-    let caller = state.caller(req, body.token.as_deref()).await?;
     let id = account_id(raw_id)?;
     state.connections.disconnect(caller.user_id, id).await?;
     Ok(HttpResponse::Ok().json(Success::new("Account disconnected.")))
 }
+
+carries_token!(CreateAuthLinkRequest, ToggleRequest);

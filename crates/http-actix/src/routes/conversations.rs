@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 pub use super::conversation_dto::{ConversationDto, ExerciseDto, MessageDto};
 use super::{Success, TokenBody};
-use crate::body::json_body;
+use crate::caller::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{carries_token, GptCall};
 use crate::response_limit::fit_page;
 use crate::state::AppState;
 
@@ -94,10 +95,9 @@ pub struct ConversationList {
 pub async fn add(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    call: GptCall<AddConversationRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: AddConversationRequest = json_body(&body)?;
-    let caller = state.caller(&req, body.token.as_deref()).await?;
+    let GptCall { caller, body } = call;
     let external_id = req
         .headers()
         .get("openai-conversation-id")
@@ -159,11 +159,9 @@ pub async fn add(
 #[post("/conversations/list")]
 pub async fn list(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
+    call: GptCall<ListRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: ListRequest = json_body(&body)?;
-    let caller = state.caller(&req, body.token.as_deref()).await?;
+    let GptCall { caller, body } = call;
     let limit = match body.limit {
         None => DEFAULT_PAGE,
         Some(n) => usize::try_from(n).unwrap_or(0),
@@ -202,13 +200,12 @@ pub async fn list(
 #[delete("/conversations/{id}")]
 pub async fn delete(
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
-    body: super::UndocumentedBody,
-) -> Result<HttpResponse, ApiError> {
     // No body is documented for DELETE (whether ChatGPT sends one is not guaranteed); one that
     // comes anyway is still read, so older GPT instructions keep working.
-    delete_conversation(&state, &req, &path, &body).await
+    call: GptCall<TokenBody>,
+) -> Result<HttpResponse, ApiError> {
+    delete_conversation(&state, &path, call.caller).await
 }
 
 /// Delete one conversation, the session token in the body.
@@ -229,21 +226,17 @@ pub async fn delete(
 #[post("/conversations/{id}/delete")]
 pub async fn delete_with_token(
     state: web::Data<AppState>,
-    req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    call: GptCall<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    delete_conversation(&state, &req, &path, &body).await
+    delete_conversation(&state, &path, call.caller).await
 }
 
 async fn delete_conversation(
     state: &AppState,
-    req: &HttpRequest,
     raw_id: &str,
-    body: &[u8],
+    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let body: TokenBody = json_body(body)?;
-    let caller = state.caller(req, body.token.as_deref()).await?;
     // An id that does not parse names no conversation: the same answer as any unknown id.
     let id = raw_id
         .parse::<ConversationId>()
@@ -251,3 +244,5 @@ async fn delete_conversation(
     state.conversations.delete(caller.user_id, id).await?;
     Ok(HttpResponse::Ok().json(Success::new("Conversation deleted.")))
 }
+
+carries_token!(AddConversationRequest, ListRequest);

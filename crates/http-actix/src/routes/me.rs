@@ -1,6 +1,6 @@
 //! The user's own account.
 
-use actix_web::{post, web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpResponse};
 use gptgate_ports::services::DataExport;
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::connections::AccountDto;
 use super::conversation_dto::ConversationDto;
 use super::TokenBody;
-use crate::body::json_body;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::GptCall;
 use crate::response_limit::RESPONSE_LIMIT;
 use crate::state::AppState;
 
@@ -33,11 +33,9 @@ use crate::state::AppState;
 #[post("/me/delete")]
 pub async fn delete_me(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
+    call: GptCall<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: TokenBody = json_body(&body)?;
-    let caller = state.caller(&req, body.token.as_deref()).await?;
+    let caller = call.caller;
     let erased = state.connections.erase_user(caller.user_id).await?;
     let unconfirmed = erased.accounts - erased.revoked;
     let message = if unconfirmed == 0 {
@@ -188,11 +186,9 @@ const EXPORT_ENVELOPE: usize = 1_000;
 #[post("/me/export")]
 pub async fn export_me(
     state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
+    call: GptCall<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body: TokenBody = json_body(&body)?;
-    let caller = state.caller(&req, body.token.as_deref()).await?;
+    let caller = call.caller;
     let data = ExportDto::from(state.exports.export(caller.user_id).await?);
     let size = serde_json::to_string(&data)
         .map_err(ApiError::internal)?

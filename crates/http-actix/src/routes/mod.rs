@@ -119,16 +119,14 @@ impl Success {
     }
 }
 
-/// A request body read as bytes, for the DELETE forms: they document no body (the OpenAPI
-/// generator would describe one for an argument named `Bytes`), yet read one if it comes.
-pub type UndocumentedBody = web::Bytes;
-
 /// A body that may carry only the session token.
 #[derive(serde::Deserialize, Default, utoipa::ToSchema)]
 pub struct TokenBody {
     /// The session token from verifyCode, if the GPT passes it in the body.
     pub token: Option<String>,
 }
+
+crate::extract::carries_token!(TokenBody);
 
 /// A page with a form that changes something: the form's CSRF token (bound to this browser's
 /// pre-session cookie, set here if it has none) goes into `context` as `csrf`, and the page is

@@ -197,3 +197,42 @@ async fn every_error_the_server_itself_makes_carries_the_security_headers() {
         assert_eq!(error_code(res, status).await, code);
     }
 }
+
+#[tokio::test]
+async fn every_operation_the_gpt_can_call_refuses_a_call_without_the_api_key() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .request(Method::GET, "/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let path = path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+        for method in ["get", "post", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let res = app
+                .request(
+                    Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                    &path,
+                )
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                error_code(res, 401).await,
+                "missing_api_key",
+                "{method} {path} answered without the key"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 16, "every operation was tried: {checked}");
+}
