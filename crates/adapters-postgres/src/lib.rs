@@ -6,6 +6,7 @@
 
 mod accounts;
 mod codes;
+mod dialect;
 mod conversations;
 mod error;
 mod housekeeping;

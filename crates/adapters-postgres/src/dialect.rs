@@ -1,0 +1,21 @@
+//! What the shared SQL (`sql/*.rs`, included by this crate's repository modules) needs to know
+//! about PostgreSQL: the store type, how times are stored (`timestamptz`, natively), and how
+//! driver errors map to port errors.
+
+use time::OffsetDateTime;
+
+pub(crate) use crate::error::{corrupt, storage};
+pub(crate) use crate::PostgresStore as Store;
+
+/// A time as stored: `timestamptz`.
+pub(crate) type Time = OffsetDateTime;
+
+/// A time to store.
+pub(crate) fn time(t: OffsetDateTime) -> Time {
+    t
+}
+
+/// A stored time, read back.
+pub(crate) fn from_time(t: Time) -> Result<OffsetDateTime, gptgate_ports::StorageError> {
+    Ok(t)
+}

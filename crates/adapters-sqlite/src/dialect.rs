@@ -1,0 +1,21 @@
+//! What the shared SQL (`sql/*.rs`, included by this crate's repository modules) needs to know
+//! about SQLite: the store type, how times are stored (INTEGER microseconds), and how driver
+//! errors map to port errors.
+
+use time::OffsetDateTime;
+
+pub(crate) use crate::error::{corrupt, storage};
+pub(crate) use crate::SqliteStore as Store;
+
+/// A time as stored: microseconds since the epoch.
+pub(crate) type Time = i64;
+
+/// A time to store.
+pub(crate) fn time(t: OffsetDateTime) -> Time {
+    crate::time_codec::to_micros(t)
+}
+
+/// A stored time, read back.
+pub(crate) fn from_time(t: Time) -> Result<OffsetDateTime, gptgate_ports::StorageError> {
+    crate::time_codec::from_micros(t)
+}

@@ -1,0 +1,103 @@
+// Shared by both SQL stores: `include!`d by crates/adapters-sqlite/src/sessions.rs and
+// crates/adapters-postgres/src/sessions.rs, each with its own `crate::dialect`. See README.md.
+
+use async_trait::async_trait;
+use gptgate_domain::{Session, SessionId, UserId};
+use gptgate_ports::{SessionRepository, StorageError};
+use sqlx::FromRow;
+use time::OffsetDateTime;
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::dialect::{from_time, storage, time, Store, Time};
+
+#[derive(FromRow)]
+struct SessionRow {
+    id: Uuid,
+    user_id: Uuid,
+    created_at: Time,
+    expires_at: Time,
+    revoked_at: Option<Time>,
+}
+
+impl SessionRow {
+    fn into_session(self) -> Result<Session, StorageError> {
+        Ok(Session {
+            id: SessionId::from_uuid(self.id),
+            user_id: UserId::from_uuid(self.user_id),
+            created_at: from_time(self.created_at)?,
+            expires_at: from_time(self.expires_at)?,
+            revoked_at: self.revoked_at.map(from_time).transpose()?,
+        })
+    }
+}
+
+#[async_trait]
+impl SessionRepository for Store {
+    #[instrument(skip_all)]
+    async fn create_session(&self, session: &Session) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(session.id.as_uuid())
+        .bind(session.user_id.as_uuid())
+        .bind(time(session.created_at))
+        .bind(time(session.expires_at))
+        .bind(session.revoked_at.map(time))
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn find_session(&self, id: SessionId) -> Result<Option<Session>, StorageError> {
+        sqlx::query_as::<_, SessionRow>(
+            "SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?
+        .map(SessionRow::into_session)
+        .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn active_sessions(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StorageError> {
+        sqlx::query_as::<_, SessionRow>(
+            "SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+             ORDER BY created_at, id",
+        )
+        .bind(user.as_uuid())
+        .bind(time(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?
+        .into_iter()
+        .map(SessionRow::into_session)
+        .collect()
+    }
+
+    #[instrument(skip_all)]
+    async fn revoke_session(
+        &self,
+        id: SessionId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let done =
+            sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+                .bind(time(now))
+                .bind(id.as_uuid())
+                .execute(&self.pool)
+                .await
+                .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
