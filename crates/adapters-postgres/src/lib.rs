@@ -6,8 +6,8 @@
 
 mod accounts;
 mod codes;
-mod dialect;
 mod conversations;
+mod dialect;
 mod error;
 mod housekeeping;
 mod link_tokens;

@@ -1,0 +1,62 @@
+// Shared by both SQL stores: `include!`d by crates/adapters-sqlite/src/housekeeping.rs and
+// crates/adapters-postgres/src/housekeeping.rs, each with its own `crate::dialect`. See README.md.
+
+use async_trait::async_trait;
+use gptgate_ports::{Housekeeping, PurgeReport, StorageError};
+use time::{Duration, OffsetDateTime};
+use tracing::instrument;
+
+use crate::dialect::{storage, time, Store, Time};
+
+#[async_trait]
+impl Housekeeping for Store {
+    #[instrument(skip_all)]
+    async fn purge(&self, before: OffsetDateTime) -> Result<PurgeReport, StorageError> {
+        let windows_end = time(before - Duration::hours(1));
+        let before = time(before);
+        let run = |sql: &'static str, binds: Vec<Time>| async move {
+            let mut query = sqlx::query(sql);
+            for b in binds {
+                query = query.bind(b);
+            }
+            query
+                .execute(&self.pool)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(storage)
+        };
+        Ok(PurgeReport {
+            verification_codes: run(
+                "DELETE FROM verification_codes WHERE expires_at < $1 AND last_sent_at < $2 \
+                 AND attempt_window_started_at < $2",
+                vec![before, windows_end],
+            )
+            .await?,
+            sessions: run(
+                "DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1",
+                vec![before],
+            )
+            .await?,
+            onboarding_tokens: run(
+                "DELETE FROM onboarding_tokens WHERE expires_at < $1",
+                vec![before],
+            )
+            .await?,
+            management_tokens: run(
+                "DELETE FROM management_tokens WHERE expires_at < $1",
+                vec![before],
+            )
+            .await?,
+            oauth_states: run(
+                "DELETE FROM oauth_states WHERE expires_at < $1",
+                vec![before],
+            )
+            .await?,
+            export_links: run(
+                "DELETE FROM export_links WHERE expires_at < $1",
+                vec![before],
+            )
+            .await?,
+        })
+    }
+}
