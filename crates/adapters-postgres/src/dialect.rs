@@ -7,6 +7,9 @@ use time::OffsetDateTime;
 pub(crate) use crate::error::{corrupt, storage};
 pub(crate) use crate::PostgresStore as Store;
 
+/// The sqlx database.
+pub(crate) type Db = sqlx::Postgres;
+
 /// A time as stored: `timestamptz`.
 pub(crate) type Time = OffsetDateTime;
 

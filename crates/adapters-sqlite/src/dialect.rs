@@ -7,6 +7,9 @@ use time::OffsetDateTime;
 pub(crate) use crate::error::{corrupt, storage};
 pub(crate) use crate::SqliteStore as Store;
 
+/// The sqlx database.
+pub(crate) type Db = sqlx::Sqlite;
+
 /// A time as stored: microseconds since the epoch.
 pub(crate) type Time = i64;
 
