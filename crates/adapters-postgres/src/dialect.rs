@@ -22,3 +22,19 @@ pub(crate) fn time(t: OffsetDateTime) -> Time {
 pub(crate) fn from_time(t: Time) -> Result<OffsetDateTime, gptgate_ports::StorageError> {
     Ok(t)
 }
+
+/// A list of strings as stored: `text[]`.
+pub(crate) type List = Vec<String>;
+
+/// A list to store.
+pub(crate) fn list(items: &[String]) -> List {
+    items.to_vec()
+}
+
+/// A stored list, read back.
+pub(crate) fn from_list(items: List) -> Vec<String> {
+    items
+}
+
+/// Orders text by its bytes, whatever the database's locale.
+pub(crate) const BYTE_ORDER: &str = "COLLATE \"C\"";

@@ -22,3 +22,19 @@ pub(crate) fn time(t: OffsetDateTime) -> Time {
 pub(crate) fn from_time(t: Time) -> Result<OffsetDateTime, gptgate_ports::StorageError> {
     crate::time_codec::from_micros(t)
 }
+
+/// A list of strings as stored: a JSON array in a TEXT column.
+pub(crate) type List = sqlx::types::Json<Vec<String>>;
+
+/// A list to store.
+pub(crate) fn list(items: &[String]) -> List {
+    sqlx::types::Json(items.to_vec())
+}
+
+/// A stored list, read back.
+pub(crate) fn from_list(items: List) -> Vec<String> {
+    items.0
+}
+
+/// Orders text by its bytes (SQLite's default collation, named).
+pub(crate) const BYTE_ORDER: &str = "COLLATE BINARY";

@@ -1,0 +1,235 @@
+// Shared by both SQL stores: `include!`d by crates/adapters-sqlite/src/accounts.rs and
+// crates/adapters-postgres/src/accounts.rs, each with its own `crate::dialect`. See README.md.
+
+use async_trait::async_trait;
+use gptgate_domain::{
+    Account, AccountId, AccountLabel, AccountStatus, ProviderId, Sealed, SealedTokens, UserId,
+};
+use gptgate_ports::{AccountRepository, StorageError};
+use serde_json::{Map, Value};
+use sqlx::types::Json;
+use sqlx::FromRow;
+use time::OffsetDateTime;
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::dialect::{
+    corrupt, from_list, from_time, list, storage, time, List, Store, Time, BYTE_ORDER,
+};
+
+#[derive(FromRow)]
+struct AccountRow {
+    id: Uuid,
+    user_id: Uuid,
+    provider: String,
+    label: String,
+    enabled: bool,
+    status: String,
+    access_token: Option<Vec<u8>>,
+    refresh_token: Option<Vec<u8>>,
+    key_id: String,
+    expires_at: Option<Time>,
+    scopes: List,
+    metadata: Json<Map<String, Value>>,
+    created_at: Time,
+    updated_at: Time,
+}
+
+impl AccountRow {
+    fn into_account(self) -> Result<Account, StorageError> {
+        Ok(Account {
+            id: AccountId::from_uuid(self.id),
+            user_id: UserId::from_uuid(self.user_id),
+            provider: ProviderId::parse(&self.provider).map_err(|_| corrupt("account provider"))?,
+            label: AccountLabel::parse(&self.label).map_err(|_| corrupt("account label"))?,
+            enabled: self.enabled,
+            status: AccountStatus::parse(&self.status).ok_or_else(|| corrupt("account status"))?,
+            tokens: SealedTokens {
+                access_token: self.access_token.map(Sealed::from_bytes),
+                refresh_token: self.refresh_token.map(Sealed::from_bytes),
+                key_id: self.key_id,
+            },
+            expires_at: self.expires_at.map(from_time).transpose()?,
+            scopes: from_list(self.scopes),
+            metadata: self.metadata.0,
+            created_at: from_time(self.created_at)?,
+            updated_at: from_time(self.updated_at)?,
+        })
+    }
+}
+
+const COLUMNS: &str =
+    "id, user_id, provider, label, enabled, status, access_token, refresh_token, \
+     key_id, expires_at, scopes, metadata, created_at, updated_at";
+
+fn sealed(s: &Option<Sealed>) -> Option<&[u8]> {
+    s.as_ref().map(Sealed::as_bytes)
+}
+
+#[async_trait]
+impl AccountRepository for Store {
+    #[instrument(skip_all)]
+    async fn upsert_account(&self, a: &Account) -> Result<Account, StorageError> {
+        let sql = format!(
+            "INSERT INTO accounts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (user_id, provider, label) DO UPDATE SET enabled = TRUE, \
+             status = 'active', access_token = excluded.access_token, \
+             refresh_token = excluded.refresh_token, key_id = excluded.key_id, \
+             expires_at = excluded.expires_at, scopes = excluded.scopes, \
+             metadata = excluded.metadata, updated_at = excluded.updated_at \
+             RETURNING {COLUMNS}"
+        );
+        sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(a.id.as_uuid())
+            .bind(a.user_id.as_uuid())
+            .bind(a.provider.as_str())
+            .bind(a.label.as_str())
+            .bind(a.enabled)
+            .bind(a.status.as_str())
+            .bind(sealed(&a.tokens.access_token))
+            .bind(sealed(&a.tokens.refresh_token))
+            .bind(&a.tokens.key_id)
+            .bind(a.expires_at.map(time))
+            .bind(list(&a.scopes))
+            .bind(Json(&a.metadata))
+            .bind(time(a.created_at))
+            .bind(time(a.updated_at))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(storage)?
+            .into_account()
+    }
+
+    #[instrument(skip_all)]
+    async fn list_accounts(&self, user: UserId) -> Result<Vec<Account>, StorageError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM accounts WHERE user_id = $1 \
+             ORDER BY provider {BYTE_ORDER}, label {BYTE_ORDER}"
+        );
+        sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(user.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(AccountRow::into_account)
+            .collect()
+    }
+
+    #[instrument(skip_all)]
+    async fn find_account(
+        &self,
+        user: UserId,
+        id: AccountId,
+    ) -> Result<Option<Account>, StorageError> {
+        let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id = $1 AND user_id = $2");
+        sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(id.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?
+            .map(AccountRow::into_account)
+            .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn set_account_enabled(
+        &self,
+        user: UserId,
+        id: AccountId,
+        enabled: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET enabled = $1, updated_at = $2 WHERE id = $3 AND user_id = $4",
+        )
+        .bind(enabled)
+        .bind(time(now))
+        .bind(id.as_uuid())
+        .bind(user.as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    #[instrument(skip_all)]
+    async fn replace_tokens(
+        &self,
+        id: AccountId,
+        tokens: &SealedTokens,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET access_token = $1, refresh_token = $2, key_id = $3, updated_at = $4 \
+             WHERE id = $5",
+        )
+        .bind(sealed(&tokens.access_token))
+        .bind(sealed(&tokens.refresh_token))
+        .bind(&tokens.key_id)
+        .bind(time(now))
+        .bind(id.as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    #[instrument(skip_all)]
+    async fn reseal_tokens(
+        &self,
+        id: AccountId,
+        old: &SealedTokens,
+        new: &SealedTokens,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET access_token = $1, refresh_token = $2, key_id = $3, \
+             updated_at = $4 WHERE id = $5 AND access_token IS NOT DISTINCT FROM $6 \
+             AND refresh_token IS NOT DISTINCT FROM $7",
+        )
+        .bind(sealed(&new.access_token))
+        .bind(sealed(&new.refresh_token))
+        .bind(&new.key_id)
+        .bind(time(now))
+        .bind(id.as_uuid())
+        .bind(sealed(&old.access_token))
+        .bind(sealed(&old.refresh_token))
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    #[instrument(skip_all)]
+    async fn accounts_page(
+        &self,
+        after: Option<AccountId>,
+        limit: usize,
+    ) -> Result<Vec<Account>, StorageError> {
+        // The first page has no lower bound (a NULL parameter has no type to compare with).
+        let after = after.map_or(Uuid::nil(), |id| id.as_uuid());
+        let sql = format!("SELECT {COLUMNS} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2");
+        sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(after)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(AccountRow::into_account)
+            .collect()
+    }
+
+    #[instrument(skip_all)]
+    async fn delete_account(&self, user: UserId, id: AccountId) -> Result<bool, StorageError> {
+        let done = sqlx::query("DELETE FROM accounts WHERE id = $1 AND user_id = $2")
+            .bind(id.as_uuid())
+            .bind(user.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
