@@ -1,107 +1,17 @@
-use async_trait::async_trait;
-use gptgate_domain::{CodeHash, CodeRecord, Email};
-use gptgate_ports::storage::CodeChange;
-use gptgate_ports::{StorageError, VerificationCodeRepository};
-use sqlx::FromRow;
-use tracing::instrument;
+//! Code records: the shared SQL in `sql/codes.rs`, and SQLite's lock for an update.
 
-use crate::error::{corrupt, storage};
-use crate::time_codec::{from_micros, to_micros};
-use crate::SqliteStore;
+include!("../../../sql/codes.rs");
 
-#[derive(FromRow)]
-struct CodeRow {
-    code_hash: Option<Vec<u8>>,
-    expires_at: i64,
-    attempts: i64,
-    last_sent_at: i64,
-    send_window_started_at: i64,
-    sends_in_window: i64,
-    attempt_window_started_at: i64,
-    attempts_in_window: i64,
-}
-
-impl CodeRow {
-    fn into_record(self, email: &Email) -> Result<CodeRecord, StorageError> {
-        let count = |n: i64| u32::try_from(n).map_err(|_| corrupt("negative counter"));
-        Ok(CodeRecord {
-            email: email.clone(),
-            code_hash: self.code_hash.map(CodeHash::from_bytes),
-            expires_at: from_micros(self.expires_at)?,
-            attempts: count(self.attempts)?,
-            last_sent_at: from_micros(self.last_sent_at)?,
-            send_window_started_at: from_micros(self.send_window_started_at)?,
-            sends_in_window: count(self.sends_in_window)?,
-            attempt_window_started_at: from_micros(self.attempt_window_started_at)?,
-            attempts_in_window: count(self.attempts_in_window)?,
-        })
-    }
-}
-
-const SELECT: &str =
-    "SELECT code_hash, expires_at, attempts, last_sent_at, send_window_started_at, \
-     sends_in_window, attempt_window_started_at, attempts_in_window \
-     FROM verification_codes WHERE email = ?";
-
-#[async_trait]
-impl VerificationCodeRepository for SqliteStore {
-    #[instrument(skip_all)]
-    async fn update_code(
+impl Store {
+    /// A transaction holding the lock on `email`'s code record.
+    async fn lock_code(
         &self,
-        email: &Email,
-        change: &mut CodeChange<'_>,
-    ) -> Result<(), StorageError> {
+        _email: &Email,
+    ) -> Result<sqlx::Transaction<'_, crate::dialect::Db>, StorageError> {
         // IMMEDIATE takes the write lock before the read, so no other update interleaves.
-        let mut tx = self
-            .pool
+        self.pool
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(storage)?;
-        let current = sqlx::query_as::<_, CodeRow>(SELECT)
-            .bind(email.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(storage)?
-            .map(|row| row.into_record(email))
-            .transpose()?;
-        if let Some(next) = change(current.as_ref()) {
-            sqlx::query(
-                "INSERT INTO verification_codes (email, code_hash, expires_at, attempts, \
-                 last_sent_at, send_window_started_at, sends_in_window, \
-                 attempt_window_started_at, attempts_in_window) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (email) DO UPDATE SET code_hash = excluded.code_hash, \
-                 expires_at = excluded.expires_at, attempts = excluded.attempts, \
-                 last_sent_at = excluded.last_sent_at, \
-                 send_window_started_at = excluded.send_window_started_at, \
-                 sends_in_window = excluded.sends_in_window, \
-                 attempt_window_started_at = excluded.attempt_window_started_at, \
-                 attempts_in_window = excluded.attempts_in_window",
-            )
-            .bind(email.as_str())
-            .bind(next.code_hash.as_ref().map(|h| h.as_bytes().to_vec()))
-            .bind(to_micros(next.expires_at))
-            .bind(i64::from(next.attempts))
-            .bind(to_micros(next.last_sent_at))
-            .bind(to_micros(next.send_window_started_at))
-            .bind(i64::from(next.sends_in_window))
-            .bind(to_micros(next.attempt_window_started_at))
-            .bind(i64::from(next.attempts_in_window))
-            .execute(&mut *tx)
-            .await
-            .map_err(storage)?;
-        }
-        tx.commit().await.map_err(storage)
-    }
-
-    #[instrument(skip_all)]
-    async fn find_code(&self, email: &Email) -> Result<Option<CodeRecord>, StorageError> {
-        sqlx::query_as::<_, CodeRow>(SELECT)
-            .bind(email.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?
-            .map(|row| row.into_record(email))
-            .transpose()
+            .map_err(storage)
     }
 }

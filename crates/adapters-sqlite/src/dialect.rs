@@ -13,14 +13,15 @@ pub(crate) type Db = sqlx::Sqlite;
 /// A time as stored: microseconds since the epoch.
 pub(crate) type Time = i64;
 
-/// A time to store.
+/// A time to store: microseconds since the epoch; sub-microsecond digits are dropped.
 pub(crate) fn time(t: OffsetDateTime) -> Time {
-    crate::time_codec::to_micros(t)
+    i64::try_from(t.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
 }
 
 /// A stored time, read back.
 pub(crate) fn from_time(t: Time) -> Result<OffsetDateTime, gptgate_ports::StorageError> {
-    crate::time_codec::from_micros(t)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(t) * 1_000)
+        .map_err(|_| corrupt("timestamp out of range"))
 }
 
 /// A list of strings as stored: a JSON array in a TEXT column.

@@ -14,7 +14,6 @@ mod housekeeping;
 mod link_tokens;
 mod sessions;
 mod store;
-mod time_codec;
 mod users;
 
 pub use store::SqliteStore;
