@@ -5,6 +5,7 @@
 #
 #   scripts/bench.sh [sqlite|postgres]      (default: both)
 #   DURATION=20s CONNECTIONS=64 scripts/bench.sh postgres
+#   GPTGATE_BIN=/tmp/gptgate-before scripts/bench.sh sqlite   (an already built binary)
 #
 # Needs wrk and pgbench (Debian: apt-get install wrk postgresql-client) and PostgreSQL on
 # 127.0.0.1:5432 (override with GPTGATE_TEST_POSTGRES_URL) for the postgres run and the baseline.
@@ -20,8 +21,10 @@ PG_BASE=${PG_ADMIN%/*}
 BACKENDS=${1:-sqlite postgres}
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-cargo build --release -q -p gptgate-http
-BIN=$PWD/target/release/gptgate
+if [ -z "${GPTGATE_BIN:-}" ]; then
+  cargo build --release -q -p gptgate-http
+fi
+BIN=${GPTGATE_BIN:-$PWD/target/release/gptgate}
 WORK=$(mktemp -d)
 SERVER_PID=
 cleanup() {

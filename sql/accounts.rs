@@ -94,7 +94,7 @@ impl AccountRepository for Store {
             .bind(Json(&a.metadata))
             .bind(time(a.created_at))
             .bind(time(a.updated_at))
-            .fetch_one(&self.pool)
+            .fetch_one(self.writes())
             .await
             .map_err(storage)?
             .into_account()
@@ -108,7 +108,7 @@ impl AccountRepository for Store {
         );
         sqlx::query_as::<_, AccountRow>(&sql)
             .bind(user.as_uuid())
-            .fetch_all(&self.pool)
+            .fetch_all(self.reads())
             .await
             .map_err(storage)?
             .into_iter()
@@ -126,7 +126,7 @@ impl AccountRepository for Store {
         sqlx::query_as::<_, AccountRow>(&sql)
             .bind(id.as_uuid())
             .bind(user.as_uuid())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reads())
             .await
             .map_err(storage)?
             .map(AccountRow::into_account)
@@ -148,7 +148,7 @@ impl AccountRepository for Store {
         .bind(time(now))
         .bind(id.as_uuid())
         .bind(user.as_uuid())
-        .execute(&self.pool)
+        .execute(self.writes())
         .await
         .map_err(storage)?;
         Ok(done.rows_affected() > 0)
@@ -170,7 +170,7 @@ impl AccountRepository for Store {
         .bind(&tokens.key_id)
         .bind(time(now))
         .bind(id.as_uuid())
-        .execute(&self.pool)
+        .execute(self.writes())
         .await
         .map_err(storage)?;
         Ok(done.rows_affected() > 0)
@@ -196,7 +196,7 @@ impl AccountRepository for Store {
         .bind(id.as_uuid())
         .bind(sealed(&old.access_token))
         .bind(sealed(&old.refresh_token))
-        .execute(&self.pool)
+        .execute(self.writes())
         .await
         .map_err(storage)?;
         Ok(done.rows_affected() > 0)
@@ -214,7 +214,7 @@ impl AccountRepository for Store {
         sqlx::query_as::<_, AccountRow>(&sql)
             .bind(after)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(self.reads())
             .await
             .map_err(storage)?
             .into_iter()
@@ -227,7 +227,7 @@ impl AccountRepository for Store {
         let done = sqlx::query("DELETE FROM accounts WHERE id = $1 AND user_id = $2")
             .bind(id.as_uuid())
             .bind(user.as_uuid())
-            .execute(&self.pool)
+            .execute(self.writes())
             .await
             .map_err(storage)?;
         Ok(done.rows_affected() > 0)

@@ -1,6 +1,11 @@
 // Shared by both SQL stores: `include!`d by crates/adapters-sqlite/src/codes.rs and
-// crates/adapters-postgres/src/codes.rs, each with its own `crate::dialect`. Locking a code
-// record for its read-decide-write (`lock_code`) is each store's own: see README.md.
+// crates/adapters-postgres/src/codes.rs, each with its own `crate::dialect`.
+//
+// A code record is updated optimistically: read it, let the caller decide, then write only if
+// the row still has the version that was read (compare-and-set), else read again. No lock or
+// transaction is held while the decision is made, and the write is one statement: in SQLite
+// that keeps the one writer connection busy for one statement per update, in PostgreSQL it
+// saves the transaction and its advisory lock (two round trips instead of five).
 
 use async_trait::async_trait;
 use gptgate_domain::{CodeHash, CodeRecord, Email};
@@ -11,8 +16,27 @@ use tracing::instrument;
 
 use crate::dialect::{corrupt, from_time, storage, time, Store, Time};
 
+/// Stores a record for an address that had none, unless one appeared since.
+const INSERT_IF_ABSENT: &str =
+    "INSERT INTO verification_codes (email, code_hash, expires_at, attempts, last_sent_at, \
+     send_window_started_at, sends_in_window, attempt_window_started_at, attempts_in_window, \
+     version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0) ON CONFLICT (email) DO NOTHING";
+
+/// Replaces a record, if it is still the version that was read (`$10`).
+const UPDATE_IF_UNCHANGED: &str =
+    "UPDATE verification_codes SET code_hash = $2, expires_at = $3, attempts = $4, \
+     last_sent_at = $5, send_window_started_at = $6, sends_in_window = $7, \
+     attempt_window_started_at = $8, attempts_in_window = $9, version = version + 1 \
+     WHERE email = $1 AND version = $10";
+
+/// How many times one update reads again after losing a race before the store reports itself
+/// unavailable. Each lost race means another update of the same address was stored, so this
+/// is only reached when far more than this many updates of one address arrive at once.
+const CODE_UPDATE_TRIES: usize = 256;
+
 #[derive(FromRow)]
 struct CodeRow {
+    version: i64,
     code_hash: Option<Vec<u8>>,
     expires_at: Time,
     attempts: i64,
@@ -41,7 +65,7 @@ impl CodeRow {
 }
 
 const SELECT: &str =
-    "SELECT code_hash, expires_at, attempts, last_sent_at, send_window_started_at, \
+    "SELECT version, code_hash, expires_at, attempts, last_sent_at, send_window_started_at, \
      sends_in_window, attempt_window_started_at, attempts_in_window \
      FROM verification_codes WHERE email = $1";
 
@@ -53,29 +77,24 @@ impl VerificationCodeRepository for Store {
         email: &Email,
         change: &mut CodeChange<'_>,
     ) -> Result<(), StorageError> {
-        // The dialect's lock: no other update of this email interleaves until commit.
-        let mut tx = self.lock_code(email).await?;
-        let current = sqlx::query_as::<_, CodeRow>(SELECT)
-            .bind(email.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(storage)?
-            .map(|row| row.into_record(email))
-            .transpose()?;
-        if let Some(next) = change(current.as_ref()) {
-            sqlx::query(
-                "INSERT INTO verification_codes (email, code_hash, expires_at, attempts, \
-                 last_sent_at, send_window_started_at, sends_in_window, \
-                 attempt_window_started_at, attempts_in_window) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (email) DO UPDATE SET code_hash = excluded.code_hash, \
-                 expires_at = excluded.expires_at, attempts = excluded.attempts, \
-                 last_sent_at = excluded.last_sent_at, \
-                 send_window_started_at = excluded.send_window_started_at, \
-                 sends_in_window = excluded.sends_in_window, \
-                 attempt_window_started_at = excluded.attempt_window_started_at, \
-                 attempts_in_window = excluded.attempts_in_window",
-            )
+        for _ in 0..CODE_UPDATE_TRIES {
+            let row = sqlx::query_as::<_, CodeRow>(SELECT)
+                .bind(email.as_str())
+                .fetch_optional(self.reads())
+                .await
+                .map_err(storage)?;
+            let version = row.as_ref().map(|row| row.version);
+            let current = row.map(|row| row.into_record(email)).transpose()?;
+            let next = match change(current.as_ref()) {
+                // Nothing to store, or what is stored already: nothing to race for.
+                None => return Ok(()),
+                Some(next) if current.as_ref() == Some(&next) => return Ok(()),
+                Some(next) => next,
+            };
+            let query = sqlx::query(match version {
+                None => INSERT_IF_ABSENT,
+                Some(_) => UPDATE_IF_UNCHANGED,
+            })
             .bind(email.as_str())
             .bind(next.code_hash.as_ref().map(|h| h.as_bytes().to_vec()))
             .bind(time(next.expires_at))
@@ -84,19 +103,31 @@ impl VerificationCodeRepository for Store {
             .bind(time(next.send_window_started_at))
             .bind(i64::from(next.sends_in_window))
             .bind(time(next.attempt_window_started_at))
-            .bind(i64::from(next.attempts_in_window))
-            .execute(&mut *tx)
-            .await
-            .map_err(storage)?;
+            .bind(i64::from(next.attempts_in_window));
+            let query = match version {
+                None => query,
+                Some(version) => query.bind(version),
+            };
+            let stored = query
+                .execute(self.writes())
+                .await
+                .map_err(storage)?
+                .rows_affected()
+                == 1;
+            if stored {
+                return Ok(());
+            }
         }
-        tx.commit().await.map_err(storage)
+        Err(StorageError::Unavailable(
+            "too many concurrent updates of one sign-in code record".into(),
+        ))
     }
 
     #[instrument(skip_all)]
     async fn find_code(&self, email: &Email) -> Result<Option<CodeRecord>, StorageError> {
         sqlx::query_as::<_, CodeRow>(SELECT)
             .bind(email.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reads())
             .await
             .map_err(storage)?
             .map(|row| row.into_record(email))

@@ -74,7 +74,7 @@ impl ConversationRepository for Store {
             .bind(Json(&c.exercises))
             .bind(time(c.created_at))
             .bind(time(c.updated_at))
-            .fetch_one(&self.pool)
+            .fetch_one(self.writes())
             .await
             .map_err(storage)?
             .into_conversation()
@@ -97,7 +97,7 @@ impl ConversationRepository for Store {
                 sqlx::query_as::<_, ConversationRow>(&sql)
                     .bind(user.as_uuid())
                     .bind(limit)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.reads())
                     .await
             }
             Some(cursor) => {
@@ -111,7 +111,7 @@ impl ConversationRepository for Store {
                     .bind(time(cursor.created_at))
                     .bind(cursor.id.as_uuid())
                     .bind(limit)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.reads())
                     .await
             }
         }
@@ -130,7 +130,7 @@ impl ConversationRepository for Store {
         let done = sqlx::query("DELETE FROM conversations WHERE id = $1 AND user_id = $2")
             .bind(id.as_uuid())
             .bind(user.as_uuid())
-            .execute(&self.pool)
+            .execute(self.writes())
             .await
             .map_err(storage)?;
         Ok(done.rows_affected() > 0)

@@ -20,7 +20,7 @@ impl Housekeeping for Store {
                 query = query.bind(b);
             }
             query
-                .execute(&self.pool)
+                .execute(self.writes())
                 .await
                 .map(|r| r.rows_affected())
                 .map_err(storage)

@@ -130,7 +130,7 @@ impl LinkTokenRepository for Store {
         .bind(time(t.expires_at))
         .bind(t.used_at.map(time))
         .bind(time(t.created_at))
-        .execute(&self.pool)
+        .execute(self.writes())
         .await
         .map_err(storage)?;
         Ok(())
@@ -148,7 +148,7 @@ impl LinkTokenRepository for Store {
         )
         .bind(&hash.as_bytes()[..])
         .bind(time(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reads())
         .await
         .map_err(storage)?
         .map(OnboardingRow::into_token)
@@ -170,7 +170,7 @@ impl LinkTokenRepository for Store {
         .bind(time(now))
         .bind(&hash.as_bytes()[..])
         .bind(time(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writes())
         .await
         .map_err(storage)?
         .map(OnboardingRow::into_token)
@@ -187,7 +187,7 @@ impl LinkTokenRepository for Store {
         .bind(t.user_id.as_uuid())
         .bind(time(t.expires_at))
         .bind(time(t.created_at))
-        .execute(&self.pool)
+        .execute(self.writes())
         .await
         .map_err(storage)?;
         Ok(())
@@ -204,7 +204,7 @@ impl LinkTokenRepository for Store {
         .bind(time(l.expires_at))
         .bind(l.used_at.map(time))
         .bind(time(l.created_at))
-        .execute(&self.pool)
+        .execute(self.writes())
         .await
         .map_err(storage)?;
         Ok(())
@@ -225,7 +225,7 @@ impl LinkTokenRepository for Store {
         .bind(time(now))
         .bind(&hash.as_bytes()[..])
         .bind(time(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writes())
         .await
         .map_err(storage)?
         .map(ExportRow::into_link)
@@ -244,7 +244,7 @@ impl LinkTokenRepository for Store {
         )
         .bind(&hash.as_bytes()[..])
         .bind(time(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reads())
         .await
         .map_err(storage)?;
         row.map(|r| {
@@ -274,7 +274,7 @@ impl LinkTokenRepository for Store {
         .bind(&s.redirect_uri)
         .bind(time(s.expires_at))
         .bind(time(s.created_at))
-        .execute(&self.pool)
+        .execute(self.writes())
         .await
         .map_err(storage)?;
         Ok(())
@@ -293,7 +293,7 @@ impl LinkTokenRepository for Store {
              redirect_uri, expires_at, created_at",
         )
         .bind(&hash.as_bytes()[..])
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writes())
         .await
         .map_err(storage)?
         .map(StateRow::into_state)
@@ -316,7 +316,7 @@ impl LinkTokenRepository for Store {
         )
         .bind(after)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .fetch_all(self.reads())
         .await
         .map_err(storage)?
         .into_iter()
@@ -333,7 +333,7 @@ impl LinkTokenRepository for Store {
         let done = sqlx::query("UPDATE oauth_states SET pkce_verifier = $1 WHERE state_hash = $2")
             .bind(verifier.as_bytes())
             .bind(&hash.as_bytes()[..])
-            .execute(&self.pool)
+            .execute(self.writes())
             .await
             .map_err(storage)?;
         Ok(done.rows_affected() == 1)

@@ -45,7 +45,7 @@ impl SessionRepository for Store {
         .bind(time(session.created_at))
         .bind(time(session.expires_at))
         .bind(session.revoked_at.map(time))
-        .execute(&self.pool)
+        .execute(self.writes())
         .await
         .map_err(storage)?;
         Ok(())
@@ -57,7 +57,7 @@ impl SessionRepository for Store {
             "SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = $1",
         )
         .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reads())
         .await
         .map_err(storage)?
         .map(SessionRow::into_session)
@@ -77,7 +77,7 @@ impl SessionRepository for Store {
         )
         .bind(user.as_uuid())
         .bind(time(now))
-        .fetch_all(&self.pool)
+        .fetch_all(self.reads())
         .await
         .map_err(storage)?
         .into_iter()
@@ -95,7 +95,7 @@ impl SessionRepository for Store {
             sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
                 .bind(time(now))
                 .bind(id.as_uuid())
-                .execute(&self.pool)
+                .execute(self.writes())
                 .await
                 .map_err(storage)?;
         Ok(done.rows_affected() > 0)

@@ -1,6 +1,5 @@
 // Shared by both SQL stores: `include!`d by crates/adapters-sqlite/src/users.rs and
-// crates/adapters-postgres/src/users.rs, each with its own `crate::dialect`. Creating a user
-// for a new identity (`create_holder`) is each store's own: see README.md.
+// crates/adapters-postgres/src/users.rs, each with its own `crate::dialect`.
 
 use async_trait::async_trait;
 use gptgate_domain::{Email, Identity, IdentityKind, User, UserId};
@@ -10,7 +9,7 @@ use time::OffsetDateTime;
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::dialect::{corrupt, from_time, storage, Db, Store, Time};
+use crate::dialect::{corrupt, from_time, storage, time, Db, Store, Time};
 
 #[derive(FromRow)]
 struct UserRow {
@@ -61,7 +60,7 @@ impl UserRepository for Store {
         now: OffsetDateTime,
     ) -> Result<User, StorageError> {
         // The common case, a known identity, is one indexed read; creating is the dialect's.
-        if let Some(user) = self.find_holder(&self.pool, identity).await? {
+        if let Some(user) = self.find_holder(self.reads(), identity).await? {
             return Ok(user);
         }
         self.create_holder(identity, new_id, now).await
@@ -71,7 +70,7 @@ impl UserRepository for Store {
     async fn find_user(&self, id: UserId) -> Result<Option<User>, StorageError> {
         sqlx::query_as::<_, UserRow>("SELECT id, created_at FROM users WHERE id = $1")
             .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reads())
             .await
             .map_err(storage)?
             .map(UserRow::into_user)
@@ -84,7 +83,7 @@ impl UserRepository for Store {
             "SELECT kind, value FROM user_identities WHERE user_id = $1 ORDER BY kind, value",
         )
         .bind(id.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(self.reads())
         .await
         .map_err(storage)?;
         rows.into_iter()
@@ -103,7 +102,7 @@ impl UserRepository for Store {
              ORDER BY value LIMIT 1",
         )
         .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.reads())
         .await
         .map_err(storage)?;
         value
@@ -116,9 +115,56 @@ impl UserRepository for Store {
         // Identities, sessions and conversations go with it (ON DELETE CASCADE).
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id.as_uuid())
-            .execute(&self.pool)
+            .execute(self.writes())
             .await
             .map_err(storage)?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+impl Store {
+    /// Creates a user holding `identity`, or finds the one a concurrent first sight created:
+    /// the identity's unique key decides, and the loser's new user is rolled back.
+    async fn create_holder(
+        &self,
+        identity: &Identity,
+        new_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<User, StorageError> {
+        let mut tx = self.writes().begin().await.map_err(storage)?;
+        let created_at = sqlx::query_scalar::<_, Time>(
+            "INSERT INTO users (id, created_at) VALUES ($1, $2) RETURNING created_at",
+        )
+        .bind(new_id.as_uuid())
+        .bind(time(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(storage)?;
+        // A concurrent first sight waits here for the other transaction, then finds its row.
+        let claimed = sqlx::query(
+            "INSERT INTO user_identities (kind, value, user_id, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (kind, value) DO NOTHING",
+        )
+        .bind(identity.kind().as_str())
+        .bind(identity.value())
+        .bind(new_id.as_uuid())
+        .bind(time(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(storage)?
+        .rows_affected()
+            == 1;
+        if !claimed {
+            tx.rollback().await.map_err(storage)?;
+            return self
+                .find_holder(self.reads(), identity)
+                .await?
+                .ok_or_else(|| corrupt("identity vanished while being claimed"));
+        }
+        tx.commit().await.map_err(storage)?;
+        Ok(User {
+            id: new_id,
+            created_at: from_time(created_at)?,
+        })
     }
 }

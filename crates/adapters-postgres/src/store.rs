@@ -46,6 +46,17 @@ impl PostgresStore {
             .map_err(storage)?;
         Ok(Self { pool })
     }
+
+    /// The pool for statements that only read (the same pool as writes: PostgreSQL's
+    /// row locks let writers proceed side by side).
+    pub(crate) fn reads(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The pool for statements that write.
+    pub(crate) fn writes(&self) -> &PgPool {
+        &self.pool
+    }
 }
 
 #[async_trait::async_trait]
@@ -53,7 +64,7 @@ impl gptgate_ports::Store for PostgresStore {
     /// Applies the embedded migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StorageError> {
         sqlx::migrate!("../../migrations/postgres")
-            .run(&self.pool)
+            .run(self.writes())
             .await
             .map_err(|e| StorageError::Failed(Box::new(e)))
     }
@@ -61,7 +72,7 @@ impl gptgate_ports::Store for PostgresStore {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StorageError> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(self.reads())
             .await
             .map(|_| ())
             .map_err(storage)

@@ -1,9 +1,10 @@
 //! SQLite implementations of gptgate's storage ports: the embedded default store.
 //!
-//! One [`SqliteStore`] implements every storage port. Times are stored as INTEGER microseconds
-//! since the epoch and ids as 16-byte blobs, so comparisons and ordering are exact. Writes that
-//! read first run in `BEGIN IMMEDIATE` transactions, which take SQLite's write lock up front:
-//! that is what makes the code-record updates atomic.
+//! One [`SqliteStore`] implements every storage port, with the SQL shared with PostgreSQL
+//! (`sql/` at the workspace root, see its README). Times are stored as INTEGER microseconds
+//! since the epoch and ids as 16-byte blobs, so comparisons and ordering are exact. Writes go
+//! through one writer connection and reads through a pool of read-only connections (WAL mode),
+//! so concurrent writers queue in-process instead of sleeping in SQLite's busy handler.
 
 mod accounts;
 mod codes;

@@ -18,11 +18,13 @@ pub type CodeChange<'a> = dyn FnMut(Option<&CodeRecord>) -> Option<CodeRecord> +
 /// Stores the sign-in code record of each email address.
 #[async_trait]
 pub trait VerificationCodeRepository: Send + Sync {
-    /// Atomically reads the record of `email`, calls `change` once with it, and stores what
-    /// `change` returns. No other `update` of the same email may interleave between the read
-    /// and the write: this is what makes attempt counting and single use hold under
-    /// concurrency. If this returns an error, nothing was stored, and whatever `change`
-    /// concluded must be discarded.
+    /// Reads the record of `email`, calls `change` with it, and stores what `change` returns,
+    /// as one atomic step: no other `update` of the same email may be stored between the read
+    /// and the write. This is what makes attempt counting and single use hold under
+    /// concurrency. A store may call `change` more than once (an optimistic store that lost a
+    /// race calls it again with the record that won): `change` must be a decision about its
+    /// argument, and only the conclusion of its last call holds. If this returns an error,
+    /// nothing was stored, and whatever `change` concluded must be discarded.
     async fn update_code(
         &self,
         email: &Email,

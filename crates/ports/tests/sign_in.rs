@@ -289,6 +289,34 @@ async fn after_five_wrong_attempts_even_the_right_code_is_refused() {
 }
 
 #[tokio::test]
+async fn a_store_that_asks_each_decision_twice_changes_nothing_in_the_outcome() {
+    // SQL stores update code records optimistically and ask again after a lost race: only
+    // the last answer may count, whatever the first one concluded.
+    let h = harness();
+    h.store.set_racing(true);
+    let sent = h.send(&ann()).await;
+    assert!(matches!(
+        h.sign_in.send_code(&ann(), KEY).await,
+        Err(SendCodeError::CoolingDown { .. })
+    ));
+    assert_eq!(h.mailer.sent().len(), 1);
+    let wrong = h.wrong_code(&sent);
+    for _ in 0..4 {
+        assert!(matches!(
+            h.sign_in.verify(&ann(), &wrong).await,
+            Err(VerifyError::InvalidCode)
+        ));
+    }
+    let record = h.store.find_code(&ann()).await.unwrap().unwrap();
+    assert_eq!(record.attempts, 4, "each attempt counted once");
+    assert!(h.sign_in.verify(&ann(), &sent).await.is_ok());
+    assert!(matches!(
+        h.sign_in.verify(&ann(), &sent).await,
+        Err(VerifyError::InvalidCode)
+    ));
+}
+
+#[tokio::test]
 async fn resending_does_not_reset_the_hourly_attempt_budget() {
     let h = harness();
     for _ in 0..4 {

@@ -23,6 +23,7 @@ pub struct InMemoryStore {
     state: Mutex<State>,
     unavailable: AtomicBool,
     stalled: AtomicBool,
+    racing: AtomicBool,
 }
 
 #[derive(Default)]
@@ -53,6 +54,12 @@ impl InMemoryStore {
     /// Makes `ping` never answer, like a database that hangs (or answer again).
     pub fn set_stalled(&self, stalled: bool) {
         self.stalled.store(stalled, Ordering::SeqCst);
+    }
+
+    /// Makes every code update decide twice, like an optimistic store that lost a race: the
+    /// first answer of `change` is thrown away and it is asked again (or once, again).
+    pub fn set_racing(&self, racing: bool) {
+        self.racing.store(racing, Ordering::SeqCst);
     }
 
     /// Every stored account, as stored (for tests that inspect the raw sealed tokens).
@@ -87,6 +94,9 @@ impl VerificationCodeRepository for InMemoryStore {
         change: &mut CodeChange<'_>,
     ) -> Result<(), StorageError> {
         let mut state = self.lock()?;
+        if self.racing.load(Ordering::SeqCst) {
+            let _lost = change(state.codes.get(email));
+        }
         if let Some(next) = change(state.codes.get(email)) {
             state.codes.insert(email.clone(), next);
         }
