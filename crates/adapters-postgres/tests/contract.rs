@@ -7,6 +7,7 @@ mod support;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use gptgate_ports::Store as _;
 use gptgate_testkit::contracts::storage_contract_checks;
 use gptgate_testkit::harness::{async_trial, run};
 
@@ -20,6 +21,22 @@ fn main() -> ExitCode {
                 drop(guard);
             })
         })
+        .chain([async_trial(
+            "migrations_apply_to_an_empty_database_and_again_as_a_no_op",
+            || async {
+                let (store, guard) = support::empty_database().await;
+                store.migrate().await.expect("migrations apply");
+                store
+                    .migrate()
+                    .await
+                    .expect("applied migrations are skipped");
+                store.ping().await.expect("the store answers");
+                drop(guard);
+            },
+        )])
         .collect();
-    run(support::reachable(), trials)
+    run(
+        support::reachable().and_then(|()| support::prepare_template()),
+        trials,
+    )
 }

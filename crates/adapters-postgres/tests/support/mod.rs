@@ -1,12 +1,21 @@
-//! A fresh PostgreSQL database per test, dropped when the test ends.
+//! A fresh PostgreSQL database per test, dropped when the test ends: a clone of one migrated
+//! template database (`CREATE DATABASE ... TEMPLATE`), which is faster than migrating each.
 //!
 //! The server is `GPTGATE_TEST_POSTGRES_URL` (default: the machine's local server,
 //! `postgres://postgres@127.0.0.1:5432/postgres`). [`reachable`] tells the runner whether it
 //! answers; when it does not, the checks are reported as ignored (as failed with `CI=true`).
 
+use std::sync::OnceLock;
+
 use gptgate_adapters_postgres::{PoolSettings, PostgresStore};
-use gptgate_ports::Store as _;
+use sqlx::migrate::Migrator;
 use sqlx::{Connection, PgConnection};
+
+/// The migrations the store applies, embedded as the store embeds them.
+static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// The template's name, once [`prepare_template`] has made sure it exists.
+static TEMPLATE: OnceLock<String> = OnceLock::new();
 
 pub fn admin_url() -> String {
     std::env::var("GPTGATE_TEST_POSTGRES_URL")
@@ -75,8 +84,111 @@ fn redacted(url: &str) -> String {
     }
 }
 
-/// A migrated, empty database, dropped with the guard.
+/// Makes sure the migrated template exists (building it if the migrations changed since it
+/// was last built) and drops templates of older migrations. Called once per test binary.
+pub fn prepare_template() -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let name = runtime
+        .block_on(build_template())
+        .map_err(|e| format!("the template database could not be built: {e}"))?;
+    let _ = TEMPLATE.set(name);
+    Ok(())
+}
+
+/// The template is named after the migrations (their versions and checksums), so editing or
+/// adding one builds a new template instead of cloning a stale one.
+fn template_name() -> String {
+    // FNV-1a: a stable name, not a security boundary.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for migration in MIGRATOR.iter() {
+        let version = migration.version.to_le_bytes();
+        for byte in version.iter().chain(migration.checksum.iter()) {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("gptgate_template_{hash:016x}")
+}
+
+async fn build_template() -> Result<String, sqlx::Error> {
+    let name = template_name();
+    let mut admin = PgConnection::connect(&admin_url()).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        // Built under another name and renamed when complete, so a concurrent test binary or an
+        // interrupted build never leaves a half-migrated template behind that name.
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a test database name only has to be unique"
+        )]
+        let building = format!("gptgate_building_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE \"{building}\""))
+            .execute(&mut admin)
+            .await?;
+        let migrated = async {
+            let mut conn = PgConnection::connect(&with_database(&admin_url(), &building)).await?;
+            MIGRATOR.run(&mut conn).await?;
+            conn.close().await
+        }
+        .await;
+        let renamed = match migrated {
+            Ok(()) => {
+                sqlx::query(&format!(
+                    "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
+                ))
+                .execute(&mut admin)
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = renamed {
+            sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"
+            ))
+            .execute(&mut admin)
+            .await?;
+            // Another binary built the same template first: use it.
+            if !matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("42P04")) {
+                return Err(e);
+            }
+        }
+    }
+    // Templates of older migrations, best effort: one in use by another run stays.
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'gptgate\\_template\\_%' \
+         AND datname <> $1",
+    )
+    .bind(&name)
+    .fetch_all(&mut admin)
+    .await?;
+    for old in stale {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{old}\""))
+            .execute(&mut admin)
+            .await;
+    }
+    Ok(name)
+}
+
+/// A migrated, empty database (a clone of the template), dropped with the guard.
 pub async fn fresh_database() -> (PostgresStore, DropDatabase) {
+    let template = TEMPLATE
+        .get()
+        .expect("the runner prepared the template before the checks");
+    database(&format!("TEMPLATE \"{template}\"")).await
+}
+
+/// A database without any table (not even sqlx's migrations table), dropped with the guard.
+pub async fn empty_database() -> (PostgresStore, DropDatabase) {
+    database("").await
+}
+
+async fn database(options: &str) -> (PostgresStore, DropDatabase) {
     let admin_url = admin_url();
     let mut admin = PgConnection::connect(&admin_url)
         .await
@@ -86,7 +198,7 @@ pub async fn fresh_database() -> (PostgresStore, DropDatabase) {
         reason = "a test database name only has to be unique"
     )]
     let name = format!("gptgate_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+    sqlx::query(&format!("CREATE DATABASE \"{name}\" {options}"))
         .execute(&mut admin)
         .await
         .expect("test database is created");
@@ -94,6 +206,5 @@ pub async fn fresh_database() -> (PostgresStore, DropDatabase) {
     let store = PostgresStore::connect(&with_database(&admin_url, &name), PoolSettings::default())
         .await
         .expect("test database accepts connections");
-    store.migrate().await.expect("migrations apply");
     (store, guard)
 }
