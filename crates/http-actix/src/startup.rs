@@ -98,7 +98,7 @@ pub fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, StartupError> {
 }
 
 /// Builds the application state on `store`.
-pub fn state(
+fn state(
     config: &Config,
     public_url: &str,
     store: Arc<dyn Store>,
@@ -252,18 +252,18 @@ fn providers(config: &Config) -> Result<Vec<Arc<dyn OAuthProvider>>, StartupErro
 
 /// Settings of the HTTP layer itself.
 #[derive(Debug, Clone, Copy)]
-pub struct HttpSettings {
-    pub body_limit: usize,
-    pub hsts: bool,
+struct HttpSettings {
+    body_limit: usize,
+    hsts: bool,
     /// The longest a request may take before it is answered 503 `timeout`.
-    pub time_limit: StdDuration,
+    time_limit: StdDuration,
 }
 
 /// The longest a request may take (ASVS: bound every handler).
 pub const REQUEST_TIME_LIMIT: StdDuration = StdDuration::from_secs(10);
 
 /// The actix application: middleware, limits and every route.
-pub fn app(
+fn app(
     state: web::Data<AppState>,
     settings: HttpSettings,
 ) -> App<
@@ -317,7 +317,7 @@ pub async fn rotate_key(
 
 /// Purges ended rows once an hour, starting a minute after start-up.
 fn spawn_purge(maintenance: Maintenance) {
-    actix_web::rt::spawn(async move {
+    tokio::spawn(async move {
         let start = tokio::time::Instant::now() + StdDuration::from_secs(60);
         let mut every_hour = tokio::time::interval_at(start, StdDuration::from_secs(3600));
         loop {
@@ -329,57 +329,111 @@ fn spawn_purge(maintenance: Maintenance) {
     });
 }
 
+/// What a server is made of besides its configuration: where it listens, its store, and the
+/// ports that differ between production and tests. [`Application::build`] makes the
+/// production ones from the configuration; tests (and embedders) bring their own to
+/// [`Application::build_from`], so both run the same wiring.
+pub struct Parts {
+    pub listener: TcpListener,
+    pub store: Arc<dyn Store>,
+    pub env: Environment,
+}
+
+/// How the HTTP server runs, beyond what the environment configures.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeSettings {
+    /// The longest a request may take before it is answered 503 `timeout`.
+    pub time_limit: StdDuration,
+    /// Worker threads; `None` is one per core.
+    pub workers: Option<usize>,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        Self {
+            time_limit: REQUEST_TIME_LIMIT,
+            workers: None,
+        }
+    }
+}
+
 /// A bound, configured server, ready to run.
 pub struct Application {
     server: Server,
     addr: SocketAddr,
     public_url: String,
-    signals: StopSignals,
+    signals: Option<StopSignals>,
 }
 
 impl Application {
-    /// Connects the database (migrating it), builds every adapter, and binds `BIND`.
+    /// Connects the database (migrating it), builds every adapter, binds `BIND`, and listens
+    /// for SIGTERM and SIGINT from now on.
     pub async fn build(config: &Config) -> Result<Self, StartupError> {
         let store = connect_store(config)
             .await
             .map_err(StartupError::Database)?;
-        let bind_error = |source| StartupError::Bind {
+        let listener = TcpListener::bind(config.bind).map_err(|source| StartupError::Bind {
             address: config.bind,
             source,
-        };
-        let listener = TcpListener::bind(config.bind).map_err(bind_error)?;
-        let addr = listener.local_addr().map_err(bind_error)?;
-        let public_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://localhost:{}", addr.port()));
+        })?;
         let env = Environment {
             mailer: mailer(config)?,
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom::new()),
         };
+        let parts = Parts {
+            listener,
+            store,
+            env,
+        };
+        let mut app = Self::build_from(config, parts, ServeSettings::default())?;
+        app.signals = Some(StopSignals::install());
+        Ok(app)
+    }
+
+    /// The server of `config` on `parts`: the application state, the hourly purge, the HTTP
+    /// server with its limits. Runs on a tokio runtime; handles no signals.
+    pub fn build_from(
+        config: &Config,
+        parts: Parts,
+        serve: ServeSettings,
+    ) -> Result<Self, StartupError> {
+        let Parts {
+            listener,
+            store,
+            env,
+        } = parts;
+        let bind_error = |source| StartupError::Bind {
+            address: config.bind,
+            source,
+        };
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{}", addr.port()));
         spawn_purge(Maintenance::new(store.clone(), env.clock.clone()));
-        let state = state(config, &public_url, store, env)?;
-        let state = web::Data::new(state);
+        let state = web::Data::new(state(config, &public_url, store, env)?);
         let settings = HttpSettings {
             body_limit: config.body_limit,
             hsts: public_url.starts_with("https://"),
-            time_limit: REQUEST_TIME_LIMIT,
+            time_limit: serve.time_limit,
         };
-        let server = HttpServer::new(move || app(state.clone(), settings))
+        let mut server = HttpServer::new(move || app(state.clone(), settings))
             .client_request_timeout(StdDuration::from_secs(5))
             .client_disconnect_timeout(StdDuration::from_secs(2))
             .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
             // Signals are handled in `run_until_stopped`, which logs the shutdown.
-            .disable_signals()
-            .listen(listener)
-            .map_err(bind_error)?
-            .run();
+            .disable_signals();
+        if let Some(workers) = serve.workers {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener).map_err(bind_error)?.run();
         Ok(Self {
             server,
             addr,
             public_url,
-            signals: StopSignals::install(),
+            signals: None,
         })
     }
 
@@ -392,20 +446,22 @@ impl Application {
         &self.public_url
     }
 
-    /// Serves until the process is told to stop (SIGTERM or SIGINT), then stops accepting,
-    /// lets requests in flight finish (at most [`SHUTDOWN_GRACE`]) and returns.
+    /// Serves until the process is told to stop (SIGTERM or SIGINT, when built by
+    /// [`Application::build`]), then stops accepting, lets requests in flight finish (at most
+    /// [`SHUTDOWN_GRACE`]) and returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
-        let signals = self.signals;
-        actix_web::rt::spawn(async move {
-            let signal = signals.recv().await;
-            tracing::info!(
-                signal,
-                grace_seconds = SHUTDOWN_GRACE.as_secs(),
-                "shutting down: no new connections; finishing requests in flight"
-            );
-            handle.stop(true).await;
-        });
+        if let Some(signals) = self.signals {
+            actix_web::rt::spawn(async move {
+                let signal = signals.recv().await;
+                tracing::info!(
+                    signal,
+                    grace_seconds = SHUTDOWN_GRACE.as_secs(),
+                    "shutting down: no new connections; finishing requests in flight"
+                );
+                handle.stop(true).await;
+            });
+        }
         let result = self.server.await;
         tracing::info!("shutdown complete");
         result

@@ -2,9 +2,8 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use actix_web::{web, HttpServer};
 use gptgate_http::config::{Config, Vars};
-use gptgate_http::startup::{app, state, Environment, HttpSettings};
+use gptgate_http::startup::{Application, Environment, Parts, ServeSettings};
 use gptgate_ports::Store;
 use gptgate_testkit::{FakeClock, InMemoryStore, RecordingMailer, SeededRandom};
 use serde_json::{json, Value};
@@ -126,6 +125,7 @@ pub fn serve_with(
         ("GPT_API_KEY", &*format!("{API_KEY},{OTHER_KEY}")),
         ("JWT_SECRET", "0123456789abcdef0123456789abcdef-test"),
         ("TOKEN_ENCRYPTION_KEY", TOKEN_KEY),
+        ("BODY_LIMIT_BYTES", &BODY_LIMIT.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -136,29 +136,25 @@ pub fn serve_with(
     let config = Config::load(&vars, &SeededRandom::new(1)).expect("test configuration loads");
     let mailer = Arc::new(RecordingMailer::new());
     let clock = FakeClock::new();
-    let state = state(
+    // The binary's own wiring (`Application::build` calls `build_from` with production parts).
+    let application = Application::build_from(
         &config,
-        &public_url,
-        store,
-        Environment {
-            mailer: mailer.clone(),
-            clock: Arc::new(clock.clone()),
-            random: Arc::new(SeededRandom::new(2)),
+        Parts {
+            listener,
+            store,
+            env: Environment {
+                mailer: mailer.clone(),
+                clock: Arc::new(clock.clone()),
+                random: Arc::new(SeededRandom::new(2)),
+            },
+        },
+        ServeSettings {
+            time_limit: options.time_limit,
+            workers: Some(1),
         },
     )
-    .expect("state builds");
-    let state = web::Data::new(state);
-    let settings = HttpSettings {
-        body_limit: BODY_LIMIT,
-        hsts: false,
-        time_limit: options.time_limit,
-    };
-    let server = HttpServer::new(move || app(state.clone(), settings))
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-    tokio::spawn(server);
+    .expect("the application builds");
+    tokio::spawn(application.run_until_stopped());
     Served {
         address,
         mailer,
