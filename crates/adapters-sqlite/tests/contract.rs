@@ -1,10 +1,13 @@
-//! The SQLite store passes the shared storage contract, each test on a fresh database file.
+//! The SQLite store passes the shared storage contract, each check on a fresh database file.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use gptgate_adapters_sqlite::SqliteStore;
 use gptgate_ports::Store as _;
-use gptgate_testkit::{storage_contract_tests, TestStore};
+use gptgate_testkit::contracts::storage_contract_checks;
+use gptgate_testkit::harness::{contract_trials, run_trials};
+use gptgate_testkit::TestStore;
 
 async fn new_store() -> TestStore {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -17,4 +20,6 @@ async fn new_store() -> TestStore {
     }
 }
 
-storage_contract_tests!(new_store);
+fn main() -> ExitCode {
+    run_trials(contract_trials(storage_contract_checks(), new_store))
+}

@@ -71,3 +71,27 @@ where
         Ok(())
     })
 }
+
+/// One trial per contract check, each on a fresh store from `new_store` (kept alive, with its
+/// guard, until the check ends).
+pub fn contract_trials<S, F, Fut>(
+    checks: Vec<(&'static str, crate::contracts::Check<S>)>,
+    new_store: F,
+) -> Vec<Trial>
+where
+    S: ?Sized + Send + Sync + 'static,
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = crate::TestStore<S>>,
+{
+    checks
+        .into_iter()
+        .map(|(name, check)| {
+            let new_store = new_store.clone();
+            async_trial(name, move || async move {
+                let test_store = new_store().await;
+                check(test_store.store.clone()).await;
+                drop(test_store);
+            })
+        })
+        .collect()
+}

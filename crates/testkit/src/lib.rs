@@ -3,8 +3,8 @@
 //!
 //! The fakes are real, stateful implementations (not mocks): service tests run the use cases on
 //! them end to end, with a [`FakeClock`] to move time and a [`SeededRandom`] for repeatable ids.
-//! [`contracts`] holds the shared suites; [`storage_contract_tests!`] turns them into one
-//! `#[tokio::test]` per check for any store.
+//! [`contracts`] holds the shared suites; [`harness::contract_trials`] turns them into one test
+//! per check for any store.
 
 pub mod contracts;
 mod fakes;

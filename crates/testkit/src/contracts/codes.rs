@@ -4,7 +4,7 @@ use gptgate_domain::{CodeHash, CodeRecord, Email};
 use time::Duration;
 
 use super::fixtures::{email, T0};
-use super::Store;
+use super::CodeStore;
 
 fn record(email: &Email, hash: u8) -> CodeRecord {
     CodeRecord {
@@ -20,7 +20,7 @@ fn record(email: &Email, hash: u8) -> CodeRecord {
     }
 }
 
-pub async fn code_update_of_a_new_email_sees_no_record(store: Arc<dyn Store>) {
+pub async fn code_update_of_a_new_email_sees_no_record<S: ?Sized + CodeStore>(store: Arc<S>) {
     let ann = email("ann");
     let mut seen = Some(true);
     store
@@ -42,7 +42,7 @@ pub async fn code_update_of_a_new_email_sees_no_record(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn code_update_stores_and_replaces_the_record(store: Arc<dyn Store>) {
+pub async fn code_update_stores_and_replaces_the_record<S: ?Sized + CodeStore>(store: Arc<S>) {
     let ann = email("ann");
     let first = record(&ann, 1);
     store
@@ -74,7 +74,9 @@ pub async fn code_update_stores_and_replaces_the_record(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn code_update_that_returns_nothing_keeps_the_record(store: Arc<dyn Store>) {
+pub async fn code_update_that_returns_nothing_keeps_the_record<S: ?Sized + CodeStore>(
+    store: Arc<S>,
+) {
     let ann = email("ann");
     let first = record(&ann, 1);
     store
@@ -85,7 +87,7 @@ pub async fn code_update_that_returns_nothing_keeps_the_record(store: Arc<dyn St
     assert_eq!(store.find_code(&ann).await.unwrap(), Some(first));
 }
 
-pub async fn code_records_of_different_emails_are_separate(store: Arc<dyn Store>) {
+pub async fn code_records_of_different_emails_are_separate<S: ?Sized + CodeStore>(store: Arc<S>) {
     let (ann, bob) = (email("ann"), email("bob"));
     store
         .update_code(&ann, &mut |_| Some(record(&ann, 1)))
@@ -99,7 +101,7 @@ pub async fn code_records_of_different_emails_are_separate(store: Arc<dyn Store>
     assert_eq!(store.find_code(&bob).await.unwrap(), Some(record(&bob, 2)));
 }
 
-pub async fn code_updates_of_one_email_never_interleave(store: Arc<dyn Store>) {
+pub async fn code_updates_of_one_email_never_interleave<S: ?Sized + CodeStore>(store: Arc<S>) {
     let ann = email("ann");
     let mut start = record(&ann, 1);
     start.attempts = 0;

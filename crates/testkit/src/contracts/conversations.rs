@@ -5,7 +5,7 @@ use gptgate_domain::{Conversation, ConversationId, Exercise, ExternalId, Message
 use time::{Duration, OffsetDateTime};
 
 use super::fixtures::{user, T0};
-use super::Store;
+use super::ConversationStore;
 
 /// Conversation `n` of `user`, created at `at`.
 pub fn conversation(user: UserId, n: u8, at: OffsetDateTime) -> Conversation {
@@ -47,7 +47,9 @@ fn external(id: &str) -> Option<ExternalId> {
     Some(ExternalId::parse(id).unwrap())
 }
 
-pub async fn a_conversation_round_trips_with_every_field(store: Arc<dyn Store>) {
+pub async fn a_conversation_round_trips_with_every_field<S: ?Sized + ConversationStore>(
+    store: Arc<S>,
+) {
     let ann = user(store.as_ref(), 1).await;
     let mut saved = conversation(ann, 1, T0);
     saved.external_id = external("chat-1");
@@ -64,7 +66,11 @@ pub async fn a_conversation_round_trips_with_every_field(store: Arc<dyn Store>) 
     );
 }
 
-pub async fn saving_with_the_same_external_id_updates_the_earlier_save(store: Arc<dyn Store>) {
+pub async fn saving_with_the_same_external_id_updates_the_earlier_save<
+    S: ?Sized + ConversationStore,
+>(
+    store: Arc<S>,
+) {
     let ann = user(store.as_ref(), 1).await;
     let mut first = conversation(ann, 1, T0);
     first.external_id = external("chat-1");
@@ -86,7 +92,7 @@ pub async fn saving_with_the_same_external_id_updates_the_earlier_save(store: Ar
     );
 }
 
-pub async fn external_ids_are_scoped_to_their_user(store: Arc<dyn Store>) {
+pub async fn external_ids_are_scoped_to_their_user<S: ?Sized + ConversationStore>(store: Arc<S>) {
     let ann = user(store.as_ref(), 1).await;
     let bob = user(store.as_ref(), 2).await;
     let mut a = conversation(ann, 1, T0);
@@ -101,7 +107,9 @@ pub async fn external_ids_are_scoped_to_their_user(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn concurrent_saves_of_one_chat_leave_one_conversation(store: Arc<dyn Store>) {
+pub async fn concurrent_saves_of_one_chat_leave_one_conversation<S: ?Sized + ConversationStore>(
+    store: Arc<S>,
+) {
     let ann = user(store.as_ref(), 1).await;
     let tasks: Vec<_> = (1..=8u8)
         .map(|n| {
@@ -124,7 +132,9 @@ pub async fn concurrent_saves_of_one_chat_leave_one_conversation(store: Arc<dyn 
     );
 }
 
-pub async fn listing_pages_newest_first_without_gaps_or_repeats(store: Arc<dyn Store>) {
+pub async fn listing_pages_newest_first_without_gaps_or_repeats<S: ?Sized + ConversationStore>(
+    store: Arc<S>,
+) {
     let ann = user(store.as_ref(), 1).await;
     // Seven conversations; three share a creation time, so the id breaks the tie.
     let times = [0, 1, 2, 2, 2, 3, 4];
@@ -148,7 +158,9 @@ pub async fn listing_pages_newest_first_without_gaps_or_repeats(store: Arc<dyn S
     assert_eq!(seen, all);
 }
 
-pub async fn a_user_lists_only_their_own_conversations(store: Arc<dyn Store>) {
+pub async fn a_user_lists_only_their_own_conversations<S: ?Sized + ConversationStore>(
+    store: Arc<S>,
+) {
     let ann = user(store.as_ref(), 1).await;
     let bob = user(store.as_ref(), 2).await;
     store
@@ -163,7 +175,9 @@ pub async fn a_user_lists_only_their_own_conversations(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn deleting_another_users_conversation_finds_nothing(store: Arc<dyn Store>) {
+pub async fn deleting_another_users_conversation_finds_nothing<S: ?Sized + ConversationStore>(
+    store: Arc<S>,
+) {
     let ann = user(store.as_ref(), 1).await;
     let bob = user(store.as_ref(), 2).await;
     let anns = conversation(ann, 1, T0);

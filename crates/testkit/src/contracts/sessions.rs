@@ -4,9 +4,9 @@ use gptgate_domain::{SessionId, SessionPolicy};
 use time::Duration;
 
 use super::fixtures::{user, user_id, T0};
-use super::Store;
+use super::SessionStore;
 
-pub async fn a_session_round_trips(store: Arc<dyn Store>) {
+pub async fn a_session_round_trips<S: ?Sized + SessionStore>(store: Arc<S>) {
     let ann = user(store.as_ref(), 1).await;
     let session = SessionPolicy::default().open(SessionId::from_random_bytes([1; 16]), ann, T0);
     store.create_session(&session).await.unwrap();
@@ -20,7 +20,9 @@ pub async fn a_session_round_trips(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn revoking_a_session_keeps_the_first_revocation_time(store: Arc<dyn Store>) {
+pub async fn revoking_a_session_keeps_the_first_revocation_time<S: ?Sized + SessionStore>(
+    store: Arc<S>,
+) {
     let ann = user(store.as_ref(), 1).await;
     let session = SessionPolicy::default().open(SessionId::from_random_bytes([1; 16]), ann, T0);
     store.create_session(&session).await.unwrap();
@@ -38,7 +40,7 @@ pub async fn revoking_a_session_keeps_the_first_revocation_time(store: Arc<dyn S
         .unwrap());
 }
 
-pub async fn a_session_needs_an_existing_user(store: Arc<dyn Store>) {
+pub async fn a_session_needs_an_existing_user<S: ?Sized + SessionStore>(store: Arc<S>) {
     let session =
         SessionPolicy::default().open(SessionId::from_random_bytes([1; 16]), user_id(42), T0);
     assert!(store.create_session(&session).await.is_err());

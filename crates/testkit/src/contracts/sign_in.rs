@@ -9,7 +9,7 @@ use gptgate_ports::services::{SignIn, SignInPorts};
 use gptgate_ports::CodeHasher;
 
 use super::fixtures::email;
-use super::Store;
+use super::SignInStore;
 use crate::{FakeClock, FakeCodeHasher, FakeSessionTokens, RecordingMailer, SeededRandom};
 
 #[derive(Default)]
@@ -34,14 +34,15 @@ struct Race {
     code: VerificationCode,
 }
 
-async fn race(store: Arc<dyn Store>) -> Race {
+async fn race<S: ?Sized + SignInStore>(store: Arc<S>) -> Race {
     let mailer = Arc::new(RecordingMailer::new());
     let hasher = Arc::new(CountingHasher::default());
+    let (codes, users, sessions) = store.sign_in_ports();
     let sign_in = SignIn::new(
         SignInPorts {
-            codes: store.clone(),
-            users: store.clone(),
-            sessions: store,
+            codes,
+            users,
+            sessions,
             mailer: mailer.clone(),
             budgets: Arc::new(crate::InMemoryStore::new()),
             hasher: hasher.clone(),
@@ -66,7 +67,9 @@ async fn race(store: Arc<dyn Store>) -> Race {
     }
 }
 
-pub async fn of_eight_concurrent_right_codes_exactly_one_signs_in(store: Arc<dyn Store>) {
+pub async fn of_eight_concurrent_right_codes_exactly_one_signs_in<S: ?Sized + SignInStore>(
+    store: Arc<S>,
+) {
     let r = Arc::new(race(store).await);
     let tasks: Vec<_> = (0..8)
         .map(|_| {
@@ -83,7 +86,9 @@ pub async fn of_eight_concurrent_right_codes_exactly_one_signs_in(store: Arc<dyn
     assert_eq!(sessions, 1);
 }
 
-pub async fn of_fifty_concurrent_wrong_codes_at_most_five_are_compared(store: Arc<dyn Store>) {
+pub async fn of_fifty_concurrent_wrong_codes_at_most_five_are_compared<S: ?Sized + SignInStore>(
+    store: Arc<S>,
+) {
     let r = Arc::new(race(store).await);
     let right: u32 = r.code.digits().parse().expect("digits");
     let wrong = VerificationCode::parse(&format!("{:06}", (right + 1) % 1_000_000)).expect("code");

@@ -4,9 +4,9 @@ use gptgate_domain::{ChatGptUserId, ConversationCursor, Identity, SessionId, Ses
 
 use super::conversations::conversation;
 use super::fixtures::{email, user, user_id, T0};
-use super::Store;
+use super::{SessionStore, Store, UserStore};
 
-pub async fn find_or_create_creates_a_user_once(store: Arc<dyn Store>) {
+pub async fn find_or_create_creates_a_user_once<S: ?Sized + UserStore>(store: Arc<S>) {
     let ann = Identity::email(&email("ann"));
     let created = store
         .find_or_create_user(&ann, user_id(1), T0)
@@ -21,7 +21,9 @@ pub async fn find_or_create_creates_a_user_once(store: Arc<dyn Store>) {
     assert_eq!(found, created, "the second call finds the first user");
 }
 
-pub async fn identities_of_different_kinds_lead_to_different_users(store: Arc<dyn Store>) {
+pub async fn identities_of_different_kinds_lead_to_different_users<S: ?Sized + UserStore>(
+    store: Arc<S>,
+) {
     let id = ChatGptUserId::parse("g-1").unwrap();
     let stable = store
         .find_or_create_user(&Identity::chatgpt(&id), user_id(1), T0)
@@ -34,7 +36,9 @@ pub async fn identities_of_different_kinds_lead_to_different_users(store: Arc<dy
     assert_ne!(stable.id, ephemeral.id);
 }
 
-pub async fn concurrent_first_sight_of_an_identity_creates_one_user(store: Arc<dyn Store>) {
+pub async fn concurrent_first_sight_of_an_identity_creates_one_user<S: ?Sized + UserStore>(
+    store: Arc<S>,
+) {
     let identity = Identity::chatgpt(&ChatGptUserId::parse("g-race").unwrap());
     let tasks: Vec<_> = (0..16u8)
         .map(|n| {
@@ -104,7 +108,9 @@ pub async fn deleting_a_user_deletes_everything_they_own(store: Arc<dyn Store>) 
     );
 }
 
-pub async fn a_users_email_is_found_and_other_identities_have_none(store: Arc<dyn Store>) {
+pub async fn a_users_email_is_found_and_other_identities_have_none<S: ?Sized + UserStore>(
+    store: Arc<S>,
+) {
     let ann = store
         .find_or_create_user(&Identity::email(&email("ann")), user_id(1), T0)
         .await
@@ -132,7 +138,9 @@ pub async fn a_users_email_is_found_and_other_identities_have_none(store: Arc<dy
     assert_eq!(store.find_email(ann.id).await.unwrap(), None);
 }
 
-pub async fn a_users_identities_and_active_sessions_are_listed(store: Arc<dyn Store>) {
+pub async fn a_users_identities_and_active_sessions_are_listed<S: ?Sized + SessionStore>(
+    store: Arc<S>,
+) {
     use gptgate_domain::{Identity, SessionId};
     let ann = store
         .find_or_create_user(&Identity::email(&email("ann")), user_id(1), T0)
