@@ -63,7 +63,7 @@ impl PostgresStore {
 impl gptgate_ports::Store for PostgresStore {
     /// Applies the embedded migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StorageError> {
-        sqlx::migrate!("../../migrations/postgres")
+        sqlx::migrate!("./migrations")
             .run(self.writes())
             .await
             .map_err(|e| StorageError::Failed(Box::new(e)))

@@ -1,3 +1,3 @@
 //! The shared SQL in `sql/accounts.rs`, on this crate's dialect.
 
-include!("../../../sql/accounts.rs");
+include!("../sql/accounts.rs");

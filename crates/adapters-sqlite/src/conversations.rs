@@ -1,3 +1,3 @@
 //! The shared SQL in `sql/conversations.rs`, on this crate's dialect.
 
-include!("../../../sql/conversations.rs");
+include!("../sql/conversations.rs");

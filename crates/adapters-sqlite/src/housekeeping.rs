@@ -1,3 +1,3 @@
 //! The shared SQL in `sql/housekeeping.rs`, on this crate's dialect.
 
-include!("../../../sql/housekeeping.rs");
+include!("../sql/housekeeping.rs");

@@ -1,3 +1,3 @@
 //! The shared SQL in `sql/link_tokens.rs`, on this crate's dialect.
 
-include!("../../../sql/link_tokens.rs");
+include!("../sql/link_tokens.rs");

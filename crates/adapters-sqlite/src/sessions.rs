@@ -1,3 +1,3 @@
 //! Sessions: the shared SQL in `sql/sessions.rs`, on this crate's dialect.
 
-include!("../../../sql/sessions.rs");
+include!("../sql/sessions.rs");

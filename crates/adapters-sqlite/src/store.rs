@@ -92,7 +92,7 @@ fn in_memory(url: &str, options: &SqliteConnectOptions) -> bool {
 impl gptgate_ports::Store for SqliteStore {
     /// Applies the embedded migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StorageError> {
-        sqlx::migrate!("../../migrations/sqlite")
+        sqlx::migrate!("./migrations")
             .run(self.writes())
             .await
             .map_err(|e| StorageError::Failed(Box::new(e)))

@@ -1,3 +1,3 @@
 //! Users: the shared SQL in `sql/users.rs`.
 
-include!("../../../sql/users.rs");
+include!("../sql/users.rs");

@@ -12,7 +12,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{Connection, PgConnection};
 
 /// The migrations the store applies, embedded as the store embeds them.
-static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The template's name, once [`prepare_template`] has made sure it exists.
 static TEMPLATE: OnceLock<String> = OnceLock::new();
