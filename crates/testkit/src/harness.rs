@@ -55,6 +55,12 @@ pub fn run_trials(trials: Vec<Trial>) -> ExitCode {
     libtest_mimic::run(&Arguments::from_args(), trials).exit_code()
 }
 
+/// Runs `trials` as `cargo test` would and tells whether every one passed, for a program that
+/// goes on afterwards (an example that checks its store, then uses it).
+pub fn all_passed(trials: Vec<Trial>) -> bool {
+    !libtest_mimic::run(&Arguments::from_args(), trials).has_failed()
+}
+
 /// A trial that runs `test` on a fresh multi-threaded tokio runtime; a panic fails it.
 pub fn async_trial<F, Fut>(name: &str, test: F) -> Trial
 where

@@ -148,7 +148,9 @@ pub async fn listing_pages_newest_first_without_gaps_or_repeats<S: ?Sized + Conv
 
     let mut seen = Vec::new();
     let mut after = None;
-    loop {
+    // Seven in pages of three is three pages and an empty one; a store that repeats items
+    // would page forever, so the walk stops after five and the comparison below fails.
+    for _ in 0..5 {
         let page = store.list_conversations(ann, after, 3).await.unwrap();
         assert!(page.len() <= 3);
         let Some(last) = page.last() else { break };
