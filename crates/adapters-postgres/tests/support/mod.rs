@@ -123,11 +123,7 @@ async fn build_template() -> Result<String, sqlx::Error> {
     if !exists {
         // Built under another name and renamed when complete, so a concurrent test binary or an
         // interrupted build never leaves a half-migrated template behind that name.
-        #[allow(
-            clippy::disallowed_methods,
-            reason = "a test database name only has to be unique"
-        )]
-        let building = format!("gptgate_building_{}", uuid::Uuid::new_v4().simple());
+        let building = unique_name("gptgate_building");
         sqlx::query(&format!("CREATE DATABASE \"{building}\""))
             .execute(&mut admin)
             .await?;
@@ -193,11 +189,7 @@ async fn database(options: &str) -> (PostgresStore, DropDatabase) {
     let mut admin = PgConnection::connect(&admin_url)
         .await
         .expect("PostgreSQL answers (the runner checked)");
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "a test database name only has to be unique"
-    )]
-    let name = format!("gptgate_test_{}", uuid::Uuid::new_v4().simple());
+    let name = unique_name("gptgate_test");
     sqlx::query(&format!("CREATE DATABASE \"{name}\" {options}"))
         .execute(&mut admin)
         .await
@@ -207,4 +199,14 @@ async fn database(options: &str) -> (PostgresStore, DropDatabase) {
         .await
         .expect("test database accepts connections");
     (store, guard)
+}
+
+/// `prefix_<random hex>`: a database name no other test uses.
+fn unique_name(prefix: &str) -> String {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a test database name only has to be unique"
+    )]
+    let id = uuid::Uuid::new_v4();
+    format!("{prefix}_{}", id.simple())
 }
