@@ -22,12 +22,14 @@ const INSERT_IF_ABSENT: &str =
      send_window_started_at, sends_in_window, attempt_window_started_at, attempts_in_window, \
      version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0) ON CONFLICT (email) DO NOTHING";
 
-/// Replaces a record, if it is still the version that was read (`$10`).
+/// Replaces a record, if it is still the version that was read (`$10`) of the same row: a row
+/// the purge deleted and a new send re-created starts again at version 0, so its version alone
+/// could match a stale read; its `last_sent_at` (`$11`, the time of that new send) cannot.
 const UPDATE_IF_UNCHANGED: &str =
     "UPDATE verification_codes SET code_hash = $2, expires_at = $3, attempts = $4, \
      last_sent_at = $5, send_window_started_at = $6, sends_in_window = $7, \
      attempt_window_started_at = $8, attempts_in_window = $9, version = version + 1 \
-     WHERE email = $1 AND version = $10";
+     WHERE email = $1 AND version = $10 AND last_sent_at = $11";
 
 /// How many times one update reads again after losing a race before the store reports itself
 /// unavailable. Each lost race means another update of the same address was stored, so this
@@ -83,7 +85,7 @@ impl VerificationCodeRepository for Store {
                 .fetch_optional(self.reads())
                 .await
                 .map_err(storage)?;
-            let version = row.as_ref().map(|row| row.version);
+            let read = row.as_ref().map(|row| (row.version, row.last_sent_at));
             let current = row.map(|row| row.into_record(email)).transpose()?;
             let next = match change(current.as_ref()) {
                 // Nothing to store, or what is stored already: nothing to race for.
@@ -91,7 +93,7 @@ impl VerificationCodeRepository for Store {
                 Some(next) if current.as_ref() == Some(&next) => return Ok(()),
                 Some(next) => next,
             };
-            let query = sqlx::query(match version {
+            let query = sqlx::query(match read {
                 None => INSERT_IF_ABSENT,
                 Some(_) => UPDATE_IF_UNCHANGED,
             })
@@ -104,9 +106,9 @@ impl VerificationCodeRepository for Store {
             .bind(i64::from(next.sends_in_window))
             .bind(time(next.attempt_window_started_at))
             .bind(i64::from(next.attempts_in_window));
-            let query = match version {
+            let query = match read {
                 None => query,
-                Some(version) => query.bind(version),
+                Some((version, last_sent_at)) => query.bind(version).bind(last_sent_at),
             };
             let stored = query
                 .execute(self.writes())

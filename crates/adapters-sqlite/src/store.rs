@@ -38,18 +38,26 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(WAIT);
+        if in_memory(url, &options) {
+            // Each connection to a private in-memory database sees a database of its own, and
+            // a shared-cache one has no WAL: the one connection serves reads as well. It is
+            // never closed, since the database goes with its last connection.
+            let only = pool(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+                .map_err(storage)?;
+            return Ok(Self {
+                readers: only.clone(),
+                writer: only,
+            });
+        }
         let writer = pool(1)
             .connect_with(options.clone())
             .await
             .map_err(storage)?;
-        if in_memory(url, &options) {
-            // Each connection to a private in-memory database sees a database of its own, and
-            // a shared-cache one has no WAL: the one connection serves reads as well.
-            return Ok(Self {
-                readers: writer.clone(),
-                writer,
-            });
-        }
         // `query_only` makes a write sent to a reader fail loudly instead of contending for
         // the lock: the contract suite runs every write, so a misrouted one cannot pass it.
         let readers = pool(READERS)

@@ -1,9 +1,9 @@
 //! One-time sign-in codes and the rules that protect them: expiry, the attempt budget per code
 //! and per email, the resend cooldown and the hourly send budget.
 //!
-//! The rules are pure functions over a [`CodeRecord`]. Storage adapters run them while holding
-//! a lock on the record, which makes every decision atomic (see the `VerificationCodeRepository`
-//! port).
+//! The rules are pure functions over a [`CodeRecord`]. Storage adapters make each decision
+//! atomic with the record it was made on (a lock, or a compare-and-set that decides again after
+//! a lost race: see the `VerificationCodeRepository` port), which is why they must stay pure.
 
 use std::fmt;
 

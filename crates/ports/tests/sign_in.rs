@@ -317,6 +317,32 @@ async fn a_store_that_asks_each_decision_twice_changes_nothing_in_the_outcome() 
 }
 
 #[tokio::test]
+async fn a_code_record_that_vanishes_while_an_attempt_is_counted_compares_nothing() {
+    let h = harness();
+    let sent = h.send(&ann()).await;
+    h.store.vanish_code_record_after(0);
+    assert!(matches!(
+        h.sign_in.verify(&ann(), &sent).await,
+        Err(VerifyError::InvalidCode)
+    ));
+    assert_eq!(h.hasher.compared.load(Ordering::SeqCst), 0);
+    assert_eq!(h.store.user_count(), 0, "nobody signed in");
+}
+
+#[tokio::test]
+async fn a_code_record_that_vanishes_while_the_code_is_consumed_signs_nobody_in() {
+    let h = harness();
+    let sent = h.send(&ann()).await;
+    // The attempt is counted; the consume loses its race to a deletion.
+    h.store.vanish_code_record_after(1);
+    assert!(matches!(
+        h.sign_in.verify(&ann(), &sent).await,
+        Err(VerifyError::InvalidCode)
+    ));
+    assert_eq!(h.store.user_count(), 0, "nobody signed in");
+}
+
+#[tokio::test]
 async fn resending_does_not_reset_the_hourly_attempt_budget() {
     let h = harness();
     for _ in 0..4 {

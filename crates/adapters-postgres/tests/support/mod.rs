@@ -22,9 +22,16 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// `url` naming database `db` instead, its query (`?sslmode=...`) kept.
 fn with_database(url: &str, db: &str) -> String {
+    let (url, query) = url
+        .split_once('?')
+        .map_or((url, None), |(u, q)| (u, Some(q)));
     let (base, _) = url.rsplit_once('/').expect("the URL names a database");
-    format!("{base}/{db}")
+    match query {
+        Some(query) => format!("{base}/{db}?{query}"),
+        None => format!("{base}/{db}"),
+    }
 }
 
 /// Drops the test database when the test ends (even when it panics).

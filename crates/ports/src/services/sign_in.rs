@@ -216,6 +216,9 @@ impl SignIn {
         self.ports
             .codes
             .update_code(email, &mut |record| {
+                // Each call concludes afresh: a store may call again after a lost race, and
+                // only the last call's conclusion holds (it may see no record at all).
+                verdict = AttemptVerdict::NoLiveCode;
                 let (next, v) = self.codes.register_attempt(record?, now);
                 verdict = v;
                 Some(next)
@@ -236,6 +239,7 @@ impl SignIn {
         self.ports
             .codes
             .update_code(email, &mut |record| {
+                consumed = false;
                 let next = self.codes.consume(record?, &stored_hash);
                 consumed = next.is_some();
                 next

@@ -24,6 +24,8 @@ pub struct InMemoryStore {
     unavailable: AtomicBool,
     stalled: AtomicBool,
     racing: AtomicBool,
+    /// Code updates to let pass before one whose record vanishes mid-race.
+    vanish_after: Mutex<Option<usize>>,
 }
 
 #[derive(Default)]
@@ -62,6 +64,13 @@ impl InMemoryStore {
         self.racing.store(racing, Ordering::SeqCst);
     }
 
+    /// Lets `updates` code updates pass, then makes the next one lose a race to a deletion: its
+    /// `change` is asked with the record, the answer is thrown away, the record is deleted
+    /// (as the purge deletes rows) and `change` is asked again, with no record.
+    pub fn vanish_code_record_after(&self, updates: usize) {
+        *self.vanish_after.lock().unwrap_or_else(|e| e.into_inner()) = Some(updates);
+    }
+
     /// Every stored account, as stored (for tests that inspect the raw sealed tokens).
     pub fn all_accounts_for_tests(&self) -> Vec<Account> {
         self.lock_unchecked().accounts.values().cloned().collect()
@@ -96,6 +105,24 @@ impl VerificationCodeRepository for InMemoryStore {
         let mut state = self.lock()?;
         if self.racing.load(Ordering::SeqCst) {
             let _lost = change(state.codes.get(email));
+        }
+        let vanish = {
+            let mut armed = self.vanish_after.lock().unwrap_or_else(|e| e.into_inner());
+            match *armed {
+                Some(0) => {
+                    *armed = None;
+                    true
+                }
+                Some(n) => {
+                    *armed = Some(n - 1);
+                    false
+                }
+                None => false,
+            }
+        };
+        if vanish {
+            let _lost = change(state.codes.get(email));
+            state.codes.remove(email);
         }
         if let Some(next) = change(state.codes.get(email)) {
             state.codes.insert(email.clone(), next);
