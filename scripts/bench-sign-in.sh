@@ -15,23 +15,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-10s}
-CONNECTIONS=${CONNECTIONS:-32}
 PORT=${PORT:-18081}
-PG_ADMIN=${GPTGATE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-PG_BASE=${PG_ADMIN%/*}
-BACKENDS=${1:-sqlite postgres}
-
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-if [ -z "${GPTGATE_BIN:-}" ]; then
-  cargo build --release -q -p gptgate-http
-fi
-BIN=${GPTGATE_BIN:-$PWD/target/release/gptgate}
-WORK=$(mktemp -d)
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh "$@"
 # The outbox (one file per email) goes to memory when it can: production sends by SMTP, and
 # file writes on a shared disk make the figures noisy without telling anything about storage.
 OUTBOX=$(mktemp -d -p /dev/shm 2>/dev/null || echo "$WORK/outbox")
-SERVER_PID=
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
   psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS gptgate_bench_sign_in WITH (FORCE)" 2>/dev/null || true

@@ -12,21 +12,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-10s}
 LIMIT=${LIMIT:-10}
-CONNECTIONS=${CONNECTIONS:-32}
 PORT=${PORT:-18080}
-PG_ADMIN=${GPTGATE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-PG_BASE=${PG_ADMIN%/*}
-BACKENDS=${1:-sqlite postgres}
-
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-if [ -z "${GPTGATE_BIN:-}" ]; then
-  cargo build --release -q -p gptgate-http
-fi
-BIN=${GPTGATE_BIN:-$PWD/target/release/gptgate}
-WORK=$(mktemp -d)
-SERVER_PID=
+# shellcheck source=scripts/bench-common.sh
+source scripts/bench-common.sh "$@"
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
   for db in gptgate_bench gptgate_bench_baseline; do
