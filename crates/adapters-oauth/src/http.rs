@@ -34,6 +34,21 @@ pub fn expires_in(body: &serde_json::Value) -> Option<time::Duration> {
     Some(time::Duration::seconds(seconds))
 }
 
+/// A refusal of a refresh whose code means the grant is gone (`codes`: the provider's words
+/// for it) becomes [`gptgate_ports::ProviderError::GrantRevoked`]; anything else is kept.
+pub fn grant_revoked_if(
+    e: gptgate_ports::ProviderError,
+    codes: &[&str],
+) -> gptgate_ports::ProviderError {
+    use gptgate_ports::ProviderError;
+    match e {
+        ProviderError::Rejected { code } if codes.contains(&code.as_str()) => {
+            ProviderError::GrantRevoked { code }
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -69,6 +69,38 @@ fn slack_ok(body: &Value) -> Result<(), ProviderError> {
     }
 }
 
+/// The tokens of an `oauth.v2.access` answer (a code exchange or a refresh).
+fn token_set(body: &Value) -> Result<TokenSet, ProviderError> {
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let access = text(body, "access_token").ok_or_else(|| ProviderError::Rejected {
+        code: "no_bot_token".into(),
+    })?;
+    let mut metadata = Map::new();
+    if let Some(team) = body.get("team").filter(|t| t.is_object()) {
+        metadata.insert(
+            "team".into(),
+            json!({ "id": team.get("id"), "name": team.get("name") }),
+        );
+    }
+    for (key, field) in [("botUserId", "bot_user_id"), ("appId", "app_id")] {
+        if let Some(v) = text(body, field) {
+            metadata.insert(key.into(), json!(v));
+        }
+    }
+    if let Some(user) = body.pointer("/authed_user/id").and_then(Value::as_str) {
+        metadata.insert("installedBy".into(), json!(user));
+    }
+    Ok(TokenSet {
+        access_token: SecretString::from(access),
+        refresh_token: text(body, "refresh_token").map(SecretString::from),
+        expires_in: crate::http::expires_in(body),
+        scopes: text(body, "scope")
+            .map(|s| s.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
+        metadata,
+    })
+}
+
 impl Slack {
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<Value, ProviderError> {
         let response = request.send().await.map_err(unavailable)?;
@@ -117,34 +149,25 @@ impl OAuthProvider for Slack {
                 ("client_secret", self.config.client_secret.expose_secret()),
             ]))
             .await?;
-        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-        let access = text(&body, "access_token").ok_or_else(|| ProviderError::Rejected {
-            code: "no_bot_token".into(),
-        })?;
-        let mut metadata = Map::new();
-        if let Some(team) = body.get("team").filter(|t| t.is_object()) {
-            metadata.insert(
-                "team".into(),
-                json!({ "id": team.get("id"), "name": team.get("name") }),
-            );
-        }
-        for (key, field) in [("botUserId", "bot_user_id"), ("appId", "app_id")] {
-            if let Some(v) = text(&body, field) {
-                metadata.insert(key.into(), json!(v));
-            }
-        }
-        if let Some(user) = body.pointer("/authed_user/id").and_then(Value::as_str) {
-            metadata.insert("installedBy".into(), json!(user));
-        }
-        Ok(TokenSet {
-            access_token: SecretString::from(access),
-            refresh_token: text(&body, "refresh_token").map(SecretString::from),
-            expires_in: crate::http::expires_in(&body),
-            scopes: text(&body, "scope")
-                .map(|s| s.split(',').map(str::to_owned).collect())
-                .unwrap_or_default(),
-            metadata,
-        })
+        token_set(&body)
+    }
+
+    async fn refresh(
+        &self,
+        refresh_token: &SecretString,
+        _metadata: &Map<String, Value>,
+    ) -> Result<TokenSet, ProviderError> {
+        // Token rotation: a single-use refresh token for a new pair.
+        let body = self
+            .call(self.http.post(&self.config.token_url).form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.expose_secret()),
+                ("client_id", &self.config.client_id),
+                ("client_secret", self.config.client_secret.expose_secret()),
+            ]))
+            .await
+            .map_err(|e| crate::http::grant_revoked_if(e, &["invalid_refresh_token"]))?;
+        token_set(&body)
     }
 
     async fn identify(&self, tokens: &TokenSet) -> Result<Map<String, Value>, ProviderError> {

@@ -12,8 +12,8 @@ use gptgate_ports::{
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    TokenResponse, TokenUrl,
+    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
+    Scope, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
@@ -111,6 +111,25 @@ impl StandardProvider {
     }
 }
 
+/// The tokens of a standard token response.
+fn token_set(response: &oauth2::basic::BasicTokenResponse) -> TokenSet {
+    TokenSet {
+        access_token: SecretString::from(response.access_token().secret().clone()),
+        refresh_token: response
+            .refresh_token()
+            .map(|t| SecretString::from(t.secret().clone())),
+        expires_in: response
+            .expires_in()
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+            .map(Duration::seconds),
+        scopes: response
+            .scopes()
+            .map(|s| s.iter().map(|x| x.to_string()).collect())
+            .unwrap_or_default(),
+        metadata: Map::new(),
+    }
+}
+
 fn rejected_or_unavailable<E>(
     e: RequestTokenError<E, oauth2::StandardErrorResponse<BasicErrorResponseType>>,
 ) -> ProviderError
@@ -176,21 +195,22 @@ impl OAuthProvider for StandardProvider {
             .request_async(&self.http)
             .await
             .map_err(rejected_or_unavailable)?;
-        Ok(TokenSet {
-            access_token: SecretString::from(response.access_token().secret().clone()),
-            refresh_token: response
-                .refresh_token()
-                .map(|t| SecretString::from(t.secret().clone())),
-            expires_in: response
-                .expires_in()
-                .and_then(|d| i64::try_from(d.as_secs()).ok())
-                .map(Duration::seconds),
-            scopes: response
-                .scopes()
-                .map(|s| s.iter().map(|x| x.to_string()).collect())
-                .unwrap_or_default(),
-            metadata: Map::new(),
-        })
+        Ok(token_set(&response))
+    }
+
+    async fn refresh(
+        &self,
+        refresh_token: &SecretString,
+        _metadata: &Map<String, Value>,
+    ) -> Result<TokenSet, ProviderError> {
+        let response = self
+            .client
+            .exchange_refresh_token(&RefreshToken::new(refresh_token.expose_secret().to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(rejected_or_unavailable)
+            .map_err(|e| crate::http::grant_revoked_if(e, &["invalid_grant"]))?;
+        Ok(token_set(&response))
     }
 
     async fn identify(&self, tokens: &TokenSet) -> Result<Map<String, Value>, ProviderError> {

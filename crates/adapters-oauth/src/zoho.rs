@@ -206,6 +206,44 @@ impl OAuthProvider for Zoho {
         })
     }
 
+    async fn refresh(
+        &self,
+        refresh_token: &SecretString,
+        metadata: &Map<String, Value>,
+    ) -> Result<TokenSet, ProviderError> {
+        // At the account's own data centre; Zoho keeps the refresh token (none comes back).
+        let server =
+            self.accounts_server(metadata.get("accountsServer").and_then(Value::as_str))?;
+        let body = self
+            .call(
+                self.http
+                    .post(self.on_server(&server, &self.config.token_url))
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", refresh_token.expose_secret()),
+                        ("client_id", &self.config.client_id),
+                        ("client_secret", self.config.client_secret.expose_secret()),
+                    ]),
+            )
+            .await
+            .map_err(|e| crate::http::grant_revoked_if(e, &["invalid_code"]))?;
+        let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+        let access = text("access_token").ok_or_else(|| ProviderError::Rejected {
+            code: "no_access_token".into(),
+        })?;
+        let mut fresh = Map::new();
+        if let Some(domain) = text("api_domain") {
+            fresh.insert("apiDomain".into(), json!(domain));
+        }
+        Ok(TokenSet {
+            access_token: SecretString::from(access),
+            refresh_token: text("refresh_token").map(SecretString::from),
+            expires_in: crate::http::expires_in(&body),
+            scopes: Vec::new(),
+            metadata: fresh,
+        })
+    }
+
     async fn identify(&self, tokens: &TokenSet) -> Result<Map<String, Value>, ProviderError> {
         let server = self.accounts_server(
             tokens

@@ -58,6 +58,10 @@ pub enum ProviderError {
     /// `{"ok": false}`); `code` is the provider's error code, safe to show.
     #[error("the provider refused: {code}")]
     Rejected { code: String },
+    /// The provider no longer honours the account's grant (`invalid_grant`, Slack's
+    /// `invalid_refresh_token`, Zoho's `invalid_code` on a refresh): the user must connect again.
+    #[error("the provider no longer accepts this connection: {code}")]
+    GrantRevoked { code: String },
     /// The provider could not be reached, timed out, or answered something unreadable.
     #[error("the provider could not be reached or answered unexpectedly")]
     Unavailable(#[source] BoxError),
@@ -85,6 +89,18 @@ pub trait OAuthProvider: Send + Sync {
     /// Who the account is (email, workspace, ...), for the account's metadata. MUST NOT return
     /// any token.
     async fn identify(&self, tokens: &TokenSet) -> Result<Map<String, Value>, ProviderError>;
+
+    /// Trades the account's refresh token for fresh tokens (RFC 6749 section 6). `metadata` is
+    /// the account's (Zoho sends the request to the data centre it names). A provider that
+    /// rotates refresh tokens returns the new one, which replaces the old at once (the old one
+    /// may already be spent); `None` keeps the one the account has. A refusal meaning the
+    /// grant is gone is [`ProviderError::GrantRevoked`]; any other is `Rejected` or
+    /// `Unavailable`, and leaves the account as it is for a later try.
+    async fn refresh(
+        &self,
+        refresh_token: &SecretString,
+        metadata: &Map<String, Value>,
+    ) -> Result<TokenSet, ProviderError>;
 
     /// Revokes the account's grant at the provider. The implementation picks the token its
     /// provider revokes; [`Revoked::NotAttempted`] when it has no revocation endpoint or none

@@ -10,6 +10,6 @@ mod store;
 pub use clock::FakeClock;
 pub use crypto::{FakeCodeHasher, FakeOpaqueTokens, FakeSecretBox, FakeSessionTokens};
 pub use mailer::{RecordingMailer, SentCode};
-pub use oauth::FakeOAuthProvider;
+pub use oauth::{FakeOAuthProvider, ProviderFailure};
 pub use random::SeededRandom;
 pub use store::InMemoryStore;

@@ -13,5 +13,5 @@ pub mod harness;
 pub use contracts::{Store, TestStore};
 pub use fakes::{
     FakeClock, FakeCodeHasher, FakeOAuthProvider, FakeOpaqueTokens, FakeSecretBox,
-    FakeSessionTokens, InMemoryStore, RecordingMailer, SeededRandom, SentCode,
+    FakeSessionTokens, InMemoryStore, ProviderFailure, RecordingMailer, SeededRandom, SentCode,
 };

@@ -23,6 +23,23 @@ pub struct FakeOAuthProvider {
     revoked: Mutex<Vec<String>>,
     counter: AtomicUsize,
     expires_in: Mutex<Option<Duration>>,
+    /// The refresh token the provider honours now (the last one it handed out).
+    valid_refresh: Mutex<Option<String>>,
+    rotates: std::sync::atomic::AtomicBool,
+    refresh_failure: Mutex<Option<ProviderFailure>>,
+    refresh_delay: Mutex<Option<std::time::Duration>>,
+    refreshes: Mutex<Vec<String>>,
+}
+
+/// How the fake's refreshes fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderFailure {
+    /// The grant is gone (`invalid_grant`): the user must connect again.
+    GrantRevoked,
+    /// Another refusal, with this code.
+    Rejected(String),
+    /// Down or timing out.
+    Unavailable,
 }
 
 impl FakeOAuthProvider {
@@ -39,7 +56,39 @@ impl FakeOAuthProvider {
             revoked: Mutex::new(Vec::new()),
             counter: AtomicUsize::new(0),
             expires_in: Mutex::new(Some(Duration::hours(1))),
+            valid_refresh: Mutex::new(None),
+            rotates: false.into(),
+            refresh_failure: Mutex::new(None),
+            refresh_delay: Mutex::new(None),
+            refreshes: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Refreshes hand out a new refresh token each time, and honour only the last one handed
+    /// out (as Slack, Linear and Mercury do): a spent one is `invalid_grant`.
+    pub fn rotate_refresh_tokens(&self) {
+        self.rotates.store(true, Ordering::SeqCst);
+    }
+
+    /// The next refreshes fail this way (`None`: they work again).
+    pub fn fail_refresh(&self, failure: Option<ProviderFailure>) {
+        *self
+            .refresh_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = failure;
+    }
+
+    /// Each refresh takes this long (to let concurrent callers pile up).
+    pub fn delay_refresh(&self, delay: std::time::Duration) {
+        *self.refresh_delay.lock().unwrap_or_else(|e| e.into_inner()) = Some(delay);
+    }
+
+    /// The refresh token of every refresh that reached the provider, in order.
+    pub fn refreshes(&self) -> Vec<String> {
+        self.refreshes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The `expires_in` of the next token responses (one hour unless set).
@@ -132,14 +181,17 @@ impl OAuthProvider for FakeOAuthProvider {
         let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
         let mut metadata = Map::new();
         metadata.insert("team".into(), json!("Acme"));
+        let refresh = self
+            .refresh_token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if refresh.is_some() {
+            *self.valid_refresh.lock().unwrap_or_else(|e| e.into_inner()) = refresh.clone();
+        }
         Ok(TokenSet {
             access_token: SecretString::from(format!("access-{n}")),
-            refresh_token: self
-                .refresh_token
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-                .map(SecretString::from),
+            refresh_token: refresh.map(SecretString::from),
             expires_in: *self.expires_in.lock().unwrap_or_else(|e| e.into_inner()),
             scopes: vec!["read".into()],
             metadata,
@@ -153,6 +205,60 @@ impl OAuthProvider for FakeOAuthProvider {
         let mut m = Map::new();
         m.insert("email".into(), json!("ann@acme.test"));
         Ok(m)
+    }
+
+    async fn refresh(
+        &self,
+        refresh_token: &SecretString,
+        _metadata: &Map<String, Value>,
+    ) -> Result<TokenSet, ProviderError> {
+        let presented = refresh_token.expose_secret().to_owned();
+        self.refreshes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(presented.clone());
+        let delay = *self.refresh_delay.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        let failure = self
+            .refresh_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match failure {
+            Some(ProviderFailure::GrantRevoked) => {
+                return Err(ProviderError::GrantRevoked {
+                    code: "invalid_grant".into(),
+                })
+            }
+            Some(ProviderFailure::Rejected(code)) => return Err(ProviderError::Rejected { code }),
+            Some(ProviderFailure::Unavailable) => {
+                return Err(ProviderError::Unavailable("token endpoint down".into()))
+            }
+            None => {}
+        }
+        let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let rotated = if self.rotates.load(Ordering::SeqCst) {
+            let mut valid = self.valid_refresh.lock().unwrap_or_else(|e| e.into_inner());
+            if valid.as_deref().is_some_and(|v| v != presented) {
+                return Err(ProviderError::GrantRevoked {
+                    code: "invalid_grant".into(),
+                });
+            }
+            let next = format!("refresh-r{n}");
+            *valid = Some(next.clone());
+            Some(SecretString::from(next))
+        } else {
+            None
+        };
+        Ok(TokenSet {
+            access_token: SecretString::from(format!("access-{n}")),
+            refresh_token: rotated,
+            expires_in: *self.expires_in.lock().unwrap_or_else(|e| e.into_inner()),
+            scopes: vec!["read".into()],
+            metadata: Map::new(),
+        })
     }
 
     async fn revoke(&self, account: &Revocation) -> Result<Revoked, ProviderError> {
