@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use gptgate_domain::{
     Account, AccountId, AccountLabel, AccountStatus, ProviderId, Sealed, SealedTokens, UserId,
 };
-use gptgate_ports::{AccountRepository, StorageError};
+use gptgate_ports::{AccountRepository, RefreshOutcome, StorageError};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::FromRow;
@@ -199,6 +199,65 @@ impl AccountRepository for Store {
         .execute(self.writes())
         .await
         .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    #[instrument(skip_all)]
+    async fn take_refresh_lease(
+        &self,
+        id: AccountId,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET refresh_lease_until = $1 WHERE id = $2 \
+             AND (refresh_lease_until IS NULL OR refresh_lease_until <= $3)",
+        )
+        .bind(time(until))
+        .bind(id.as_uuid())
+        .bind(time(now))
+        .execute(self.writes())
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    #[instrument(skip_all)]
+    async fn end_refresh(
+        &self,
+        id: AccountId,
+        outcome: &RefreshOutcome,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let query = match outcome {
+            RefreshOutcome::Refreshed {
+                tokens,
+                expires_at,
+                metadata,
+            } => sqlx::query(
+                "UPDATE accounts SET refresh_lease_until = NULL, updated_at = $2, \
+                 status = 'active', access_token = $3, refresh_token = $4, key_id = $5, \
+                 expires_at = $6, metadata = $7 WHERE id = $1",
+            )
+            .bind(id.as_uuid())
+            .bind(time(now))
+            .bind(sealed(&tokens.access_token))
+            .bind(sealed(&tokens.refresh_token))
+            .bind(&tokens.key_id)
+            .bind(expires_at.map(time))
+            .bind(Json(metadata)),
+            RefreshOutcome::ReauthRequired => sqlx::query(
+                "UPDATE accounts SET refresh_lease_until = NULL, updated_at = $2, \
+                 status = 'reauth_required' WHERE id = $1",
+            )
+            .bind(id.as_uuid())
+            .bind(time(now)),
+            RefreshOutcome::Unchanged => {
+                sqlx::query("UPDATE accounts SET refresh_lease_until = NULL WHERE id = $1")
+                    .bind(id.as_uuid())
+            }
+        };
+        let done = query.execute(self.writes()).await.map_err(storage)?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -28,5 +28,5 @@ pub use oauth::{
 pub use random::{Random, RandomError};
 pub use storage::{
     AccountRepository, ConversationRepository, Housekeeping, LinkTokenRepository, PurgeReport,
-    SessionRepository, Store, UserRepository, VerificationCodeRepository,
+    RefreshOutcome, SessionRepository, Store, UserRepository, VerificationCodeRepository,
 };

@@ -115,6 +115,23 @@ pub trait ConversationRepository: Send + Sync {
     ) -> Result<bool, StorageError>;
 }
 
+/// What a refresh of an account's tokens came to, for [`AccountRepository::end_refresh`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// New tokens (a provider that rotates sends a new refresh token; otherwise the sealed
+    /// old one is passed again), their expiry and the account's metadata with what the
+    /// provider told: stored, and the account is active again.
+    Refreshed {
+        tokens: SealedTokens,
+        expires_at: Option<OffsetDateTime>,
+        metadata: serde_json::Map<String, serde_json::Value>,
+    },
+    /// The provider no longer honours the grant: the account needs the user to connect again.
+    ReauthRequired,
+    /// Nothing to store (the provider failed for now): only the lease is released.
+    Unchanged,
+}
+
 /// Stores connected accounts. Tokens arrive and leave sealed; this port never sees plaintext.
 #[async_trait]
 pub trait AccountRepository: Send + Sync {
@@ -160,6 +177,26 @@ pub trait AccountRepository: Send + Sync {
         id: AccountId,
         old: &SealedTokens,
         new: &SealedTokens,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError>;
+
+    /// Takes the refresh lease of account `id` until `until`, unless an unexpired one (ending
+    /// after `now`) is held. Returns whether it took it: `false` when another refresh holds it
+    /// or the account does not exist. The lease lets one refresh at a time run per account
+    /// across server instances, without a transaction held open during the provider call.
+    async fn take_refresh_lease(
+        &self,
+        id: AccountId,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StorageError>;
+
+    /// Stores what a refresh of account `id` came to and releases its lease, in one write.
+    /// Returns whether the account still exists.
+    async fn end_refresh(
+        &self,
+        id: AccountId,
+        outcome: &RefreshOutcome,
         now: OffsetDateTime,
     ) -> Result<bool, StorageError>;
 

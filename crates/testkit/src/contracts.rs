@@ -165,6 +165,8 @@ pub fn whole_store_checks() -> Vec<(&'static str, Check)> {
         another_users_account_cannot_be_found_toggled_or_deleted,
         tokens_can_be_replaced_and_accounts_scanned_in_pages,
         a_reseal_replaces_only_the_tokens_it_read,
+        a_refresh_lease_is_held_by_one_until_it_ends_or_expires,
+        ending_a_refresh_stores_its_outcome,
         deleting_a_user_deletes_their_accounts_and_link_tokens,
         an_onboarding_token_is_consumed_once_and_never_after_expiry,
         concurrent_consumers_of_one_onboarding_token_get_it_once,

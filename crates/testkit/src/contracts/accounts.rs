@@ -9,6 +9,7 @@ use time::Duration;
 use super::fixtures::{user, T0};
 use super::link_tokens::onboarding;
 use super::Store;
+use gptgate_ports::RefreshOutcome;
 
 /// Account `n` of `user` at `provider` labelled `label`.
 pub fn account(user: UserId, n: u8, provider: ProviderId, label: &str) -> Account {
@@ -225,4 +226,100 @@ pub async fn deleting_a_user_deletes_their_accounts_and_link_tokens(store: Arc<d
             .unwrap(),
         None
     );
+}
+
+pub async fn a_refresh_lease_is_held_by_one_until_it_ends_or_expires(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let a = account(ann, 1, ProviderId::Slack, "team");
+    store.upsert_account(&a).await.unwrap();
+    let until = T0 + Duration::seconds(30);
+    assert!(store.take_refresh_lease(a.id, T0, until).await.unwrap());
+    assert!(
+        !store.take_refresh_lease(a.id, T0, until).await.unwrap(),
+        "held: a second refresh waits"
+    );
+    // Up to the last instant of the lease it is held; at its end it can be taken again.
+    let last = until - Duration::microseconds(1);
+    assert!(!store
+        .take_refresh_lease(a.id, last, last + Duration::seconds(30))
+        .await
+        .unwrap());
+    assert!(store
+        .take_refresh_lease(a.id, until, until + Duration::seconds(30))
+        .await
+        .unwrap());
+    // Ended: free at once, whatever its end was.
+    assert!(store
+        .end_refresh(a.id, &RefreshOutcome::Unchanged, T0)
+        .await
+        .unwrap());
+    assert!(store.take_refresh_lease(a.id, T0, until).await.unwrap());
+    assert_eq!(
+        store.find_account(ann, a.id).await.unwrap(),
+        Some(a),
+        "taking and ending a lease with no outcome changes nothing of the account"
+    );
+    let unknown = AccountId::from_random_bytes([9; 16]);
+    assert!(!store.take_refresh_lease(unknown, T0, until).await.unwrap());
+    assert!(!store
+        .end_refresh(unknown, &RefreshOutcome::Unchanged, T0)
+        .await
+        .unwrap());
+}
+
+pub async fn ending_a_refresh_stores_its_outcome(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let a = account(ann, 1, ProviderId::Linear, "work");
+    store.upsert_account(&a).await.unwrap();
+    let later = T0 + Duration::minutes(50);
+
+    let tokens = SealedTokens {
+        access_token: Some(Sealed::from_bytes(vec![7, 7, 7])),
+        refresh_token: Some(Sealed::from_bytes(vec![8, 8, 8])),
+        key_id: "k2".into(),
+    };
+    let mut metadata = a.metadata.clone();
+    metadata.insert("apiDomain".into(), json!("https://www.zohoapis.eu"));
+    store
+        .take_refresh_lease(a.id, later, later + Duration::seconds(30))
+        .await
+        .unwrap();
+    let refreshed = RefreshOutcome::Refreshed {
+        tokens: tokens.clone(),
+        expires_at: Some(later + Duration::hours(1)),
+        metadata: metadata.clone(),
+    };
+    assert!(store.end_refresh(a.id, &refreshed, later).await.unwrap());
+    let stored = store.find_account(ann, a.id).await.unwrap().unwrap();
+    assert_eq!(stored.tokens, tokens);
+    assert_eq!(stored.expires_at, Some(later + Duration::hours(1)));
+    assert_eq!(stored.metadata, metadata);
+    assert_eq!(stored.status, AccountStatus::Active);
+    assert_eq!(stored.updated_at, later);
+    assert_eq!(
+        (stored.label, stored.scopes, stored.created_at),
+        (a.label.clone(), a.scopes.clone(), a.created_at)
+    );
+    assert!(
+        store
+            .take_refresh_lease(a.id, later, later + Duration::seconds(30))
+            .await
+            .unwrap(),
+        "the lease went with the write"
+    );
+
+    let then = later + Duration::minutes(1);
+    assert!(store
+        .end_refresh(a.id, &RefreshOutcome::ReauthRequired, then)
+        .await
+        .unwrap());
+    let stored = store.find_account(ann, a.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, AccountStatus::ReauthRequired);
+    assert_eq!(stored.tokens, tokens, "the tokens stay, for a revocation");
+    assert_eq!(stored.updated_at, then);
+
+    // A reconnect makes the account active again.
+    store.upsert_account(&a).await.unwrap();
+    let stored = store.find_account(ann, a.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, AccountStatus::Active);
 }

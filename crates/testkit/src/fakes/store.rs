@@ -12,7 +12,8 @@ use gptgate_ports::limits::BudgetChange;
 use gptgate_ports::storage::CodeChange;
 use gptgate_ports::{
     AccountRepository, BudgetRepository, ConversationRepository, Housekeeping, LinkTokenRepository,
-    PurgeReport, SessionRepository, StorageError, UserRepository, VerificationCodeRepository,
+    PurgeReport, RefreshOutcome, SessionRepository, StorageError, UserRepository,
+    VerificationCodeRepository,
 };
 use time::OffsetDateTime;
 
@@ -40,6 +41,8 @@ struct State {
     management: HashMap<TokenHash, ManagementToken>,
     states: HashMap<TokenHash, OAuthState>,
     budgets: HashMap<String, BudgetWindow>,
+    /// Account -> end of its refresh lease.
+    refresh_leases: HashMap<AccountId, OffsetDateTime>,
     exports: HashMap<TokenHash, ExportLink>,
 }
 
@@ -438,6 +441,54 @@ impl AccountRepository for InMemoryStore {
             }
             _ => false,
         })
+    }
+
+    async fn take_refresh_lease(
+        &self,
+        id: AccountId,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        if !state.accounts.contains_key(&id)
+            || state.refresh_leases.get(&id).is_some_and(|end| *end > now)
+        {
+            return Ok(false);
+        }
+        state.refresh_leases.insert(id, until);
+        Ok(true)
+    }
+
+    async fn end_refresh(
+        &self,
+        id: AccountId,
+        outcome: &RefreshOutcome,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        state.refresh_leases.remove(&id);
+        let Some(account) = state.accounts.get_mut(&id) else {
+            return Ok(false);
+        };
+        match outcome {
+            RefreshOutcome::Refreshed {
+                tokens,
+                expires_at,
+                metadata,
+            } => {
+                account.tokens = tokens.clone();
+                account.expires_at = *expires_at;
+                account.metadata = metadata.clone();
+                account.status = gptgate_domain::AccountStatus::Active;
+                account.updated_at = now;
+            }
+            RefreshOutcome::ReauthRequired => {
+                account.status = gptgate_domain::AccountStatus::ReauthRequired;
+                account.updated_at = now;
+            }
+            RefreshOutcome::Unchanged => {}
+        }
+        Ok(true)
     }
 
     async fn accounts_page(
