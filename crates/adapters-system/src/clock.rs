@@ -1,4 +1,4 @@
-use gptgate_ports::Clock;
+use gptgate_ports::{Clock, Timer};
 use time::OffsetDateTime;
 
 /// The system clock, truncated to microseconds: the precision every store keeps, so a value
@@ -15,6 +15,17 @@ impl Clock for SystemClock {
         let now = OffsetDateTime::now_utc();
         now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
             .unwrap_or(now)
+    }
+}
+
+/// Waits on the tokio runtime's timer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TokioTimer;
+
+#[async_trait::async_trait]
+impl Timer for TokioTimer {
+    async fn sleep(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await;
     }
 }
 

@@ -12,7 +12,7 @@ mod secret_box;
 mod session_tokens;
 
 pub use budgets::InProcessBudgets;
-pub use clock::SystemClock;
+pub use clock::{SystemClock, TokioTimer};
 pub use code_hasher::HmacCodeHasher;
 pub use keys::{KeyError, ServerKeys, MIN_SECRET_BYTES};
 pub use opaque_tokens::Sha256OpaqueTokens;

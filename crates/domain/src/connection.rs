@@ -261,6 +261,20 @@ pub struct OAuthState {
     pub created_at: OffsetDateTime,
 }
 
+/// How long before its expiry an access token is refreshed: a token that could expire during a
+/// provider call (20 s at most) or between the GPT's calls is not used.
+pub const REFRESH_MARGIN: Duration = Duration::minutes(5);
+
+impl Account {
+    /// Whether the access token must be refreshed before it is used at `now`: it expires within
+    /// [`REFRESH_MARGIN`] (or has expired). A token of unknown lifetime is used until the
+    /// provider refuses it.
+    pub fn needs_refresh(&self, now: OffsetDateTime) -> bool {
+        self.expires_at
+            .is_some_and(|expires_at| expires_at - now <= REFRESH_MARGIN)
+    }
+}
+
 /// The longest access-token lifetime believed: past twenty years a token is as good as
 /// non-expiring, and `now + lifetime` stays far from the calendar's end.
 pub const MAX_TOKEN_LIFETIME: Duration = Duration::days(20 * 365);
@@ -276,6 +290,45 @@ pub fn token_expiry(now: OffsetDateTime, lifetime: Duration) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn account_expiring(expires_at: Option<OffsetDateTime>) -> Account {
+        let t0 = time::macros::datetime!(2026-01-01 00:00 UTC);
+        Account {
+            id: AccountId::from_random_bytes([1; 16]),
+            user_id: UserId::from_random_bytes([2; 16]),
+            provider: ProviderId::Gmail,
+            label: AccountLabel::parse("work").unwrap(),
+            enabled: true,
+            status: AccountStatus::Active,
+            tokens: SealedTokens {
+                access_token: None,
+                refresh_token: None,
+                key_id: "k1".into(),
+            },
+            expires_at,
+            scopes: Vec::new(),
+            metadata: serde_json::Map::new(),
+            created_at: t0,
+            updated_at: t0,
+        }
+    }
+
+    #[test]
+    fn a_token_is_refreshed_from_five_minutes_before_its_expiry() {
+        let now = time::macros::datetime!(2026-01-01 10:00 UTC);
+        let at = |left: Duration| account_expiring(Some(now + left)).needs_refresh(now);
+        assert!(
+            !at(REFRESH_MARGIN + Duration::microseconds(1)),
+            "just over: used"
+        );
+        assert!(at(REFRESH_MARGIN), "exactly five minutes left: refreshed");
+        assert!(at(Duration::ZERO));
+        assert!(at(-Duration::hours(1)), "expired");
+        assert!(
+            !account_expiring(None).needs_refresh(now),
+            "unknown lifetime: used until refused"
+        );
+    }
 
     #[test]
     fn a_token_expiry_is_clamped_to_a_sane_range() {

@@ -8,3 +8,11 @@ pub trait Clock: Send + Sync {
     /// system clock does.
     fn now(&self) -> OffsetDateTime;
 }
+
+/// Waits. Business code waits only through this port (never a runtime's timer), so tests can
+/// make waits instant and deterministic.
+#[async_trait::async_trait]
+pub trait Timer: Send + Sync {
+    /// Returns after `duration` (or, in a fake, when the fake says it has passed).
+    async fn sleep(&self, duration: std::time::Duration);
+}

@@ -15,7 +15,7 @@ pub mod random;
 pub mod services;
 pub mod storage;
 
-pub use clock::Clock;
+pub use clock::{Clock, Timer};
 pub use crypto::{
     CodeHasher, OpaqueTokens, SealError, SecretBox, SessionClaims, SessionTokens, TokenError,
 };

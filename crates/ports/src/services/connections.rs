@@ -143,7 +143,7 @@ fn hex(hash: &TokenHash) -> String {
 }
 
 /// Where a sealed value lives: the associated data that binds it to its row and column.
-fn context(table: &str, row: &str, column: &str) -> String {
+pub(crate) fn context(table: &str, row: &str, column: &str) -> String {
     format!("{table}/{row}/{column}")
 }
 

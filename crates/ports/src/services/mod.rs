@@ -4,6 +4,7 @@ mod connections;
 mod conversations;
 mod export;
 mod maintenance;
+mod refresh;
 mod sign_in;
 mod users;
 
@@ -14,6 +15,7 @@ pub use connections::{
 pub use conversations::{Conversations, ConversationsError, Page, PAGE_LIMIT_MAX};
 pub use export::{DataExport, ExportDownload, ExportError, ExportPorts, Exports, EXPORTS_PER_HOUR};
 pub use maintenance::Maintenance;
+pub use refresh::{Access, AccessError, RefreshPorts, Refresher, REFRESH_LEASE};
 pub use sign_in::{
     AuthenticateError, Authenticated, SendCodeError, SignIn, SignInPorts, SignedIn, VerifyError,
 };

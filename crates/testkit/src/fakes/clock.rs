@@ -1,6 +1,6 @@
 use std::sync::{Arc, Mutex};
 
-use gptgate_ports::Clock;
+use gptgate_ports::{Clock, Timer};
 use time::{macros::datetime, Duration, OffsetDateTime};
 
 /// A clock that only moves when told. Clones share the same time.
@@ -35,5 +35,15 @@ impl Default for FakeClock {
 impl Clock for FakeClock {
     fn now(&self) -> OffsetDateTime {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A sleep moves the fake clock on by its duration at once (and lets other tasks run), so
+/// waits cost no real time and what they wait for is decided by the test.
+#[async_trait::async_trait]
+impl Timer for FakeClock {
+    async fn sleep(&self, duration: std::time::Duration) {
+        self.advance(Duration::try_from(duration).unwrap_or(Duration::MAX));
+        tokio::task::yield_now().await;
     }
 }
