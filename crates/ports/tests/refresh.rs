@@ -211,6 +211,11 @@ async fn twenty_concurrent_callers_share_one_refresh() {
         );
     }
     assert_eq!(h.provider.refreshes().len(), 1, "exactly one refresh");
+    assert_eq!(
+        refresher.queued_accounts(),
+        0,
+        "the queue went with its last caller"
+    );
     tokens.dedup();
     assert_eq!(
         tokens.len(),
@@ -384,4 +389,21 @@ async fn an_account_deleted_meanwhile_or_a_provider_no_longer_configured_is_said
             .unwrap(),
         "the lease was released"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accounts_queue_lives_while_its_refresh_runs_and_goes_after() {
+    let h = harness(Duration::minutes(1), Some("refresh-0")).await;
+    h.provider
+        .delay_refresh(std::time::Duration::from_millis(200));
+    let refresher = Arc::new(refresher(&h, Arc::new(RealTimer)));
+    let running = {
+        let refresher = refresher.clone();
+        let stale = h.account.clone();
+        tokio::spawn(async move { refresher.access(&stale).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(refresher.queued_accounts(), 1, "in flight");
+    running.await.unwrap().unwrap();
+    assert_eq!(refresher.queued_accounts(), 0, "gone with its only caller");
 }

@@ -340,6 +340,12 @@ impl Refresher {
             .transpose()
     }
 
+    /// How many accounts have a refresh in progress or awaited in this process (a queue is
+    /// dropped with its last caller, so this is 0 when nothing is going on).
+    pub fn queued_accounts(&self) -> usize {
+        self.queues.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     fn queue(&self, id: AccountId) -> Arc<futures::lock::Mutex<()>> {
         self.queues
             .lock()
