@@ -5,6 +5,7 @@
 //! [`services`] implement the use cases on top of them; the HTTP layer and embedders call the
 //! services. No infrastructure type (sqlx, actix, reqwest, lettre) appears in any signature.
 
+pub mod actions;
 pub mod clock;
 pub mod crypto;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod random;
 pub mod services;
 pub mod storage;
 
+pub use actions::{ActionCall, ActionError, ActionSpec, ProviderActions};
 pub use clock::{Clock, Timer};
 pub use crypto::{
     CodeHasher, OpaqueTokens, SealError, SecretBox, SessionClaims, SessionTokens, TokenError,

@@ -1,5 +1,6 @@
 //! The fakes.
 
+mod actions;
 mod clock;
 mod crypto;
 mod mailer;
@@ -7,6 +8,7 @@ mod oauth;
 mod random;
 mod store;
 
+pub use actions::{FakeActionCall, FakeOutcome, FakeProviderActions};
 pub use clock::FakeClock;
 pub use crypto::{FakeCodeHasher, FakeOpaqueTokens, FakeSecretBox, FakeSessionTokens};
 pub use mailer::{RecordingMailer, SentCode};

@@ -12,6 +12,7 @@ pub mod harness;
 
 pub use contracts::{Store, TestStore};
 pub use fakes::{
-    FakeClock, FakeCodeHasher, FakeOAuthProvider, FakeOpaqueTokens, FakeSecretBox,
-    FakeSessionTokens, InMemoryStore, ProviderFailure, RecordingMailer, SeededRandom, SentCode,
+    FakeActionCall, FakeClock, FakeCodeHasher, FakeOAuthProvider, FakeOpaqueTokens, FakeOutcome,
+    FakeProviderActions, FakeSecretBox, FakeSessionTokens, InMemoryStore, ProviderFailure,
+    RecordingMailer, SeededRandom, SentCode,
 };

@@ -1,5 +1,6 @@
 //! The use cases: what the HTTP layer and embedders call.
 
+mod actions;
 mod connections;
 mod conversations;
 mod export;
@@ -8,6 +9,7 @@ mod refresh;
 mod sign_in;
 mod users;
 
+pub use actions::{Actions, ActionsError};
 pub use connections::{
     Callback, ConnectError, ConnectPreview, Connections, ConnectionsPorts, Erased, LinkOwner,
     RotationReport, StartedConnect,
