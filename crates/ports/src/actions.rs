@@ -50,9 +50,13 @@ pub enum ActionError {
     /// `code` is the provider's, `message` says what the user can do.
     #[error("{message}")]
     Conflict { code: String, message: String },
-    /// The provider refused the request; `code` is its error code, safe to show.
+    /// The provider refused the request; `code` is its error code and `message` its words
+    /// (safe to show: never a token).
     #[error("the provider refused: {code}")]
-    Rejected { code: String },
+    Rejected {
+        code: String,
+        message: Option<String>,
+    },
     /// The provider could not be reached, timed out, failed (5xx) or answered something
     /// unreadable.
     #[error("the provider could not be reached or answered unexpectedly")]

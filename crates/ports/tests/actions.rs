@@ -376,7 +376,7 @@ async fn provider_failures_come_out_as_what_they_are() {
     ));
     assert!(matches!(
         h.post(note()).await,
-        Err(ActionsError::ProviderRejected { ref code }) if code == "invalid_team"
+        Err(ActionsError::ProviderRejected { ref code, .. }) if code == "invalid_team"
     ));
     assert!(matches!(
         h.post(note()).await,

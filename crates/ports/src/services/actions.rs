@@ -40,7 +40,10 @@ pub enum ActionsError {
     #[error("{message}")]
     Conflict { code: String, message: String },
     #[error("the provider refused: {code}")]
-    ProviderRejected { code: String },
+    ProviderRejected {
+        code: String,
+        message: Option<String>,
+    },
     #[error("the provider could not be reached or answered unexpectedly")]
     ProviderUnavailable,
     /// Another server instance's refresh of the account's token is stuck.
@@ -177,7 +180,10 @@ impl Actions {
             AccessError::ReauthRequired => self.reconnect(account).await,
             AccessError::ProviderNotConfigured(_) => ActionsError::UnknownProvider,
             AccessError::Provider(ProviderError::Rejected { code }) => {
-                ActionsError::ProviderRejected { code }
+                ActionsError::ProviderRejected {
+                    code,
+                    message: None,
+                }
             }
             AccessError::Provider(ProviderError::GrantRevoked { .. }) => {
                 self.reconnect(account).await
@@ -200,10 +206,11 @@ fn action_error(e: ActionError) -> ActionsError {
         // A second refusal is handled by the caller; here it only comes from `check`.
         ActionError::Unauthorized => ActionsError::ProviderRejected {
             code: "unauthorized".into(),
+            message: None,
         },
         ActionError::RateLimited { retry_after } => ActionsError::RateLimited { retry_after },
         ActionError::Conflict { code, message } => ActionsError::Conflict { code, message },
-        ActionError::Rejected { code } => ActionsError::ProviderRejected { code },
+        ActionError::Rejected { code, message } => ActionsError::ProviderRejected { code, message },
         ActionError::Unavailable(e) => {
             tracing::warn!(error = %e, "the provider failed an action");
             ActionsError::ProviderUnavailable

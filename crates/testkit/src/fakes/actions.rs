@@ -152,7 +152,10 @@ impl ProviderActions for FakeProviderActions {
                 code: code.into(),
                 message: format!("conflict: {code}"),
             }),
-            FakeOutcome::Rejected(code) => Err(ActionError::Rejected { code: code.into() }),
+            FakeOutcome::Rejected(code) => Err(ActionError::Rejected {
+                code: code.into(),
+                message: Some(format!("refused: {code}")),
+            }),
             FakeOutcome::Unavailable => Err(ActionError::Unavailable("provider down".into())),
         }
     }
