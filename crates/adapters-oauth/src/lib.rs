@@ -6,6 +6,7 @@
 //! Every URL comes from [`ProviderConfig`], so sandboxes and tests can point a provider
 //! anywhere. Provider calls time out after 10 seconds and never follow redirects.
 
+pub mod actions;
 mod config;
 pub mod gmail;
 mod http;
@@ -21,7 +22,7 @@ pub use standard::StandardProvider;
 use std::sync::Arc;
 
 use gptgate_domain::ProviderId;
-use gptgate_ports::OAuthProvider;
+use gptgate_ports::{OAuthProvider, ProviderActions};
 
 /// The adapter for a configured provider.
 pub fn build(settings: &ProviderSettings) -> Result<Arc<dyn OAuthProvider>, ProviderSetupError> {
@@ -34,5 +35,17 @@ pub fn build(settings: &ProviderSettings) -> Result<Arc<dyn OAuthProvider>, Prov
             &settings.resolve(&zoho::DEFAULTS),
             settings.accounts_servers.as_deref(),
         )?),
+    })
+}
+
+/// The actions of a configured provider, for the providers that have them so far.
+pub fn build_actions(
+    settings: &ProviderSettings,
+) -> Result<Option<Arc<dyn ProviderActions>>, ProviderSetupError> {
+    Ok(match settings.id {
+        ProviderId::Linear => Some(Arc::new(actions::linear::actions(
+            &settings.resolve(&linear::DEFAULTS),
+        )?)),
+        ProviderId::Gmail | ProviderId::Mercury | ProviderId::Slack | ProviderId::Zoho => None,
     })
 }

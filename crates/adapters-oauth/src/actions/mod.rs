@@ -1,0 +1,212 @@
+//! Provider actions (the `ProviderActions` port), one module per provider, and what they
+//! share: params parsed into typed structs that name the field at fault, the structs' JSON
+//! Schema for the catalog, bounds, results cut to fit ChatGPT's limit, and the time limit.
+
+pub mod linear;
+
+use std::time::Duration;
+
+use gptgate_ports::{ActionError, ActionSpec};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The longest a provider call of an action may take, connection included.
+pub const ACTION_TIME_LIMIT: Duration = Duration::from_secs(20);
+
+/// The longest text an action returns in one field (a message body...): with the rest of a
+/// result, well inside ChatGPT's 100,000 characters.
+pub const MAX_TEXT_CHARS: usize = 50_000;
+
+/// Params that have bounds beyond their types.
+pub(crate) trait Bounded {
+    fn check(&self) -> Result<(), ActionError> {
+        Ok(())
+    }
+}
+
+/// The catalog entry of an action whose params are `P`.
+pub(crate) fn spec<P: JsonSchema>(
+    name: &'static str,
+    description: &'static str,
+    consequential: bool,
+) -> ActionSpec {
+    ActionSpec {
+        name,
+        description,
+        params: schema::<P>(),
+        consequential,
+    }
+}
+
+/// The JSON Schema of `P`, as an OpenAPI 3.1 schema object (no `$schema`, no `title`).
+pub(crate) fn schema<P: JsonSchema>() -> Value {
+    let mut value = serde_json::to_value(schemars::schema_for!(P)).unwrap_or(Value::Null);
+    if let Some(object) = value.as_object_mut() {
+        object.remove("$schema");
+        object.remove("title");
+    }
+    value
+}
+
+/// `params` as `P`, within its bounds; an error names the field at fault and never echoes a
+/// value sent.
+pub(crate) fn parse<P: DeserializeOwned + Bounded>(params: &Value) -> Result<P, ActionError> {
+    let parsed: P = serde_path_to_error::deserialize(params).map_err(|e| {
+        let path = e.path().to_string();
+        invalid_params(&path, &e.inner().to_string())
+    })?;
+    parsed.check()?;
+    Ok(parsed)
+}
+
+/// A serde error at `path` as a refusal naming the field (a missing field is named by the
+/// message, under the path of its object); a wrong value keeps only what was expected.
+fn invalid_params(path: &str, message: &str) -> ActionError {
+    let parent = if path == "." { "" } else { path };
+    let join = |name: &str| {
+        if parent.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{parent}.{name}")
+        }
+    };
+    let quoted = |m: &str| m.split('`').nth(1).map(str::to_owned);
+    if let Some(name) = message
+        .strip_prefix("missing field ")
+        .and_then(|_| quoted(message))
+    {
+        return invalid(&join(&name), "is required");
+    }
+    if message.starts_with("unknown field ") {
+        // The path already ends at the unknown field.
+        return invalid(parent, "is not a parameter of this action");
+    }
+    let expected = message
+        .find("expected ")
+        .map_or("has the wrong type or value", |i| &message[i..]);
+    invalid(parent, &format!("has the wrong type or value: {expected}"))
+}
+
+pub(crate) fn invalid(field: &str, message: &str) -> ActionError {
+    ActionError::InvalidParams {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// `value` within `range`, or a refusal naming `field`.
+pub(crate) fn within<T: PartialOrd + std::fmt::Display>(
+    field: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), ActionError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            &format!("must be from {} to {}", range.start(), range.end()),
+        ))
+    }
+}
+
+/// `text` of `min..=max` characters, or a refusal naming `field`.
+pub(crate) fn length(field: &str, text: &str, min: usize, max: usize) -> Result<(), ActionError> {
+    let n = text.chars().count();
+    if (min..=max).contains(&n) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            &format!("must be {min} to {max} characters (got {n})"),
+        ))
+    }
+}
+
+/// A provider call that failed before it was answered.
+pub(crate) fn unreachable(e: reqwest::Error) -> ActionError {
+    ActionError::Unavailable(Box::new(e.without_url()))
+}
+
+/// `Retry-After` in seconds, if the provider sent it.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<time::Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .map(time::Duration::seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Deserialize, JsonSchema, Debug)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Example {
+        team_id: String,
+        limit: Option<u32>,
+        nested: Option<Inner>,
+    }
+
+    #[derive(Deserialize, JsonSchema, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        name: String,
+    }
+
+    impl Bounded for Example {}
+
+    fn field(params: Value) -> String {
+        match parse::<Example>(&params) {
+            Err(ActionError::InvalidParams { field, message }) => {
+                assert!(
+                    !message.contains("123456"),
+                    "never echoes a value: {message}"
+                );
+                field
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_field_at_fault() {
+        assert_eq!(field(json!({})), "teamId");
+        assert_eq!(field(json!({ "teamId": "t", "colour": 1 })), "colour");
+        assert_eq!(field(json!({ "teamId": 123456 })), "teamId");
+        assert_eq!(field(json!({ "teamId": "t", "limit": "123456" })), "limit");
+        assert_eq!(field(json!({ "teamId": "t", "nested": {} })), "nested.name");
+        assert_eq!(field(json!("123456")), "");
+        assert!(parse::<Example>(&json!({ "teamId": "t" })).is_ok());
+    }
+
+    #[test]
+    fn the_schema_is_an_openapi_object_schema() {
+        let schema = schema::<Example>();
+        assert_eq!(schema["type"], "object");
+        assert!(schema.get("$schema").is_none());
+        assert!(schema.get("title").is_none());
+        assert_eq!(schema["required"], json!(["teamId"]));
+        assert_eq!(schema["additionalProperties"], json!(false));
+    }
+
+    #[test]
+    fn bounds_are_checked_at_both_ends() {
+        assert!(within("limit", 1, 1..=25).is_ok());
+        assert!(within("limit", 25, 1..=25).is_ok());
+        assert!(within("limit", 0, 1..=25).is_err());
+        assert!(within("limit", 26, 1..=25).is_err());
+        assert!(length("title", "é", 1, 1).is_ok());
+        assert!(length("title", "", 1, 1).is_err());
+        assert!(length("title", "ab", 1, 1).is_err());
+    }
+}
