@@ -84,7 +84,30 @@ fn print_openapi(format: Format) -> ExitCode {
         .or_else(|| vars.get("NEXT_PUBLIC_APP_URL"))
         .map(|u| u.trim().trim_end_matches('/').to_owned())
         .unwrap_or_else(|| "http://localhost:8080".to_owned());
-    let doc = openapi::document(&public_url);
+    // The actions of the configured providers are operations too; they need the provider
+    // settings, read without touching anything (a configuration that does not load yet
+    // still gets the rest of the document).
+    let actions = match Config::dry_run(&vars, &gptgate_adapters_system::OsRandom::new())
+        .map_err(|e| e.to_string())
+        .and_then(|config| crate::startup::provider_actions(&config).map_err(|e| e.to_string()))
+    {
+        Ok(actions) => actions,
+        Err(e) => {
+            eprintln!("(provider actions left out: {e})");
+            Vec::new()
+        }
+    };
+    let catalog: Vec<_> = actions
+        .iter()
+        .map(|a| (a.provider(), a.catalog()))
+        .collect();
+    let doc = match openapi::document(&public_url, &catalog) {
+        Ok(doc) => doc,
+        Err(e) => {
+            eprintln!("cannot render the OpenAPI document: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let text = match format {
         Format::Json => doc.to_pretty_json().map_err(|e| e.to_string()),
         Format::Yaml => doc.to_yaml().map_err(|e| e.to_string()),

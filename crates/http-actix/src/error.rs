@@ -24,7 +24,9 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
-    allow: Option<String>,
+    // Rare: boxed, so the common error stays small.
+    allow: Option<Box<str>>,
+    auth_url: Option<Box<str>>,
     cause: Option<BoxError>,
 }
 
@@ -45,6 +47,9 @@ pub struct ErrorDetail {
     /// With 429: how many seconds to wait before trying again (also in `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// With 409 `reauth_required`: a fresh link for the user to connect the account again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_url: Option<String>,
 }
 
 impl ApiError {
@@ -55,6 +60,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             allow: None,
+            auth_url: None,
             cause: None,
         }
     }
@@ -62,7 +68,7 @@ impl ApiError {
     /// A 405 names the methods the path does accept.
     pub fn with_allow(self, methods: String) -> Self {
         Self {
-            allow: Some(methods),
+            allow: Some(methods.into()),
             ..self
         }
     }
@@ -227,13 +233,14 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         if let Some(methods) = &self.allow {
-            response.insert_header((header::ALLOW, methods.as_str()));
+            response.insert_header((header::ALLOW, &**methods));
         }
         response.json(ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message.clone(),
                 retry_after: self.retry_after,
+                auth_url: self.auth_url.as_deref().map(str::to_owned),
             },
         })
     }
@@ -422,6 +429,78 @@ impl From<gptgate_ports::services::ConnectError> for ApiError {
             },
             ConnectError::Storage(e) => e.into(),
             ConnectError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<gptgate_ports::services::ActionsError> for ApiError {
+    fn from(e: gptgate_ports::services::ActionsError) -> Self {
+        use gptgate_ports::services::ActionsError;
+        let bad_gateway =
+            |code, message: String| ApiError::new(StatusCode::BAD_GATEWAY, code, message);
+        match e {
+            ActionsError::UnknownProvider => ApiError::not_found(
+                "unknown_provider",
+                "No such provider is configured on this server. listActions says which are.",
+            ),
+            ActionsError::UnknownAction { provider } => ApiError::not_found(
+                "unknown_action",
+                format!(
+                    "{} has no such action. listActions says which there are.",
+                    provider.display_name()
+                ),
+            ),
+            ActionsError::InvalidParams { field, message } => ApiError::unprocessable(
+                "invalid_params",
+                if field.is_empty() {
+                    format!("params {message}.")
+                } else {
+                    format!("params.{field} {message}.")
+                },
+            ),
+            ActionsError::AccountNotFound => ApiError::not_found(
+                "account_not_found",
+                "No such account of this user at this provider: pass an id from listAccounts (and the user's token, if they signed in by email).",
+            ),
+            ActionsError::AccountDisabled => ApiError::new(
+                StatusCode::CONFLICT,
+                "account_disabled",
+                "This account is disabled. The user can enable it again (toggleAccount, or the integrations page).",
+            ),
+            ActionsError::ReauthRequired { auth_url } => ApiError {
+                auth_url: Some(auth_url.into()),
+                ..ApiError::new(
+                    StatusCode::CONFLICT,
+                    "reauth_required",
+                    "The provider no longer accepts this connection: give the user authUrl to connect the account again (it works once, for 10 minutes), then retry.",
+                )
+            },
+            ActionsError::RateLimited { retry_after } => ApiError::too_many(
+                "provider_rate_limited",
+                "The provider limits how often it may be called.",
+                retry_after.unwrap_or(Duration::seconds(60)),
+            ),
+            ActionsError::Conflict { code: _, message } => {
+                ApiError::new(StatusCode::CONFLICT, "provider_conflict", message)
+            }
+            ActionsError::ProviderRejected { code, message } => bad_gateway(
+                "provider_error",
+                match message {
+                    Some(message) => format!("The provider refused ({code}): {message}"),
+                    None => format!("The provider refused ({code})."),
+                },
+            ),
+            ActionsError::ProviderUnavailable => bad_gateway(
+                "provider_unavailable",
+                "The provider did not answer in time or failed. Nothing was changed by us; try again in a minute (check at the provider first if the action sends something).".to_owned(),
+            ),
+            ActionsError::Busy => ApiError::unavailable(
+                "refresh_in_progress",
+                "The account's access is being renewed. Please try again in a minute.",
+                "a refresh lease was held too long",
+            ),
+            ActionsError::Storage(e) => e.into(),
+            ActionsError::Internal(e) => e.into(),
         }
     }
 }

@@ -16,14 +16,16 @@ use gptgate_adapters_postgres::{PoolSettings, PostgresStore};
 use gptgate_adapters_sqlite::SqliteStore;
 use gptgate_adapters_system::{
     AesGcmSecretBox, HmacCodeHasher, InProcessBudgets, JwtSessionTokens, KeyError, KeyRingError,
-    OsRandom, ServerKeys, Sha256OpaqueTokens, SystemClock,
+    OsRandom, ServerKeys, Sha256OpaqueTokens, SystemClock, TokioTimer,
 };
 use gptgate_domain::{BudgetPolicy, CodePolicy, LinkPolicy, ProviderId, SessionPolicy};
 use gptgate_ports::services::{
-    Connections, ConnectionsPorts, Conversations, ExportPorts, Exports, Maintenance, SignIn,
-    SignInPorts, Users,
+    Actions, Connections, ConnectionsPorts, Conversations, ExportPorts, Exports, Maintenance,
+    RefreshPorts, Refresher, SignIn, SignInPorts, Users,
 };
-use gptgate_ports::{Clock, Mailer, OAuthProvider, Random, RandomError, StorageError, Store};
+use gptgate_ports::{
+    Clock, Mailer, OAuthProvider, ProviderActions, Random, RandomError, StorageError, Store, Timer,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::api_key::ApiKeys;
@@ -81,6 +83,7 @@ pub async fn connect_store(config: &Config) -> Result<Arc<dyn Store>, StorageErr
 pub struct Environment {
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
+    pub timer: Arc<dyn Timer>,
     pub random: Arc<dyn Random>,
 }
 
@@ -126,7 +129,6 @@ fn state(
         session_policy,
     )
     .with_mail_budget(BudgetPolicy::hourly(config.mail_hourly_limit));
-    let doc = openapi::document(public_url);
     let host = public_url.split_once("://").map_or(public_url, |(_, h)| h);
     let providers = providers(config)?;
     let pages = Pages::load().map_err(|e| StartupError::Document(e.to_string()))?;
@@ -157,17 +159,37 @@ fn state(
         },
     )
     .map_err(|e| StartupError::Document(e.to_string()))?;
-    let connections = connections(
-        config,
+    let secrets: Arc<dyn gptgate_ports::SecretBox> =
+        Arc::new(secret_box(config, env.random.clone())?);
+    let connections = Arc::new(connections(
         public_url,
         &store,
-        providers,
+        providers.clone(),
+        secrets.clone(),
         env.clock.clone(),
         env.random.clone(),
-    )?;
+    ));
+    let refresher = Arc::new(Refresher::new(
+        RefreshPorts {
+            accounts: store.clone(),
+            secrets,
+            clock: env.clock.clone(),
+            timer: env.timer.clone(),
+        },
+        providers,
+    ));
+    let actions = Actions::new(
+        store.clone(),
+        refresher,
+        connections.clone(),
+        provider_actions(config)?,
+    );
+    let doc = openapi::document(public_url, &actions.catalog())
+        .map_err(|e| StartupError::Document(e.to_string()))?;
     Ok(AppState {
         sign_in,
         connections,
+        actions,
         users: Users::new(store.clone(), env.clock.clone(), env.random.clone()),
         exports: Exports::new(
             ExportPorts {
@@ -205,19 +227,19 @@ fn state(
 
 /// The connection use cases on `store`, for `providers`.
 fn connections(
-    config: &Config,
     public_url: &str,
     store: &Arc<dyn Store>,
     providers: Vec<Arc<dyn OAuthProvider>>,
+    secrets: Arc<dyn gptgate_ports::SecretBox>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
-) -> Result<Connections, StartupError> {
-    Ok(Connections::new(
+) -> Connections {
+    Connections::new(
         ConnectionsPorts {
             accounts: store.clone(),
             users: store.clone(),
             links: store.clone(),
-            secrets: Arc::new(secret_box(config, random.clone())?),
+            secrets,
             tokens: Arc::new(Sha256OpaqueTokens::new(random.clone())),
             clock,
             random,
@@ -225,7 +247,7 @@ fn connections(
         providers,
         LinkPolicy::default(),
         public_url,
-    ))
+    )
 }
 
 /// The AES-256-GCM box for provider tokens. Without `TOKEN_ENCRYPTION_KEY` (production with
@@ -239,6 +261,15 @@ fn secret_box(config: &Config, random: Arc<dyn Random>) -> Result<AesGcmSecretBo
         )),
     };
     Ok(AesGcmSecretBox::from_config(&key, random)?)
+}
+
+/// The actions of every provider with client credentials that has actions.
+pub fn provider_actions(config: &Config) -> Result<Vec<Arc<dyn ProviderActions>>, StartupError> {
+    let mut all = Vec::new();
+    for settings in &config.providers {
+        all.extend(gptgate_adapters_oauth::build_actions(settings)?);
+    }
+    Ok(all)
 }
 
 /// An adapter for every provider with client credentials.
@@ -258,6 +289,10 @@ struct HttpSettings {
     /// The longest a request may take before it is answered 503 `timeout`.
     time_limit: StdDuration,
 }
+
+/// The longest a provider action may take, its refresh and one retry included: under the
+/// 45 seconds after which ChatGPT gives up on a call.
+pub const ACTION_REQUEST_TIME_LIMIT: StdDuration = StdDuration::from_secs(40);
 
 /// The longest a request may take (ASVS: bound every handler).
 pub const REQUEST_TIME_LIMIT: StdDuration = StdDuration::from_secs(10);
@@ -279,8 +314,15 @@ fn app(
         .app_data(state)
         .app_data(web::PayloadConfig::new(settings.body_limit))
         .app_data(crate::error::BodyLimit(settings.body_limit))
-        .wrap(from_fn(move |req, next| {
-            time_limit(settings.time_limit, settings.hsts, req, next)
+        .wrap(from_fn(move |req: ServiceRequest, next| {
+            // An action may refresh a token and call its provider twice (20 s each at most):
+            // it gets longer, still inside ChatGPT's 45 s.
+            let limit = if req.path().starts_with("/api/gpt/actions/") {
+                ACTION_REQUEST_TIME_LIMIT.max(settings.time_limit)
+            } else {
+                settings.time_limit
+            };
+            time_limit(limit, settings.hsts, req, next)
         }))
         .wrap(ErrorHandlers::new().default_handler(rewrite_foreign_errors))
         .wrap(security_headers(settings.hsts))
@@ -302,14 +344,15 @@ pub async fn rotate_key(
         .clone()
         .unwrap_or_else(|| format!("http://localhost:{}", config.bind.port()));
     let random: Arc<dyn Random> = Arc::new(OsRandom::new());
+    let secrets = Arc::new(secret_box(config, random.clone())?);
     connections(
-        config,
         &public_url,
         &store,
         providers(config)?,
+        secrets,
         Arc::new(SystemClock),
         random,
-    )?
+    )
     .rotate_key()
     .await
     .map_err(StartupError::Rotation)
@@ -379,6 +422,7 @@ impl Application {
         let env = Environment {
             mailer: mailer(config)?,
             clock: Arc::new(SystemClock),
+            timer: Arc::new(TokioTimer),
             random: Arc::new(OsRandom::new()),
         };
         let parts = Parts {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
-use gptgate_ports::services::{Connections, Conversations, Exports, SignIn, Users};
+use gptgate_ports::services::{Actions, Connections, Conversations, Exports, SignIn, Users};
 use gptgate_ports::{Random, Store};
 
 use crate::api_key::ApiKeys;
@@ -25,7 +25,8 @@ pub struct AppState {
     pub users: Users,
     pub conversations: Conversations,
     pub exports: Exports,
-    pub connections: Connections,
+    pub connections: Arc<Connections>,
+    pub actions: Actions,
     pub api_keys: ApiKeys,
     /// `TRUST_GPT_USER_ID_HEADER`: whether `x-gpt-user-id` may name the caller.
     pub trust_gpt_user_id_header: bool,

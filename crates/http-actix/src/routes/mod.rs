@@ -1,6 +1,7 @@
 //! The HTTP endpoints, one module per area. Handlers are thin: DTO -> domain types ->
 //! service call -> DTO.
 
+pub mod actions;
 pub mod auth;
 pub mod connect;
 pub mod connections;
@@ -33,6 +34,8 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/api/gpt/accounts/{id}/toggle", "POST"),
     ("/api/gpt/accounts/{id}", "DELETE"),
     ("/api/gpt/accounts/{id}/delete", "POST"),
+    ("/api/gpt/actions", "GET"),
+    ("/api/gpt/actions/{provider}/{action}", "POST"),
     ("/auth/start", "GET"),
     ("/auth/start", "POST"),
     ("/auth/callback/{provider}", "GET"),
@@ -93,6 +96,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(connections::toggle_account)
         .service(connections::delete_account)
         .service(connections::delete_account_with_token)
+        .service(actions::catalog)
+        .service(actions::run)
         .service(connect::start_page)
         .service(connect::start)
         .service(connect::callback)

@@ -145,6 +145,7 @@ pub fn serve_with(
             env: Environment {
                 mailer: mailer.clone(),
                 clock: Arc::new(clock.clone()),
+                timer: Arc::new(clock.clone()),
                 random: Arc::new(SeededRandom::new(2)),
             },
         },

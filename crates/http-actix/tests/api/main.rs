@@ -1,6 +1,7 @@
 //! HTTP-level tests: the real actix application on a random port, on the testkit fakes
 //! (in-memory store, recording mailer, fake clock) with the real crypto adapters.
 
+mod actions;
 mod auth;
 mod connections;
 mod conversations;
