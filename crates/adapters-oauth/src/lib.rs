@@ -46,6 +46,9 @@ pub fn build_actions(
         ProviderId::Linear => Some(Arc::new(actions::linear::actions(
             &settings.resolve(&linear::DEFAULTS),
         )?)),
-        ProviderId::Gmail | ProviderId::Mercury | ProviderId::Slack | ProviderId::Zoho => None,
+        ProviderId::Slack => Some(Arc::new(actions::slack::actions(
+            &settings.resolve(&slack::DEFAULTS),
+        )?)),
+        ProviderId::Gmail | ProviderId::Mercury | ProviderId::Zoho => None,
     })
 }

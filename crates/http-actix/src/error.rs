@@ -561,4 +561,56 @@ mod tests {
         let other = body(ApiError::bad_request("y", "No.")).await;
         assert!(other["error"].get("retryAfter").is_none(), "{other}");
     }
+
+    #[test]
+    fn action_errors_keep_their_meaning_and_words() {
+        use gptgate_ports::services::ActionsError;
+        let cases = [
+            (
+                ActionsError::Conflict {
+                    code: "not_in_channel".into(),
+                    message: "Invite the app.".into(),
+                },
+                409,
+                "provider_conflict",
+                "Invite the app.",
+            ),
+            (
+                ActionsError::ProviderRejected {
+                    code: "msg_too_long".into(),
+                    message: None,
+                },
+                502,
+                "provider_error",
+                "The provider refused (msg_too_long).",
+            ),
+            (
+                ActionsError::InvalidParams {
+                    field: String::new(),
+                    message: "must be an object".into(),
+                },
+                422,
+                "invalid_params",
+                "params must be an object.",
+            ),
+            (
+                ActionsError::Busy,
+                503,
+                "refresh_in_progress",
+                "The account's access is being renewed. Please try again in a minute.",
+            ),
+        ];
+        for (error, status, code, message) in cases {
+            let e = ApiError::from(error);
+            assert_eq!(e.status.as_u16(), status, "{code}");
+            assert_eq!(e.code, code);
+            assert_eq!(e.message, message);
+        }
+        let limited = ApiError::from(ActionsError::RateLimited { retry_after: None });
+        assert_eq!(
+            limited.retry_after,
+            Some(60),
+            "a default wait when the provider gave none"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 //! Schema for the catalog, bounds, results cut to fit ChatGPT's limit, and the time limit.
 
 pub mod linear;
+pub mod slack;
 
 use std::time::Duration;
 
