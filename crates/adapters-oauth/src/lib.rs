@@ -49,6 +49,9 @@ pub fn build_actions(
         ProviderId::Slack => Some(Arc::new(actions::slack::actions(
             &settings.resolve(&slack::DEFAULTS),
         )?)),
-        ProviderId::Gmail | ProviderId::Mercury | ProviderId::Zoho => None,
+        ProviderId::Mercury => Some(Arc::new(actions::mercury::actions(
+            &settings.resolve(&mercury::DEFAULTS),
+        )?)),
+        ProviderId::Gmail | ProviderId::Zoho => None,
     })
 }

@@ -3,6 +3,7 @@
 //! Schema for the catalog, bounds, results cut to fit ChatGPT's limit, and the time limit.
 
 pub mod linear;
+pub mod mercury;
 pub mod slack;
 
 use std::time::Duration;
@@ -130,6 +131,52 @@ pub(crate) fn unreachable(e: reqwest::Error) -> ActionError {
     ActionError::Unavailable(Box::new(e.without_url()))
 }
 
+/// How a provider's error body reads: its error code and its words, if it says them.
+pub(crate) type ReadError = fn(&Value) -> (Option<String>, Option<String>);
+
+/// A REST answer: its JSON body on success; 401 a refused token, 429 a rate limit, 5xx an
+/// outage, another 4xx a refusal with the provider's code and words (`read_error`).
+pub(crate) async fn rest_answer(
+    response: reqwest::Response,
+    provider: &str,
+    read_error: ReadError,
+) -> Result<Value, ActionError> {
+    let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(ActionError::Unauthorized);
+    }
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Err(ActionError::RateLimited {
+            retry_after: retry_after(response.headers()),
+        });
+    }
+    if status.is_server_error() {
+        return Err(ActionError::Unavailable(
+            format!("{provider} answered {status}").into(),
+        ));
+    }
+    if status.is_success() {
+        return response.json().await.map_err(unreachable);
+    }
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let (code, message) = read_error(&body);
+    Err(ActionError::Rejected {
+        code: code.unwrap_or_else(|| format!("http_{}", status.as_u16())),
+        message: message.map(|m| m.chars().take(500).collect()),
+    })
+}
+
+/// `base` with `segments` appended, each percent-encoded as one segment: an id from the GPT
+/// can never climb out of its place in the path (`../`).
+pub(crate) fn url_with(base: &str, segments: &[&str]) -> Result<reqwest::Url, ActionError> {
+    let mut url = reqwest::Url::parse(base).map_err(|e| ActionError::Unavailable(Box::new(e)))?;
+    url.path_segments_mut()
+        .map_err(|()| ActionError::Unavailable("the API base URL cannot take a path".into()))?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(url)
+}
+
 /// `Retry-After` in seconds, if the provider sent it.
 pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<time::Duration> {
     headers
@@ -198,6 +245,20 @@ mod tests {
         assert!(schema.get("title").is_none());
         assert_eq!(schema["required"], json!(["teamId"]));
         assert_eq!(schema["additionalProperties"], json!(false));
+    }
+
+    #[test]
+    fn an_id_from_the_gpt_stays_one_path_segment() {
+        let url = url_with(
+            "https://api.example.com/api/v1/",
+            &["account", "../../admin?x=1#y", "transactions"],
+        )
+        .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://api.example.com/api/v1/account/..%2F..%2Fadmin%3Fx=1%23y/transactions"
+        );
+        assert_eq!(url.path_segments().unwrap().count(), 5);
     }
 
     #[test]
