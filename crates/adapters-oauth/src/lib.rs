@@ -52,6 +52,9 @@ pub fn build_actions(
         ProviderId::Mercury => Some(Arc::new(actions::mercury::actions(
             &settings.resolve(&mercury::DEFAULTS),
         )?)),
-        ProviderId::Gmail | ProviderId::Zoho => None,
+        ProviderId::Zoho => Some(Arc::new(actions::zoho::actions(
+            &settings.resolve(&zoho::DEFAULTS),
+        )?)),
+        ProviderId::Gmail => None,
     })
 }

@@ -17,8 +17,9 @@ use serde_json::{json, Map, Value};
 
 use crate::config::{Defaults, ProviderConfig, ProviderSetupError};
 
-/// Who the user is; action scopes are added with the actions that need them.
-pub const SCOPES: &str = "AaaServer.profile.Read";
+/// Who the user is, and what the actions need: create and read leads, read contacts,
+/// accounts and deals (comma-separated, as Zoho wants).
+pub const SCOPES: &str = "AaaServer.profile.Read,ZohoCRM.modules.leads.CREATE,ZohoCRM.modules.leads.READ,ZohoCRM.modules.contacts.READ,ZohoCRM.modules.accounts.READ,ZohoCRM.modules.deals.READ";
 
 pub const DEFAULTS: Defaults = Defaults {
     authorize: "https://accounts.zoho.com/oauth/v2/auth",

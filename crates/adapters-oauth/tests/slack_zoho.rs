@@ -163,7 +163,8 @@ async fn zoho_asks_for_offline_access_with_consent() {
     let q = query(&zoho_provider(&server, None).authorize("st", REDIRECT).url);
     assert_eq!(q["access_type"], "offline");
     assert_eq!(q["prompt"], "consent");
-    assert_eq!(q["scope"], "AaaServer.profile.Read");
+    assert_eq!(q["scope"], zoho::SCOPES);
+    assert!(zoho::SCOPES.starts_with("AaaServer.profile.Read,ZohoCRM.modules.leads.CREATE,"));
     assert_eq!(q["response_type"], "code");
 }
 

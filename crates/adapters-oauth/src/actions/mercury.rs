@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    invalid, length, parse, rest_answer, spec, unreachable, url_with, within, Bounded,
+    fit_list, invalid, length, parse, rest_answer, spec, unreachable, url_with, within, Bounded,
     ACTION_TIME_LIMIT,
 };
 use crate::config::{ProviderConfig, ProviderSetupError};
@@ -221,7 +221,7 @@ impl ProviderActions for MercuryActions {
                     .collect();
                 let total = body.get("total").and_then(Value::as_u64);
                 let more = total.is_some_and(|t| t > transactions.len() as u64);
-                Ok(json!({ "transactions": transactions, "more": more }))
+                Ok(fit_list("transactions", transactions, more))
             }
         }
     }

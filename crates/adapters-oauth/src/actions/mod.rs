@@ -5,6 +5,7 @@
 pub mod linear;
 pub mod mercury;
 pub mod slack;
+pub mod zoho;
 
 use std::time::Duration;
 
@@ -19,6 +20,29 @@ pub const ACTION_TIME_LIMIT: Duration = Duration::from_secs(20);
 /// The longest text an action returns in one field (a message body...): with the rest of a
 /// result, well inside ChatGPT's 100,000 characters.
 pub const MAX_TEXT_CHARS: usize = 50_000;
+
+/// The most a result may weigh, serialized: ChatGPT refuses more than 100,000 characters,
+/// and the answer's envelope needs a little room.
+pub const MAX_RESULT_CHARS: usize = 90_000;
+
+/// `{key: items, "more": more}`, keeping as many items as fit [`MAX_RESULT_CHARS`]; `more`
+/// is also true when some had to be left out.
+pub(crate) fn fit_list(key: &str, items: Vec<Value>, more: bool) -> Value {
+    let mut used = 0;
+    let total = items.len();
+    let kept: Vec<Value> = items
+        .into_iter()
+        .take_while(|item| {
+            used += item.to_string().chars().count() + 1;
+            used <= MAX_RESULT_CHARS
+        })
+        .collect();
+    let cut = kept.len() < total;
+    let mut result = serde_json::Map::new();
+    result.insert(key.to_owned(), Value::Array(kept));
+    result.insert("more".to_owned(), Value::Bool(more || cut));
+    Value::Object(result)
+}
 
 /// Params that have bounds beyond their types.
 pub(crate) trait Bounded {
@@ -259,6 +283,33 @@ mod tests {
             "https://api.example.com/api/v1/account/..%2F..%2Fadmin%3Fx=1%23y/transactions"
         );
         assert_eq!(url.path_segments().unwrap().count(), 5);
+    }
+
+    #[test]
+    fn a_list_keeps_what_fits_and_says_it_was_cut() {
+        let item = |n: usize| json!("x".repeat(n));
+        // Each item weighs its serialized length (n + 2 quotes) plus a separator.
+        let exactly = vec![
+            item(MAX_RESULT_CHARS / 2 - 3),
+            item(MAX_RESULT_CHARS / 2 - 3),
+        ];
+        let fitted = fit_list("items", exactly, false);
+        assert_eq!(fitted["items"].as_array().unwrap().len(), 2);
+        assert_eq!(fitted["more"], false);
+        let one_more = vec![
+            item(MAX_RESULT_CHARS / 2 - 3),
+            item(MAX_RESULT_CHARS / 2 - 2),
+        ];
+        let fitted = fit_list("items", one_more, false);
+        assert_eq!(fitted["items"].as_array().unwrap().len(), 1);
+        assert_eq!(fitted["more"], true);
+        assert_eq!(fit_list("items", vec![], true)["more"], true);
+        assert!(
+            fit_list("items", vec![item(200_000)], false)
+                .to_string()
+                .len()
+                < 100_000
+        );
     }
 
     #[test]

@@ -205,7 +205,7 @@ impl ProviderActions for SlackActions {
                     .pointer("/response_metadata/next_cursor")
                     .and_then(Value::as_str)
                     .is_some_and(|c| !c.is_empty());
-                Ok(json!({ "channels": channels, "more": more }))
+                Ok(super::fit_list("channels", channels, more))
             }
         }
     }
