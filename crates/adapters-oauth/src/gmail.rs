@@ -11,7 +11,8 @@ use crate::standard::{futures_like::BoxFuture, IdentityContext, StandardProvider
 
 /// Who the user is, and sending mail as them. Read scopes are added only when an action needs
 /// them.
-pub const SCOPES: &str = "openid email https://www.googleapis.com/auth/gmail.send";
+pub const SCOPES: &str =
+    "openid email https://www.googleapis.com/auth/gmail.send https://www.googleapis.com/auth/gmail.readonly";
 
 pub const DEFAULTS: Defaults = Defaults {
     authorize: "https://accounts.google.com/o/oauth2/v2/auth",

@@ -38,23 +38,23 @@ pub fn build(settings: &ProviderSettings) -> Result<Arc<dyn OAuthProvider>, Prov
     })
 }
 
-/// The actions of a configured provider, for the providers that have them so far.
+/// The actions of a configured provider.
 pub fn build_actions(
     settings: &ProviderSettings,
-) -> Result<Option<Arc<dyn ProviderActions>>, ProviderSetupError> {
+) -> Result<Arc<dyn ProviderActions>, ProviderSetupError> {
     Ok(match settings.id {
-        ProviderId::Linear => Some(Arc::new(actions::linear::actions(
+        ProviderId::Linear => Arc::new(actions::linear::actions(
             &settings.resolve(&linear::DEFAULTS),
-        )?)),
-        ProviderId::Slack => Some(Arc::new(actions::slack::actions(
+        )?),
+        ProviderId::Gmail => Arc::new(actions::gmail::actions(
+            &settings.resolve(&gmail::DEFAULTS),
+        )?),
+        ProviderId::Slack => Arc::new(actions::slack::actions(
             &settings.resolve(&slack::DEFAULTS),
-        )?)),
-        ProviderId::Mercury => Some(Arc::new(actions::mercury::actions(
+        )?),
+        ProviderId::Mercury => Arc::new(actions::mercury::actions(
             &settings.resolve(&mercury::DEFAULTS),
-        )?)),
-        ProviderId::Zoho => Some(Arc::new(actions::zoho::actions(
-            &settings.resolve(&zoho::DEFAULTS),
-        )?)),
-        ProviderId::Gmail => None,
+        )?),
+        ProviderId::Zoho => Arc::new(actions::zoho::actions(&settings.resolve(&zoho::DEFAULTS))?),
     })
 }

@@ -64,7 +64,7 @@ async fn google_asks_for_offline_access_with_consent_and_pkce() {
     assert_eq!(q["prompt"], "consent");
     assert_eq!(
         q["scope"],
-        "openid email https://www.googleapis.com/auth/gmail.send"
+        "openid email https://www.googleapis.com/auth/gmail.send https://www.googleapis.com/auth/gmail.readonly"
     );
     assert_eq!(q["code_challenge_method"], "S256");
     assert!(auth.pkce_verifier.is_some());

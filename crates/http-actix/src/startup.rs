@@ -263,13 +263,13 @@ fn secret_box(config: &Config, random: Arc<dyn Random>) -> Result<AesGcmSecretBo
     Ok(AesGcmSecretBox::from_config(&key, random)?)
 }
 
-/// The actions of every provider with client credentials that has actions.
+/// The actions of every provider with client credentials.
 pub fn provider_actions(config: &Config) -> Result<Vec<Arc<dyn ProviderActions>>, StartupError> {
-    let mut all = Vec::new();
-    for settings in &config.providers {
-        all.extend(gptgate_adapters_oauth::build_actions(settings)?);
-    }
-    Ok(all)
+    Ok(config
+        .providers
+        .iter()
+        .map(gptgate_adapters_oauth::build_actions)
+        .collect::<Result<_, _>>()?)
 }
 
 /// An adapter for every provider with client credentials.

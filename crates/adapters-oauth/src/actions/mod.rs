@@ -2,6 +2,7 @@
 //! share: params parsed into typed structs that name the field at fault, the structs' JSON
 //! Schema for the catalog, bounds, results cut to fit ChatGPT's limit, and the time limit.
 
+pub mod gmail;
 pub mod linear;
 pub mod mercury;
 pub mod slack;
@@ -65,9 +66,14 @@ pub(crate) fn spec<P: JsonSchema>(
     }
 }
 
-/// The JSON Schema of `P`, as an OpenAPI 3.1 schema object (no `$schema`, no `title`).
+/// The JSON Schema of `P`, as an OpenAPI 3.1 schema object (no `$schema`, no `title`), with
+/// every subschema inline: it is embedded in operations, where `#/$defs/...` means nothing.
 pub(crate) fn schema<P: JsonSchema>() -> Value {
-    let mut value = serde_json::to_value(schemars::schema_for!(P)).unwrap_or(Value::Null);
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator();
+    let mut value =
+        serde_json::to_value(generator.into_root_schema_for::<P>()).unwrap_or(Value::Null);
     if let Some(object) = value.as_object_mut() {
         object.remove("$schema");
         object.remove("title");
