@@ -282,6 +282,29 @@ impl AccountRepository for Store {
     }
 
     #[instrument(skip_all)]
+    async fn accounts_idle_since(
+        &self,
+        provider: ProviderId,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Account>, StorageError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM accounts WHERE provider = $1 AND status = 'active' \
+             AND refresh_token IS NOT NULL AND updated_at < $2 ORDER BY updated_at, id LIMIT $3"
+        );
+        sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(provider.as_str())
+            .bind(time(before))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(self.reads())
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(AccountRow::into_account)
+            .collect()
+    }
+
+    #[instrument(skip_all)]
     async fn delete_account(&self, user: UserId, id: AccountId) -> Result<bool, StorageError> {
         let done = sqlx::query("DELETE FROM accounts WHERE id = $1 AND user_id = $2")
             .bind(id.as_uuid())

@@ -59,4 +59,27 @@ impl Housekeeping for Store {
             .await?,
         })
     }
+
+    #[instrument(skip_all)]
+    async fn take_job_lease(
+        &self,
+        job: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        // One statement: the row is created, or taken over if its lease has ended; a lease
+        // still held makes the WHERE false and nothing changes.
+        let done = sqlx::query(
+            "INSERT INTO job_leases (job, lease_until) VALUES ($1, $2) \
+             ON CONFLICT (job) DO UPDATE SET lease_until = excluded.lease_until \
+             WHERE job_leases.lease_until <= $3",
+        )
+        .bind(job)
+        .bind(time(until))
+        .bind(time(now))
+        .execute(self.writes())
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
 }

@@ -46,6 +46,23 @@ impl ProviderId {
         }
     }
 
+    /// How long a refresh token of this provider lives unused, when it dies of disuse:
+    /// Mercury's after 30 days, Google's after six months. Grants of the others do not lapse.
+    pub fn refresh_token_idle_lifetime(&self) -> Option<Duration> {
+        match self {
+            Self::Mercury => Some(Duration::days(30)),
+            Self::Gmail => Some(Duration::days(180)),
+            Self::Slack | Self::Linear | Self::Zoho => None,
+        }
+    }
+
+    /// How long an account of this provider may go without a refresh before the background
+    /// job refreshes it to keep its grant alive: half its refresh token's idle lifetime, so
+    /// a failed try has many more chances before the token dies.
+    pub fn keep_alive_after(&self) -> Option<Duration> {
+        self.refresh_token_idle_lifetime().map(|d| d / 2)
+    }
+
     /// The stable name used in URLs and storage.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -328,6 +345,21 @@ mod tests {
             !account_expiring(None).needs_refresh(now),
             "unknown lifetime: used until refused"
         );
+    }
+
+    #[test]
+    fn grants_that_die_of_disuse_are_kept_alive_at_half_their_life() {
+        assert_eq!(
+            ProviderId::Mercury.keep_alive_after(),
+            Some(Duration::days(15))
+        );
+        assert_eq!(
+            ProviderId::Gmail.keep_alive_after(),
+            Some(Duration::days(90))
+        );
+        for id in [ProviderId::Slack, ProviderId::Linear, ProviderId::Zoho] {
+            assert_eq!(id.keep_alive_after(), None, "{id}");
+        }
     }
 
     #[test]

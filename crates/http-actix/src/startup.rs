@@ -100,13 +100,14 @@ pub fn mailer(config: &Config) -> Result<Arc<dyn Mailer>, StartupError> {
     })
 }
 
-/// Builds the application state on `store`.
+/// Builds the application state on `store`, and the hourly maintenance over the same
+/// services.
 fn state(
     config: &Config,
     public_url: &str,
     store: Arc<dyn Store>,
     env: Environment,
-) -> Result<AppState, StartupError> {
+) -> Result<(AppState, Maintenance), StartupError> {
     let keys = ServerKeys::derive(&config.jwt_secret)?;
     let budgets: Arc<dyn gptgate_ports::BudgetRepository> = Arc::new(InProcessBudgets::new());
     let code_policy = CodePolicy::default();
@@ -178,6 +179,8 @@ fn state(
         },
         providers,
     ));
+    let maintenance =
+        Maintenance::new(store.clone(), env.clock.clone()).with_refresher(refresher.clone());
     let actions = Actions::new(
         store.clone(),
         refresher,
@@ -186,7 +189,7 @@ fn state(
     );
     let doc = openapi::document(public_url, &actions.catalog())
         .map_err(|e| StartupError::Document(e.to_string()))?;
-    Ok(AppState {
+    let state = AppState {
         sign_in,
         connections,
         actions,
@@ -222,7 +225,8 @@ fn state(
         },
         browser: Browser::new(keys.browser_key().clone(), public_url),
         random: env.random,
-    })
+    };
+    Ok((state, maintenance))
 }
 
 /// The connection use cases on `store`, for `providers`.
@@ -358,15 +362,16 @@ pub async fn rotate_key(
     .map_err(StartupError::Rotation)
 }
 
-/// Purges ended rows once an hour, starting a minute after start-up.
-fn spawn_purge(maintenance: Maintenance) {
+/// Runs the hourly maintenance (purge, then keeping grants alive), starting a minute after
+/// start-up; with several instances on one database, one of them runs it each hour.
+fn spawn_hourly(maintenance: Maintenance) {
     tokio::spawn(async move {
         let start = tokio::time::Instant::now() + StdDuration::from_secs(60);
         let mut every_hour = tokio::time::interval_at(start, StdDuration::from_secs(3600));
         loop {
             every_hour.tick().await;
-            if let Err(e) = maintenance.purge().await {
-                tracing::warn!(error = %e, "purge failed; trying again in an hour");
+            if let Err(e) = maintenance.hourly().await {
+                tracing::warn!(error = %e, "maintenance failed; trying again in an hour");
             }
         }
     });
@@ -456,8 +461,9 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://localhost:{}", addr.port()));
-        spawn_purge(Maintenance::new(store.clone(), env.clock.clone()));
-        let state = web::Data::new(state(config, &public_url, store, env)?);
+        let (state, maintenance) = state(config, &public_url, store, env)?;
+        spawn_hourly(maintenance);
+        let state = web::Data::new(state);
         let settings = HttpSettings {
             body_limit: config.body_limit,
             hsts: public_url.starts_with("https://"),

@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use gptgate_domain::{
     Account, AccountId, CodeRecord, Conversation, ConversationCursor, ConversationId, Email,
-    ExportLink, Identity, ManagementToken, OAuthState, OnboardingToken, Sealed, SealedTokens,
-    Session, SessionId, TokenHash, User, UserId,
+    ExportLink, Identity, ManagementToken, OAuthState, OnboardingToken, ProviderId, Sealed,
+    SealedTokens, Session, SessionId, TokenHash, User, UserId,
 };
 use time::OffsetDateTime;
 
@@ -200,6 +200,16 @@ pub trait AccountRepository: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<bool, StorageError>;
 
+    /// Up to `limit` active accounts of `provider` that hold a refresh token and were last
+    /// updated (connected or refreshed) before `before`, oldest first: the accounts whose
+    /// grant the background job keeps alive.
+    async fn accounts_idle_since(
+        &self,
+        provider: ProviderId,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Account>, StorageError>;
+
     /// Up to `limit` accounts of every user, ordered by id, starting after `after` (strictly
     /// greater) when given: a scan in pages, for re-sealing under a new key.
     async fn accounts_page(
@@ -298,6 +308,16 @@ pub trait Housekeeping: Send + Sync {
     /// expired and whose last code was sent before `before` minus one hour (so no rate-limit
     /// window is cut short). Callers pass a grace period (`now - 24 h`).
     async fn purge(&self, before: OffsetDateTime) -> Result<PurgeReport, StorageError>;
+
+    /// Takes the lease of background job `job` until `until` if nobody holds it at `now`
+    /// (the lease is free, or ended at or before `now`). Returns whether it did: with several
+    /// instances on one database, one runs the job at a time.
+    async fn take_job_lease(
+        &self,
+        job: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StorageError>;
 }
 
 /// A whole store: every storage port, plus what the server needs to run on it. Each backend

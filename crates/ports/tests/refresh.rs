@@ -407,3 +407,139 @@ async fn an_accounts_queue_lives_while_its_refresh_runs_and_goes_after() {
     running.await.unwrap().unwrap();
     assert_eq!(refresher.queued_accounts(), 0, "gone with its only caller");
 }
+
+/// The store as another instance leaves it: just before our lease is taken, that instance
+/// refreshes the account (rotating its refresh token) and releases its own lease.
+struct RefreshedElsewhereFirst {
+    inner: Arc<InMemoryStore>,
+    fresh: std::sync::Mutex<Option<gptgate_ports::RefreshOutcome>>,
+}
+
+#[async_trait::async_trait]
+impl AccountRepository for RefreshedElsewhereFirst {
+    async fn upsert_account(&self, a: &Account) -> Result<Account, gptgate_ports::StorageError> {
+        self.inner.upsert_account(a).await
+    }
+    async fn list_accounts(&self, u: UserId) -> Result<Vec<Account>, gptgate_ports::StorageError> {
+        self.inner.list_accounts(u).await
+    }
+    async fn find_account(
+        &self,
+        u: UserId,
+        id: AccountId,
+    ) -> Result<Option<Account>, gptgate_ports::StorageError> {
+        self.inner.find_account(u, id).await
+    }
+    async fn set_account_enabled(
+        &self,
+        u: UserId,
+        id: AccountId,
+        enabled: bool,
+        now: time::OffsetDateTime,
+    ) -> Result<bool, gptgate_ports::StorageError> {
+        self.inner.set_account_enabled(u, id, enabled, now).await
+    }
+    async fn replace_tokens(
+        &self,
+        id: AccountId,
+        t: &SealedTokens,
+        now: time::OffsetDateTime,
+    ) -> Result<bool, gptgate_ports::StorageError> {
+        self.inner.replace_tokens(id, t, now).await
+    }
+    async fn reseal_tokens(
+        &self,
+        id: AccountId,
+        old: &SealedTokens,
+        new: &SealedTokens,
+        now: time::OffsetDateTime,
+    ) -> Result<bool, gptgate_ports::StorageError> {
+        self.inner.reseal_tokens(id, old, new, now).await
+    }
+    async fn take_refresh_lease(
+        &self,
+        id: AccountId,
+        now: time::OffsetDateTime,
+        until: time::OffsetDateTime,
+    ) -> Result<bool, gptgate_ports::StorageError> {
+        let elsewhere = self.fresh.lock().unwrap().take();
+        if let Some(outcome) = elsewhere {
+            assert!(self.inner.take_refresh_lease(id, now, until).await?);
+            self.inner.end_refresh(id, &outcome, now).await?;
+        }
+        self.inner.take_refresh_lease(id, now, until).await
+    }
+    async fn end_refresh(
+        &self,
+        id: AccountId,
+        o: &gptgate_ports::RefreshOutcome,
+        now: time::OffsetDateTime,
+    ) -> Result<bool, gptgate_ports::StorageError> {
+        self.inner.end_refresh(id, o, now).await
+    }
+    async fn accounts_idle_since(
+        &self,
+        p: ProviderId,
+        before: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Account>, gptgate_ports::StorageError> {
+        self.inner.accounts_idle_since(p, before, limit).await
+    }
+    async fn accounts_page(
+        &self,
+        after: Option<AccountId>,
+        limit: usize,
+    ) -> Result<Vec<Account>, gptgate_ports::StorageError> {
+        self.inner.accounts_page(after, limit).await
+    }
+    async fn delete_account(
+        &self,
+        u: UserId,
+        id: AccountId,
+    ) -> Result<bool, gptgate_ports::StorageError> {
+        self.inner.delete_account(u, id).await
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_finished_elsewhere_just_before_our_lease_is_used_not_repeated() {
+    let h = harness(Duration::minutes(1), Some("refresh-0")).await;
+    h.provider.rotate_refresh_tokens();
+    let now = h.clock.now();
+    let store = Arc::new(RefreshedElsewhereFirst {
+        inner: h.store.clone(),
+        fresh: std::sync::Mutex::new(Some(gptgate_ports::RefreshOutcome::Refreshed {
+            tokens: SealedTokens {
+                access_token: Some(seal(&h.secrets, h.account.id, "access_token", "access-B")),
+                refresh_token: Some(seal(&h.secrets, h.account.id, "refresh_token", "refresh-B")),
+                key_id: "k1".into(),
+            },
+            expires_at: Some(now + Duration::hours(1)),
+            metadata: serde_json::Map::new(),
+        })),
+    });
+    let refresher = Refresher::new(
+        RefreshPorts {
+            accounts: store,
+            secrets: h.secrets.clone(),
+            clock: Arc::new(h.clock.clone()),
+            timer: Arc::new(h.clock.clone()),
+        },
+        vec![h.provider.clone()],
+    );
+    let access = refresher.access(&h.account).await.unwrap();
+    assert_eq!(access.token.expose_secret(), "access-B");
+    assert!(
+        h.provider.refreshes().is_empty(),
+        "the spent refresh token was not presented"
+    );
+    let stored = h.stored().await;
+    assert_eq!(stored.status, AccountStatus::Active);
+    assert_eq!(h.open(&stored, "refresh_token").unwrap(), "refresh-B");
+    // Our lease was released: a later refresh can take it at once.
+    assert!(h
+        .store
+        .take_refresh_lease(h.account.id, now, now + REFRESH_LEASE)
+        .await
+        .unwrap());
+}

@@ -1,18 +1,36 @@
-//! Housekeeping: removing rows nobody can use any more.
+//! Housekeeping: removing rows nobody can use any more, and keeping connected accounts'
+//! grants alive, once an hour by one instance at a time.
 
 use std::sync::Arc;
 
 use time::Duration;
 use tracing::instrument;
 
+use super::refresh::{KeepAliveReport, Refresher};
 use crate::{Clock, Housekeeping, PurgeReport, StorageError};
 
+/// How long the hourly job's lease lasts: under an hour, so the next hour's run by any
+/// instance finds it free, and longer than a run takes.
+pub const HOURLY_LEASE: Duration = Duration::minutes(50);
+
+/// The name of the hourly job's lease.
+const HOURLY_JOB: &str = "hourly";
+
+/// What one hourly run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HourlyReport {
+    pub purged: PurgeReport,
+    pub kept_alive: KeepAliveReport,
+}
+
 /// Purges ended sessions, expired link tokens and OAuth states, and code records whose
-/// windows have closed, keeping a day's grace so that nothing recent disappears from view.
+/// windows have closed, keeping a day's grace so that nothing recent disappears from view;
+/// with a [`Refresher`], also keeps alive the grants that die of disuse.
 #[derive(Clone)]
 pub struct Maintenance {
     store: Arc<dyn Housekeeping>,
     clock: Arc<dyn Clock>,
+    refresher: Option<Arc<Refresher>>,
 }
 
 impl Maintenance {
@@ -20,7 +38,17 @@ impl Maintenance {
     pub const GRACE: Duration = Duration::hours(24);
 
     pub fn new(store: Arc<dyn Housekeeping>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            refresher: None,
+        }
+    }
+
+    /// The same, keeping grants alive with `refresher` in each hourly run.
+    pub fn with_refresher(mut self, refresher: Arc<Refresher>) -> Self {
+        self.refresher = Some(refresher);
+        self
     }
 
     /// One purge of everything that ended more than [`GRACE`](Self::GRACE) ago.
@@ -36,5 +64,26 @@ impl Maintenance {
             "purged ended rows"
         );
         Ok(report)
+    }
+
+    /// The hourly run, if no other instance has run it within [`HOURLY_LEASE`]: the purge,
+    /// then the keep-alive sweep. `None` when another instance holds the lease.
+    #[instrument(skip_all)]
+    pub async fn hourly(&self) -> Result<Option<HourlyReport>, StorageError> {
+        let now = self.clock.now();
+        if !self
+            .store
+            .take_job_lease(HOURLY_JOB, now, now + HOURLY_LEASE)
+            .await?
+        {
+            tracing::debug!("another instance runs this hour's maintenance");
+            return Ok(None);
+        }
+        let purged = self.purge().await?;
+        let kept_alive = match &self.refresher {
+            Some(refresher) => refresher.keep_alive().await?,
+            None => KeepAliveReport::default(),
+        };
+        Ok(Some(HourlyReport { purged, kept_alive }))
     }
 }

@@ -16,8 +16,10 @@ pub use connections::{
 };
 pub use conversations::{Conversations, ConversationsError, Page, PAGE_LIMIT_MAX};
 pub use export::{DataExport, ExportDownload, ExportError, ExportPorts, Exports, EXPORTS_PER_HOUR};
-pub use maintenance::Maintenance;
-pub use refresh::{Access, AccessError, RefreshPorts, Refresher, REFRESH_LEASE};
+pub use maintenance::{HourlyReport, Maintenance, HOURLY_LEASE};
+pub use refresh::{
+    Access, AccessError, KeepAliveReport, RefreshPorts, Refresher, KEEP_ALIVE_BATCH, REFRESH_LEASE,
+};
 pub use sign_in::{
     AuthenticateError, Authenticated, SendCodeError, SignIn, SignInPorts, SignedIn, VerifyError,
 };

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use gptgate_domain::{token_expiry, Account, AccountId, AccountStatus, ProviderId, SealedTokens};
 use secrecy::{ExposeSecret, SecretString};
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use tracing::instrument;
 
 use super::connections::context;
@@ -83,6 +83,22 @@ enum Stale<'a> {
     Expiring,
     /// The provider refused this very token.
     Refused(&'a SecretString),
+    /// The grant has gone unused since before this time (the background job keeps it alive).
+    Idle(OffsetDateTime),
+}
+
+/// How many accounts a keep-alive sweep looked at per provider, at most.
+pub const KEEP_ALIVE_BATCH: usize = 200;
+
+/// What a keep-alive sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeepAliveReport {
+    /// Refreshed, by this sweep or (found fresh) by someone else meanwhile.
+    pub refreshed: u64,
+    /// Found ended at the provider: marked for connecting again.
+    pub reauth_required: u64,
+    /// Left for the next sweep (the provider failed, or another instance held the account).
+    pub failed: u64,
 }
 
 impl Refresher {
@@ -142,37 +158,29 @@ impl Refresher {
     async fn in_turn(&self, account: &Account, stale: &Stale<'_>) -> Result<Access, AccessError> {
         let started = self.ports.clock.now();
         loop {
-            let current = self
-                .ports
-                .accounts
-                .find_account(account.user_id, account.id)
-                .await?
-                .ok_or(AccessError::NotFound)?;
-            if current.status == AccountStatus::ReauthRequired {
-                return Err(AccessError::ReauthRequired);
+            if let Ok(access) = self.still_usable(account, stale).await? {
+                return Ok(access);
             }
             let now = self.ports.clock.now();
-            let token = self.open_access(&current).ok();
-            let unusable = match (stale, &token) {
-                (_, None) => true,
-                (Stale::Expiring, Some(_)) => current.needs_refresh(now),
-                (Stale::Refused(refused), Some(token)) => {
-                    token.expose_secret() == refused.expose_secret()
-                }
-            };
-            if let (false, Some(token)) = (unusable, token) {
-                return Ok(Access {
-                    account: current,
-                    token,
-                });
-            }
             if self
                 .ports
                 .accounts
-                .take_refresh_lease(current.id, now, now + REFRESH_LEASE)
+                .take_refresh_lease(account.id, now, now + REFRESH_LEASE)
                 .await?
             {
-                return self.refresh(current, stale).await;
+                // Read again under the lease: another instance may have refreshed and
+                // released it between the read above and the lease, and its rotated refresh
+                // token is the only one the provider still honours.
+                return match self.still_usable(account, stale).await {
+                    Ok(Err(current)) => self.refresh(current, stale).await,
+                    usable_or_gone => {
+                        self.ports
+                            .accounts
+                            .end_refresh(account.id, &RefreshOutcome::Unchanged, now)
+                            .await?;
+                        usable_or_gone?.map_err(|_| AccessError::NotFound)
+                    }
+                };
             }
             // Another instance is refreshing this account: wait for it, then look again.
             if now - started > REFRESH_LEASE * 2 {
@@ -180,6 +188,41 @@ impl Refresher {
             }
             self.ports.timer.sleep(WAIT_STEP).await;
         }
+    }
+
+    /// The stored account and its token if that token is usable despite `stale`; else the
+    /// stored account, to refresh.
+    async fn still_usable(
+        &self,
+        account: &Account,
+        stale: &Stale<'_>,
+    ) -> Result<Result<Access, Account>, AccessError> {
+        let current = self
+            .ports
+            .accounts
+            .find_account(account.user_id, account.id)
+            .await?
+            .ok_or(AccessError::NotFound)?;
+        if current.status == AccountStatus::ReauthRequired {
+            return Err(AccessError::ReauthRequired);
+        }
+        let now = self.ports.clock.now();
+        let token = self.open_access(&current).ok();
+        let unusable = match (stale, &token) {
+            (_, None) => true,
+            (Stale::Expiring, Some(_)) => current.needs_refresh(now),
+            (Stale::Refused(refused), Some(token)) => {
+                token.expose_secret() == refused.expose_secret()
+            }
+            (Stale::Idle(before), Some(_)) => current.updated_at < *before,
+        };
+        Ok(match (unusable, token) {
+            (false, Some(token)) => Ok(Access {
+                account: current,
+                token,
+            }),
+            _ => Err(current),
+        })
     }
 
     /// Refreshes `account`, holding its lease, and stores what came of it.
@@ -231,8 +274,8 @@ impl Refresher {
             Ok(None) => {
                 // Nothing to refresh with: a token still valid is used for the time it has
                 // left; an expired or refused one means connecting again.
-                let still_valid =
-                    matches!(stale, Stale::Expiring) && account.expires_at.is_some_and(|t| t > now);
+                let still_valid = matches!(stale, Stale::Expiring | Stale::Idle(_))
+                    && account.expires_at.is_none_or(|t| t > now);
                 return match (still_valid, self.open_access(account)) {
                     (true, Ok(token)) => (
                         RefreshOutcome::Unchanged,
@@ -338,6 +381,49 @@ impl Refresher {
                 )
             })
             .transpose()
+    }
+
+    /// Refreshes the accounts whose refresh token would otherwise die of disuse (see
+    /// [`ProviderId::keep_alive_after`]): every configured provider's active accounts not
+    /// refreshed for that long, up to [`KEEP_ALIVE_BATCH`] each, one at a time. A failure
+    /// leaves the account for the next sweep.
+    #[instrument(skip_all)]
+    pub async fn keep_alive(&self) -> Result<KeepAliveReport, StorageError> {
+        let mut report = KeepAliveReport::default();
+        let mut providers: Vec<ProviderId> = self.providers.keys().copied().collect();
+        providers.sort_by_key(ProviderId::as_str);
+        for provider in providers {
+            let Some(after) = provider.keep_alive_after() else {
+                continue;
+            };
+            let before = self.ports.clock.now() - after;
+            let idle = self
+                .ports
+                .accounts
+                .accounts_idle_since(provider, before, KEEP_ALIVE_BATCH)
+                .await?;
+            for account in idle {
+                match self.refreshed_if(&account, Stale::Idle(before)).await {
+                    Ok(_) => report.refreshed += 1,
+                    Err(AccessError::ReauthRequired) => report.reauth_required += 1,
+                    Err(AccessError::NotFound) => {}
+                    Err(AccessError::Storage(e)) => return Err(e),
+                    Err(e) => {
+                        tracing::warn!(error = %e, account_id = %account.id, %provider, "keeping a grant alive failed; trying again at the next sweep");
+                        report.failed += 1;
+                    }
+                }
+            }
+        }
+        if report != KeepAliveReport::default() {
+            tracing::info!(
+                refreshed = report.refreshed,
+                reauth_required = report.reauth_required,
+                failed = report.failed,
+                "kept grants alive"
+            );
+        }
+        Ok(report)
     }
 
     /// How many accounts have a refresh in progress or awaited in this process (a queue is

@@ -323,3 +323,107 @@ pub async fn ending_a_refresh_stores_its_outcome(store: Arc<dyn Store>) {
     let stored = store.find_account(ann, a.id).await.unwrap().unwrap();
     assert_eq!(stored.status, AccountStatus::Active);
 }
+
+pub async fn idle_accounts_are_listed_by_provider_oldest_first(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let bob = user(store.as_ref(), 2).await;
+    let at = |mut a: Account, days: i64| {
+        a.updated_at = T0 - Duration::days(days);
+        a
+    };
+    let old = at(account(ann, 1, ProviderId::Mercury, "ops"), 20);
+    let older = at(account(bob, 2, ProviderId::Mercury, "main"), 25);
+    let recent = at(account(ann, 3, ProviderId::Mercury, "new"), 1);
+    let other_provider = at(account(ann, 4, ProviderId::Gmail, "work"), 40);
+    let mut no_refresh_token = at(account(bob, 5, ProviderId::Mercury, "bare"), 30);
+    no_refresh_token.tokens.refresh_token = None;
+    let mut needs_reauth = at(account(bob, 6, ProviderId::Mercury, "dead"), 30);
+    needs_reauth.status = AccountStatus::ReauthRequired;
+    let mut disabled = at(account(bob, 7, ProviderId::Mercury, "off"), 22);
+    disabled.enabled = false;
+    for a in [
+        &old,
+        &older,
+        &recent,
+        &other_provider,
+        &no_refresh_token,
+        &needs_reauth,
+        &disabled,
+    ] {
+        store.upsert_account(a).await.unwrap();
+    }
+    let idle = |before, limit| {
+        let store = store.clone();
+        async move {
+            store
+                .accounts_idle_since(ProviderId::Mercury, before, limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| a.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let cutoff = T0 - Duration::days(15);
+    assert_eq!(
+        idle(cutoff, 10).await,
+        vec![older.id, disabled.id, old.id],
+        "active with a refresh token, updated before the cutoff, oldest first; a disabled account's grant is kept alive too"
+    );
+    assert_eq!(idle(cutoff, 2).await, vec![older.id, disabled.id]);
+    assert_eq!(
+        idle(old.updated_at, 10).await,
+        vec![older.id, disabled.id],
+        "updated exactly at the cutoff: not idle"
+    );
+    assert_eq!(
+        idle(old.updated_at + Duration::microseconds(1), 10).await,
+        vec![older.id, disabled.id, old.id]
+    );
+}
+
+pub async fn a_job_lease_is_held_by_one_until_it_ends(store: Arc<dyn Store>) {
+    let until = T0 + Duration::minutes(50);
+    assert!(store.take_job_lease("hourly", T0, until).await.unwrap());
+    assert!(
+        !store.take_job_lease("hourly", T0, until).await.unwrap(),
+        "held: another instance skips the job"
+    );
+    assert!(
+        store.take_job_lease("other", T0, until).await.unwrap(),
+        "each job has its own lease"
+    );
+    let last = until - Duration::microseconds(1);
+    assert!(!store
+        .take_job_lease("hourly", last, last + Duration::minutes(50))
+        .await
+        .unwrap());
+    assert!(store
+        .take_job_lease("hourly", until, until + Duration::minutes(50))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .take_job_lease("hourly", until, until + Duration::minutes(50))
+            .await
+            .unwrap(),
+        "taken over: held again"
+    );
+}
+
+pub async fn of_eight_instances_one_takes_a_job_lease(store: Arc<dyn Store>) {
+    let takers = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .take_job_lease("hourly", T0, T0 + Duration::minutes(50))
+                .await
+                .unwrap()
+        })
+    });
+    let mut taken = 0;
+    for t in takers {
+        taken += usize::from(t.await.unwrap());
+    }
+    assert_eq!(taken, 1);
+}

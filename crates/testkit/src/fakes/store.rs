@@ -4,9 +4,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    Account, AccountId, BudgetWindow, CodeRecord, Conversation, ConversationCursor, ConversationId,
-    Email, ExportLink, Identity, IdentityKind, ManagementToken, OAuthState, OnboardingToken,
-    Sealed, SealedTokens, Session, SessionId, TokenHash, User, UserId,
+    Account, AccountId, AccountStatus, BudgetWindow, CodeRecord, Conversation, ConversationCursor,
+    ConversationId, Email, ExportLink, Identity, IdentityKind, ManagementToken, OAuthState,
+    OnboardingToken, ProviderId, Sealed, SealedTokens, Session, SessionId, TokenHash, User, UserId,
 };
 use gptgate_ports::limits::BudgetChange;
 use gptgate_ports::storage::CodeChange;
@@ -43,6 +43,7 @@ struct State {
     budgets: HashMap<String, BudgetWindow>,
     /// Account -> end of its refresh lease.
     refresh_leases: HashMap<AccountId, OffsetDateTime>,
+    job_leases: HashMap<String, OffsetDateTime>,
     exports: HashMap<TokenHash, ExportLink>,
 }
 
@@ -443,6 +444,29 @@ impl AccountRepository for InMemoryStore {
         })
     }
 
+    async fn accounts_idle_since(
+        &self,
+        provider: ProviderId,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Account>, StorageError> {
+        let state = self.lock()?;
+        let mut idle: Vec<Account> = state
+            .accounts
+            .values()
+            .filter(|a| {
+                a.provider == provider
+                    && a.status == AccountStatus::Active
+                    && a.tokens.refresh_token.is_some()
+                    && a.updated_at < before
+            })
+            .cloned()
+            .collect();
+        idle.sort_by_key(|a| (a.updated_at, a.id));
+        idle.truncate(limit);
+        Ok(idle)
+    }
+
     async fn take_refresh_lease(
         &self,
         id: AccountId,
@@ -716,5 +740,19 @@ impl Housekeeping for InMemoryStore {
             oauth_states: count(&mut state.states, |t| t.expires_at >= before),
             export_links: count(&mut state.exports, |t| t.expires_at >= before),
         })
+    }
+
+    async fn take_job_lease(
+        &self,
+        job: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        if state.job_leases.get(job).is_some_and(|end| *end > now) {
+            return Ok(false);
+        }
+        state.job_leases.insert(job.to_owned(), until);
+        Ok(true)
     }
 }
