@@ -283,6 +283,28 @@ pub struct OAuthState {
 pub const REFRESH_MARGIN: Duration = Duration::minutes(5);
 
 impl Account {
+    /// Who or what the account is at its provider, as the provider told us when it was
+    /// connected: an email address (Gmail, Linear, Zoho), the Slack workspace, the Linear
+    /// organization or the Mercury business; else a name. At most 100 characters.
+    pub fn identity(&self) -> Option<String> {
+        let text = |key: &str| {
+            let value = self.metadata.get(key)?;
+            value
+                .as_str()
+                .or_else(|| value.get("name").and_then(serde_json::Value::as_str))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
+        let found = match (text("email"), text("workspace"), text("organization")) {
+            (Some(email), _, Some(org)) => format!("{email} ({org})"),
+            (Some(email), _, None) => email.to_owned(),
+            (None, Some(workspace), _) => workspace.to_owned(),
+            (None, None, Some(org)) => org.to_owned(),
+            (None, None, None) => text("business").or_else(|| text("name"))?.to_owned(),
+        };
+        Some(found.chars().take(100).collect())
+    }
+
     /// Whether the access token must be refreshed before it is used at `now`: it expires within
     /// [`REFRESH_MARGIN`] (or has expired). A token of unknown lifetime is used until the
     /// provider refuses it.
@@ -344,6 +366,41 @@ mod tests {
         assert!(
             !account_expiring(None).needs_refresh(now),
             "unknown lifetime: used until refused"
+        );
+    }
+
+    #[test]
+    fn an_account_is_named_by_what_its_provider_said() {
+        let named = |metadata: serde_json::Value| {
+            let mut account = account_expiring(None);
+            account.metadata = metadata.as_object().unwrap().clone();
+            account.identity()
+        };
+        use serde_json::json;
+        assert_eq!(
+            named(json!({ "email": "ana@example.com", "name": "Ana" })).as_deref(),
+            Some("ana@example.com")
+        );
+        assert_eq!(
+            named(json!({ "email": "ana@acme.example", "organization": { "name": "Acme", "urlKey": "acme" } }))
+                .as_deref(),
+            Some("ana@acme.example (Acme)")
+        );
+        assert_eq!(
+            named(json!({ "workspace": "Acme HQ", "workspaceUrl": "https://acme.slack.com/" }))
+                .as_deref(),
+            Some("Acme HQ")
+        );
+        assert_eq!(
+            named(json!({ "business": "Acme Labs LLC", "accounts": ["Checking"] })).as_deref(),
+            Some("Acme Labs LLC")
+        );
+        assert_eq!(named(json!({ "name": "Ana" })).as_deref(), Some("Ana"));
+        assert_eq!(named(json!({ "email": "  ", "teamId": "T1" })), None);
+        assert_eq!(named(json!({})), None);
+        assert_eq!(
+            named(json!({ "name": "x".repeat(101) })).map(|n| n.chars().count()),
+            Some(100)
         );
     }
 

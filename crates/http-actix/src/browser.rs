@@ -20,6 +20,9 @@ use secrecy::{ExposeSecret, SecretString};
 const CSRF_COOKIE: &str = "gptgate-csrf";
 /// The cookie of one connect flow: `gptgate-connect-<flow id>` holds the flow's nonce.
 const CONNECT_COOKIE: &str = "gptgate-connect-";
+/// The browser's signed-in session on the pages (today: the integrations page's management
+/// token, so the session ends when the token does).
+const SESSION_COOKIE: &str = "gptgate-session";
 
 /// Why a form POST was refused. Deliberately without detail for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -188,6 +191,26 @@ impl Browser {
         found
     }
 
+    /// The session cookie holding `value` for `lifetime`.
+    pub fn session_cookie(&self, value: &str, lifetime: CookieDuration) -> Cookie<'static> {
+        let mut cookie = self.cookie(self.cookie_name(SESSION_COOKIE), value.to_owned());
+        cookie.set_max_age(lifetime);
+        cookie
+    }
+
+    /// The browser's session value, if it sent one (only ours: see [`Self::read_cookie`]).
+    pub fn session(&self, req: &HttpRequest) -> Option<String> {
+        self.read_cookie(req, SESSION_COOKIE)
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+    }
+
+    /// A cookie that removes the session.
+    pub fn clear_session_cookie(&self) -> Cookie<'static> {
+        let mut cookie = self.cookie(self.cookie_name(SESSION_COOKIE), String::new());
+        cookie.make_removal();
+        cookie
+    }
+
     /// A cookie that removes connect flow `flow_id`'s nonce: a flow is finished once.
     pub fn clear_connect_cookie(&self, flow_id: &str) -> Cookie<'static> {
         let mut cookie = self.cookie(
@@ -354,6 +377,35 @@ mod tests {
             assert!(req.headers().contains_key("cookie"), "sent: {planted:?}");
             assert_eq!(b.connect_nonce(&req, "0123"), None, "{planted:?}");
         }
+    }
+
+    #[test]
+    fn the_session_cookie_is_ours_only_and_lasts_as_long_as_asked() {
+        let b = browser("https://gpt.example.com");
+        let cookie = b.session_cookie("tok", CookieDuration::minutes(59));
+        assert_eq!(cookie.name(), "__Host-gptgate-session");
+        assert_eq!(cookie.max_age(), Some(CookieDuration::minutes(59)));
+        assert_eq!(cookie.http_only(), Some(true));
+        assert_eq!(cookie.secure(), Some(true));
+        assert_eq!(cookie.same_site(), Some(SameSite::Lax));
+        let read = |header: &str| {
+            b.session(
+                &TestRequest::get()
+                    .insert_header(("cookie", header))
+                    .to_http_request(),
+            )
+        };
+        assert_eq!(read("__Host-gptgate-session=tok").as_deref(), Some("tok"));
+        assert_eq!(read("gptgate-session=tok"), None, "unprefixed over https");
+        assert_eq!(read("%5F%5FHost-gptgate-session=tok"), None);
+        assert_eq!(read("__Host-gptgate-session="), None);
+        assert_eq!(
+            read(&format!("__Host-gptgate-session={}", "a".repeat(129))),
+            None
+        );
+        let removal = b.clear_session_cookie();
+        assert_eq!(removal.name(), "__Host-gptgate-session");
+        assert_eq!(removal.max_age(), Some(CookieDuration::ZERO));
     }
 
     #[test]

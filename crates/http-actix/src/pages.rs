@@ -25,6 +25,10 @@ impl Pages {
                 include_str!("../templates/export_download.html"),
             ),
             ("privacy.html", include_str!("../templates/privacy.html")),
+            (
+                "integrations.html",
+                include_str!("../templates/integrations.html"),
+            ),
         ])?;
         Ok(Self { tera })
     }

@@ -1059,3 +1059,99 @@ async fn rotation_judges_each_value_by_the_key_it_names_not_by_the_row() {
         .unwrap();
     assert_eq!(refresh.expose_secret(), "refresh-1");
 }
+
+#[tokio::test]
+async fn a_management_link_opens_a_session_until_the_link_expires() {
+    let h = harness().await;
+    let link = h.connections.create_management_link(h.ann).await.unwrap();
+    assert!(
+        link.starts_with("https://gpt.example.com/integrations?token="),
+        "{link}"
+    );
+    let token = token_of(&link);
+    let opened = h.clock.now();
+    let session = h.connections.management_session(&token).await.unwrap();
+    assert_eq!(session.user, h.ann);
+    assert_eq!(session.expires_at, opened + Duration::hours(1));
+    assert_eq!(session.remaining, Duration::hours(1));
+    // Opening it again works (the page is reloaded, or the link opened in a second tab).
+    h.clock
+        .advance(Duration::hours(1) - Duration::microseconds(1));
+    assert!(h.connections.management_session(&token).await.is_ok());
+    h.clock.advance(Duration::microseconds(1));
+    assert!(matches!(
+        h.connections.management_session(&token).await,
+        Err(ConnectError::InvalidLink)
+    ));
+    assert!(matches!(
+        h.connections.management_session("not-a-token").await,
+        Err(ConnectError::InvalidLink)
+    ));
+    assert!(matches!(
+        h.connections.management_session("").await,
+        Err(ConnectError::InvalidLink)
+    ));
+}
+
+#[tokio::test]
+async fn a_signed_in_user_starts_a_connect_in_one_step_bound_to_their_browser() {
+    let h = harness().await;
+    let started = h
+        .connections
+        .start_for(h.ann, ProviderId::Linear, work())
+        .await
+        .unwrap();
+    let state = state_of(&started.provider_url);
+    // Another browser (no nonce) cannot finish it.
+    assert!(matches!(
+        h.connections
+            .complete(ProviderId::Linear, callback("code-1", &state), None)
+            .await,
+        Err(ConnectError::WrongBrowser)
+    ));
+    let started = h
+        .connections
+        .start_for(h.ann, ProviderId::Linear, work())
+        .await
+        .unwrap();
+    let account = h
+        .connections
+        .complete(
+            ProviderId::Linear,
+            callback("code-2", &state_of(&started.provider_url)),
+            Some(started.browser_nonce.expose_secret()),
+        )
+        .await
+        .unwrap();
+    assert_eq!((account.user_id, account.label), (h.ann, work()));
+    assert!(matches!(
+        h.connections
+            .start_for(h.ann, ProviderId::Gmail, work())
+            .await,
+        Err(ConnectError::ProviderNotConfigured(ProviderId::Gmail))
+    ));
+}
+
+#[tokio::test]
+async fn the_owner_is_said_by_masked_email_or_as_the_chatgpt_account() {
+    let h = harness().await;
+    assert_eq!(
+        h.connections.owner(h.ann).await.unwrap(),
+        LinkOwner::ChatGpt
+    );
+    let email = gptgate_domain::Email::parse("bob.smith@example.com").unwrap();
+    let bob = h
+        .store
+        .find_or_create_user(
+            &gptgate_domain::Identity::email(&email),
+            UserId::from_random_bytes([2; 16]),
+            h.clock.now(),
+        )
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(
+        h.connections.owner(bob).await.unwrap(),
+        LinkOwner::Email(email.masked())
+    );
+}

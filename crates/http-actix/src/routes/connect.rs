@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use gptgate_domain::ProviderId;
-use gptgate_ports::services::{Callback, ConnectError, LinkOwner};
+use gptgate_ports::services::{Callback, ConnectError, LinkOwner, StartedConnect};
 use serde::Deserialize;
 
 use crate::browser::Forbidden;
@@ -27,7 +27,7 @@ fn page(
     state.documents.pages.result(status, ok, title, message)
 }
 
-fn error_page(state: &AppState, e: ConnectError) -> HttpResponse {
+pub(super) fn error_page(state: &AppState, e: ConnectError) -> HttpResponse {
     match e {
         ConnectError::InvalidLink => page(state, StatusCode::BAD_REQUEST, false, "This link has expired",
             "Connect links work once and for 10 minutes. Ask the GPT for a new link."),
@@ -132,21 +132,22 @@ pub async fn start(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
         .start(form.token.as_deref().unwrap_or_default())
         .await
     {
-        Ok(started) => {
-            let mut response = HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, started.provider_url))
-                .finish();
-            let lifetime =
-                actix_web::cookie::time::Duration::seconds(started.lifetime.whole_seconds());
-            let cookie =
-                state
-                    .browser
-                    .connect_cookie(&started.flow_id, &started.browser_nonce, lifetime);
-            let _ = response.add_cookie(&cookie);
-            response
-        }
+        Ok(started) => to_provider(&state, started),
         Err(e) => error_page(&state, e),
     }
+}
+
+/// Sends the browser to the provider, holding the flow's nonce in its cookie.
+pub(super) fn to_provider(state: &AppState, started: StartedConnect) -> HttpResponse {
+    let mut response = HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, started.provider_url))
+        .finish();
+    let lifetime = actix_web::cookie::time::Duration::seconds(started.lifetime.whole_seconds());
+    let cookie = state
+        .browser
+        .connect_cookie(&started.flow_id, &started.browser_nonce, lifetime);
+    let _ = response.add_cookie(&cookie);
+    response
 }
 
 /// The provider's redirect back. Finished only in the browser that started the flow.

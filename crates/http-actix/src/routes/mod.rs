@@ -8,6 +8,7 @@ pub mod connections;
 pub mod conversation_dto;
 pub mod conversations;
 pub mod download;
+pub mod integrations;
 pub mod me;
 pub mod meta;
 
@@ -39,6 +40,10 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/auth/start", "GET"),
     ("/auth/start", "POST"),
     ("/auth/callback/{provider}", "GET"),
+    ("/integrations", "GET"),
+    ("/integrations/accounts/{id}/enabled", "POST"),
+    ("/integrations/accounts/{id}/remove", "POST"),
+    ("/integrations/connect", "POST"),
     ("/healthz", "GET"),
     ("/readyz", "GET"),
     ("/openapi.json", "GET"),
@@ -101,6 +106,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(connect::start_page)
         .service(connect::start)
         .service(connect::callback)
+        .service(integrations::page)
+        .service(integrations::set_enabled)
+        .service(integrations::remove)
+        .service(integrations::connect)
         .service(meta::healthz)
         .service(meta::readyz)
         .service(meta::openapi_json)

@@ -7,6 +7,7 @@ mod connections;
 mod conversations;
 mod export;
 mod helpers;
+mod integrations;
 mod logs;
 mod meta;
 mod providers;

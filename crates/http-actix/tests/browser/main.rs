@@ -59,6 +59,10 @@ fn main() -> std::process::ExitCode {
                 a_flow_started_in_one_browser_is_refused_in_another,
             ),
             async_trial(
+                "a_user_manages_integrations_in_a_real_browser_on_a_phone",
+                a_user_manages_integrations_in_a_real_browser_on_a_phone,
+            ),
+            async_trial(
                 "the_expired_link_privacy_and_download_pages_work_in_a_real_browser",
                 the_expired_link_privacy_and_download_pages_work_in_a_real_browser,
             ),
@@ -357,4 +361,181 @@ async fn the_expired_link_privacy_and_download_pages_work_in_a_real_browser() {
         "the form posted (CSRF and Origin passed) and the made-up link was refused: {page}"
     );
     chromium.quit().await.unwrap();
+}
+
+/// The accounts of the user of `token`, by label: their ids.
+async fn account_ids(app: &TestApp, token: &str) -> std::collections::BTreeMap<String, String> {
+    let accounts: Value = app
+        .post("/api/gpt/accounts/list", &json!({ "token": token }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    accounts["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["label"].as_str().unwrap().to_owned(),
+                a["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn click(browser: &WebDriver, css: &str) {
+    browser
+        .find(By::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn a_user_manages_integrations_in_a_real_browser_on_a_phone() {
+    let driver = driver().await;
+    let linear = MockServer::start().await;
+    let (app, token) = app_with_linear(&linear).await;
+    Mock::given(method("GET"))
+        .and(path("/oauth/authorize"))
+        .respond_with(ApproveAtOnce)
+        .mount(&linear)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "lin_access", "token_type": "Bearer",
+            "expires_in": 86399, "refresh_token": "lin_refresh"
+        })))
+        .mount(&linear)
+        .await;
+    // Two accounts connected beforehand, through their connect links.
+    let chromium = browser(&driver).await;
+    for label in ["work", "old"] {
+        let res = app
+            .post(
+                "/api/gpt/create-auth-link",
+                &json!({ "token": token, "provider": "linear", "label": label }),
+            )
+            .await;
+        let link = res.json::<Value>().await.unwrap()["authUrl"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        chromium.goto(&link).await.unwrap();
+        click(&chromium, "#continue").await;
+        let page = text_once_it_shows(&chromium, "Connected").await;
+        assert!(
+            page.contains(&format!("Connected Linear ({label})")),
+            "{page}"
+        );
+    }
+    let ids = account_ids(&app, &token).await;
+    let link = app
+        .post(
+            "/api/gpt/create-management-link",
+            &json!({ "token": token }),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["managementUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    chromium.set_window_rect(0, 0, 390, 844).await.unwrap();
+    chromium.goto(&link).await.unwrap();
+    let url = chromium.current_url().await.unwrap();
+    assert_eq!(url.path(), "/integrations");
+    assert_eq!(url.query(), None, "the token left the address bar");
+    assert_eq!(
+        chromium.title().await.unwrap(),
+        "Your integrations — gptgate"
+    );
+    let page = text(&chromium).await;
+    assert!(
+        page.contains("your gptgate account (a***@example.com)"),
+        "{page}"
+    );
+    assert!(page.contains("ann@acme.test (Acme)"), "{page}");
+    let fits: bool = chromium
+        .execute(
+            "const width = document.documentElement.clientWidth; \
+             return [...document.querySelectorAll('body *')] \
+                 .every(e => e.getBoundingClientRect().right <= width + 0.5);",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    assert!(fits, "no sideways scrolling on a phone");
+    let screenshots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    chromium
+        .screenshot(&screenshots.join("integrations-phone.png"))
+        .await
+        .unwrap();
+
+    // Turn "work" off.
+    click(
+        &chromium,
+        &format!("#account-{} button.toggle", ids["work"]),
+    )
+    .await;
+    let page = text_once_it_shows(&chromium, "The account is off").await;
+    assert!(page.contains("The account is off"), "{page}");
+    let state = chromium
+        .find(By::Css(format!("#account-{} .state", ids["work"])))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(state, "Off");
+
+    // Remove "old".
+    click(&chromium, &format!("#account-{} button.remove", ids["old"])).await;
+    let page = text_once_it_shows(&chromium, "The account was removed").await;
+    assert!(page.contains("The account was removed."), "{page}");
+    assert!(chromium
+        .find(By::Id(format!("account-{}", ids["old"])))
+        .await
+        .is_err());
+
+    // Add "personal" through Linear's authorize page.
+    chromium
+        .find(By::Id("add-label"))
+        .await
+        .unwrap()
+        .send_keys("personal")
+        .await
+        .unwrap();
+    click(&chromium, "#add-submit").await;
+    let page = text_once_it_shows(&chromium, "Connected").await;
+    assert!(page.contains("Connected Linear (personal)"), "{page}");
+    chromium
+        .screenshot(&screenshots.join("integrations-connected.png"))
+        .await
+        .unwrap();
+    chromium.quit().await.unwrap();
+
+    let ids = account_ids(&app, &token).await;
+    assert_eq!(ids.keys().collect::<Vec<_>>(), ["personal", "work"]);
+    let accounts: Value = app
+        .post("/api/gpt/accounts/list", &json!({ "token": token }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let work = accounts["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["label"] == "work")
+        .unwrap();
+    assert_eq!(work["enabled"], false);
 }

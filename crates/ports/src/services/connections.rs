@@ -107,6 +107,16 @@ pub enum LinkOwner {
     ChatGpt,
 }
 
+/// A visit of the integrations page, opened with a management link: whose accounts it
+/// shows, and until when (the link's own expiry: a session never outlives its link).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagementSession {
+    pub user: UserId,
+    pub expires_at: time::OffsetDateTime,
+    /// How long it has left.
+    pub remaining: time::Duration,
+}
+
 /// What a connect link will do, shown before anything happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectPreview {
@@ -201,6 +211,36 @@ impl Connections {
         provider: ProviderId,
         label: AccountLabel,
     ) -> Result<String, ConnectError> {
+        let token = self.issue_link(user, provider, label).await?;
+        use secrecy::ExposeSecret;
+        Ok(format!(
+            "{}/auth/start?token={}",
+            self.public_url,
+            token.expose_secret()
+        ))
+    }
+
+    /// Starts connecting `provider` as `label` for `user` at once: from the integrations page,
+    /// where the user is signed in and asked for it themselves, a link and its use in one step.
+    #[instrument(skip_all, fields(%user, %provider))]
+    pub async fn start_for(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+        label: AccountLabel,
+    ) -> Result<StartedConnect, ConnectError> {
+        let token = self.issue_link(user, provider, label).await?;
+        use secrecy::ExposeSecret;
+        self.start(token.expose_secret()).await
+    }
+
+    /// A new connect link's token; only its hash is stored.
+    async fn issue_link(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+        label: AccountLabel,
+    ) -> Result<SecretString, ConnectError> {
         self.provider(provider)?;
         let now = self.ports.clock.now();
         let (token, hash) = self.mint()?;
@@ -216,12 +256,7 @@ impl Connections {
                 created_at: now,
             })
             .await?;
-        use secrecy::ExposeSecret;
-        Ok(format!(
-            "{}/auth/start?token={}",
-            self.public_url,
-            token.expose_secret()
-        ))
+        Ok(token)
     }
 
     /// A link (valid 1 hour) to the integrations page.
@@ -244,6 +279,32 @@ impl Connections {
             self.public_url,
             token.expose_secret()
         ))
+    }
+
+    /// The integrations page's session for management token `token`, if the token exists and
+    /// has not expired. `InvalidLink` otherwise.
+    #[instrument(skip_all)]
+    pub async fn management_session(&self, token: &str) -> Result<ManagementSession, ConnectError> {
+        let now = self.ports.clock.now();
+        let found = self
+            .ports
+            .links
+            .find_management_token(&self.ports.tokens.hash(token), now)
+            .await?
+            .ok_or(ConnectError::InvalidLink)?;
+        Ok(ManagementSession {
+            user: found.user_id,
+            expires_at: found.expires_at,
+            remaining: found.expires_at - now,
+        })
+    }
+
+    /// Whose gptgate account `user` is, as a page may say it.
+    pub async fn owner(&self, user: UserId) -> Result<LinkOwner, ConnectError> {
+        Ok(match self.ports.users.find_email(user).await? {
+            Some(email) => LinkOwner::Email(email.masked()),
+            None => LinkOwner::ChatGpt,
+        })
     }
 
     /// The user's accounts (tokens stay sealed; callers show metadata only).
@@ -296,10 +357,7 @@ impl Connections {
             .await?
             .ok_or(ConnectError::InvalidLink)?;
         self.provider(link.provider)?;
-        let owner = match self.ports.users.find_email(link.user_id).await? {
-            Some(email) => LinkOwner::Email(email.masked()),
-            None => LinkOwner::ChatGpt,
-        };
+        let owner = self.owner(link.user_id).await?;
         Ok(ConnectPreview {
             provider: link.provider,
             label: link.label,

@@ -12,7 +12,7 @@ mod users;
 pub use actions::{Actions, ActionsError};
 pub use connections::{
     Callback, ConnectError, ConnectPreview, Connections, ConnectionsPorts, Erased, LinkOwner,
-    RotationReport, StartedConnect,
+    ManagementSession, RotationReport, StartedConnect,
 };
 pub use conversations::{Conversations, ConversationsError, Page, PAGE_LIMIT_MAX};
 pub use export::{DataExport, ExportDownload, ExportError, ExportPorts, Exports, EXPORTS_PER_HOUR};

@@ -1,0 +1,333 @@
+//! The integrations page: a user's connected accounts, opened with the management link the
+//! GPT hands out. The link's token is exchanged for a session cookie at once, so it leaves the
+//! address bar; the session ends when the token does (1 hour). Every change is a form POST
+//! checked by [`crate::browser`] (CSRF token bound to the browser, `Origin`), answered with a
+//! redirect back to the page (post/redirect/get).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use gptgate_domain::{AccountId, AccountLabel, AccountStatus, ProviderId};
+use gptgate_ports::services::{ConnectError, LinkOwner, ManagementSession};
+use serde::{Deserialize, Serialize};
+
+use super::connect::{error_page, forbidden_page, to_provider};
+use crate::browser::Forbidden;
+use crate::pages::FORM_PAGE_CSP;
+use crate::provider_names::ProviderNames;
+use crate::state::AppState;
+
+/// What the forms' CSRF tokens are bound to, besides the browser.
+const PURPOSE: &str = "integrations";
+
+/// The page after a change, with what happened.
+fn back(notice: Notice) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((
+            header::LOCATION,
+            format!("/integrations?done={}", notice.as_str()),
+        ))
+        .finish()
+}
+
+/// What the page says after a change: a fixed set, so nothing in the address bar is echoed.
+#[derive(Clone, Copy)]
+enum Notice {
+    Enabled,
+    Disabled,
+    Removed,
+    NotFound,
+    InvalidLabel,
+    UnknownProvider,
+}
+
+impl Notice {
+    const ALL: [Notice; 6] = [
+        Notice::Enabled,
+        Notice::Disabled,
+        Notice::Removed,
+        Notice::NotFound,
+        Notice::InvalidLabel,
+        Notice::UnknownProvider,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Notice::Enabled => "enabled",
+            Notice::Disabled => "disabled",
+            Notice::Removed => "removed",
+            Notice::NotFound => "not-found",
+            Notice::InvalidLabel => "invalid-label",
+            Notice::UnknownProvider => "unknown-provider",
+        }
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            Notice::Enabled => "The account is on: the GPT can use it.",
+            Notice::Disabled => {
+                "The account is off: the GPT cannot use it until you turn it back on."
+            }
+            Notice::Removed => "The account was removed.",
+            Notice::NotFound => "That account no longer exists.",
+            Notice::InvalidLabel => {
+                "A name must be 1 to 64 letters, digits, dots, dashes or underscores."
+            }
+            Notice::UnknownProvider => "That service is not available on this server.",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Notice> {
+        Notice::ALL.into_iter().find(|n| n.as_str() == raw)
+    }
+}
+
+/// The page for a missing, unknown or expired session.
+fn expired(state: &AppState, status: StatusCode) -> HttpResponse {
+    let mut response = state.documents.pages.result(
+        status,
+        false,
+        "This page's link has expired",
+        "Links to your integrations work for one hour. Ask the GPT for a new one (say \"manage my integrations\").",
+    );
+    let _ = response.add_cookie(&state.browser.clear_session_cookie());
+    response
+}
+
+/// The signed-in session of this browser, or the page to answer instead.
+async fn session(state: &AppState, req: &HttpRequest) -> Result<ManagementSession, HttpResponse> {
+    let token = state
+        .browser
+        .session(req)
+        .ok_or_else(|| expired(state, StatusCode::UNAUTHORIZED))?;
+    match state.connections.management_session(&token).await {
+        Ok(session) => Ok(session),
+        Err(ConnectError::InvalidLink) => Err(expired(state, StatusCode::UNAUTHORIZED)),
+        Err(e) => Err(error_page(state, e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    token: Option<String>,
+    done: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AccountView {
+    id: String,
+    provider: &'static str,
+    provider_id: &'static str,
+    label: String,
+    identity: Option<String>,
+    enabled: bool,
+    toggle_to: bool,
+    reauth: bool,
+}
+
+#[derive(Serialize)]
+struct ProviderView {
+    id: &'static str,
+    name: &'static str,
+}
+
+/// `GET /integrations?token=...` exchanges a management link for the session cookie and
+/// redirects to `/integrations`; `GET /integrations` shows the page.
+#[get("/integrations")]
+pub async fn page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<PageQuery>,
+) -> HttpResponse {
+    if let Some(token) = query.token.as_deref().filter(|t| !t.is_empty()) {
+        return match state.connections.management_session(token).await {
+            Ok(session) => {
+                let mut response = HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, "/integrations"))
+                    .insert_header((header::REFERRER_POLICY, "no-referrer"))
+                    .finish();
+                let lifetime =
+                    actix_web::cookie::time::Duration::seconds(session.remaining.whole_seconds());
+                let _ = response.add_cookie(&state.browser.session_cookie(token, lifetime));
+                response
+            }
+            Err(ConnectError::InvalidLink) => expired(&state, StatusCode::BAD_REQUEST),
+            Err(e) => error_page(&state, e),
+        };
+    }
+    let session = match session(&state, &req).await {
+        Ok(session) => session,
+        Err(answer) => return answer,
+    };
+    let (accounts, owner) = match tokio::try_join!(
+        state.connections.accounts(session.user),
+        state.connections.owner(session.user)
+    ) {
+        Ok(found) => found,
+        Err(e) => return error_page(&state, e),
+    };
+    let accounts: Vec<AccountView> = accounts
+        .into_iter()
+        .map(|a| AccountView {
+            id: a.id.to_string(),
+            provider: a.provider.display_name(),
+            provider_id: a.provider.as_str(),
+            label: a.label.as_str().to_owned(),
+            identity: a.identity(),
+            enabled: a.enabled,
+            toggle_to: !a.enabled,
+            reauth: a.status != AccountStatus::Active,
+        })
+        .collect();
+    let providers: Vec<ProviderView> = state
+        .connections
+        .configured()
+        .into_iter()
+        .map(|p| ProviderView {
+            id: p.as_str(),
+            name: p.display_name(),
+        })
+        .collect();
+    let mut context = tera::Context::new();
+    context.insert(
+        "owner",
+        &match owner {
+            LinkOwner::Email(masked) => format!("your gptgate account ({masked})"),
+            LinkOwner::ChatGpt => "the gptgate account of your ChatGPT".to_owned(),
+        },
+    );
+    context.insert(
+        "until",
+        &format!(
+            "{:02}:{:02}",
+            session.expires_at.hour(),
+            session.expires_at.minute()
+        ),
+    );
+    context.insert("accounts", &accounts);
+    context.insert("providers", &providers);
+    context.insert(
+        "notice",
+        &query
+            .done
+            .as_deref()
+            .and_then(Notice::parse)
+            .map(Notice::text),
+    );
+    super::form_page(
+        &state,
+        &req,
+        "integrations.html",
+        context,
+        PURPOSE,
+        FORM_PAGE_CSP,
+    )
+}
+
+/// A form's fields; unknown ones are ignored, missing ones are `None`.
+#[derive(Deserialize, Default)]
+struct Form {
+    csrf: Option<String>,
+    enabled: Option<String>,
+    provider: Option<String>,
+    label: Option<String>,
+}
+
+/// The form, checked (origin and CSRF token), and the browser's session: or the page to
+/// answer instead.
+async fn checked(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(Form, ManagementSession), HttpResponse> {
+    let form: Form = serde_urlencoded::from_bytes(body)
+        .map_err(|_| forbidden_page(state, Forbidden::BadToken))?;
+    state
+        .browser
+        .check_form(req, form.csrf.as_deref(), PURPOSE)
+        .map_err(|why| forbidden_page(state, why))?;
+    let session = session(state, req).await?;
+    Ok((form, session))
+}
+
+/// `POST /integrations/accounts/{id}/enabled` `enabled=true|false`.
+#[post("/integrations/accounts/{id}/enabled")]
+pub async fn set_enabled(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (form, session) = match checked(&state, &req, &body).await {
+        Ok(checked) => checked,
+        Err(answer) => return answer,
+    };
+    let Ok(id) = path.parse::<AccountId>() else {
+        return back(Notice::NotFound);
+    };
+    let enabled = match form.enabled.as_deref() {
+        Some("true") => true,
+        Some("false") => false,
+        _ => return back(Notice::NotFound),
+    };
+    match state
+        .connections
+        .set_enabled(session.user, id, Some(enabled))
+        .await
+    {
+        Ok(true) => back(Notice::Enabled),
+        Ok(false) => back(Notice::Disabled),
+        Err(ConnectError::NotFound) => back(Notice::NotFound),
+        Err(e) => error_page(&state, e),
+    }
+}
+
+/// `POST /integrations/accounts/{id}/remove`: revokes at the provider where it can, deletes.
+#[post("/integrations/accounts/{id}/remove")]
+pub async fn remove(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, session) = match checked(&state, &req, &body).await {
+        Ok(checked) => checked,
+        Err(answer) => return answer,
+    };
+    let Ok(id) = path.parse::<AccountId>() else {
+        return back(Notice::NotFound);
+    };
+    match state.connections.disconnect(session.user, id).await {
+        Ok(()) => back(Notice::Removed),
+        Err(ConnectError::NotFound) => back(Notice::NotFound),
+        Err(e) => error_page(&state, e),
+    }
+}
+
+/// `POST /integrations/connect` `provider=...&label=...`: starts the browser-bound connect
+/// flow for the signed-in user and sends the browser to the provider.
+#[post("/integrations/connect")]
+pub async fn connect(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (form, session) = match checked(&state, &req, &body).await {
+        Ok(checked) => checked,
+        Err(answer) => return answer,
+    };
+    let Ok(provider) = ProviderId::parse(form.provider.as_deref().unwrap_or_default()) else {
+        return back(Notice::UnknownProvider);
+    };
+    let Ok(label) = AccountLabel::parse(form.label.as_deref().unwrap_or_default()) else {
+        return back(Notice::InvalidLabel);
+    };
+    match state
+        .connections
+        .start_for(session.user, provider, label)
+        .await
+    {
+        Ok(started) => to_provider(&state, started),
+        Err(ConnectError::ProviderNotConfigured(_)) => back(Notice::UnknownProvider),
+        Err(e) => error_page(&state, e),
+    }
+}
