@@ -5,7 +5,8 @@ mod e2e_support;
 
 use std::process::ExitCode;
 
-use e2e_support::{gptgate, key_from_secrets_file, sign_in_and_remember, start};
+use e2e_support::{call, gptgate, key_from_secrets_file, sign_in_and_remember, start};
+use serde_json::json;
 use gptgate_testkit::harness::{async_trial, run};
 use sqlx::{Connection, PgConnection};
 
@@ -30,11 +31,33 @@ fn main() -> ExitCode {
         });
     run(
         reachable,
-        vec![async_trial(
-            "the_same_binary_runs_on_postgresql",
-            the_same_binary_runs_on_postgresql,
-        )],
+        vec![
+            async_trial(
+                "the_same_binary_runs_on_postgresql",
+                the_same_binary_runs_on_postgresql,
+            ),
+            async_trial(
+                "two_servers_on_one_database_refresh_an_expired_token_once_for_twenty_actions",
+                two_servers_on_one_database_refresh_an_expired_token_once_for_twenty_actions,
+            ),
+        ],
     )
+}
+
+/// A fresh database named after this process and `suffix`; returns its URL.
+async fn fresh_database(admin: &mut PgConnection, suffix: &str) -> (String, String) {
+    let name = format!("gptgate_e2e_{}_{suffix}", std::process::id());
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+    let admin_url = admin_url();
+    let db_url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    (name, db_url)
 }
 
 async fn the_same_binary_runs_on_postgresql() {
@@ -42,16 +65,7 @@ async fn the_same_binary_runs_on_postgresql() {
     let mut admin = PgConnection::connect(&admin_url)
         .await
         .expect("PostgreSQL answers (the runner checked)");
-    let name = format!("gptgate_e2e_{}", std::process::id());
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let db_url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let (name, db_url) = fresh_database(&mut admin, "one").await;
 
     let dir = tempfile::tempdir().unwrap();
     let env = [("DATABASE_URL", db_url.as_str())];
@@ -76,6 +90,197 @@ async fn the_same_binary_runs_on_postgresql() {
         .await
         .unwrap();
     assert_eq!(users, 1, "the data went to PostgreSQL");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+/// The value of the hidden form field `name` in `html`.
+fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("the field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn two_servers_on_one_database_refresh_an_expired_token_once_for_twenty_actions() {
+    use wiremock::matchers::{body_string_contains, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let mut admin = PgConnection::connect(&admin_url())
+        .await
+        .expect("PostgreSQL answers (the runner checked)");
+    let (name, db_url) = fresh_database(&mut admin, "two").await;
+    let linear = MockServer::start().await;
+    let env = [
+        ("DATABASE_URL", db_url.clone()),
+        // The instances' shared public address (session tokens name it).
+        ("PUBLIC_URL", "http://localhost:9".to_owned()),
+        ("LINEAR_CLIENT_ID", "lin-client".to_owned()),
+        ("LINEAR_CLIENT_SECRET", "lin-secret".to_owned()),
+        (
+            "LINEAR_AUTHORIZE_URL",
+            format!("{}/oauth/authorize", linear.uri()),
+        ),
+        ("LINEAR_TOKEN_URL", format!("{}/oauth/token", linear.uri())),
+        (
+            "LINEAR_REVOKE_URL",
+            format!("{}/oauth/revoke", linear.uri()),
+        ),
+        ("LINEAR_API_BASE_URL", linear.uri()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = gptgate(dir.path(), &env).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Two instances on one database, sharing the secrets `migrate` generated.
+    let first = start(dir.path(), &env);
+    let second = start(dir.path(), &env);
+    let key = key_from_secrets_file(dir.path());
+    let token = sign_in_and_remember(&first, &key, &dir.path().join("outbox")).await;
+
+    // Linear: the code exchange, who the account is, a slow refresh that rotates the pair, and
+    // list-teams only with the refreshed token.
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "lin-access-1", "token_type": "Bearer", "expires_in": 86399,
+            "refresh_token": "lin-refresh-1", "scope": "read"
+        })))
+        .expect(1)
+        .mount(&linear)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains("refresh_token=lin-refresh-1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(std::time::Duration::from_millis(500))
+                .set_body_json(json!({
+                    "access_token": "lin-access-2", "token_type": "Bearer", "expires_in": 86399,
+                    "refresh_token": "lin-refresh-2", "scope": "read"
+                })),
+        )
+        .expect(1)
+        .mount(&linear)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .and(body_string_contains("viewer"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "data": {
+            "viewer": { "id": "u-1", "name": "Newcomer", "email": "newcomer@example.com" },
+            "organization": { "id": "o-1", "name": "Acme", "urlKey": "acme" }
+        } })))
+        .mount(&linear)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .and(body_string_contains("teams"))
+        .and(header("authorization", "Bearer lin-access-2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "data": {
+            "teams": { "nodes": [{ "id": "t-1", "key": "ENG", "name": "Engineering" }],
+                       "pageInfo": { "hasNextPage": false } }
+        } })))
+        .expect(20)
+        .mount(&linear)
+        .await;
+
+    // Connect Linear through the first server, as a browser would.
+    let (status, body) = call(
+        &first,
+        &key,
+        "/api/gpt/create-auth-link",
+        json!({ "token": token, "provider": "linear", "label": "work" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let link = body["authUrl"].as_str().unwrap().to_owned();
+    let public = link.split("/auth/start").next().unwrap().to_owned();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let local = |url: &str| url.replace(&public, &first.url);
+    let html = browser
+        .get(local(&link))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let res = browser
+        .post(format!("{}/auth/start", first.url))
+        .header("origin", &public)
+        .form(&[
+            ("token", field(&html, "token")),
+            ("csrf", field(&html, "csrf")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let to = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    let state = to
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let res = browser
+        .get(format!(
+            "{}/auth/callback/linear?code=c&state={state}",
+            first.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let (_, accounts) = call(
+        &first,
+        &key,
+        "/api/gpt/accounts/list",
+        json!({ "token": token }),
+    )
+    .await;
+    let account = accounts["accounts"][0]["id"].as_str().unwrap().to_owned();
+
+    // The token expires; 20 actions arrive at once, half on each server.
+    let mut db = PgConnection::connect(&db_url).await.unwrap();
+    sqlx::query("UPDATE accounts SET expires_at = now() - interval '1 minute'")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let calls = (0..20).map(|i| {
+        let server = if i % 2 == 0 { &first } else { &second };
+        call(
+            server,
+            &key,
+            "/api/gpt/actions/linear/list-teams",
+            json!({ "token": token, "accountId": account, "params": {} }),
+        )
+    });
+    for (status, body) in futures::future::join_all(calls).await {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["teams"][0]["key"], "ENG", "{body}");
+    }
+    let refreshes = linear
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.body).contains("grant_type=refresh_token"))
+        .count();
+    assert_eq!(refreshes, 1, "one refresh across both servers");
+    linear.verify().await;
+    drop((first, second));
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&mut admin)
         .await
