@@ -6,8 +6,8 @@ mod e2e_support;
 use std::process::ExitCode;
 
 use e2e_support::{call, gptgate, key_from_secrets_file, sign_in_and_remember, start};
-use serde_json::json;
 use gptgate_testkit::harness::{async_trial, run};
+use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
 fn admin_url() -> String {

@@ -380,3 +380,38 @@ async fn adding_an_integration_starts_the_browser_bound_flow() {
     let (_, html) = p.browser.open("/integrations?done=%3Cscript%3E").await;
     assert!(!html.contains("<script>") && !html.contains("id=\"notice\""));
 }
+
+#[tokio::test]
+async fn the_privacy_policy_says_what_actions_send_and_how_to_manage_connections() {
+    let linear = MockServer::start().await;
+    let app = spawn_app_with(&linear_settings(&linear)).await;
+    let html = app
+        .request(Method::GET, "/privacy-policy")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Accounts you connect</strong> (Linear)"),
+        "{html}"
+    );
+    assert!(html.contains("passes exactly that request"), "{html}");
+    assert!(html.contains("your integrations page"), "{html}");
+    assert!(html.contains("Cookies in your browser"), "{html}");
+    let bare = crate::helpers::spawn_app().await;
+    let html = bare
+        .request(Method::GET, "/privacy-policy")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !html.contains("your integrations page"),
+        "no providers, no page: {html}"
+    );
+    assert!(html.contains("Cookies in your browser"), "{html}");
+}
