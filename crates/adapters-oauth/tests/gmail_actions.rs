@@ -1,45 +1,31 @@
 //! Gmail's actions against wiremock, with Google's real answers and error bodies.
 
+mod support;
+
 use base64::Engine;
 use gptgate_adapters_oauth::actions::gmail;
-use gptgate_adapters_oauth::ProviderConfig;
 use gptgate_domain::ProviderId;
-use gptgate_ports::{ActionCall, ActionError, ProviderActions};
-use secrecy::SecretString;
+use gptgate_ports::{ActionError, ProviderActions};
 use serde_json::{json, Map, Value};
 use time::Duration;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn actions(server: &MockServer) -> gmail::GmailActions {
-    gmail::actions(&ProviderConfig {
-        id: ProviderId::Gmail,
-        client_id: "cid".into(),
-        client_secret: SecretString::from("secret".to_owned()),
-        authorize_url: format!("{}/o/oauth2/v2/auth", server.uri()),
-        token_url: format!("{}/token", server.uri()),
-        revoke_url: None,
-        api_base_url: server.uri(),
-        userinfo_url: None,
-        scopes: String::new(),
-    })
-    .unwrap()
+    gmail::actions(&support::config(ProviderId::Gmail, server, "")).unwrap()
 }
 
 async fn run(server: &MockServer, action: &str, params: Value) -> Result<Value, ActionError> {
-    let token = SecretString::from("ya29.gmail-access".to_owned());
     let mut metadata = Map::new();
     metadata.insert("email".into(), json!("ana@example.com"));
-    actions(server)
-        .run(
-            action,
-            ActionCall {
-                access_token: &token,
-                metadata: &metadata,
-                params: &params,
-            },
-        )
-        .await
+    support::run_with(
+        &actions(server),
+        "ya29.gmail-access",
+        &metadata,
+        action,
+        params,
+    )
+    .await
 }
 
 fn b64(text: &str) -> String {

@@ -1,42 +1,27 @@
 //! Linear's actions against wiremock, with Linear's real GraphQL answers and errors.
 
+mod support;
+
 use gptgate_adapters_oauth::actions::linear;
-use gptgate_adapters_oauth::ProviderConfig;
 use gptgate_domain::ProviderId;
-use gptgate_ports::{ActionCall, ActionError, ProviderActions};
-use secrecy::SecretString;
+use gptgate_ports::{ActionError, ProviderActions};
 use serde_json::{json, Map, Value};
 use wiremock::matchers::{body_partial_json, body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn actions(server: &MockServer) -> linear::LinearActions {
-    linear::actions(&ProviderConfig {
-        id: ProviderId::Linear,
-        client_id: "cid".into(),
-        client_secret: SecretString::from("secret".to_owned()),
-        authorize_url: format!("{}/oauth/authorize", server.uri()),
-        token_url: format!("{}/oauth/token", server.uri()),
-        revoke_url: None,
-        api_base_url: server.uri(),
-        userinfo_url: None,
-        scopes: String::new(),
-    })
-    .unwrap()
+    linear::actions(&support::config(ProviderId::Linear, server, "")).unwrap()
 }
 
 async fn run(server: &MockServer, action: &str, params: Value) -> Result<Value, ActionError> {
-    let token = SecretString::from("lin_oauth_access".to_owned());
-    let metadata = Map::new();
-    actions(server)
-        .run(
-            action,
-            ActionCall {
-                access_token: &token,
-                metadata: &metadata,
-                params: &params,
-            },
-        )
-        .await
+    support::run_with(
+        &actions(server),
+        "lin_oauth_access",
+        &Map::new(),
+        action,
+        params,
+    )
+    .await
 }
 
 async fn answer(server: &MockServer, status: u16, body: Value) {
@@ -262,21 +247,10 @@ async fn bad_params_are_refused_before_linear_is_called() {
     assert!(server.received_requests().await.unwrap().is_empty());
 }
 
-#[test]
-fn the_catalog_fits_chatgpt_and_describes_every_param() {
-    let server_uri = "http://127.0.0.1:9";
-    let linear = linear::actions(&ProviderConfig {
-        id: ProviderId::Linear,
-        client_id: "c".into(),
-        client_secret: SecretString::from("s".to_owned()),
-        authorize_url: format!("{server_uri}/a"),
-        token_url: format!("{server_uri}/t"),
-        revoke_url: None,
-        api_base_url: server_uri.into(),
-        userinfo_url: None,
-        scopes: String::new(),
-    })
-    .unwrap();
+#[tokio::test]
+async fn the_catalog_lists_linears_actions_in_order() {
+    let server = MockServer::start().await;
+    let linear = actions(&server);
     let names: Vec<_> = linear.catalog().iter().map(|a| a.name).collect();
     assert_eq!(
         names,

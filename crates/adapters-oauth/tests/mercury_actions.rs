@@ -1,43 +1,28 @@
 //! Mercury's read-only actions against wiremock, with Mercury's real answers.
 
+mod support;
+
 use gptgate_adapters_oauth::actions::mercury;
-use gptgate_adapters_oauth::ProviderConfig;
 use gptgate_domain::ProviderId;
-use gptgate_ports::{ActionCall, ActionError, ProviderActions};
-use secrecy::SecretString;
+use gptgate_ports::{ActionError, ProviderActions};
 use serde_json::{json, Map, Value};
 use time::Duration;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn actions(server: &MockServer) -> mercury::MercuryActions {
-    mercury::actions(&ProviderConfig {
-        id: ProviderId::Mercury,
-        client_id: "cid".into(),
-        client_secret: SecretString::from("secret".to_owned()),
-        authorize_url: format!("{}/oauth2/auth", server.uri()),
-        token_url: format!("{}/oauth2/token", server.uri()),
-        revoke_url: None,
-        api_base_url: format!("{}/api/v1", server.uri()),
-        userinfo_url: None,
-        scopes: String::new(),
-    })
-    .unwrap()
+    mercury::actions(&support::config(ProviderId::Mercury, server, "/api/v1")).unwrap()
 }
 
 async fn run(server: &MockServer, action: &str, params: Value) -> Result<Value, ActionError> {
-    let token = SecretString::from("mercury-access".to_owned());
-    let metadata = Map::new();
-    actions(server)
-        .run(
-            action,
-            ActionCall {
-                access_token: &token,
-                metadata: &metadata,
-                params: &params,
-            },
-        )
-        .await
+    support::run_with(
+        &actions(server),
+        "mercury-access",
+        &Map::new(),
+        action,
+        params,
+    )
+    .await
 }
 
 const ACCOUNT: &str = "f5e2b6a4-1c3d-4e5f-8a9b-0c1d2e3f4a5b";

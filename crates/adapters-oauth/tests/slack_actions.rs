@@ -1,44 +1,29 @@
 //! Slack's actions against wiremock, with Slack's real answers (HTTP 200 `ok:false` errors,
 //! 429 with Retry-After).
 
+mod support;
+
 use gptgate_adapters_oauth::actions::slack;
-use gptgate_adapters_oauth::ProviderConfig;
 use gptgate_domain::ProviderId;
-use gptgate_ports::{ActionCall, ActionError, ProviderActions};
-use secrecy::SecretString;
+use gptgate_ports::{ActionError, ProviderActions};
 use serde_json::{json, Map, Value};
 use time::Duration;
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn actions(server: &MockServer) -> slack::SlackActions {
-    slack::actions(&ProviderConfig {
-        id: ProviderId::Slack,
-        client_id: "cid".into(),
-        client_secret: SecretString::from("secret".to_owned()),
-        authorize_url: format!("{}/oauth/v2/authorize", server.uri()),
-        token_url: format!("{}/api/oauth.v2.access", server.uri()),
-        revoke_url: None,
-        api_base_url: format!("{}/api", server.uri()),
-        userinfo_url: None,
-        scopes: String::new(),
-    })
-    .unwrap()
+    slack::actions(&support::config(ProviderId::Slack, server, "/api")).unwrap()
 }
 
 async fn run(server: &MockServer, action: &str, params: Value) -> Result<Value, ActionError> {
-    let token = SecretString::from("xoxb-bot-token".to_owned());
-    let metadata = Map::new();
-    actions(server)
-        .run(
-            action,
-            ActionCall {
-                access_token: &token,
-                metadata: &metadata,
-                params: &params,
-            },
-        )
-        .await
+    support::run_with(
+        &actions(server),
+        "xoxb-bot-token",
+        &Map::new(),
+        action,
+        params,
+    )
+    .await
 }
 
 async fn post_message_answers(server: &MockServer, status: u16, body: Value) {

@@ -1,29 +1,18 @@
 //! Zoho CRM's actions against wiremock, with Zoho's real answers, at the account's own data
 //! centre.
 
+mod support;
+
 use gptgate_adapters_oauth::actions::zoho;
-use gptgate_adapters_oauth::ProviderConfig;
 use gptgate_domain::ProviderId;
-use gptgate_ports::{ActionCall, ActionError, ProviderActions};
-use secrecy::SecretString;
+use gptgate_ports::{ActionError, ProviderActions};
 use serde_json::{json, Map, Value};
 use time::Duration;
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn actions(api: &MockServer) -> zoho::ZohoActions {
-    zoho::actions(&ProviderConfig {
-        id: ProviderId::Zoho,
-        client_id: "cid".into(),
-        client_secret: SecretString::from("secret".to_owned()),
-        authorize_url: format!("{}/oauth/v2/auth", api.uri()),
-        token_url: format!("{}/oauth/v2/token", api.uri()),
-        revoke_url: None,
-        api_base_url: api.uri(),
-        userinfo_url: None,
-        scopes: String::new(),
-    })
-    .unwrap()
+    zoho::actions(&support::config(ProviderId::Zoho, api, "")).unwrap()
 }
 
 async fn run_at(
@@ -32,21 +21,18 @@ async fn run_at(
     action: &str,
     params: Value,
 ) -> Result<Value, ActionError> {
-    let token = SecretString::from("1000.zoho-access".to_owned());
     let mut metadata = Map::new();
     if let Some(domain) = api_domain {
         metadata.insert("apiDomain".into(), json!(domain));
     }
-    actions(configured)
-        .run(
-            action,
-            ActionCall {
-                access_token: &token,
-                metadata: &metadata,
-                params: &params,
-            },
-        )
-        .await
+    support::run_with(
+        &actions(configured),
+        "1000.zoho-access",
+        &metadata,
+        action,
+        params,
+    )
+    .await
 }
 
 async fn run(server: &MockServer, action: &str, params: Value) -> Result<Value, ActionError> {

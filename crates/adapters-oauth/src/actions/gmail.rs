@@ -19,8 +19,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    fit_list, invalid, length, parse, rest_answer, spec, unreachable, url_with, within, Bounded,
-    ACTION_TIME_LIMIT, MAX_TEXT_CHARS,
+    fit_list, invalid, length, parse, rest_answer, spec, text_at, unreachable, url_with, within,
+    Bounded, ACTION_TIME_LIMIT, MAX_TEXT_CHARS,
 };
 use crate::config::{ProviderConfig, ProviderSetupError};
 
@@ -177,11 +177,7 @@ pub fn actions(config: &ProviderConfig) -> Result<GmailActions, ProviderSetupErr
 
 /// Google's error body: the first error's reason (else the status) and the message.
 fn read_error(body: &Value) -> (Option<String>, Option<String>) {
-    let text = |pointer: &str| {
-        body.pointer(pointer)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let text = |pointer: &str| text_at(body, pointer);
     (
         text("/error/errors/0/reason").or_else(|| text("/error/status")),
         text("/error/message"),

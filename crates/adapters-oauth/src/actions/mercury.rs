@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    fit_list, invalid, length, parse, rest_answer, spec, unreachable, url_with, within, Bounded,
-    ACTION_TIME_LIMIT,
+    fit_list, invalid, length, parse, rest_answer, spec, text_at, unreachable, url_with, within,
+    Bounded, ACTION_TIME_LIMIT,
 };
 use crate::config::{ProviderConfig, ProviderSetupError};
 
@@ -98,11 +98,7 @@ pub fn actions(config: &ProviderConfig) -> Result<MercuryActions, ProviderSetupE
 /// Mercury's error bodies: `{"errors": {"errorCode": ..., "message": ...}}` (or a bare
 /// `message`).
 fn read_error(body: &Value) -> (Option<String>, Option<String>) {
-    let text = |pointer: &str| {
-        body.pointer(pointer)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let text = |pointer: &str| text_at(body, pointer);
     (
         text("/errors/errorCode"),
         text("/errors/message").or_else(|| text("/message")),

@@ -161,6 +161,13 @@ pub(crate) fn unreachable(e: reqwest::Error) -> ActionError {
     ActionError::Unavailable(Box::new(e.without_url()))
 }
 
+/// The string at `pointer` in `body`, if there is one.
+pub(crate) fn text_at(body: &Value, pointer: &str) -> Option<String> {
+    body.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
 /// How a provider's error body reads: its error code and its words, if it says them.
 pub(crate) type ReadError = fn(&Value) -> (Option<String>, Option<String>);
 

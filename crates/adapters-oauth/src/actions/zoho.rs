@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{
-    fit_list, invalid, length, parse, retry_after, spec, unreachable, url_with, within, Bounded,
-    ACTION_TIME_LIMIT,
+    fit_list, invalid, length, parse, retry_after, spec, text_at, unreachable, url_with, within,
+    Bounded, ACTION_TIME_LIMIT,
 };
 use crate::config::{ProviderConfig, ProviderSetupError};
 
@@ -156,11 +156,7 @@ fn origin(url: &str) -> Option<String> {
 
 /// Zoho's error body: its `code` and `message`, at the top or in the first record.
 fn read_error(body: &Value) -> (Option<String>, Option<String>) {
-    let text = |pointer: &str| {
-        body.pointer(pointer)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let text = |pointer: &str| text_at(body, pointer);
     (
         text("/code").or_else(|| text("/data/0/code")),
         text("/message").or_else(|| text("/data/0/message")),
