@@ -29,6 +29,10 @@ impl Pages {
                 "integrations.html",
                 include_str!("../templates/integrations.html"),
             ),
+            (
+                "integrations_open.html",
+                include_str!("../templates/integrations_open.html"),
+            ),
         ])?;
         Ok(Self { tera })
     }

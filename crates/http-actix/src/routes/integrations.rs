@@ -1,8 +1,11 @@
 //! The integrations page: a user's connected accounts, opened with the management link the
-//! GPT hands out. The link's token is exchanged for a session cookie at once, so it leaves the
-//! address bar; the session ends when the token does (1 hour). Every change is a form POST
-//! checked by [`crate::browser`] (CSRF token bound to the browser, `Origin`), answered with a
-//! redirect back to the page (post/redirect/get).
+//! GPT hands out. Opening the link shows whose integrations it opens and changes nothing; its
+//! Open button (a checked form POST) moves the link's token into the session cookie, so a page
+//! elsewhere cannot switch this browser into another account (login CSRF), and the token
+//! leaves the address bar. The session ends when the token does (1 hour). Every change is a
+//! form POST checked by [`crate::browser`] (`Origin`, and a CSRF token bound to this browser
+//! AND to its session, so a tab left open on one account cannot act in another), answered with
+//! a redirect back to the page (post/redirect/get).
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
@@ -16,8 +19,21 @@ use crate::pages::FORM_PAGE_CSP;
 use crate::provider_names::ProviderNames;
 use crate::state::AppState;
 
-/// What the forms' CSRF tokens are bound to, besides the browser.
-const PURPOSE: &str = "integrations";
+/// What the Open form's CSRF token is bound to, besides the browser.
+const OPEN_PURPOSE: &str = "integrations-open";
+
+/// What the page's forms' CSRF tokens are bound to, besides the browser: the session itself.
+fn purpose(session_token: &str) -> String {
+    format!("integrations\0{session_token}")
+}
+
+/// Whose account `owner` is, as the pages say it.
+fn owner_text(owner: LinkOwner) -> String {
+    match owner {
+        LinkOwner::Email(masked) => format!("the gptgate account of {masked}"),
+        LinkOwner::ChatGpt => "a gptgate account without an email address".to_owned(),
+    }
+}
 
 /// The page after a change, with what happened.
 fn back(notice: Notice) -> HttpResponse {
@@ -93,13 +109,17 @@ fn expired(state: &AppState, status: StatusCode) -> HttpResponse {
     response
 }
 
-/// The signed-in session of this browser, or the page to answer instead.
-async fn session(state: &AppState, req: &HttpRequest) -> Result<ManagementSession, HttpResponse> {
-    let token = state
+/// The session cookie's value, or the page to answer instead.
+async fn session_token(state: &AppState, req: &HttpRequest) -> Result<String, HttpResponse> {
+    state
         .browser
         .session(req)
-        .ok_or_else(|| expired(state, StatusCode::UNAUTHORIZED))?;
-    match state.connections.management_session(&token).await {
+        .ok_or_else(|| expired(state, StatusCode::UNAUTHORIZED))
+}
+
+/// The session of `token`, or the page to answer instead.
+async fn session(state: &AppState, token: &str) -> Result<ManagementSession, HttpResponse> {
+    match state.connections.management_session(token).await {
         Ok(session) => Ok(session),
         Err(ConnectError::InvalidLink) => Err(expired(state, StatusCode::UNAUTHORIZED)),
         Err(e) => Err(error_page(state, e)),
@@ -130,8 +150,8 @@ struct ProviderView {
     name: &'static str,
 }
 
-/// `GET /integrations?token=...` exchanges a management link for the session cookie and
-/// redirects to `/integrations`; `GET /integrations` shows the page.
+/// `GET /integrations?token=...` shows whose integrations the link opens, with an Open
+/// button; `GET /integrations` shows the page.
 #[get("/integrations")]
 pub async fn page(
     state: web::Data<AppState>,
@@ -139,22 +159,13 @@ pub async fn page(
     query: web::Query<PageQuery>,
 ) -> HttpResponse {
     if let Some(token) = query.token.as_deref().filter(|t| !t.is_empty()) {
-        return match state.connections.management_session(token).await {
-            Ok(session) => {
-                let mut response = HttpResponse::SeeOther()
-                    .insert_header((header::LOCATION, "/integrations"))
-                    .insert_header((header::REFERRER_POLICY, "no-referrer"))
-                    .finish();
-                let lifetime =
-                    actix_web::cookie::time::Duration::seconds(session.remaining.whole_seconds());
-                let _ = response.add_cookie(&state.browser.session_cookie(token, lifetime));
-                response
-            }
-            Err(ConnectError::InvalidLink) => expired(&state, StatusCode::BAD_REQUEST),
-            Err(e) => error_page(&state, e),
-        };
+        return confirm(&state, &req, token).await;
     }
-    let session = match session(&state, &req).await {
+    let token = match session_token(&state, &req).await {
+        Ok(token) => token,
+        Err(answer) => return answer,
+    };
+    let session = match session(&state, &token).await {
         Ok(session) => session,
         Err(answer) => return answer,
     };
@@ -188,13 +199,7 @@ pub async fn page(
         })
         .collect();
     let mut context = tera::Context::new();
-    context.insert(
-        "owner",
-        &match owner {
-            LinkOwner::Email(masked) => format!("your gptgate account ({masked})"),
-            LinkOwner::ChatGpt => "the gptgate account of your ChatGPT".to_owned(),
-        },
-    );
+    context.insert("owner", &owner_text(owner));
     context.insert(
         "until",
         &format!(
@@ -218,9 +223,79 @@ pub async fn page(
         &req,
         "integrations.html",
         context,
-        PURPOSE,
+        &purpose(&token),
         FORM_PAGE_CSP,
     )
+}
+
+/// The Open page of a management link: whose integrations it opens, whether it replaces
+/// another account's page open in this browser, and the warning. Changes nothing.
+async fn confirm(state: &AppState, req: &HttpRequest, token: &str) -> HttpResponse {
+    let opening = match state.connections.management_session(token).await {
+        Ok(session) => session,
+        Err(ConnectError::InvalidLink) => return expired(state, StatusCode::BAD_REQUEST),
+        Err(e) => return error_page(state, e),
+    };
+    let replaces = match state.browser.session(req) {
+        Some(current) if current != token => state
+            .connections
+            .management_session(&current)
+            .await
+            .is_ok_and(|current| current.user != opening.user),
+        _ => false,
+    };
+    let owner = match state.connections.owner(opening.user).await {
+        Ok(owner) => owner,
+        Err(e) => return error_page(state, e),
+    };
+    let mut context = tera::Context::new();
+    context.insert("owner", &owner_text(owner));
+    context.insert("replaces", &replaces);
+    context.insert("token", token);
+    super::form_page(
+        state,
+        req,
+        "integrations_open.html",
+        context,
+        OPEN_PURPOSE,
+        FORM_PAGE_CSP,
+    )
+}
+
+#[derive(Deserialize)]
+struct OpenForm {
+    token: Option<String>,
+    csrf: Option<String>,
+}
+
+/// `POST /integrations`: the Open button. Checks the form, then moves the link's token into
+/// the session cookie (for the rest of the link's hour) and redirects to the page.
+#[post("/integrations")]
+pub async fn open(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let form: OpenForm = match serde_urlencoded::from_bytes(&body) {
+        Ok(form) => form,
+        Err(_) => return forbidden_page(&state, Forbidden::BadToken),
+    };
+    if let Err(why) = state
+        .browser
+        .check_form(&req, form.csrf.as_deref(), OPEN_PURPOSE)
+    {
+        return forbidden_page(&state, why);
+    }
+    let token = form.token.unwrap_or_default();
+    match state.connections.management_session(&token).await {
+        Ok(session) => {
+            let mut response = HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/integrations"))
+                .finish();
+            let lifetime =
+                actix_web::cookie::time::Duration::seconds(session.remaining.whole_seconds());
+            let _ = response.add_cookie(&state.browser.session_cookie(&token, lifetime));
+            response
+        }
+        Err(ConnectError::InvalidLink) => expired(&state, StatusCode::BAD_REQUEST),
+        Err(e) => error_page(&state, e),
+    }
 }
 
 /// A form's fields; unknown ones are ignored, missing ones are `None`.
@@ -232,20 +307,21 @@ struct Form {
     label: Option<String>,
 }
 
-/// The form, checked (origin and CSRF token), and the browser's session: or the page to
-/// answer instead.
+/// The form, checked (origin, and the CSRF token of this browser and this session), and the
+/// session: or the page to answer instead.
 async fn checked(
     state: &AppState,
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<(Form, ManagementSession), HttpResponse> {
+    let token = session_token(state, req).await?;
     let form: Form = serde_urlencoded::from_bytes(body)
         .map_err(|_| forbidden_page(state, Forbidden::BadToken))?;
     state
         .browser
-        .check_form(req, form.csrf.as_deref(), PURPOSE)
+        .check_form(req, form.csrf.as_deref(), &purpose(&token))
         .map_err(|why| forbidden_page(state, why))?;
-    let session = session(state, req).await?;
+    let session = session(state, &token).await?;
     Ok((form, session))
 }
 

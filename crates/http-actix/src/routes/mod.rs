@@ -41,6 +41,7 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/auth/start", "POST"),
     ("/auth/callback/{provider}", "GET"),
     ("/integrations", "GET"),
+    ("/integrations", "POST"),
     ("/integrations/accounts/{id}/enabled", "POST"),
     ("/integrations/accounts/{id}/remove", "POST"),
     ("/integrations/connect", "POST"),
@@ -107,6 +108,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(connect::start)
         .service(connect::callback)
         .service(integrations::page)
+        .service(integrations::open)
         .service(integrations::set_enabled)
         .service(integrations::remove)
         .service(integrations::connect)

@@ -57,6 +57,21 @@ async fn connect(app: &TestApp, browser: &Browser, token: &str, label: &str) {
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 }
 
+/// Opens a management link in `browser` and presses Open: the answer to the POST.
+async fn open_link(browser: &Browser, link: &str) -> reqwest::Response {
+    let (status, html) = browser.open(link).await;
+    assert_eq!(status, 200, "{html}");
+    browser
+        .post_form_to(
+            "/integrations",
+            &[
+                ("token", &field(&html, "token")),
+                ("csrf", &field(&html, "csrf")),
+            ],
+        )
+        .await
+}
+
 async fn management_link(app: &TestApp, token: &str) -> String {
     gpt(
         app,
@@ -87,7 +102,7 @@ async fn page() -> Page {
     let browser = Browser::new(&app.address);
     connect(&app, &browser, &ann, "work").await;
     let link = management_link(&app, &ann).await;
-    let res = browser.get(&link).await;
+    let res = open_link(&browser, &link).await;
     assert_eq!(res.status(), 303);
     Page {
         app,
@@ -128,16 +143,63 @@ fn location(res: &reqwest::Response) -> String {
 }
 
 #[tokio::test]
-async fn the_management_link_becomes_a_session_cookie_and_leaves_the_address_bar() {
+async fn opening_the_link_shows_whose_integrations_and_changes_nothing() {
     let linear = MockServer::start().await;
     let app = spawn_app_with(&linear_settings(&linear)).await;
     let ann = app.sign_in("ann.lee@example.com").await;
     let link = management_link(&app, &ann).await;
     let browser = Browser::new(&app.address);
     let res = browser.get(&link).await;
+    assert_eq!(res.status(), 200);
+    let cookies: Vec<String> = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        cookies.iter().all(|c| !c.starts_with("gptgate-session")),
+        "a GET signs nobody in: {cookies:?}"
+    );
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("the gptgate account of a***@example.com"),
+        "{html}"
+    );
+    assert!(html.contains("Continue only if you asked your GPT for this link just now"));
+    assert!(!html.contains("id=\"replaces\""));
+    // Without the page's token, or from another site, Open is refused and nothing is set.
+    let token = field(&html, "token");
+    let csrf = field(&html, "csrf");
+    for res in [
+        browser
+            .post_form_to("/integrations", &[("token", token.as_str())])
+            .await,
+        browser
+            .client
+            .post(browser.local("/integrations"))
+            .header("origin", "https://evil.example")
+            .form(&[("token", token.as_str()), ("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(res.status(), 403);
+        assert!(res.headers().get("set-cookie").is_none());
+    }
+    assert_eq!(browser.open("/integrations").await.0, 401);
+}
+
+#[tokio::test]
+async fn open_moves_the_link_into_a_session_cookie_and_out_of_the_address_bar() {
+    let linear = MockServer::start().await;
+    let app = spawn_app_with(&linear_settings(&linear)).await;
+    let ann = app.sign_in("ann.lee@example.com").await;
+    let link = management_link(&app, &ann).await;
+    let browser = Browser::new(&app.address);
+    let res = open_link(&browser, &link).await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/integrations");
-    assert_eq!(res.headers()["referrer-policy"], "no-referrer");
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("gptgate-session="), "{cookie}");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
@@ -148,8 +210,8 @@ async fn the_management_link_becomes_a_session_cookie_and_leaves_the_address_bar
     let (status, html) = browser.open("/integrations").await;
     assert_eq!(status, 200, "{html}");
     assert!(
-        html.contains("a***@example.com"),
-        "whose accounts these are: {html}"
+        html.contains("the gptgate account of a***@example.com"),
+        "{html}"
     );
     assert!(html.contains("No accounts are connected yet."));
     assert!(
@@ -157,8 +219,53 @@ async fn the_management_link_becomes_a_session_cookie_and_leaves_the_address_bar
         "the token is not echoed"
     );
 
-    // The link can be opened again within its hour (a second tab, a reload).
-    assert_eq!(Browser::new(&app.address).get(&link).await.status(), 303);
+    // The link can be opened again within its hour (a second browser).
+    assert_eq!(
+        open_link(&Browser::new(&app.address), &link).await.status(),
+        303
+    );
+}
+
+#[tokio::test]
+async fn a_page_left_open_on_one_account_cannot_act_after_the_browser_switched_to_another() {
+    let p = page().await;
+    let id = p.account_id().await;
+    let (_, anns_page) = p.html().await;
+    let anns_csrf = field(&anns_page, "csrf");
+    // Someone gets Bob's link opened in Ann's browser.
+    let bob = p.app.sign_in("bob@example.com").await;
+    let bobs_link = management_link(&p.app, &bob).await;
+    let (_, html) = p.browser.open(&bobs_link).await;
+    assert!(
+        html.contains("the gptgate account of b***@example.com"),
+        "{html}"
+    );
+    assert!(
+        html.contains("id=\"replaces\""),
+        "the switch is said: {html}"
+    );
+    assert_eq!(open_link(&p.browser, &bobs_link).await.status(), 303);
+    // Ann's tab still shows her page; its forms no longer work.
+    for (path, fields) in [
+        (
+            "/integrations/connect".to_owned(),
+            vec![
+                ("provider", "linear"),
+                ("label", "mail"),
+                ("csrf", anns_csrf.as_str()),
+            ],
+        ),
+        (
+            format!("/integrations/accounts/{id}/remove"),
+            vec![("csrf", anns_csrf.as_str())],
+        ),
+    ] {
+        let res = p.browser.post_form_to(&path, &fields).await;
+        assert_eq!(res.status(), 403, "{path}");
+    }
+    assert_eq!(p.accounts().await.len(), 1);
+    let bobs = gpt(&p.app, &bob, Method::GET, "/api/gpt/accounts", None).await;
+    assert_eq!(bobs["accounts"], json!([]));
 }
 
 #[tokio::test]
@@ -197,6 +304,11 @@ async fn an_unknown_or_expired_link_or_session_gets_a_page_that_says_what_to_do(
     let stranger = Browser::new(&p.app.address);
     let (status, html) = stranger.open("/integrations?token=not-a-real-token").await;
     assert_eq!(status, 400);
+    assert!(html.contains("Ask the GPT for a new one"), "{html}");
+    let res = stranger
+        .post_form_to("/integrations", &[("token", "not-a-real-token")])
+        .await;
+    assert_eq!(res.status(), 403);
     assert!(html.contains("Ask the GPT for a new one"), "{html}");
     let (status, html) = stranger.open("/integrations").await;
     assert_eq!(status, 401);
@@ -287,8 +399,15 @@ async fn forms_without_the_token_from_another_site_or_without_a_session_change_n
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
-    // The token of this page, in another browser (the attacker's own session).
+    // The token of this page, in another browser: without a session, then with its own.
     let attacker = Browser::new(&p.app.address);
+    let res = attacker
+        .post_form_to(&target, &[("enabled", "false"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(res.status(), 401);
+    let eve = p.app.sign_in("eve@example.com").await;
+    let eves_link = management_link(&p.app, &eve).await;
+    assert_eq!(open_link(&attacker, &eves_link).await.status(), 303);
     let res = attacker
         .post_form_to(&target, &[("enabled", "false"), ("csrf", &csrf)])
         .await;

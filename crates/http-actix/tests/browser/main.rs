@@ -448,6 +448,18 @@ async fn a_user_manages_integrations_in_a_real_browser_on_a_phone() {
 
     chromium.set_window_rect(0, 0, 390, 844).await.unwrap();
     chromium.goto(&link).await.unwrap();
+    assert_eq!(chromium.title().await.unwrap(), "Open your integrations?");
+    let page = text(&chromium).await;
+    assert!(
+        page.contains("the gptgate account of a***@example.com"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Continue only if you asked your GPT"),
+        "{page}"
+    );
+    click(&chromium, "#open").await;
+    text_once_it_shows(&chromium, "Your integrations").await;
     let url = chromium.current_url().await.unwrap();
     assert_eq!(url.path(), "/integrations");
     assert_eq!(url.query(), None, "the token left the address bar");
@@ -457,7 +469,7 @@ async fn a_user_manages_integrations_in_a_real_browser_on_a_phone() {
     );
     let page = text(&chromium).await;
     assert!(
-        page.contains("your gptgate account (a***@example.com)"),
+        page.contains("the gptgate account of a***@example.com"),
         "{page}"
     );
     assert!(page.contains("ann@acme.test (Acme)"), "{page}");
