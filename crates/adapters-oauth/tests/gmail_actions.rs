@@ -411,3 +411,31 @@ async fn bad_params_are_refused_before_gmail_is_called() {
         .is_ok());
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn read_message_fits_chatgpt_even_when_escapes_and_headers_weigh_more() {
+    let server = MockServer::start().await;
+    let controls = "\u{1}".repeat(60_000);
+    message_answers(
+        &server,
+        json!({
+            "mimeType": "text/plain",
+            "headers": [
+                { "name": "Subject", "value": "s".repeat(100_000) },
+                { "name": "To", "value": "t".repeat(100_000) }
+            ],
+            "body": { "size": controls.len(), "data": b64(&controls) }
+        }),
+    )
+    .await;
+    let read = run(&server, "read-message", json!({ "id": "18c1" }))
+        .await
+        .unwrap();
+    assert!(read.to_string().chars().count() <= 100_000);
+    assert_eq!(read["textCut"], true);
+    assert_eq!(read["subject"].as_str().unwrap().chars().count(), 2_000);
+    assert!(
+        !read["text"].as_str().unwrap().is_empty(),
+        "as much text as fits is kept"
+    );
+}

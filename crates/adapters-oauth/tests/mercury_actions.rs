@@ -94,22 +94,25 @@ async fn list_transactions_sends_the_window_and_says_when_there_are_more() {
 #[tokio::test]
 async fn an_account_id_cannot_leave_its_path_segment() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v1/account/..%2Fpayments/transactions"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({ "total": 0, "transactions": [] })),
+    let mercury = actions(&server);
+    for hostile in ["../payments", ".\t.", "a/b", "a?b", "a#b", "a%2Fb", " a"] {
+        assert!(
+            matches!(
+                mercury.check("list-transactions", &json!({ "accountId": hostile })),
+                Err(ActionError::InvalidParams { ref field, .. }) if field == "accountId"
+            ),
+            "{hostile:?}"
+        );
+        // Even run unchecked, nothing leaves the account's segment.
+        assert!(run(
+            &server,
+            "list-transactions",
+            json!({ "accountId": hostile })
         )
-        .expect(1)
-        .mount(&server)
-        .await;
-    let listed = run(
-        &server,
-        "list-transactions",
-        json!({ "accountId": "../payments" }),
-    )
-    .await
-    .unwrap();
-    assert_eq!(listed, json!({ "transactions": [], "more": false }));
+        .await
+        .is_err());
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
 }
 
 async fn accounts_answer(status: u16, body: Value) -> Result<Value, ActionError> {
@@ -220,4 +223,27 @@ async fn bad_params_are_refused_before_mercury_is_called() {
         "end"
     );
     assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_eight_mebibytes_is_refused_not_read() {
+    let server = MockServer::start().await;
+    let huge = json!({ "accounts": [{ "name": "x".repeat(8 * 1024 * 1024) }] });
+    Mock::given(method("GET"))
+        .and(path("/api/v1/accounts"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(huge))
+        .mount(&server)
+        .await;
+    assert!(matches!(
+        run(&server, "list-accounts", json!({})).await,
+        Err(ActionError::Rejected { ref code, .. }) if code == "answer_too_large"
+    ));
+    let server = MockServer::start().await;
+    let fits = json!({ "accounts": [{ "name": "x".repeat(8 * 1024 * 1024 - 100) }] });
+    Mock::given(method("GET"))
+        .and(path("/api/v1/accounts"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fits))
+        .mount(&server)
+        .await;
+    assert!(run(&server, "list-accounts", json!({})).await.is_ok());
 }

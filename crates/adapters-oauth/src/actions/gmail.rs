@@ -237,49 +237,45 @@ fn attachments(part: &Value, names: &mut Vec<String>) {
     }
 }
 
+/// The most HTML that is turned into text: more than any readable message needs, and a
+/// bound on the work a hostile message can cause.
+const MAX_HTML_BYTES: usize = 1024 * 1024;
+
 /// HTML as text, for messages that have no plain-text part: script and style dropped, tags
-/// removed, the common entities decoded, blank runs collapsed. A reading aid for the GPT,
-/// never rendered anywhere.
+/// removed, the common entities decoded, blank runs collapsed. One pass over at most
+/// [`MAX_HTML_BYTES`] (searched in one lowercase copy, whose byte offsets are the same); a
+/// reading aid for the GPT, never rendered anywhere.
 fn html_to_text(html: &str) -> String {
+    let html = &html[..floor_char_boundary(html, MAX_HTML_BYTES)];
+    let lower = html.to_ascii_lowercase();
     let mut out = String::with_capacity(html.len() / 2);
-    let mut rest = html;
-    while let Some(start) = rest.find('<') {
-        out.push_str(&rest[..start]);
-        let tag = &rest[start..];
-        let lower: String = tag.chars().take(8).collect::<String>().to_ascii_lowercase();
-        let skip_to = if lower.starts_with("<script") {
-            Some("</script")
-        } else if lower.starts_with("<style") {
-            Some("</style")
-        } else {
-            None
-        };
-        let after = match skip_to {
-            Some(close) => tag
-                .to_ascii_lowercase()
-                .find(close)
-                .map_or(tag.len(), |i| i + close.len()),
-            None => 0,
-        };
-        let tag = &tag[after..];
-        let end = tag.find('>').map_or(tag.len(), |i| i + 1);
-        let name: String = tag
-            .chars()
-            .skip(1)
-            .take(4)
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if [
-            "br", "br/", "br ", "p>", "p ", "/p>", "div", "/div", "li>", "tr>", "tr ",
-        ]
-        .iter()
-        .any(|t| name.starts_with(t))
+    let mut at = 0;
+    while let Some(offset) = lower[at..].find('<') {
+        let start = at + offset;
+        out.push_str(&html[at..start]);
+        let tag = &lower[start..];
+        // Script and style: everything up to their end tag goes.
+        let skipped = ["script", "style"].iter().find_map(|name| {
+            tag[1..].starts_with(name).then(|| {
+                let close = format!("</{name}");
+                tag.find(&close)
+                    .map_or(lower.len(), |i| start + i + close.len())
+            })
+        });
+        let from = skipped.unwrap_or(start);
+        let end = lower[from..]
+            .find('>')
+            .map_or(lower.len(), |i| from + i + 1);
+        let name = &lower[start + 1..end.min(start + 5)];
+        if ["br", "p>", "p ", "/p>", "div", "/div", "li>", "tr>", "tr "]
+            .iter()
+            .any(|t| name.starts_with(t))
         {
             out.push('\n');
         }
-        rest = &tag[end..];
+        at = end;
     }
-    out.push_str(rest);
+    out.push_str(&html[at..]);
     let decoded = out
         .replace("&nbsp;", " ")
         .replace("&lt;", "<")
@@ -302,6 +298,22 @@ fn html_to_text(html: &str) -> String {
         text.push('\n');
     }
     text.trim().to_owned()
+}
+
+/// The largest char boundary of `text` at or below `max`.
+fn floor_char_boundary(text: &str, max: usize) -> usize {
+    if text.len() <= max {
+        return text.len();
+    }
+    (0..=max)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0)
+}
+
+/// `text` cut to `max` characters.
+fn short(text: Option<&str>, max: usize) -> Option<String> {
+    text.map(|t| t.chars().take(max).collect())
 }
 
 /// `text` cut to [`MAX_TEXT_CHARS`], and whether it was.
@@ -466,22 +478,41 @@ impl GmailActions {
                 .map(|html| html_to_text(&html))
                 .unwrap_or_default(),
         };
-        let (text, text_cut) = cut(text);
+        let (mut text, mut text_cut) = cut(text);
         let mut files = Vec::new();
         attachments(payload, &mut files);
         files.truncate(50);
-        Ok(json!({
-            "id": message.get("id"),
-            "threadId": message.get("threadId"),
-            "from": header(payload, "From"),
-            "to": header(payload, "To"),
-            "cc": header(payload, "Cc"),
-            "subject": header(payload, "Subject"),
-            "date": header(payload, "Date"),
-            "text": text,
-            "textCut": text_cut,
-            "attachments": files,
-        }))
+        let files: Vec<String> = files
+            .iter()
+            .map(|f| f.chars().take(200).collect())
+            .collect();
+        let header = |name| short(header(payload, name), 2_000);
+        loop {
+            let result = json!({
+                "id": short(message.get("id").and_then(Value::as_str), 100),
+                "threadId": short(message.get("threadId").and_then(Value::as_str), 100),
+                "from": header("From"),
+                "to": header("To"),
+                "cc": header("Cc"),
+                "subject": header("Subject"),
+                "date": header("Date"),
+                "text": text,
+                "textCut": text_cut,
+                "attachments": files,
+            });
+            // Escapes (quotes, control characters) can make the text weigh more than its
+            // characters: cut further until the whole result fits.
+            let weight = result.to_string().chars().count();
+            if weight <= super::MAX_RESULT_CHARS || text.is_empty() {
+                return Ok(result);
+            }
+            let text_weight = Value::String(text.clone()).to_string().chars().count();
+            let room = super::MAX_RESULT_CHARS.saturating_sub(weight - text_weight);
+            let chars = text.chars().count();
+            let keep = (chars * room / text_weight.max(1)).min(chars - 1);
+            text = text.chars().take(keep).collect();
+            text_cut = true;
+        }
     }
 }
 
@@ -532,6 +563,23 @@ mod tests {
         assert_eq!(html_to_text("<p>unclosed <b"), "unclosed");
         assert_eq!(html_to_text("<SCRIPT>x()</SCRIPT>ok"), "ok");
         assert_eq!(html_to_text("<script>never closed"), "");
+        assert_eq!(
+            html_to_text("<p>a</p><style>x</style><style>y</style>b"),
+            "a\nb"
+        );
+        assert_eq!(html_to_text("a<br>b<BR/>c"), "a\nb\nc");
+    }
+
+    #[test]
+    fn only_the_first_mebibyte_of_html_is_read() {
+        let at_limit = format!("{}{}", "x".repeat(MAX_HTML_BYTES - 1), "é");
+        // "é" is two bytes: it does not fit, and the cut stays on a char boundary.
+        assert_eq!(html_to_text(&at_limit).len(), MAX_HTML_BYTES - 1);
+        let hostile = "<style></style>".repeat(MAX_HTML_BYTES / 15 + 10) + "tail";
+        assert_eq!(html_to_text(&hostile), "");
+        let fits = "a".repeat(MAX_HTML_BYTES);
+        assert_eq!(html_to_text(&fits).len(), MAX_HTML_BYTES);
+        assert_eq!(html_to_text(&(fits.clone() + "b")), fits);
     }
 
     #[test]

@@ -154,7 +154,7 @@ impl LinearActions {
                 format!("Linear answered {status}").into(),
             ));
         }
-        let body: Value = response.json().await.map_err(unreachable)?;
+        let body: Value = super::json_body(response).await?;
         if let Some(error) = body
             .get("errors")
             .and_then(Value::as_array)

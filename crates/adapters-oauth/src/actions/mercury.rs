@@ -53,6 +53,16 @@ fn day(field: &str, value: &Option<String>) -> Result<Option<time::Date>, Action
 impl Bounded for ListTransactions {
     fn check(&self) -> Result<(), ActionError> {
         length("accountId", &self.account_id, 1, 100)?;
+        if !self
+            .account_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(invalid(
+                "accountId",
+                "must be an account id from list-accounts",
+            ));
+        }
         let (start, end) = (day("start", &self.start)?, day("end", &self.end)?);
         if let (Some(start), Some(end)) = (start, end) {
             if start > end {

@@ -161,6 +161,38 @@ pub(crate) fn unreachable(e: reqwest::Error) -> ActionError {
     ActionError::Unavailable(Box::new(e.without_url()))
 }
 
+/// The most of a provider's answer an action reads: a message of Gmail's with its text parts
+/// fits many times over; anything larger is refused rather than held in memory.
+pub const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+/// The provider's answer as JSON, read up to [`MAX_ANSWER_BYTES`].
+pub(crate) async fn json_body(mut response: reqwest::Response) -> Result<Value, ActionError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| ActionError::Unavailable(Box::new(e)))
+}
+
+fn too_large() -> ActionError {
+    ActionError::Rejected {
+        code: "answer_too_large".into(),
+        message: Some(format!(
+            "The provider's answer is larger than gptgate reads ({} MiB).",
+            MAX_ANSWER_BYTES / 1024 / 1024
+        )),
+    }
+}
+
 /// The string at `pointer` in `body`, if there is one.
 pub(crate) fn text_at(body: &Value, pointer: &str) -> Option<String> {
     body.pointer(pointer)
@@ -193,9 +225,9 @@ pub(crate) async fn rest_answer(
         ));
     }
     if status.is_success() {
-        return response.json().await.map_err(unreachable);
+        return json_body(response).await;
     }
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let body: Value = json_body(response).await.unwrap_or(Value::Null);
     let (code, message) = read_error(&body);
     Err(ActionError::Rejected {
         code: code.unwrap_or_else(|| format!("http_{}", status.as_u16())),
@@ -206,6 +238,17 @@ pub(crate) async fn rest_answer(
 /// `base` with `segments` appended, each percent-encoded as one segment: an id from the GPT
 /// can never climb out of its place in the path (`../`).
 pub(crate) fn url_with(base: &str, segments: &[&str]) -> Result<reqwest::Url, ActionError> {
+    // The URL parser drops tabs and line breaks, so `.\t.` would become `..`: refuse them,
+    // and dot segments, before it sees them.
+    if segments
+        .iter()
+        .any(|s| s.is_empty() || s.chars().any(char::is_control) || matches!(s.trim(), "." | ".."))
+    {
+        return Err(ActionError::Rejected {
+            code: "invalid_id".into(),
+            message: Some("An id is empty, a dot segment or holds control characters.".into()),
+        });
+    }
     let mut url = reqwest::Url::parse(base).map_err(|e| ActionError::Unavailable(Box::new(e)))?;
     url.path_segments_mut()
         .map_err(|()| ActionError::Unavailable("the API base URL cannot take a path".into()))?
@@ -296,6 +339,16 @@ mod tests {
             "https://api.example.com/api/v1/account/..%2F..%2Fadmin%3Fx=1%23y/transactions"
         );
         assert_eq!(url.path_segments().unwrap().count(), 5);
+        for hostile in ["..", ".", ".\t.", "..\n", "", "a\rb", " .. "] {
+            assert!(
+                matches!(
+                    url_with("https://api.example.com/v1", &["account", hostile, "x"]),
+                    Err(ActionError::Rejected { ref code, .. }) if code == "invalid_id"
+                ),
+                "{hostile:?}"
+            );
+        }
+        assert!(url_with("https://api.example.com/v1", &["a..b"]).is_ok());
     }
 
     #[test]

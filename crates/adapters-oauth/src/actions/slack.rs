@@ -104,7 +104,7 @@ impl SlackActions {
                 format!("Slack answered {status}").into(),
             ));
         }
-        let body: Value = response.json().await.map_err(unreachable)?;
+        let body: Value = super::json_body(response).await?;
         if body.get("ok").and_then(Value::as_bool) == Some(true) {
             return Ok(body);
         }

@@ -228,11 +228,12 @@ impl ZohoActions {
                 format!("Zoho answered {status}").into(),
             ));
         }
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        let (code, message) = read_error(&body);
+        let body = super::json_body(response).await;
         if status.is_success() {
-            return Ok(Some(body));
+            return body.map(Some);
         }
+        let body = body.unwrap_or(Value::Null);
+        let (code, message) = read_error(&body);
         Err(match code.as_deref() {
             Some("INVALID_TOKEN" | "AUTHENTICATION_FAILURE") => ActionError::Unauthorized,
             Some("TOO_MANY_REQUESTS") => ActionError::RateLimited { retry_after: None },
