@@ -246,12 +246,17 @@ impl AccountRepository for Store {
             .bind(&tokens.key_id)
             .bind(expires_at.map(time))
             .bind(Json(metadata)),
-            RefreshOutcome::ReauthRequired => sqlx::query(
-                "UPDATE accounts SET refresh_lease_until = NULL, updated_at = $2, \
-                 status = 'reauth_required' WHERE id = $1",
+            RefreshOutcome::ReauthRequired { refused } => sqlx::query(
+                "UPDATE accounts SET refresh_lease_until = NULL, \
+                 status = CASE WHEN refresh_token IS NOT DISTINCT FROM $3 \
+                     THEN 'reauth_required' ELSE status END, \
+                 updated_at = CASE WHEN refresh_token IS NOT DISTINCT FROM $3 \
+                     THEN $2 ELSE updated_at END \
+                 WHERE id = $1",
             )
             .bind(id.as_uuid())
-            .bind(time(now)),
+            .bind(time(now))
+            .bind(sealed(refused)),
             RefreshOutcome::Unchanged => {
                 sqlx::query("UPDATE accounts SET refresh_lease_until = NULL WHERE id = $1")
                     .bind(id.as_uuid())

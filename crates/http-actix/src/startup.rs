@@ -292,6 +292,8 @@ struct HttpSettings {
     hsts: bool,
     /// The longest a request may take before it is answered 503 `timeout`.
     time_limit: StdDuration,
+    /// The same, for provider actions.
+    action_time_limit: StdDuration,
 }
 
 /// The longest a provider action may take, its refresh and one retry included: under the
@@ -322,7 +324,7 @@ fn app(
             // An action may refresh a token and call its provider twice (20 s each at most):
             // it gets longer, still inside ChatGPT's 45 s.
             let limit = if req.path().starts_with("/api/gpt/actions/") {
-                ACTION_REQUEST_TIME_LIMIT.max(settings.time_limit)
+                settings.action_time_limit
             } else {
                 settings.time_limit
             };
@@ -392,6 +394,8 @@ pub struct Parts {
 pub struct ServeSettings {
     /// The longest a request may take before it is answered 503 `timeout`.
     pub time_limit: StdDuration,
+    /// The same for provider actions ([`ACTION_REQUEST_TIME_LIMIT`]).
+    pub action_time_limit: StdDuration,
     /// Worker threads; `None` is one per core.
     pub workers: Option<usize>,
 }
@@ -400,6 +404,7 @@ impl Default for ServeSettings {
     fn default() -> Self {
         Self {
             time_limit: REQUEST_TIME_LIMIT,
+            action_time_limit: ACTION_REQUEST_TIME_LIMIT,
             workers: None,
         }
     }
@@ -468,6 +473,7 @@ impl Application {
             body_limit: config.body_limit,
             hsts: public_url.starts_with("https://"),
             time_limit: serve.time_limit,
+            action_time_limit: serve.action_time_limit,
         };
         let mut server = HttpServer::new(move || app(state.clone(), settings))
             .client_request_timeout(StdDuration::from_secs(5))

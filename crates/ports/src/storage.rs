@@ -126,8 +126,11 @@ pub enum RefreshOutcome {
         expires_at: Option<OffsetDateTime>,
         metadata: serde_json::Map<String, serde_json::Value>,
     },
-    /// The provider no longer honours the grant: the account needs the user to connect again.
-    ReauthRequired,
+    /// The provider no longer honours the grant: the account needs the user to connect again,
+    /// if its refresh token is still `refused` (the one the provider refused; `None` when it had
+    /// none). Another refresh that stored new tokens meanwhile wins: then only the lease is
+    /// released.
+    ReauthRequired { refused: Option<Sealed> },
     /// Nothing to store (the provider failed for now): only the lease is released.
     Unchanged,
 }

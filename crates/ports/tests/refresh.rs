@@ -412,7 +412,10 @@ async fn an_accounts_queue_lives_while_its_refresh_runs_and_goes_after() {
 /// refreshes the account (rotating its refresh token) and releases its own lease.
 struct RefreshedElsewhereFirst {
     inner: Arc<InMemoryStore>,
+    /// Written just before our lease is taken.
     fresh: std::sync::Mutex<Option<gptgate_ports::RefreshOutcome>>,
+    /// Written just before our refresh's outcome is.
+    fresh_before_end: std::sync::Mutex<Option<gptgate_ports::RefreshOutcome>>,
 }
 
 #[async_trait::async_trait]
@@ -475,6 +478,10 @@ impl AccountRepository for RefreshedElsewhereFirst {
         o: &gptgate_ports::RefreshOutcome,
         now: time::OffsetDateTime,
     ) -> Result<bool, gptgate_ports::StorageError> {
+        let elsewhere = self.fresh_before_end.lock().unwrap().take();
+        if let Some(outcome) = elsewhere {
+            self.inner.end_refresh(id, &outcome, now).await?;
+        }
         self.inner.end_refresh(id, o, now).await
     }
     async fn accounts_idle_since(
@@ -501,24 +508,21 @@ impl AccountRepository for RefreshedElsewhereFirst {
     }
 }
 
-#[tokio::test]
-async fn a_refresh_finished_elsewhere_just_before_our_lease_is_used_not_repeated() {
-    let h = harness(Duration::minutes(1), Some("refresh-0")).await;
-    h.provider.rotate_refresh_tokens();
-    let now = h.clock.now();
-    let store = Arc::new(RefreshedElsewhereFirst {
-        inner: h.store.clone(),
-        fresh: std::sync::Mutex::new(Some(gptgate_ports::RefreshOutcome::Refreshed {
-            tokens: SealedTokens {
-                access_token: Some(seal(&h.secrets, h.account.id, "access_token", "access-B")),
-                refresh_token: Some(seal(&h.secrets, h.account.id, "refresh_token", "refresh-B")),
-                key_id: "k1".into(),
-            },
-            expires_at: Some(now + Duration::hours(1)),
-            metadata: serde_json::Map::new(),
-        })),
-    });
-    let refresher = Refresher::new(
+/// New tokens `access-B` / `refresh-B`, as another instance's refresh stores them.
+fn refreshed_elsewhere(h: &Harness) -> gptgate_ports::RefreshOutcome {
+    gptgate_ports::RefreshOutcome::Refreshed {
+        tokens: SealedTokens {
+            access_token: Some(seal(&h.secrets, h.account.id, "access_token", "access-B")),
+            refresh_token: Some(seal(&h.secrets, h.account.id, "refresh_token", "refresh-B")),
+            key_id: "k1".into(),
+        },
+        expires_at: Some(h.clock.now() + Duration::hours(1)),
+        metadata: serde_json::Map::new(),
+    }
+}
+
+fn refresher_on(h: &Harness, store: Arc<RefreshedElsewhereFirst>) -> Refresher {
+    Refresher::new(
         RefreshPorts {
             accounts: store,
             secrets: h.secrets.clone(),
@@ -526,8 +530,20 @@ async fn a_refresh_finished_elsewhere_just_before_our_lease_is_used_not_repeated
             timer: Arc::new(h.clock.clone()),
         },
         vec![h.provider.clone()],
-    );
-    let access = refresher.access(&h.account).await.unwrap();
+    )
+}
+
+#[tokio::test]
+async fn a_refresh_finished_elsewhere_just_before_our_lease_is_used_not_repeated() {
+    let h = harness(Duration::minutes(1), Some("refresh-0")).await;
+    h.provider.rotate_refresh_tokens();
+    let now = h.clock.now();
+    let store = Arc::new(RefreshedElsewhereFirst {
+        inner: h.store.clone(),
+        fresh: std::sync::Mutex::new(Some(refreshed_elsewhere(&h))),
+        fresh_before_end: std::sync::Mutex::new(None),
+    });
+    let access = refresher_on(&h, store).access(&h.account).await.unwrap();
     assert_eq!(access.token.expose_secret(), "access-B");
     assert!(
         h.provider.refreshes().is_empty(),
@@ -542,4 +558,22 @@ async fn a_refresh_finished_elsewhere_just_before_our_lease_is_used_not_repeated
         .take_refresh_lease(h.account.id, now, now + REFRESH_LEASE)
         .await
         .unwrap());
+}
+
+#[tokio::test]
+async fn a_refusal_that_crossed_a_refresh_elsewhere_does_not_mark_the_healthy_account() {
+    let h = harness(Duration::minutes(1), Some("refresh-0")).await;
+    // The provider refuses refresh-0: another instance spent it, and stores its new pair
+    // just before our refusal is written.
+    h.provider.fail_refresh(Some(ProviderFailure::GrantRevoked));
+    let store = Arc::new(RefreshedElsewhereFirst {
+        inner: h.store.clone(),
+        fresh: std::sync::Mutex::new(None),
+        fresh_before_end: std::sync::Mutex::new(Some(refreshed_elsewhere(&h))),
+    });
+    let access = refresher_on(&h, store).access(&h.account).await.unwrap();
+    assert_eq!(access.token.expose_secret(), "access-B");
+    let stored = h.stored().await;
+    assert_eq!(stored.status, AccountStatus::Active);
+    assert_eq!(h.open(&stored, "refresh_token").unwrap(), "refresh-B");
 }

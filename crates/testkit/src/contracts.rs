@@ -167,6 +167,7 @@ pub fn whole_store_checks() -> Vec<(&'static str, Check)> {
         a_reseal_replaces_only_the_tokens_it_read,
         a_refresh_lease_is_held_by_one_until_it_ends_or_expires,
         ending_a_refresh_stores_its_outcome,
+        an_account_without_a_refresh_token_is_marked_when_its_none_is_refused,
         idle_accounts_are_listed_by_provider_oldest_first,
         a_job_lease_is_held_by_one_until_it_ends,
         of_eight_instances_one_takes_a_job_lease,

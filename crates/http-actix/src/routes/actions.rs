@@ -121,9 +121,16 @@ pub async fn run(
             "No such account for this user: pass an id from listAccounts.",
         )
     })?;
-    let result = state
-        .actions
-        .run(caller.user_id, provider, &action, account, &body.params)
-        .await?;
+    // The action runs to its end even if the caller hangs up or the time limit answers first:
+    // a refresh under way must store the tokens the provider just rotated, or the account's
+    // only valid refresh token is lost.
+    let user = caller.user_id;
+    let task = actix_web::rt::spawn(async move {
+        state
+            .actions
+            .run(user, provider, &action, account, &body.params)
+            .await
+    });
+    let result = task.await.map_err(ApiError::internal)??;
     Ok(HttpResponse::Ok().json(result))
 }

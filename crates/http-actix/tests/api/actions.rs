@@ -9,7 +9,8 @@ use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
-    error_code, linear_knows_ann, linear_settings, param, spawn_app_with, Browser, TestApp, API_KEY,
+    error_code, linear_knows_ann, linear_settings, param, spawn_app_with, spawn_app_with_options,
+    Browser, ServeOptions, TestApp, API_KEY,
 };
 
 struct Linear {
@@ -24,8 +25,12 @@ struct Linear {
 /// Ann signs in by email and connects Linear (`work`); Linear hands out `lin_access_1`, valid
 /// one hour, and refresh token `lin_refresh_1`.
 async fn connected() -> Linear {
+    connected_with(ServeOptions::default()).await
+}
+
+async fn connected_with(options: ServeOptions) -> Linear {
     let linear = MockServer::start().await;
-    let app = spawn_app_with(&linear_settings(&linear)).await;
+    let app = spawn_app_with_options(&linear_settings(&linear), options).await;
     linear_knows_ann(&linear).await;
     Mock::given(method("POST"))
         .and(path("/oauth/token"))
@@ -262,6 +267,39 @@ async fn a_token_about_to_expire_is_refreshed_first() {
         .await;
     graphql(&l.linear, "issueCreate", "lin_access_2", 200, created()).await;
     l.app.clock.advance(Duration::minutes(55));
+    let res = l.act("create-issue", issue()).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_eq!(l.refreshes().await, 1);
+}
+
+#[tokio::test]
+async fn an_action_cut_off_by_the_time_limit_mid_refresh_still_stores_the_rotated_token() {
+    let l = connected_with(ServeOptions {
+        action_time_limit: std::time::Duration::from_millis(300),
+        ..ServeOptions::default()
+    })
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains("refresh_token=lin_refresh_1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(std::time::Duration::from_millis(700))
+                .set_body_json(json!({
+                    "access_token": "lin_access_2", "token_type": "Bearer", "expires_in": 3600,
+                    "refresh_token": "lin_refresh_2"
+                })),
+        )
+        .mount(&l.linear)
+        .await;
+    graphql(&l.linear, "issueCreate", "lin_access_2", 200, created()).await;
+    l.app.clock.advance(Duration::minutes(55));
+    // The time limit answers while Linear is rotating the pair.
+    let res = l.act("create-issue", issue()).await;
+    assert_eq!(error_code(res, 503).await, "timeout");
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    // The rotated pair was stored: the next action uses it, without refreshing again.
     let res = l.act("create-issue", issue()).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     assert_eq!(l.refreshes().await, 1);

@@ -92,6 +92,7 @@ pub fn serve(store: Arc<dyn Store>, extra: &[(&str, String)]) -> Served {
 /// How [`serve_with`] differs from [`serve`].
 pub struct ServeOptions {
     pub time_limit: std::time::Duration,
+    pub action_time_limit: std::time::Duration,
     /// The public URL is the address actually bound (for a real browser, whose `Origin` must
     /// match it), instead of `http://localhost:8080`.
     pub public_url_is_own_address: bool,
@@ -101,6 +102,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         Self {
             time_limit: gptgate_http::startup::REQUEST_TIME_LIMIT,
+            action_time_limit: gptgate_http::startup::ACTION_REQUEST_TIME_LIMIT,
             public_url_is_own_address: false,
         }
     }
@@ -151,6 +153,7 @@ pub fn serve_with(
         },
         ServeSettings {
             time_limit: options.time_limit,
+            action_time_limit: options.action_time_limit,
             workers: Some(1),
         },
     )

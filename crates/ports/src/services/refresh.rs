@@ -253,6 +253,13 @@ impl Refresher {
         if !stored {
             return Err(AccessError::NotFound);
         }
+        if matches!(outcome, RefreshOutcome::ReauthRequired { .. }) {
+            // The mark lands only if the refused refresh token is still the stored one: a
+            // refresh elsewhere that stored a new pair meanwhile means the account is fine.
+            if let Ok(Ok(access)) = self.still_usable(&account, stale).await {
+                return Ok(access);
+            }
+        }
         result
     }
 
@@ -285,7 +292,9 @@ impl Refresher {
                         }),
                     ),
                     _ => (
-                        RefreshOutcome::ReauthRequired,
+                        RefreshOutcome::ReauthRequired {
+                            refused: account.tokens.refresh_token.clone(),
+                        },
                         Err(AccessError::ReauthRequired),
                     ),
                 };
@@ -324,7 +333,9 @@ impl Refresher {
             Err(ProviderError::GrantRevoked { code }) => {
                 tracing::info!(%code, "the provider ended the grant; the account needs connecting again");
                 (
-                    RefreshOutcome::ReauthRequired,
+                    RefreshOutcome::ReauthRequired {
+                        refused: account.tokens.refresh_token.clone(),
+                    },
                     Err(AccessError::ReauthRequired),
                 )
             }

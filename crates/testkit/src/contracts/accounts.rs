@@ -308,11 +308,27 @@ pub async fn ending_a_refresh_stores_its_outcome(store: Arc<dyn Store>) {
         "the lease went with the write"
     );
 
+    // A refusal of a refresh token that is no longer the stored one (another refresh stored
+    // a new pair meanwhile) releases the lease and changes nothing else.
     let then = later + Duration::minutes(1);
-    assert!(store
-        .end_refresh(a.id, &RefreshOutcome::ReauthRequired, then)
-        .await
-        .unwrap());
+    let stale = RefreshOutcome::ReauthRequired {
+        refused: a.tokens.refresh_token.clone(),
+    };
+    assert!(store.end_refresh(a.id, &stale, then).await.unwrap());
+    let stored = store.find_account(ann, a.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, AccountStatus::Active);
+    assert_eq!(stored.updated_at, later);
+    assert!(
+        store
+            .take_refresh_lease(a.id, then, then + Duration::seconds(30))
+            .await
+            .unwrap(),
+        "the lease was released all the same"
+    );
+    let refused = RefreshOutcome::ReauthRequired {
+        refused: tokens.refresh_token.clone(),
+    };
+    assert!(store.end_refresh(a.id, &refused, then).await.unwrap());
     let stored = store.find_account(ann, a.id).await.unwrap().unwrap();
     assert_eq!(stored.status, AccountStatus::ReauthRequired);
     assert_eq!(stored.tokens, tokens, "the tokens stay, for a revocation");
@@ -426,4 +442,25 @@ pub async fn of_eight_instances_one_takes_a_job_lease(store: Arc<dyn Store>) {
         taken += usize::from(t.await.unwrap());
     }
     assert_eq!(taken, 1);
+}
+
+pub async fn an_account_without_a_refresh_token_is_marked_when_its_none_is_refused(
+    store: Arc<dyn Store>,
+) {
+    let ann = user(store.as_ref(), 1).await;
+    let mut a = account(ann, 1, ProviderId::Slack, "team");
+    a.tokens.refresh_token = None;
+    store.upsert_account(&a).await.unwrap();
+    let later = T0 + Duration::minutes(5);
+    assert!(store
+        .end_refresh(
+            a.id,
+            &RefreshOutcome::ReauthRequired { refused: None },
+            later
+        )
+        .await
+        .unwrap());
+    let stored = store.find_account(ann, a.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, AccountStatus::ReauthRequired);
+    assert_eq!(stored.updated_at, later);
 }

@@ -506,9 +506,11 @@ impl AccountRepository for InMemoryStore {
                 account.status = gptgate_domain::AccountStatus::Active;
                 account.updated_at = now;
             }
-            RefreshOutcome::ReauthRequired => {
-                account.status = gptgate_domain::AccountStatus::ReauthRequired;
-                account.updated_at = now;
+            RefreshOutcome::ReauthRequired { refused } => {
+                if account.tokens.refresh_token == *refused {
+                    account.status = gptgate_domain::AccountStatus::ReauthRequired;
+                    account.updated_at = now;
+                }
             }
             RefreshOutcome::Unchanged => {}
         }
