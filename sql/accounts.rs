@@ -71,12 +71,14 @@ impl AccountRepository for Store {
     #[instrument(skip_all)]
     async fn upsert_account(&self, a: &Account) -> Result<Account, StorageError> {
         let sql = format!(
-            "INSERT INTO accounts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+            "INSERT INTO accounts ({COLUMNS}, refreshed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
              ON CONFLICT (user_id, provider, label) DO UPDATE SET enabled = TRUE, \
              status = 'active', access_token = excluded.access_token, \
              refresh_token = excluded.refresh_token, key_id = excluded.key_id, \
              expires_at = excluded.expires_at, scopes = excluded.scopes, \
-             metadata = excluded.metadata, updated_at = excluded.updated_at \
+             metadata = excluded.metadata, updated_at = excluded.updated_at, \
+             refreshed_at = excluded.updated_at \
              RETURNING {COLUMNS}"
         );
         sqlx::query_as::<_, AccountRow>(&sql)
@@ -236,7 +238,7 @@ impl AccountRepository for Store {
                 metadata,
             } => sqlx::query(
                 "UPDATE accounts SET refresh_lease_until = NULL, updated_at = $2, \
-                 status = 'active', access_token = $3, refresh_token = $4, key_id = $5, \
+                 refreshed_at = $2, status = 'active', access_token = $3, refresh_token = $4, key_id = $5, \
                  expires_at = $6, metadata = $7 WHERE id = $1",
             )
             .bind(id.as_uuid())
@@ -291,15 +293,20 @@ impl AccountRepository for Store {
         &self,
         provider: ProviderId,
         before: OffsetDateTime,
+        after: Option<AccountId>,
         limit: usize,
     ) -> Result<Vec<Account>, StorageError> {
+        // The first page has no lower bound (a NULL parameter has no type to compare with).
+        let after = after.map_or(Uuid::nil(), |id| id.as_uuid());
         let sql = format!(
             "SELECT {COLUMNS} FROM accounts WHERE provider = $1 AND status = 'active' \
-             AND refresh_token IS NOT NULL AND updated_at < $2 ORDER BY updated_at, id LIMIT $3"
+             AND refresh_token IS NOT NULL AND refreshed_at < $2 AND id > $3 \
+             ORDER BY id LIMIT $4"
         );
         sqlx::query_as::<_, AccountRow>(&sql)
             .bind(provider.as_str())
             .bind(time(before))
+            .bind(after)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(self.reads())
             .await

@@ -203,13 +203,15 @@ pub trait AccountRepository: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<bool, StorageError>;
 
-    /// Up to `limit` active accounts of `provider` that hold a refresh token and were last
-    /// updated (connected or refreshed) before `before`, oldest first: the accounts whose
-    /// grant the background job keeps alive.
+    /// Up to `limit` active accounts of `provider` that hold a refresh token and whose grant
+    /// was last renewed (connected, or refreshed by `end_refresh`) before `before`, ordered by
+    /// id, starting after `after` (strictly greater) when given: the accounts whose grant the
+    /// background job keeps alive, in pages. Turning an account off or on renews nothing.
     async fn accounts_idle_since(
         &self,
         provider: ProviderId,
         before: OffsetDateTime,
+        after: Option<AccountId>,
         limit: usize,
     ) -> Result<Vec<Account>, StorageError>;
 

@@ -221,3 +221,25 @@ async fn without_a_refresher_the_hourly_job_only_purges() {
     assert_eq!(report.kept_alive, KeepAliveReport::default());
     assert!(h.mercury.refreshes().is_empty());
 }
+
+#[tokio::test]
+async fn every_idle_account_gets_its_try_in_every_sweep_even_when_many_fail() {
+    let h = harness().await;
+    let n = gptgate_ports::services::KEEP_ALIVE_BATCH + 1;
+    for i in 0..n {
+        h.account(
+            u8::try_from(i).unwrap(),
+            ProviderId::Mercury,
+            Duration::days(16),
+        )
+        .await;
+    }
+    h.mercury.fail_refresh(Some(ProviderFailure::Unavailable));
+    let report = h.refresher().keep_alive().await.unwrap();
+    assert_eq!(
+        report.failed, n as u64,
+        "none starved behind the failing ones"
+    );
+    let report = h.refresher().keep_alive().await.unwrap();
+    assert_eq!(report.failed, n as u64, "and tried again next time");
+}

@@ -488,9 +488,12 @@ impl AccountRepository for RefreshedElsewhereFirst {
         &self,
         p: ProviderId,
         before: time::OffsetDateTime,
+        after: Option<AccountId>,
         limit: usize,
     ) -> Result<Vec<Account>, gptgate_ports::StorageError> {
-        self.inner.accounts_idle_since(p, before, limit).await
+        self.inner
+            .accounts_idle_since(p, before, after, limit)
+            .await
     }
     async fn accounts_page(
         &self,

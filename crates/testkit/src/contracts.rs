@@ -168,7 +168,7 @@ pub fn whole_store_checks() -> Vec<(&'static str, Check)> {
         a_refresh_lease_is_held_by_one_until_it_ends_or_expires,
         ending_a_refresh_stores_its_outcome,
         an_account_without_a_refresh_token_is_marked_when_its_none_is_refused,
-        idle_accounts_are_listed_by_provider_oldest_first,
+        idle_accounts_are_listed_by_provider_in_pages,
         a_job_lease_is_held_by_one_until_it_ends,
         of_eight_instances_one_takes_a_job_lease,
         deleting_a_user_deletes_their_accounts_and_link_tokens,

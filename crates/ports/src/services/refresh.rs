@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use gptgate_domain::{token_expiry, Account, AccountId, AccountStatus, ProviderId, SealedTokens};
 use secrecy::{ExposeSecret, SecretString};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use tracing::instrument;
 
 use super::connections::context;
@@ -83,8 +83,9 @@ enum Stale<'a> {
     Expiring,
     /// The provider refused this very token.
     Refused(&'a SecretString),
-    /// The grant has gone unused since before this time (the background job keeps it alive).
-    Idle(OffsetDateTime),
+    /// The grant has gone unrenewed too long (the background job keeps it alive): unusable
+    /// while the account still holds these tokens, the ones it was listed with.
+    Idle(&'a SealedTokens),
 }
 
 /// How many accounts a keep-alive sweep looked at per provider, at most.
@@ -214,7 +215,7 @@ impl Refresher {
             (Stale::Refused(refused), Some(token)) => {
                 token.expose_secret() == refused.expose_secret()
             }
-            (Stale::Idle(before), Some(_)) => current.updated_at < *before,
+            (Stale::Idle(listed), Some(_)) => current.tokens == **listed,
         };
         Ok(match (unusable, token) {
             (false, Some(token)) => Ok(Access {
@@ -396,8 +397,10 @@ impl Refresher {
 
     /// Refreshes the accounts whose refresh token would otherwise die of disuse (see
     /// [`ProviderId::keep_alive_after`]): every configured provider's active accounts not
-    /// refreshed for that long, up to [`KEEP_ALIVE_BATCH`] each, one at a time. A failure
-    /// leaves the account for the next sweep.
+    /// renewed for that long, in pages of [`KEEP_ALIVE_BATCH`], one at a time. An account
+    /// whose tokens changed since it was listed (refreshed or reconnected meanwhile) is left
+    /// alone; a failure leaves the account for the next sweep, and every idle account gets its
+    /// try in every sweep.
     #[instrument(skip_all)]
     pub async fn keep_alive(&self) -> Result<KeepAliveReport, StorageError> {
         let mut report = KeepAliveReport::default();
@@ -408,21 +411,32 @@ impl Refresher {
                 continue;
             };
             let before = self.ports.clock.now() - after;
-            let idle = self
-                .ports
-                .accounts
-                .accounts_idle_since(provider, before, KEEP_ALIVE_BATCH)
-                .await?;
-            for account in idle {
-                match self.refreshed_if(&account, Stale::Idle(before)).await {
-                    Ok(_) => report.refreshed += 1,
-                    Err(AccessError::ReauthRequired) => report.reauth_required += 1,
-                    Err(AccessError::NotFound) => {}
-                    Err(AccessError::Storage(e)) => return Err(e),
-                    Err(e) => {
-                        tracing::warn!(error = %e, account_id = %account.id, %provider, "keeping a grant alive failed; trying again at the next sweep");
-                        report.failed += 1;
+            let mut cursor = None;
+            loop {
+                let idle = self
+                    .ports
+                    .accounts
+                    .accounts_idle_since(provider, before, cursor, KEEP_ALIVE_BATCH)
+                    .await?;
+                let last_page = idle.len() < KEEP_ALIVE_BATCH;
+                cursor = idle.last().map(|a| a.id);
+                for account in idle {
+                    match self
+                        .refreshed_if(&account, Stale::Idle(&account.tokens))
+                        .await
+                    {
+                        Ok(_) => report.refreshed += 1,
+                        Err(AccessError::ReauthRequired) => report.reauth_required += 1,
+                        Err(AccessError::NotFound) => {}
+                        Err(AccessError::Storage(e)) => return Err(e),
+                        Err(e) => {
+                            tracing::warn!(error = %e, account_id = %account.id, %provider, "keeping a grant alive failed; trying again at the next sweep");
+                            report.failed += 1;
+                        }
                     }
+                }
+                if last_page {
+                    break;
                 }
             }
         }

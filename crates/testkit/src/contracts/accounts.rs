@@ -340,7 +340,7 @@ pub async fn ending_a_refresh_stores_its_outcome(store: Arc<dyn Store>) {
     assert_eq!(stored.status, AccountStatus::Active);
 }
 
-pub async fn idle_accounts_are_listed_by_provider_oldest_first(store: Arc<dyn Store>) {
+pub async fn idle_accounts_are_listed_by_provider_in_pages(store: Arc<dyn Store>) {
     let ann = user(store.as_ref(), 1).await;
     let bob = user(store.as_ref(), 2).await;
     let at = |mut a: Account, days: i64| {
@@ -368,11 +368,11 @@ pub async fn idle_accounts_are_listed_by_provider_oldest_first(store: Arc<dyn St
     ] {
         store.upsert_account(a).await.unwrap();
     }
-    let idle = |before, limit| {
+    let idle = |before, after, limit| {
         let store = store.clone();
         async move {
             store
-                .accounts_idle_since(ProviderId::Mercury, before, limit)
+                .accounts_idle_since(ProviderId::Mercury, before, after, limit)
                 .await
                 .unwrap()
                 .into_iter()
@@ -382,20 +382,43 @@ pub async fn idle_accounts_are_listed_by_provider_oldest_first(store: Arc<dyn St
     };
     let cutoff = T0 - Duration::days(15);
     assert_eq!(
-        idle(cutoff, 10).await,
-        vec![older.id, disabled.id, old.id],
-        "active with a refresh token, updated before the cutoff, oldest first; a disabled account's grant is kept alive too"
+        idle(cutoff, None, 10).await,
+        vec![old.id, older.id, disabled.id],
+        "active with a refresh token, renewed before the cutoff, by id; a disabled account's grant is kept alive too"
     );
-    assert_eq!(idle(cutoff, 2).await, vec![older.id, disabled.id]);
+    assert_eq!(idle(cutoff, None, 2).await, vec![old.id, older.id]);
+    assert_eq!(idle(cutoff, Some(older.id), 2).await, vec![disabled.id]);
     assert_eq!(
-        idle(old.updated_at, 10).await,
+        idle(old.updated_at, None, 10).await,
         vec![older.id, disabled.id],
-        "updated exactly at the cutoff: not idle"
+        "renewed exactly at the cutoff: not idle"
     );
     assert_eq!(
-        idle(old.updated_at + Duration::microseconds(1), 10).await,
-        vec![older.id, disabled.id, old.id]
+        idle(old.updated_at + Duration::microseconds(1), None, 10).await,
+        vec![old.id, older.id, disabled.id]
     );
+
+    // Turning an account off and on renews nothing; a refresh does.
+    store
+        .set_account_enabled(ann, old.id, false, T0)
+        .await
+        .unwrap();
+    store
+        .set_account_enabled(ann, old.id, true, T0)
+        .await
+        .unwrap();
+    assert!(idle(cutoff, None, 10).await.contains(&old.id));
+    store
+        .take_refresh_lease(older.id, T0, T0 + Duration::seconds(30))
+        .await
+        .unwrap();
+    let refreshed = RefreshOutcome::Refreshed {
+        tokens: older.tokens.clone(),
+        expires_at: None,
+        metadata: older.metadata.clone(),
+    };
+    store.end_refresh(older.id, &refreshed, T0).await.unwrap();
+    assert_eq!(idle(cutoff, None, 10).await, vec![old.id, disabled.id]);
 }
 
 pub async fn a_job_lease_is_held_by_one_until_it_ends(store: Arc<dyn Store>) {

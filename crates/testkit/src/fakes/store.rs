@@ -44,6 +44,8 @@ struct State {
     /// Account -> end of its refresh lease.
     refresh_leases: HashMap<AccountId, OffsetDateTime>,
     job_leases: HashMap<String, OffsetDateTime>,
+    /// When each account's grant was last renewed (connected or refreshed).
+    refreshed_at: HashMap<AccountId, OffsetDateTime>,
     exports: HashMap<TokenHash, ExportLink>,
 }
 
@@ -358,6 +360,7 @@ impl AccountRepository for InMemoryStore {
             return Err(StorageError::Failed("duplicate account id".into()));
         }
         state.accounts.insert(stored.id, stored.clone());
+        state.refreshed_at.insert(stored.id, stored.updated_at);
         Ok(stored)
     }
 
@@ -448,6 +451,7 @@ impl AccountRepository for InMemoryStore {
         &self,
         provider: ProviderId,
         before: OffsetDateTime,
+        after: Option<AccountId>,
         limit: usize,
     ) -> Result<Vec<Account>, StorageError> {
         let state = self.lock()?;
@@ -458,11 +462,12 @@ impl AccountRepository for InMemoryStore {
                 a.provider == provider
                     && a.status == AccountStatus::Active
                     && a.tokens.refresh_token.is_some()
-                    && a.updated_at < before
+                    && state.refreshed_at.get(&a.id).is_some_and(|t| *t < before)
+                    && after.is_none_or(|after| a.id > after)
             })
             .cloned()
             .collect();
-        idle.sort_by_key(|a| (a.updated_at, a.id));
+        idle.sort_by_key(|a| a.id);
         idle.truncate(limit);
         Ok(idle)
     }
@@ -505,6 +510,7 @@ impl AccountRepository for InMemoryStore {
                 account.metadata = metadata.clone();
                 account.status = gptgate_domain::AccountStatus::Active;
                 account.updated_at = now;
+                state.refreshed_at.insert(id, now);
             }
             RefreshOutcome::ReauthRequired { refused } => {
                 if account.tokens.refresh_token == *refused {
