@@ -233,6 +233,16 @@ impl LinkTokenRepository for Store {
     }
 
     #[instrument(skip_all)]
+    async fn delete_management_token(&self, hash: &TokenHash) -> Result<bool, StorageError> {
+        let done = sqlx::query("DELETE FROM management_tokens WHERE token_hash = $1")
+            .bind(&hash.as_bytes()[..])
+            .execute(self.writes())
+            .await
+            .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    #[instrument(skip_all)]
     async fn find_management_token(
         &self,
         hash: &TokenHash,

@@ -260,6 +260,10 @@ pub trait LinkTokenRepository: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Option<ExportLink>, StorageError>;
 
+    /// Deletes the management token (signing out of the integrations page ends its link).
+    /// Returns whether it existed.
+    async fn delete_management_token(&self, hash: &TokenHash) -> Result<bool, StorageError>;
+
     /// The management token if it exists and has not expired at `now`.
     async fn find_management_token(
         &self,

@@ -1094,6 +1094,21 @@ async fn a_management_link_opens_a_session_until_the_link_expires() {
 }
 
 #[tokio::test]
+async fn signing_out_ends_the_management_link_at_once() {
+    let h = harness().await;
+    let link = h.connections.create_management_link(h.ann).await.unwrap();
+    let token = token_of(&link);
+    assert!(h.connections.management_session(&token).await.is_ok());
+    h.connections.end_management_session(&token).await.unwrap();
+    assert!(matches!(
+        h.connections.management_session(&token).await,
+        Err(ConnectError::InvalidLink)
+    ));
+    // Signing out twice (two tabs) is no error.
+    h.connections.end_management_session(&token).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_signed_in_user_starts_a_connect_in_one_step_bound_to_their_browser() {
     let h = harness().await;
     let started = h

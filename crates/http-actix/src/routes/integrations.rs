@@ -407,3 +407,38 @@ pub async fn connect(
         Err(e) => error_page(&state, e),
     }
 }
+
+/// `POST /integrations/sign-out`: ends the session and its link for good, and clears the
+/// cookie.
+#[post("/integrations/sign-out")]
+pub async fn sign_out(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let token = match session_token(&state, &req).await {
+        Ok(token) => token,
+        Err(answer) => return answer,
+    };
+    let form: Form = match serde_urlencoded::from_bytes(&body) {
+        Ok(form) => form,
+        Err(_) => return forbidden_page(&state, Forbidden::BadToken),
+    };
+    if let Err(why) = state
+        .browser
+        .check_form(&req, form.csrf.as_deref(), &purpose(&token))
+    {
+        return forbidden_page(&state, why);
+    }
+    if let Err(e) = state.connections.end_management_session(&token).await {
+        return error_page(&state, e);
+    }
+    let mut response = state.documents.pages.result(
+        StatusCode::OK,
+        true,
+        "Signed out",
+        "This integrations link no longer works, wherever it was copied. Ask the GPT for a new one to come back.",
+    );
+    let _ = response.add_cookie(&state.browser.clear_session_cookie());
+    response
+}

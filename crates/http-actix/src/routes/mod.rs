@@ -45,6 +45,7 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/integrations/accounts/{id}/enabled", "POST"),
     ("/integrations/accounts/{id}/remove", "POST"),
     ("/integrations/connect", "POST"),
+    ("/integrations/sign-out", "POST"),
     ("/healthz", "GET"),
     ("/readyz", "GET"),
     ("/openapi.json", "GET"),
@@ -112,6 +113,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(integrations::set_enabled)
         .service(integrations::remove)
         .service(integrations::connect)
+        .service(integrations::sign_out)
         .service(meta::healthz)
         .service(meta::readyz)
         .service(meta::openapi_json)

@@ -534,3 +534,27 @@ async fn the_privacy_policy_says_what_actions_send_and_how_to_manage_connections
     );
     assert!(html.contains("Cookies in your browser"), "{html}");
 }
+
+#[tokio::test]
+async fn signing_out_ends_the_link_for_good() {
+    let p = page().await;
+    let link = management_link(&p.app, &p.ann).await;
+    let other_tab = Browser::new(&p.app.address);
+    assert_eq!(open_link(&other_tab, &link).await.status(), 303);
+    let (_, html) = other_tab.open("/integrations").await;
+    let res = other_tab
+        .post_form_to("/integrations/sign-out", &[("csrf", &field(&html, "csrf"))])
+        .await;
+    assert_eq!(res.status(), 200);
+    let cleared = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(res.text().await.unwrap().contains("no longer works"));
+    // The link is dead wherever it was copied; the first browser's own link still works.
+    assert_eq!(other_tab.open(&link).await.0, 400);
+    assert_eq!(other_tab.open("/integrations").await.0, 401);
+    assert_eq!(p.html().await.0, 200);
+    // Without the page's token, signing out is refused.
+    let res = p.browser.post_form_to("/integrations/sign-out", &[]).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(p.html().await.0, 200);
+}

@@ -299,6 +299,18 @@ impl Connections {
         })
     }
 
+    /// Ends the integrations page's session of management token `token`: the link stops
+    /// working at once, wherever it was copied to.
+    #[instrument(skip_all)]
+    pub async fn end_management_session(&self, token: &str) -> Result<(), ConnectError> {
+        self.ports
+            .links
+            .delete_management_token(&self.ports.tokens.hash(token))
+            .await?;
+        tracing::info!("integrations page signed out");
+        Ok(())
+    }
+
     /// Whose gptgate account `user` is, as a page may say it.
     pub async fn owner(&self, user: UserId) -> Result<LinkOwner, ConnectError> {
         Ok(match self.ports.users.find_email(user).await? {

@@ -133,6 +133,16 @@ pub async fn a_management_token_is_found_until_it_expires(store: Arc<dyn Store>)
             .unwrap(),
         None
     );
+    // Signing out deletes it: gone at once, and only once.
+    assert!(store.delete_management_token(&token.hash).await.unwrap());
+    assert_eq!(
+        store
+            .find_management_token(&token.hash, before)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!store.delete_management_token(&token.hash).await.unwrap());
 }
 
 pub async fn an_oauth_state_is_taken_once_and_never_after_expiry(store: Arc<dyn Store>) {

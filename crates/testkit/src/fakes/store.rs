@@ -624,6 +624,10 @@ impl LinkTokenRepository for InMemoryStore {
         })
     }
 
+    async fn delete_management_token(&self, hash: &TokenHash) -> Result<bool, StorageError> {
+        Ok(self.lock()?.management.remove(hash).is_some())
+    }
+
     async fn find_management_token(
         &self,
         hash: &TokenHash,
