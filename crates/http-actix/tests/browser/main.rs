@@ -533,6 +533,19 @@ async fn a_user_manages_integrations_in_a_real_browser_on_a_phone() {
         .screenshot(&screenshots.join("integrations-connected.png"))
         .await
         .unwrap();
+    // Back on the page, sign out: the link is dead.
+    chromium
+        .goto(format!("{}/integrations", app.address))
+        .await
+        .unwrap();
+    click(&chromium, "#sign-out").await;
+    let page = text_once_it_shows(&chromium, "Signed out").await;
+    assert!(page.contains("no longer works"), "{page}");
+    chromium.goto(&link).await.unwrap();
+    assert_eq!(
+        chromium.title().await.unwrap(),
+        "This page's link has expired"
+    );
     chromium.quit().await.unwrap();
 
     let ids = account_ids(&app, &token).await;
