@@ -61,3 +61,13 @@ uuid_id!(
     /// Identifies a connected account.
     AccountId
 );
+uuid_id!(
+    /// Identifies a client registered with gptgate's OAuth authorization server (its
+    /// `client_id`).
+    ClientId
+);
+uuid_id!(
+    /// Identifies one grant of the authorization server: what one authorization code started,
+    /// with every refresh token and access token rotated from it (a refresh-token family).
+    GrantId
+);

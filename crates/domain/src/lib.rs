@@ -9,6 +9,7 @@ pub mod conversation;
 pub mod email;
 pub mod export;
 pub mod ids;
+pub mod oauth;
 pub mod session;
 pub mod user;
 
@@ -28,6 +29,10 @@ pub use conversation::{
 };
 pub use email::{Email, EmailError};
 pub use export::ExportLink;
-pub use ids::{AccountId, ConversationId, SessionId, UserId};
+pub use ids::{AccountId, ClientId, ConversationId, GrantId, SessionId, UserId};
+pub use oauth::{
+    is_chatgpt_callback, is_pkce_verifier, AuthorizationCode, ClientError, ClientKind, ClientName,
+    CodeChallenge, OAuthClient, OAuthPolicy, RedirectUri, RefreshToken, RefreshUse,
+};
 pub use session::{Session, SessionPolicy};
 pub use user::{ChatGptUserId, Identity, IdentityError, IdentityKind, InvalidIdentity, User};

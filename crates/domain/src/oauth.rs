@@ -1,0 +1,461 @@
+//! gptgate as an OAuth 2.1 authorization server (RFC 6749 as tightened by RFC 9700): its
+//! registered clients, their redirect URIs, authorization codes and refresh-token families,
+//! and the rules on them. Pure: times come in as arguments, hashes are computed by ports.
+
+use std::fmt;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::{ClientId, GrantId, TokenHash, UserId};
+
+/// Lifetimes and limits of the authorization server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OAuthPolicy {
+    /// An authorization code is exchanged within this (RFC 9700 recommends short; 60 s).
+    pub code_ttl: Duration,
+    /// A refresh token lives this long from its issue; each use issues a new one (sliding).
+    pub refresh_ttl: Duration,
+    /// A rotated refresh token presented again within this is refused without consequence
+    /// (a client that retried a refresh whose answer it lost); after it, the reuse means the
+    /// token was stolen, and the whole grant is revoked.
+    pub reuse_grace: Duration,
+}
+
+impl Default for OAuthPolicy {
+    fn default() -> Self {
+        Self {
+            code_ttl: Duration::seconds(60),
+            refresh_ttl: Duration::days(90),
+            reuse_grace: Duration::seconds(10),
+        }
+    }
+}
+
+/// What kind of client: ChatGPT's GPT Actions, whose callback URL changes when the GPT's schema
+/// is edited, or any other client, whose redirect URIs are matched exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientKind {
+    ChatGpt,
+    Web,
+}
+
+impl ClientKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::ChatGpt => "chatgpt",
+            Self::Web => "web",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "chatgpt" => Some(Self::ChatGpt),
+            "web" => Some(Self::Web),
+            _ => None,
+        }
+    }
+}
+
+/// A client's name, shown on the consent page: 1 to 100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientName(String);
+
+/// Why a client's name or redirect URI is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    #[error("a client's name must be 1 to 100 characters, without control characters")]
+    InvalidName,
+    #[error("a redirect URI must be https (or http on localhost), without a fragment, user info or white space, at most 2,000 characters: {0}")]
+    InvalidRedirectUri(String),
+    #[error("a client other than a ChatGPT one needs at least one redirect URI")]
+    NoRedirectUri,
+}
+
+impl ClientName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, ClientError> {
+        let name = raw.trim();
+        let n = name.chars().count();
+        if n == 0 || n > Self::MAX_CHARS || name.chars().any(char::is_control) {
+            return Err(ClientError::InvalidName);
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A registered redirect URI. Compared with what an authorization request sends by exact
+/// string equality (RFC 9700 2.1): no normalisation, so nothing can be smuggled past it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    pub const MAX_CHARS: usize = 2_000;
+
+    /// A URI fit to register: `https://host/...`, or `http://` on a loopback host
+    /// (`localhost`, `127.0.0.1`, `[::1]`) for development; no fragment, no user info, no
+    /// white space or control characters.
+    pub fn parse(raw: &str) -> Result<Self, ClientError> {
+        let refuse = || ClientError::InvalidRedirectUri(raw.chars().take(100).collect());
+        if raw.is_empty()
+            || raw.chars().count() > Self::MAX_CHARS
+            || raw.chars().any(|c| c.is_whitespace() || c.is_control())
+            || raw.contains('#')
+        {
+            return Err(refuse());
+        }
+        let (scheme, rest) = raw.split_once("://").ok_or_else(refuse)?;
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        if authority.is_empty() || authority.contains('@') || authority.contains('\\') {
+            return Err(refuse());
+        }
+        let host = match authority.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                host
+            }
+            _ => authority,
+        };
+        let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+        match scheme {
+            "https" => Ok(Self(raw.to_owned())),
+            "http" if loopback => Ok(Self(raw.to_owned())),
+            _ => Err(refuse()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether `uri` is one of ChatGPT's GPT Actions callbacks, exactly:
+/// `https://chat.openai.com/aip/<id>/oauth/callback` or
+/// `https://chatgpt.com/aip/<id>/oauth/callback`, with `<id>` 1 to 100 letters, digits, `-`
+/// or `_`. Compared as a string: no other host, port, user info, path, query or fragment.
+pub fn is_chatgpt_callback(uri: &str) -> bool {
+    ["https://chat.openai.com/aip/", "https://chatgpt.com/aip/"]
+        .iter()
+        .filter_map(|prefix| uri.strip_prefix(prefix))
+        .filter_map(|rest| rest.strip_suffix("/oauth/callback"))
+        .any(|id| {
+            (1..=100).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// A client registered by the operator (`gptgate oauth-client add`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthClient {
+    pub id: ClientId,
+    pub name: ClientName,
+    pub kind: ClientKind,
+    /// The SHA-256 of its secret (256 random bits): the secret itself is shown once.
+    pub secret_hash: TokenHash,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub created_at: OffsetDateTime,
+}
+
+impl OAuthClient {
+    /// Whether an authorization request may send the user back to `uri`: one of the
+    /// registered URIs exactly, or, for a ChatGPT client, one of ChatGPT's callbacks.
+    pub fn accepts_redirect(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r.as_str() == uri)
+            || (self.kind == ClientKind::ChatGpt && is_chatgpt_callback(uri))
+    }
+
+    /// Checks that a client of `kind` with `redirect_uris` can be used at all.
+    pub fn check_registration(
+        kind: ClientKind,
+        redirect_uris: &[RedirectUri],
+    ) -> Result<(), ClientError> {
+        if kind == ClientKind::Web && redirect_uris.is_empty() {
+            return Err(ClientError::NoRedirectUri);
+        }
+        Ok(())
+    }
+}
+
+/// The PKCE S256 challenge of an authorization request (RFC 7636): the SHA-256 of the
+/// client's verifier, decoded from its base64url form.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CodeChallenge([u8; 32]);
+
+impl CodeChallenge {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CodeChallenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeChallenge(..)")
+    }
+}
+
+/// Whether `verifier` has the form RFC 7636 4.1 requires: 43 to 128 characters of
+/// `[A-Za-z0-9-._~]`.
+pub fn is_pkce_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// An authorization code, stored by the SHA-256 of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub hash: TokenHash,
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    /// The redirect URI of the request, which the token request must repeat.
+    pub redirect_uri: String,
+    pub challenge: Option<CodeChallenge>,
+    /// The grant its exchange starts; a replay of the code revokes it.
+    pub grant_id: GrantId,
+    pub expires_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
+/// A refresh token, stored by the SHA-256 of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub hash: TokenHash,
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    pub expires_at: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+    /// When it was exchanged for a new one (it is then spent).
+    pub rotated_at: Option<OffsetDateTime>,
+    /// When its grant was revoked.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// What presenting a refresh token at `now` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// Unspent, unexpired, unrevoked: rotate it.
+    Rotate,
+    /// Spent within the grace: refuse, and nothing more.
+    SpentWithinGrace,
+    /// Spent before the grace: someone replays a stolen token; revoke the grant.
+    Replayed,
+    /// Expired or revoked: refuse.
+    Dead,
+}
+
+impl RefreshToken {
+    pub fn use_at(&self, now: OffsetDateTime, policy: &OAuthPolicy) -> RefreshUse {
+        if self.revoked_at.is_some() || now >= self.expires_at {
+            return RefreshUse::Dead;
+        }
+        match self.rotated_at {
+            None => RefreshUse::Rotate,
+            Some(at) if now - at <= policy.reuse_grace => RefreshUse::SpentWithinGrace,
+            Some(_) => RefreshUse::Replayed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-11-27 10:00 UTC);
+
+    fn client(kind: ClientKind, uris: &[&str]) -> OAuthClient {
+        OAuthClient {
+            id: ClientId::from_random_bytes([1; 16]),
+            name: ClientName::parse("Spanish tutor GPT").unwrap(),
+            kind,
+            secret_hash: TokenHash::from_bytes([2; 32]),
+            redirect_uris: uris
+                .iter()
+                .map(|u| RedirectUri::parse(u).unwrap())
+                .collect(),
+            created_at: T0,
+        }
+    }
+
+    #[test]
+    fn chatgpt_callbacks_are_matched_exactly() {
+        for ok in [
+            "https://chat.openai.com/aip/g-6a3f/oauth/callback",
+            "https://chatgpt.com/aip/g-6a3fB_9/oauth/callback",
+            &format!("https://chatgpt.com/aip/{}/oauth/callback", "a".repeat(100)),
+        ] {
+            assert!(is_chatgpt_callback(ok), "{ok}");
+        }
+        for hostile in [
+            "https://chatgpt.com.evil.example/aip/g-1/oauth/callback",
+            "https://evil.example/aip/g-1/oauth/callback#https://chatgpt.com/aip/g-1/oauth/callback",
+            "https://chatgpt.com@evil.example/aip/g-1/oauth/callback",
+            "https://chatgpt.com:443/aip/g-1/oauth/callback",
+            "http://chatgpt.com/aip/g-1/oauth/callback",
+            "https://CHATGPT.com/aip/g-1/oauth/callback",
+            "https://chatgpt.com/aip/g-1/oauth/callback?x=1",
+            "https://chatgpt.com/aip/g-1/oauth/callback#frag",
+            "https://chatgpt.com/aip/g-1/oauth/callback/",
+            "https://chatgpt.com/aip//oauth/callback",
+            "https://chatgpt.com/aip/../evil/oauth/callback",
+            "https://chatgpt.com/aip/g%2F1/oauth/callback",
+            "https://chatgpt.com/aip/g/1/oauth/callback",
+            "https://chatgpt.com/aip/g-1/oauth/callback\n",
+            &format!("https://chatgpt.com/aip/{}/oauth/callback", "a".repeat(101)),
+            "https://chat.openai.com.evil.example/aip/g-1/oauth/callback",
+            "",
+        ] {
+            assert!(!is_chatgpt_callback(hostile), "{hostile}");
+        }
+    }
+
+    #[test]
+    fn a_client_sends_users_only_where_it_registered() {
+        let web = client(ClientKind::Web, &["https://app.example.com/callback"]);
+        assert!(web.accepts_redirect("https://app.example.com/callback"));
+        for other in [
+            "https://app.example.com/callback/",
+            "https://app.example.com/callback?x=1",
+            "https://app.example.com/Callback",
+            "https://app.example.com:443/callback",
+            "https://app.example.com/callback#x",
+            "https://app.example.com.evil.example/callback",
+            "https://app.example.com%2Fcallback",
+            "https://chatgpt.com/aip/g-1/oauth/callback",
+        ] {
+            assert!(!web.accepts_redirect(other), "{other}");
+        }
+        let gpt = client(ClientKind::ChatGpt, &[]);
+        assert!(gpt.accepts_redirect("https://chatgpt.com/aip/g-1/oauth/callback"));
+        assert!(gpt.accepts_redirect("https://chat.openai.com/aip/g-2/oauth/callback"));
+        assert!(!gpt.accepts_redirect("https://app.example.com/callback"));
+    }
+
+    #[test]
+    fn only_https_or_loopback_uris_without_fragments_or_user_info_register() {
+        for ok in [
+            "https://app.example.com/callback",
+            "https://app.example.com:8443/cb?tenant=1",
+            "http://localhost:3000/callback",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8080/cb",
+        ] {
+            assert!(RedirectUri::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://app.example.com/callback",
+            "http://localhost.evil.example/cb",
+            "https://app.example.com/cb#frag",
+            "https://user@app.example.com/cb",
+            "https://app.example.com@evil.example/cb",
+            "https://app.example.com/c b",
+            "https://app.example.com/cb\n",
+            "https:///cb",
+            "javascript:alert(1)",
+            "app.example.com/cb",
+            "https://app.example.com\\@evil.example/",
+            "",
+        ] {
+            assert!(RedirectUri::parse(bad).is_err(), "{bad:?}");
+        }
+        let longest = format!("https://a.example/{}", "x".repeat(2_000 - 18));
+        assert_eq!(longest.len(), 2_000);
+        assert!(RedirectUri::parse(&longest).is_ok());
+        assert!(RedirectUri::parse(&format!("{longest}x")).is_err());
+    }
+
+    #[test]
+    fn names_are_one_to_a_hundred_printable_characters() {
+        assert_eq!(ClientName::parse("  Tutor ").unwrap().as_str(), "Tutor");
+        assert!(ClientName::parse(&"é".repeat(100)).is_ok());
+        assert!(ClientName::parse(&"é".repeat(101)).is_err());
+        assert!(ClientName::parse("   ").is_err());
+        assert!(ClientName::parse("a\nb").is_err());
+    }
+
+    #[test]
+    fn a_web_client_needs_a_redirect_uri_and_a_chatgpt_client_does_not() {
+        assert_eq!(
+            OAuthClient::check_registration(ClientKind::Web, &[]),
+            Err(ClientError::NoRedirectUri)
+        );
+        assert!(OAuthClient::check_registration(ClientKind::ChatGpt, &[]).is_ok());
+        assert_eq!(ClientKind::parse("chatgpt"), Some(ClientKind::ChatGpt));
+        assert_eq!(
+            ClientKind::parse(ClientKind::Web.as_str()),
+            Some(ClientKind::Web)
+        );
+        assert_eq!(ClientKind::parse("Web"), None);
+    }
+
+    #[test]
+    fn pkce_verifiers_are_43_to_128_unreserved_characters() {
+        assert!(is_pkce_verifier(&"a".repeat(43)));
+        assert!(is_pkce_verifier(&"-._~Az09".repeat(16)));
+        assert!(!is_pkce_verifier(&"a".repeat(42)));
+        assert!(!is_pkce_verifier(&"a".repeat(129)));
+        assert!(!is_pkce_verifier(&format!("{}+", "a".repeat(43))));
+        assert!(!is_pkce_verifier(&format!("{}é", "a".repeat(43))));
+    }
+
+    #[test]
+    fn a_refresh_token_is_rotated_once_and_a_late_replay_is_theft() {
+        let policy = OAuthPolicy::default();
+        let mut token = RefreshToken {
+            hash: TokenHash::from_bytes([3; 32]),
+            grant_id: GrantId::from_random_bytes([4; 16]),
+            client_id: ClientId::from_random_bytes([1; 16]),
+            user_id: UserId::from_random_bytes([5; 16]),
+            expires_at: T0 + Duration::days(90),
+            created_at: T0,
+            rotated_at: None,
+            revoked_at: None,
+        };
+        assert_eq!(token.use_at(T0, &policy), RefreshUse::Rotate);
+        let last = T0 + Duration::days(90) - Duration::microseconds(1);
+        assert_eq!(token.use_at(last, &policy), RefreshUse::Rotate);
+        assert_eq!(
+            token.use_at(T0 + Duration::days(90), &policy),
+            RefreshUse::Dead
+        );
+        token.rotated_at = Some(T0);
+        assert_eq!(
+            token.use_at(T0 + Duration::seconds(10), &policy),
+            RefreshUse::SpentWithinGrace
+        );
+        assert_eq!(
+            token.use_at(
+                T0 + Duration::seconds(10) + Duration::microseconds(1),
+                &policy
+            ),
+            RefreshUse::Replayed
+        );
+        token.revoked_at = Some(T0);
+        assert_eq!(token.use_at(T0, &policy), RefreshUse::Dead);
+    }
+
+    #[test]
+    fn the_policy_has_the_issues_numbers() {
+        let p = OAuthPolicy::default();
+        assert_eq!(p.code_ttl, Duration::seconds(60));
+        assert_eq!(p.refresh_ttl, Duration::days(90));
+        assert_eq!(p.reuse_grace, Duration::seconds(10));
+    }
+}
