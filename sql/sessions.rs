@@ -2,7 +2,7 @@
 // crates/adapters-postgres/src/sessions.rs, each with its own `crate::dialect`. See README.md.
 
 use async_trait::async_trait;
-use gptgate_domain::{Session, SessionId, UserId};
+use gptgate_domain::{ClientId, GrantId, Session, SessionId, UserId};
 use gptgate_ports::{SessionRepository, StorageError};
 use sqlx::FromRow;
 use time::OffsetDateTime;
@@ -18,6 +18,8 @@ struct SessionRow {
     created_at: Time,
     expires_at: Time,
     revoked_at: Option<Time>,
+    client_id: Option<Uuid>,
+    grant_id: Option<Uuid>,
 }
 
 impl SessionRow {
@@ -28,6 +30,10 @@ impl SessionRow {
             created_at: from_time(self.created_at)?,
             expires_at: from_time(self.expires_at)?,
             revoked_at: self.revoked_at.map(from_time).transpose()?,
+            grant: self
+                .client_id
+                .zip(self.grant_id)
+                .map(|(c, g)| (ClientId::from_uuid(c), GrantId::from_uuid(g))),
         })
     }
 }
@@ -37,14 +43,16 @@ impl SessionRepository for Store {
     #[instrument(skip_all)]
     async fn create_session(&self, session: &Session) -> Result<(), StorageError> {
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at, client_id, grant_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(session.id.as_uuid())
         .bind(session.user_id.as_uuid())
         .bind(time(session.created_at))
         .bind(time(session.expires_at))
         .bind(session.revoked_at.map(time))
+        .bind(session.grant.map(|(c, _)| c.as_uuid()))
+        .bind(session.grant.map(|(_, g)| g.as_uuid()))
         .execute(self.writes())
         .await
         .map_err(storage)?;
@@ -54,7 +62,7 @@ impl SessionRepository for Store {
     #[instrument(skip_all)]
     async fn find_session(&self, id: SessionId) -> Result<Option<Session>, StorageError> {
         sqlx::query_as::<_, SessionRow>(
-            "SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions WHERE id = $1",
+            "SELECT id, user_id, created_at, expires_at, revoked_at, client_id, grant_id FROM sessions WHERE id = $1",
         )
         .bind(id.as_uuid())
         .fetch_optional(self.reads())
@@ -71,7 +79,7 @@ impl SessionRepository for Store {
         now: OffsetDateTime,
     ) -> Result<Vec<Session>, StorageError> {
         sqlx::query_as::<_, SessionRow>(
-            "SELECT id, user_id, created_at, expires_at, revoked_at FROM sessions \
+            "SELECT id, user_id, created_at, expires_at, revoked_at, client_id, grant_id FROM sessions \
              WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
              ORDER BY created_at, id",
         )

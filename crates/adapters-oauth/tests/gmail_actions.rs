@@ -422,8 +422,15 @@ async fn read_message_fits_chatgpt_even_when_escapes_and_headers_weigh_more() {
             "mimeType": "text/plain",
             "headers": [
                 { "name": "Subject", "value": "s".repeat(100_000) },
-                { "name": "To", "value": "t".repeat(100_000) }
+                { "name": "To", "value": "\u{1}".repeat(100_000) },
+                { "name": "From", "value": "\"".repeat(100_000) },
+                { "name": "Cc", "value": "\\".repeat(100_000) },
+                { "name": "Date", "value": "\u{2}".repeat(100_000) }
             ],
+            "parts": (0..60).map(|i| json!({
+                "mimeType": "application/pdf", "filename": format!("{i}{}", "\"".repeat(1_000)),
+                "body": { "attachmentId": "a", "size": 1 }
+            })).collect::<Vec<_>>(),
             "body": { "size": controls.len(), "data": b64(&controls) }
         }),
     )

@@ -3,7 +3,7 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::{SessionId, UserId};
+use crate::{ClientId, GrantId, SessionId, UserId};
 
 /// A session, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +13,9 @@ pub struct Session {
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
+    /// The OAuth grant the session was issued from (an access token of gptgate's
+    /// authorization server, to `client`), or `None` for an email sign-in.
+    pub grant: Option<(ClientId, GrantId)>,
 }
 
 impl Session {
@@ -47,6 +50,22 @@ impl SessionPolicy {
             created_at: now,
             expires_at: now + self.ttl,
             revoked_at: None,
+            grant: None,
+        }
+    }
+
+    /// Opens a session issued as an access token of grant `grant` to client `client`.
+    pub fn open_for_grant(
+        &self,
+        id: SessionId,
+        user_id: UserId,
+        client: ClientId,
+        grant: GrantId,
+        now: OffsetDateTime,
+    ) -> Session {
+        Session {
+            grant: Some((client, grant)),
+            ..self.open(id, user_id, now)
         }
     }
 }

@@ -266,10 +266,12 @@ fn html_to_text(html: &str) -> String {
         let end = lower[from..]
             .find('>')
             .map_or(lower.len(), |i| from + i + 1);
-        let name = &lower[start + 1..end.min(start + 5)];
+        // Bytes, not a str slice: the tag may hold non-ASCII characters, and a slice boundary
+        // inside one would panic.
+        let name = &lower.as_bytes()[start + 1..end.min(start + 5).max(start + 1)];
         if ["br", "p>", "p ", "/p>", "div", "/div", "li>", "tr>", "tr "]
             .iter()
-            .any(|t| name.starts_with(t))
+            .any(|t| name.starts_with(t.as_bytes()))
         {
             out.push('\n');
         }
@@ -311,9 +313,10 @@ fn floor_char_boundary(text: &str, max: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// `text` cut to `max` characters.
+/// `text` without control characters (a header or file name is one line; escaped, one
+/// would weigh six characters), cut to `max` characters.
 fn short(text: Option<&str>, max: usize) -> Option<String> {
-    text.map(|t| t.chars().take(max).collect())
+    text.map(|t| t.chars().filter(|c| !c.is_control()).take(max).collect())
 }
 
 /// `text` cut to [`MAX_TEXT_CHARS`], and whether it was.
@@ -568,6 +571,15 @@ mod tests {
             "a\nb"
         );
         assert_eq!(html_to_text("a<br>b<BR/>c"), "a\nb\nc");
+        // Non-ASCII inside and right after a tag's first bytes.
+        assert_eq!(html_to_text("x<abcé>y"), "xy");
+        assert_eq!(
+            html_to_text("<!--日本-->こんにちは<p>é</p>"),
+            "こんにちは\né"
+        );
+        assert_eq!(html_to_text("<é"), "");
+        assert_eq!(html_to_text("<"), "");
+        assert_eq!(html_to_text("日<"), "日");
     }
 
     #[test]
