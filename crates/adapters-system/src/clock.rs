@@ -18,7 +18,7 @@ impl Clock for SystemClock {
     }
 }
 
-/// Waits on the tokio runtime's timer.
+/// Waits on the tokio runtime's timer and spawns on the tokio runtime.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TokioTimer;
 
@@ -26,6 +26,10 @@ pub struct TokioTimer;
 impl Timer for TokioTimer {
     async fn sleep(&self, duration: std::time::Duration) {
         tokio::time::sleep(duration).await;
+    }
+
+    fn spawn(&self, task: gptgate_ports::Task) {
+        tokio::spawn(task);
     }
 }
 

@@ -17,7 +17,7 @@ pub mod services;
 pub mod storage;
 
 pub use actions::{ActionCall, ActionError, ActionSpec, ProviderActions};
-pub use clock::{Clock, Timer};
+pub use clock::{Clock, Task, Timer};
 pub use crypto::{
     CodeHasher, OpaqueTokens, SealError, SecretBox, SessionClaims, SessionTokens, TokenError,
 };

@@ -27,6 +27,10 @@ impl gptgate_ports::Timer for RealTimer {
     async fn sleep(&self, duration: std::time::Duration) {
         tokio::time::sleep(duration).await;
     }
+
+    fn spawn(&self, task: gptgate_ports::Task) {
+        tokio::spawn(task);
+    }
 }
 
 struct Harness {
@@ -98,8 +102,8 @@ impl Harness {
             enabled: true,
             status: AccountStatus::Active,
             tokens: SealedTokens {
-                access_token: Some(seal("access_token", format!("access-{n}"))),
-                refresh_token: Some(seal("refresh_token", format!("refresh-{n}"))),
+                access_token: Some(seal("access_token", format!("old-access-{n}"))),
+                refresh_token: Some(seal("refresh_token", format!("old-refresh-{n}"))),
                 key_id: "k1".into(),
             },
             expires_at: Some(then + Duration::hours(1)),
@@ -137,7 +141,7 @@ async fn grants_idle_for_half_their_life_are_refreshed_and_no_others() {
             ..Default::default()
         }
     );
-    assert_eq!(h.mercury.refreshes(), ["refresh-1"]);
+    assert_eq!(h.mercury.refreshes(), ["old-refresh-1"]);
     assert!(
         h.linear.refreshes().is_empty(),
         "Linear grants do not lapse"

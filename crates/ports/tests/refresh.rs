@@ -24,6 +24,10 @@ impl Timer for RealTimer {
     async fn sleep(&self, duration: std::time::Duration) {
         tokio::time::sleep(duration).await;
     }
+
+    fn spawn(&self, task: gptgate_ports::Task) {
+        tokio::spawn(task);
+    }
 }
 
 struct Harness {

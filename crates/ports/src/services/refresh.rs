@@ -25,6 +25,7 @@ pub const REFRESH_LEASE: Duration = Duration::seconds(30);
 const WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The ports the refresher uses.
+#[derive(Clone)]
 pub struct RefreshPorts {
     pub accounts: Arc<dyn AccountRepository>,
     pub secrets: Arc<dyn SecretBox>,
@@ -120,7 +121,7 @@ impl Refresher {
         }
         if !account.needs_refresh(self.ports.clock.now()) {
             return Ok(Access {
-                token: self.open_access(account)?,
+                token: self.ports.open_access(account)?,
                 account: account.clone(),
             });
         }
@@ -208,7 +209,7 @@ impl Refresher {
             return Err(AccessError::ReauthRequired);
         }
         let now = self.ports.clock.now();
-        let token = self.open_access(&current).ok();
+        let token = self.ports.open_access(&current).ok();
         let unusable = match (stale, &token) {
             (_, None) => true,
             (Stale::Expiring, Some(_)) => current.needs_refresh(now),
@@ -226,35 +227,30 @@ impl Refresher {
         })
     }
 
-    /// Refreshes `account`, holding its lease, and stores what came of it.
+    /// Refreshes `account`, holding its lease, and stores what came of it: in a task of its
+    /// own (the `Timer` port's `spawn`), so a caller that gives up (a time limit, a client
+    /// hanging up) cannot cut it between the provider rotating the pair and the pair being
+    /// stored. Only this part outlives its caller; the action around it does not.
     async fn refresh(&self, account: Account, stale: &Stale<'_>) -> Result<Access, AccessError> {
-        let (outcome, result) = self.ask_provider(&account, stale).await;
-        let now = self.ports.clock.now();
-        let stored = match self
-            .ports
-            .accounts
-            .end_refresh(account.id, &outcome, now)
-            .await
-        {
-            Ok(stored) => stored,
-            // Once more: a rotated refresh token that is not stored is lost for good.
-            Err(first) => {
-                tracing::warn!(error = %first, "storing a refresh failed; trying once more");
-                self.ports
-                    .accounts
-                    .end_refresh(account.id, &outcome, now)
-                    .await
-                    .inspect_err(|e| {
-                        if matches!(outcome, RefreshOutcome::Refreshed { .. }) {
-                            tracing::error!(error = %e, "a refreshed token could not be stored; the account may need connecting again");
-                        }
-                    })?
-            }
+        let job = RefreshJob {
+            ports: self.ports.clone(),
+            provider: self.providers.get(&account.provider).cloned(),
+            account: account.clone(),
+            still_valid_will_do: matches!(stale, Stale::Expiring | Stale::Idle(_)),
         };
-        if !stored {
-            return Err(AccessError::NotFound);
-        }
-        if matches!(outcome, RefreshOutcome::ReauthRequired { .. }) {
+        let (answer, answered) = futures::channel::oneshot::channel();
+        self.ports.timer.spawn(Box::pin(async move {
+            let _ = answer.send(job.run().await);
+        }));
+        let (marked_reauth, result) = answered.await.unwrap_or_else(|_| {
+            (
+                false,
+                Err(AccessError::Internal(InternalError::new(
+                    "the refresh task ended without an answer",
+                ))),
+            )
+        });
+        if marked_reauth {
             // The mark lands only if the refused refresh token is still the stored one: a
             // refresh elsewhere that stored a new pair meanwhile means the account is fine.
             if let Ok(Ok(access)) = self.still_usable(&account, stale).await {
@@ -262,137 +258,6 @@ impl Refresher {
             }
         }
         result
-    }
-
-    /// Asks the provider for fresh tokens. Returns what to store and what to answer.
-    async fn ask_provider(
-        &self,
-        account: &Account,
-        stale: &Stale<'_>,
-    ) -> (RefreshOutcome, Result<Access, AccessError>) {
-        let now = self.ports.clock.now();
-        let Some(provider) = self.providers.get(&account.provider) else {
-            return (
-                RefreshOutcome::Unchanged,
-                Err(AccessError::ProviderNotConfigured(account.provider)),
-            );
-        };
-        let refresh_token = match self.open_refresh(account) {
-            Ok(Some(token)) => token,
-            Ok(None) => {
-                // Nothing to refresh with: a token still valid is used for the time it has
-                // left; an expired or refused one means connecting again.
-                let still_valid = matches!(stale, Stale::Expiring | Stale::Idle(_))
-                    && account.expires_at.is_none_or(|t| t > now);
-                return match (still_valid, self.open_access(account)) {
-                    (true, Ok(token)) => (
-                        RefreshOutcome::Unchanged,
-                        Ok(Access {
-                            account: account.clone(),
-                            token,
-                        }),
-                    ),
-                    _ => (
-                        RefreshOutcome::ReauthRequired {
-                            refused: account.tokens.refresh_token.clone(),
-                        },
-                        Err(AccessError::ReauthRequired),
-                    ),
-                };
-            }
-            Err(e) => return (RefreshOutcome::Unchanged, Err(e.into())),
-        };
-        match provider.refresh(&refresh_token, &account.metadata).await {
-            Ok(fresh) => {
-                let sealed =
-                    match self.seal(account, &fresh.access_token, fresh.refresh_token.as_ref()) {
-                        Ok(sealed) => sealed,
-                        Err(e) => return (RefreshOutcome::Unchanged, Err(e.into())),
-                    };
-                let mut metadata = account.metadata.clone();
-                metadata.extend(fresh.metadata);
-                let expires_at = fresh.expires_in.map(|d| token_expiry(now, d));
-                let mut refreshed = account.clone();
-                refreshed.tokens = sealed.clone();
-                refreshed.expires_at = expires_at;
-                refreshed.metadata = metadata.clone();
-                refreshed.status = AccountStatus::Active;
-                refreshed.updated_at = now;
-                tracing::info!("access token refreshed");
-                (
-                    RefreshOutcome::Refreshed {
-                        tokens: sealed,
-                        expires_at,
-                        metadata,
-                    },
-                    Ok(Access {
-                        account: refreshed,
-                        token: fresh.access_token,
-                    }),
-                )
-            }
-            Err(ProviderError::GrantRevoked { code }) => {
-                tracing::info!(%code, "the provider ended the grant; the account needs connecting again");
-                (
-                    RefreshOutcome::ReauthRequired {
-                        refused: account.tokens.refresh_token.clone(),
-                    },
-                    Err(AccessError::ReauthRequired),
-                )
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "refresh failed; the account is left for a later try");
-                (RefreshOutcome::Unchanged, Err(AccessError::Provider(e)))
-            }
-        }
-    }
-
-    /// The new tokens sealed for the account's row; without a new refresh token, the stored
-    /// one is kept as it is.
-    fn seal(
-        &self,
-        account: &Account,
-        access: &SecretString,
-        refresh: Option<&SecretString>,
-    ) -> Result<SealedTokens, SealError> {
-        let row = account.id.to_string();
-        let secrets = &self.ports.secrets;
-        let access_token = secrets.seal(access, &context("accounts", &row, "access_token"))?;
-        let refresh_token = match refresh {
-            Some(token) => Some(secrets.seal(token, &context("accounts", &row, "refresh_token"))?),
-            None => account.tokens.refresh_token.clone(),
-        };
-        Ok(SealedTokens {
-            access_token: Some(access_token),
-            refresh_token,
-            key_id: secrets.current_key_id().to_owned(),
-        })
-    }
-
-    fn open_access(&self, account: &Account) -> Result<SecretString, AccessError> {
-        let sealed = account
-            .tokens
-            .access_token
-            .as_ref()
-            .ok_or(AccessError::ReauthRequired)?;
-        Ok(self.ports.secrets.open(
-            sealed,
-            &context("accounts", &account.id.to_string(), "access_token"),
-        )?)
-    }
-
-    fn open_refresh(&self, account: &Account) -> Result<Option<SecretString>, SealError> {
-        account
-            .tokens
-            .refresh_token
-            .as_ref()
-            .map(|sealed| {
-                self.ports.secrets.open(
-                    sealed,
-                    &context("accounts", &account.id.to_string(), "refresh_token"),
-                )
-            })
-            .transpose()
     }
 
     /// Refreshes the accounts whose refresh token would otherwise die of disuse (see
@@ -473,5 +338,190 @@ impl Refresher {
         if Arc::strong_count(&queue) == 2 {
             queues.remove(&id);
         }
+    }
+}
+
+/// One refresh, holding the account's lease: asks the provider and stores what came of it.
+/// Owns what it needs, so it can run in a task of its own.
+struct RefreshJob {
+    ports: RefreshPorts,
+    provider: Option<Arc<dyn OAuthProvider>>,
+    account: Account,
+    /// Whether a token still valid for a while may be used when there is nothing to refresh
+    /// with (true unless the provider refused that very token).
+    still_valid_will_do: bool,
+}
+
+impl RefreshJob {
+    /// Whether the account was marked for reconnecting, and what to answer.
+    async fn run(self) -> (bool, Result<Access, AccessError>) {
+        let (outcome, result) = self.ask_provider().await;
+        let now = self.ports.clock.now();
+        let stored = match self
+            .ports
+            .accounts
+            .end_refresh(self.account.id, &outcome, now)
+            .await
+        {
+            Ok(stored) => stored,
+            // Once more: a rotated refresh token that is not stored is lost for good.
+            Err(first) => {
+                tracing::warn!(error = %first, "storing a refresh failed; trying once more");
+                match self
+                    .ports
+                    .accounts
+                    .end_refresh(self.account.id, &outcome, now)
+                    .await
+                {
+                    Ok(stored) => stored,
+                    Err(e) => {
+                        if matches!(outcome, RefreshOutcome::Refreshed { .. }) {
+                            tracing::error!(error = %e, "a refreshed token could not be stored; the account may need connecting again");
+                        }
+                        return (false, Err(e.into()));
+                    }
+                }
+            }
+        };
+        if !stored {
+            return (false, Err(AccessError::NotFound));
+        }
+        (
+            matches!(outcome, RefreshOutcome::ReauthRequired { .. }),
+            result,
+        )
+    }
+
+    /// Asks the provider for fresh tokens. Returns what to store and what to answer.
+    async fn ask_provider(&self) -> (RefreshOutcome, Result<Access, AccessError>) {
+        let account = &self.account;
+        let now = self.ports.clock.now();
+        let Some(provider) = &self.provider else {
+            return (
+                RefreshOutcome::Unchanged,
+                Err(AccessError::ProviderNotConfigured(account.provider)),
+            );
+        };
+        let refresh_token = match self.ports.open_refresh(account) {
+            Ok(Some(token)) => token,
+            Ok(None) => {
+                // Nothing to refresh with: a token still valid is used for the time it has
+                // left; an expired or refused one means connecting again.
+                let still_valid =
+                    self.still_valid_will_do && account.expires_at.is_none_or(|t| t > now);
+                return match (still_valid, self.ports.open_access(account)) {
+                    (true, Ok(token)) => (
+                        RefreshOutcome::Unchanged,
+                        Ok(Access {
+                            account: account.clone(),
+                            token,
+                        }),
+                    ),
+                    _ => (
+                        RefreshOutcome::ReauthRequired {
+                            refused: account.tokens.refresh_token.clone(),
+                        },
+                        Err(AccessError::ReauthRequired),
+                    ),
+                };
+            }
+            Err(e) => return (RefreshOutcome::Unchanged, Err(e.into())),
+        };
+        match provider.refresh(&refresh_token, &account.metadata).await {
+            Ok(fresh) => {
+                let sealed = match self.ports.seal(
+                    account,
+                    &fresh.access_token,
+                    fresh.refresh_token.as_ref(),
+                ) {
+                    Ok(sealed) => sealed,
+                    Err(e) => return (RefreshOutcome::Unchanged, Err(e.into())),
+                };
+                let mut metadata = account.metadata.clone();
+                metadata.extend(fresh.metadata);
+                let expires_at = fresh.expires_in.map(|d| token_expiry(now, d));
+                let mut refreshed = account.clone();
+                refreshed.tokens = sealed.clone();
+                refreshed.expires_at = expires_at;
+                refreshed.metadata = metadata.clone();
+                refreshed.status = AccountStatus::Active;
+                refreshed.updated_at = now;
+                tracing::info!("access token refreshed");
+                (
+                    RefreshOutcome::Refreshed {
+                        tokens: sealed,
+                        expires_at,
+                        metadata,
+                    },
+                    Ok(Access {
+                        account: refreshed,
+                        token: fresh.access_token,
+                    }),
+                )
+            }
+            Err(ProviderError::GrantRevoked { code }) => {
+                tracing::info!(%code, "the provider ended the grant; the account needs connecting again");
+                (
+                    RefreshOutcome::ReauthRequired {
+                        refused: account.tokens.refresh_token.clone(),
+                    },
+                    Err(AccessError::ReauthRequired),
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "refresh failed; the account is left for a later try");
+                (RefreshOutcome::Unchanged, Err(AccessError::Provider(e)))
+            }
+        }
+    }
+}
+
+impl RefreshPorts {
+    /// The new tokens sealed for the account's row; without a new refresh token, the stored
+    /// one is kept as it is.
+    fn seal(
+        &self,
+        account: &Account,
+        access: &SecretString,
+        refresh: Option<&SecretString>,
+    ) -> Result<SealedTokens, SealError> {
+        let row = account.id.to_string();
+        let secrets = &self.secrets;
+        let access_token = secrets.seal(access, &context("accounts", &row, "access_token"))?;
+        let refresh_token = match refresh {
+            Some(token) => Some(secrets.seal(token, &context("accounts", &row, "refresh_token"))?),
+            None => account.tokens.refresh_token.clone(),
+        };
+        Ok(SealedTokens {
+            access_token: Some(access_token),
+            refresh_token,
+            key_id: secrets.current_key_id().to_owned(),
+        })
+    }
+
+    fn open_access(&self, account: &Account) -> Result<SecretString, AccessError> {
+        let sealed = account
+            .tokens
+            .access_token
+            .as_ref()
+            .ok_or(AccessError::ReauthRequired)?;
+        Ok(self.secrets.open(
+            sealed,
+            &context("accounts", &account.id.to_string(), "access_token"),
+        )?)
+    }
+
+    fn open_refresh(&self, account: &Account) -> Result<Option<SecretString>, SealError> {
+        account
+            .tokens
+            .refresh_token
+            .as_ref()
+            .map(|sealed| {
+                self.secrets.open(
+                    sealed,
+                    &context("accounts", &account.id.to_string(), "refresh_token"),
+                )
+            })
+            .transpose()
     }
 }

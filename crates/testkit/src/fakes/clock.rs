@@ -46,4 +46,9 @@ impl Timer for FakeClock {
         self.advance(Duration::try_from(duration).unwrap_or(Duration::MAX));
         tokio::task::yield_now().await;
     }
+
+    /// Spawns on the test's tokio runtime.
+    fn spawn(&self, task: gptgate_ports::Task) {
+        tokio::spawn(task);
+    }
 }
