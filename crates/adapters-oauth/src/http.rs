@@ -19,6 +19,43 @@ pub fn client(provider: ProviderId) -> Result<reqwest::Client, ProviderSetupErro
         })
 }
 
+/// The most of a provider's answer gptgate reads: anything larger is refused rather than
+/// held in memory.
+pub const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+/// Why a provider's answer could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error("the provider's answer is larger than {} MiB", MAX_ANSWER_BYTES / 1024 / 1024)]
+    TooLarge,
+    #[error("the provider's answer could not be read: {0}")]
+    Read(#[source] reqwest::Error),
+    #[error("the provider's answer is not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+}
+
+/// The provider's answer as JSON, read up to [`MAX_ANSWER_BYTES`].
+pub async fn read_json(mut response: reqwest::Response) -> Result<serde_json::Value, AnswerError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(AnswerError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| AnswerError::Read(e.without_url()))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(AnswerError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(AnswerError::NotJson)
+}
+
 /// A token response's `expires_in`, read leniently: an integer, a finite float (cut to whole
 /// seconds, saturating) or a numeric string; anything else means "not said". Its range is the
 /// caller's to clamp (`gptgate_domain::token_expiry`).

@@ -42,8 +42,7 @@ fn identify<'a>(
             .await
             .map_err(|e| ProviderError::Unavailable(Box::new(e)))?;
         let status = response.status();
-        let body: Value = response
-            .json()
+        let body: Value = crate::http::read_json(response)
             .await
             .map_err(|e| ProviderError::Unavailable(Box::new(e)))?;
         if let Some(errors) = body.get("errors").and_then(Value::as_array) {

@@ -43,8 +43,7 @@ fn identify<'a>(
                 code: format!("http_{}", status.as_u16()),
             });
         }
-        let body: Value = response
-            .json()
+        let body: Value = crate::http::read_json(response)
             .await
             .map_err(|e| ProviderError::Unavailable(Box::new(e)))?;
         let accounts = body

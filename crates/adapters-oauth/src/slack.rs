@@ -109,7 +109,9 @@ impl Slack {
                 format!("Slack answered {}", response.status()).into(),
             ));
         }
-        let body: Value = response.json().await.map_err(unavailable)?;
+        let body: Value = crate::http::read_json(response)
+            .await
+            .map_err(unavailable)?;
         slack_ok(&body)?;
         Ok(body)
     }

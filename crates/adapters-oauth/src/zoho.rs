@@ -121,10 +121,9 @@ impl Zoho {
                 format!("Zoho answered {status}").into(),
             ));
         }
-        let body: Value = response
-            .json()
+        let body: Value = crate::http::read_json(response)
             .await
-            .map_err(|e| unavailable(e.without_url()))?;
+            .map_err(unavailable)?;
         if let Some(code) = body.get("error").and_then(Value::as_str) {
             return Err(ProviderError::Rejected {
                 code: code.to_owned(),

@@ -161,36 +161,20 @@ pub(crate) fn unreachable(e: reqwest::Error) -> ActionError {
     ActionError::Unavailable(Box::new(e.without_url()))
 }
 
-/// The most of a provider's answer an action reads: a message of Gmail's with its text parts
-/// fits many times over; anything larger is refused rather than held in memory.
-pub const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+pub use crate::http::MAX_ANSWER_BYTES;
 
 /// The provider's answer as JSON, read up to [`MAX_ANSWER_BYTES`].
-pub(crate) async fn json_body(mut response: reqwest::Response) -> Result<Value, ActionError> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    serde_json::from_slice(&body).map_err(|e| ActionError::Unavailable(Box::new(e)))
-}
-
-fn too_large() -> ActionError {
-    ActionError::Rejected {
-        code: "answer_too_large".into(),
-        message: Some(format!(
-            "The provider's answer is larger than gptgate reads ({} MiB).",
-            MAX_ANSWER_BYTES / 1024 / 1024
-        )),
-    }
+pub(crate) async fn json_body(response: reqwest::Response) -> Result<Value, ActionError> {
+    crate::http::read_json(response).await.map_err(|e| match e {
+        crate::http::AnswerError::TooLarge => ActionError::Rejected {
+            code: "answer_too_large".into(),
+            message: Some(format!(
+                "The provider's answer is larger than gptgate reads ({} MiB).",
+                MAX_ANSWER_BYTES / 1024 / 1024
+            )),
+        },
+        other => ActionError::Unavailable(Box::new(other)),
+    })
 }
 
 /// The string at `pointer` in `body`, if there is one.
