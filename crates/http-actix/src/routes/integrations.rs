@@ -244,12 +244,22 @@ async fn confirm(state: &AppState, req: &HttpRequest, token: &str) -> HttpRespon
             .is_ok_and(|current| current.user != opening.user),
         _ => false,
     };
-    let owner = match state.connections.owner(opening.user).await {
-        Ok(owner) => owner,
+    let (owner, accounts) = match tokio::try_join!(
+        state.connections.owner(opening.user),
+        state.connections.accounts(opening.user)
+    ) {
+        Ok(found) => found,
         Err(e) => return error_page(state, e),
     };
+    // What is connected there already: a masked email can look alike, a list of accounts
+    // tells the user whether this is theirs.
+    let connected: Vec<String> = accounts
+        .iter()
+        .map(|a| format!("{} · {}", a.provider.display_name(), a.label.as_str()))
+        .collect();
     let mut context = tera::Context::new();
     context.insert("owner", &owner_text(owner));
+    context.insert("connected", &connected);
     context.insert("replaces", &replaces);
     context.insert("token", token);
     super::form_page(

@@ -240,6 +240,12 @@ async fn a_page_left_open_on_one_account_cannot_act_after_the_browser_switched_t
         html.contains("the gptgate account of b***@example.com"),
         "{html}"
     );
+    assert!(html.contains("Nothing is connected there yet."), "{html}");
+    let (_, anns_open) = p.browser.open(&management_link(&p.app, &p.ann).await).await;
+    assert!(
+        anns_open.contains("Connected there now: Linear · work."),
+        "what is connected tells look-alike accounts apart: {anns_open}"
+    );
     assert!(
         html.contains("id=\"replaces\""),
         "the switch is said: {html}"
