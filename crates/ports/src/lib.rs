@@ -29,6 +29,7 @@ pub use oauth::{
 };
 pub use random::{Random, RandomError};
 pub use storage::{
-    AccountRepository, ConversationRepository, Housekeeping, LinkTokenRepository, PurgeReport,
-    RefreshOutcome, SessionRepository, Store, UserRepository, VerificationCodeRepository,
+    AccountRepository, AuthorizationRepository, CodeTaken, ConversationRepository, Housekeeping,
+    LinkTokenRepository, PurgeReport, RefreshOutcome, SessionRepository, Store, UserRepository,
+    VerificationCodeRepository,
 };

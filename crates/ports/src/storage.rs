@@ -3,9 +3,10 @@
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    Account, AccountId, CodeRecord, Conversation, ConversationCursor, ConversationId, Email,
-    ExportLink, Identity, ManagementToken, OAuthState, OnboardingToken, ProviderId, Sealed,
-    SealedTokens, Session, SessionId, TokenHash, User, UserId,
+    Account, AccountId, AuthorizationCode, ClientId, CodeRecord, Conversation, ConversationCursor,
+    ConversationId, Email, ExportLink, GrantId, Identity, ManagementToken, OAuthClient, OAuthState,
+    OnboardingToken, ProviderId, RefreshToken, Sealed, SealedTokens, Session, SessionId, TokenHash,
+    User, UserId,
 };
 use time::OffsetDateTime;
 
@@ -329,6 +330,67 @@ pub trait Housekeeping: Send + Sync {
     ) -> Result<bool, StorageError>;
 }
 
+/// What taking an authorization code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeTaken {
+    /// The code, now used: exchange it.
+    Taken(AuthorizationCode),
+    /// The code was used before: a replay, so what was issued from it is revoked (RFC 6749
+    /// 4.1.2).
+    Replayed { grant_id: GrantId },
+    /// No such code, or it expired.
+    NotFound,
+}
+
+/// Stores gptgate's authorization server: its registered clients, the authorization codes it
+/// issued and the refresh tokens of each grant, by the SHA-256 of their values.
+#[async_trait]
+pub trait AuthorizationRepository: Send + Sync {
+    /// Registers a client. Fails if its id is taken.
+    async fn create_client(&self, client: &OAuthClient) -> Result<(), StorageError>;
+
+    async fn find_client(&self, id: ClientId) -> Result<Option<OAuthClient>, StorageError>;
+
+    /// Every client, oldest first.
+    async fn list_clients(&self) -> Result<Vec<OAuthClient>, StorageError>;
+
+    /// Deletes the client with its codes, its refresh tokens and the sessions issued to it (so
+    /// its access tokens stop working at once). Returns whether it existed.
+    async fn delete_client(&self, id: ClientId) -> Result<bool, StorageError>;
+
+    async fn create_code(&self, code: &AuthorizationCode) -> Result<(), StorageError>;
+
+    /// Marks the code used at `now` and returns it if it exists, is unused and has not expired
+    /// (dead from `expires_at` on); of concurrent calls with one code exactly one gets it. A
+    /// code used before is a replay; an unknown or expired one is not found.
+    async fn take_code(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<CodeTaken, StorageError>;
+
+    async fn create_refresh_token(&self, token: &RefreshToken) -> Result<(), StorageError>;
+
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<RefreshToken>, StorageError>;
+
+    /// Marks refresh token `old` rotated at `now` if it is neither rotated nor revoked, and
+    /// stores `new`, both or neither. Returns whether it did: of concurrent rotations of one
+    /// token exactly one does.
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        new: &RefreshToken,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError>;
+
+    /// Revokes grant `grant` at `now`: its refresh tokens and the sessions issued from it
+    /// (what is already revoked keeps its first revocation time).
+    async fn revoke_grant(&self, grant: GrantId, now: OffsetDateTime) -> Result<(), StorageError>;
+}
+
 /// A whole store: every storage port, plus what the server needs to run on it. Each backend
 /// (the in-memory fake, SQLite, PostgreSQL) implements it, and the server holds one as
 /// `Arc<dyn Store>`, handing each service the ports it needs (trait upcasting).
@@ -340,6 +402,7 @@ pub trait Store:
     + ConversationRepository
     + AccountRepository
     + LinkTokenRepository
+    + AuthorizationRepository
     + Housekeeping
     + 'static
 {

@@ -9,6 +9,7 @@
 //! into one test per check.
 
 mod accounts;
+mod authorization;
 mod budgets;
 mod codes;
 mod conversations;
@@ -21,6 +22,7 @@ mod users;
 use std::sync::Arc;
 
 pub use accounts::*;
+pub use authorization::*;
 pub use budgets::*;
 pub use codes::*;
 pub use conversations::*;
@@ -181,6 +183,12 @@ pub fn whole_store_checks() -> Vec<(&'static str, Check)> {
         an_oauth_state_is_taken_once_and_never_after_expiry,
         concurrent_callbacks_with_one_state_take_it_once,
         a_purge_removes_only_what_has_ended,
+        clients_round_trip_are_listed_oldest_first_and_deleted,
+        a_code_is_taken_once_and_a_replay_names_its_grant,
+        of_eight_concurrent_exchanges_of_one_code_one_takes_it,
+        a_refresh_token_is_rotated_once,
+        revoking_a_grant_ends_its_refresh_tokens_and_sessions_only,
+        deleting_a_client_or_a_user_takes_their_grants_along,
     ]
 }
 

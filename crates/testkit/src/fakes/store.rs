@@ -4,16 +4,17 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    Account, AccountId, AccountStatus, BudgetWindow, CodeRecord, Conversation, ConversationCursor,
-    ConversationId, Email, ExportLink, Identity, IdentityKind, ManagementToken, OAuthState,
-    OnboardingToken, ProviderId, Sealed, SealedTokens, Session, SessionId, TokenHash, User, UserId,
+    Account, AccountId, AccountStatus, AuthorizationCode, BudgetWindow, ClientId, CodeRecord,
+    Conversation, ConversationCursor, ConversationId, Email, ExportLink, GrantId, Identity,
+    IdentityKind, ManagementToken, OAuthClient, OAuthState, OnboardingToken, ProviderId,
+    RefreshToken, Sealed, SealedTokens, Session, SessionId, TokenHash, User, UserId,
 };
 use gptgate_ports::limits::BudgetChange;
 use gptgate_ports::storage::CodeChange;
 use gptgate_ports::{
-    AccountRepository, BudgetRepository, ConversationRepository, Housekeeping, LinkTokenRepository,
-    PurgeReport, RefreshOutcome, SessionRepository, StorageError, UserRepository,
-    VerificationCodeRepository,
+    AccountRepository, AuthorizationRepository, BudgetRepository, CodeTaken,
+    ConversationRepository, Housekeeping, LinkTokenRepository, PurgeReport, RefreshOutcome,
+    SessionRepository, StorageError, UserRepository, VerificationCodeRepository,
 };
 use time::OffsetDateTime;
 
@@ -47,6 +48,10 @@ struct State {
     /// When each account's grant was last renewed (connected or refreshed).
     refreshed_at: HashMap<AccountId, OffsetDateTime>,
     exports: HashMap<TokenHash, ExportLink>,
+    clients: HashMap<ClientId, OAuthClient>,
+    /// Authorization codes, with when each was used.
+    oauth_codes: HashMap<TokenHash, (AuthorizationCode, Option<OffsetDateTime>)>,
+    refresh_tokens: HashMap<TokenHash, RefreshToken>,
 }
 
 impl InMemoryStore {
@@ -211,6 +216,8 @@ impl UserRepository for InMemoryStore {
         state.management.retain(|_, t| t.user_id != id);
         state.states.retain(|_, t| t.user_id != id);
         state.exports.retain(|_, t| t.user_id != id);
+        state.oauth_codes.retain(|_, (c, _)| c.user_id != id);
+        state.refresh_tokens.retain(|_, t| t.user_id != id);
         Ok(existed)
     }
 }
@@ -696,6 +703,132 @@ impl LinkTokenRepository for InMemoryStore {
             }
             None => false,
         })
+    }
+}
+
+#[async_trait]
+impl AuthorizationRepository for InMemoryStore {
+    async fn create_client(&self, client: &OAuthClient) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if state.clients.contains_key(&client.id) {
+            return Err(StorageError::Failed("duplicate client id".into()));
+        }
+        state.clients.insert(client.id, client.clone());
+        Ok(())
+    }
+
+    async fn find_client(&self, id: ClientId) -> Result<Option<OAuthClient>, StorageError> {
+        Ok(self.lock()?.clients.get(&id).cloned())
+    }
+
+    async fn list_clients(&self) -> Result<Vec<OAuthClient>, StorageError> {
+        let mut all: Vec<OAuthClient> = self.lock()?.clients.values().cloned().collect();
+        all.sort_by_key(|c| (c.created_at, c.id));
+        Ok(all)
+    }
+
+    async fn delete_client(&self, id: ClientId) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        let existed = state.clients.remove(&id).is_some();
+        state.oauth_codes.retain(|_, (c, _)| c.client_id != id);
+        state.refresh_tokens.retain(|_, t| t.client_id != id);
+        state
+            .sessions
+            .retain(|_, s| s.grant.is_none_or(|(client, _)| client != id));
+        Ok(existed)
+    }
+
+    async fn create_code(&self, code: &AuthorizationCode) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if !state.clients.contains_key(&code.client_id)
+            || !state.users.contains_key(&code.user_id)
+            || state.oauth_codes.contains_key(&code.hash)
+        {
+            return Err(StorageError::Failed("authorization code rejected".into()));
+        }
+        state
+            .oauth_codes
+            .insert(code.hash.clone(), (code.clone(), None));
+        Ok(())
+    }
+
+    async fn take_code(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<CodeTaken, StorageError> {
+        let mut state = self.lock()?;
+        Ok(match state.oauth_codes.get_mut(hash) {
+            Some((code, used @ None)) if now < code.expires_at => {
+                *used = Some(now);
+                CodeTaken::Taken(code.clone())
+            }
+            Some((code, Some(_))) => CodeTaken::Replayed {
+                grant_id: code.grant_id,
+            },
+            _ => CodeTaken::NotFound,
+        })
+    }
+
+    async fn create_refresh_token(&self, token: &RefreshToken) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if !state.clients.contains_key(&token.client_id)
+            || !state.users.contains_key(&token.user_id)
+            || state.refresh_tokens.contains_key(&token.hash)
+        {
+            return Err(StorageError::Failed("refresh token rejected".into()));
+        }
+        state
+            .refresh_tokens
+            .insert(token.hash.clone(), token.clone());
+        Ok(())
+    }
+
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<RefreshToken>, StorageError> {
+        Ok(self.lock()?.refresh_tokens.get(hash).cloned())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        new: &RefreshToken,
+        now: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        match state.refresh_tokens.get(old) {
+            Some(t) if t.rotated_at.is_none() && t.revoked_at.is_none() => {}
+            _ => return Ok(false),
+        }
+        if state.refresh_tokens.contains_key(&new.hash) {
+            return Err(StorageError::Failed("refresh token rejected".into()));
+        }
+        if let Some(t) = state.refresh_tokens.get_mut(old) {
+            t.rotated_at = Some(now);
+        }
+        state.refresh_tokens.insert(new.hash.clone(), new.clone());
+        Ok(true)
+    }
+
+    async fn revoke_grant(&self, grant: GrantId, now: OffsetDateTime) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        for t in state
+            .refresh_tokens
+            .values_mut()
+            .filter(|t| t.grant_id == grant)
+        {
+            t.revoked_at.get_or_insert(now);
+        }
+        for s in state
+            .sessions
+            .values_mut()
+            .filter(|s| s.grant.is_some_and(|(_, g)| g == grant))
+        {
+            s.revoked_at.get_or_insert(now);
+        }
+        Ok(())
     }
 }
 
