@@ -1,6 +1,7 @@
 //! The use cases: what the HTTP layer and embedders call.
 
 mod actions;
+mod authorization;
 mod connections;
 mod conversations;
 mod export;
@@ -10,6 +11,10 @@ mod sign_in;
 mod users;
 
 pub use actions::{Actions, ActionsError};
+pub use authorization::{
+    Authorization, AuthorizationPorts, AuthorizeError, ClientCredentials, IssuedTokens,
+    RegisterError, RegisteredClient, TokenError as OAuthTokenError,
+};
 pub use connections::{
     Callback, ConnectError, ConnectPreview, Connections, ConnectionsPorts, Erased, LinkOwner,
     ManagementSession, RotationReport, StartedConnect,

@@ -1,0 +1,456 @@
+//! The authorization server's use cases on the testkit fakes: registration, the request check
+//! that comes before any redirect, codes (once, 60 s, client, redirect URI, PKCE), refresh
+//! rotation with reuse detection, revocation, and that the access tokens are sessions that
+//! end with their grant.
+
+use std::sync::Arc;
+
+use gptgate_domain::{
+    ClientKind, CodeChallenge, Email, Identity, OAuthClient, OAuthPolicy, SessionPolicy, UserId,
+};
+use gptgate_ports::services::{
+    Authorization, AuthorizationPorts, AuthorizeError, ClientCredentials, IssuedTokens,
+    OAuthTokenError, RegisterError,
+};
+use gptgate_ports::{Clock, OpaqueTokens, SessionTokens, UserRepository};
+use gptgate_testkit::{
+    FakeClock, FakeOpaqueTokens, FakeSessionTokens, InMemoryStore, SeededRandom,
+};
+use secrecy::{ExposeSecret, SecretString};
+use time::Duration;
+
+const CALLBACK: &str = "https://chatgpt.com/aip/g-6a3f/oauth/callback";
+
+struct Harness {
+    store: Arc<InMemoryStore>,
+    clock: FakeClock,
+    tokens: Arc<FakeOpaqueTokens>,
+    server: Authorization,
+    client: OAuthClient,
+    client_id: String,
+    secret: SecretString,
+    ann: UserId,
+}
+
+async fn harness() -> Harness {
+    let store = Arc::new(InMemoryStore::new());
+    let clock = FakeClock::new();
+    let tokens = Arc::new(FakeOpaqueTokens::default());
+    let server = Authorization::new(
+        AuthorizationPorts {
+            store: store.clone(),
+            sessions: store.clone(),
+            tokens: tokens.clone(),
+            session_tokens: Arc::new(FakeSessionTokens),
+            clock: Arc::new(clock.clone()),
+            random: Arc::new(SeededRandom::new(3)),
+        },
+        OAuthPolicy::default(),
+        SessionPolicy {
+            ttl: Duration::hours(24),
+        },
+    );
+    let registered = server
+        .register_client("Spanish tutor GPT", ClientKind::ChatGpt, &[])
+        .await
+        .unwrap();
+    let ann = store
+        .find_or_create_user(
+            &Identity::email(&Email::parse("ann@example.com").unwrap()),
+            UserId::from_random_bytes([1; 16]),
+            clock.now(),
+        )
+        .await
+        .unwrap()
+        .id;
+    Harness {
+        store,
+        clock,
+        tokens,
+        server,
+        client_id: registered.client.id.to_string(),
+        client: registered.client,
+        secret: registered.secret,
+        ann,
+    }
+}
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+impl Harness {
+    fn credentials(&self) -> ClientCredentials<'_> {
+        ClientCredentials {
+            id: &self.client_id,
+            secret: self.secret.expose_secret(),
+        }
+    }
+
+    fn challenge(&self) -> CodeChallenge {
+        CodeChallenge::from_bytes(*self.tokens.hash(VERIFIER).as_bytes())
+    }
+
+    async fn code(&self, pkce: bool) -> String {
+        let client = self
+            .server
+            .check_request(&self.client.id.to_string(), CALLBACK)
+            .await
+            .unwrap();
+        self.server
+            .issue_code(&client, self.ann, CALLBACK, pkce.then(|| self.challenge()))
+            .await
+            .unwrap()
+            .expose_secret()
+            .to_owned()
+    }
+
+    async fn exchange(&self, code: &str) -> Result<IssuedTokens, OAuthTokenError> {
+        self.server
+            .exchange_code(&self.credentials(), code, Some(CALLBACK), Some(VERIFIER))
+            .await
+    }
+
+    /// The user the API sees for `access_token`, if it is accepted.
+    async fn user_of(&self, access_token: &SecretString) -> Option<UserId> {
+        let claims = FakeSessionTokens
+            .verify(access_token.expose_secret(), self.clock.now())
+            .ok()?;
+        let session =
+            gptgate_ports::SessionRepository::find_session(self.store.as_ref(), claims.session_id)
+                .await
+                .unwrap()?;
+        session
+            .is_active(self.clock.now())
+            .then_some(session.user_id)
+    }
+}
+
+fn grant_refused<T>(r: Result<T, OAuthTokenError>) -> bool {
+    matches!(r, Err(OAuthTokenError::InvalidGrant))
+}
+
+#[tokio::test]
+async fn registration_checks_names_and_uris_and_shows_the_secret_once() {
+    let h = harness().await;
+    assert_eq!(h.server.clients().await.unwrap(), vec![h.client.clone()]);
+    assert_eq!(
+        h.client.secret_hash,
+        h.tokens.hash(h.secret.expose_secret())
+    );
+    for (name, kind, uris) in [
+        ("", ClientKind::ChatGpt, vec![]),
+        ("Web app", ClientKind::Web, vec![]),
+        (
+            "Web app",
+            ClientKind::Web,
+            vec!["http://app.example.com/cb".to_owned()],
+        ),
+    ] {
+        assert!(matches!(
+            h.server.register_client(name, kind, &uris).await,
+            Err(RegisterError::Invalid(_))
+        ));
+    }
+    assert!(h.server.remove_client(h.client.id).await.unwrap());
+    assert!(h.server.clients().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_client_or_unregistered_redirect_is_refused_before_any_redirect() {
+    let h = harness().await;
+    let id = h.client.id.to_string();
+    assert!(h.server.check_request(&id, CALLBACK).await.is_ok());
+    assert!(matches!(
+        h.server.check_request("not-a-client", CALLBACK).await,
+        Err(AuthorizeError::UnknownClient)
+    ));
+    assert!(matches!(
+        h.server
+            .check_request(
+                &gptgate_domain::ClientId::from_random_bytes([9; 16]).to_string(),
+                CALLBACK
+            )
+            .await,
+        Err(AuthorizeError::UnknownClient)
+    ));
+    for uri in [
+        "https://chatgpt.com.evil.example/aip/g-1/oauth/callback",
+        "https://chatgpt.com@evil.example/aip/g-1/oauth/callback",
+        "https://evil.example/",
+    ] {
+        assert!(matches!(
+            h.server.check_request(&id, uri).await,
+            Err(AuthorizeError::UnregisteredRedirectUri)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_code_becomes_an_access_token_for_the_same_user_and_a_refresh_token() {
+    let h = harness().await;
+    let code = h.code(true).await;
+    let issued = h.exchange(&code).await.unwrap();
+    assert_eq!(issued.expires_in, 24 * 3600);
+    assert_eq!(h.user_of(&issued.access_token).await, Some(h.ann));
+    assert_ne!(
+        issued.refresh_token.expose_secret(),
+        issued.access_token.expose_secret()
+    );
+}
+
+#[tokio::test]
+async fn a_code_works_once_for_sixty_seconds_for_its_client_uri_and_verifier() {
+    let h = harness().await;
+    // Expired at exactly 60 s.
+    let code = h.code(true).await;
+    h.clock.advance(Duration::seconds(60));
+    assert!(grant_refused(h.exchange(&code).await));
+    // 60 s less a microsecond: fine.
+    let code = h.code(true).await;
+    h.clock
+        .advance(Duration::seconds(60) - Duration::microseconds(1));
+    assert!(h.exchange(&code).await.is_ok());
+
+    // Another redirect URI, or none.
+    let code = h.code(true).await;
+    let other = "https://chatgpt.com/aip/g-other/oauth/callback";
+    assert!(grant_refused(
+        h.server
+            .exchange_code(&h.credentials(), &code, Some(other), Some(VERIFIER))
+            .await
+    ));
+    let code = h.code(true).await;
+    assert!(grant_refused(
+        h.server
+            .exchange_code(&h.credentials(), &code, None, Some(VERIFIER))
+            .await
+    ));
+    // A wrong, malformed or missing verifier.
+    for verifier in [Some("x".repeat(43)), Some(VERIFIER[..42].to_owned()), None] {
+        let code = h.code(true).await;
+        assert!(grant_refused(
+            h.server
+                .exchange_code(&h.credentials(), &code, Some(CALLBACK), verifier.as_deref())
+                .await
+        ));
+    }
+    // No challenge: no verifier either (no downgrade).
+    let code = h.code(false).await;
+    assert!(grant_refused(h.exchange(&code).await));
+    let code = h.code(false).await;
+    assert!(h
+        .server
+        .exchange_code(&h.credentials(), &code, Some(CALLBACK), None)
+        .await
+        .is_ok());
+    // Another client's credentials.
+    let other = h
+        .server
+        .register_client("Other GPT", ClientKind::ChatGpt, &[])
+        .await
+        .unwrap();
+    let code = h.code(true).await;
+    let id = other.client.id.to_string();
+    assert!(grant_refused(
+        h.server
+            .exchange_code(
+                &ClientCredentials {
+                    id: &id,
+                    secret: other.secret.expose_secret()
+                },
+                &code,
+                Some(CALLBACK),
+                Some(VERIFIER)
+            )
+            .await
+    ));
+}
+
+#[tokio::test]
+async fn a_replayed_code_revokes_what_was_issued_from_it() {
+    let h = harness().await;
+    let code = h.code(true).await;
+    let issued = h.exchange(&code).await.unwrap();
+    assert!(grant_refused(h.exchange(&code).await));
+    assert_eq!(h.user_of(&issued.access_token).await, None, "access ended");
+    assert!(grant_refused(
+        h.server
+            .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+            .await
+    ));
+}
+
+#[tokio::test]
+async fn the_client_must_prove_itself() {
+    let h = harness().await;
+    let code = h.code(true).await;
+    let id = h.client.id.to_string();
+    for (id, secret) in [
+        (id.as_str(), "wrong secret"),
+        (id.as_str(), ""),
+        ("not-a-client", h.secret.expose_secret()),
+    ] {
+        assert!(matches!(
+            h.server
+                .exchange_code(
+                    &ClientCredentials { id, secret },
+                    &code,
+                    Some(CALLBACK),
+                    Some(VERIFIER)
+                )
+                .await,
+            Err(OAuthTokenError::InvalidClient)
+        ));
+    }
+    assert!(h.exchange(&code).await.is_ok(), "the code was not used up");
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_late_reuse_revokes_the_family() {
+    let h = harness().await;
+    let first = h.exchange(&h.code(true).await).await.unwrap();
+    let second = h
+        .server
+        .refresh(&h.credentials(), first.refresh_token.expose_secret())
+        .await
+        .unwrap();
+    assert_eq!(h.user_of(&second.access_token).await, Some(h.ann));
+    assert_ne!(
+        second.refresh_token.expose_secret(),
+        first.refresh_token.expose_secret()
+    );
+    // Within the 10 s grace, the spent token is refused, and nothing else happens.
+    h.clock.advance(Duration::seconds(10));
+    assert!(grant_refused(
+        h.server
+            .refresh(&h.credentials(), first.refresh_token.expose_secret())
+            .await
+    ));
+    assert_eq!(h.user_of(&second.access_token).await, Some(h.ann));
+    // After it, the reuse is theft: every token of the family ends.
+    h.clock.advance(Duration::microseconds(1));
+    assert!(grant_refused(
+        h.server
+            .refresh(&h.credentials(), first.refresh_token.expose_secret())
+            .await
+    ));
+    assert_eq!(h.user_of(&second.access_token).await, None);
+    assert_eq!(h.user_of(&first.access_token).await, None);
+    assert!(grant_refused(
+        h.server
+            .refresh(&h.credentials(), second.refresh_token.expose_secret())
+            .await
+    ));
+}
+
+#[tokio::test]
+async fn refresh_tokens_slide_ninety_days_and_belong_to_their_client() {
+    let h = harness().await;
+    let mut issued = h.exchange(&h.code(true).await).await.unwrap();
+    for _ in 0..3 {
+        h.clock
+            .advance(Duration::days(90) - Duration::microseconds(1));
+        issued = h
+            .server
+            .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+            .await
+            .unwrap();
+    }
+    h.clock.advance(Duration::days(90));
+    assert!(grant_refused(
+        h.server
+            .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+            .await
+    ));
+    let other = h
+        .server
+        .register_client("Other GPT", ClientKind::ChatGpt, &[])
+        .await
+        .unwrap();
+    let fresh = h.exchange(&h.code(true).await).await.unwrap();
+    let id = other.client.id.to_string();
+    assert!(grant_refused(
+        h.server
+            .refresh(
+                &ClientCredentials {
+                    id: &id,
+                    secret: other.secret.expose_secret()
+                },
+                fresh.refresh_token.expose_secret()
+            )
+            .await
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_concurrent_refreshes_with_one_token_one_succeeds() {
+    let h = Arc::new(harness().await);
+    let issued = h.exchange(&h.code(true).await).await.unwrap();
+    let token = issued.refresh_token.expose_secret().to_owned();
+    let attempts = (0..8).map(|_| {
+        let (h, token) = (h.clone(), token.clone());
+        tokio::spawn(async move { h.server.refresh(&h.credentials(), &token).await.is_ok() })
+    });
+    let mut ok = 0;
+    for a in attempts {
+        ok += usize::from(a.await.unwrap());
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn revoking_either_token_ends_the_grant_and_others_tokens_are_ignored() {
+    let h = harness().await;
+    for by_refresh in [true, false] {
+        let issued = h.exchange(&h.code(true).await).await.unwrap();
+        let token = if by_refresh {
+            &issued.refresh_token
+        } else {
+            &issued.access_token
+        };
+        h.server
+            .revoke(&h.credentials(), token.expose_secret())
+            .await
+            .unwrap();
+        assert_eq!(h.user_of(&issued.access_token).await, None);
+        assert!(grant_refused(
+            h.server
+                .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+                .await
+        ));
+    }
+    // Unknown tokens: no error. Another client's token: ignored.
+    h.server
+        .revoke(&h.credentials(), "never-issued")
+        .await
+        .unwrap();
+    let other = h
+        .server
+        .register_client("Other GPT", ClientKind::ChatGpt, &[])
+        .await
+        .unwrap();
+    let issued = h.exchange(&h.code(true).await).await.unwrap();
+    let id = other.client.id.to_string();
+    h.server
+        .revoke(
+            &ClientCredentials {
+                id: &id,
+                secret: other.secret.expose_secret(),
+            },
+            issued.refresh_token.expose_secret(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.user_of(&issued.access_token).await, Some(h.ann));
+    assert!(matches!(
+        h.server
+            .revoke(
+                &ClientCredentials {
+                    id: &id,
+                    secret: "wrong"
+                },
+                "x"
+            )
+            .await,
+        Err(OAuthTokenError::InvalidClient)
+    ));
+}
