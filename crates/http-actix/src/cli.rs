@@ -1,10 +1,13 @@
-//! The `gptgate` command line: `serve` (the default), `migrate`, `openapi`, `check-config`.
+//! The `gptgate` command line: `serve` (the default), `migrate`, `openapi`, `check-config`,
+//! `rotate-key`, `oauth-client`.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use gptgate_adapters_system::OsRandom;
+use gptgate_domain::ClientKind;
+use gptgate_ports::services::RegisterError;
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, MailSettings};
@@ -39,6 +42,42 @@ enum Command {
     /// Re-encrypt every stored provider token with the first key of TOKEN_ENCRYPTION_KEY,
     /// so older keys can then be removed.
     RotateKey,
+    /// Register, list and remove the clients of gptgate's OAuth server (a GPT whose Actions
+    /// sign users in with OAuth is one).
+    OauthClient {
+        #[command(subcommand)]
+        action: ClientAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientAction {
+    /// Register a client; prints its client_id and client_secret (the secret only now).
+    Add {
+        /// The name users see on the consent page ("Let <name> use your gptgate account").
+        #[arg(long)]
+        name: String,
+        /// A redirect URI, matched exactly (repeat for several). A chatgpt client also
+        /// accepts ChatGPT's own callbacks without any.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// chatgpt (a GPT's Actions) or web (any other client).
+        #[arg(long, value_enum, default_value_t = Kind::Chatgpt)]
+        kind: Kind,
+    },
+    /// List the registered clients (never their secrets).
+    List,
+    /// Remove a client; every token issued to it stops working.
+    Remove {
+        /// The client_id.
+        client_id: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    Chatgpt,
+    Web,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -73,6 +112,7 @@ pub async fn run() -> ExitCode {
         Command::Migrate => migrate(&config).await,
         Command::CheckConfig => check_config(&config),
         Command::RotateKey => rotate(&config).await,
+        Command::OauthClient { action } => oauth_client(&config, action).await,
         Command::Openapi { .. } => unreachable!("handled above"),
     }
 }
@@ -145,6 +185,96 @@ async fn migrate(config: &Config) -> ExitCode {
         Err(e) => {
             eprintln!("migration failed on {}: {e}", config.database_display());
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn oauth_client(config: &Config, action: ClientAction) -> ExitCode {
+    let server = match crate::startup::authorization_for_cli(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match action {
+        ClientAction::Add {
+            name,
+            redirect_uris,
+            kind,
+        } => {
+            let kind = match kind {
+                Kind::Chatgpt => ClientKind::ChatGpt,
+                Kind::Web => ClientKind::Web,
+            };
+            match server.register_client(&name, kind, &redirect_uris).await {
+                Ok(registered) => {
+                    println!("client_id: {}", registered.client.id);
+                    println!("client_secret: {}", registered.secret.expose_secret());
+                    eprintln!(
+                        "Keep the secret now: gptgate stores only its hash and cannot show it again."
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(RegisterError::Invalid(e)) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("cannot register the client: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        ClientAction::List => match server.clients().await {
+            Ok(clients) if clients.is_empty() => {
+                println!("no OAuth clients (add one with gptgate oauth-client add)");
+                ExitCode::SUCCESS
+            }
+            Ok(clients) => {
+                for c in clients {
+                    let uris: Vec<&str> = c.redirect_uris.iter().map(|u| u.as_str()).collect();
+                    println!(
+                        "{}  {}  {:?}  created {}  redirect URIs: {}",
+                        c.id,
+                        c.kind.as_str(),
+                        c.name.as_str(),
+                        c.created_at.date(),
+                        if uris.is_empty() {
+                            "ChatGPT's callbacks".to_owned()
+                        } else {
+                            uris.join(" ")
+                        }
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("cannot list the clients: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        ClientAction::Remove { client_id } => {
+            let Ok(id) = client_id.parse() else {
+                eprintln!(
+                    "{client_id:?} is not a client_id (gptgate oauth-client list shows them)"
+                );
+                return ExitCode::from(2);
+            };
+            match server.remove_client(id).await {
+                Ok(true) => {
+                    println!("removed {client_id}; its tokens no longer work");
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => {
+                    eprintln!("no client {client_id}");
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("cannot remove the client: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

@@ -18,10 +18,12 @@ use gptgate_adapters_system::{
     AesGcmSecretBox, HmacCodeHasher, InProcessBudgets, JwtSessionTokens, KeyError, KeyRingError,
     OsRandom, ServerKeys, Sha256OpaqueTokens, SystemClock, TokioTimer,
 };
-use gptgate_domain::{BudgetPolicy, CodePolicy, LinkPolicy, ProviderId, SessionPolicy};
+use gptgate_domain::{
+    BudgetPolicy, CodePolicy, LinkPolicy, OAuthPolicy, ProviderId, SessionPolicy,
+};
 use gptgate_ports::services::{
-    Actions, Connections, ConnectionsPorts, Conversations, ExportPorts, Exports, Maintenance,
-    RefreshPorts, Refresher, SignIn, SignInPorts, Users,
+    Actions, Authorization, AuthorizationPorts, Connections, ConnectionsPorts, Conversations,
+    ExportPorts, Exports, Maintenance, RefreshPorts, Refresher, SignIn, SignInPorts, Users,
 };
 use gptgate_ports::{
     Clock, Mailer, OAuthProvider, ProviderActions, Random, RandomError, StorageError, Store, Timer,
@@ -335,6 +337,52 @@ fn app(
         .wrap(from_fn(request_span))
         .configure(routes::configure)
         .default_service(web::to(routes::unmatched))
+}
+
+/// How long an access token of the authorization server lives (a session of its grant).
+pub const OAUTH_ACCESS_TOKEN_TTL: time::Duration = time::Duration::hours(24);
+
+/// The authorization server's use cases on `store`.
+pub fn authorization(
+    config: &Config,
+    public_url: &str,
+    store: &Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+) -> Result<Authorization, StartupError> {
+    let keys = ServerKeys::derive(&config.jwt_secret)?;
+    Ok(Authorization::new(
+        AuthorizationPorts {
+            store: store.clone(),
+            sessions: store.clone(),
+            tokens: Arc::new(Sha256OpaqueTokens::new(random.clone())),
+            session_tokens: Arc::new(JwtSessionTokens::new(&keys, public_url)),
+            clock,
+            random,
+        },
+        OAuthPolicy::default(),
+        SessionPolicy {
+            ttl: OAUTH_ACCESS_TOKEN_TTL,
+        },
+    ))
+}
+
+/// The authorization server's use cases, for the command line (`gptgate oauth-client`).
+pub async fn authorization_for_cli(config: &Config) -> Result<Authorization, StartupError> {
+    let store = connect_store(config)
+        .await
+        .map_err(StartupError::Database)?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://localhost:{}", config.bind.port()));
+    authorization(
+        config,
+        &public_url,
+        &store,
+        Arc::new(SystemClock),
+        Arc::new(OsRandom::new()),
+    )
 }
 
 /// Re-seals every account's provider tokens with the first key of `TOKEN_ENCRYPTION_KEY`. It

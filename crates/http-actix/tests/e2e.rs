@@ -95,6 +95,70 @@ fn the_subcommands_work_without_a_server() {
 }
 
 #[test]
+fn oauth_clients_are_added_listed_and_removed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| gptgate(dir.path(), &[]).args(args).output().unwrap();
+    let out = run(&[
+        "oauth-client",
+        "add",
+        "--name",
+        "Spanish tutor GPT",
+        "--redirect-uri",
+        "https://tutor.example.com/callback",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} line in {text}"))
+            .to_owned()
+    };
+    let (id, secret) = (line("client_id"), line("client_secret"));
+    assert!(secret.len() >= 43, "256 random bits: {secret}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot show it again"));
+
+    let out = run(&["oauth-client", "list"]);
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        listed.contains(&id) && listed.contains("Spanish tutor GPT"),
+        "{listed}"
+    );
+    assert!(listed.contains("chatgpt") && listed.contains("https://tutor.example.com/callback"));
+    assert!(!listed.contains(&secret), "the secret is never shown again");
+
+    let out = run(&["oauth-client", "add", "--name", "Web", "--kind", "web"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a web client needs a redirect URI"
+    );
+    let out = run(&[
+        "oauth-client",
+        "add",
+        "--name",
+        "Web",
+        "--redirect-uri",
+        "http://evil.example/cb",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https"));
+
+    assert!(run(&["oauth-client", "remove", &id]).status.success());
+    assert_eq!(run(&["oauth-client", "remove", &id]).status.code(), Some(1));
+    assert_eq!(
+        run(&["oauth-client", "remove", "nope"]).status.code(),
+        Some(2)
+    );
+    let out = run(&["oauth-client", "list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no OAuth clients"));
+}
+
+#[test]
 fn an_address_in_use_is_named_with_the_setting_that_changes_it() {
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
