@@ -26,6 +26,16 @@ fn header_value<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// Whether the request carries a Bearer token and no API key: it can only be an OAuth access
+/// token (see [`AppState::caller`]).
+pub fn oauth_bearer_only(req: &HttpRequest) -> bool {
+    req.headers().get("x-api-key").is_none()
+        && header_value(req, header::AUTHORIZATION.as_str()).is_some_and(|v| {
+            v.split_once(' ')
+                .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        })
+}
+
 impl AppState {
     /// Resolves the caller. The API key is always required. Then, in order:
     /// 1. `Authorization: Bearer <session token>`;
@@ -39,12 +49,19 @@ impl AppState {
     /// An explicit token ranks above the headers: ChatGPT sends the ephemeral header on every
     /// call, so ranking it first would silently file a signed-in user's data elsewhere. A token
     /// that is present but invalid is refused, never skipped.
+    ///
+    /// Without `x-api-key`, only an OAuth access token in `Authorization: Bearer` is accepted:
+    /// issued by gptgate's authorization server to a registered client, it is that client's
+    /// credential as well as the user's (a GPT whose Actions use OAuth sends nothing else).
     pub async fn caller(
         &self,
         req: &HttpRequest,
         body_token: Option<&str>,
     ) -> Result<Caller, ApiError> {
-        self.api_keys.check(req)?;
+        let keyed = !oauth_bearer_only(req);
+        if keyed {
+            self.api_keys.check(req)?;
+        }
         if !self.trust_gpt_user_id_header && header_value(req, GPT_USER_ID).is_some() {
             return Err(ApiError::bad_request(
                 "untrusted_identity_header",
@@ -67,6 +84,20 @@ impl AppState {
             },
             None => None,
         };
+        if !keyed {
+            // A bearer without the API key: an OAuth access token, or nothing.
+            let token = bearer.unwrap_or_default();
+            let who = self.sign_in.authenticate(token).await?;
+            if who.client.is_none() {
+                return Err(self.api_keys.check(req).err().unwrap_or_else(|| {
+                    ApiError::unauthorized("missing_api_key", "The x-api-key header is required.")
+                }));
+            }
+            return Ok(Caller {
+                user_id: who.user_id,
+                session_id: Some(who.session_id),
+            });
+        }
         if let Some(token) = bearer.or(body_token.map(str::trim).filter(|t| !t.is_empty())) {
             let who = self.sign_in.authenticate(token).await?;
             return Ok(Caller {

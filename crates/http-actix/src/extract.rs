@@ -76,8 +76,11 @@ impl<B: DeserializeOwned + CarriesToken + 'static> FromRequest for GptCall<B> {
         let bytes = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
             let state = app_state(&req)?;
-            // The key first: a caller without one gets its 401 before any body is read.
-            state.api_keys.check(&req)?;
+            // The key first: a caller without one gets its 401 before any body is read
+            // (unless it brings an OAuth access token instead, checked with the caller).
+            if !crate::caller::oauth_bearer_only(&req) {
+                state.api_keys.check(&req)?;
+            }
             let bytes = bytes.await?;
             let body: B = json_body(&bytes)?;
             let caller = state.caller(&req, body.token()).await?;
@@ -95,7 +98,16 @@ impl<B: DeserializeOwned + 'static> FromRequest for KeyedCall<B> {
         let bytes = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
             let state = app_state(&req)?;
-            let key_id = state.api_keys.check(&req)?.to_owned();
+            let key_id = if crate::caller::oauth_bearer_only(&req) {
+                // An OAuth access token stands for its client's credential.
+                let caller = state.caller(&req, None).await?;
+                format!(
+                    "oauth-session:{}",
+                    caller.session_id.map(|s| s.to_string()).unwrap_or_default()
+                )
+            } else {
+                state.api_keys.check(&req)?.to_owned()
+            };
             let bytes = bytes.await?;
             let body: B = json_body(&bytes)?;
             Ok(Self { key_id, body })

@@ -33,6 +33,14 @@ impl Pages {
                 "integrations_open.html",
                 include_str!("../templates/integrations_open.html"),
             ),
+            (
+                "oauth_signin.html",
+                include_str!("../templates/oauth_signin.html"),
+            ),
+            (
+                "oauth_consent.html",
+                include_str!("../templates/oauth_consent.html"),
+            ),
         ])?;
         Ok(Self { tera })
     }

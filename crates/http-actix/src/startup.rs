@@ -191,8 +191,17 @@ fn state(
     );
     let doc = openapi::document(public_url, &actions.catalog())
         .map_err(|e| StartupError::Document(e.to_string()))?;
+    let authorization = authorization(
+        config,
+        public_url,
+        &store,
+        env.clock.clone(),
+        env.random.clone(),
+    )?;
     let state = AppState {
         sign_in,
+        authorization,
+        issuer: public_url.trim_end_matches('/').to_owned(),
         connections,
         actions,
         users: Users::new(store.clone(), env.clock.clone(), env.random.clone()),
@@ -223,6 +232,9 @@ fn state(
                 .map_err(|e| StartupError::Document(e.to_string()))?
                 .into(),
             privacy_html: privacy_html.into(),
+            oauth_metadata: serde_json::to_vec(&routes::oauth::metadata(public_url))
+                .map_err(|e| StartupError::Document(e.to_string()))?
+                .into(),
             pages,
         },
         browser: Browser::new(keys.browser_key().clone(), public_url),

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
-use gptgate_ports::services::{Actions, Connections, Conversations, Exports, SignIn, Users};
+use gptgate_ports::services::{
+    Actions, Authorization, Connections, Conversations, Exports, SignIn, Users,
+};
 use gptgate_ports::{Random, Store};
 
 use crate::api_key::ApiKeys;
@@ -15,6 +17,8 @@ pub struct Documents {
     pub openapi_json: Bytes,
     pub openapi_yaml: Bytes,
     pub privacy_html: Bytes,
+    /// The OAuth authorization server's metadata (RFC 8414).
+    pub oauth_metadata: Bytes,
     /// The page templates.
     pub pages: Pages,
 }
@@ -27,6 +31,10 @@ pub struct AppState {
     pub exports: Exports,
     pub connections: Arc<Connections>,
     pub actions: Actions,
+    /// gptgate's OAuth authorization server.
+    pub authorization: Authorization,
+    /// The authorization server's issuer identifier (the public URL).
+    pub issuer: String,
     pub api_keys: ApiKeys,
     /// `TRUST_GPT_USER_ID_HEADER`: whether `x-gpt-user-id` may name the caller.
     pub trust_gpt_user_id_header: bool,

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod auth;
+pub mod authorize;
 pub mod connect;
 pub mod connections;
 pub mod conversation_dto;
@@ -11,6 +12,7 @@ pub mod download;
 pub mod integrations;
 pub mod me;
 pub mod meta;
+pub mod oauth;
 
 use actix_web::web;
 
@@ -51,6 +53,13 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/openapi.json", "GET"),
     ("/openapi.yaml", "GET"),
     ("/privacy-policy", "GET"),
+    ("/.well-known/oauth-authorization-server", "GET"),
+    ("/oauth/authorize", "GET"),
+    ("/oauth/authorize", "POST"),
+    ("/oauth/authorize/email", "POST"),
+    ("/oauth/authorize/code", "POST"),
+    ("/oauth/token", "POST"),
+    ("/oauth/revoke", "POST"),
 ];
 
 /// The answer for a request no route took: 405 with `Allow` when the path exists with other
@@ -118,7 +127,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(meta::readyz)
         .service(meta::openapi_json)
         .service(meta::openapi_yaml)
-        .service(meta::privacy_policy);
+        .service(meta::privacy_policy)
+        .service(oauth::server_metadata)
+        .service(authorize::authorize)
+        .service(authorize::send_code)
+        .service(authorize::verify_code)
+        .service(authorize::decide)
+        .service(oauth::token)
+        .service(oauth::revoke);
 }
 
 /// `{"success": true, "message": "..."}`.

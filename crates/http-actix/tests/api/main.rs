@@ -10,4 +10,5 @@ mod helpers;
 mod integrations;
 mod logs;
 mod meta;
+mod oauth;
 mod providers;

@@ -262,17 +262,7 @@ impl Connections {
     /// A link (valid 1 hour) to the integrations page.
     #[instrument(skip_all, fields(%user))]
     pub async fn create_management_link(&self, user: UserId) -> Result<String, ConnectError> {
-        let now = self.ports.clock.now();
-        let (token, hash) = self.mint()?;
-        self.ports
-            .links
-            .create_management_token(&ManagementToken {
-                hash,
-                user_id: user,
-                expires_at: now + self.policy.management_ttl,
-                created_at: now,
-            })
-            .await?;
+        let (token, _) = self.open_browser_session(user).await?;
         use secrecy::ExposeSecret;
         Ok(format!(
             "{}/integrations?token={}",
@@ -297,6 +287,28 @@ impl Connections {
             expires_at: found.expires_at,
             remaining: found.expires_at - now,
         })
+    }
+
+    /// A browser session for `user`, who just signed in on a page (the authorization server's
+    /// sign-in): a management token, the same kind the integrations page runs on, so that
+    /// page opens with it too. Returns the token and how long it lasts.
+    #[instrument(skip_all, fields(%user))]
+    pub async fn open_browser_session(
+        &self,
+        user: UserId,
+    ) -> Result<(SecretString, time::Duration), ConnectError> {
+        let now = self.ports.clock.now();
+        let (token, hash) = self.mint()?;
+        self.ports
+            .links
+            .create_management_token(&ManagementToken {
+                hash,
+                user_id: user,
+                expires_at: now + self.policy.management_ttl,
+                created_at: now,
+            })
+            .await?;
+        Ok((token, self.policy.management_ttl))
     }
 
     /// Ends the integrations page's session of management token `token`: the link stops

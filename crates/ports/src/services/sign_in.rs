@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use gptgate_domain::{
-    AttemptVerdict, BudgetPolicy, CodePolicy, Email, Identity, SendRefused, SessionId,
+    AttemptVerdict, BudgetPolicy, ClientId, CodePolicy, Email, Identity, SendRefused, SessionId,
     SessionPolicy, UserId, VerificationCode,
 };
 use secrecy::SecretString;
@@ -88,6 +88,9 @@ pub enum VerifyError {
 pub struct Authenticated {
     pub user_id: UserId,
     pub session_id: SessionId,
+    /// The client of gptgate's authorization server the token was issued to, if it is an
+    /// OAuth access token (then it is the client's credential too).
+    pub client: Option<ClientId>,
 }
 
 /// Why a session token was refused.
@@ -211,6 +214,43 @@ impl SignIn {
         email: &Email,
         code: &VerificationCode,
     ) -> Result<SignedIn, VerifyError> {
+        let user = self.verify_user(email, code).await?;
+        let now = self.ports.clock.now();
+        let session_id = self
+            .ports
+            .random
+            .session_id()
+            .map_err(InternalError::from)?;
+        let session = self.sessions.open(session_id, user, now);
+        self.ports.sessions.create_session(&session).await?;
+        let token = self
+            .ports
+            .tokens
+            .sign(&SessionClaims {
+                user_id: user,
+                session_id,
+                issued_at: now,
+                expires_at: session.expires_at,
+            })
+            .map_err(InternalError::new)?;
+        tracing::info!(user_id = %user, "signed in by email code");
+        Ok(SignedIn {
+            token: SecretString::from(token),
+            user_id: user,
+            session_id,
+            expires_at: session.expires_at,
+        })
+    }
+
+    /// The user of `email`, once `code` is right: the same checks, limits and single use as
+    /// [`verify`](Self::verify), without opening an API session (a browser page that signs
+    /// its user in keeps its own).
+    #[instrument(skip_all)]
+    pub async fn verify_user(
+        &self,
+        email: &Email,
+        code: &VerificationCode,
+    ) -> Result<UserId, VerifyError> {
         let now = self.ports.clock.now();
         let mut verdict = AttemptVerdict::NoLiveCode;
         self.ports
@@ -258,30 +298,7 @@ impl SignIn {
                 now,
             )
             .await?;
-        let session_id = self
-            .ports
-            .random
-            .session_id()
-            .map_err(InternalError::from)?;
-        let session = self.sessions.open(session_id, user.id, now);
-        self.ports.sessions.create_session(&session).await?;
-        let token = self
-            .ports
-            .tokens
-            .sign(&SessionClaims {
-                user_id: user.id,
-                session_id,
-                issued_at: now,
-                expires_at: session.expires_at,
-            })
-            .map_err(InternalError::new)?;
-        tracing::info!(user_id = %user.id, "signed in by email code");
-        Ok(SignedIn {
-            token: SecretString::from(token),
-            user_id: user.id,
-            session_id,
-            expires_at: session.expires_at,
-        })
+        Ok(user.id)
     }
 
     fn rejected(&self) -> VerifyError {
@@ -309,6 +326,7 @@ impl SignIn {
         Ok(Authenticated {
             user_id: session.user_id,
             session_id: session.id,
+            client: session.grant.map(|(client, _)| client),
         })
     }
 

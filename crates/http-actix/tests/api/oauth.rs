@@ -1,0 +1,724 @@
+//! gptgate as the OAuth 2.1 server a GPT signs users in with, over HTTP, the way ChatGPT
+//! drives it: the authorize page (sign-in by emailed code, consent), the code exchanged at the
+//! token endpoint (form and Basic client authentication), API calls with the bearer alone,
+//! refresh with rotation and reuse detection, revocation; and every refusal: RFC 6749 5.2
+//! errors, redirects only to registered URIs, CSRF on the forms, PKCE.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use gptgate_domain::{ClientId, ClientKind, ClientName, OAuthClient, RedirectUri, TokenHash};
+use gptgate_ports::AuthorizationRepository;
+use reqwest::Method;
+use serde_json::{json, Value};
+use time::Duration;
+
+use crate::helpers::{error_code, spawn_app, Browser, TestApp, PUBLIC_URL};
+
+const CALLBACK: &str = "https://chatgpt.com/aip/g-6a3f/oauth/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const SECRET: &str = "client-secret-0123456789-abcdefghijklmnopqrstuv";
+
+fn sha256(text: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref());
+    out
+}
+
+struct Server {
+    app: TestApp,
+    client: OAuthClient,
+    browser: Browser,
+}
+
+async fn server() -> Server {
+    let app = spawn_app().await;
+    let client = OAuthClient {
+        id: ClientId::from_random_bytes([7; 16]),
+        name: ClientName::parse("Spanish tutor GPT").unwrap(),
+        kind: ClientKind::ChatGpt,
+        secret_hash: TokenHash::from_bytes(sha256(SECRET)),
+        redirect_uris: vec![RedirectUri::parse("https://tutor.example.com/cb").unwrap()],
+        created_at: app.clock.now_for_tests(),
+    };
+    app.store.create_client(&client).await.unwrap();
+    let browser = Browser::new(&app.address);
+    Server {
+        app,
+        client,
+        browser,
+    }
+}
+
+trait NowForTests {
+    fn now_for_tests(&self) -> time::OffsetDateTime;
+}
+
+impl NowForTests for gptgate_testkit::FakeClock {
+    fn now_for_tests(&self) -> time::OffsetDateTime {
+        gptgate_ports::Clock::now(self)
+    }
+}
+
+impl Server {
+    fn authorize_query(&self, extra: &[(&str, &str)]) -> String {
+        let challenge = URL_SAFE_NO_PAD.encode(sha256(VERIFIER));
+        let client_id = self.client.id.to_string();
+        let mut pairs: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", &client_id),
+            ("redirect_uri", CALLBACK),
+            ("state", "xyz-state"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("scope", "gptgate"),
+        ];
+        for (k, v) in extra {
+            pairs.retain(|(n, _)| n != k);
+            if !v.is_empty() {
+                pairs.push((k, v));
+            }
+        }
+        serde_urlencoded::to_string(pairs).unwrap()
+    }
+
+    /// Every hidden field of the page's form, as the browser would post it.
+    fn form_of(html: &str) -> Vec<(String, String)> {
+        let mut fields = Vec::new();
+        let mut rest = html;
+        let marker = "type=\"hidden\" name=\"";
+        while let Some(i) = rest.find(marker) {
+            rest = &rest[i + marker.len()..];
+            let name = rest.split('"').next().unwrap().to_owned();
+            let value = rest
+                .split_once("value=\"")
+                .map(|(_, v)| v.split('"').next().unwrap_or_default().to_owned())
+                .unwrap_or_default();
+            fields.push((name, value.replace("&amp;", "&").replace("&#x2F;", "/")));
+        }
+        fields
+    }
+
+    async fn post(&self, path: &str, fields: &[(String, String)]) -> reqwest::Response {
+        let pairs: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.browser.post_form_to(path, &pairs).await
+    }
+
+    /// Signs `email` in on the authorize page; returns the consent page.
+    async fn sign_in_on_the_page(&self, email: &str) -> String {
+        let (status, html) = self
+            .browser
+            .open(&format!("/oauth/authorize?{}", self.authorize_query(&[])))
+            .await;
+        assert_eq!(status, 200, "{html}");
+        if html.contains("id=\"allow\"") {
+            return html; // this browser is signed in already
+        }
+        assert!(html.contains("Sign in to continue"), "{html}");
+        let mut fields = Self::form_of(&html);
+        fields.push(("email".into(), email.into()));
+        let res = self.post("/oauth/authorize/email", &fields).await;
+        let html = res.text().await.unwrap();
+        assert!(html.contains("The code sent to"), "{html}");
+        let code = self.app.mailer.last_code_for(email).unwrap();
+        let mut fields = Self::form_of(&html);
+        fields.push(("code".into(), code));
+        let res = self.post("/oauth/authorize/code", &fields).await;
+        assert_eq!(res.status(), 303);
+        let next = res.headers()["location"].to_str().unwrap().to_owned();
+        assert!(next.starts_with("/oauth/authorize?"), "{next}");
+        let (status, html) = self.browser.open(&next).await;
+        assert_eq!(status, 200);
+        html
+    }
+
+    /// Presses `decision` on the consent page; returns where the browser is sent.
+    async fn decide(&self, consent: &str, decision: &str) -> reqwest::Url {
+        let mut fields = Self::form_of(consent);
+        fields.push(("decision".into(), decision.into()));
+        let res = self.post("/oauth/authorize", &fields).await;
+        assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+        reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap()
+    }
+
+    async fn code(&self, email: &str) -> String {
+        let consent = self.sign_in_on_the_page(email).await;
+        let back = self.decide(&consent, "allow").await;
+        param(&back, "code")
+    }
+
+    async fn token(&self, form: &[(&str, &str)], basic: bool) -> reqwest::Response {
+        let id = self.client.id.to_string();
+        let mut req = self
+            .app
+            .client
+            .post(format!("{}/oauth/token", self.app.address));
+        let mut all: Vec<(&str, &str)> = form.to_vec();
+        if basic {
+            req = req.header(
+                "authorization",
+                format!("Basic {}", STANDARD.encode(format!("{id}:{SECRET}"))),
+            );
+        } else {
+            all.push(("client_id", &id));
+            all.push(("client_secret", SECRET));
+        }
+        req.form(&all).send().await.unwrap()
+    }
+
+    async fn exchange(&self, code: &str, basic: bool) -> reqwest::Response {
+        self.token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", VERIFIER),
+            ],
+            basic,
+        )
+        .await
+    }
+
+    /// An API call with the bearer alone (no x-api-key), as a GPT on OAuth makes it.
+    async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .app
+            .client
+            .request(method, format!("{}{path}", self.app.address))
+            .header("authorization", format!("Bearer {bearer}"));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+fn param(url: &reqwest::Url, name: &str) -> String {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+async fn oauth_error(res: reqwest::Response, status: u16) -> String {
+    assert_eq!(res.status(), status);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error_description"].is_string(), "{body}");
+    body["error"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_metadata_names_every_endpoint_and_what_is_supported() {
+    let s = server().await;
+    let res = s
+        .app
+        .request(Method::GET, "/.well-known/oauth-authorization-server")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let m: Value = res.json().await.unwrap();
+    assert_eq!(m["issuer"], PUBLIC_URL);
+    assert_eq!(
+        m["authorization_endpoint"],
+        format!("{PUBLIC_URL}/oauth/authorize")
+    );
+    assert_eq!(m["token_endpoint"], format!("{PUBLIC_URL}/oauth/token"));
+    assert_eq!(
+        m["revocation_endpoint"],
+        format!("{PUBLIC_URL}/oauth/revoke")
+    );
+    assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        m["token_endpoint_auth_methods_supported"],
+        json!(["client_secret_basic", "client_secret_post"])
+    );
+    assert_eq!(
+        m["grant_types_supported"],
+        json!(["authorization_code", "refresh_token"])
+    );
+}
+
+#[tokio::test]
+async fn chatgpt_signs_a_user_in_and_calls_the_api_with_the_bearer_alone() {
+    let s = server().await;
+    // The user first saved something through email sign-in on the API.
+    let api_token = s.app.sign_in("ann.lee@example.com").await;
+    let res = s
+        .app
+        .post(
+            "/conversations",
+            &json!({ "token": api_token, "summary": "Ser and estar", "messages": [] }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    s.app.clock.advance(Duration::seconds(61)); // past the resend cooldown
+
+    let consent = s.sign_in_on_the_page("ann.lee@example.com").await;
+    assert!(
+        consent.contains("Let <strong id=\"client\">Spanish tutor GPT</strong> use your gptgate account: your saved conversations and connected accounts"),
+        "{consent}"
+    );
+    let back = s.decide(&consent, "allow").await;
+    assert_eq!(
+        format!(
+            "{}://{}{}",
+            back.scheme(),
+            back.host_str().unwrap(),
+            back.path()
+        ),
+        CALLBACK
+    );
+    assert_eq!(param(&back, "state"), "xyz-state");
+    assert_eq!(param(&back, "iss"), PUBLIC_URL);
+    let code = param(&back, "code");
+    assert!(code.len() >= 43);
+
+    let res = s.exchange(&code, false).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["pragma"], "no-cache");
+    let tokens: Value = res.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 24 * 3600);
+    let access = tokens["access_token"].as_str().unwrap();
+    assert!(tokens["refresh_token"].as_str().unwrap().len() >= 43);
+
+    // The same person: the conversation saved by email sign-in is there.
+    let res = s
+        .api(Method::POST, "/conversations/list", access, Some(json!({})))
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let list: Value = res.json().await.unwrap();
+    assert_eq!(list["conversations"][0]["summary"], "Ser and estar");
+    let res = s.api(Method::GET, "/api/gpt/accounts", access, None).await;
+    assert_eq!(res.status(), 200);
+    let res = s.api(Method::GET, "/api/gpt/actions", access, None).await;
+    assert_eq!(res.status(), 200, "the catalog needs no API key either");
+
+    // An email sign-in's token is not enough without the API key.
+    let res = s
+        .api(Method::GET, "/api/gpt/accounts", &api_token, None)
+        .await;
+    assert_eq!(error_code(res, 401).await, "missing_api_key");
+}
+
+#[tokio::test]
+async fn basic_authentication_works_and_a_replayed_code_revokes_its_tokens() {
+    let s = server().await;
+    let code = s.code("ann@example.com").await;
+    let res = s.exchange(&code, true).await;
+    assert_eq!(res.status(), 200);
+    let tokens: Value = res.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        s.api(Method::GET, "/api/gpt/accounts", access, None)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        oauth_error(s.exchange(&code, true).await, 400).await,
+        "invalid_grant"
+    );
+    let res = s.api(Method::GET, "/api/gpt/accounts", access, None).await;
+    assert_eq!(error_code(res, 401).await, "invalid_token");
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_a_late_reuse_ends_the_family_then_revoke_ends_a_grant() {
+    let s = server().await;
+    let code = s.code("ann@example.com").await;
+    let first: Value = s.exchange(&code, false).await.json().await.unwrap();
+    let old_refresh = first["refresh_token"].as_str().unwrap();
+    let res = s
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", old_refresh),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let second: Value = res.json().await.unwrap();
+    let access = second["access_token"].as_str().unwrap();
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    assert_eq!(
+        s.api(Method::GET, "/api/gpt/accounts", access, None)
+            .await
+            .status(),
+        200
+    );
+
+    s.app.clock.advance(Duration::seconds(11));
+    let res = s
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", old_refresh),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(oauth_error(res, 400).await, "invalid_grant");
+    assert_eq!(
+        s.api(Method::GET, "/api/gpt/accounts", access, None)
+            .await
+            .status(),
+        401
+    );
+
+    // A new grant, revoked by its refresh token (RFC 7009).
+    let code = s.code("ann@example.com").await;
+    let third: Value = s.exchange(&code, false).await.json().await.unwrap();
+    let res = s
+        .token(
+            &[("token", third["refresh_token"].as_str().unwrap())],
+            false,
+        )
+        .await;
+    assert_eq!(res.status(), 400, "the token endpoint needs a grant_type");
+    let id = s.client.id.to_string();
+    let res = s
+        .app
+        .client
+        .post(format!("{}/oauth/revoke", s.app.address))
+        .form(&[
+            ("token", third["refresh_token"].as_str().unwrap()),
+            ("client_id", &id),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let access = third["access_token"].as_str().unwrap();
+    assert_eq!(
+        s.api(Method::GET, "/api/gpt/accounts", access, None)
+            .await
+            .status(),
+        401
+    );
+    let res = s
+        .app
+        .client
+        .post(format!("{}/oauth/revoke", s.app.address))
+        .form(&[
+            ("token", "never-issued"),
+            ("client_id", &id),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "unknown tokens are no error (RFC 7009 2.2)"
+    );
+}
+
+#[tokio::test]
+async fn the_token_endpoint_answers_each_rfc_error() {
+    let s = server().await;
+    let code = s.code("ann@example.com").await;
+    let id = s.client.id.to_string();
+    let post = |form: Vec<(&'static str, String)>, auth: Option<String>| {
+        let mut req = s.app.client.post(format!("{}/oauth/token", s.app.address));
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        req.form(&form).send()
+    };
+    // Wrong secret: 401 with WWW-Authenticate.
+    let res = post(
+        vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", code.clone()),
+            ("redirect_uri", CALLBACK.into()),
+            ("client_id", id.clone()),
+            ("client_secret", "wrong".into()),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
+    assert_eq!(oauth_error(res, 401).await, "invalid_client");
+    let res = post(
+        vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", code.clone()),
+        ],
+        Some(format!("Basic {}", STANDARD.encode(format!("{id}:wrong")))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(oauth_error(res, 401).await, "invalid_client");
+    let res = post(
+        vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", code.clone()),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(oauth_error(res, 401).await, "invalid_client");
+    // Both methods at once.
+    let res = post(
+        vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", code.clone()),
+            ("client_secret", SECRET.into()),
+        ],
+        Some(format!(
+            "Basic {}",
+            STANDARD.encode(format!("{id}:{SECRET}"))
+        )),
+    )
+    .await
+    .unwrap();
+    assert_eq!(oauth_error(res, 400).await, "invalid_request");
+    // Unknown grant type, missing parameters, a parameter twice, not a form.
+    let res = s.token(&[("grant_type", "password")], false).await;
+    assert_eq!(oauth_error(res, 400).await, "unsupported_grant_type");
+    let res = s
+        .token(&[("grant_type", "authorization_code")], false)
+        .await;
+    assert_eq!(oauth_error(res, 400).await, "invalid_request");
+    let res = s.token(&[], false).await;
+    assert_eq!(oauth_error(res, 400).await, "invalid_request");
+    let res = s
+        .app
+        .client
+        .post(format!("{}/oauth/token", s.app.address))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=authorization_code&code={code}&code=other&client_id={id}&client_secret={SECRET}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oauth_error(res, 400).await, "invalid_request");
+    let res = s
+        .app
+        .client
+        .post(format!("{}/oauth/token", s.app.address))
+        .json(&json!({ "grant_type": "authorization_code" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oauth_error(res, 400).await, "invalid_request");
+    // Wrong redirect URI or verifier: invalid_grant (and the code is spent).
+    let res = s
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                (
+                    "redirect_uri",
+                    "https://chatgpt.com/aip/g-other/oauth/callback",
+                ),
+                ("code_verifier", VERIFIER),
+            ],
+            false,
+        )
+        .await;
+    assert_eq!(oauth_error(res, 400).await, "invalid_grant");
+    let code = s.code("ann@example.com").await;
+    let res = s
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", &"x".repeat(43)),
+            ],
+            false,
+        )
+        .await;
+    assert_eq!(oauth_error(res, 400).await, "invalid_grant");
+    // A code expires after 60 s.
+    let code = s.code("ann@example.com").await;
+    s.app.clock.advance(Duration::seconds(60));
+    assert_eq!(
+        oauth_error(s.exchange(&code, false).await, 400).await,
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_client_or_unregistered_return_address_gets_a_page_never_a_redirect() {
+    let s = server().await;
+    let bad = ClientId::from_random_bytes([9; 16]).to_string();
+    for query in [
+        s.authorize_query(&[("client_id", "not-a-client")]),
+        s.authorize_query(&[("client_id", &bad)]),
+        s.authorize_query(&[("client_id", "")]),
+        s.authorize_query(&[("redirect_uri", "")]),
+        s.authorize_query(&[("redirect_uri", "https://evil.example/cb")]),
+        s.authorize_query(&[(
+            "redirect_uri",
+            "https://chatgpt.com.evil.example/aip/g-1/oauth/callback",
+        )]),
+        s.authorize_query(&[(
+            "redirect_uri",
+            "https://chatgpt.com@evil.example/aip/g-1/oauth/callback",
+        )]),
+        s.authorize_query(&[(
+            "redirect_uri",
+            "https://chatgpt.com/aip/g-1%2F..%2Fx/oauth/callback",
+        )]),
+        s.authorize_query(&[(
+            "redirect_uri",
+            "https://chatgpt.com/aip/g-1/oauth/callback#https://evil.example",
+        )]),
+        s.authorize_query(&[("redirect_uri", "https://tutor.example.com/cb/../evil")]),
+    ] {
+        let res = s.browser.get(&format!("/oauth/authorize?{query}")).await;
+        assert_eq!(res.status(), 400, "{query}");
+        assert!(res.headers().get("location").is_none(), "{query}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains("This sign-in request is not valid"), "{html}");
+    }
+    // The client's own registered URI works.
+    let res = s
+        .browser
+        .get(&format!(
+            "/oauth/authorize?{}",
+            s.authorize_query(&[("redirect_uri", "https://tutor.example.com/cb")])
+        ))
+        .await;
+    assert_eq!(res.status(), 200);
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+}
+
+#[tokio::test]
+async fn other_request_errors_go_back_to_the_client_with_its_state() {
+    let s = server().await;
+    for (extra, error) in [
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (vec![("response_type", "")], "unsupported_response_type"),
+        (vec![("code_challenge_method", "plain")], "invalid_request"),
+        (vec![("code_challenge_method", "")], "invalid_request"),
+        (vec![("code_challenge", "too-short")], "invalid_request"),
+    ] {
+        let res = s
+            .browser
+            .get(&format!("/oauth/authorize?{}", s.authorize_query(&extra)))
+            .await;
+        assert_eq!(res.status(), 303, "{extra:?}");
+        let to = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+        assert!(to.as_str().starts_with(CALLBACK), "{to}");
+        assert_eq!(param(&to, "error"), error, "{extra:?}");
+        assert_eq!(param(&to, "state"), "xyz-state");
+    }
+    // Without PKCE at all: accepted (a confidential client), and then no verifier either.
+    let res = s
+        .browser
+        .get(&format!(
+            "/oauth/authorize?{}",
+            s.authorize_query(&[("code_challenge", ""), ("code_challenge_method", "")])
+        ))
+        .await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn deny_goes_back_with_access_denied_and_the_forms_need_their_tokens() {
+    let s = server().await;
+    let consent = s.sign_in_on_the_page("ann@example.com").await;
+    // Forged consent: no token, or from another site.
+    let mut fields = Server::form_of(&consent);
+    fields.retain(|(k, _)| k != "csrf");
+    fields.push(("decision".into(), "allow".into()));
+    let res = s.post("/oauth/authorize", &fields).await;
+    assert_eq!(res.status(), 403);
+    let mut fields = Server::form_of(&consent);
+    fields.push(("decision".into(), "allow".into()));
+    let res = s
+        .browser
+        .client
+        .post(s.browser.local("/oauth/authorize"))
+        .header("origin", "https://evil.example")
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // Another browser with the page's token: no session there.
+    let other = Browser::new(&s.app.address);
+    let res = other
+        .post_form_to(
+            "/oauth/authorize",
+            &fields
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    let back = s.decide(&consent, "deny").await;
+    assert_eq!(param(&back, "error"), "access_denied");
+    assert_eq!(param(&back, "state"), "xyz-state");
+    assert_eq!(param(&back, "code"), "");
+}
+
+#[tokio::test]
+async fn a_wrong_code_on_the_page_says_so_and_a_session_skips_the_sign_in() {
+    let s = server().await;
+    let (_, html) = s
+        .browser
+        .open(&format!("/oauth/authorize?{}", s.authorize_query(&[])))
+        .await;
+    let mut fields = Server::form_of(&html);
+    fields.push(("email".into(), "ann@example.com".into()));
+    let html = s
+        .post("/oauth/authorize/email", &fields)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let right = s.app.mailer.last_code_for("ann@example.com").unwrap();
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let mut fields = Server::form_of(&html);
+    fields.push(("code".into(), wrong.into()));
+    let res = s.post("/oauth/authorize/code", &fields).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("That code is not right"));
+    let mut fields = Server::form_of(&html);
+    fields.push(("code".into(), right));
+    assert_eq!(s.post("/oauth/authorize/code", &fields).await.status(), 303);
+    // Signed in: the next request goes straight to consent, and the integrations page opens.
+    let (_, html) = s
+        .browser
+        .open(&format!("/oauth/authorize?{}", s.authorize_query(&[])))
+        .await;
+    assert!(html.contains("Allow Spanish tutor GPT?"), "{html}");
+    assert_eq!(s.browser.open("/integrations").await.0, 200);
+}
