@@ -36,6 +36,9 @@ enum Command {
     Openapi {
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
+        /// apikey (the x-api-key header) or oauth (users sign in with gptgate's OAuth server).
+        #[arg(long, value_enum, default_value_t = Auth::Apikey)]
+        auth: Auth,
     },
     /// Check the configuration and print a summary (no secrets), then exit.
     CheckConfig,
@@ -81,6 +84,12 @@ enum Kind {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum Auth {
+    Apikey,
+    Oauth,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Json,
     Yaml,
@@ -90,8 +99,8 @@ enum Format {
 /// configuration.
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Openapi { format }) = cli.command {
-        return print_openapi(format);
+    if let Some(Command::Openapi { format, auth }) = cli.command {
+        return print_openapi(format, auth);
     }
     // check-config changes nothing on disk: it says what a start would generate.
     let load = if matches!(cli.command, Some(Command::CheckConfig)) {
@@ -117,7 +126,7 @@ pub async fn run() -> ExitCode {
     }
 }
 
-fn print_openapi(format: Format) -> ExitCode {
+fn print_openapi(format: Format, auth: Auth) -> ExitCode {
     let vars = Config::environment();
     let public_url = vars
         .get("PUBLIC_URL")
@@ -141,7 +150,10 @@ fn print_openapi(format: Format) -> ExitCode {
         .iter()
         .map(|a| (a.provider(), a.catalog()))
         .collect();
-    let doc = match openapi::document(&public_url, &catalog) {
+    let doc = match openapi::document(&public_url, &catalog).and_then(|doc| match auth {
+        Auth::Apikey => Ok(doc),
+        Auth::Oauth => openapi::with_oauth(&doc, &public_url),
+    }) {
         Ok(doc) => doc,
         Err(e) => {
             eprintln!("cannot render the OpenAPI document: {e}");

@@ -132,6 +132,60 @@ pub fn document(
     Ok(doc)
 }
 
+/// The operations a GPT on OAuth does not use: it never signs users in itself.
+const SIGN_IN_PATHS: [&str; 3] = ["/auth/send-link", "/auth/verify-email", "/auth/logout"];
+
+/// The same document for a GPT whose Actions sign users in with gptgate's OAuth server: an
+/// OAuth2 authorization-code scheme (`/oauth/authorize`, `/oauth/token`, scope `gptgate`) in
+/// place of the API key, and without the email sign-in operations. The body `token` fields
+/// stay, optional.
+pub fn with_oauth(
+    doc: &utoipa::openapi::OpenApi,
+    public_url: &str,
+) -> Result<utoipa::openapi::OpenApi, serde_json::Error> {
+    let base = public_url.trim_end_matches('/');
+    let mut value = serde_json::to_value(doc)?;
+    if let Some(paths) = value["paths"].as_object_mut() {
+        for path in SIGN_IN_PATHS {
+            paths.remove(path);
+        }
+        for item in paths.values_mut() {
+            for op in item
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|i| i.values_mut())
+            {
+                if op.get("security").is_some() {
+                    op["security"] = json!([{ "oauth": ["gptgate"] }]);
+                }
+            }
+        }
+    }
+    if let Some(schemes) = value["components"]["securitySchemes"].as_object_mut() {
+        schemes.remove("apiKey");
+    }
+    let mut doc: utoipa::openapi::OpenApi = serde_json::from_value(value)?;
+    // Built with utoipa's model: read back from JSON, its untagged flows would lose tokenUrl.
+    use utoipa::openapi::security::{AuthorizationCode, Flow, OAuth2, Scopes};
+    let flow = AuthorizationCode::with_refresh_url(
+        format!("{base}/oauth/authorize"),
+        format!("{base}/oauth/token"),
+        Scopes::from_iter([(
+            "gptgate",
+            "Use your gptgate account: your saved conversations and connected accounts",
+        )]),
+        format!("{base}/oauth/token"),
+    );
+    doc.components.get_or_insert_with(Default::default).add_security_scheme(
+        "oauth",
+        SecurityScheme::OAuth2(OAuth2::with_description(
+            [Flow::AuthorizationCode(flow)],
+            "Sign in with your gptgate account (an emailed code), once: ChatGPT keeps you signed in.",
+        )),
+    );
+    Ok(doc)
+}
+
 /// `linear` + `create-issue` -> `linearCreateIssue`.
 fn operation_id(provider: ProviderId, action: &str) -> String {
     let mut id = provider.as_str().to_owned();
@@ -194,6 +248,39 @@ fn action_operation(provider: ProviderId, spec: &ActionSpec) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_oauth_document_asks_for_oauth_everywhere_and_drops_email_sign_in() {
+        let api_key = document("https://gpt.example.com", &[]).unwrap();
+        let doc = serde_json::to_value(with_oauth(&api_key, "https://gpt.example.com/").unwrap())
+            .unwrap();
+        let flow = &doc["components"]["securitySchemes"]["oauth"]["flows"]["authorizationCode"];
+        assert_eq!(
+            flow["authorizationUrl"],
+            "https://gpt.example.com/oauth/authorize"
+        );
+        assert_eq!(flow["tokenUrl"], "https://gpt.example.com/oauth/token");
+        assert!(flow["scopes"]["gptgate"].is_string());
+        assert!(doc["components"]["securitySchemes"].get("apiKey").is_none());
+        for path in SIGN_IN_PATHS {
+            assert!(doc["paths"].get(path).is_none(), "{path}");
+        }
+        let mut secured = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if let Some(security) = op.get("security") {
+                    secured += 1;
+                    assert_eq!(
+                        security,
+                        &serde_json::json!([{ "oauth": ["gptgate"] }]),
+                        "{method} {path}"
+                    );
+                }
+            }
+        }
+        assert!(secured > 5);
+        assert!(!doc.to_string().contains("\"apiKey\""));
+    }
 
     fn json() -> Value {
         serde_json::to_value(document("https://gpt.example.com", &[]).unwrap()).unwrap()

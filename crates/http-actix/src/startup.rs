@@ -189,8 +189,9 @@ fn state(
         connections.clone(),
         provider_actions(config)?,
     );
-    let doc = openapi::document(public_url, &actions.catalog())
-        .map_err(|e| StartupError::Document(e.to_string()))?;
+    let document_error = |e: serde_json::Error| StartupError::Document(e.to_string());
+    let doc = openapi::document(public_url, &actions.catalog()).map_err(document_error)?;
+    let oauth_doc = openapi::with_oauth(&doc, public_url).map_err(document_error)?;
     let authorization = authorization(
         config,
         public_url,
@@ -228,6 +229,11 @@ fn state(
                 .map_err(|e| StartupError::Document(e.to_string()))?
                 .into(),
             openapi_yaml: doc
+                .to_yaml()
+                .map_err(|e| StartupError::Document(e.to_string()))?
+                .into(),
+            openapi_oauth_json: oauth_doc.to_pretty_json().map_err(document_error)?.into(),
+            openapi_oauth_yaml: oauth_doc
                 .to_yaml()
                 .map_err(|e| StartupError::Document(e.to_string()))?
                 .into(),

@@ -16,6 +16,9 @@ use crate::pages::Pages;
 pub struct Documents {
     pub openapi_json: Bytes,
     pub openapi_yaml: Bytes,
+    /// The same for a GPT on OAuth sign-in (`?auth=oauth`).
+    pub openapi_oauth_json: Bytes,
+    pub openapi_oauth_yaml: Bytes,
     pub privacy_html: Bytes,
     /// The OAuth authorization server's metadata (RFC 8414).
     pub oauth_metadata: Bytes,

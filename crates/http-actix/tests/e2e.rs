@@ -156,6 +156,13 @@ fn oauth_clients_are_added_listed_and_removed_from_the_command_line() {
     );
     let out = run(&["oauth-client", "list"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("no OAuth clients"));
+
+    let out = run(&["openapi", "--auth", "oauth"]);
+    let doc = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        doc.contains("\"authorizationCode\"") && doc.contains("/oauth/token"),
+        "{doc}"
+    );
 }
 
 #[test]

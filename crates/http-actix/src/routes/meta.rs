@@ -22,18 +22,56 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
 }
 
+/// `?auth=oauth` asks for the document of a GPT on OAuth sign-in; without it, or with
+/// `auth=apikey`, the API-key one.
+#[derive(serde::Deserialize)]
+pub struct DocumentQuery {
+    auth: Option<String>,
+}
+
+impl DocumentQuery {
+    fn oauth(&self) -> Result<bool, ApiError> {
+        match self.auth.as_deref() {
+            None | Some("apikey") => Ok(false),
+            Some("oauth") => Ok(true),
+            Some(_) => Err(ApiError::bad_request(
+                "invalid_auth",
+                "auth must be apikey (the default) or oauth.",
+            )),
+        }
+    }
+}
+
 #[get("/openapi.json")]
-pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
+pub async fn openapi_json(
+    state: web::Data<AppState>,
+    query: web::Query<DocumentQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let docs = &state.documents;
+    let body = if query.oauth()? {
+        docs.openapi_oauth_json.clone()
+    } else {
+        docs.openapi_json.clone()
+    };
+    Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
-        .body(state.documents.openapi_json.clone())
+        .body(body))
 }
 
 #[get("/openapi.yaml")]
-pub async fn openapi_yaml(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
+pub async fn openapi_yaml(
+    state: web::Data<AppState>,
+    query: web::Query<DocumentQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let docs = &state.documents;
+    let body = if query.oauth()? {
+        docs.openapi_oauth_yaml.clone()
+    } else {
+        docs.openapi_yaml.clone()
+    };
+    Ok(HttpResponse::Ok()
         .content_type("application/yaml; charset=utf-8")
-        .body(state.documents.openapi_yaml.clone())
+        .body(body))
 }
 
 #[get("/privacy-policy")]

@@ -722,3 +722,55 @@ async fn a_wrong_code_on_the_page_says_so_and_a_session_skips_the_sign_in() {
     assert!(html.contains("Allow Spanish tutor GPT?"), "{html}");
     assert_eq!(s.browser.open("/integrations").await.0, 200);
 }
+
+#[tokio::test]
+async fn the_openapi_document_for_oauth_asks_for_oauth_and_leaves_email_sign_in_out() {
+    let s = server().await;
+    let doc: Value = s
+        .app
+        .request(Method::GET, "/openapi.json?auth=oauth")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let flow = &doc["components"]["securitySchemes"]["oauth"]["flows"]["authorizationCode"];
+    assert_eq!(
+        flow["authorizationUrl"],
+        format!("{PUBLIC_URL}/oauth/authorize")
+    );
+    assert_eq!(flow["tokenUrl"], format!("{PUBLIC_URL}/oauth/token"));
+    assert!(doc["paths"].get("/auth/send-link").is_none());
+    assert_eq!(
+        doc["paths"]["/conversations"]["post"]["security"],
+        json!([{ "oauth": ["gptgate"] }])
+    );
+    let yaml = s
+        .app
+        .request(Method::GET, "/openapi.yaml?auth=oauth")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(yaml.contains("authorizationCode"), "{yaml}");
+    let plain: Value = s
+        .app
+        .request(Method::GET, "/openapi.json?auth=apikey")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(plain["components"]["securitySchemes"]["apiKey"].is_object());
+    let res = s
+        .app
+        .request(Method::GET, "/openapi.json?auth=saml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 400).await, "invalid_auth");
+}
