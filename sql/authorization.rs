@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    AuthorizationCode, ClientId, ClientKind, ClientName, CodeChallenge, GrantId, OAuthClient,
-    RedirectUri, RefreshToken, TokenHash, UserId,
+    AuthorizationCode, ClientId, ClientKind, ClientName, CodeChallenge, GrantId, GrantSummary,
+    OAuthClient, RedirectUri, RefreshToken, TokenHash, UserId,
 };
 use gptgate_ports::{AuthorizationRepository, CodeTaken, StorageError};
 use sqlx::FromRow;
@@ -310,5 +310,34 @@ impl AuthorizationRepository for Store {
         }
         tx.commit().await.map_err(storage)?;
         Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn grants_of(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<GrantSummary>, StorageError> {
+        let rows: Vec<(Uuid, Uuid, String, Time)> = sqlx::query_as(
+            "SELECT t.grant_id, t.client_id, c.name, t.created_at \
+             FROM oauth_refresh_tokens t JOIN oauth_clients c ON c.id = t.client_id \
+             WHERE t.user_id = $1 AND t.rotated_at IS NULL AND t.revoked_at IS NULL \
+             AND t.expires_at > $2 ORDER BY t.created_at, t.grant_id",
+        )
+        .bind(user.as_uuid())
+        .bind(time(now))
+        .fetch_all(self.reads())
+        .await
+        .map_err(storage)?;
+        rows.into_iter()
+            .map(|(grant, client, name, renewed)| {
+                Ok(GrantSummary {
+                    id: GrantId::from_uuid(grant),
+                    client_id: ClientId::from_uuid(client),
+                    client_name: ClientName::parse(&name).map_err(|_| corrupt("client name"))?,
+                    renewed_at: from_time(renewed)?,
+                })
+            })
+            .collect()
     }
 }

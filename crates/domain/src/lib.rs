@@ -32,7 +32,7 @@ pub use export::ExportLink;
 pub use ids::{AccountId, ClientId, ConversationId, GrantId, SessionId, UserId};
 pub use oauth::{
     is_chatgpt_callback, is_pkce_verifier, AuthorizationCode, ClientError, ClientKind, ClientName,
-    CodeChallenge, OAuthClient, OAuthPolicy, RedirectUri, RefreshToken, RefreshUse,
+    CodeChallenge, GrantSummary, OAuthClient, OAuthPolicy, RedirectUri, RefreshToken, RefreshUse,
 };
 pub use session::{Session, SessionPolicy};
 pub use user::{ChatGptUserId, Identity, IdentityError, IdentityKind, InvalidIdentity, User};

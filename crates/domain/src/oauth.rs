@@ -247,6 +247,16 @@ pub struct RefreshToken {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
+/// A grant as its user sees it: which app has access, since its last renewal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantSummary {
+    pub id: GrantId,
+    pub client_id: ClientId,
+    pub client_name: ClientName,
+    /// When its current refresh token was issued (the app's last sign-in or renewal).
+    pub renewed_at: OffsetDateTime,
+}
+
 /// What presenting a refresh token at `now` means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshUse {

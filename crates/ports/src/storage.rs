@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use gptgate_domain::{
     Account, AccountId, AuthorizationCode, ClientId, CodeRecord, Conversation, ConversationCursor,
-    ConversationId, Email, ExportLink, GrantId, Identity, ManagementToken, OAuthClient, OAuthState,
-    OnboardingToken, ProviderId, RefreshToken, Sealed, SealedTokens, Session, SessionId, TokenHash,
-    User, UserId,
+    ConversationId, Email, ExportLink, GrantId, GrantSummary, Identity, ManagementToken,
+    OAuthClient, OAuthState, OnboardingToken, ProviderId, RefreshToken, Sealed, SealedTokens,
+    Session, SessionId, TokenHash, User, UserId,
 };
 use time::OffsetDateTime;
 
@@ -389,6 +389,14 @@ pub trait AuthorizationRepository: Send + Sync {
     /// Revokes grant `grant` at `now`: its refresh tokens and the sessions issued from it
     /// (what is already revoked keeps its first revocation time).
     async fn revoke_grant(&self, grant: GrantId, now: OffsetDateTime) -> Result<(), StorageError>;
+
+    /// The grants of `user` alive at `now` (a refresh token neither rotated, revoked nor
+    /// expired), each with its client's name, the least recently renewed first.
+    async fn grants_of(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<GrantSummary>, StorageError>;
 }
 
 /// A whole store: every storage port, plus what the server needs to run on it. Each backend

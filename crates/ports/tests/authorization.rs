@@ -454,3 +454,29 @@ async fn revoking_either_token_ends_the_grant_and_others_tokens_are_ignored() {
         Err(OAuthTokenError::InvalidClient)
     ));
 }
+
+#[tokio::test]
+async fn a_user_sees_the_apps_with_access_and_takes_one_back() {
+    let h = harness().await;
+    let issued = h.exchange(&h.code(true).await).await.unwrap();
+    let grants = h.server.grants_of(h.ann).await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].client_name.as_str(), "Spanish tutor GPT");
+    // Someone else's grant id: nothing happens.
+    let bob = h
+        .store
+        .find_or_create_user(
+            &Identity::email(&Email::parse("bob@example.com").unwrap()),
+            UserId::from_random_bytes([2; 16]),
+            h.clock.now(),
+        )
+        .await
+        .unwrap()
+        .id;
+    assert!(!h.server.revoke_for_user(bob, grants[0].id).await.unwrap());
+    assert_eq!(h.user_of(&issued.access_token).await, Some(h.ann));
+    assert!(h.server.revoke_for_user(h.ann, grants[0].id).await.unwrap());
+    assert_eq!(h.user_of(&issued.access_token).await, None);
+    assert!(h.server.grants_of(h.ann).await.unwrap().is_empty());
+    assert!(!h.server.revoke_for_user(h.ann, grants[0].id).await.unwrap());
+}

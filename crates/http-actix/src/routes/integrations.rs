@@ -54,16 +54,18 @@ enum Notice {
     NotFound,
     InvalidLabel,
     UnknownProvider,
+    AppRevoked,
 }
 
 impl Notice {
-    const ALL: [Notice; 6] = [
+    const ALL: [Notice; 7] = [
         Notice::Enabled,
         Notice::Disabled,
         Notice::Removed,
         Notice::NotFound,
         Notice::InvalidLabel,
         Notice::UnknownProvider,
+        Notice::AppRevoked,
     ];
 
     fn as_str(self) -> &'static str {
@@ -74,6 +76,7 @@ impl Notice {
             Notice::NotFound => "not-found",
             Notice::InvalidLabel => "invalid-label",
             Notice::UnknownProvider => "unknown-provider",
+            Notice::AppRevoked => "app-revoked",
         }
     }
 
@@ -89,6 +92,7 @@ impl Notice {
                 "A name must be 1 to 64 letters, digits, dots, dashes or underscores."
             }
             Notice::UnknownProvider => "That service is not available on this server.",
+            Notice::AppRevoked => "The app no longer has access. It will ask you to sign in again.",
         }
     }
 
@@ -145,6 +149,13 @@ struct AccountView {
 }
 
 #[derive(Serialize)]
+struct AppView {
+    grant: String,
+    name: String,
+    renewed: String,
+}
+
+#[derive(Serialize)]
 struct ProviderView {
     id: &'static str,
     name: &'static str,
@@ -175,6 +186,17 @@ pub async fn page(
     ) {
         Ok(found) => found,
         Err(e) => return error_page(&state, e),
+    };
+    let apps: Vec<AppView> = match state.authorization.grants_of(session.user).await {
+        Ok(grants) => grants
+            .into_iter()
+            .map(|g| AppView {
+                grant: g.id.to_string(),
+                name: g.client_name.as_str().to_owned(),
+                renewed: g.renewed_at.date().to_string(),
+            })
+            .collect(),
+        Err(e) => return error_page(&state, e.into()),
     };
     let accounts: Vec<AccountView> = accounts
         .into_iter()
@@ -209,6 +231,7 @@ pub async fn page(
         ),
     );
     context.insert("accounts", &accounts);
+    context.insert("apps", &apps);
     context.insert("providers", &providers);
     context.insert(
         "notice",
@@ -451,4 +474,31 @@ pub async fn sign_out(
     );
     let _ = response.add_cookie(&state.browser.clear_session_cookie());
     response
+}
+
+/// `POST /integrations/apps/{grant}/revoke`: takes an app's access back (its tokens stop
+/// working at once).
+#[post("/integrations/apps/{grant}/revoke")]
+pub async fn revoke_app(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (_, session) = match checked(&state, &req, &body).await {
+        Ok(checked) => checked,
+        Err(answer) => return answer,
+    };
+    let Ok(grant) = path.parse::<gptgate_domain::GrantId>() else {
+        return back(Notice::NotFound);
+    };
+    match state
+        .authorization
+        .revoke_for_user(session.user, grant)
+        .await
+    {
+        Ok(true) => back(Notice::AppRevoked),
+        Ok(false) => back(Notice::NotFound),
+        Err(e) => error_page(&state, e.into()),
+    }
 }

@@ -48,6 +48,7 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/integrations/accounts/{id}/remove", "POST"),
     ("/integrations/connect", "POST"),
     ("/integrations/sign-out", "POST"),
+    ("/integrations/apps/{grant}/revoke", "POST"),
     ("/healthz", "GET"),
     ("/readyz", "GET"),
     ("/openapi.json", "GET"),
@@ -123,6 +124,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(integrations::remove)
         .service(integrations::connect)
         .service(integrations::sign_out)
+        .service(integrations::revoke_app)
         .service(meta::healthz)
         .service(meta::readyz)
         .service(meta::openapi_json)

@@ -774,3 +774,57 @@ async fn the_openapi_document_for_oauth_asks_for_oauth_and_leaves_email_sign_in_
         .unwrap();
     assert_eq!(error_code(res, 400).await, "invalid_auth");
 }
+
+#[tokio::test]
+async fn the_integrations_page_lists_apps_with_access_and_takes_one_back() {
+    let s = server().await;
+    let code = s.code("ann@example.com").await;
+    let tokens: Value = s.exchange(&code, false).await.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    // The authorize page's sign-in opened this browser's integrations page too.
+    let (status, html) = s.browser.open("/integrations").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Apps with access"), "{html}");
+    assert!(
+        html.contains("<strong>Spanish tutor GPT</strong>"),
+        "{html}"
+    );
+    let marker = "action=\"/integrations/apps/";
+    let start = html.find(marker).unwrap() + marker.len();
+    let grant = html[start..].split('/').next().unwrap().to_owned();
+    let csrf = crate::helpers::field(&html, "csrf");
+    let res = s
+        .browser
+        .post_form_to(
+            &format!("/integrations/apps/{grant}/revoke"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/integrations?done=app-revoked");
+    assert_eq!(
+        s.api(Method::GET, "/api/gpt/accounts", access, None)
+            .await
+            .status(),
+        401
+    );
+    let res = s
+        .token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+            false,
+        )
+        .await;
+    assert_eq!(oauth_error(res, 400).await, "invalid_grant");
+    let (_, html) = s.browser.open("/integrations?done=app-revoked").await;
+    assert!(html.contains("The app no longer has access"), "{html}");
+    assert!(!html.contains("Apps with access"));
+    // Without the page's token, nothing is revoked.
+    let res = s
+        .browser
+        .post_form_to(&format!("/integrations/apps/{grant}/revoke"), &[])
+        .await;
+    assert_eq!(res.status(), 403);
+}

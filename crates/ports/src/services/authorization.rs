@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use gptgate_domain::{
     is_pkce_verifier, AuthorizationCode, ClientError, ClientId, ClientKind, ClientName,
-    CodeChallenge, GrantId, OAuthClient, OAuthPolicy, RedirectUri, RefreshToken, RefreshUse,
-    SessionPolicy, UserId,
+    CodeChallenge, GrantId, GrantSummary, OAuthClient, OAuthPolicy, RedirectUri, RefreshToken,
+    RefreshUse, SessionPolicy, UserId,
 };
 use secrecy::SecretString;
 use tracing::instrument;
@@ -373,6 +373,33 @@ impl Authorization {
             tracing::info!(client_id = %client.id, "grant revoked by its client");
         }
         Ok(())
+    }
+
+    /// The apps with access to `user`'s account.
+    pub async fn grants_of(&self, user: UserId) -> Result<Vec<GrantSummary>, StorageError> {
+        self.ports
+            .store
+            .grants_of(user, self.ports.clock.now())
+            .await
+    }
+
+    /// Ends `user`'s grant `grant` (the app loses its access at once). Returns whether it was
+    /// one of theirs.
+    #[instrument(skip_all, fields(%user))]
+    pub async fn revoke_for_user(
+        &self,
+        user: UserId,
+        grant: GrantId,
+    ) -> Result<bool, StorageError> {
+        if !self.grants_of(user).await?.iter().any(|g| g.id == grant) {
+            return Ok(false);
+        }
+        self.ports
+            .store
+            .revoke_grant(grant, self.ports.clock.now())
+            .await?;
+        tracing::info!("grant revoked by its user");
+        Ok(true)
     }
 
     fn mint_refresh(

@@ -296,3 +296,57 @@ pub async fn deleting_a_client_or_a_user_takes_their_grants_along(store: Arc<dyn
         "clients are the operator's"
     );
 }
+
+pub async fn a_users_live_grants_are_listed_with_their_apps(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let bob = user(store.as_ref(), 2).await;
+    let (gpt, web) = (oauth_client(1), oauth_client(2));
+    store.create_client(&gpt).await.unwrap();
+    store.create_client(&web).await.unwrap();
+    let (a, b, c) = (
+        GrantId::from_random_bytes([1; 16]),
+        GrantId::from_random_bytes([2; 16]),
+        GrantId::from_random_bytes([3; 16]),
+    );
+    let mut older = refresh(1, a, gpt.id, ann);
+    older.created_at = T0 - Duration::days(1);
+    store.create_refresh_token(&older).await.unwrap();
+    // Grant b was renewed once: only its current token counts.
+    let spent = refresh(2, b, web.id, ann);
+    store.create_refresh_token(&spent).await.unwrap();
+    let mut current = refresh(3, b, web.id, ann);
+    current.created_at = T0 + Duration::hours(1);
+    store
+        .rotate_refresh_token(&spent.hash, &current, T0 + Duration::hours(1))
+        .await
+        .unwrap();
+    store
+        .create_refresh_token(&refresh(4, c, gpt.id, bob))
+        .await
+        .unwrap();
+    let listed = store.grants_of(ann, T0 + Duration::hours(2)).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|g| (
+                g.id,
+                g.client_id,
+                g.client_name.as_str().to_owned(),
+                g.renewed_at
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            (a, gpt.id, gpt.name.as_str().to_owned(), older.created_at),
+            (b, web.id, web.name.as_str().to_owned(), current.created_at),
+        ]
+    );
+    store.revoke_grant(a, T0).await.unwrap();
+    let listed = store.grants_of(ann, T0 + Duration::hours(2)).await.unwrap();
+    assert_eq!(listed.iter().map(|g| g.id).collect::<Vec<_>>(), vec![b]);
+    // Expired at its exact end.
+    assert!(store
+        .grants_of(ann, current.expires_at)
+        .await
+        .unwrap()
+        .is_empty());
+}

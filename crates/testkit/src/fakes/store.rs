@@ -5,8 +5,8 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use gptgate_domain::{
     Account, AccountId, AccountStatus, AuthorizationCode, BudgetWindow, ClientId, CodeRecord,
-    Conversation, ConversationCursor, ConversationId, Email, ExportLink, GrantId, Identity,
-    IdentityKind, ManagementToken, OAuthClient, OAuthState, OnboardingToken, ProviderId,
+    Conversation, ConversationCursor, ConversationId, Email, ExportLink, GrantId, GrantSummary,
+    Identity, IdentityKind, ManagementToken, OAuthClient, OAuthState, OnboardingToken, ProviderId,
     RefreshToken, Sealed, SealedTokens, Session, SessionId, TokenHash, User, UserId,
 };
 use gptgate_ports::limits::BudgetChange;
@@ -810,6 +810,34 @@ impl AuthorizationRepository for InMemoryStore {
         }
         state.refresh_tokens.insert(new.hash.clone(), new.clone());
         Ok(true)
+    }
+
+    async fn grants_of(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<GrantSummary>, StorageError> {
+        let state = self.lock()?;
+        let mut grants: Vec<GrantSummary> = state
+            .refresh_tokens
+            .values()
+            .filter(|t| {
+                t.user_id == user
+                    && t.rotated_at.is_none()
+                    && t.revoked_at.is_none()
+                    && now < t.expires_at
+            })
+            .filter_map(|t| {
+                Some(GrantSummary {
+                    id: t.grant_id,
+                    client_id: t.client_id,
+                    client_name: state.clients.get(&t.client_id)?.name.clone(),
+                    renewed_at: t.created_at,
+                })
+            })
+            .collect();
+        grants.sort_by_key(|g| (g.renewed_at, g.id));
+        Ok(grants)
     }
 
     async fn revoke_grant(&self, grant: GrantId, now: OffsetDateTime) -> Result<(), StorageError> {
