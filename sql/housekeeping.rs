@@ -57,6 +57,16 @@ impl Housekeeping for Store {
                 vec![before],
             )
             .await?,
+            authorization_codes: run(
+                "DELETE FROM oauth_codes WHERE expires_at < $1",
+                vec![before],
+            )
+            .await?,
+            refresh_tokens: run(
+                "DELETE FROM oauth_refresh_tokens WHERE expires_at < $1 OR revoked_at < $1",
+                vec![before],
+            )
+            .await?,
         })
     }
 

@@ -308,13 +308,19 @@ pub struct PurgeReport {
     pub management_tokens: u64,
     pub oauth_states: u64,
     pub export_links: u64,
+    /// Authorization codes of gptgate's OAuth server that expired.
+    pub authorization_codes: u64,
+    /// Its refresh tokens that expired or were revoked (spent ones stay until they expire, so
+    /// a late replay is still recognised and revokes its grant).
+    pub refresh_tokens: u64,
 }
 
 /// Removes rows nobody can use any more.
 #[async_trait]
 pub trait Housekeeping: Send + Sync {
     /// Deletes what ended before `before`: sessions that expired or were revoked, onboarding
-    /// and management tokens, export links and OAuth states that expired, and code records whose code
+    /// and management tokens, export links, OAuth states and authorization codes that expired,
+    /// refresh tokens that expired or were revoked, and code records whose code
     /// expired and whose last code was sent before `before` minus one hour (so no rate-limit
     /// window is cut short). Callers pass a grace period (`now - 24 h`).
     async fn purge(&self, before: OffsetDateTime) -> Result<PurgeReport, StorageError>;

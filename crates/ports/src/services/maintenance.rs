@@ -61,6 +61,9 @@ impl Maintenance {
             onboarding_tokens = report.onboarding_tokens,
             management_tokens = report.management_tokens,
             oauth_states = report.oauth_states,
+            export_links = report.export_links,
+            authorization_codes = report.authorization_codes,
+            refresh_tokens = report.refresh_tokens,
             "purged ended rows"
         );
         Ok(report)

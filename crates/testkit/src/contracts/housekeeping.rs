@@ -106,6 +106,46 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
             .unwrap();
     }
 
+    // The authorization server's codes and refresh tokens: expired, revoked, spent, live.
+    let client = super::authorization::oauth_client(1);
+    store.create_client(&client).await.unwrap();
+    let grant = gptgate_domain::GrantId::from_random_bytes([1; 16]);
+    for (n, expires_at) in [(1u8, before - Duration::seconds(1)), (2, before)] {
+        store
+            .create_code(&gptgate_domain::AuthorizationCode {
+                hash: TokenHash::from_bytes([n + 50; 32]),
+                client_id: client.id,
+                user_id: ann,
+                redirect_uri: "https://chatgpt.com/aip/g-1/oauth/callback".into(),
+                challenge: None,
+                grant_id: grant,
+                expires_at,
+                created_at: long_ago,
+            })
+            .await
+            .unwrap();
+    }
+    let refresh = |n: u8, expires_at, rotated_at, revoked_at| gptgate_domain::RefreshToken {
+        hash: TokenHash::from_bytes([n + 60; 32]),
+        grant_id: grant,
+        client_id: client.id,
+        user_id: ann,
+        expires_at,
+        created_at: long_ago,
+        rotated_at,
+        revoked_at,
+    };
+    let later = before + Duration::days(30);
+    for t in [
+        refresh(1, before - Duration::seconds(1), None, None),
+        refresh(2, later, None, Some(before - Duration::seconds(1))),
+        refresh(3, later, Some(long_ago), None),
+        refresh(4, later, None, Some(before)),
+        refresh(5, before, None, None),
+    ] {
+        store.create_refresh_token(&t).await.unwrap();
+    }
+
     let report = store.purge(before).await.unwrap();
     assert_eq!(
         report,
@@ -116,8 +156,21 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
             management_tokens: 1,
             oauth_states: 1,
             export_links: 1,
+            authorization_codes: 1,
+            refresh_tokens: 2,
         }
     );
+    for (n, kept) in [(3u8, true), (4, true), (5, true), (1, false), (2, false)] {
+        assert_eq!(
+            store
+                .find_refresh_token(&TokenHash::from_bytes([n + 60; 32]))
+                .await
+                .unwrap()
+                .is_some(),
+            kept,
+            "refresh token {n}: a spent one stays for reuse detection"
+        );
+    }
     assert!(store.find_code(&email("old")).await.unwrap().is_none());
     assert!(
         store.find_code(&email("recent")).await.unwrap().is_some(),

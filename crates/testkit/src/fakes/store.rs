@@ -912,6 +912,10 @@ impl Housekeeping for InMemoryStore {
             management_tokens: count(&mut state.management, |t| t.expires_at >= before),
             oauth_states: count(&mut state.states, |t| t.expires_at >= before),
             export_links: count(&mut state.exports, |t| t.expires_at >= before),
+            authorization_codes: count(&mut state.oauth_codes, |(c, _)| c.expires_at >= before),
+            refresh_tokens: count(&mut state.refresh_tokens, |t| {
+                t.expires_at >= before && t.revoked_at.is_none_or(|r| r >= before)
+            }),
         })
     }
 
