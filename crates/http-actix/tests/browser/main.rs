@@ -63,6 +63,10 @@ fn main() -> std::process::ExitCode {
                 a_user_manages_integrations_in_a_real_browser_on_a_phone,
             ),
             async_trial(
+                "a_user_signs_in_to_an_app_with_oauth_in_a_real_browser",
+                a_user_signs_in_to_an_app_with_oauth_in_a_real_browser,
+            ),
+            async_trial(
                 "the_expired_link_privacy_and_download_pages_work_in_a_real_browser",
                 the_expired_link_privacy_and_download_pages_work_in_a_real_browser,
             ),
@@ -563,4 +567,114 @@ async fn a_user_manages_integrations_in_a_real_browser_on_a_phone() {
         .find(|a| a["label"] == "work")
         .unwrap();
     assert_eq!(work["enabled"], false);
+}
+
+async fn a_user_signs_in_to_an_app_with_oauth_in_a_real_browser() {
+    use gptgate_domain::{ClientId, ClientKind, ClientName, OAuthClient, RedirectUri, TokenHash};
+    use gptgate_ports::AuthorizationRepository;
+    let driver = driver().await;
+    let linear = MockServer::start().await;
+    let (app, _) = app_with_linear(&linear).await;
+    // The app's callback: a page on wiremock.
+    let app_site = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/cb"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("back at the app"))
+        .mount(&app_site)
+        .await;
+    let secret = "client-secret-0123456789-abcdefghijklmnopqrstuv";
+    let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+    let client = OAuthClient {
+        id: ClientId::from_random_bytes([7; 16]),
+        name: ClientName::parse("Spanish tutor GPT").unwrap(),
+        kind: ClientKind::Web,
+        secret_hash: TokenHash::from_bytes(digest.as_ref().try_into().unwrap()),
+        redirect_uris: vec![RedirectUri::parse(&format!("{}/cb", app_site.uri())).unwrap()],
+        created_at: gptgate_ports::Clock::now(&app.clock),
+    };
+    app.store.create_client(&client).await.unwrap();
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", &client.id.to_string()),
+        ("redirect_uri", &format!("{}/cb", app_site.uri())),
+        ("state", "s-123"),
+    ])
+    .unwrap();
+
+    let chromium = browser(&driver).await;
+    chromium.set_window_rect(0, 0, 390, 844).await.unwrap();
+    chromium
+        .goto(format!("{}/oauth/authorize?{query}", app.address))
+        .await
+        .unwrap();
+    assert_eq!(
+        chromium.title().await.unwrap(),
+        "Sign in to continue to Spanish tutor GPT"
+    );
+    chromium
+        .find(By::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("bea@example.com")
+        .await
+        .unwrap();
+    click(&chromium, "#send").await;
+    text_once_it_shows(&chromium, "The code sent to").await;
+    let code = app.mailer.last_code_for("bea@example.com").unwrap();
+    chromium
+        .find(By::Id("code"))
+        .await
+        .unwrap()
+        .send_keys(&code)
+        .await
+        .unwrap();
+    click(&chromium, "#verify").await;
+    let page = text_once_it_shows(&chromium, "Allow Spanish tutor GPT?").await;
+    assert!(
+        page.contains("Let Spanish tutor GPT use your gptgate account: your saved conversations and connected accounts"),
+        "{page}"
+    );
+    let screenshots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    chromium
+        .screenshot(&screenshots.join("oauth-consent-phone.png"))
+        .await
+        .unwrap();
+    click(&chromium, "#allow").await;
+    text_once_it_shows(&chromium, "back at the app").await;
+    let landed = chromium.current_url().await.unwrap();
+    assert_eq!(landed.path(), "/cb");
+    let param = |name: &str| {
+        landed
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(param("state"), "s-123");
+    assert_eq!(param("iss"), app.address);
+    let code = param("code");
+    chromium.quit().await.unwrap();
+
+    let res = reqwest::Client::new()
+        .post(format!("{}/oauth/token", app.address))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &format!("{}/cb", app_site.uri())),
+            ("client_id", &client.id.to_string()),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let tokens: Value = res.json().await.unwrap();
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/gpt/accounts", app.address))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
 }
