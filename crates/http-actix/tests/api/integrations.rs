@@ -535,8 +535,8 @@ async fn the_privacy_policy_says_what_actions_send_and_how_to_manage_connections
         .await
         .unwrap();
     assert!(
-        !html.contains("your integrations page"),
-        "no providers, no page: {html}"
+        !html.contains("lets you turn an account off"),
+        "no providers, no accounts to manage: {html}"
     );
     assert!(html.contains("Cookies in your browser"), "{html}");
 }
