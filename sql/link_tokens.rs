@@ -83,6 +83,7 @@ struct ManagementRow {
     user_id: Uuid,
     expires_at: Time,
     created_at: Time,
+    signed_in: bool,
 }
 
 #[derive(FromRow)]
@@ -180,13 +181,14 @@ impl LinkTokenRepository for Store {
     #[instrument(skip_all)]
     async fn create_management_token(&self, t: &ManagementToken) -> Result<(), StorageError> {
         sqlx::query(
-            "INSERT INTO management_tokens (token_hash, user_id, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO management_tokens (token_hash, user_id, expires_at, created_at, signed_in) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&t.hash.as_bytes()[..])
         .bind(t.user_id.as_uuid())
         .bind(time(t.expires_at))
         .bind(time(t.created_at))
+        .bind(t.signed_in)
         .execute(self.writes())
         .await
         .map_err(storage)?;
@@ -249,7 +251,7 @@ impl LinkTokenRepository for Store {
         now: OffsetDateTime,
     ) -> Result<Option<ManagementToken>, StorageError> {
         let row = sqlx::query_as::<_, ManagementRow>(
-            "SELECT token_hash, user_id, expires_at, created_at FROM management_tokens \
+            "SELECT token_hash, user_id, expires_at, created_at, signed_in FROM management_tokens \
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(&hash.as_bytes()[..])
@@ -263,6 +265,7 @@ impl LinkTokenRepository for Store {
                 user_id: UserId::from_uuid(r.user_id),
                 expires_at: from_time(r.expires_at)?,
                 created_at: from_time(r.created_at)?,
+                signed_in: r.signed_in,
             })
         })
         .transpose()

@@ -252,13 +252,17 @@ impl OnboardingToken {
     }
 }
 
-/// Access to the integrations page.
+/// Access to the integrations page: a link the GPT hands out, or a browser session opened by
+/// signing in on a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagementToken {
     pub hash: TokenHash,
     pub user_id: UserId,
     pub expires_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
+    /// Opened by signing in with an emailed code (not by a link that may have travelled):
+    /// only such a session may grant an app access to the account.
+    pub signed_in: bool,
 }
 
 /// The state of one authorization redirect: consumed by the provider's callback.

@@ -2,7 +2,7 @@
 
 use actix_web::http::header;
 use actix_web::HttpRequest;
-use gptgate_domain::{ChatGptUserId, Identity, SessionId, UserId};
+use gptgate_domain::{ChatGptUserId, ClientId, Identity, SessionId, UserId};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -13,6 +13,8 @@ pub struct Caller {
     pub user_id: UserId,
     /// Set when the caller proved a session token (not for header identities).
     pub session_id: Option<SessionId>,
+    /// The OAuth client the caller's access token was issued to, if it is one.
+    pub client: Option<ClientId>,
 }
 
 /// The identity header a trusted caller may set (`TRUST_GPT_USER_ID_HEADER`).
@@ -85,24 +87,27 @@ impl AppState {
             None => None,
         };
         if !keyed {
-            // A bearer without the API key: an OAuth access token, or nothing.
+            // A bearer without the API key: an OAuth access token, or nothing. One answer for
+            // every other token, valid or not, so a stolen one cannot be tested here.
             let token = bearer.unwrap_or_default();
-            let who = self.sign_in.authenticate(token).await?;
-            if who.client.is_none() {
-                return Err(self.api_keys.check(req).err().unwrap_or_else(|| {
-                    ApiError::unauthorized("missing_api_key", "The x-api-key header is required.")
-                }));
-            }
-            return Ok(Caller {
-                user_id: who.user_id,
-                session_id: Some(who.session_id),
-            });
+            return match self.sign_in.authenticate(token).await {
+                Ok(who) if who.client.is_some() => Ok(Caller {
+                    user_id: who.user_id,
+                    session_id: Some(who.session_id),
+                    client: who.client,
+                }),
+                _ => Err(ApiError::unauthorized(
+                    "invalid_token",
+                    "Send an access token from gptgate's sign-in (OAuth), or the API key in x-api-key with the session token.",
+                )),
+            };
         }
         if let Some(token) = bearer.or(body_token.map(str::trim).filter(|t| !t.is_empty())) {
             let who = self.sign_in.authenticate(token).await?;
             return Ok(Caller {
                 user_id: who.user_id,
                 session_id: Some(who.session_id),
+                client: who.client,
             });
         }
         for (name, identity) in [
@@ -120,6 +125,7 @@ impl AppState {
                 return Ok(Caller {
                     user_id,
                     session_id: None,
+                    client: None,
                 });
             }
         }

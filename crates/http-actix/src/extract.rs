@@ -99,12 +99,11 @@ impl<B: DeserializeOwned + 'static> FromRequest for KeyedCall<B> {
         Box::pin(async move {
             let state = app_state(&req)?;
             let key_id = if crate::caller::oauth_bearer_only(&req) {
-                // An OAuth access token stands for its client's credential.
+                // An OAuth access token stands for its client's credential: budgets are the
+                // client's (a new session at every refresh must not mean a new budget).
                 let caller = state.caller(&req, None).await?;
-                format!(
-                    "oauth-session:{}",
-                    caller.session_id.map(|s| s.to_string()).unwrap_or_default()
-                )
+                let client = caller.client.map(|c| c.to_string()).unwrap_or_default();
+                format!("oauth-client:{client}")
             } else {
                 state.api_keys.check(&req)?.to_owned()
             };

@@ -171,7 +171,14 @@ async fn check(state: &AppState, params: &AuthorizeParams) -> Result<Checked, Ht
         params.code_challenge.as_deref(),
         params.code_challenge_method.as_deref(),
     ) {
-        (None, None) => None,
+        // PKCE is required of web clients; ChatGPT's Actions do not send it.
+        (None, None) if client.kind == gptgate_domain::ClientKind::ChatGpt => None,
+        (None, None) => {
+            return Err(refuse(
+                "invalid_request",
+                "PKCE is required: send code_challenge with code_challenge_method S256",
+            ))
+        }
         (Some(challenge), Some("S256")) => match URL_SAFE_NO_PAD
             .decode(challenge)
             .ok()
@@ -199,14 +206,16 @@ async fn check(state: &AppState, params: &AuthorizeParams) -> Result<Checked, Ht
     })
 }
 
-/// The browser's signed-in user, if its session is valid, with the session value.
+/// The browser's signed-in user, with the session value, if its session is valid AND was
+/// opened by signing in with an emailed code here: a session from a management link (a link
+/// that travels through chats and screenshots) never grants an app access.
 async fn signed_in(
     state: &AppState,
     req: &HttpRequest,
 ) -> Option<(gptgate_domain::UserId, String)> {
     let token = state.browser.session(req)?;
     let session = state.connections.management_session(&token).await.ok()?;
-    Some((session.user, token))
+    session.signed_in.then_some((session.user, token))
 }
 
 fn sign_in_page(
@@ -319,7 +328,9 @@ pub async fn send_code(
             Some("That is not an email address."),
         );
     };
-    let error = match state.sign_in.send_code(&email, "oauth-authorize").await {
+    // The mail budget is the client's own: one app's sign-ins cannot spend another's.
+    let sender = format!("oauth-authorize:{}", checked.client.id);
+    let error = match state.sign_in.send_code(&email, &sender).await {
         Ok(()) => None,
         Err(SendCodeError::CoolingDown { .. }) => {
             Some("A code was sent moments ago: use that one, or wait a minute.".to_owned())

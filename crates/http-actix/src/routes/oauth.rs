@@ -28,6 +28,7 @@ pub fn metadata(public_url: &str) -> Value {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
         "scopes_supported": ["gptgate"],
         "service_documentation": format!("{base}/openapi.json"),
     })
@@ -180,9 +181,13 @@ fn credentials(req: &HttpRequest, form: &Form) -> Result<(String, String), Failu
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok());
             let pair = decoded.as_deref().and_then(|d| d.split_once(':'));
+            // Each part is form-encoded (RFC 6749 2.3.1): decode it as one form value, a
+            // literal `&` or `=` kept as such.
             let unescape = |s: &str| {
-                serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
+                let escaped = s.replace('&', "%26").replace('=', "%3D");
+                serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={escaped}"))
                     .ok()
+                    .filter(|v| v.len() == 1)
                     .and_then(|mut v| v.pop())
                     .map(|(_, v)| v)
             };

@@ -305,11 +305,16 @@ async fn chatgpt_signs_a_user_in_and_calls_the_api_with_the_bearer_alone() {
     let res = s.api(Method::GET, "/api/gpt/actions", access, None).await;
     assert_eq!(res.status(), 200, "the catalog needs no API key either");
 
-    // An email sign-in's token is not enough without the API key.
+    // An email sign-in's token is not enough without the API key, and says no more than a
+    // made-up one.
     let res = s
         .api(Method::GET, "/api/gpt/accounts", &api_token, None)
         .await;
-    assert_eq!(error_code(res, 401).await, "missing_api_key");
+    assert_eq!(error_code(res, 401).await, "invalid_token");
+    let res = s
+        .api(Method::GET, "/api/gpt/accounts", "made-up", None)
+        .await;
+    assert_eq!(error_code(res, 401).await, "invalid_token");
 }
 
 #[tokio::test]
@@ -827,4 +832,68 @@ async fn the_integrations_page_lists_apps_with_access_and_takes_one_back() {
         .post_form_to(&format!("/integrations/apps/{grant}/revoke"), &[])
         .await;
     assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn a_management_link_opens_the_integrations_page_but_never_grants_an_app_access() {
+    let s = server().await;
+    let ann = s.app.sign_in("ann@example.com").await;
+    let link: Value = s
+        .app
+        .post("/api/gpt/create-management-link", &json!({ "token": ann }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let link = link["managementUrl"].as_str().unwrap();
+    let (_, open) = s.browser.open(link).await;
+    let res = s
+        .browser
+        .post_form_to(
+            "/integrations",
+            &[
+                ("token", &crate::helpers::field(&open, "token")),
+                ("csrf", &crate::helpers::field(&open, "csrf")),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(s.browser.open("/integrations").await.0, 200);
+    // The authorize page still asks this browser to sign in with a code.
+    let (status, html) = s
+        .browser
+        .open(&format!("/oauth/authorize?{}", s.authorize_query(&[])))
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Sign in to continue"), "{html}");
+    assert!(!html.contains("id=\"allow\""), "{html}");
+    // And a forged consent with the link's session is refused.
+    let res = s
+        .browser
+        .post_form_to("/oauth/authorize", &[("decision", "allow")])
+        .await;
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn a_web_client_must_use_pkce() {
+    let s = server().await;
+    let web = OAuthClient {
+        id: ClientId::from_random_bytes([8; 16]),
+        kind: ClientKind::Web,
+        ..s.client.clone()
+    };
+    s.app.store.create_client(&web).await.unwrap();
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", &web.id.to_string()),
+        ("redirect_uri", "https://tutor.example.com/cb"),
+        ("state", "s"),
+    ])
+    .unwrap();
+    let res = s.browser.get(&format!("/oauth/authorize?{query}")).await;
+    assert_eq!(res.status(), 303);
+    let to = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(param(&to, "error"), "invalid_request");
+    assert!(param(&to, "error_description").contains("PKCE"));
 }

@@ -593,11 +593,21 @@ async fn a_user_signs_in_to_an_app_with_oauth_in_a_real_browser() {
         created_at: gptgate_ports::Clock::now(&app.clock),
     };
     app.store.create_client(&client).await.unwrap();
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            verifier.as_bytes(),
+        ))
+    };
     let query = serde_urlencoded::to_string([
         ("response_type", "code"),
         ("client_id", &client.id.to_string()),
         ("redirect_uri", &format!("{}/cb", app_site.uri())),
         ("state", "s-123"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
     ])
     .unwrap();
 
@@ -662,6 +672,7 @@ async fn a_user_signs_in_to_an_app_with_oauth_in_a_real_browser() {
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", &format!("{}/cb", app_site.uri())),
+            ("code_verifier", verifier),
             ("client_id", &client.id.to_string()),
             ("client_secret", secret),
         ])

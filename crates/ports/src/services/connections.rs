@@ -112,6 +112,8 @@ pub enum LinkOwner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagementSession {
     pub user: UserId,
+    /// Opened by signing in with an emailed code, not by a management link.
+    pub signed_in: bool,
     pub expires_at: time::OffsetDateTime,
     /// How long it has left.
     pub remaining: time::Duration,
@@ -262,7 +264,8 @@ impl Connections {
     /// A link (valid 1 hour) to the integrations page.
     #[instrument(skip_all, fields(%user))]
     pub async fn create_management_link(&self, user: UserId) -> Result<String, ConnectError> {
-        let (token, _) = self.open_browser_session(user).await?;
+        // A link travels (chats, screenshots): it opens the integrations page, never grants.
+        let (token, _) = self.issue_management_token(user, false).await?;
         use secrecy::ExposeSecret;
         Ok(format!(
             "{}/integrations?token={}",
@@ -284,18 +287,27 @@ impl Connections {
             .ok_or(ConnectError::InvalidLink)?;
         Ok(ManagementSession {
             user: found.user_id,
+            signed_in: found.signed_in,
             expires_at: found.expires_at,
             remaining: found.expires_at - now,
         })
     }
 
-    /// A browser session for `user`, who just signed in on a page (the authorization server's
-    /// sign-in): a management token, the same kind the integrations page runs on, so that
-    /// page opens with it too. Returns the token and how long it lasts.
+    /// A browser session for `user`, who just signed in on a page with an emailed code (the
+    /// authorization server's sign-in): it opens the integrations page too, and it alone may
+    /// grant an app access. Returns the token and how long it lasts.
     #[instrument(skip_all, fields(%user))]
     pub async fn open_browser_session(
         &self,
         user: UserId,
+    ) -> Result<(SecretString, time::Duration), ConnectError> {
+        self.issue_management_token(user, true).await
+    }
+
+    async fn issue_management_token(
+        &self,
+        user: UserId,
+        signed_in: bool,
     ) -> Result<(SecretString, time::Duration), ConnectError> {
         let now = self.ports.clock.now();
         let (token, hash) = self.mint()?;
@@ -306,6 +318,7 @@ impl Connections {
                 user_id: user,
                 expires_at: now + self.policy.management_ttl,
                 created_at: now,
+                signed_in,
             })
             .await?;
         Ok((token, self.policy.management_ttl))

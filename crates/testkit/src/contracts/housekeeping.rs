@@ -77,6 +77,7 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
                 user_id: ann,
                 expires_at,
                 created_at: long_ago,
+                signed_in: false,
             })
             .await
             .unwrap();

@@ -108,8 +108,20 @@ pub async fn a_management_token_is_found_until_it_expires(store: Arc<dyn Store>)
         user_id: ann,
         expires_at: T0 + Duration::hours(1),
         created_at: T0,
+        signed_in: true,
     };
     store.create_management_token(&token).await.unwrap();
+    let link = ManagementToken {
+        hash: TokenHash::from_bytes([6; 32]),
+        signed_in: false,
+        ..token.clone()
+    };
+    store.create_management_token(&link).await.unwrap();
+    assert_eq!(
+        store.find_management_token(&link.hash, T0).await.unwrap(),
+        Some(link),
+        "whether it was signed in round-trips"
+    );
     let before = T0 + Duration::hours(1) - Duration::seconds(1);
     assert_eq!(
         store
