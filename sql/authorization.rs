@@ -90,6 +90,7 @@ struct RefreshRow {
     created_at: Time,
     rotated_at: Option<Time>,
     revoked_at: Option<Time>,
+    grant_started_at: Time,
 }
 
 impl RefreshRow {
@@ -103,13 +104,17 @@ impl RefreshRow {
             created_at: from_time(self.created_at)?,
             rotated_at: self.rotated_at.map(from_time).transpose()?,
             revoked_at: self.revoked_at.map(from_time).transpose()?,
+            grant_started_at: from_time(self.grant_started_at)?,
         })
     }
 }
 
+/// Inserts a refresh token only while its grant is not revoked: a revocation racing an
+/// exchange or a refresh leaves no token behind.
 const INSERT_REFRESH: &str = "INSERT INTO oauth_refresh_tokens \
      (token_hash, grant_id, client_id, user_id, expires_at, created_at, rotated_at, revoked_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+     WHERE EXISTS (SELECT 1 FROM oauth_grants WHERE id = $2 AND revoked_at IS NULL)";
 
 fn insert_refresh(
     t: &RefreshToken,
@@ -188,6 +193,27 @@ impl AuthorizationRepository for Store {
     }
 
     #[instrument(skip_all)]
+    async fn start_grant(
+        &self,
+        grant: GrantId,
+        client: ClientId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO oauth_grants (id, client_id, user_id, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(grant.as_uuid())
+        .bind(client.as_uuid())
+        .bind(user.as_uuid())
+        .bind(time(at))
+        .execute(self.writes())
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
     async fn create_code(&self, c: &AuthorizationCode) -> Result<(), StorageError> {
         sqlx::query(&format!(
             "INSERT INTO oauth_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -240,12 +266,12 @@ impl AuthorizationRepository for Store {
     }
 
     #[instrument(skip_all)]
-    async fn create_refresh_token(&self, t: &RefreshToken) -> Result<(), StorageError> {
-        insert_refresh(t)
+    async fn create_refresh_token(&self, t: &RefreshToken) -> Result<bool, StorageError> {
+        let done = insert_refresh(t)
             .execute(self.writes())
             .await
             .map_err(storage)?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     #[instrument(skip_all)]
@@ -254,8 +280,10 @@ impl AuthorizationRepository for Store {
         hash: &TokenHash,
     ) -> Result<Option<RefreshToken>, StorageError> {
         sqlx::query_as::<_, RefreshRow>(
-            "SELECT token_hash, grant_id, client_id, user_id, expires_at, created_at, \
-             rotated_at, revoked_at FROM oauth_refresh_tokens WHERE token_hash = $1",
+            "SELECT t.token_hash, t.grant_id, t.client_id, t.user_id, t.expires_at, \
+             t.created_at, t.rotated_at, t.revoked_at, g.created_at AS grant_started_at \
+             FROM oauth_refresh_tokens t JOIN oauth_grants g ON g.id = t.grant_id \
+             WHERE t.token_hash = $1",
         )
         .bind(&hash.as_bytes()[..])
         .fetch_optional(self.reads())
@@ -275,7 +303,9 @@ impl AuthorizationRepository for Store {
         let mut tx = self.writes().begin().await.map_err(storage)?;
         let spent = sqlx::query(
             "UPDATE oauth_refresh_tokens SET rotated_at = $2 \
-             WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL",
+             WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL \
+             AND EXISTS (SELECT 1 FROM oauth_grants g \
+                         WHERE g.id = oauth_refresh_tokens.grant_id AND g.revoked_at IS NULL)",
         )
         .bind(&old.as_bytes()[..])
         .bind(time(now))
@@ -285,10 +315,13 @@ impl AuthorizationRepository for Store {
         if spent.rows_affected() == 0 {
             return Ok(false);
         }
-        insert_refresh(new)
+        let stored = insert_refresh(new)
             .execute(&mut *tx)
             .await
             .map_err(storage)?;
+        if stored.rows_affected() == 0 {
+            return Ok(false);
+        }
         tx.commit().await.map_err(storage)?;
         Ok(true)
     }
@@ -297,6 +330,7 @@ impl AuthorizationRepository for Store {
     async fn revoke_grant(&self, grant: GrantId, now: OffsetDateTime) -> Result<(), StorageError> {
         let mut tx = self.writes().begin().await.map_err(storage)?;
         for sql in [
+            "UPDATE oauth_grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
             "UPDATE oauth_refresh_tokens SET revoked_at = $2 \
              WHERE grant_id = $1 AND revoked_at IS NULL",
             "UPDATE sessions SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",

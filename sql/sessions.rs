@@ -44,7 +44,9 @@ impl SessionRepository for Store {
     async fn create_session(&self, session: &Session) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at, client_id, grant_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             SELECT $1, $2, $3, $4, $5, $6, $7 \
+             WHERE $7 IS NULL OR EXISTS \
+                 (SELECT 1 FROM oauth_grants WHERE id = $7 AND revoked_at IS NULL)",
         )
         .bind(session.id.as_uuid())
         .bind(session.user_id.as_uuid())

@@ -19,6 +19,9 @@ pub struct OAuthPolicy {
     /// (a client that retried a refresh whose answer it lost); after it, the reuse means the
     /// token was stolen, and the whole grant is revoked.
     pub reuse_grace: Duration,
+    /// However often it is refreshed, a grant ends this long after the user allowed it: then
+    /// the user signs in again.
+    pub grant_lifetime: Duration,
 }
 
 impl Default for OAuthPolicy {
@@ -27,6 +30,7 @@ impl Default for OAuthPolicy {
             code_ttl: Duration::seconds(60),
             refresh_ttl: Duration::days(90),
             reuse_grace: Duration::seconds(10),
+            grant_lifetime: Duration::days(365),
         }
     }
 }
@@ -245,6 +249,8 @@ pub struct RefreshToken {
     pub rotated_at: Option<OffsetDateTime>,
     /// When its grant was revoked.
     pub revoked_at: Option<OffsetDateTime>,
+    /// When its grant started (the user allowed the app).
+    pub grant_started_at: OffsetDateTime,
 }
 
 /// A grant as its user sees it: which app has access, since its last renewal.
@@ -272,7 +278,10 @@ pub enum RefreshUse {
 
 impl RefreshToken {
     pub fn use_at(&self, now: OffsetDateTime, policy: &OAuthPolicy) -> RefreshUse {
-        if self.revoked_at.is_some() || now >= self.expires_at {
+        if self.revoked_at.is_some()
+            || now >= self.expires_at
+            || now - self.grant_started_at >= policy.grant_lifetime
+        {
             return RefreshUse::Dead;
         }
         match self.rotated_at {
@@ -437,8 +446,17 @@ mod tests {
             created_at: T0,
             rotated_at: None,
             revoked_at: None,
+            grant_started_at: T0 - Duration::days(300),
         };
         assert_eq!(token.use_at(T0, &policy), RefreshUse::Rotate);
+        // The grant's year ends the token, however fresh it is.
+        let year = token.grant_started_at + Duration::days(365);
+        assert_eq!(
+            token.use_at(year - Duration::microseconds(1), &policy),
+            RefreshUse::Rotate
+        );
+        assert_eq!(token.use_at(year, &policy), RefreshUse::Dead);
+        token.grant_started_at = T0;
         let last = T0 + Duration::days(90) - Duration::microseconds(1);
         assert_eq!(token.use_at(last, &policy), RefreshUse::Rotate);
         assert_eq!(
@@ -467,5 +485,6 @@ mod tests {
         assert_eq!(p.code_ttl, Duration::seconds(60));
         assert_eq!(p.refresh_ttl, Duration::days(90));
         assert_eq!(p.reuse_grace, Duration::seconds(10));
+        assert_eq!(p.grant_lifetime, Duration::days(365));
     }
 }

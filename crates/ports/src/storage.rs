@@ -66,7 +66,9 @@ pub trait UserRepository: Send + Sync {
 /// Stores sign-in sessions.
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
-    /// Stores a new session. Fails if its user does not exist.
+    /// Stores a new session. Fails if its user does not exist. A session of an OAuth grant
+    /// (`Session::grant`) is stored only while that grant is not revoked (checked in the same
+    /// statement); otherwise nothing is stored, and its token is refused at first use.
     async fn create_session(&self, session: &Session) -> Result<(), StorageError>;
 
     /// The session, if it exists (revoked or not).
@@ -364,6 +366,15 @@ pub trait AuthorizationRepository: Send + Sync {
     /// its access tokens stop working at once). Returns whether it existed.
     async fn delete_client(&self, id: ClientId) -> Result<bool, StorageError>;
 
+    /// Starts grant `grant` of `client` for `user` at `at` (before its code is issued).
+    async fn start_grant(
+        &self,
+        grant: GrantId,
+        client: ClientId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(), StorageError>;
+
     async fn create_code(&self, code: &AuthorizationCode) -> Result<(), StorageError>;
 
     /// Marks the code used at `now` and returns it if it exists, is unused and has not expired
@@ -375,15 +386,17 @@ pub trait AuthorizationRepository: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<CodeTaken, StorageError>;
 
-    async fn create_refresh_token(&self, token: &RefreshToken) -> Result<(), StorageError>;
+    /// Stores the first refresh token of a grant, if the grant is not revoked (checked in the
+    /// same statement). Returns whether it did.
+    async fn create_refresh_token(&self, token: &RefreshToken) -> Result<bool, StorageError>;
 
     async fn find_refresh_token(
         &self,
         hash: &TokenHash,
     ) -> Result<Option<RefreshToken>, StorageError>;
 
-    /// Marks refresh token `old` rotated at `now` if it is neither rotated nor revoked, and
-    /// stores `new`, both or neither. Returns whether it did: of concurrent rotations of one
+    /// Marks refresh token `old` rotated at `now` if it is neither rotated nor revoked and its
+    /// grant is not revoked, and stores `new`, both or neither. Returns whether it did: of concurrent rotations of one
     /// token exactly one does.
     async fn rotate_refresh_token(
         &self,
@@ -392,8 +405,9 @@ pub trait AuthorizationRepository: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<bool, StorageError>;
 
-    /// Revokes grant `grant` at `now`: its refresh tokens and the sessions issued from it
-    /// (what is already revoked keeps its first revocation time).
+    /// Revokes grant `grant` at `now`: the grant itself (so nothing more is issued from it),
+    /// its refresh tokens and the sessions issued from it (what is already revoked keeps its
+    /// first revocation time).
     async fn revoke_grant(&self, grant: GrantId, now: OffsetDateTime) -> Result<(), StorageError>;
 
     /// The grants of `user` alive at `now` (a refresh token neither rotated, revoked nor

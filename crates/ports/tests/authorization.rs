@@ -480,3 +480,31 @@ async fn a_user_sees_the_apps_with_access_and_takes_one_back() {
     assert!(h.server.grants_of(h.ann).await.unwrap().is_empty());
     assert!(!h.server.revoke_for_user(h.ann, grants[0].id).await.unwrap());
 }
+
+#[tokio::test]
+async fn a_grant_ends_a_year_after_the_user_allowed_it_however_often_it_is_refreshed() {
+    let h = harness().await;
+    let allowed_at = h.clock.now();
+    let mut issued = h.exchange(&h.code(true).await).await.unwrap();
+    while h.clock.now() + Duration::days(80) < allowed_at + Duration::days(365) {
+        h.clock.advance(Duration::days(80));
+        issued = h
+            .server
+            .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+            .await
+            .unwrap();
+    }
+    let last = allowed_at + Duration::days(365) - Duration::microseconds(1);
+    h.clock.advance(last - h.clock.now());
+    issued = h
+        .server
+        .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+        .await
+        .unwrap();
+    h.clock.advance(Duration::microseconds(1));
+    assert!(grant_refused(
+        h.server
+            .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+            .await
+    ));
+}

@@ -204,6 +204,10 @@ impl Authorization {
             GrantId::from_random_bytes(self.ports.random.bytes().map_err(Self::internal)?);
         self.ports
             .store
+            .start_grant(grant_id, client.id, user, now)
+            .await?;
+        self.ports
+            .store
             .create_code(&AuthorizationCode {
                 hash,
                 client_id: client.id,
@@ -284,8 +288,11 @@ impl Authorization {
         if !verified {
             return Err(TokenError::InvalidGrant);
         }
-        let refresh = self.mint_refresh(code.grant_id, client.id, code.user_id)?;
-        self.ports.store.create_refresh_token(&refresh.1).await?;
+        let refresh = self.mint_refresh(code.grant_id, client.id, code.user_id, code.created_at)?;
+        if !self.ports.store.create_refresh_token(&refresh.1).await? {
+            // The grant was revoked meanwhile (a replay of this very code).
+            return Err(TokenError::InvalidGrant);
+        }
         let issued = self
             .access_token(client.id, code.grant_id, code.user_id, refresh.0)
             .await?;
@@ -325,7 +332,12 @@ impl Authorization {
                 return Err(TokenError::InvalidGrant);
             }
         }
-        let (secret, next) = self.mint_refresh(token.grant_id, client.id, token.user_id)?;
+        let (secret, next) = self.mint_refresh(
+            token.grant_id,
+            client.id,
+            token.user_id,
+            token.grant_started_at,
+        )?;
         if !self
             .ports
             .store
@@ -407,6 +419,7 @@ impl Authorization {
         grant: GrantId,
         client: ClientId,
         user: UserId,
+        grant_started_at: time::OffsetDateTime,
     ) -> Result<(SecretString, RefreshToken), TokenError> {
         let now = self.ports.clock.now();
         let (secret, hash) = self.ports.tokens.mint().map_err(Self::internal)?;
@@ -421,6 +434,7 @@ impl Authorization {
                 created_at: now,
                 rotated_at: None,
                 revoked_at: None,
+                grant_started_at,
             },
         ))
     }

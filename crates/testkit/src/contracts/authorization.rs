@@ -47,6 +47,13 @@ fn code(n: u8, client: ClientId, user: UserId, challenge: bool) -> Authorization
     }
 }
 
+/// Starts grant `n` of `client` for `user` at `T0`.
+async fn started(store: &Arc<dyn Store>, n: u8, client: ClientId, user: UserId) -> GrantId {
+    let grant = GrantId::from_random_bytes([n; 16]);
+    store.start_grant(grant, client, user, T0).await.unwrap();
+    grant
+}
+
 fn refresh(n: u8, grant: GrantId, client: ClientId, user: UserId) -> RefreshToken {
     RefreshToken {
         hash: TokenHash::from_bytes([200 + n; 32]),
@@ -57,6 +64,7 @@ fn refresh(n: u8, grant: GrantId, client: ClientId, user: UserId) -> RefreshToke
         created_at: T0,
         rotated_at: None,
         revoked_at: None,
+        grant_started_at: T0,
     }
 }
 
@@ -144,7 +152,7 @@ pub async fn a_refresh_token_is_rotated_once(store: Arc<dyn Store>) {
     let ann = user(store.as_ref(), 1).await;
     let client = oauth_client(1);
     store.create_client(&client).await.unwrap();
-    let grant = GrantId::from_random_bytes([1; 16]);
+    let grant = started(&store, 1, client.id, ann).await;
     let first = refresh(1, grant, client.id, ann);
     store.create_refresh_token(&first).await.unwrap();
     assert_eq!(
@@ -192,8 +200,8 @@ pub async fn revoking_a_grant_ends_its_refresh_tokens_and_sessions_only(store: A
     let client = oauth_client(1);
     store.create_client(&client).await.unwrap();
     let (a, b) = (
-        GrantId::from_random_bytes([1; 16]),
-        GrantId::from_random_bytes([2; 16]),
+        started(&store, 1, client.id, ann).await,
+        started(&store, 2, client.id, ann).await,
     );
     let policy = SessionPolicy::default();
     let in_a = policy.open_for_grant(SessionId::from_random_bytes([1; 16]), ann, client.id, a, T0);
@@ -253,7 +261,7 @@ pub async fn deleting_a_client_or_a_user_takes_their_grants_along(store: Arc<dyn
     let (gpt, web) = (oauth_client(1), oauth_client(2));
     store.create_client(&gpt).await.unwrap();
     store.create_client(&web).await.unwrap();
-    let grant = GrantId::from_random_bytes([1; 16]);
+    let grant = started(&store, 1, gpt.id, ann).await;
     let session = SessionPolicy::default().open_for_grant(
         SessionId::from_random_bytes([1; 16]),
         ann,
@@ -266,7 +274,7 @@ pub async fn deleting_a_client_or_a_user_takes_their_grants_along(store: Arc<dyn
     store.create_code(&anns_code).await.unwrap();
     let anns_token = refresh(1, grant, gpt.id, ann);
     store.create_refresh_token(&anns_token).await.unwrap();
-    let bobs_token = refresh(2, GrantId::from_random_bytes([2; 16]), web.id, bob);
+    let bobs_token = refresh(2, started(&store, 2, web.id, bob).await, web.id, bob);
     store.create_refresh_token(&bobs_token).await.unwrap();
     let bobs_code = code(2, web.id, bob, false);
     store.create_code(&bobs_code).await.unwrap();
@@ -304,9 +312,9 @@ pub async fn a_users_live_grants_are_listed_with_their_apps(store: Arc<dyn Store
     store.create_client(&gpt).await.unwrap();
     store.create_client(&web).await.unwrap();
     let (a, b, c) = (
-        GrantId::from_random_bytes([1; 16]),
-        GrantId::from_random_bytes([2; 16]),
-        GrantId::from_random_bytes([3; 16]),
+        started(&store, 1, gpt.id, ann).await,
+        started(&store, 2, web.id, ann).await,
+        started(&store, 3, gpt.id, bob).await,
     );
     let mut older = refresh(1, a, gpt.id, ann);
     older.created_at = T0 - Duration::days(1);
@@ -349,4 +357,56 @@ pub async fn a_users_live_grants_are_listed_with_their_apps(store: Arc<dyn Store
         .await
         .unwrap()
         .is_empty());
+}
+
+pub async fn nothing_more_is_issued_from_a_revoked_grant(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    let client = oauth_client(1);
+    store.create_client(&client).await.unwrap();
+    let grant = started(&store, 1, client.id, ann).await;
+    let live = refresh(1, grant, client.id, ann);
+    assert!(store.create_refresh_token(&live).await.unwrap());
+    store.revoke_grant(grant, T0).await.unwrap();
+    // A refresh token, a rotation, a session: none is issued any more.
+    assert!(!store
+        .create_refresh_token(&refresh(2, grant, client.id, ann))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .find_refresh_token(&TokenHash::from_bytes([202; 32]))
+            .await
+            .unwrap(),
+        None
+    );
+    let other = started(&store, 2, client.id, ann).await;
+    let unrevoked = refresh(3, other, client.id, ann);
+    store.create_refresh_token(&unrevoked).await.unwrap();
+    store.revoke_grant(other, T0).await.unwrap();
+    assert!(!store
+        .rotate_refresh_token(&unrevoked.hash, &refresh(4, other, client.id, ann), T0)
+        .await
+        .unwrap());
+    let session = SessionPolicy::default().open_for_grant(
+        SessionId::from_random_bytes([1; 16]),
+        ann,
+        client.id,
+        grant,
+        T0,
+    );
+    store.create_session(&session).await.unwrap();
+    assert_eq!(store.find_session(session.id).await.unwrap(), None);
+    // A token's grant start comes with it.
+    let third = started(&store, 3, client.id, ann).await;
+    let t = refresh(5, third, client.id, ann);
+    store.create_refresh_token(&t).await.unwrap();
+    assert_eq!(
+        store
+            .find_refresh_token(&t.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .grant_started_at,
+        T0
+    );
 }

@@ -111,6 +111,10 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
     let client = super::authorization::oauth_client(1);
     store.create_client(&client).await.unwrap();
     let grant = gptgate_domain::GrantId::from_random_bytes([1; 16]);
+    store
+        .start_grant(grant, client.id, ann, long_ago)
+        .await
+        .unwrap();
     for (n, expires_at) in [(1u8, before - Duration::seconds(1)), (2, before)] {
         store
             .create_code(&gptgate_domain::AuthorizationCode {
@@ -135,6 +139,7 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
         created_at: long_ago,
         rotated_at,
         revoked_at,
+        grant_started_at: long_ago,
     };
     let later = before + Duration::days(30);
     for t in [

@@ -52,6 +52,17 @@ struct State {
     /// Authorization codes, with when each was used.
     oauth_codes: HashMap<TokenHash, (AuthorizationCode, Option<OffsetDateTime>)>,
     refresh_tokens: HashMap<TokenHash, RefreshToken>,
+    /// Grant -> (its client, its user, when it started, when it was revoked).
+    grants: HashMap<GrantId, (ClientId, UserId, OffsetDateTime, Option<OffsetDateTime>)>,
+}
+
+impl State {
+    /// Whether `grant` exists and is not revoked.
+    fn grant_alive(&self, grant: GrantId) -> bool {
+        self.grants
+            .get(&grant)
+            .is_some_and(|(_, _, _, revoked)| revoked.is_none())
+    }
 }
 
 impl InMemoryStore {
@@ -218,6 +229,7 @@ impl UserRepository for InMemoryStore {
         state.exports.retain(|_, t| t.user_id != id);
         state.oauth_codes.retain(|_, (c, _)| c.user_id != id);
         state.refresh_tokens.retain(|_, t| t.user_id != id);
+        state.grants.retain(|_, (_, user, _, _)| *user != id);
         Ok(existed)
     }
 }
@@ -233,6 +245,12 @@ impl SessionRepository for InMemoryStore {
         }
         if state.sessions.contains_key(&session.id) {
             return Err(StorageError::Failed("duplicate session id".into()));
+        }
+        if session
+            .grant
+            .is_some_and(|(_, grant)| !state.grant_alive(grant))
+        {
+            return Ok(()); // a session of a revoked grant is not stored
         }
         state.sessions.insert(session.id, session.clone());
         Ok(())
@@ -732,10 +750,29 @@ impl AuthorizationRepository for InMemoryStore {
         let existed = state.clients.remove(&id).is_some();
         state.oauth_codes.retain(|_, (c, _)| c.client_id != id);
         state.refresh_tokens.retain(|_, t| t.client_id != id);
+        state.grants.retain(|_, (client, _, _, _)| *client != id);
         state
             .sessions
             .retain(|_, s| s.grant.is_none_or(|(client, _)| client != id));
         Ok(existed)
+    }
+
+    async fn start_grant(
+        &self,
+        grant: GrantId,
+        client: ClientId,
+        user: UserId,
+        at: OffsetDateTime,
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if !state.clients.contains_key(&client)
+            || !state.users.contains_key(&user)
+            || state.grants.contains_key(&grant)
+        {
+            return Err(StorageError::Failed("grant rejected".into()));
+        }
+        state.grants.insert(grant, (client, user, at, None));
+        Ok(())
     }
 
     async fn create_code(&self, code: &AuthorizationCode) -> Result<(), StorageError> {
@@ -770,7 +807,7 @@ impl AuthorizationRepository for InMemoryStore {
         })
     }
 
-    async fn create_refresh_token(&self, token: &RefreshToken) -> Result<(), StorageError> {
+    async fn create_refresh_token(&self, token: &RefreshToken) -> Result<bool, StorageError> {
         let mut state = self.lock()?;
         if !state.clients.contains_key(&token.client_id)
             || !state.users.contains_key(&token.user_id)
@@ -778,17 +815,27 @@ impl AuthorizationRepository for InMemoryStore {
         {
             return Err(StorageError::Failed("refresh token rejected".into()));
         }
+        if !state.grant_alive(token.grant_id) {
+            return Ok(false);
+        }
         state
             .refresh_tokens
             .insert(token.hash.clone(), token.clone());
-        Ok(())
+        Ok(true)
     }
 
     async fn find_refresh_token(
         &self,
         hash: &TokenHash,
     ) -> Result<Option<RefreshToken>, StorageError> {
-        Ok(self.lock()?.refresh_tokens.get(hash).cloned())
+        let state = self.lock()?;
+        Ok(state.refresh_tokens.get(hash).and_then(|t| {
+            let (_, _, started, _) = state.grants.get(&t.grant_id)?;
+            Some(RefreshToken {
+                grant_started_at: *started,
+                ..t.clone()
+            })
+        }))
     }
 
     async fn rotate_refresh_token(
@@ -799,7 +846,10 @@ impl AuthorizationRepository for InMemoryStore {
     ) -> Result<bool, StorageError> {
         let mut state = self.lock()?;
         match state.refresh_tokens.get(old) {
-            Some(t) if t.rotated_at.is_none() && t.revoked_at.is_none() => {}
+            Some(t)
+                if t.rotated_at.is_none()
+                    && t.revoked_at.is_none()
+                    && state.grant_alive(t.grant_id) => {}
             _ => return Ok(false),
         }
         if state.refresh_tokens.contains_key(&new.hash) {
@@ -842,6 +892,9 @@ impl AuthorizationRepository for InMemoryStore {
 
     async fn revoke_grant(&self, grant: GrantId, now: OffsetDateTime) -> Result<(), StorageError> {
         let mut state = self.lock()?;
+        if let Some((_, _, _, revoked)) = state.grants.get_mut(&grant) {
+            revoked.get_or_insert(now);
+        }
         for t in state
             .refresh_tokens
             .values_mut()
