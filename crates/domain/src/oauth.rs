@@ -390,6 +390,7 @@ mod tests {
             "javascript:alert(1)",
             "app.example.com/cb",
             "https://app.example.com\\@evil.example/",
+            "http://localhost:x/cb",
             "",
         ] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad:?}");
@@ -403,6 +404,7 @@ mod tests {
     #[test]
     fn names_are_one_to_a_hundred_printable_characters() {
         assert_eq!(ClientName::parse("  Tutor ").unwrap().as_str(), "Tutor");
+        assert_eq!(ClientName::parse("Tutor").unwrap().to_string(), "Tutor");
         assert!(ClientName::parse(&"é".repeat(100)).is_ok());
         assert!(ClientName::parse(&"é".repeat(101)).is_err());
         assert!(ClientName::parse("   ").is_err());
@@ -422,6 +424,13 @@ mod tests {
             Some(ClientKind::Web)
         );
         assert_eq!(ClientKind::parse("Web"), None);
+    }
+
+    #[test]
+    fn a_challenge_keeps_its_bytes_and_shows_none() {
+        let challenge = CodeChallenge::from_bytes([7; 32]);
+        assert_eq!(challenge.as_bytes(), &[7; 32]);
+        assert_eq!(format!("{challenge:?}"), "CodeChallenge(..)");
     }
 
     #[test]

@@ -89,4 +89,27 @@ mod tests {
         session.revoked_at = Some(t0);
         assert!(!session.is_active(t0 + Duration::seconds(1)));
     }
+
+    #[test]
+    fn a_session_of_a_grant_names_its_client_and_grant() {
+        let now = datetime!(2026-01-01 00:00 UTC);
+        let client = ClientId::from_random_bytes([1; 16]);
+        let grant = GrantId::from_random_bytes([2; 16]);
+        let policy = SessionPolicy::default();
+        let s = policy.open_for_grant(
+            SessionId::from_random_bytes([3; 16]),
+            UserId::from_random_bytes([4; 16]),
+            client,
+            grant,
+            now,
+        );
+        assert_eq!(s.grant, Some((client, grant)));
+        assert_eq!(s.expires_at, now + policy.ttl);
+        assert_eq!(
+            policy
+                .open(SessionId::from_random_bytes([3; 16]), s.user_id, now)
+                .grant,
+            None
+        );
+    }
 }

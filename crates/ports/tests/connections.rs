@@ -1170,3 +1170,23 @@ async fn the_owner_is_said_by_masked_email_or_as_the_chatgpt_account() {
         LinkOwner::Email(email.masked())
     );
 }
+
+#[tokio::test]
+async fn a_browser_session_from_a_sign_in_may_grant_and_a_links_may_not() {
+    let h = harness().await;
+    let (token, lasts) = h.connections.open_browser_session(h.ann).await.unwrap();
+    assert_eq!(lasts, Duration::hours(1));
+    let session = h
+        .connections
+        .management_session(token.expose_secret())
+        .await
+        .unwrap();
+    assert_eq!((session.user, session.signed_in), (h.ann, true));
+    let link = h.connections.create_management_link(h.ann).await.unwrap();
+    let from_link = h
+        .connections
+        .management_session(&token_of(&link))
+        .await
+        .unwrap();
+    assert_eq!((from_link.user, from_link.signed_in), (h.ann, false));
+}
