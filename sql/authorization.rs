@@ -281,7 +281,8 @@ impl AuthorizationRepository for Store {
     ) -> Result<Option<RefreshToken>, StorageError> {
         sqlx::query_as::<_, RefreshRow>(
             "SELECT t.token_hash, t.grant_id, t.client_id, t.user_id, t.expires_at, \
-             t.created_at, t.rotated_at, t.revoked_at, g.created_at AS grant_started_at \
+             t.created_at, t.rotated_at, COALESCE(t.revoked_at, g.revoked_at) AS revoked_at, \
+             g.created_at AS grant_started_at \
              FROM oauth_refresh_tokens t JOIN oauth_grants g ON g.id = t.grant_id \
              WHERE t.token_hash = $1",
         )
@@ -313,6 +314,7 @@ impl AuthorizationRepository for Store {
         .await
         .map_err(storage)?;
         if spent.rows_affected() == 0 {
+            tx.rollback().await.map_err(storage)?;
             return Ok(false);
         }
         let stored = insert_refresh(new)
@@ -320,6 +322,7 @@ impl AuthorizationRepository for Store {
             .await
             .map_err(storage)?;
         if stored.rows_affected() == 0 {
+            tx.rollback().await.map_err(storage)?;
             return Ok(false);
         }
         tx.commit().await.map_err(storage)?;
@@ -352,11 +355,13 @@ impl AuthorizationRepository for Store {
         user: UserId,
         now: OffsetDateTime,
     ) -> Result<Vec<GrantSummary>, StorageError> {
-        let rows: Vec<(Uuid, Uuid, String, Time)> = sqlx::query_as(
-            "SELECT t.grant_id, t.client_id, c.name, t.created_at \
+        let rows: Vec<(Uuid, Uuid, String, Time, Time)> = sqlx::query_as(
+            "SELECT t.grant_id, t.client_id, c.name, t.created_at, g.created_at \
              FROM oauth_refresh_tokens t JOIN oauth_clients c ON c.id = t.client_id \
+             JOIN oauth_grants g ON g.id = t.grant_id \
              WHERE t.user_id = $1 AND t.rotated_at IS NULL AND t.revoked_at IS NULL \
-             AND t.expires_at > $2 ORDER BY t.created_at, t.grant_id",
+             AND g.revoked_at IS NULL AND t.expires_at > $2 \
+             ORDER BY t.created_at, t.grant_id",
         )
         .bind(user.as_uuid())
         .bind(time(now))
@@ -364,12 +369,13 @@ impl AuthorizationRepository for Store {
         .await
         .map_err(storage)?;
         rows.into_iter()
-            .map(|(grant, client, name, renewed)| {
+            .map(|(grant, client, name, renewed, started)| {
                 Ok(GrantSummary {
                     id: GrantId::from_uuid(grant),
                     client_id: ClientId::from_uuid(client),
                     client_name: ClientName::parse(&name).map_err(|_| corrupt("client name"))?,
                     renewed_at: from_time(renewed)?,
+                    started_at: from_time(started)?,
                 })
             })
             .collect()

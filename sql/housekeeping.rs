@@ -67,6 +67,17 @@ impl Housekeeping for Store {
                 vec![before],
             )
             .await?,
+            // A grant goes once nothing refers to it any more: no code, no refresh token (a
+            // replay must still find its grant), no session.
+            grants: run(
+                "DELETE FROM oauth_grants WHERE created_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM oauth_codes c WHERE c.grant_id = oauth_grants.id) \
+                 AND NOT EXISTS (SELECT 1 FROM oauth_refresh_tokens t \
+                                 WHERE t.grant_id = oauth_grants.id) \
+                 AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.grant_id = oauth_grants.id)",
+                vec![before],
+            )
+            .await?,
         })
     }
 

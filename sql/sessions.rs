@@ -64,7 +64,11 @@ impl SessionRepository for Store {
     #[instrument(skip_all)]
     async fn find_session(&self, id: SessionId) -> Result<Option<Session>, StorageError> {
         sqlx::query_as::<_, SessionRow>(
-            "SELECT id, user_id, created_at, expires_at, revoked_at, client_id, grant_id FROM sessions WHERE id = $1",
+            // A session of a revoked grant is revoked, whatever its own row says (a session
+            // inserted while the revocation was committing is caught here).
+            "SELECT s.id, s.user_id, s.created_at, s.expires_at, \
+             COALESCE(s.revoked_at, g.revoked_at) AS revoked_at, s.client_id, s.grant_id \
+             FROM sessions s LEFT JOIN oauth_grants g ON g.id = s.grant_id WHERE s.id = $1",
         )
         .bind(id.as_uuid())
         .fetch_optional(self.reads())
@@ -81,9 +85,10 @@ impl SessionRepository for Store {
         now: OffsetDateTime,
     ) -> Result<Vec<Session>, StorageError> {
         sqlx::query_as::<_, SessionRow>(
-            "SELECT id, user_id, created_at, expires_at, revoked_at, client_id, grant_id FROM sessions \
-             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
-             ORDER BY created_at, id",
+            "SELECT s.id, s.user_id, s.created_at, s.expires_at, s.revoked_at, s.client_id, \
+             s.grant_id FROM sessions s LEFT JOIN oauth_grants g ON g.id = s.grant_id \
+             WHERE s.user_id = $1 AND s.revoked_at IS NULL AND g.revoked_at IS NULL \
+             AND s.expires_at > $2 ORDER BY s.created_at, s.id",
         )
         .bind(user.as_uuid())
         .bind(time(now))

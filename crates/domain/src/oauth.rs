@@ -261,6 +261,8 @@ pub struct GrantSummary {
     pub client_name: ClientName,
     /// When its current refresh token was issued (the app's last sign-in or renewal).
     pub renewed_at: OffsetDateTime,
+    /// When the user allowed the app.
+    pub started_at: OffsetDateTime,
 }
 
 /// What presenting a refresh token at `now` means.

@@ -96,6 +96,9 @@ impl AppState {
                     session_id: Some(who.session_id),
                     client: who.client,
                 }),
+                // The store failing is not the caller's mistake: no 401 that would sign every
+                // user out.
+                Err(e @ gptgate_ports::services::AuthenticateError::Storage(_)) => Err(e.into()),
                 _ => Err(ApiError::unauthorized(
                     "invalid_token",
                     "Send an access token from gptgate's sign-in (OAuth), or the API key in x-api-key with the session token.",

@@ -315,6 +315,8 @@ pub struct PurgeReport {
     /// Its refresh tokens that expired or were revoked (spent ones stay until they expire, so
     /// a late replay is still recognised and revokes its grant).
     pub refresh_tokens: u64,
+    /// Grants nothing refers to any more (no code, refresh token or session).
+    pub grants: u64,
 }
 
 /// Removes rows nobody can use any more.

@@ -389,10 +389,11 @@ impl Authorization {
 
     /// The apps with access to `user`'s account.
     pub async fn grants_of(&self, user: UserId) -> Result<Vec<GrantSummary>, StorageError> {
-        self.ports
-            .store
-            .grants_of(user, self.ports.clock.now())
-            .await
+        let now = self.ports.clock.now();
+        let mut grants = self.ports.store.grants_of(user, now).await?;
+        // Past its year a grant can no longer be refreshed: it no longer counts as access.
+        grants.retain(|g| now - g.started_at < self.policy.grant_lifetime);
+        Ok(grants)
     }
 
     /// Ends `user`'s grant `grant` (the app loses its access at once). Returns whether it was
@@ -453,6 +454,17 @@ impl Authorization {
             .sessions
             .open_for_grant(session_id, user, client, grant, now);
         self.ports.sessions.create_session(&session).await?;
+        // Not stored if the grant was revoked meanwhile: say so rather than hand out a token
+        // that is dead on arrival.
+        if self
+            .ports
+            .sessions
+            .find_session(session_id)
+            .await?
+            .is_none_or(|s| !s.is_active(now))
+        {
+            return Err(TokenError::InvalidGrant);
+        }
         let token = self
             .ports
             .session_tokens

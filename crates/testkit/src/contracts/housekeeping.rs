@@ -152,6 +152,18 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
         store.create_refresh_token(&t).await.unwrap();
     }
 
+    // Grants nothing refers to: one old (purged), one recent (kept).
+    let orphan = gptgate_domain::GrantId::from_random_bytes([2; 16]);
+    store
+        .start_grant(orphan, client.id, ann, long_ago)
+        .await
+        .unwrap();
+    let recent = gptgate_domain::GrantId::from_random_bytes([3; 16]);
+    store
+        .start_grant(recent, client.id, ann, before)
+        .await
+        .unwrap();
+
     let report = store.purge(before).await.unwrap();
     assert_eq!(
         report,
@@ -164,8 +176,13 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
             export_links: 1,
             authorization_codes: 1,
             refresh_tokens: 2,
+            grants: 1,
         }
     );
+    // The purged grant's id can be started again; the kept ones cannot.
+    assert!(store.start_grant(orphan, client.id, ann, T0).await.is_ok());
+    assert!(store.start_grant(recent, client.id, ann, T0).await.is_err());
+    assert!(store.start_grant(grant, client.id, ann, T0).await.is_err());
     for (n, kept) in [(3u8, true), (4, true), (5, true), (1, false), (2, false)] {
         assert_eq!(
             store

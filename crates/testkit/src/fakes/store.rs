@@ -257,7 +257,17 @@ impl SessionRepository for InMemoryStore {
     }
 
     async fn find_session(&self, id: SessionId) -> Result<Option<Session>, StorageError> {
-        Ok(self.lock()?.sessions.get(&id).cloned())
+        let state = self.lock()?;
+        // A session of a revoked grant is revoked, whatever its own record says.
+        Ok(state.sessions.get(&id).map(|s| {
+            let mut s = s.clone();
+            if let Some((_, grant)) = s.grant {
+                if let Some((_, _, _, Some(revoked))) = state.grants.get(&grant) {
+                    s.revoked_at.get_or_insert(*revoked);
+                }
+            }
+            s
+        }))
     }
 
     async fn active_sessions(
@@ -269,7 +279,11 @@ impl SessionRepository for InMemoryStore {
         let mut active: Vec<Session> = state
             .sessions
             .values()
-            .filter(|s| s.user_id == user && s.is_active(now))
+            .filter(|s| {
+                s.user_id == user
+                    && s.is_active(now)
+                    && s.grant.is_none_or(|(_, g)| state.grant_alive(g))
+            })
             .cloned()
             .collect();
         active.sort_by_key(|s| (s.created_at, s.id));
@@ -876,6 +890,7 @@ impl AuthorizationRepository for InMemoryStore {
                     && t.rotated_at.is_none()
                     && t.revoked_at.is_none()
                     && now < t.expires_at
+                    && state.grant_alive(t.grant_id)
             })
             .filter_map(|t| {
                 Some(GrantSummary {
@@ -883,6 +898,7 @@ impl AuthorizationRepository for InMemoryStore {
                     client_id: t.client_id,
                     client_name: state.clients.get(&t.client_id)?.name.clone(),
                     renewed_at: t.created_at,
+                    started_at: state.grants.get(&t.grant_id)?.2,
                 })
             })
             .collect();
@@ -969,6 +985,25 @@ impl Housekeeping for InMemoryStore {
             refresh_tokens: count(&mut state.refresh_tokens, |t| {
                 t.expires_at >= before && t.revoked_at.is_none_or(|r| r >= before)
             }),
+            grants: {
+                let referred: std::collections::HashSet<GrantId> = state
+                    .oauth_codes
+                    .values()
+                    .map(|(c, _)| c.grant_id)
+                    .chain(state.refresh_tokens.values().map(|t| t.grant_id))
+                    .chain(
+                        state
+                            .sessions
+                            .values()
+                            .filter_map(|s| s.grant.map(|(_, g)| g)),
+                    )
+                    .collect();
+                let len = state.grants.len();
+                state
+                    .grants
+                    .retain(|id, (_, _, started, _)| *started >= before || referred.contains(id));
+                (len - state.grants.len()) as u64
+            },
         })
     }
 
