@@ -24,7 +24,7 @@ struct ClientRow {
     id: Uuid,
     name: String,
     kind: String,
-    secret_hash: Vec<u8>,
+    secret_hash: Option<Vec<u8>>,
     redirect_uris: List,
     created_at: Time,
 }
@@ -35,7 +35,10 @@ impl ClientRow {
             id: ClientId::from_uuid(self.id),
             name: ClientName::parse(&self.name).map_err(|_| corrupt("client name"))?,
             kind: ClientKind::parse(&self.kind).ok_or_else(|| corrupt("client kind"))?,
-            secret_hash: TokenHash::from_bytes(hash_of(self.secret_hash, "client secret hash")?),
+            secret_hash: self
+                .secret_hash
+                .map(|h| hash_of(h, "client secret hash").map(TokenHash::from_bytes))
+                .transpose()?,
             redirect_uris: from_list(self.redirect_uris)
                 .iter()
                 .map(|u| RedirectUri::parse(u).map_err(|_| corrupt("redirect URI")))
@@ -146,7 +149,7 @@ impl AuthorizationRepository for Store {
         .bind(c.id.as_uuid())
         .bind(c.name.as_str())
         .bind(c.kind.as_str())
-        .bind(&c.secret_hash.as_bytes()[..])
+        .bind(c.secret_hash.as_ref().map(|h| h.as_bytes().to_vec()))
         .bind(list(&uris))
         .bind(time(c.created_at))
         .execute(self.writes())

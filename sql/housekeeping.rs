@@ -78,6 +78,14 @@ impl Housekeeping for Store {
                 vec![before],
             )
             .await?,
+            // A client that registered itself and never started a grant (RFC 7591 leaves
+            // cleaning up to the server): a day is enough to sign in.
+            unused_clients: run(
+                "DELETE FROM oauth_clients WHERE kind = 'public' AND created_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.client_id = oauth_clients.id)",
+                vec![before],
+            )
+            .await?,
         })
     }
 

@@ -5,8 +5,8 @@
 CREATE TABLE oauth_clients (
     id            uuid PRIMARY KEY,
     name          text NOT NULL,
-    kind          text NOT NULL CHECK (kind IN ('chatgpt', 'web')),
-    secret_hash   bytea NOT NULL,
+    kind          text NOT NULL CHECK (kind IN ('chatgpt', 'web', 'public')),
+    secret_hash   bytea, -- none for a public client
     redirect_uris text[] NOT NULL,
     created_at    timestamptz NOT NULL
 );

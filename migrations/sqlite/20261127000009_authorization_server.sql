@@ -5,8 +5,8 @@
 CREATE TABLE oauth_clients (
     id            BLOB PRIMARY KEY NOT NULL,
     name          TEXT NOT NULL,
-    kind          TEXT NOT NULL CHECK (kind IN ('chatgpt', 'web')),
-    secret_hash   BLOB NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('chatgpt', 'web', 'public')),
+    secret_hash   BLOB, -- none for a public client
     redirect_uris TEXT NOT NULL, -- JSON array of strings
     created_at    INTEGER NOT NULL
 ) STRICT;

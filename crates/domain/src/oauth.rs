@@ -36,11 +36,14 @@ impl Default for OAuthPolicy {
 }
 
 /// What kind of client: ChatGPT's GPT Actions, whose callback URL changes when the GPT's schema
-/// is edited, or any other client, whose redirect URIs are matched exactly.
+/// is edited; any other client the operator registered (confidential, its redirect URIs matched
+/// exactly); or a public client that registered itself (RFC 7591: an MCP client on the user's
+/// machine), which holds no secret and must use PKCE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientKind {
     ChatGpt,
     Web,
+    Public,
 }
 
 impl ClientKind {
@@ -48,6 +51,7 @@ impl ClientKind {
         match self {
             Self::ChatGpt => "chatgpt",
             Self::Web => "web",
+            Self::Public => "public",
         }
     }
 
@@ -55,6 +59,7 @@ impl ClientKind {
         match raw {
             "chatgpt" => Some(Self::ChatGpt),
             "web" => Some(Self::Web),
+            "public" => Some(Self::Public),
             _ => None,
         }
     }
@@ -73,6 +78,8 @@ pub enum ClientError {
     InvalidRedirectUri(String),
     #[error("a client other than a ChatGPT one needs at least one redirect URI")]
     NoRedirectUri,
+    #[error("at most {0} redirect URIs")]
+    TooManyRedirectUris(usize),
 }
 
 impl ClientName {
@@ -165,8 +172,9 @@ pub struct OAuthClient {
     pub id: ClientId,
     pub name: ClientName,
     pub kind: ClientKind,
-    /// The SHA-256 of its secret (256 random bits): the secret itself is shown once.
-    pub secret_hash: TokenHash,
+    /// The SHA-256 of its secret (256 random bits): the secret itself is shown once. A public
+    /// client has none.
+    pub secret_hash: Option<TokenHash>,
     pub redirect_uris: Vec<RedirectUri>,
     pub created_at: OffsetDateTime,
 }
@@ -184,10 +192,22 @@ impl OAuthClient {
         kind: ClientKind,
         redirect_uris: &[RedirectUri],
     ) -> Result<(), ClientError> {
-        if kind == ClientKind::Web && redirect_uris.is_empty() {
+        if kind != ClientKind::ChatGpt && redirect_uris.is_empty() {
             return Err(ClientError::NoRedirectUri);
         }
+        if redirect_uris.len() > Self::MAX_REDIRECT_URIS {
+            return Err(ClientError::TooManyRedirectUris(Self::MAX_REDIRECT_URIS));
+        }
         Ok(())
+    }
+
+    /// The most redirect URIs a client may register.
+    pub const MAX_REDIRECT_URIS: usize = 10;
+
+    /// Whether its authorization requests must carry a PKCE challenge: every client but
+    /// ChatGPT's Actions (confidential, exact callbacks, and it does not send one).
+    pub fn requires_pkce(&self) -> bool {
+        self.kind != ClientKind::ChatGpt
     }
 }
 
@@ -306,7 +326,7 @@ mod tests {
             id: ClientId::from_random_bytes([1; 16]),
             name: ClientName::parse("Spanish tutor GPT").unwrap(),
             kind,
-            secret_hash: TokenHash::from_bytes([2; 32]),
+            secret_hash: Some(TokenHash::from_bytes([2; 32])),
             redirect_uris: uris
                 .iter()
                 .map(|u| RedirectUri::parse(u).unwrap())
@@ -420,6 +440,22 @@ mod tests {
             Err(ClientError::NoRedirectUri)
         );
         assert!(OAuthClient::check_registration(ClientKind::ChatGpt, &[]).is_ok());
+        assert_eq!(
+            OAuthClient::check_registration(ClientKind::Public, &[]),
+            Err(ClientError::NoRedirectUri)
+        );
+        let uri = RedirectUri::parse("http://127.0.0.1:5000/cb").unwrap();
+        assert!(
+            OAuthClient::check_registration(ClientKind::Public, &vec![uri.clone(); 10]).is_ok()
+        );
+        assert_eq!(
+            OAuthClient::check_registration(ClientKind::Public, &vec![uri; 11]),
+            Err(ClientError::TooManyRedirectUris(10))
+        );
+        assert_eq!(ClientKind::parse("public"), Some(ClientKind::Public));
+        assert!(client(ClientKind::Web, &["https://a.example/cb"]).requires_pkce());
+        assert!(client(ClientKind::Public, &["https://a.example/cb"]).requires_pkce());
+        assert!(!client(ClientKind::ChatGpt, &[]).requires_pkce());
         assert_eq!(ClientKind::parse("chatgpt"), Some(ClientKind::ChatGpt));
         assert_eq!(
             ClientKind::parse(ClientKind::Web.as_str()),

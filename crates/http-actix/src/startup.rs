@@ -198,6 +198,7 @@ fn state(
         &store,
         env.clock.clone(),
         env.random.clone(),
+        budgets.clone(),
     )?;
     let state = AppState {
         sign_in,
@@ -367,6 +368,7 @@ pub fn authorization(
     store: &Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
+    budgets: Arc<dyn gptgate_ports::BudgetRepository>,
 ) -> Result<Authorization, StartupError> {
     let keys = ServerKeys::derive(&config.jwt_secret)?;
     Ok(Authorization::new(
@@ -377,6 +379,7 @@ pub fn authorization(
             session_tokens: Arc::new(JwtSessionTokens::new(&keys, public_url)),
             clock,
             random,
+            budgets,
         },
         OAuthPolicy::default(),
         SessionPolicy {
@@ -400,6 +403,7 @@ pub async fn authorization_for_cli(config: &Config) -> Result<Authorization, Sta
         &store,
         Arc::new(SystemClock),
         Arc::new(OsRandom::new()),
+        Arc::new(InProcessBudgets::new()),
     )
 }
 

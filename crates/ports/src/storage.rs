@@ -317,6 +317,8 @@ pub struct PurgeReport {
     pub refresh_tokens: u64,
     /// Grants nothing refers to any more (no code, refresh token or session).
     pub grants: u64,
+    /// Clients that registered themselves and never started a grant.
+    pub unused_clients: u64,
 }
 
 /// Removes rows nobody can use any more.

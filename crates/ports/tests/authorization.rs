@@ -44,6 +44,7 @@ async fn harness() -> Harness {
             session_tokens: Arc::new(FakeSessionTokens),
             clock: Arc::new(clock.clone()),
             random: Arc::new(SeededRandom::new(3)),
+            budgets: store.clone(),
         },
         OAuthPolicy::default(),
         SessionPolicy {
@@ -81,7 +82,7 @@ impl Harness {
     fn credentials(&self) -> ClientCredentials<'_> {
         ClientCredentials {
             id: &self.client_id,
-            secret: self.secret.expose_secret(),
+            secret: Some(self.secret.expose_secret()),
         }
     }
 
@@ -134,7 +135,7 @@ async fn registration_checks_names_and_uris_and_shows_the_secret_once() {
     assert_eq!(h.server.clients().await.unwrap(), vec![h.client.clone()]);
     assert_eq!(
         h.client.secret_hash,
-        h.tokens.hash(h.secret.expose_secret())
+        Some(h.tokens.hash(h.secret.expose_secret()))
     );
     for (name, kind, uris) in [
         ("", ClientKind::ChatGpt, vec![]),
@@ -255,7 +256,7 @@ async fn a_code_works_once_for_sixty_seconds_for_its_client_uri_and_verifier() {
             .exchange_code(
                 &ClientCredentials {
                     id: &id,
-                    secret: other.secret.expose_secret()
+                    secret: Some(other.secret.expose_secret())
                 },
                 &code,
                 Some(CALLBACK),
@@ -292,7 +293,10 @@ async fn the_client_must_prove_itself() {
         assert!(matches!(
             h.server
                 .exchange_code(
-                    &ClientCredentials { id, secret },
+                    &ClientCredentials {
+                        id,
+                        secret: Some(secret)
+                    },
                     &code,
                     Some(CALLBACK),
                     Some(VERIFIER)
@@ -373,7 +377,7 @@ async fn refresh_tokens_slide_ninety_days_and_belong_to_their_client() {
             .refresh(
                 &ClientCredentials {
                     id: &id,
-                    secret: other.secret.expose_secret()
+                    secret: Some(other.secret.expose_secret())
                 },
                 fresh.refresh_token.expose_secret()
             )
@@ -434,7 +438,7 @@ async fn revoking_either_token_ends_the_grant_and_others_tokens_are_ignored() {
         .revoke(
             &ClientCredentials {
                 id: &id,
-                secret: other.secret.expose_secret(),
+                secret: Some(other.secret.expose_secret()),
             },
             issued.refresh_token.expose_secret(),
         )
@@ -446,7 +450,7 @@ async fn revoking_either_token_ends_the_grant_and_others_tokens_are_ignored() {
             .revoke(
                 &ClientCredentials {
                     id: &id,
-                    secret: "wrong"
+                    secret: Some("wrong")
                 },
                 "x"
             )
@@ -507,4 +511,105 @@ async fn a_grant_ends_a_year_after_the_user_allowed_it_however_often_it_is_refre
             .refresh(&h.credentials(), issued.refresh_token.expose_secret())
             .await
     ));
+}
+
+#[tokio::test]
+async fn a_public_client_registers_itself_within_bounds_and_needs_no_secret_but_pkce() {
+    use gptgate_ports::services::{SelfRegisterError, REGISTRATIONS_PER_HOUR};
+    let h = harness().await;
+    let uri = "http://127.0.0.1:33418/callback".to_owned();
+    let public = h
+        .server
+        .register_public_client(Some("Claude"), std::slice::from_ref(&uri))
+        .await
+        .unwrap();
+    assert_eq!(public.kind, ClientKind::Public);
+    assert_eq!(public.secret_hash, None);
+    assert!(public.requires_pkce());
+    for (name, uris) in [
+        (None, vec![]),
+        (None, vec!["http://evil.example/cb".to_owned()]),
+        (None, vec![uri.clone(); 11]),
+    ] {
+        assert!(matches!(
+            h.server.register_public_client(name, &uris).await,
+            Err(SelfRegisterError::InvalidRedirectUri(_))
+        ));
+    }
+    assert!(matches!(
+        h.server
+            .register_public_client(Some("a\nb"), std::slice::from_ref(&uri))
+            .await,
+        Err(SelfRegisterError::InvalidMetadata(_))
+    ));
+    // Its code is exchanged with its id alone; a secret from it is refused, and an operator's
+    // client without its secret too.
+    let code = h
+        .server
+        .issue_code(&public, h.ann, &uri, Some(h.challenge()))
+        .await
+        .unwrap();
+    let id = public.id.to_string();
+    assert!(matches!(
+        h.server
+            .exchange_code(
+                &ClientCredentials {
+                    id: &id,
+                    secret: Some("anything")
+                },
+                code.expose_secret(),
+                Some(&uri),
+                Some(VERIFIER)
+            )
+            .await,
+        Err(OAuthTokenError::InvalidClient)
+    ));
+    let issued = h
+        .server
+        .exchange_code(
+            &ClientCredentials {
+                id: &id,
+                secret: None,
+            },
+            code.expose_secret(),
+            Some(&uri),
+            Some(VERIFIER),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.user_of(&issued.access_token).await, Some(h.ann));
+    let code = h.code(true).await;
+    assert!(matches!(
+        h.server
+            .exchange_code(
+                &ClientCredentials {
+                    id: &h.client_id,
+                    secret: None
+                },
+                &code,
+                Some(CALLBACK),
+                Some(VERIFIER)
+            )
+            .await,
+        Err(OAuthTokenError::InvalidClient)
+    ));
+    // At most REGISTRATIONS_PER_HOUR an hour, all together: the one above counted.
+    for _ in 1..REGISTRATIONS_PER_HOUR {
+        h.server
+            .register_public_client(None, std::slice::from_ref(&uri))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        h.server
+            .register_public_client(None, std::slice::from_ref(&uri))
+            .await,
+        Err(SelfRegisterError::TooMany { .. })
+    ));
+    h.clock.advance(Duration::hours(1));
+    assert!(h
+        .server
+        .register_public_client(None, std::slice::from_ref(&uri))
+        .await
+        .is_ok());
 }

@@ -171,8 +171,8 @@ async fn check(state: &AppState, params: &AuthorizeParams) -> Result<Checked, Ht
         params.code_challenge.as_deref(),
         params.code_challenge_method.as_deref(),
     ) {
-        // PKCE is required of web clients; ChatGPT's Actions do not send it.
-        (None, None) if client.kind == gptgate_domain::ClientKind::ChatGpt => None,
+        // PKCE is required of every client but ChatGPT's Actions, which do not send it.
+        (None, None) if !client.requires_pkce() => None,
         (None, None) => {
             return Err(refuse(
                 "invalid_request",

@@ -61,6 +61,7 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/oauth/authorize/code", "POST"),
     ("/oauth/token", "POST"),
     ("/oauth/revoke", "POST"),
+    ("/oauth/register", "POST"),
 ];
 
 /// The answer for a request no route took: 405 with `Allow` when the path exists with other
@@ -136,7 +137,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(authorize::verify_code)
         .service(authorize::decide)
         .service(oauth::token)
-        .service(oauth::revoke);
+        .service(oauth::revoke)
+        .service(oauth::register);
 }
 
 /// `{"success": true, "message": "..."}`.

@@ -8,7 +8,9 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use gptgate_ports::services::{ClientCredentials, IssuedTokens, OAuthTokenError};
+use gptgate_ports::services::{
+    ClientCredentials, IssuedTokens, OAuthTokenError, SelfRegisterError,
+};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -25,8 +27,9 @@ pub fn metadata(public_url: &str) -> Value {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "registration_endpoint": format!("{base}/oauth/register"),
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": ["gptgate"],
@@ -161,7 +164,7 @@ impl Form {
 
 /// The client's credentials: `client_secret_basic` (RFC 6749 2.3.1: each part form-encoded,
 /// then base64) or `client_secret_post`, not both.
-fn credentials(req: &HttpRequest, form: &Form) -> Result<(String, String), Failure> {
+fn credentials(req: &HttpRequest, form: &Form) -> Result<(String, Option<String>), Failure> {
     let basic = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -198,7 +201,7 @@ fn credentials(req: &HttpRequest, form: &Form) -> Result<(String, String), Failu
                             "client_id differs from the Authorization header.",
                         ));
                     }
-                    Ok((id, secret))
+                    Ok((id, Some(secret)))
                 }
                 None => Err(Failure::invalid_client(
                     "The Authorization header could not be read.",
@@ -206,14 +209,19 @@ fn credentials(req: &HttpRequest, form: &Form) -> Result<(String, String), Failu
             }
         }
         (None, Some(secret)) => match form.get("client_id") {
-            Some(id) => Ok((id.to_owned(), secret.to_owned())),
+            Some(id) => Ok((id.to_owned(), Some(secret.to_owned()))),
             None => Err(Failure::invalid_request(
                 "client_id is required with client_secret.",
             )),
         },
-        (None, None) => Err(Failure::invalid_client(
-            "Client authentication is required (client_secret_basic or client_secret_post).",
-        )),
+        // A public client (RFC 6749 2.1, registered through /oauth/register) sends its id
+        // alone; whether it may is the client's to say.
+        (None, None) => match form.get("client_id") {
+            Some(id) => Ok((id.to_owned(), None)),
+            None => Err(Failure::invalid_client(
+                "Client authentication is required (client_secret_basic or client_secret_post, or client_id for a public client).",
+            )),
+        },
     }
 }
 
@@ -254,7 +262,7 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
     };
     let credentials = ClientCredentials {
         id: &id,
-        secret: &secret,
+        secret: secret.as_deref(),
     };
     let result = if grant_type == "authorization_code" {
         let code = match form.require("code") {
@@ -310,7 +318,7 @@ pub async fn revoke(
         .revoke(
             &ClientCredentials {
                 id: &id,
-                secret: &secret,
+                secret: secret.as_deref(),
             },
             presented,
         )
@@ -320,5 +328,103 @@ pub async fn revoke(
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish(),
         Err(e) => token_error(e),
+    }
+}
+
+/// What a client sends to register itself (RFC 7591 2); other metadata is ignored.
+#[derive(serde::Deserialize)]
+pub struct RegistrationRequest {
+    redirect_uris: Option<Vec<String>>,
+    client_name: Option<String>,
+    token_endpoint_auth_method: Option<String>,
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+}
+
+fn registration_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
+    oauth_error(status, error, description)
+}
+
+/// `POST /oauth/register` (RFC 7591): dynamic registration of a public client, the way MCP
+/// clients sign up. No secret; PKCE on every authorization request; redirect URIs https or
+/// loopback, matched exactly; a cap on registrations per hour.
+#[post("/oauth/register")]
+pub async fn register(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let Ok(request) = serde_json::from_slice::<RegistrationRequest>(&body) else {
+        return registration_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client_metadata",
+            "Send the client metadata as a JSON object (RFC 7591).",
+        );
+    };
+    let invalid = |description: &str| {
+        registration_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client_metadata",
+            description,
+        )
+    };
+    // Only public clients register themselves; RFC 7591's default method would need a secret.
+    if !matches!(
+        request.token_endpoint_auth_method.as_deref(),
+        None | Some("none")
+    ) {
+        return invalid("token_endpoint_auth_method must be none: clients that register themselves are public and use PKCE.");
+    }
+    if request.grant_types.as_ref().is_some_and(|g| {
+        g.iter()
+            .any(|t| t != "authorization_code" && t != "refresh_token")
+    }) {
+        return invalid("grant_types may be authorization_code and refresh_token only.");
+    }
+    if request
+        .response_types
+        .as_ref()
+        .is_some_and(|r| r.iter().any(|t| t != "code"))
+    {
+        return invalid("response_types may be code only.");
+    }
+    let uris = request.redirect_uris.unwrap_or_default();
+    match state
+        .authorization
+        .register_public_client(request.client_name.as_deref(), &uris)
+        .await
+    {
+        Ok(client) => HttpResponse::Created()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({
+                "client_id": client.id.to_string(),
+                "client_id_issued_at": client.created_at.unix_timestamp(),
+                "client_name": client.name.as_str(),
+                "redirect_uris": client.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+            })),
+        Err(SelfRegisterError::InvalidRedirectUri(why)) => {
+            registration_error(StatusCode::BAD_REQUEST, "invalid_redirect_uri", &why)
+        }
+        Err(SelfRegisterError::InvalidMetadata(why)) => invalid(&why),
+        Err(SelfRegisterError::TooMany { retry_after }) => {
+            let mut response = registration_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                "Too many clients registered this hour; try again later.",
+            );
+            if let Ok(value) = header::HeaderValue::from_str(
+                &retry_after.whole_seconds().max(1).to_string(),
+            ) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a client could not register");
+            registration_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "Please try again shortly.",
+            )
+        }
     }
 }

@@ -36,7 +36,7 @@ async fn server() -> Server {
         id: ClientId::from_random_bytes([7; 16]),
         name: ClientName::parse("Spanish tutor GPT").unwrap(),
         kind: ClientKind::ChatGpt,
-        secret_hash: TokenHash::from_bytes(sha256(SECRET)),
+        secret_hash: Some(TokenHash::from_bytes(sha256(SECRET))),
         redirect_uris: vec![RedirectUri::parse("https://tutor.example.com/cb").unwrap()],
         created_at: app.clock.now_for_tests(),
     };
@@ -240,7 +240,7 @@ async fn the_metadata_names_every_endpoint_and_what_is_supported() {
     assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"])
+        json!(["client_secret_basic", "client_secret_post", "none"])
     );
     assert_eq!(
         m["grant_types_supported"],
@@ -896,4 +896,178 @@ async fn a_web_client_must_use_pkce() {
     let to = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(param(&to, "error"), "invalid_request");
     assert!(param(&to, "error_description").contains("PKCE"));
+}
+
+#[tokio::test]
+async fn an_mcp_client_registers_itself_and_signs_a_user_in_with_pkce_and_no_secret() {
+    let s = server().await;
+    let register = |body: Value| {
+        s.app
+            .client
+            .post(format!("{}/oauth/register", s.app.address))
+            .json(&body)
+            .send()
+    };
+    let callback = "http://127.0.0.1:33418/callback";
+    let res = register(json!({
+        "client_name": "Claude", "redirect_uris": [callback],
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "scope": "gptgate", "logo_uri": "https://claude.ai/logo.png"
+    }))
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 201);
+    let client: Value = res.json().await.unwrap();
+    assert_eq!(client["token_endpoint_auth_method"], "none");
+    assert!(client.get("client_secret").is_none());
+    assert_eq!(client["redirect_uris"], json!([callback]));
+    let id = client["client_id"].as_str().unwrap().to_owned();
+
+    // The dance, as a public client: PKCE, and its id alone at the token endpoint.
+    let challenge = URL_SAFE_NO_PAD.encode(sha256(VERIFIER));
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", id.as_str()),
+        ("redirect_uri", callback),
+        ("state", "st"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ])
+    .unwrap();
+    let (_, html) = s.browser.open(&format!("/oauth/authorize?{query}")).await;
+    assert!(html.contains("Sign in to continue to Claude"), "{html}");
+    let mut fields = Server::form_of(&html);
+    fields.push(("email".into(), "ann@example.com".into()));
+    let html = s
+        .post("/oauth/authorize/email", &fields)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut fields = Server::form_of(&html);
+    fields.push((
+        "code".into(),
+        s.app.mailer.last_code_for("ann@example.com").unwrap(),
+    ));
+    let next = s.post("/oauth/authorize/code", &fields).await;
+    let next = next.headers()["location"].to_str().unwrap().to_owned();
+    let (_, consent) = s.browser.open(&next).await;
+    let back = s.decide(&consent, "allow").await;
+    let code = param(&back, "code");
+    let res = s
+        .app
+        .client
+        .post(format!("{}/oauth/token", s.app.address))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", callback),
+            ("code_verifier", VERIFIER),
+            ("client_id", id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let tokens: Value = res.json().await.unwrap();
+    assert_eq!(
+        s.api(
+            Method::GET,
+            "/api/gpt/accounts",
+            tokens["access_token"].as_str().unwrap(),
+            None
+        )
+        .await
+        .status(),
+        200
+    );
+    // Without PKCE its requests are refused.
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", id.as_str()),
+        ("redirect_uri", callback),
+    ])
+    .unwrap();
+    let res = s.browser.get(&format!("/oauth/authorize?{query}")).await;
+    let to = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(param(&to, "error"), "invalid_request");
+}
+
+#[tokio::test]
+async fn self_registration_is_bounded() {
+    let s = server().await;
+    let register = |body: Value| {
+        s.app
+            .client
+            .post(format!("{}/oauth/register", s.app.address))
+            .json(&body)
+            .send()
+    };
+    let ok = "https://client.example/cb";
+    for (body, error) in [
+        (
+            json!({ "redirect_uris": ["http://client.example/cb"] }),
+            "invalid_redirect_uri",
+        ),
+        (json!({ "redirect_uris": [] }), "invalid_redirect_uri"),
+        (json!({}), "invalid_redirect_uri"),
+        (
+            json!({ "redirect_uris": vec![ok; 11] }),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({ "redirect_uris": ["https://client.example/cb#x"] }),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({ "redirect_uris": [ok], "token_endpoint_auth_method": "client_secret_basic" }),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({ "redirect_uris": [ok], "grant_types": ["implicit"] }),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({ "redirect_uris": [ok], "response_types": ["token"] }),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({ "redirect_uris": [ok], "client_name": "x".repeat(101) }),
+            "invalid_client_metadata",
+        ),
+        (json!("not an object"), "invalid_client_metadata"),
+    ] {
+        let res = register(body.clone()).await.unwrap();
+        assert_eq!(oauth_error(res, 400).await, error, "{body}");
+    }
+    let res = register(json!({ "redirect_uris": vec![ok; 10] }))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "ten redirect URIs are allowed");
+    for _ in 1..gptgate_ports::services::REGISTRATIONS_PER_HOUR {
+        assert_eq!(
+            register(json!({ "redirect_uris": [ok] }))
+                .await
+                .unwrap()
+                .status(),
+            201
+        );
+    }
+    let res = register(json!({ "redirect_uris": [ok] })).await.unwrap();
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(oauth_error(res, 429).await, "temporarily_unavailable");
+    let metadata: Value = s
+        .app
+        .request(Method::GET, "/.well-known/oauth-authorization-server")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["registration_endpoint"],
+        format!("{PUBLIC_URL}/oauth/register")
+    );
 }

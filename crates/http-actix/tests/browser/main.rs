@@ -588,7 +588,7 @@ async fn a_user_signs_in_to_an_app_with_oauth_in_a_real_browser() {
         id: ClientId::from_random_bytes([7; 16]),
         name: ClientName::parse("Spanish tutor GPT").unwrap(),
         kind: ClientKind::Web,
-        secret_hash: TokenHash::from_bytes(digest.as_ref().try_into().unwrap()),
+        secret_hash: Some(TokenHash::from_bytes(digest.as_ref().try_into().unwrap())),
         redirect_uris: vec![RedirectUri::parse(&format!("{}/cb", app_site.uri())).unwrap()],
         created_at: gptgate_ports::Clock::now(&app.clock),
     };

@@ -7,16 +7,16 @@
 use std::sync::Arc;
 
 use gptgate_domain::{
-    is_pkce_verifier, AuthorizationCode, ClientError, ClientId, ClientKind, ClientName,
-    CodeChallenge, GrantId, GrantSummary, OAuthClient, OAuthPolicy, RedirectUri, RefreshToken,
-    RefreshUse, SessionPolicy, UserId,
+    is_pkce_verifier, AuthorizationCode, BudgetPolicy, ClientError, ClientId, ClientKind,
+    ClientName, CodeChallenge, GrantId, GrantSummary, OAuthClient, OAuthPolicy, RedirectUri,
+    RefreshToken, RefreshUse, SessionPolicy, UserId,
 };
 use secrecy::SecretString;
 use tracing::instrument;
 
 use crate::{
-    AuthorizationRepository, Clock, CodeTaken, InternalError, OpaqueTokens, Random, SessionClaims,
-    SessionRepository, SessionTokens, StorageError,
+    AuthorizationRepository, BudgetRepository, Clock, CodeTaken, InternalError, OpaqueTokens,
+    Random, SessionClaims, SessionRepository, SessionTokens, StorageError,
 };
 
 /// The ports the authorization server uses.
@@ -30,7 +30,12 @@ pub struct AuthorizationPorts {
     pub session_tokens: Arc<dyn SessionTokens>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
+    /// Bounds dynamic registrations (`/oauth/register`).
+    pub budgets: Arc<dyn BudgetRepository>,
 }
+
+/// How many clients may register themselves per hour, all together.
+pub const REGISTRATIONS_PER_HOUR: u32 = 100;
 
 /// A client as registered: the secret is shown once and never stored.
 pub struct RegisteredClient {
@@ -43,6 +48,22 @@ pub struct RegisteredClient {
 pub enum RegisterError {
     #[error(transparent)]
     Invalid(#[from] ClientError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// Why a client could not register itself (RFC 7591 3.2.2).
+#[derive(Debug, thiserror::Error)]
+pub enum SelfRegisterError {
+    #[error("{0}")]
+    InvalidRedirectUri(String),
+    #[error("{0}")]
+    InvalidMetadata(String),
+    /// Too many registrations this hour.
+    #[error("too many registrations; try again in {} s", retry_after.whole_seconds())]
+    TooMany { retry_after: time::Duration },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -87,10 +108,11 @@ pub struct IssuedTokens {
     pub refresh_token: SecretString,
 }
 
-/// The client's credentials, from the request body or Basic authentication.
+/// The client's credentials, from the request body or Basic authentication; a public client
+/// sends its id alone.
 pub struct ClientCredentials<'a> {
     pub id: &'a str,
-    pub secret: &'a str,
+    pub secret: Option<&'a str>,
 }
 
 /// The authorization server's use cases.
@@ -143,13 +165,74 @@ impl Authorization {
             id,
             name,
             kind,
-            secret_hash,
+            secret_hash: Some(secret_hash),
             redirect_uris,
             created_at: self.ports.clock.now(),
         };
         self.ports.store.create_client(&client).await?;
         tracing::info!(client_id = %client.id, kind = client.kind.as_str(), "OAuth client registered");
         Ok(RegisteredClient { client, secret })
+    }
+
+    /// Dynamic registration (RFC 7591) of a public client (an MCP client on the user's
+    /// machine): no secret, PKCE on every request, redirect URIs https or loopback and matched
+    /// exactly; at most [`REGISTRATIONS_PER_HOUR`] registrations an hour in all. A client that
+    /// is never used is purged a day later.
+    #[instrument(skip_all)]
+    pub async fn register_public_client(
+        &self,
+        name: Option<&str>,
+        redirect_uris: &[String],
+    ) -> Result<OAuthClient, SelfRegisterError> {
+        let name = ClientName::parse(name.unwrap_or("MCP client"))
+            .map_err(|e| SelfRegisterError::InvalidMetadata(e.to_string()))?;
+        let redirect_uris = redirect_uris
+            .iter()
+            .map(|u| RedirectUri::parse(u))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SelfRegisterError::InvalidRedirectUri(e.to_string()))?;
+        OAuthClient::check_registration(ClientKind::Public, &redirect_uris)
+            .map_err(|e| SelfRegisterError::InvalidRedirectUri(e.to_string()))?;
+        let now = self.ports.clock.now();
+        let policy = BudgetPolicy::hourly(REGISTRATIONS_PER_HOUR);
+        let mut refused = None;
+        self.ports
+            .budgets
+            .update_budget(
+                "oauth-register",
+                &mut |window| match policy.take(window, now) {
+                    Ok(next) => {
+                        refused = None;
+                        Some(next)
+                    }
+                    Err(retry_after) => {
+                        refused = Some(retry_after);
+                        None
+                    }
+                },
+            )
+            .await?;
+        if let Some(retry_after) = refused {
+            tracing::warn!("dynamic client registrations this hour are spent");
+            return Err(SelfRegisterError::TooMany { retry_after });
+        }
+        let id = ClientId::from_random_bytes(
+            self.ports
+                .random
+                .bytes()
+                .map_err(|e| SelfRegisterError::Internal(Self::internal(e)))?,
+        );
+        let client = OAuthClient {
+            id,
+            name,
+            kind: ClientKind::Public,
+            secret_hash: None,
+            redirect_uris,
+            created_at: now,
+        };
+        self.ports.store.create_client(&client).await?;
+        tracing::info!(client_id = %client.id, "a public OAuth client registered itself");
+        Ok(client)
     }
 
     pub async fn clients(&self) -> Result<Vec<OAuthClient>, StorageError> {
@@ -238,8 +321,15 @@ impl Authorization {
             .find_client(id)
             .await?
             .ok_or(TokenError::InvalidClient)?;
-        // Both sides are SHA-256 digests of 256-bit secrets: comparing them reveals nothing.
-        if self.ports.tokens.hash(credentials.secret) != client.secret_hash {
+        // Both sides are SHA-256 digests of 256-bit secrets: comparing them reveals nothing. A
+        // public client has no secret and must present none (RFC 6749 2.1: its code is bound
+        // by PKCE instead).
+        let proven = match (&client.secret_hash, credentials.secret) {
+            (Some(hash), Some(secret)) => self.ports.tokens.hash(secret) == *hash,
+            (None, None) => true,
+            _ => false,
+        };
+        if !proven {
             tracing::info!(client_id = %client.id, "OAuth client authentication failed");
             return Err(TokenError::InvalidClient);
         }

@@ -64,6 +64,8 @@ impl Maintenance {
             export_links = report.export_links,
             authorization_codes = report.authorization_codes,
             refresh_tokens = report.refresh_tokens,
+            grants = report.grants,
+            unused_clients = report.unused_clients,
             "purged ended rows"
         );
         Ok(report)

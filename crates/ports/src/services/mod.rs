@@ -13,7 +13,8 @@ mod users;
 pub use actions::{Actions, ActionsError};
 pub use authorization::{
     Authorization, AuthorizationPorts, AuthorizeError, ClientCredentials, IssuedTokens,
-    RegisterError, RegisteredClient, TokenError as OAuthTokenError,
+    RegisterError, RegisteredClient, SelfRegisterError, TokenError as OAuthTokenError,
+    REGISTRATIONS_PER_HOUR,
 };
 pub use connections::{
     Callback, ConnectError, ConnectPreview, Connections, ConnectionsPorts, Erased, LinkOwner,

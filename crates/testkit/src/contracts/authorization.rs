@@ -28,7 +28,7 @@ pub fn oauth_client(n: u8) -> OAuthClient {
         id: ClientId::from_random_bytes([n; 16]),
         name: ClientName::parse(&format!("Client {n} — Tutor GPT")).unwrap(),
         kind,
-        secret_hash: TokenHash::from_bytes([n; 32]),
+        secret_hash: Some(TokenHash::from_bytes([n; 32])),
         redirect_uris: uris,
         created_at: T0 + Duration::seconds(i64::from(n)),
     }

@@ -164,6 +164,29 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
         .await
         .unwrap();
 
+    // Clients that registered themselves: one never used (purged), one with a grant, one
+    // recent, and the operator's (kept).
+    let public = |n: u8, created_at| gptgate_domain::OAuthClient {
+        id: gptgate_domain::ClientId::from_random_bytes([n; 16]),
+        kind: gptgate_domain::ClientKind::Public,
+        secret_hash: None,
+        created_at,
+        ..super::authorization::oauth_client(2)
+    };
+    let (unused, used, new) = (
+        public(30, long_ago),
+        public(31, long_ago),
+        public(32, before),
+    );
+    for c in [&unused, &used, &new] {
+        store.create_client(c).await.unwrap();
+    }
+    let used_grant = gptgate_domain::GrantId::from_random_bytes([4; 16]);
+    store
+        .start_grant(used_grant, used.id, ann, before)
+        .await
+        .unwrap();
+
     let report = store.purge(before).await.unwrap();
     assert_eq!(
         report,
@@ -177,8 +200,13 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
             authorization_codes: 1,
             refresh_tokens: 2,
             grants: 1,
+            unused_clients: 1,
         }
     );
+    assert_eq!(store.find_client(unused.id).await.unwrap(), None);
+    for kept in [used.id, new.id, client.id] {
+        assert!(store.find_client(kept).await.unwrap().is_some());
+    }
     // The purged grant's id can be started again; the kept ones cannot.
     assert!(store.start_grant(orphan, client.id, ann, T0).await.is_ok());
     assert!(store.start_grant(recent, client.id, ann, T0).await.is_err());

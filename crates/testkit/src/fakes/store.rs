@@ -1004,6 +1004,17 @@ impl Housekeeping for InMemoryStore {
                     .retain(|id, (_, _, started, _)| *started >= before || referred.contains(id));
                 (len - state.grants.len()) as u64
             },
+            unused_clients: {
+                let used: std::collections::HashSet<ClientId> =
+                    state.grants.values().map(|(c, _, _, _)| *c).collect();
+                let len = state.clients.len();
+                state.clients.retain(|id, c| {
+                    c.kind != gptgate_domain::ClientKind::Public
+                        || c.created_at >= before
+                        || used.contains(id)
+                });
+                (len - state.clients.len()) as u64
+            },
         })
     }
 
