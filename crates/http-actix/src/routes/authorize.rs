@@ -297,6 +297,21 @@ fn read_form(state: &AppState, body: &[u8]) -> Result<SignInForm, Box<HttpRespon
         .map_err(|_| Box::new(forbidden_page(state, Forbidden::BadToken)))
 }
 
+/// A sign-in step's form: read, its CSRF token and origin checked, its request checked.
+async fn sign_in_form(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(SignInForm, Checked), HttpResponse> {
+    let form = read_form(state, body).map_err(|answer| *answer)?;
+    state
+        .browser
+        .check_form(req, form.csrf.as_deref(), SIGN_IN_PURPOSE)
+        .map_err(|why| forbidden_page(state, why))?;
+    let checked = check(state, &form.params).await?;
+    Ok((form, checked))
+}
+
 /// `POST /oauth/authorize/email`: sends the code.
 #[post("/oauth/authorize/email")]
 pub async fn send_code(
@@ -304,17 +319,7 @@ pub async fn send_code(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let form = match read_form(&state, &body) {
-        Ok(form) => form,
-        Err(answer) => return *answer,
-    };
-    if let Err(why) = state
-        .browser
-        .check_form(&req, form.csrf.as_deref(), SIGN_IN_PURPOSE)
-    {
-        return forbidden_page(&state, why);
-    }
-    let checked = match check(&state, &form.params).await {
+    let (form, checked) = match sign_in_form(&state, &req, &body).await {
         Ok(checked) => checked,
         Err(answer) => return answer,
     };
@@ -365,17 +370,7 @@ pub async fn verify_code(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let form = match read_form(&state, &body) {
-        Ok(form) => form,
-        Err(answer) => return *answer,
-    };
-    if let Err(why) = state
-        .browser
-        .check_form(&req, form.csrf.as_deref(), SIGN_IN_PURPOSE)
-    {
-        return forbidden_page(&state, why);
-    }
-    let checked = match check(&state, &form.params).await {
+    let (form, checked) = match sign_in_form(&state, &req, &body).await {
         Ok(checked) => checked,
         Err(answer) => return answer,
     };
