@@ -613,3 +613,25 @@ async fn a_public_client_registers_itself_within_bounds_and_needs_no_secret_but_
         .await
         .is_ok());
 }
+
+#[tokio::test]
+async fn an_app_leaves_the_list_at_its_grants_year() {
+    let h = harness().await;
+    let allowed_at = h.clock.now();
+    let mut issued = h.exchange(&h.code(true).await).await.unwrap();
+    // Keep it refreshed, so only the year can end it.
+    for _ in 0..4 {
+        h.clock.advance(Duration::days(89));
+        issued = h
+            .server
+            .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+            .await
+            .unwrap();
+    }
+    let year = allowed_at + Duration::days(365);
+    h.clock
+        .advance(year - Duration::microseconds(1) - h.clock.now());
+    assert_eq!(h.server.grants_of(h.ann).await.unwrap().len(), 1);
+    h.clock.advance(Duration::microseconds(1));
+    assert!(h.server.grants_of(h.ann).await.unwrap().is_empty());
+}

@@ -114,11 +114,11 @@ fn expired(state: &AppState, status: StatusCode) -> HttpResponse {
 }
 
 /// The session cookie's value, or the page to answer instead.
-async fn session_token(state: &AppState, req: &HttpRequest) -> Result<String, HttpResponse> {
+fn session_token(state: &AppState, req: &HttpRequest) -> Result<String, Box<HttpResponse>> {
     state
         .browser
         .session(req)
-        .ok_or_else(|| expired(state, StatusCode::UNAUTHORIZED))
+        .ok_or_else(|| Box::new(expired(state, StatusCode::UNAUTHORIZED)))
 }
 
 /// The session of `token`, or the page to answer instead.
@@ -172,9 +172,9 @@ pub async fn page(
     if let Some(token) = query.token.as_deref().filter(|t| !t.is_empty()) {
         return confirm(&state, &req, token).await;
     }
-    let token = match session_token(&state, &req).await {
+    let token = match session_token(&state, &req) {
         Ok(token) => token,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let session = match session(&state, &token).await {
         Ok(session) => session,
@@ -347,7 +347,7 @@ async fn checked(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<(Form, ManagementSession), HttpResponse> {
-    let token = session_token(state, req).await?;
+    let token = session_token(state, req).map_err(|answer| *answer)?;
     let form: Form = serde_urlencoded::from_bytes(body)
         .map_err(|_| forbidden_page(state, Forbidden::BadToken))?;
     state
@@ -449,9 +449,9 @@ pub async fn sign_out(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let token = match session_token(&state, &req).await {
+    let token = match session_token(&state, &req) {
         Ok(token) => token,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let form: Form = match serde_urlencoded::from_bytes(&body) {
         Ok(form) => form,
