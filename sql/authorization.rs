@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    AuthorizationCode, ClientId, ClientKind, ClientName, CodeChallenge, GrantId, GrantSummary,
-    OAuthClient, RedirectUri, RefreshToken, TokenHash, UserId,
+    Audience, AuthorizationCode, ClientId, ClientKind, ClientName, CodeChallenge, GrantId,
+    GrantSummary, OAuthClient, RedirectUri, RefreshToken, TokenHash, UserId,
 };
 use gptgate_ports::{AuthorizationRepository, CodeTaken, StorageError};
 use sqlx::FromRow;
@@ -58,6 +58,7 @@ struct CodeRow {
     redirect_uri: String,
     challenge: Option<Vec<u8>>,
     grant_id: Uuid,
+    audience: String,
     expires_at: Time,
     created_at: Time,
 }
@@ -74,14 +75,15 @@ impl CodeRow {
                 .map(|c| hash_of(c, "code challenge").map(CodeChallenge::from_bytes))
                 .transpose()?,
             grant_id: GrantId::from_uuid(self.grant_id),
+            audience: Audience::parse(&self.audience).ok_or_else(|| corrupt("audience"))?,
             expires_at: from_time(self.expires_at)?,
             created_at: from_time(self.created_at)?,
         })
     }
 }
 
-const CODE_COLUMNS: &str =
-    "code_hash, client_id, user_id, redirect_uri, challenge, grant_id, expires_at, created_at";
+const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, challenge, grant_id, \
+     audience, expires_at, created_at";
 
 #[derive(FromRow)]
 struct RefreshRow {
@@ -94,6 +96,7 @@ struct RefreshRow {
     rotated_at: Option<Time>,
     revoked_at: Option<Time>,
     grant_started_at: Time,
+    audience: String,
 }
 
 impl RefreshRow {
@@ -108,6 +111,7 @@ impl RefreshRow {
             rotated_at: self.rotated_at.map(from_time).transpose()?,
             revoked_at: self.revoked_at.map(from_time).transpose()?,
             grant_started_at: from_time(self.grant_started_at)?,
+            audience: Audience::parse(&self.audience).ok_or_else(|| corrupt("audience"))?,
         })
     }
 }
@@ -201,14 +205,17 @@ impl AuthorizationRepository for Store {
         grant: GrantId,
         client: ClientId,
         user: UserId,
+        audience: Audience,
         at: OffsetDateTime,
     ) -> Result<(), StorageError> {
         sqlx::query(
-            "INSERT INTO oauth_grants (id, client_id, user_id, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO oauth_grants (id, client_id, user_id, audience, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(grant.as_uuid())
         .bind(client.as_uuid())
         .bind(user.as_uuid())
+        .bind(audience.as_str())
         .bind(time(at))
         .execute(self.writes())
         .await
@@ -219,7 +226,7 @@ impl AuthorizationRepository for Store {
     #[instrument(skip_all)]
     async fn create_code(&self, c: &AuthorizationCode) -> Result<(), StorageError> {
         sqlx::query(&format!(
-            "INSERT INTO oauth_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            "INSERT INTO oauth_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
         .bind(&c.hash.as_bytes()[..])
         .bind(c.client_id.as_uuid())
@@ -227,6 +234,7 @@ impl AuthorizationRepository for Store {
         .bind(&c.redirect_uri)
         .bind(c.challenge.as_ref().map(|ch| ch.as_bytes().to_vec()))
         .bind(c.grant_id.as_uuid())
+        .bind(c.audience.as_str())
         .bind(time(c.expires_at))
         .bind(time(c.created_at))
         .execute(self.writes())
@@ -285,7 +293,7 @@ impl AuthorizationRepository for Store {
         sqlx::query_as::<_, RefreshRow>(
             "SELECT t.token_hash, t.grant_id, t.client_id, t.user_id, t.expires_at, \
              t.created_at, t.rotated_at, COALESCE(t.revoked_at, g.revoked_at) AS revoked_at, \
-             g.created_at AS grant_started_at \
+             g.created_at AS grant_started_at, g.audience \
              FROM oauth_refresh_tokens t JOIN oauth_grants g ON g.id = t.grant_id \
              WHERE t.token_hash = $1",
         )

@@ -18,6 +18,7 @@ CREATE TABLE oauth_codes (
     redirect_uri text NOT NULL,
     challenge    bytea,
     grant_id     uuid NOT NULL,
+    audience     text NOT NULL CHECK (audience IN ('api', 'mcp')),
     expires_at   timestamptz NOT NULL,
     created_at   timestamptz NOT NULL,
     used_at      timestamptz

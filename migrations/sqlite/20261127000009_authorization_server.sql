@@ -18,6 +18,7 @@ CREATE TABLE oauth_codes (
     redirect_uri TEXT NOT NULL,
     challenge    BLOB,
     grant_id     BLOB NOT NULL,
+    audience     TEXT NOT NULL CHECK (audience IN ('api', 'mcp')),
     expires_at   INTEGER NOT NULL,
     created_at   INTEGER NOT NULL,
     used_at      INTEGER

@@ -1,4 +1,4 @@
-use gptgate_domain::{SessionId, UserId};
+use gptgate_domain::{Audience, SessionId, UserId};
 use gptgate_ports::{SessionClaims, SessionTokens, TokenError};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -7,8 +7,17 @@ use uuid::Uuid;
 
 use crate::ServerKeys;
 
-/// The audience of every session token.
+/// The audience of a token for the GPT Actions API (every email sign-in's).
 pub const AUDIENCE: &str = "gptgate";
+/// The audience of a token for the MCP endpoint.
+pub const MCP_AUDIENCE: &str = "gptgate-mcp";
+
+fn aud(audience: Audience) -> &'static str {
+    match audience {
+        Audience::Api => AUDIENCE,
+        Audience::Mcp => MCP_AUDIENCE,
+    }
+}
 
 /// HS256 session tokens (RFC 7519) with the algorithm pinned: `none`, HS384/512 and every
 /// asymmetric algorithm are refused, as are tokens lacking `sub`, `sid`, `iss`, `aud`, `iat` or
@@ -35,7 +44,8 @@ impl JwtSessionTokens {
     pub fn new(keys: &ServerKeys, issuer: &str) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[issuer]);
-        validation.set_audience(&[AUDIENCE]);
+        // Both are accepted here; which one a face takes is the caller's check.
+        validation.set_audience(&[AUDIENCE, MCP_AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         // Expiry is checked in `verify` against the injected clock.
         validation.validate_exp = false;
@@ -55,7 +65,7 @@ impl SessionTokens for JwtSessionTokens {
             sub: c.user_id.as_uuid(),
             sid: c.session_id.as_uuid(),
             iss: self.issuer.clone(),
-            aud: AUDIENCE.to_owned(),
+            aud: aud(c.audience).to_owned(),
             iat: c.issued_at.unix_timestamp(),
             exp: c.expires_at.unix_timestamp(),
         };
@@ -73,6 +83,11 @@ impl SessionTokens for JwtSessionTokens {
             session_id: SessionId::from_uuid(c.sid),
             issued_at: at(c.iat)?,
             expires_at: at(c.exp)?,
+            audience: match c.aud.as_str() {
+                AUDIENCE => Audience::Api,
+                MCP_AUDIENCE => Audience::Mcp,
+                _ => return Err(TokenError::Invalid),
+            },
         };
         if now >= claims.expires_at {
             return Err(TokenError::Invalid);
@@ -106,6 +121,7 @@ mod tests {
             session_id: SessionId::from_random_bytes([2; 16]),
             issued_at: T0,
             expires_at: T0 + Duration::hours(12),
+            audience: Audience::Api,
         }
     }
 
@@ -160,6 +176,25 @@ mod tests {
             Algorithm::HS256,
         );
         assert!(tokens().verify(&token, T0).is_ok());
+    }
+
+    #[test]
+    fn an_mcp_token_carries_its_own_audience() {
+        let t = tokens();
+        let mcp = SessionClaims {
+            audience: Audience::Mcp,
+            ..claims()
+        };
+        let token = t.sign(&mcp).unwrap();
+        assert_eq!(t.verify(&token, T0).unwrap(), mcp);
+        let mut other = payload();
+        other["aud"] = serde_json::json!("someone-else");
+        let forged = hand_made(
+            serde_json::json!({ "alg": "HS256", "typ": "JWT" }),
+            other,
+            Algorithm::HS256,
+        );
+        assert_eq!(t.verify(&forged, T0), Err(TokenError::Invalid));
     }
 
     #[test]

@@ -31,8 +31,9 @@ pub use email::{Email, EmailError};
 pub use export::ExportLink;
 pub use ids::{AccountId, ClientId, ConversationId, GrantId, SessionId, UserId};
 pub use oauth::{
-    is_chatgpt_callback, is_pkce_verifier, AuthorizationCode, ClientError, ClientKind, ClientName,
-    CodeChallenge, GrantSummary, OAuthClient, OAuthPolicy, RedirectUri, RefreshToken, RefreshUse,
+    is_chatgpt_callback, is_pkce_verifier, Audience, AuthorizationCode, ClientError, ClientKind,
+    ClientName, CodeChallenge, GrantSummary, OAuthClient, OAuthPolicy, RedirectUri, RefreshToken,
+    RefreshUse,
 };
 pub use session::{Session, SessionPolicy};
 pub use user::{ChatGptUserId, Identity, IdentityError, IdentityKind, InvalidIdentity, User};

@@ -65,6 +65,44 @@ impl ClientKind {
     }
 }
 
+/// Which face of gptgate a token is for (RFC 8707 resource indicators): the GPT Actions API
+/// (the default, and every email sign-in) or the MCP endpoint. A token for one is refused by
+/// the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Audience {
+    Api,
+    Mcp,
+}
+
+impl Audience {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Mcp => "mcp",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "api" => Some(Self::Api),
+            "mcp" => Some(Self::Mcp),
+            _ => None,
+        }
+    }
+
+    /// The audience a `resource` parameter names, for the server at `issuer` (its public URL):
+    /// the server itself (or its `/api`) is the API, `/mcp` the MCP endpoint; compared exactly,
+    /// a trailing slash allowed. Anything else is not a resource of this server.
+    pub fn of_resource(issuer: &str, resource: &str) -> Option<Self> {
+        let issuer = issuer.trim_end_matches('/');
+        match resource.trim_end_matches('/').strip_prefix(issuer)? {
+            "" | "/api" => Some(Self::Api),
+            "/mcp" => Some(Self::Mcp),
+            _ => None,
+        }
+    }
+}
+
 /// A client's name, shown on the consent page: 1 to 100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientName(String);
@@ -252,6 +290,8 @@ pub struct AuthorizationCode {
     pub challenge: Option<CodeChallenge>,
     /// The grant its exchange starts; a replay of the code revokes it.
     pub grant_id: GrantId,
+    /// What its tokens are for.
+    pub audience: Audience,
     pub expires_at: OffsetDateTime,
     pub created_at: OffsetDateTime,
 }
@@ -271,6 +311,8 @@ pub struct RefreshToken {
     pub revoked_at: Option<OffsetDateTime>,
     /// When its grant started (the user allowed the app).
     pub grant_started_at: OffsetDateTime,
+    /// What its grant's tokens are for.
+    pub audience: Audience,
 }
 
 /// A grant as its user sees it: which app has access, since its last renewal.
@@ -494,6 +536,7 @@ mod tests {
             rotated_at: None,
             revoked_at: None,
             grant_started_at: T0 - Duration::days(300),
+            audience: Audience::Api,
         };
         assert_eq!(token.use_at(T0, &policy), RefreshUse::Rotate);
         // The grant's year ends the token, however fresh it is.
@@ -524,6 +567,30 @@ mod tests {
         );
         token.revoked_at = Some(T0);
         assert_eq!(token.use_at(T0, &policy), RefreshUse::Dead);
+    }
+
+    #[test]
+    fn a_resource_names_the_api_or_the_mcp_endpoint_of_this_server_only() {
+        let at = |r: &str| Audience::of_resource("https://gpt.example.com/", r);
+        assert_eq!(at("https://gpt.example.com"), Some(Audience::Api));
+        assert_eq!(at("https://gpt.example.com/"), Some(Audience::Api));
+        assert_eq!(at("https://gpt.example.com/api"), Some(Audience::Api));
+        assert_eq!(at("https://gpt.example.com/mcp"), Some(Audience::Mcp));
+        assert_eq!(at("https://gpt.example.com/mcp/"), Some(Audience::Mcp));
+        for other in [
+            "https://gpt.example.com/mcpx",
+            "https://gpt.example.com.evil.example/mcp",
+            "https://gpt.example.comx",
+            "http://gpt.example.com/mcp",
+            "https://other.example/mcp",
+            "",
+        ] {
+            assert_eq!(at(other), None, "{other}");
+        }
+        for a in [Audience::Api, Audience::Mcp] {
+            assert_eq!(Audience::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Audience::parse("API"), None);
     }
 
     #[test]

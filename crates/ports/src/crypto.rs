@@ -1,6 +1,8 @@
 //! Crypto ports: keyed hashing of sign-in codes and signed session tokens.
 
-use gptgate_domain::{CodeHash, Email, Sealed, SessionId, TokenHash, UserId, VerificationCode};
+use gptgate_domain::{
+    Audience, CodeHash, Email, Sealed, SessionId, TokenHash, UserId, VerificationCode,
+};
 use secrecy::SecretString;
 use time::OffsetDateTime;
 
@@ -21,6 +23,8 @@ pub struct SessionClaims {
     pub session_id: SessionId,
     pub issued_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// Which face the token is for: every email sign-in's is the API's.
+    pub audience: Audience,
 }
 
 /// Why a token could not be signed or was refused.

@@ -3,10 +3,10 @@
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    Account, AccountId, AuthorizationCode, ClientId, CodeRecord, Conversation, ConversationCursor,
-    ConversationId, Email, ExportLink, GrantId, GrantSummary, Identity, ManagementToken,
-    OAuthClient, OAuthState, OnboardingToken, ProviderId, RefreshToken, Sealed, SealedTokens,
-    Session, SessionId, TokenHash, User, UserId,
+    Account, AccountId, Audience, AuthorizationCode, ClientId, CodeRecord, Conversation,
+    ConversationCursor, ConversationId, Email, ExportLink, GrantId, GrantSummary, Identity,
+    ManagementToken, OAuthClient, OAuthState, OnboardingToken, ProviderId, RefreshToken, Sealed,
+    SealedTokens, Session, SessionId, TokenHash, User, UserId,
 };
 use time::OffsetDateTime;
 
@@ -370,12 +370,14 @@ pub trait AuthorizationRepository: Send + Sync {
     /// its access tokens stop working at once). Returns whether it existed.
     async fn delete_client(&self, id: ClientId) -> Result<bool, StorageError>;
 
-    /// Starts grant `grant` of `client` for `user` at `at` (before its code is issued).
+    /// Starts grant `grant` of `client` for `user`, for `audience`, at `at` (before its code is
+    /// issued).
     async fn start_grant(
         &self,
         grant: GrantId,
         client: ClientId,
         user: UserId,
+        audience: Audience,
         at: OffsetDateTime,
     ) -> Result<(), StorageError>;
 

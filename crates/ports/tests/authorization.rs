@@ -97,7 +97,13 @@ impl Harness {
             .await
             .unwrap();
         self.server
-            .issue_code(&client, self.ann, CALLBACK, pkce.then(|| self.challenge()))
+            .issue_code(
+                &client,
+                self.ann,
+                CALLBACK,
+                pkce.then(|| self.challenge()),
+                gptgate_domain::Audience::Api,
+            )
             .await
             .unwrap()
             .expose_secret()
@@ -106,7 +112,13 @@ impl Harness {
 
     async fn exchange(&self, code: &str) -> Result<IssuedTokens, OAuthTokenError> {
         self.server
-            .exchange_code(&self.credentials(), code, Some(CALLBACK), Some(VERIFIER))
+            .exchange_code(
+                &self.credentials(),
+                code,
+                Some(CALLBACK),
+                Some(VERIFIER),
+                None,
+            )
             .await
     }
 
@@ -216,13 +228,13 @@ async fn a_code_works_once_for_sixty_seconds_for_its_client_uri_and_verifier() {
     let other = "https://chatgpt.com/aip/g-other/oauth/callback";
     assert!(grant_refused(
         h.server
-            .exchange_code(&h.credentials(), &code, Some(other), Some(VERIFIER))
+            .exchange_code(&h.credentials(), &code, Some(other), Some(VERIFIER), None)
             .await
     ));
     let code = h.code(true).await;
     assert!(grant_refused(
         h.server
-            .exchange_code(&h.credentials(), &code, None, Some(VERIFIER))
+            .exchange_code(&h.credentials(), &code, None, Some(VERIFIER), None)
             .await
     ));
     // A wrong, malformed or missing verifier.
@@ -230,7 +242,13 @@ async fn a_code_works_once_for_sixty_seconds_for_its_client_uri_and_verifier() {
         let code = h.code(true).await;
         assert!(grant_refused(
             h.server
-                .exchange_code(&h.credentials(), &code, Some(CALLBACK), verifier.as_deref())
+                .exchange_code(
+                    &h.credentials(),
+                    &code,
+                    Some(CALLBACK),
+                    verifier.as_deref(),
+                    None
+                )
                 .await
         ));
     }
@@ -240,7 +258,7 @@ async fn a_code_works_once_for_sixty_seconds_for_its_client_uri_and_verifier() {
     let code = h.code(false).await;
     assert!(h
         .server
-        .exchange_code(&h.credentials(), &code, Some(CALLBACK), None)
+        .exchange_code(&h.credentials(), &code, Some(CALLBACK), None, None)
         .await
         .is_ok());
     // Another client's credentials.
@@ -260,7 +278,8 @@ async fn a_code_works_once_for_sixty_seconds_for_its_client_uri_and_verifier() {
                 },
                 &code,
                 Some(CALLBACK),
-                Some(VERIFIER)
+                Some(VERIFIER),
+                None
             )
             .await
     ));
@@ -275,7 +294,7 @@ async fn a_replayed_code_revokes_what_was_issued_from_it() {
     assert_eq!(h.user_of(&issued.access_token).await, None, "access ended");
     assert!(grant_refused(
         h.server
-            .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+            .refresh(&h.credentials(), issued.refresh_token.expose_secret(), None)
             .await
     ));
 }
@@ -299,7 +318,8 @@ async fn the_client_must_prove_itself() {
                     },
                     &code,
                     Some(CALLBACK),
-                    Some(VERIFIER)
+                    Some(VERIFIER),
+                    None
                 )
                 .await,
             Err(OAuthTokenError::InvalidClient)
@@ -314,7 +334,7 @@ async fn refresh_tokens_rotate_and_a_late_reuse_revokes_the_family() {
     let first = h.exchange(&h.code(true).await).await.unwrap();
     let second = h
         .server
-        .refresh(&h.credentials(), first.refresh_token.expose_secret())
+        .refresh(&h.credentials(), first.refresh_token.expose_secret(), None)
         .await
         .unwrap();
     assert_eq!(h.user_of(&second.access_token).await, Some(h.ann));
@@ -326,7 +346,7 @@ async fn refresh_tokens_rotate_and_a_late_reuse_revokes_the_family() {
     h.clock.advance(Duration::seconds(10));
     assert!(grant_refused(
         h.server
-            .refresh(&h.credentials(), first.refresh_token.expose_secret())
+            .refresh(&h.credentials(), first.refresh_token.expose_secret(), None)
             .await
     ));
     assert_eq!(h.user_of(&second.access_token).await, Some(h.ann));
@@ -334,14 +354,14 @@ async fn refresh_tokens_rotate_and_a_late_reuse_revokes_the_family() {
     h.clock.advance(Duration::microseconds(1));
     assert!(grant_refused(
         h.server
-            .refresh(&h.credentials(), first.refresh_token.expose_secret())
+            .refresh(&h.credentials(), first.refresh_token.expose_secret(), None)
             .await
     ));
     assert_eq!(h.user_of(&second.access_token).await, None);
     assert_eq!(h.user_of(&first.access_token).await, None);
     assert!(grant_refused(
         h.server
-            .refresh(&h.credentials(), second.refresh_token.expose_secret())
+            .refresh(&h.credentials(), second.refresh_token.expose_secret(), None)
             .await
     ));
 }
@@ -355,14 +375,14 @@ async fn refresh_tokens_slide_ninety_days_and_belong_to_their_client() {
             .advance(Duration::days(90) - Duration::microseconds(1));
         issued = h
             .server
-            .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+            .refresh(&h.credentials(), issued.refresh_token.expose_secret(), None)
             .await
             .unwrap();
     }
     h.clock.advance(Duration::days(90));
     assert!(grant_refused(
         h.server
-            .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+            .refresh(&h.credentials(), issued.refresh_token.expose_secret(), None)
             .await
     ));
     let other = h
@@ -379,7 +399,8 @@ async fn refresh_tokens_slide_ninety_days_and_belong_to_their_client() {
                     id: &id,
                     secret: Some(other.secret.expose_secret())
                 },
-                fresh.refresh_token.expose_secret()
+                fresh.refresh_token.expose_secret(),
+                None
             )
             .await
     ));
@@ -392,7 +413,12 @@ async fn of_concurrent_refreshes_with_one_token_one_succeeds() {
     let token = issued.refresh_token.expose_secret().to_owned();
     let attempts = (0..8).map(|_| {
         let (h, token) = (h.clone(), token.clone());
-        tokio::spawn(async move { h.server.refresh(&h.credentials(), &token).await.is_ok() })
+        tokio::spawn(async move {
+            h.server
+                .refresh(&h.credentials(), &token, None)
+                .await
+                .is_ok()
+        })
     });
     let mut ok = 0;
     for a in attempts {
@@ -418,7 +444,7 @@ async fn revoking_either_token_ends_the_grant_and_others_tokens_are_ignored() {
         assert_eq!(h.user_of(&issued.access_token).await, None);
         assert!(grant_refused(
             h.server
-                .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+                .refresh(&h.credentials(), issued.refresh_token.expose_secret(), None)
                 .await
         ));
     }
@@ -494,7 +520,7 @@ async fn a_grant_ends_a_year_after_the_user_allowed_it_however_often_it_is_refre
         h.clock.advance(Duration::days(80));
         issued = h
             .server
-            .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+            .refresh(&h.credentials(), issued.refresh_token.expose_secret(), None)
             .await
             .unwrap();
     }
@@ -502,13 +528,13 @@ async fn a_grant_ends_a_year_after_the_user_allowed_it_however_often_it_is_refre
     h.clock.advance(last - h.clock.now());
     issued = h
         .server
-        .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+        .refresh(&h.credentials(), issued.refresh_token.expose_secret(), None)
         .await
         .unwrap();
     h.clock.advance(Duration::microseconds(1));
     assert!(grant_refused(
         h.server
-            .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+            .refresh(&h.credentials(), issued.refresh_token.expose_secret(), None)
             .await
     ));
 }
@@ -546,7 +572,13 @@ async fn a_public_client_registers_itself_within_bounds_and_needs_no_secret_but_
     // client without its secret too.
     let code = h
         .server
-        .issue_code(&public, h.ann, &uri, Some(h.challenge()))
+        .issue_code(
+            &public,
+            h.ann,
+            &uri,
+            Some(h.challenge()),
+            gptgate_domain::Audience::Api,
+        )
         .await
         .unwrap();
     let id = public.id.to_string();
@@ -559,7 +591,8 @@ async fn a_public_client_registers_itself_within_bounds_and_needs_no_secret_but_
                 },
                 code.expose_secret(),
                 Some(&uri),
-                Some(VERIFIER)
+                Some(VERIFIER),
+                None
             )
             .await,
         Err(OAuthTokenError::InvalidClient)
@@ -574,6 +607,7 @@ async fn a_public_client_registers_itself_within_bounds_and_needs_no_secret_but_
             code.expose_secret(),
             Some(&uri),
             Some(VERIFIER),
+            None,
         )
         .await
         .unwrap();
@@ -588,7 +622,8 @@ async fn a_public_client_registers_itself_within_bounds_and_needs_no_secret_but_
                 },
                 &code,
                 Some(CALLBACK),
-                Some(VERIFIER)
+                Some(VERIFIER),
+                None
             )
             .await,
         Err(OAuthTokenError::InvalidClient)
@@ -624,7 +659,7 @@ async fn an_app_leaves_the_list_at_its_grants_year() {
         h.clock.advance(Duration::days(89));
         issued = h
             .server
-            .refresh(&h.credentials(), issued.refresh_token.expose_secret())
+            .refresh(&h.credentials(), issued.refresh_token.expose_secret(), None)
             .await
             .unwrap();
     }
@@ -634,4 +669,86 @@ async fn an_app_leaves_the_list_at_its_grants_year() {
     assert_eq!(h.server.grants_of(h.ann).await.unwrap().len(), 1);
     h.clock.advance(Duration::microseconds(1));
     assert!(h.server.grants_of(h.ann).await.unwrap().is_empty());
+}
+
+impl Harness {
+    async fn code_for(&self, audience: gptgate_domain::Audience) -> String {
+        let client = self
+            .server
+            .check_request(&self.client_id, CALLBACK)
+            .await
+            .unwrap();
+        self.server
+            .issue_code(
+                &client,
+                self.ann,
+                CALLBACK,
+                Some(self.challenge()),
+                audience,
+            )
+            .await
+            .unwrap()
+            .expose_secret()
+            .to_owned()
+    }
+
+    async fn exchange_for(
+        &self,
+        code: &str,
+        resource: Option<gptgate_domain::Audience>,
+    ) -> Result<IssuedTokens, OAuthTokenError> {
+        self.server
+            .exchange_code(
+                &self.credentials(),
+                code,
+                Some(CALLBACK),
+                Some(VERIFIER),
+                resource,
+            )
+            .await
+    }
+
+    fn audience_of(&self, token: &SecretString) -> gptgate_domain::Audience {
+        FakeSessionTokens
+            .verify(token.expose_secret(), self.clock.now())
+            .unwrap()
+            .audience
+    }
+}
+
+#[tokio::test]
+async fn a_grant_for_the_mcp_face_issues_mcp_tokens_and_a_wrong_resource_is_refused() {
+    use gptgate_domain::Audience;
+    let h = harness().await;
+    let code = h.code_for(Audience::Mcp).await;
+    assert!(matches!(
+        h.exchange_for(&code, Some(Audience::Api)).await,
+        Err(OAuthTokenError::InvalidTarget)
+    ));
+    let code = h.code_for(Audience::Mcp).await;
+    let issued = h.exchange_for(&code, Some(Audience::Mcp)).await.unwrap();
+    assert_eq!(h.audience_of(&issued.access_token), Audience::Mcp);
+    assert!(matches!(
+        h.server
+            .refresh(
+                &h.credentials(),
+                issued.refresh_token.expose_secret(),
+                Some(Audience::Api)
+            )
+            .await,
+        Err(OAuthTokenError::InvalidTarget)
+    ));
+    let refreshed = h
+        .server
+        .refresh(&h.credentials(), issued.refresh_token.expose_secret(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.audience_of(&refreshed.access_token),
+        Audience::Mcp,
+        "a refresh keeps the grant's audience"
+    );
+    let code = h.code_for(Audience::Api).await;
+    let api = h.exchange_for(&code, None).await.unwrap();
+    assert_eq!(h.audience_of(&api.access_token), Audience::Api);
 }

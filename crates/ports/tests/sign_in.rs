@@ -480,6 +480,7 @@ async fn a_token_naming_another_user_for_a_real_session_is_refused() {
             session_id: signed_in.session_id,
             issued_at: h.clock_now(),
             expires_at: h.clock_now() + Duration::hours(1),
+            audience: gptgate_domain::Audience::Api,
         })
         .unwrap();
     assert!(matches!(
@@ -571,5 +572,38 @@ async fn a_send_the_address_rules_refuse_costs_the_sender_nothing() {
     assert!(matches!(
         h.sign_in.send_code(&email("carol"), KEY).await,
         Err(SendCodeError::BudgetExhausted { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_token_for_the_mcp_face_is_refused_by_the_api_and_the_other_way_round() {
+    let h = harness();
+    let signed_in = h.signed_in().await;
+    let as_mcp = FakeSessionTokens
+        .sign(&SessionClaims {
+            user_id: signed_in.user_id,
+            session_id: signed_in.session_id,
+            issued_at: h.clock_now(),
+            expires_at: h.clock_now() + Duration::hours(1),
+            audience: gptgate_domain::Audience::Mcp,
+        })
+        .unwrap();
+    assert!(matches!(
+        h.sign_in.authenticate(&as_mcp).await,
+        Err(AuthenticateError::InvalidToken)
+    ));
+    assert!(h
+        .sign_in
+        .authenticate_for(&as_mcp, gptgate_domain::Audience::Mcp)
+        .await
+        .is_ok());
+    assert!(matches!(
+        h.sign_in
+            .authenticate_for(
+                signed_in.token.expose_secret(),
+                gptgate_domain::Audience::Mcp
+            )
+            .await,
+        Err(AuthenticateError::InvalidToken)
     ));
 }

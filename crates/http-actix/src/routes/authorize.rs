@@ -39,6 +39,8 @@ pub struct AuthorizeParams {
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
     scope: Option<String>,
+    /// RFC 8707: which face the tokens are for (the API by default, or `/mcp`).
+    resource: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -57,6 +59,7 @@ impl AuthorizeParams {
             ("code_challenge", &self.code_challenge),
             ("code_challenge_method", &self.code_challenge_method),
             ("scope", &self.scope),
+            ("resource", &self.resource),
         ]
         .into_iter()
         .filter_map(|(name, value)| value.clone().map(|value| Hidden { name, value }))
@@ -78,6 +81,7 @@ struct Checked {
     client: OAuthClient,
     redirect_uri: String,
     challenge: Option<CodeChallenge>,
+    audience: gptgate_domain::Audience,
 }
 
 /// The answer at the client's redirect URI: its query kept, ours added, with `state` and
@@ -199,10 +203,23 @@ async fn check(state: &AppState, params: &AuthorizeParams) -> Result<Checked, Ht
             ))
         }
     };
+    let audience = match params.resource.as_deref() {
+        None => gptgate_domain::Audience::Api,
+        Some(resource) => match gptgate_domain::Audience::of_resource(&state.issuer, resource) {
+            Some(audience) => audience,
+            None => {
+                return Err(refuse(
+                    "invalid_target",
+                    "resource must be this server or its /mcp endpoint",
+                ))
+            }
+        },
+    };
     Ok(Checked {
         client,
         redirect_uri: redirect_uri.clone(),
         challenge,
+        audience,
     })
 }
 
@@ -454,6 +471,7 @@ pub async fn decide(
                 user,
                 &checked.redirect_uri,
                 checked.challenge,
+                checked.audience,
             )
             .await
         {

@@ -97,6 +97,11 @@ fn token_error(e: OAuthTokenError) -> HttpResponse {
             "invalid_grant",
             "The code or refresh token is invalid, expired, revoked, already used, or was issued to another client or redirect URI.",
         ),
+        OAuthTokenError::InvalidTarget => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_target",
+            "The resource is not one of this server's, or not the one the grant is for.",
+        ),
         OAuthTokenError::Storage(e) => {
             tracing::error!(error = %e, "the token endpoint could not reach the store");
             oauth_error(
@@ -264,6 +269,14 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
         id: &id,
         secret: secret.as_deref(),
     };
+    // RFC 8707: a resource names the face the tokens are for; it must be the grant's.
+    let resource = match form.get("resource") {
+        None => None,
+        Some(resource) => match gptgate_domain::Audience::of_resource(&state.issuer, resource) {
+            Some(audience) => Some(audience),
+            None => return token_error(OAuthTokenError::InvalidTarget),
+        },
+    };
     let result = if grant_type == "authorization_code" {
         let code = match form.require("code") {
             Ok(code) => code,
@@ -276,6 +289,7 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
                 code,
                 form.get("redirect_uri"),
                 form.get("code_verifier"),
+                resource,
             )
             .await
     } else {
@@ -285,7 +299,7 @@ pub async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Byte
         };
         state
             .authorization
-            .refresh(&credentials, refresh_token)
+            .refresh(&credentials, refresh_token, resource)
             .await
     };
     match result {

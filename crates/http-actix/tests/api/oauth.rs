@@ -1071,3 +1071,70 @@ async fn self_registration_is_bounded() {
         format!("{PUBLIC_URL}/oauth/register")
     );
 }
+
+#[tokio::test]
+async fn a_token_for_the_mcp_endpoint_is_refused_by_the_api() {
+    let s = server().await;
+    let mcp = format!("{PUBLIC_URL}/mcp");
+    // Signed in once (consent), then a request for the MCP resource.
+    let _ = s.code("ann@example.com").await;
+    let (_, consent) = s
+        .browser
+        .open(&format!(
+            "/oauth/authorize?{}",
+            s.authorize_query(&[("resource", &mcp)])
+        ))
+        .await;
+    assert!(
+        consent.contains("name=\"resource\""),
+        "carried through: {consent}"
+    );
+    let back = s.decide(&consent, "allow").await;
+    let code = param(&back, "code");
+    let res = s
+        .token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", VERIFIER),
+                ("resource", &mcp),
+            ],
+            false,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let tokens: Value = res.json().await.unwrap();
+    let res = s
+        .api(
+            Method::GET,
+            "/api/gpt/accounts",
+            tokens["access_token"].as_str().unwrap(),
+            None,
+        )
+        .await;
+    assert_eq!(error_code(res, 401).await, "invalid_token");
+    // Asking for the API with an MCP grant's refresh token, or for a resource elsewhere.
+    for resource in [PUBLIC_URL.to_owned(), "https://evil.example/mcp".to_owned()] {
+        let res = s
+            .token(
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+                    ("resource", &resource),
+                ],
+                false,
+            )
+            .await;
+        assert_eq!(oauth_error(res, 400).await, "invalid_target", "{resource}");
+    }
+    let res = s
+        .browser
+        .get(&format!(
+            "/oauth/authorize?{}",
+            s.authorize_query(&[("resource", "https://evil.example/mcp")])
+        ))
+        .await;
+    let to = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(param(&to, "error"), "invalid_target");
+}

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use gptgate_domain::{
-    is_pkce_verifier, AuthorizationCode, BudgetPolicy, ClientError, ClientId, ClientKind,
+    is_pkce_verifier, Audience, AuthorizationCode, BudgetPolicy, ClientError, ClientId, ClientKind,
     ClientName, CodeChallenge, GrantId, GrantSummary, OAuthClient, OAuthPolicy, RedirectUri,
     RefreshToken, RefreshUse, SessionPolicy, UserId,
 };
@@ -94,6 +94,9 @@ pub enum TokenError {
     /// client, or the redirect URI or PKCE verifier does not match.
     #[error("the grant is invalid")]
     InvalidGrant,
+    /// The `resource` asked for is not the one the grant is for (RFC 8707).
+    #[error("the resource is not the grant's")]
+    InvalidTarget,
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -277,6 +280,7 @@ impl Authorization {
         user: UserId,
         redirect_uri: &str,
         challenge: Option<CodeChallenge>,
+        audience: Audience,
     ) -> Result<SecretString, AuthorizeError> {
         if !client.accepts_redirect(redirect_uri) {
             return Err(AuthorizeError::UnregisteredRedirectUri);
@@ -287,7 +291,7 @@ impl Authorization {
             GrantId::from_random_bytes(self.ports.random.bytes().map_err(Self::internal)?);
         self.ports
             .store
-            .start_grant(grant_id, client.id, user, now)
+            .start_grant(grant_id, client.id, user, audience, now)
             .await?;
         self.ports
             .store
@@ -298,6 +302,7 @@ impl Authorization {
                 redirect_uri: redirect_uri.to_owned(),
                 challenge,
                 grant_id,
+                audience,
                 expires_at: now + self.policy.code_ttl,
                 created_at: now,
             })
@@ -346,6 +351,7 @@ impl Authorization {
         code: &str,
         redirect_uri: Option<&str>,
         verifier: Option<&str>,
+        resource: Option<Audience>,
     ) -> Result<IssuedTokens, TokenError> {
         let client = self.authenticate(credentials).await?;
         let now = self.ports.clock.now();
@@ -378,13 +384,28 @@ impl Authorization {
         if !verified {
             return Err(TokenError::InvalidGrant);
         }
-        let refresh = self.mint_refresh(code.grant_id, client.id, code.user_id, code.created_at)?;
+        if resource.is_some_and(|r| r != code.audience) {
+            return Err(TokenError::InvalidTarget);
+        }
+        let refresh = self.mint_refresh(
+            code.grant_id,
+            client.id,
+            code.user_id,
+            code.created_at,
+            code.audience,
+        )?;
         if !self.ports.store.create_refresh_token(&refresh.1).await? {
             // The grant was revoked meanwhile (a replay of this very code).
             return Err(TokenError::InvalidGrant);
         }
         let issued = self
-            .access_token(client.id, code.grant_id, code.user_id, refresh.0)
+            .access_token(
+                client.id,
+                code.grant_id,
+                code.user_id,
+                code.audience,
+                refresh.0,
+            )
             .await?;
         tracing::info!(client_id = %client.id, "authorization code exchanged");
         Ok(issued)
@@ -398,6 +419,7 @@ impl Authorization {
         &self,
         credentials: &ClientCredentials<'_>,
         refresh_token: &str,
+        resource: Option<Audience>,
     ) -> Result<IssuedTokens, TokenError> {
         let client = self.authenticate(credentials).await?;
         let now = self.ports.clock.now();
@@ -410,6 +432,9 @@ impl Authorization {
             .ok_or(TokenError::InvalidGrant)?;
         if token.client_id != client.id {
             return Err(TokenError::InvalidGrant);
+        }
+        if resource.is_some_and(|r| r != token.audience) {
+            return Err(TokenError::InvalidTarget);
         }
         match token.use_at(now, &self.policy) {
             RefreshUse::Rotate => {}
@@ -427,6 +452,7 @@ impl Authorization {
             client.id,
             token.user_id,
             token.grant_started_at,
+            token.audience,
         )?;
         if !self
             .ports
@@ -437,8 +463,14 @@ impl Authorization {
             // A concurrent refresh with the same token won.
             return Err(TokenError::InvalidGrant);
         }
-        self.access_token(client.id, token.grant_id, token.user_id, secret)
-            .await
+        self.access_token(
+            client.id,
+            token.grant_id,
+            token.user_id,
+            token.audience,
+            secret,
+        )
+        .await
     }
 
     /// Revocation (RFC 7009): a refresh token or an access token of this client ends its
@@ -511,6 +543,7 @@ impl Authorization {
         client: ClientId,
         user: UserId,
         grant_started_at: time::OffsetDateTime,
+        audience: Audience,
     ) -> Result<(SecretString, RefreshToken), TokenError> {
         let now = self.ports.clock.now();
         let (secret, hash) = self.ports.tokens.mint().map_err(Self::internal)?;
@@ -526,6 +559,7 @@ impl Authorization {
                 rotated_at: None,
                 revoked_at: None,
                 grant_started_at,
+                audience,
             },
         ))
     }
@@ -536,6 +570,7 @@ impl Authorization {
         client: ClientId,
         grant: GrantId,
         user: UserId,
+        audience: Audience,
         refresh_token: SecretString,
     ) -> Result<IssuedTokens, TokenError> {
         let now = self.ports.clock.now();
@@ -563,6 +598,7 @@ impl Authorization {
                 session_id,
                 issued_at: now,
                 expires_at: session.expires_at,
+                audience,
             })
             .map_err(Self::internal)?;
         Ok(IssuedTokens {

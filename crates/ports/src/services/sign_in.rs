@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use gptgate_domain::{
-    AttemptVerdict, BudgetPolicy, ClientId, CodePolicy, Email, Identity, SendRefused, SessionId,
-    SessionPolicy, UserId, VerificationCode,
+    AttemptVerdict, Audience, BudgetPolicy, ClientId, CodePolicy, Email, Identity, SendRefused,
+    SessionId, SessionPolicy, UserId, VerificationCode,
 };
 use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
@@ -231,6 +231,7 @@ impl SignIn {
                 session_id,
                 issued_at: now,
                 expires_at: session.expires_at,
+                audience: Audience::Api,
             })
             .map_err(InternalError::new)?;
         tracing::info!(user_id = %user, "signed in by email code");
@@ -310,10 +311,23 @@ impl SignIn {
     /// session must still be active in storage (so logout and user deletion take effect at once).
     #[instrument(skip_all)]
     pub async fn authenticate(&self, token: &str) -> Result<Authenticated, AuthenticateError> {
+        self.authenticate_for(token, Audience::Api).await
+    }
+
+    /// The same, for the face `audience`: a token for another face is refused (RFC 8707).
+    #[instrument(skip_all)]
+    pub async fn authenticate_for(
+        &self,
+        token: &str,
+        audience: Audience,
+    ) -> Result<Authenticated, AuthenticateError> {
         let now = self.ports.clock.now();
         let claims = self.ports.tokens.verify(token, now).map_err(|e| match e {
             TokenError::Invalid | TokenError::Signing => AuthenticateError::InvalidToken,
         })?;
+        if claims.audience != audience {
+            return Err(AuthenticateError::InvalidToken);
+        }
         let session = self
             .ports
             .sessions

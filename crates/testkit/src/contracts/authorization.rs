@@ -42,6 +42,7 @@ fn code(n: u8, client: ClientId, user: UserId, challenge: bool) -> Authorization
         redirect_uri: "https://chatgpt.com/aip/g-1/oauth/callback".into(),
         challenge: challenge.then(|| CodeChallenge::from_bytes([7; 32])),
         grant_id: GrantId::from_random_bytes([n; 16]),
+        audience: gptgate_domain::Audience::Api,
         expires_at: T0 + Duration::seconds(60),
         created_at: T0,
     }
@@ -50,7 +51,10 @@ fn code(n: u8, client: ClientId, user: UserId, challenge: bool) -> Authorization
 /// Starts grant `n` of `client` for `user` at `T0`.
 async fn started(store: &Arc<dyn Store>, n: u8, client: ClientId, user: UserId) -> GrantId {
     let grant = GrantId::from_random_bytes([n; 16]);
-    store.start_grant(grant, client, user, T0).await.unwrap();
+    store
+        .start_grant(grant, client, user, gptgate_domain::Audience::Api, T0)
+        .await
+        .unwrap();
     grant
 }
 
@@ -65,6 +69,7 @@ fn refresh(n: u8, grant: GrantId, client: ClientId, user: UserId) -> RefreshToke
         rotated_at: None,
         revoked_at: None,
         grant_started_at: T0,
+        audience: gptgate_domain::Audience::Api,
     }
 }
 

@@ -112,7 +112,13 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
     store.create_client(&client).await.unwrap();
     let grant = gptgate_domain::GrantId::from_random_bytes([1; 16]);
     store
-        .start_grant(grant, client.id, ann, long_ago)
+        .start_grant(
+            grant,
+            client.id,
+            ann,
+            gptgate_domain::Audience::Api,
+            long_ago,
+        )
         .await
         .unwrap();
     for (n, expires_at) in [(1u8, before - Duration::seconds(1)), (2, before)] {
@@ -124,6 +130,7 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
                 redirect_uri: "https://chatgpt.com/aip/g-1/oauth/callback".into(),
                 challenge: None,
                 grant_id: grant,
+                audience: gptgate_domain::Audience::Api,
                 expires_at,
                 created_at: long_ago,
             })
@@ -140,6 +147,7 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
         rotated_at,
         revoked_at,
         grant_started_at: long_ago,
+        audience: gptgate_domain::Audience::Api,
     };
     let later = before + Duration::days(30);
     for t in [
@@ -155,12 +163,24 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
     // Grants nothing refers to: one old (purged), one recent (kept).
     let orphan = gptgate_domain::GrantId::from_random_bytes([2; 16]);
     store
-        .start_grant(orphan, client.id, ann, long_ago)
+        .start_grant(
+            orphan,
+            client.id,
+            ann,
+            gptgate_domain::Audience::Api,
+            long_ago,
+        )
         .await
         .unwrap();
     let recent = gptgate_domain::GrantId::from_random_bytes([3; 16]);
     store
-        .start_grant(recent, client.id, ann, before)
+        .start_grant(
+            recent,
+            client.id,
+            ann,
+            gptgate_domain::Audience::Api,
+            before,
+        )
         .await
         .unwrap();
 
@@ -183,7 +203,13 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
     }
     let used_grant = gptgate_domain::GrantId::from_random_bytes([4; 16]);
     store
-        .start_grant(used_grant, used.id, ann, before)
+        .start_grant(
+            used_grant,
+            used.id,
+            ann,
+            gptgate_domain::Audience::Api,
+            before,
+        )
         .await
         .unwrap();
 
@@ -208,9 +234,18 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
         assert!(store.find_client(kept).await.unwrap().is_some());
     }
     // The purged grant's id can be started again; the kept ones cannot.
-    assert!(store.start_grant(orphan, client.id, ann, T0).await.is_ok());
-    assert!(store.start_grant(recent, client.id, ann, T0).await.is_err());
-    assert!(store.start_grant(grant, client.id, ann, T0).await.is_err());
+    assert!(store
+        .start_grant(orphan, client.id, ann, gptgate_domain::Audience::Api, T0)
+        .await
+        .is_ok());
+    assert!(store
+        .start_grant(recent, client.id, ann, gptgate_domain::Audience::Api, T0)
+        .await
+        .is_err());
+    assert!(store
+        .start_grant(grant, client.id, ann, gptgate_domain::Audience::Api, T0)
+        .await
+        .is_err());
     for (n, kept) in [(3u8, true), (4, true), (5, true), (1, false), (2, false)] {
         assert_eq!(
             store

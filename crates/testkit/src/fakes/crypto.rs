@@ -16,24 +16,25 @@ impl CodeHasher for FakeCodeHasher {
     }
 }
 
-/// Unsigned, readable tokens (`fake.<user>.<session>.<iat>.<exp>`). Only for tests.
+/// Unsigned, readable tokens (`fake.<user>.<session>.<iat>.<exp>.<audience>`). Only for tests.
 #[derive(Default)]
 pub struct FakeSessionTokens;
 
 impl SessionTokens for FakeSessionTokens {
     fn sign(&self, c: &SessionClaims) -> Result<String, TokenError> {
         Ok(format!(
-            "fake.{}.{}.{}.{}",
+            "fake.{}.{}.{}.{}.{}",
             c.user_id,
             c.session_id,
             c.issued_at.unix_timestamp(),
-            c.expires_at.unix_timestamp()
+            c.expires_at.unix_timestamp(),
+            c.audience.as_str()
         ))
     }
 
     fn verify(&self, token: &str, now: OffsetDateTime) -> Result<SessionClaims, TokenError> {
         let parts: Vec<&str> = token.split('.').collect();
-        let ["fake", user, session, iat, exp] = parts.as_slice() else {
+        let ["fake", user, session, iat, exp, audience] = parts.as_slice() else {
             return Err(TokenError::Invalid);
         };
         let at = |s: &str| {
@@ -49,6 +50,7 @@ impl SessionTokens for FakeSessionTokens {
                 .map_err(|_| TokenError::Invalid)?,
             issued_at: at(iat)?,
             expires_at: at(exp)?,
+            audience: gptgate_domain::Audience::parse(audience).ok_or(TokenError::Invalid)?,
         };
         if now >= claims.expires_at {
             return Err(TokenError::Invalid);

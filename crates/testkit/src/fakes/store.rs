@@ -54,6 +54,8 @@ struct State {
     refresh_tokens: HashMap<TokenHash, RefreshToken>,
     /// Grant -> (its client, its user, when it started, when it was revoked).
     grants: HashMap<GrantId, (ClientId, UserId, OffsetDateTime, Option<OffsetDateTime>)>,
+    /// Grant -> what its tokens are for.
+    audiences: HashMap<GrantId, gptgate_domain::Audience>,
 }
 
 impl State {
@@ -776,6 +778,7 @@ impl AuthorizationRepository for InMemoryStore {
         grant: GrantId,
         client: ClientId,
         user: UserId,
+        audience: gptgate_domain::Audience,
         at: OffsetDateTime,
     ) -> Result<(), StorageError> {
         let mut state = self.lock()?;
@@ -786,6 +789,7 @@ impl AuthorizationRepository for InMemoryStore {
             return Err(StorageError::Failed("grant rejected".into()));
         }
         state.grants.insert(grant, (client, user, at, None));
+        state.audiences.insert(grant, audience);
         Ok(())
     }
 
@@ -847,6 +851,7 @@ impl AuthorizationRepository for InMemoryStore {
             let (_, _, started, _) = state.grants.get(&t.grant_id)?;
             Some(RefreshToken {
                 grant_started_at: *started,
+                audience: *state.audiences.get(&t.grant_id)?,
                 ..t.clone()
             })
         }))
