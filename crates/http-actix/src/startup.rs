@@ -242,6 +242,9 @@ fn state(
             oauth_metadata: serde_json::to_vec(&routes::oauth::metadata(public_url))
                 .map_err(|e| StartupError::Document(e.to_string()))?
                 .into(),
+            protected_resource: serde_json::to_vec(&routes::oauth::protected_resource(public_url))
+                .map_err(|e| StartupError::Document(e.to_string()))?
+                .into(),
             pages,
         },
         browser: Browser::new(keys.browser_key().clone(), public_url),

@@ -22,6 +22,8 @@ pub struct Documents {
     pub privacy_html: Bytes,
     /// The OAuth authorization server's metadata (RFC 8414).
     pub oauth_metadata: Bytes,
+    /// The MCP endpoint's protected-resource metadata (RFC 9728).
+    pub protected_resource: Bytes,
     /// The page templates.
     pub pages: Pages,
 }

@@ -55,6 +55,8 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/openapi.yaml", "GET"),
     ("/privacy-policy", "GET"),
     ("/.well-known/oauth-authorization-server", "GET"),
+    ("/.well-known/oauth-protected-resource", "GET"),
+    ("/.well-known/oauth-protected-resource/mcp", "GET"),
     ("/oauth/authorize", "GET"),
     ("/oauth/authorize", "POST"),
     ("/oauth/authorize/email", "POST"),
@@ -132,6 +134,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(meta::openapi_yaml)
         .service(meta::privacy_policy)
         .service(oauth::server_metadata)
+        .service(oauth::resource_metadata)
         .service(authorize::authorize)
         .service(authorize::send_code)
         .service(authorize::verify_code)

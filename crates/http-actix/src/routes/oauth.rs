@@ -37,6 +37,28 @@ pub fn metadata(public_url: &str) -> Value {
     })
 }
 
+/// The MCP endpoint's protected-resource metadata (RFC 9728), built once at start-up: which
+/// authorization server issues its tokens, and how they are sent.
+pub fn protected_resource(public_url: &str) -> Value {
+    let base = public_url.trim_end_matches('/');
+    json!({
+        "resource": format!("{base}/mcp"),
+        "authorization_servers": [base],
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": ["gptgate"],
+        "resource_name": "gptgate MCP endpoint",
+        "resource_documentation": format!("{base}/openapi.json"),
+    })
+}
+
+/// RFC 9728 3: at the well-known path, and with the resource's path appended.
+#[get("/.well-known/oauth-protected-resource{rest:(/mcp)?}")]
+pub async fn resource_metadata(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.documents.protected_resource.clone())
+}
+
 #[get("/.well-known/oauth-authorization-server")]
 pub async fn server_metadata(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()

@@ -1138,3 +1138,26 @@ async fn a_token_for_the_mcp_endpoint_is_refused_by_the_api() {
     let to = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(param(&to, "error"), "invalid_target");
 }
+
+#[tokio::test]
+async fn the_mcp_endpoints_protected_resource_metadata_names_this_server() {
+    let s = server().await;
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let res = s.app.request(Method::GET, path).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let m: Value = res.json().await.unwrap();
+        assert_eq!(m["resource"], format!("{PUBLIC_URL}/mcp"));
+        assert_eq!(m["authorization_servers"], json!([PUBLIC_URL]));
+        assert_eq!(m["bearer_methods_supported"], json!(["header"]));
+    }
+    let res = s
+        .app
+        .request(Method::GET, "/.well-known/oauth-protected-resource/other")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 404).await, "not_found");
+}
