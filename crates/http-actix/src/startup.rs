@@ -320,6 +320,38 @@ struct HttpSettings {
     action_time_limit: StdDuration,
 }
 
+/// The MCP face's Streamable HTTP service.
+type McpEndpoint = rmcp_actix_web::transport::StreamableHttpService<
+    gptgate_mcp::GateMcp,
+    rmcp::transport::streamable_http_server::session::never::NeverSessionManager,
+>;
+
+/// The MCP endpoint on the state's services, accepting the public URL's host (and loopback
+/// ones in development, where the server is reached as 127.0.0.1).
+fn mcp_endpoint(state: &AppState, public_url: &str) -> McpEndpoint {
+    let mut hosts = Vec::new();
+    if let Ok(url) = url::Url::parse(public_url) {
+        if let Some(host) = url.host_str() {
+            hosts.push(host.to_owned());
+            if let Some(port) = url.port() {
+                hosts.push(format!("{host}:{port}"));
+            }
+        }
+        if url.scheme() == "http" {
+            hosts.extend(["localhost", "127.0.0.1", "::1"].map(str::to_owned));
+        }
+    }
+    if hosts.is_empty() {
+        hosts.push("localhost".to_owned());
+    }
+    gptgate_mcp::service(
+        std::sync::Arc::new(gptgate_mcp::McpServices {
+            conversations: state.conversations.clone(),
+        }),
+        hosts,
+    )
+}
+
 /// The longest a provider action may take, its refresh and one retry included: under the
 /// 45 seconds after which ChatGPT gives up on a call.
 pub const ACTION_REQUEST_TIME_LIMIT: StdDuration = StdDuration::from_secs(40);
@@ -331,6 +363,7 @@ pub const REQUEST_TIME_LIMIT: StdDuration = StdDuration::from_secs(10);
 fn app(
     state: web::Data<AppState>,
     settings: HttpSettings,
+    mcp: McpEndpoint,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -358,6 +391,10 @@ fn app(
         .wrap(security_headers(settings.hsts))
         .wrap(from_fn(request_span))
         .configure(routes::configure)
+        .service(
+            mcp.scope_with_path("/mcp")
+                .wrap(from_fn(routes::mcp::bearer)),
+        )
         .default_service(web::to(routes::unmatched))
 }
 
@@ -541,6 +578,7 @@ impl Application {
             .unwrap_or_else(|| format!("http://localhost:{}", addr.port()));
         let (state, maintenance) = state(config, &public_url, store, env)?;
         spawn_hourly(maintenance);
+        let mcp = mcp_endpoint(&state, &public_url);
         let state = web::Data::new(state);
         let settings = HttpSettings {
             body_limit: config.body_limit,
@@ -548,7 +586,7 @@ impl Application {
             time_limit: serve.time_limit,
             action_time_limit: serve.action_time_limit,
         };
-        let mut server = HttpServer::new(move || app(state.clone(), settings))
+        let mut server = HttpServer::new(move || app(state.clone(), settings, mcp.clone()))
             .client_request_timeout(StdDuration::from_secs(5))
             .client_disconnect_timeout(StdDuration::from_secs(2))
             .shutdown_timeout(SHUTDOWN_GRACE.as_secs())

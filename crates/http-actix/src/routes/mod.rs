@@ -10,6 +10,7 @@ pub mod conversation_dto;
 pub mod conversations;
 pub mod download;
 pub mod integrations;
+pub mod mcp;
 pub mod me;
 pub mod meta;
 pub mod oauth;

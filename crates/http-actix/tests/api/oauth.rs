@@ -1161,3 +1161,106 @@ async fn the_mcp_endpoints_protected_resource_metadata_names_this_server() {
         .unwrap();
     assert_eq!(error_code(res, 404).await, "not_found");
 }
+
+/// A JSON-RPC call to /mcp, as an MCP client over Streamable HTTP makes it.
+async fn mcp_call(s: &Server, bearer: Option<&str>, body: Value) -> reqwest::Response {
+    let mut req = s
+        .app
+        .client
+        .post(format!("{}/mcp", s.app.address))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&body);
+    if let Some(bearer) = bearer {
+        req = req.bearer_auth(bearer);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_mcp_endpoint_lists_and_calls_tools_for_an_mcp_token_only() {
+    let s = server().await;
+    // Without a token: the challenge that sends an MCP client to the metadata.
+    let res = mcp_call(
+        &s,
+        None,
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }),
+    )
+    .await;
+    assert_eq!(res.status(), 401);
+    let challenge = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        challenge,
+        format!("Bearer resource_metadata=\"{PUBLIC_URL}/.well-known/oauth-protected-resource\"")
+    );
+    // A saved conversation, and an MCP token for the same person.
+    let api_token = s.app.sign_in("ann@example.com").await;
+    s.app
+        .post(
+            "/conversations",
+            &json!({ "token": api_token, "summary": "Ser and estar", "messages": [] }),
+        )
+        .await;
+    s.app.clock.advance(Duration::seconds(61));
+    let mcp = format!("{PUBLIC_URL}/mcp");
+    let consent = s.sign_in_on_the_page("ann@example.com").await;
+    let _ = consent;
+    let (_, consent) = s
+        .browser
+        .open(&format!(
+            "/oauth/authorize?{}",
+            s.authorize_query(&[("resource", &mcp)])
+        ))
+        .await;
+    let code = param(&s.decide(&consent, "allow").await, "code");
+    let tokens: Value = s.exchange(&code, false).await.json().await.unwrap();
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    // The API's own token is refused here.
+    let res = mcp_call(
+        &s,
+        Some(&api_token),
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }),
+    )
+    .await;
+    assert_eq!(res.status(), 401);
+
+    let res = mcp_call(
+        &s,
+        Some(&token),
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": { "name": "test", "version": "1" } } }),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let res = mcp_call(
+        &s,
+        Some(&token),
+        json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let listed: Value = res.json().await.unwrap();
+    let tool = &listed["result"]["tools"][0];
+    assert_eq!(tool["name"], "list_conversations", "{listed}");
+    assert_eq!(tool["annotations"]["readOnlyHint"], true, "{listed}");
+    assert_eq!(tool["inputSchema"]["type"], "object", "{listed}");
+    let res = mcp_call(
+        &s,
+        Some(&token),
+        json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                "params": { "name": "list_conversations", "arguments": { "limit": 5 } } }),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let called: Value = res.json().await.unwrap();
+    let text = called["result"]["content"][0]["text"].as_str().unwrap();
+    let found: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(
+        found["conversations"][0]["summary"], "Ser and estar",
+        "the same person across faces"
+    );
+}

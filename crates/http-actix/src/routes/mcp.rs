@@ -1,0 +1,61 @@
+//! The MCP endpoint's door: a bearer token for the `/mcp` audience (RFC 8707) is checked here,
+//! and its user handed to the MCP face (`gptgate-mcp`) in the request's extensions; without
+//! one, 401 with `WWW-Authenticate` pointing at the protected-resource metadata (RFC 9728),
+//! which is how an MCP client discovers where to sign in.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpResponse};
+use gptgate_domain::Audience;
+use gptgate_mcp::McpUser;
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// Checks the bearer, then lets the MCP face answer.
+pub async fn bearer(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(actix_web::error::ErrorInternalServerError("no state"));
+    };
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    let user = match token {
+        Some(token) => state
+            .sign_in
+            .authenticate_for(&token, Audience::Mcp)
+            .await
+            .ok(),
+        None => None,
+    };
+    match user {
+        Some(who) => {
+            req.extensions_mut().insert(McpUser(who.user_id));
+            next.call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body)
+        }
+        None => {
+            let challenge = format!(
+                "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource\"",
+                state.issuer
+            );
+            let response = HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, challenge))
+                .json(json!({ "error": {
+                    "code": "invalid_token",
+                    "message": "Sign in: this endpoint takes an access token from gptgate's OAuth server issued for it (resource .../mcp)."
+                } }));
+            Ok(req.into_response(response).map_into_right_body())
+        }
+    }
+}
