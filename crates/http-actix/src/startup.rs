@@ -347,6 +347,7 @@ fn mcp_endpoint(state: &AppState, public_url: &str) -> McpEndpoint {
     gptgate_mcp::service(
         std::sync::Arc::new(gptgate_mcp::McpServices {
             conversations: state.conversations.clone(),
+            connections: state.connections.clone(),
         }),
         hosts,
     )

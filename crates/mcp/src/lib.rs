@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use gptgate_domain::UserId;
-use gptgate_ports::services::{Conversations, PAGE_LIMIT_MAX};
+use gptgate_ports::services::{Connections, Conversations, PAGE_LIMIT_MAX};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig};
@@ -27,15 +27,20 @@ pub struct McpUser(pub UserId);
 /// The services the tools call.
 pub struct McpServices {
     pub conversations: Conversations,
+    pub connections: Arc<Connections>,
 }
 
 /// The tools.
 #[derive(Clone)]
 pub struct GateMcp {
     services: Arc<McpServices>,
-    #[allow(dead_code)]
+    /// Every tool: each group's router, added together.
     tool_router: ToolRouter<GateMcp>,
 }
+
+/// No arguments.
+#[derive(Deserialize, JsonSchema)]
+pub struct NoArguments {}
 
 /// `list_conversations`' arguments.
 #[derive(Deserialize, JsonSchema)]
@@ -56,7 +61,7 @@ impl GateMcp {
     pub fn new(services: Arc<McpServices>) -> Self {
         Self {
             services,
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::accounts_router(),
         }
     }
 
@@ -105,7 +110,48 @@ impl GateMcp {
     }
 }
 
-#[tool_handler]
+#[tool_router(router = accounts_router)]
+impl GateMcp {
+    /// The user's connected accounts.
+    #[tool(
+        description = "List the user's connected accounts (Gmail, Slack, Linear, Zoho, Mercury): service, label, whether it is on, and what the service said it is. Never a token.",
+        annotations(read_only_hint = true, destructive_hint = false)
+    )]
+    async fn list_accounts(
+        &self,
+        Parameters(_): Parameters<NoArguments>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let user = user_of(&context)?;
+        let accounts = self
+            .services
+            .connections
+            .accounts(user)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "listing accounts for MCP failed");
+                ErrorData::internal_error("the accounts could not be read", None)
+            })?;
+        let items: Vec<_> = accounts
+            .iter()
+            .map(|a| {
+                json!({
+                    "id": a.id.to_string(),
+                    "provider": a.provider.as_str(),
+                    "label": a.label.as_str(),
+                    "enabled": a.enabled,
+                    "status": a.status.as_str(),
+                    "identity": a.identity(),
+                })
+            })
+            .collect();
+        Ok(CallToolResult::success(vec![ContentBlock::text(
+            json!({ "accounts": items }).to_string(),
+        )]))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
 impl ServerHandler for GateMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())

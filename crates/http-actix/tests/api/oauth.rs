@@ -1244,10 +1244,29 @@ async fn the_mcp_endpoint_lists_and_calls_tools_for_an_mcp_token_only() {
     .await;
     assert_eq!(res.status(), 200);
     let listed: Value = res.json().await.unwrap();
-    let tool = &listed["result"]["tools"][0];
-    assert_eq!(tool["name"], "list_conversations", "{listed}");
-    assert_eq!(tool["annotations"]["readOnlyHint"], true, "{listed}");
-    assert_eq!(tool["inputSchema"]["type"], "object", "{listed}");
+    let tools = listed["result"]["tools"].as_array().unwrap();
+    let mut names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["list_accounts", "list_conversations"], "{listed}");
+    for tool in tools {
+        assert_eq!(tool["annotations"]["readOnlyHint"], true, "{listed}");
+        assert_eq!(tool["annotations"]["destructiveHint"], false, "{listed}");
+        assert_eq!(tool["inputSchema"]["type"], "object", "{listed}");
+        assert!(tool["description"].as_str().unwrap().len() <= 300);
+    }
+    let res = mcp_call(
+        &s,
+        Some(&token),
+        json!({ "jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                "params": { "name": "list_accounts", "arguments": {} } }),
+    )
+    .await;
+    let called: Value = res.json().await.unwrap();
+    let text = called["result"]["content"][0]["text"].as_str().unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(text).unwrap(),
+        json!({ "accounts": [] })
+    );
     let res = mcp_call(
         &s,
         Some(&token),
