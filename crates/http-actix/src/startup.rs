@@ -328,7 +328,7 @@ type McpEndpoint = rmcp_actix_web::transport::StreamableHttpService<
 
 /// The MCP endpoint on the state's services, accepting the public URL's host (and loopback
 /// ones in development, where the server is reached as 127.0.0.1).
-fn mcp_endpoint(state: &AppState, public_url: &str) -> McpEndpoint {
+fn mcp_endpoint(state: &AppState, public_url: &str, body_limit: usize) -> McpEndpoint {
     let mut hosts = Vec::new();
     if let Ok(url) = url::Url::parse(public_url) {
         if let Some(host) = url.host_str() {
@@ -350,6 +350,7 @@ fn mcp_endpoint(state: &AppState, public_url: &str) -> McpEndpoint {
             connections: state.connections.clone(),
         }),
         hosts,
+        body_limit,
     )
 }
 
@@ -579,7 +580,7 @@ impl Application {
             .unwrap_or_else(|| format!("http://localhost:{}", addr.port()));
         let (state, maintenance) = state(config, &public_url, store, env)?;
         spawn_hourly(maintenance);
-        let mcp = mcp_endpoint(&state, &public_url);
+        let mcp = mcp_endpoint(&state, &public_url, config.body_limit);
         let state = web::Data::new(state);
         let settings = HttpSettings {
             body_limit: config.body_limit,

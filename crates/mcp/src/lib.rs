@@ -160,12 +160,13 @@ impl ServerHandler for GateMcp {
 }
 
 /// The MCP endpoint's service, built once: stateless (no session to share between instances),
-/// answers in JSON, and accepting only `allowed_hosts` in `Host` (DNS-rebinding defence; never
-/// empty, which would turn the check off). Mount its `scope()` at `/mcp` behind the bearer
+/// answers in JSON, accepting only `allowed_hosts` in `Host` (DNS-rebinding defence; never
+/// empty, which would turn the check off) and bodies up to `max_body_bytes` (413 beyond). Mount its `scope()` at `/mcp` behind the bearer
 /// check that puts an [`McpUser`] in the request's extensions.
 pub fn service(
     services: Arc<McpServices>,
     allowed_hosts: Vec<String>,
+    max_body_bytes: usize,
 ) -> StreamableHttpService<GateMcp, NeverSessionManager> {
     assert!(
         !allowed_hosts.is_empty(),
@@ -177,6 +178,7 @@ pub fn service(
         .stateful_mode(false)
         .json_response(true)
         .allowed_hosts(allowed_hosts)
+        .max_request_body_bytes(max_body_bytes)
         .on_request_fn(|req, extensions| {
             use actix_web::HttpMessage;
             if let Some(user) = req.extensions().get::<McpUser>() {

@@ -1282,4 +1282,13 @@ async fn the_mcp_endpoint_lists_and_calls_tools_for_an_mcp_token_only() {
         found["conversations"][0]["summary"], "Ser and estar",
         "the same person across faces"
     );
+    // Bodies are bounded like the API's (BODY_LIMIT).
+    let res = mcp_call(
+        &s,
+        Some(&token),
+        json!({ "jsonrpc": "2.0", "id": 5, "method": "tools/list",
+                "params": { "padding": "x".repeat(crate::helpers::BODY_LIMIT) } }),
+    )
+    .await;
+    assert_eq!(res.status(), 413);
 }
