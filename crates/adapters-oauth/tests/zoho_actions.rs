@@ -102,6 +102,35 @@ async fn a_refused_record_keeps_zohos_code_and_words() {
 }
 
 #[tokio::test]
+async fn a_record_refused_inside_an_accepted_answer_keeps_at_most_500_characters_of_zohos_words() {
+    // Zoho answers 202 when the request was read but a record in it was not created.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v8/Leads"))
+        .respond_with(ResponseTemplate::new(202).set_body_json(json!({ "data": [{
+            "code": "DUPLICATE_DATA",
+            "details": { "api_name": "Email" },
+            "message": "d".repeat(501),
+            "status": "error"
+        }] })))
+        .mount(&server)
+        .await;
+    match run(
+        &server,
+        "create-lead",
+        json!({ "lastName": "Burns", "company": "Acme" }),
+    )
+    .await
+    {
+        Err(ActionError::Rejected { code, message }) => {
+            assert_eq!(code, "DUPLICATE_DATA");
+            assert_eq!(message, Some("d".repeat(500)));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn search_records_sends_the_criteria_and_leaves_zohos_internal_fields_out() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))

@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{length, parse, spec, unreachable, within, Bounded, ACTION_TIME_LIMIT};
+use super::{length, parse, provider_words, spec, unreachable, within, Bounded, ACTION_TIME_LIMIT};
 use crate::config::{ProviderConfig, ProviderSetupError};
 
 /// Create an issue in one of the user's Linear teams.
@@ -173,7 +173,7 @@ impl LinearActions {
                         .pointer("/extensions/userPresentableMessage")
                         .or_else(|| error.get("message"))
                         .and_then(Value::as_str)
-                        .map(|m| m.chars().take(500).collect()),
+                        .map(provider_words),
                 },
             });
         }

@@ -184,6 +184,14 @@ pub(crate) fn text_at(body: &Value, pointer: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The most of a provider's own words passed on to the caller.
+pub(crate) const MAX_PROVIDER_WORDS: usize = 500;
+
+/// A provider's error message as the caller sees it: at most `MAX_PROVIDER_WORDS` characters.
+pub(crate) fn provider_words(message: &str) -> String {
+    message.chars().take(MAX_PROVIDER_WORDS).collect()
+}
+
 /// How a provider's error body reads: its error code and its words, if it says them.
 pub(crate) type ReadError = fn(&Value) -> (Option<String>, Option<String>);
 
@@ -215,7 +223,7 @@ pub(crate) async fn rest_answer(
     let (code, message) = read_error(&body);
     Err(ActionError::Rejected {
         code: code.unwrap_or_else(|| format!("http_{}", status.as_u16())),
-        message: message.map(|m| m.chars().take(500).collect()),
+        message: message.as_deref().map(provider_words),
     })
 }
 

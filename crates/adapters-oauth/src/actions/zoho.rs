@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{
-    fit_list, invalid, length, parse, retry_after, spec, text_at, unreachable, url_with, within,
-    Bounded, ACTION_TIME_LIMIT,
+    fit_list, invalid, length, parse, provider_words, retry_after, spec, text_at, unreachable,
+    url_with, within, Bounded, ACTION_TIME_LIMIT,
 };
 use crate::config::{ProviderConfig, ProviderSetupError};
 
@@ -247,7 +247,7 @@ impl ZohoActions {
             _ if status == reqwest::StatusCode::UNAUTHORIZED => ActionError::Unauthorized,
             _ => ActionError::Rejected {
                 code: code.unwrap_or_else(|| format!("http_{}", status.as_u16())),
-                message: message.map(|m| m.chars().take(500).collect()),
+                message: message.as_deref().map(provider_words),
             },
         })
     }
@@ -295,7 +295,7 @@ impl ProviderActions for ZohoActions {
                     let (code, message) = read_error(&body);
                     return Err(ActionError::Rejected {
                         code: code.unwrap_or_else(|| "not_created".into()),
-                        message,
+                        message: message.as_deref().map(provider_words),
                     });
                 }
                 Ok(json!({ "id": created.pointer("/details/id") }))
