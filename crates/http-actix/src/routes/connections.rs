@@ -141,7 +141,7 @@ pub async fn create_auth_link(
     operation_id = "createManagementLink",
     tag = "connections",
     summary = "Get a link to the user's integrations page",
-    description = "Returns a link, valid 1 hour, where the user can see, disable and remove connected accounts.",
+    description = "Returns a link, valid 1 hour, to the user's integrations page: after pressing Open there, they can connect, turn off and remove accounts, and take access back from apps.",
     request_body = TokenBody,
     responses((status = 200, body = ManagementLink), (status = 401, body = ErrorBody)),
     security(("apiKey" = [])),
