@@ -690,6 +690,80 @@ async fn deny_goes_back_with_access_denied_and_the_forms_need_their_tokens() {
     assert_eq!(param(&back, "code"), "");
 }
 
+/// Posts `fields` to `path` from `browser` with an `Origin` header.
+async fn post_from(
+    browser: &Browser,
+    origin: &str,
+    path: &str,
+    fields: &[(String, String)],
+) -> reqwest::Response {
+    browser
+        .client
+        .post(browser.local(path))
+        .header("origin", origin)
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_sign_in_forms_need_their_token_this_origin_and_this_browser() {
+    let s = server().await;
+    let (_, html) = s
+        .browser
+        .open(&format!("/oauth/authorize?{}", s.authorize_query(&[])))
+        .await;
+    let mut fields = Server::form_of(&html);
+    fields.push(("email".into(), "ann@example.com".into()));
+    let mut tokenless = fields.clone();
+    tokenless.retain(|(k, _)| k != "csrf");
+    let other = Browser::new(&s.app.address);
+    for res in [
+        s.post("/oauth/authorize/email", &tokenless).await,
+        post_from(
+            &s.browser,
+            "https://evil.example",
+            "/oauth/authorize/email",
+            &fields,
+        )
+        .await,
+        post_from(&other, &s.app.address, "/oauth/authorize/email", &fields).await,
+    ] {
+        assert_eq!(res.status(), 403);
+    }
+    assert!(s.app.mailer.last_code_for("ann@example.com").is_none());
+
+    // The code form: forged ones fail, and a code typed in another browser signs nobody in.
+    let res = s.post("/oauth/authorize/email", &fields).await;
+    let html = res.text().await.unwrap();
+    let code = s.app.mailer.last_code_for("ann@example.com").unwrap();
+    let mut fields = Server::form_of(&html);
+    fields.push(("code".into(), code));
+    let mut tokenless = fields.clone();
+    tokenless.retain(|(k, _)| k != "csrf");
+    for res in [
+        s.post("/oauth/authorize/code", &tokenless).await,
+        post_from(
+            &s.browser,
+            "https://evil.example",
+            "/oauth/authorize/code",
+            &fields,
+        )
+        .await,
+        post_from(&other, &s.app.address, "/oauth/authorize/code", &fields).await,
+    ] {
+        assert_eq!(res.status(), 403);
+    }
+    let (_, page) = other
+        .open(&format!("/oauth/authorize?{}", s.authorize_query(&[])))
+        .await;
+    assert!(page.contains("Sign in to continue"), "{page}");
+    // The code was not spent by the forgeries: this browser still signs in with it.
+    let res = s.post("/oauth/authorize/code", &fields).await;
+    assert_eq!(res.status(), 303);
+}
+
 #[tokio::test]
 async fn a_wrong_code_on_the_page_says_so_and_a_session_skips_the_sign_in() {
     let s = server().await;
@@ -1206,8 +1280,14 @@ async fn the_mcp_endpoint_lists_and_calls_tools_for_an_mcp_token_only() {
         .await;
     s.app.clock.advance(Duration::seconds(61));
     let mcp = format!("{PUBLIC_URL}/mcp");
-    let consent = s.sign_in_on_the_page("ann@example.com").await;
-    let _ = consent;
+    // An OAuth token issued for the API (no resource asked), and one for /mcp.
+    let api_code = s.code("ann@example.com").await;
+    let api_oauth: Value = s.exchange(&api_code, false).await.json().await.unwrap();
+    let api_oauth = api_oauth["access_token"].as_str().unwrap().to_owned();
+    let res = s
+        .api(Method::GET, "/api/gpt/accounts", &api_oauth, None)
+        .await;
+    assert_eq!(res.status(), 200, "valid for the API");
     let (_, consent) = s
         .browser
         .open(&format!(
@@ -1218,14 +1298,16 @@ async fn the_mcp_endpoint_lists_and_calls_tools_for_an_mcp_token_only() {
     let code = param(&s.decide(&consent, "allow").await, "code");
     let tokens: Value = s.exchange(&code, false).await.json().await.unwrap();
     let token = tokens["access_token"].as_str().unwrap().to_owned();
-    // The API's own token is refused here.
-    let res = mcp_call(
-        &s,
-        Some(&api_token),
-        json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }),
-    )
-    .await;
-    assert_eq!(res.status(), 401);
+    // The API's own tokens are refused here: a session token, and an OAuth token for the API.
+    for refused in [&api_token, &api_oauth] {
+        let res = mcp_call(
+            &s,
+            Some(refused),
+            json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }),
+        )
+        .await;
+        assert_eq!(res.status(), 401);
+    }
 
     let res = mcp_call(
         &s,
