@@ -28,6 +28,14 @@ fn header_value<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The token of an `Authorization: Bearer <token>` header, if the request has one.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    header_value(req, header::AUTHORIZATION.as_str())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .map(|(_, token)| token.trim())
+}
+
 /// Whether the request carries a Bearer token and no API key: it can only be an OAuth access
 /// token (see [`AppState::caller`]).
 pub fn oauth_bearer_only(req: &HttpRequest) -> bool {

@@ -7,11 +7,12 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, HttpResponse};
+use actix_web::{web, HttpMessage, ResponseError};
 use gptgate_domain::Audience;
 use gptgate_mcp::McpUser;
-use serde_json::json;
 
+use crate::caller::bearer_token;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Checks the bearer, then lets the MCP face answer.
@@ -22,13 +23,7 @@ pub async fn bearer(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Err(actix_web::error::ErrorInternalServerError("no state"));
     };
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
+    let token = bearer_token(req.request()).map(str::to_owned);
     let user = match token {
         Some(token) => state
             .sign_in
@@ -49,12 +44,16 @@ pub async fn bearer(
                 "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource\"",
                 state.issuer
             );
-            let response = HttpResponse::Unauthorized()
-                .insert_header((header::WWW_AUTHENTICATE, challenge))
-                .json(json!({ "error": {
-                    "code": "invalid_token",
-                    "message": "Sign in: this endpoint takes an access token from gptgate's OAuth server issued for it (resource .../mcp)."
-                } }));
+            let mut response = ApiError::unauthorized(
+                "invalid_token",
+                "Sign in: this endpoint takes an access token from gptgate's OAuth server issued for it (resource .../mcp).",
+            )
+            .error_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_str(&challenge)
+                    .map_err(actix_web::error::ErrorInternalServerError)?,
+            );
             Ok(req.into_response(response).map_into_right_body())
         }
     }

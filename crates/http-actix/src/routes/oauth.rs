@@ -377,24 +377,20 @@ pub struct RegistrationRequest {
     response_types: Option<Vec<String>>,
 }
 
-fn registration_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
-    oauth_error(status, error, description)
-}
-
 /// `POST /oauth/register` (RFC 7591): dynamic registration of a public client, the way MCP
 /// clients sign up. No secret; PKCE on every authorization request; redirect URIs https or
 /// loopback, matched exactly; a cap on registrations per hour.
 #[post("/oauth/register")]
 pub async fn register(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     let Ok(request) = serde_json::from_slice::<RegistrationRequest>(&body) else {
-        return registration_error(
+        return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_client_metadata",
             "Send the client metadata as a JSON object (RFC 7591).",
         );
     };
     let invalid = |description: &str| {
-        registration_error(
+        oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_client_metadata",
             description,
@@ -438,11 +434,11 @@ pub async fn register(state: web::Data<AppState>, body: web::Bytes) -> HttpRespo
                 "response_types": ["code"],
             })),
         Err(SelfRegisterError::InvalidRedirectUri(why)) => {
-            registration_error(StatusCode::BAD_REQUEST, "invalid_redirect_uri", &why)
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_redirect_uri", &why)
         }
         Err(SelfRegisterError::InvalidMetadata(why)) => invalid(&why),
         Err(SelfRegisterError::TooMany { retry_after }) => {
-            let mut response = registration_error(
+            let mut response = oauth_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "temporarily_unavailable",
                 "Too many clients registered this hour; try again later.",
@@ -456,7 +452,7 @@ pub async fn register(state: web::Data<AppState>, body: web::Bytes) -> HttpRespo
         }
         Err(e) => {
             tracing::error!(error = %e, "a client could not register");
-            registration_error(
+            oauth_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
                 "Please try again shortly.",

@@ -1270,6 +1270,11 @@ async fn the_mcp_endpoint_lists_and_calls_tools_for_an_mcp_token_only() {
         challenge,
         format!("Bearer resource_metadata=\"{PUBLIC_URL}/.well-known/oauth-protected-resource\"")
     );
+    assert_eq!(
+        error_code(res, 401).await,
+        "invalid_token",
+        "the one error shape"
+    );
     // A saved conversation, and an MCP token for the same person.
     let api_token = s.app.sign_in("ann@example.com").await;
     s.app
