@@ -559,8 +559,19 @@ async fn signing_out_ends_the_link_for_good() {
     assert_eq!(other_tab.open(&link).await.0, 400);
     assert_eq!(other_tab.open("/integrations").await.0, 401);
     assert_eq!(p.html().await.0, 200);
-    // Without the page's token, signing out is refused.
+    // Without the page's token, or from another site, signing out is refused.
     let res = p.browser.post_form_to("/integrations/sign-out", &[]).await;
+    assert_eq!(res.status(), 403);
+    let (_, html) = p.html().await;
+    let res = p
+        .browser
+        .client
+        .post(p.browser.local("/integrations/sign-out"))
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", field(&html, "csrf"))])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
     assert_eq!(p.html().await.0, 200);
 }
