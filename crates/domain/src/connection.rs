@@ -73,6 +73,17 @@ impl ProviderId {
             Self::Mercury => "mercury",
         }
     }
+
+    /// The name people know it by (`Linear`), the same on every face.
+    pub fn display_name(&self) -> &'static str {
+        match self {
+            Self::Gmail => "Gmail",
+            Self::Slack => "Slack",
+            Self::Linear => "Linear",
+            Self::Zoho => "Zoho",
+            Self::Mercury => "Mercury",
+        }
+    }
 }
 
 impl fmt::Display for ProviderId {
@@ -333,6 +344,12 @@ pub fn token_expiry(now: OffsetDateTime, lifetime: Duration) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_provider_has_the_name_people_know_it_by() {
+        let names: Vec<&str> = ProviderId::ALL.iter().map(|p| p.display_name()).collect();
+        assert_eq!(names, ["Gmail", "Slack", "Linear", "Zoho", "Mercury"]);
+    }
 
     fn account_expiring(expires_at: Option<OffsetDateTime>) -> Account {
         let t0 = time::macros::datetime!(2026-01-01 00:00 UTC);

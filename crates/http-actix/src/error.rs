@@ -2,7 +2,6 @@
 //! the right status and, for rate limits, `Retry-After`. A 5xx never carries internal detail;
 //! its cause chain is logged once, here at the edge.
 
-use crate::provider_names::ProviderNames;
 use std::fmt;
 
 use actix_web::body::BoxBody;

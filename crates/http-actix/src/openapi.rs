@@ -8,7 +8,6 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::server::Server;
 use utoipa::{Modify, OpenApi};
 
-use crate::provider_names::ProviderNames;
 use crate::routes;
 
 #[derive(OpenApi)]

@@ -1,5 +1,5 @@
-//! How the server names providers to people and in its settings: presentation and
-//! configuration, kept out of the domain.
+//! How the server names providers in its settings: configuration, kept out of the domain
+//! (the name people know a provider by is the domain's `ProviderId::display_name`).
 
 use gptgate_domain::ProviderId;
 
@@ -7,8 +7,6 @@ use gptgate_domain::ProviderId;
 pub trait ProviderNames {
     /// The prefix of its environment variables (`GOOGLE_CLIENT_ID`, ...).
     fn env_prefix(&self) -> &'static str;
-    /// The name people know it by.
-    fn display_name(&self) -> &'static str;
 }
 
 impl ProviderNames for ProviderId {
@@ -19,16 +17,6 @@ impl ProviderNames for ProviderId {
             Self::Linear => "LINEAR",
             Self::Zoho => "ZOHO",
             Self::Mercury => "MERCURY",
-        }
-    }
-
-    fn display_name(&self) -> &'static str {
-        match self {
-            Self::Gmail => "Gmail",
-            Self::Slack => "Slack",
-            Self::Linear => "Linear",
-            Self::Zoho => "Zoho",
-            Self::Mercury => "Mercury",
         }
     }
 }

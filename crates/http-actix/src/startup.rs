@@ -1,6 +1,5 @@
 //! Wiring: which adapter serves which port, decided once here, and the server itself.
 
-use crate::provider_names::ProviderNames;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -327,8 +326,10 @@ type McpEndpoint = rmcp_actix_web::transport::StreamableHttpService<
 >;
 
 /// The MCP endpoint on the state's services, accepting the public URL's host (and loopback
-/// ones in development, where the server is reached as 127.0.0.1).
-fn mcp_endpoint(state: &AppState, public_url: &str, body_limit: usize) -> McpEndpoint {
+/// ones in development, where the server is reached as 127.0.0.1). Its tools stop an action
+/// at the action time limit, before the HTTP layer's limit for `/mcp` ([`MCP_TIME_MARGIN`]
+/// later) would cut the answer.
+fn mcp_endpoint(state: &AppState, public_url: &str, settings: HttpSettings) -> McpEndpoint {
     let mut hosts = Vec::new();
     if let Ok(url) = url::Url::parse(public_url) {
         if let Some(host) = url.host_str() {
@@ -348,11 +349,19 @@ fn mcp_endpoint(state: &AppState, public_url: &str, body_limit: usize) -> McpEnd
         std::sync::Arc::new(gptgate_mcp::McpServices {
             conversations: state.conversations.clone(),
             connections: state.connections.clone(),
+            actions: state.actions.clone(),
         }),
-        hosts,
-        body_limit,
+        gptgate_mcp::McpSettings {
+            allowed_hosts: hosts,
+            max_body_bytes: settings.body_limit,
+            action_time_limit: settings.action_time_limit,
+        },
     )
 }
+
+/// How much longer than an action the HTTP layer lets an MCP request run, so a tool's own
+/// `timeout` answer reaches the client.
+pub const MCP_TIME_MARGIN: StdDuration = StdDuration::from_secs(2);
 
 /// The longest a provider action may take, its refresh and one retry included: under the
 /// 45 seconds after which ChatGPT gives up on a call.
@@ -382,8 +391,12 @@ fn app(
         .wrap(from_fn(move |req: ServiceRequest, next| {
             // An action may refresh a token and call its provider twice (20 s each at most):
             // it gets longer, still inside ChatGPT's 45 s.
-            let limit = if req.path().starts_with("/api/gpt/actions/") {
+            let path = req.path();
+            let limit = if path.starts_with("/api/gpt/actions/") {
                 settings.action_time_limit
+            } else if path == "/mcp" || path.starts_with("/mcp/") {
+                // A tool may run a provider action; it stops it itself at the action limit.
+                settings.action_time_limit + MCP_TIME_MARGIN
             } else {
                 settings.time_limit
             };
@@ -580,14 +593,14 @@ impl Application {
             .unwrap_or_else(|| format!("http://localhost:{}", addr.port()));
         let (state, maintenance) = state(config, &public_url, store, env)?;
         spawn_hourly(maintenance);
-        let mcp = mcp_endpoint(&state, &public_url, config.body_limit);
-        let state = web::Data::new(state);
         let settings = HttpSettings {
             body_limit: config.body_limit,
             hsts: public_url.starts_with("https://"),
             time_limit: serve.time_limit,
             action_time_limit: serve.action_time_limit,
         };
+        let mcp = mcp_endpoint(&state, &public_url, settings);
+        let state = web::Data::new(state);
         let mut server = HttpServer::new(move || app(state.clone(), settings, mcp.clone()))
             .client_request_timeout(StdDuration::from_secs(5))
             .client_disconnect_timeout(StdDuration::from_secs(2))

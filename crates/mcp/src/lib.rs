@@ -3,21 +3,29 @@
 //! its own, so any instance can serve it). Who is calling is decided before a request reaches
 //! this crate (the HTTP layer checks the bearer for the `/mcp` audience and puts an
 //! [`McpUser`] in the request's extensions); tools only read it.
+//!
+//! Tools: `save_conversation`, `list_conversations`, `delete_conversation` ([`memory`]),
+//! `list_accounts`, `connect_account`, `manage_accounts` ([`accounts`]) and one tool per
+//! provider action of the configured providers (`gmail_send_email`...: [`actions`]). A
+//! service's refusal is a tool result with `isError: true` and `{error: {code, message}}`, the
+//! codes those of the HTTP API ([`answer`]), so the model reads what to do next.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use gptgate_domain::UserId;
-use gptgate_ports::services::{Connections, Conversations, PAGE_LIMIT_MAX};
+use gptgate_ports::services::{Actions, Connections, Conversations};
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig};
+use rmcp::model::{ServerCapabilities, ServerConfig};
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
-use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler};
+use rmcp::{tool_handler, ErrorData, RoleServer, ServerHandler};
 use rmcp_actix_web::transport::{on_request_extensions, StreamableHttpService};
-use schemars::JsonSchema;
-use serde::Deserialize;
-use serde_json::json;
+
+pub mod accounts;
+pub mod actions;
+pub mod answer;
+pub mod memory;
 
 /// The signed-in user of an MCP request, put in the actix request's extensions by the HTTP
 /// layer once it has checked the bearer token.
@@ -28,27 +36,53 @@ pub struct McpUser(pub UserId);
 pub struct McpServices {
     pub conversations: Conversations,
     pub connections: Arc<Connections>,
+    pub actions: Actions,
 }
 
-/// The tools.
+/// How the endpoint is bounded.
+#[derive(Debug, Clone)]
+pub struct McpSettings {
+    /// The hosts accepted in `Host` (DNS-rebinding defence); never empty, which would turn
+    /// rmcp's check off.
+    pub allowed_hosts: Vec<String>,
+    /// The largest request body (413 beyond).
+    pub max_body_bytes: usize,
+    /// The longest a provider action may take, its token refresh and one retry included; past
+    /// it the action is dropped (never finished after the caller was told it failed) and the
+    /// tool answers `timeout`. Keep it under the HTTP layer's limit for `/mcp`.
+    pub action_time_limit: Duration,
+}
+
+/// The tools, built once per server: a request clones two `Arc`s.
 #[derive(Clone)]
 pub struct GateMcp {
     services: Arc<McpServices>,
-    /// Every tool: each group's router, added together.
-    tool_router: ToolRouter<GateMcp>,
+    action_time_limit: Duration,
+    tool_router: Arc<ToolRouter<GateMcp>>,
 }
 
-/// No arguments.
-#[derive(Deserialize, JsonSchema)]
-pub struct NoArguments {}
+impl GateMcp {
+    /// Every tool: the fixed ones, and one per action of the configured providers.
+    pub fn new(services: Arc<McpServices>, action_time_limit: Duration) -> Self {
+        let mut router = Self::memory_router() + Self::accounts_router();
+        for route in actions::routes(&services.actions) {
+            router.add_route(route);
+        }
+        Self {
+            services,
+            action_time_limit,
+            tool_router: Arc::new(router),
+        }
+    }
 
-/// `list_conversations`' arguments.
-#[derive(Deserialize, JsonSchema)]
-pub struct ListConversations {
-    /// How many (1 to 50, default 10).
-    pub limit: Option<u32>,
+    /// Every tool the server offers, as `tools/list` lists them.
+    pub fn tools(&self) -> Vec<rmcp::model::Tool> {
+        self.tool_router.list_all()
+    }
 }
 
+/// The signed-in user, from the request's extensions (absent only if this crate was mounted
+/// without the HTTP layer's bearer check: refused, never anonymous).
 fn user_of(context: &RequestContext<RoleServer>) -> Result<UserId, ErrorData> {
     on_request_extensions(&context.extensions)
         .and_then(|e| e.get::<McpUser>())
@@ -56,129 +90,38 @@ fn user_of(context: &RequestContext<RoleServer>) -> Result<UserId, ErrorData> {
         .ok_or_else(|| ErrorData::invalid_request("not signed in", None))
 }
 
-#[tool_router]
-impl GateMcp {
-    pub fn new(services: Arc<McpServices>) -> Self {
-        Self {
-            services,
-            tool_router: Self::tool_router() + Self::accounts_router(),
-        }
-    }
-
-    /// The user's saved conversations, newest first.
-    #[tool(
-        description = "List the user's saved conversations, newest first: title, summary and when each was saved.",
-        annotations(read_only_hint = true, destructive_hint = false)
-    )]
-    async fn list_conversations(
-        &self,
-        Parameters(args): Parameters<ListConversations>,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let user = user_of(&context)?;
-        let limit = args.limit.unwrap_or(10) as usize;
-        if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
-            return Err(ErrorData::invalid_params(
-                format!("limit must be from 1 to {PAGE_LIMIT_MAX}"),
-                None,
-            ));
-        }
-        let page = self
-            .services
-            .conversations
-            .list(user, limit, None)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "listing conversations for MCP failed");
-                ErrorData::internal_error("the conversations could not be read", None)
-            })?;
-        let items: Vec<_> = page
-            .items
-            .iter()
-            .map(|c| {
-                json!({
-                    "id": c.id.to_string(),
-                    "title": c.title,
-                    "summary": c.summary,
-                    "updatedAt": c.updated_at.unix_timestamp(),
-                })
-            })
-            .collect();
-        Ok(CallToolResult::success(vec![ContentBlock::text(
-            json!({ "conversations": items, "more": page.next.is_some() }).to_string(),
-        )]))
-    }
-}
-
-#[tool_router(router = accounts_router)]
-impl GateMcp {
-    /// The user's connected accounts.
-    #[tool(
-        description = "List the user's connected accounts (Gmail, Slack, Linear, Zoho, Mercury): service, label, whether it is on, and what the service said it is. Never a token.",
-        annotations(read_only_hint = true, destructive_hint = false)
-    )]
-    async fn list_accounts(
-        &self,
-        Parameters(_): Parameters<NoArguments>,
-        context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, ErrorData> {
-        let user = user_of(&context)?;
-        let accounts = self
-            .services
-            .connections
-            .accounts(user)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "listing accounts for MCP failed");
-                ErrorData::internal_error("the accounts could not be read", None)
-            })?;
-        let items: Vec<_> = accounts
-            .iter()
-            .map(|a| {
-                json!({
-                    "id": a.id.to_string(),
-                    "provider": a.provider.as_str(),
-                    "label": a.label.as_str(),
-                    "enabled": a.enabled,
-                    "status": a.status.as_str(),
-                    "identity": a.identity(),
-                })
-            })
-            .collect();
-        Ok(CallToolResult::success(vec![ContentBlock::text(
-            json!({ "accounts": items }).to_string(),
-        )]))
-    }
-}
-
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for GateMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_instructions("gptgate: the user's saved conversations and connected accounts.")
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_instructions(
+            "gptgate: the user's saved conversations (save_conversation, list_conversations, \
+             delete_conversation), their connected accounts (list_accounts; connect_account and \
+             manage_accounts give a link to show the user) and what can be done with them: one \
+             tool per provider action, taking an accountId from list_accounts. Ask the user \
+             before a tool that sends or changes something.",
+        )
     }
 }
 
 /// The MCP endpoint's service, built once: stateless (no session to share between instances),
-/// answers in JSON, accepting only `allowed_hosts` in `Host` (DNS-rebinding defence; never
-/// empty, which would turn the check off) and bodies up to `max_body_bytes` (413 beyond). Mount its `scope()` at `/mcp` behind the bearer
-/// check that puts an [`McpUser`] in the request's extensions.
+/// answering in JSON. Mount its `scope_with_path("/mcp")` behind the bearer check that puts an
+/// [`McpUser`] in the request's extensions.
 pub fn service(
     services: Arc<McpServices>,
-    allowed_hosts: Vec<String>,
-    max_body_bytes: usize,
+    settings: McpSettings,
 ) -> StreamableHttpService<GateMcp, NeverSessionManager> {
     assert!(
-        !allowed_hosts.is_empty(),
+        !settings.allowed_hosts.is_empty(),
         "an empty host list would turn off rmcp's Host check"
     );
+    let tools = GateMcp::new(services, settings.action_time_limit);
     StreamableHttpService::builder()
-        .service_factory(Arc::new(move || Ok(GateMcp::new(services.clone()))))
+        .service_factory(Arc::new(move || Ok(tools.clone())))
         .session_manager(Arc::new(NeverSessionManager::default()))
         .stateful_mode(false)
         .json_response(true)
-        .allowed_hosts(allowed_hosts)
-        .max_request_body_bytes(max_body_bytes)
+        .allowed_hosts(settings.allowed_hosts)
+        .max_request_body_bytes(settings.max_body_bytes)
         .on_request_fn(|req, extensions| {
             use actix_web::HttpMessage;
             if let Some(user) = req.extensions().get::<McpUser>() {

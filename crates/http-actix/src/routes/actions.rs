@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{carries_token, GptCall, KeyedCall, NoBody};
-use crate::provider_names::ProviderNames;
 use crate::state::AppState;
 
 /// Running an action.

@@ -2,7 +2,6 @@
 //! provider's redirect back. Pages come from [`crate::pages`], form checks and cookies from
 //! [`crate::browser`]; the rules are in `Connections`.
 
-use crate::provider_names::ProviderNames;
 use std::collections::BTreeMap;
 
 use actix_web::http::{header, StatusCode};

@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use super::connect::{error_page, forbidden_page, to_provider};
 use crate::browser::Forbidden;
 use crate::pages::FORM_PAGE_CSP;
-use crate::provider_names::ProviderNames;
 use crate::state::AppState;
 
 /// What the Open form's CSRF token is bound to, besides the browser.

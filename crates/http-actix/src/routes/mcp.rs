@@ -10,6 +10,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, ResponseError};
 use gptgate_domain::Audience;
 use gptgate_mcp::McpUser;
+use gptgate_ports::services::AuthenticateError;
 
 use crate::caller::bearer_token;
 use crate::error::ApiError;
@@ -25,11 +26,15 @@ pub async fn bearer(
     };
     let token = bearer_token(req.request()).map(str::to_owned);
     let user = match token {
-        Some(token) => state
-            .sign_in
-            .authenticate_for(&token, Audience::Mcp)
-            .await
-            .ok(),
+        Some(token) => match state.sign_in.authenticate_for(&token, Audience::Mcp).await {
+            Ok(who) => Some(who),
+            Err(AuthenticateError::InvalidToken) => None,
+            // The store is down: 503, not a sign-in the client would start for nothing.
+            Err(e @ AuthenticateError::Storage(_)) => {
+                let response = ApiError::from(e).error_response();
+                return Ok(req.into_response(response).map_into_right_body());
+            }
+        },
         None => None,
     };
     match user {

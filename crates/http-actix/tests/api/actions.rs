@@ -9,8 +9,8 @@ use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
-    error_code, linear_knows_ann, linear_settings, param, spawn_app_with, spawn_app_with_options,
-    Browser, ServeOptions, TestApp, API_KEY,
+    connect_linear, error_code, linear_settings, spawn_app_with, spawn_app_with_options, Browser,
+    ServeOptions, TestApp, API_KEY,
 };
 
 struct Linear {
@@ -31,38 +31,8 @@ async fn connected() -> Linear {
 async fn connected_with(options: ServeOptions) -> Linear {
     let linear = MockServer::start().await;
     let app = spawn_app_with_options(&linear_settings(&linear), options).await;
-    linear_knows_ann(&linear).await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .and(body_string_contains("grant_type=authorization_code"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "access_token": "lin_access_1", "token_type": "Bearer", "expires_in": 3600,
-            "refresh_token": "lin_refresh_1", "scope": "read"
-        })))
-        .mount(&linear)
-        .await;
     let ann = app.sign_in("ann.lee@example.com").await;
-    let res = app
-        .post(
-            "/api/gpt/create-auth-link",
-            &json!({ "token": ann, "provider": "linear", "label": "work" }),
-        )
-        .await;
-    let link: Value = res.json().await.unwrap();
-    let browser = Browser::new(&app.address);
-    let provider_url = browser.start(link["authUrl"].as_str().unwrap()).await;
-    let state = param(&provider_url, "state");
-    let res = browser
-        .callback("linear", &format!("code=c&state={state}"))
-        .await;
-    assert_eq!(res.status(), 200);
-    let accounts: Value = app
-        .post("/api/gpt/accounts/list", &json!({ "token": ann }))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let account = accounts["accounts"][0]["id"].as_str().unwrap().to_owned();
+    let account = connect_linear(&app, &linear, &ann).await;
     Linear {
         app,
         linear,

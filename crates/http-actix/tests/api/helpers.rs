@@ -13,6 +13,7 @@ pub const OTHER_KEY: &str = "test-api-key-previous-0123456789abcdefg";
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Everything a test can see or steer.
+#[derive(Clone)]
 pub struct TestApp {
     pub address: String,
     pub store: Arc<InMemoryStore>,
@@ -360,6 +361,48 @@ pub async fn linear_knows_ann(linear: &wiremock::MockServer) {
         )
         .mount(linear)
         .await;
+}
+
+/// The user of `session` connects Linear (`work`) through the browser flow; Linear hands out
+/// `lin_access_1`, valid one hour, and refresh token `lin_refresh_1`. Returns the account id.
+pub async fn connect_linear(app: &TestApp, linear: &wiremock::MockServer, session: &str) -> String {
+    use wiremock::matchers::{body_string_contains, method, path};
+    linear_knows_ann(linear).await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "access_token": "lin_access_1", "token_type": "Bearer", "expires_in": 3600,
+                "refresh_token": "lin_refresh_1", "scope": "read"
+            })),
+        )
+        .mount(linear)
+        .await;
+    let res = app
+        .post(
+            "/api/gpt/create-auth-link",
+            &serde_json::json!({ "token": session, "provider": "linear", "label": "work" }),
+        )
+        .await;
+    let link: serde_json::Value = res.json().await.unwrap();
+    let browser = Browser::new(&app.address);
+    let provider_url = browser.start(link["authUrl"].as_str().unwrap()).await;
+    let state = param(&provider_url, "state");
+    let res = browser
+        .callback("linear", &format!("code=c&state={state}"))
+        .await;
+    assert_eq!(res.status(), 200);
+    let accounts: serde_json::Value = app
+        .post(
+            "/api/gpt/accounts/list",
+            &serde_json::json!({ "token": session }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    accounts["accounts"][0]["id"].as_str().unwrap().to_owned()
 }
 
 /// Linear's token endpoint must not be called (checked when `linear` is dropped).

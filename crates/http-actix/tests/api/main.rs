@@ -9,6 +9,7 @@ mod export;
 mod helpers;
 mod integrations;
 mod logs;
+mod mcp;
 mod meta;
 mod oauth;
 mod providers;

@@ -12,11 +12,11 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use time::Duration;
 
-use crate::helpers::{error_code, spawn_app, Browser, TestApp, PUBLIC_URL};
+use crate::helpers::{error_code, spawn_app_with, Browser, TestApp, PUBLIC_URL};
 
 const CALLBACK: &str = "https://chatgpt.com/aip/g-6a3f/oauth/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const SECRET: &str = "client-secret-0123456789-abcdefghijklmnopqrstuv";
+pub(crate) const SECRET: &str = "client-secret-0123456789-abcdefghijklmnopqrstuv";
 
 fn sha256(text: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
@@ -24,14 +24,19 @@ fn sha256(text: &str) -> [u8; 32] {
     out
 }
 
-struct Server {
-    app: TestApp,
-    client: OAuthClient,
-    browser: Browser,
+pub(crate) struct Server {
+    pub(crate) app: TestApp,
+    pub(crate) client: OAuthClient,
+    pub(crate) browser: Browser,
 }
 
 async fn server() -> Server {
-    let app = spawn_app().await;
+    server_with(&[]).await
+}
+
+/// The server with more settings (a provider's, say), and a confidential ChatGPT client.
+pub(crate) async fn server_with(extra: &[(&str, String)]) -> Server {
+    let app = spawn_app_with(extra).await;
     let client = OAuthClient {
         id: ClientId::from_random_bytes([7; 16]),
         name: ClientName::parse("Spanish tutor GPT").unwrap(),
@@ -60,7 +65,7 @@ impl NowForTests for gptgate_testkit::FakeClock {
 }
 
 impl Server {
-    fn authorize_query(&self, extra: &[(&str, &str)]) -> String {
+    pub(crate) fn authorize_query(&self, extra: &[(&str, &str)]) -> String {
         let challenge = URL_SAFE_NO_PAD.encode(sha256(VERIFIER));
         let client_id = self.client.id.to_string();
         let mut pairs: Vec<(&str, &str)> = vec![
@@ -82,7 +87,7 @@ impl Server {
     }
 
     /// Every hidden field of the page's form, as the browser would post it.
-    fn form_of(html: &str) -> Vec<(String, String)> {
+    pub(crate) fn form_of(html: &str) -> Vec<(String, String)> {
         let mut fields = Vec::new();
         let mut rest = html;
         let marker = "type=\"hidden\" name=\"";
@@ -98,7 +103,7 @@ impl Server {
         fields
     }
 
-    async fn post(&self, path: &str, fields: &[(String, String)]) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, fields: &[(String, String)]) -> reqwest::Response {
         let pairs: Vec<(&str, &str)> = fields
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -107,7 +112,7 @@ impl Server {
     }
 
     /// Signs `email` in on the authorize page; returns the consent page.
-    async fn sign_in_on_the_page(&self, email: &str) -> String {
+    pub(crate) async fn sign_in_on_the_page(&self, email: &str) -> String {
         let (status, html) = self
             .browser
             .open(&format!("/oauth/authorize?{}", self.authorize_query(&[])))
@@ -135,7 +140,7 @@ impl Server {
     }
 
     /// Presses `decision` on the consent page; returns where the browser is sent.
-    async fn decide(&self, consent: &str, decision: &str) -> reqwest::Url {
+    pub(crate) async fn decide(&self, consent: &str, decision: &str) -> reqwest::Url {
         let mut fields = Self::form_of(consent);
         fields.push(("decision".into(), decision.into()));
         let res = self.post("/oauth/authorize", &fields).await;
@@ -143,13 +148,13 @@ impl Server {
         reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap()
     }
 
-    async fn code(&self, email: &str) -> String {
+    pub(crate) async fn code(&self, email: &str) -> String {
         let consent = self.sign_in_on_the_page(email).await;
         let back = self.decide(&consent, "allow").await;
         param(&back, "code")
     }
 
-    async fn token(&self, form: &[(&str, &str)], basic: bool) -> reqwest::Response {
+    pub(crate) async fn token(&self, form: &[(&str, &str)], basic: bool) -> reqwest::Response {
         let id = self.client.id.to_string();
         let mut req = self
             .app
@@ -168,7 +173,7 @@ impl Server {
         req.form(&all).send().await.unwrap()
     }
 
-    async fn exchange(&self, code: &str, basic: bool) -> reqwest::Response {
+    pub(crate) async fn exchange(&self, code: &str, basic: bool) -> reqwest::Response {
         self.token(
             &[
                 ("grant_type", "authorization_code"),
@@ -181,8 +186,40 @@ impl Server {
         .await
     }
 
+    /// An access token for the MCP endpoint (resource `{PUBLIC_URL}/mcp`), and its refresh
+    /// token, for `email` signed in on the authorize page.
+    pub(crate) async fn mcp_tokens(&self, email: &str) -> (String, String) {
+        let mcp = format!("{PUBLIC_URL}/mcp");
+        let _ = self.sign_in_on_the_page(email).await;
+        let (_, consent) = self
+            .browser
+            .open(&format!(
+                "/oauth/authorize?{}",
+                self.authorize_query(&[("resource", &mcp)])
+            ))
+            .await;
+        let code = param(&self.decide(&consent, "allow").await, "code");
+        let res = self.exchange(&code, false).await;
+        assert_eq!(res.status(), 200);
+        let tokens: Value = res.json().await.unwrap();
+        (
+            tokens["access_token"].as_str().unwrap().to_owned(),
+            tokens["refresh_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// The same, in a browser of its own (a second person on this server).
+    pub(crate) async fn mcp_tokens_in_new_browser(&self, email: &str) -> (String, String) {
+        let other = Server {
+            app: self.app.clone(),
+            client: self.client.clone(),
+            browser: Browser::new(&self.app.address),
+        };
+        other.mcp_tokens(email).await
+    }
+
     /// An API call with the bearer alone (no x-api-key), as a GPT on OAuth makes it.
-    async fn api(
+    pub(crate) async fn api(
         &self,
         method: Method,
         path: &str,
@@ -201,14 +238,14 @@ impl Server {
     }
 }
 
-fn param(url: &reqwest::Url, name: &str) -> String {
+pub(crate) fn param(url: &reqwest::Url, name: &str) -> String {
     url.query_pairs()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
 }
 
-async fn oauth_error(res: reqwest::Response, status: u16) -> String {
+pub(crate) async fn oauth_error(res: reqwest::Response, status: u16) -> String {
     assert_eq!(res.status(), status);
     assert_eq!(res.headers()["cache-control"], "no-store");
     let body: Value = res.json().await.unwrap();
@@ -1234,148 +1271,4 @@ async fn the_mcp_endpoints_protected_resource_metadata_names_this_server() {
         .await
         .unwrap();
     assert_eq!(error_code(res, 404).await, "not_found");
-}
-
-/// A JSON-RPC call to /mcp, as an MCP client over Streamable HTTP makes it.
-async fn mcp_call(s: &Server, bearer: Option<&str>, body: Value) -> reqwest::Response {
-    let mut req = s
-        .app
-        .client
-        .post(format!("{}/mcp", s.app.address))
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18")
-        .json(&body);
-    if let Some(bearer) = bearer {
-        req = req.bearer_auth(bearer);
-    }
-    req.send().await.unwrap()
-}
-
-#[tokio::test]
-async fn the_mcp_endpoint_lists_and_calls_tools_for_an_mcp_token_only() {
-    let s = server().await;
-    // Without a token: the challenge that sends an MCP client to the metadata.
-    let res = mcp_call(
-        &s,
-        None,
-        json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }),
-    )
-    .await;
-    assert_eq!(res.status(), 401);
-    let challenge = res.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        challenge,
-        format!("Bearer resource_metadata=\"{PUBLIC_URL}/.well-known/oauth-protected-resource\"")
-    );
-    assert_eq!(
-        error_code(res, 401).await,
-        "invalid_token",
-        "the one error shape"
-    );
-    // A saved conversation, and an MCP token for the same person.
-    let api_token = s.app.sign_in("ann@example.com").await;
-    s.app
-        .post(
-            "/conversations",
-            &json!({ "token": api_token, "summary": "Ser and estar", "messages": [] }),
-        )
-        .await;
-    s.app.clock.advance(Duration::seconds(61));
-    let mcp = format!("{PUBLIC_URL}/mcp");
-    // An OAuth token issued for the API (no resource asked), and one for /mcp.
-    let api_code = s.code("ann@example.com").await;
-    let api_oauth: Value = s.exchange(&api_code, false).await.json().await.unwrap();
-    let api_oauth = api_oauth["access_token"].as_str().unwrap().to_owned();
-    let res = s
-        .api(Method::GET, "/api/gpt/accounts", &api_oauth, None)
-        .await;
-    assert_eq!(res.status(), 200, "valid for the API");
-    let (_, consent) = s
-        .browser
-        .open(&format!(
-            "/oauth/authorize?{}",
-            s.authorize_query(&[("resource", &mcp)])
-        ))
-        .await;
-    let code = param(&s.decide(&consent, "allow").await, "code");
-    let tokens: Value = s.exchange(&code, false).await.json().await.unwrap();
-    let token = tokens["access_token"].as_str().unwrap().to_owned();
-    // The API's own tokens are refused here: a session token, and an OAuth token for the API.
-    for refused in [&api_token, &api_oauth] {
-        let res = mcp_call(
-            &s,
-            Some(refused),
-            json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }),
-        )
-        .await;
-        assert_eq!(res.status(), 401);
-    }
-
-    let res = mcp_call(
-        &s,
-        Some(&token),
-        json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": { "name": "test", "version": "1" } } }),
-    )
-    .await;
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    let res = mcp_call(
-        &s,
-        Some(&token),
-        json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
-    let listed: Value = res.json().await.unwrap();
-    let tools = listed["result"]["tools"].as_array().unwrap();
-    let mut names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    names.sort_unstable();
-    assert_eq!(names, ["list_accounts", "list_conversations"], "{listed}");
-    for tool in tools {
-        assert_eq!(tool["annotations"]["readOnlyHint"], true, "{listed}");
-        assert_eq!(tool["annotations"]["destructiveHint"], false, "{listed}");
-        assert_eq!(tool["inputSchema"]["type"], "object", "{listed}");
-        assert!(tool["description"].as_str().unwrap().len() <= 300);
-    }
-    let res = mcp_call(
-        &s,
-        Some(&token),
-        json!({ "jsonrpc": "2.0", "id": 4, "method": "tools/call",
-                "params": { "name": "list_accounts", "arguments": {} } }),
-    )
-    .await;
-    let called: Value = res.json().await.unwrap();
-    let text = called["result"]["content"][0]["text"].as_str().unwrap();
-    assert_eq!(
-        serde_json::from_str::<Value>(text).unwrap(),
-        json!({ "accounts": [] })
-    );
-    let res = mcp_call(
-        &s,
-        Some(&token),
-        json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call",
-                "params": { "name": "list_conversations", "arguments": { "limit": 5 } } }),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
-    let called: Value = res.json().await.unwrap();
-    let text = called["result"]["content"][0]["text"].as_str().unwrap();
-    let found: Value = serde_json::from_str(text).unwrap();
-    assert_eq!(
-        found["conversations"][0]["summary"], "Ser and estar",
-        "the same person across faces"
-    );
-    // Bodies are bounded like the API's (BODY_LIMIT).
-    let res = mcp_call(
-        &s,
-        Some(&token),
-        json!({ "jsonrpc": "2.0", "id": 5, "method": "tools/list",
-                "params": { "padding": "x".repeat(crate::helpers::BODY_LIMIT) } }),
-    )
-    .await;
-    assert_eq!(res.status(), 413);
 }

@@ -55,7 +55,8 @@ pub enum ActionsError {
     Internal(#[from] InternalError),
 }
 
-/// The action use cases.
+/// The action use cases (cheap to clone: every part is shared).
+#[derive(Clone)]
 pub struct Actions {
     accounts: Arc<dyn AccountRepository>,
     refresher: Arc<Refresher>,
