@@ -32,7 +32,7 @@ async fn connected_with(options: ServeOptions) -> Linear {
     let linear = MockServer::start().await;
     let app = spawn_app_with_options(&linear_settings(&linear), options).await;
     let ann = app.sign_in("ann.lee@example.com").await;
-    let account = connect_linear(&app, &linear, &ann).await;
+    let account = connect_linear(&app, &Browser::new(&app.address), &linear, &ann).await;
     Linear {
         app,
         linear,

@@ -237,10 +237,22 @@ pub const PUBLIC_URL: &str = "http://localhost:8080";
 pub struct Browser {
     pub client: reqwest::Client,
     address: String,
+    /// The `Origin` its forms are posted from: the server's public URL.
+    origin: String,
 }
 
 impl Browser {
     pub fn new(address: &str) -> Self {
+        Self::with_origin(address, PUBLIC_URL)
+    }
+
+    /// A browser for a server whose public URL is its own address
+    /// ([`ServeOptions::public_url_is_own_address`]).
+    pub fn at_own_address(address: &str) -> Self {
+        Self::with_origin(address, address)
+    }
+
+    fn with_origin(address: &str, origin: &str) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -248,6 +260,7 @@ impl Browser {
                 .build()
                 .unwrap(),
             address: address.to_owned(),
+            origin: origin.to_owned(),
         }
     }
 
@@ -279,7 +292,7 @@ impl Browser {
     pub async fn post_form_to(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         self.client
             .post(self.local(path))
-            .header("origin", PUBLIC_URL)
+            .header("origin", &self.origin)
             .header("sec-fetch-site", "same-origin")
             .form(fields)
             .send()
@@ -363,9 +376,15 @@ pub async fn linear_knows_ann(linear: &wiremock::MockServer) {
         .await;
 }
 
-/// The user of `session` connects Linear (`work`) through the browser flow; Linear hands out
-/// `lin_access_1`, valid one hour, and refresh token `lin_refresh_1`. Returns the account id.
-pub async fn connect_linear(app: &TestApp, linear: &wiremock::MockServer, session: &str) -> String {
+/// The user of `session` connects Linear (`work`) through the browser flow in `browser`;
+/// Linear hands out `lin_access_1`, valid one hour, and refresh token `lin_refresh_1`. Returns
+/// the account id.
+pub async fn connect_linear(
+    app: &TestApp,
+    browser: &Browser,
+    linear: &wiremock::MockServer,
+    session: &str,
+) -> String {
     use wiremock::matchers::{body_string_contains, method, path};
     linear_knows_ann(linear).await;
     wiremock::Mock::given(method("POST"))
@@ -386,7 +405,6 @@ pub async fn connect_linear(app: &TestApp, linear: &wiremock::MockServer, sessio
         )
         .await;
     let link: serde_json::Value = res.json().await.unwrap();
-    let browser = Browser::new(&app.address);
     let provider_url = browser.start(link["authUrl"].as_str().unwrap()).await;
     let state = param(&provider_url, "state");
     let res = browser

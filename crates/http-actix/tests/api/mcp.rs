@@ -471,7 +471,7 @@ async fn provider_actions_are_tools_that_match_the_catalog_and_act_with_the_user
     let linear = wiremock::MockServer::start().await;
     let s = server_with(&crate::helpers::linear_settings(&linear)).await;
     let api = s.app.sign_in("ann.lee@example.com").await;
-    let account = crate::helpers::connect_linear(&s.app, &linear, &api).await;
+    let account = crate::helpers::connect_linear(&s.app, &s.browser, &linear, &api).await;
     s.app.clock.advance(Duration::seconds(61));
     let (token, _) = s.mcp_tokens("ann.lee@example.com").await;
 
@@ -682,4 +682,129 @@ async fn a_store_that_is_down_is_a_503_not_a_sign_in_challenge() {
     )
     .await;
     assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn rmcps_own_client_discovers_registers_signs_in_and_calls_tools() {
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::auth::{
+        AuthClient, AuthorizationManager, AuthorizationMetadataSource, AuthorizationRequest,
+        AuthorizationSession,
+    };
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::ServiceExt;
+
+    let linear = wiremock::MockServer::start().await;
+    let s = crate::oauth::server_with_options(
+        &crate::helpers::linear_settings(&linear),
+        crate::helpers::ServeOptions {
+            public_url_is_own_address: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mcp_url = format!("{}/mcp", s.app.address);
+    // Ann uses a GPT first: signs in by email there and connects Linear.
+    let api = s.app.sign_in("ann.lee@example.com").await;
+    let account = crate::helpers::connect_linear(&s.app, &s.browser, &linear, &api).await;
+    s.app
+        .post(
+            "/conversations",
+            &json!({ "token": api, "summary": "Planned the launch" }),
+        )
+        .await;
+    s.app.clock.advance(Duration::seconds(61));
+
+    // The client's first request is refused; the challenge leads it to the metadata.
+    let res = s
+        .app
+        .client
+        .post(&mcp_url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({ "jsonrpc": "2.0", "id": 0, "method": "tools/list" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let challenge = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut manager = AuthorizationManager::new(mcp_url.as_str()).await.unwrap();
+    let resolution = manager
+        .resolve_metadata_from_challenge(Some(&challenge))
+        .await
+        .unwrap();
+    assert_eq!(
+        resolution.source,
+        AuthorizationMetadataSource::ProtectedResourceMetadata
+    );
+    manager.set_metadata(resolution.metadata);
+    // Dynamic registration (RFC 7591), then the authorization URL with PKCE and the resource.
+    let callback = "http://127.0.0.1:33418/callback";
+    let session = AuthorizationSession::new(
+        manager,
+        AuthorizationRequest::new(callback).with_client_name("rmcp test client"),
+    )
+    .await
+    .map_err(|(_, e)| e)
+    .unwrap();
+    let auth_url = session.get_authorization_url().to_owned();
+    let parsed = reqwest::Url::parse(&auth_url).unwrap();
+    assert_eq!(param(&parsed, "code_challenge_method"), "S256");
+    assert_eq!(param(&parsed, "resource"), mcp_url);
+    // The person signs in and allows, in their browser.
+    let back = s
+        .authorize_in_browser(&auth_url, "ann.lee@example.com")
+        .await;
+    assert!(back.as_str().starts_with(callback), "{back}");
+    session.handle_callback_url(back.as_str()).await.unwrap();
+
+    let client = AuthClient::new(reqwest_rmcp::Client::default(), session.auth_manager);
+    let transport = StreamableHttpClientTransport::with_client(
+        client,
+        StreamableHttpClientTransportConfig::with_uri(mcp_url.as_str()),
+    );
+    let service = ().serve(transport).await.unwrap();
+    let tools = service.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert!(names.contains(&"save_conversation"), "{names:?}");
+    assert!(names.contains(&"linear_create_issue"), "{names:?}");
+
+    // The same person as on the GPT: her conversation and her Linear account.
+    let listed = service
+        .call_tool(CallToolRequestParams::new("list_conversations"))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.structured_content.unwrap()["conversations"][0]["summary"],
+        "Planned the launch"
+    );
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/graphql"))
+        .and(wiremock::matchers::body_string_contains("issueCreate"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
+            json!({ "data": { "issueCreate": { "success": true, "issue": {
+                "id": "i1", "identifier": "ENG-7", "title": "Fix login",
+                "url": "https://linear.app/acme/issue/ENG-7/fix-login"
+            } } } }),
+        ))
+        .with_priority(1)
+        .mount(&linear)
+        .await;
+    let created = service
+        .call_tool(
+            CallToolRequestParams::new("linear_create_issue").with_arguments(
+                json!({ "accountId": account, "params": { "teamId": "t1", "title": "Fix login" } })
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_ne!(created.is_error, Some(true), "{created:?}");
+    assert_eq!(created.structured_content.unwrap()["identifier"], "ENG-7");
+    service.cancel().await.unwrap();
 }

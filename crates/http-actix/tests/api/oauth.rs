@@ -12,7 +12,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use time::Duration;
 
-use crate::helpers::{error_code, spawn_app_with, Browser, TestApp, PUBLIC_URL};
+use crate::helpers::{
+    error_code, spawn_app_with_options, Browser, ServeOptions, TestApp, PUBLIC_URL,
+};
 
 const CALLBACK: &str = "https://chatgpt.com/aip/g-6a3f/oauth/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -36,7 +38,14 @@ async fn server() -> Server {
 
 /// The server with more settings (a provider's, say), and a confidential ChatGPT client.
 pub(crate) async fn server_with(extra: &[(&str, String)]) -> Server {
-    let app = spawn_app_with(extra).await;
+    server_with_options(extra, ServeOptions::default()).await
+}
+
+/// The same with other serving options (the public URL at the server's own address, for a
+/// client that follows the metadata's URLs).
+pub(crate) async fn server_with_options(extra: &[(&str, String)], options: ServeOptions) -> Server {
+    let own_address = options.public_url_is_own_address;
+    let app = spawn_app_with_options(extra, options).await;
     let client = OAuthClient {
         id: ClientId::from_random_bytes([7; 16]),
         name: ClientName::parse("Spanish tutor GPT").unwrap(),
@@ -46,7 +55,11 @@ pub(crate) async fn server_with(extra: &[(&str, String)]) -> Server {
         created_at: app.clock.now_for_tests(),
     };
     app.store.create_client(&client).await.unwrap();
-    let browser = Browser::new(&app.address);
+    let browser = if own_address {
+        Browser::at_own_address(&app.address)
+    } else {
+        Browser::new(&app.address)
+    };
     Server {
         app,
         client,
@@ -137,6 +150,29 @@ impl Server {
         let (status, html) = self.browser.open(&next).await;
         assert_eq!(status, 200);
         html
+    }
+
+    /// Follows an authorization URL (any client's) in this browser: signs `email` in with the
+    /// emailed code if asked, allows on the consent page, and returns where the browser is
+    /// sent back (the client's redirect URI with `code` and `state`).
+    pub(crate) async fn authorize_in_browser(&self, url: &str, email: &str) -> reqwest::Url {
+        let (status, mut html) = self.browser.open(url).await;
+        assert_eq!(status, 200, "{html}");
+        if html.contains("Sign in to continue") {
+            let mut fields = Self::form_of(&html);
+            fields.push(("email".into(), email.into()));
+            let html_code = self.post("/oauth/authorize/email", &fields).await;
+            let html_code = html_code.text().await.unwrap();
+            let mut fields = Self::form_of(&html_code);
+            fields.push(("code".into(), self.app.mailer.last_code_for(email).unwrap()));
+            let res = self.post("/oauth/authorize/code", &fields).await;
+            assert_eq!(res.status(), 303);
+            let next = res.headers()["location"].to_str().unwrap().to_owned();
+            let (status, consent) = self.browser.open(&next).await;
+            assert_eq!(status, 200);
+            html = consent;
+        }
+        self.decide(&html, "allow").await
     }
 
     /// Presses `decision` on the consent page; returns where the browser is sent.
