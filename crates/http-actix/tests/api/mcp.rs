@@ -808,3 +808,112 @@ async fn rmcps_own_client_discovers_registers_signs_in_and_calls_tools() {
     assert_eq!(created.structured_content.unwrap()["identifier"], "ENG-7");
     service.cancel().await.unwrap();
 }
+
+/// The official MCP inspector's CLI (`scripts/install-mcp-inspector.sh` installs it under
+/// target/tools; `MCP_INSPECTOR` names another). Without it the test says so and passes,
+/// except under CI=true, where it must be there.
+fn mcp_inspector() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("MCP_INSPECTOR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/tools/mcp-inspector")
+        });
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true and the MCP inspector is missing: run scripts/install-mcp-inspector.sh"
+    );
+    eprintln!("the MCP inspector is not installed (scripts/install-mcp-inspector.sh): skipped");
+    None
+}
+
+/// Runs the inspector's CLI against the server's /mcp with `token`; its JSON answer.
+async fn inspect(inspector: &std::path::Path, s: &Server, token: &str, args: &[&str]) -> Value {
+    let out = tokio::process::Command::new(inspector)
+        .args([
+            "--cli",
+            &format!("{}/mcp", s.app.address),
+            "--transport",
+            "http",
+        ])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(args)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[tokio::test]
+async fn the_official_mcp_inspector_lists_and_calls_the_tools() {
+    let Some(inspector) = mcp_inspector() else {
+        return;
+    };
+    let s = server().await;
+    let (token, _) = s.mcp_tokens("ann@example.com").await;
+    let listed = inspect(&inspector, &s, &token, &["--method", "tools/list"]).await;
+    let names: Vec<&str> = listed["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"save_conversation"), "{listed}");
+    let saved = inspect(
+        &inspector,
+        &s,
+        &token,
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "save_conversation",
+            "--tool-arg",
+            "summary=Checked with the inspector",
+        ],
+    )
+    .await;
+    assert_ne!(saved["isError"], true, "{saved}");
+    let found = inspect(
+        &inspector,
+        &s,
+        &token,
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "list_conversations",
+            "--tool-arg",
+            "limit=5",
+        ],
+    )
+    .await;
+    assert_eq!(
+        found["structuredContent"]["conversations"][0]["summary"], "Checked with the inspector",
+        "{found}"
+    );
+    // Without the token the inspector is refused.
+    let out = tokio::process::Command::new(&inspector)
+        .args([
+            "--cli",
+            &format!("{}/mcp", s.app.address),
+            "--transport",
+            "http",
+        ])
+        .args(["--method", "tools/list"])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+}
