@@ -242,6 +242,34 @@ impl OAuthClient {
     /// The most redirect URIs a client may register.
     pub const MAX_REDIRECT_URIS: usize = 10;
 
+    /// The redirect URIs a client registering itself (RFC 7591) gets: of the at most
+    /// [`MAX_REDIRECT_URIS`](Self::MAX_REDIRECT_URIS) it asks for, the https and loopback ones,
+    /// each once. Others (a desktop app's own scheme, `cursor://...`, sent beside its https
+    /// and loopback callbacks) are left out rather than failing the registration, as RFC 7591
+    /// section 2 lets a server replace requested metadata; the response names what was
+    /// registered. None acceptable: the first one's refusal.
+    pub fn self_registered_redirect_uris(raw: &[String]) -> Result<Vec<RedirectUri>, ClientError> {
+        if raw.len() > Self::MAX_REDIRECT_URIS {
+            return Err(ClientError::TooManyRedirectUris(Self::MAX_REDIRECT_URIS));
+        }
+        let mut kept: Vec<RedirectUri> = Vec::new();
+        let mut first_refusal = None;
+        for uri in raw {
+            match RedirectUri::parse(uri) {
+                Ok(uri) if !kept.contains(&uri) => kept.push(uri),
+                Ok(_) => {}
+                Err(e) => {
+                    first_refusal.get_or_insert(e);
+                }
+            }
+        }
+        match (kept.is_empty(), first_refusal) {
+            (true, Some(refusal)) => Err(refusal),
+            (true, None) => Err(ClientError::NoRedirectUri),
+            (false, _) => Ok(kept),
+        }
+    }
+
     /// Whether its authorization requests must carry a PKCE challenge: every client but
     /// ChatGPT's Actions (confidential, exact callbacks, and it does not send one).
     pub fn requires_pkce(&self) -> bool {
@@ -429,6 +457,55 @@ mod tests {
         assert!(gpt.accepts_redirect("https://chatgpt.com/aip/g-1/oauth/callback"));
         assert!(gpt.accepts_redirect("https://chat.openai.com/aip/g-2/oauth/callback"));
         assert!(!gpt.accepts_redirect("https://app.example.com/callback"));
+    }
+
+    #[test]
+    fn a_self_registered_client_keeps_its_https_and_loopback_uris_and_no_other() {
+        let raw = |uris: &[&str]| uris.iter().map(|u| (*u).to_owned()).collect::<Vec<_>>();
+        // Cursor's registration: its own scheme beside an https and a loopback callback.
+        let kept = OAuthClient::self_registered_redirect_uris(&raw(&[
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            "https://www.cursor.com/agents/mcp/oauth/callback",
+            "http://localhost:8787/callback",
+            "http://localhost:8787/callback",
+        ]))
+        .unwrap();
+        let kept: Vec<&str> = kept.iter().map(RedirectUri::as_str).collect();
+        assert_eq!(
+            kept,
+            [
+                "https://www.cursor.com/agents/mcp/oauth/callback",
+                "http://localhost:8787/callback"
+            ]
+        );
+        assert_eq!(
+            OAuthClient::self_registered_redirect_uris(&raw(&[
+                "cursor://x/cb",
+                "http://evil.example/cb"
+            ])),
+            Err(ClientError::InvalidRedirectUri("cursor://x/cb".into())),
+            "none acceptable: the first refusal"
+        );
+        assert_eq!(
+            OAuthClient::self_registered_redirect_uris(&[]),
+            Err(ClientError::NoRedirectUri)
+        );
+        let ten = vec!["cursor://x/cb".to_owned(); 9]
+            .into_iter()
+            .chain(["https://a.example/cb".to_owned()])
+            .collect::<Vec<_>>();
+        assert_eq!(
+            OAuthClient::self_registered_redirect_uris(&ten)
+                .unwrap()
+                .len(),
+            1
+        );
+        let eleven = [ten, vec!["https://b.example/cb".to_owned()]].concat();
+        assert_eq!(
+            OAuthClient::self_registered_redirect_uris(&eleven),
+            Err(ClientError::TooManyRedirectUris(10)),
+            "counted as asked, before any is left out"
+        );
     }
 
     #[test]

@@ -1192,7 +1192,28 @@ async fn self_registration_is_bounded() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201, "ten redirect URIs are allowed");
-    for _ in 1..gptgate_ports::services::REGISTRATIONS_PER_HOUR {
+    // Cursor's registration, as it sends it: its own scheme is left out, the rest registered.
+    let res = register(json!({
+        "client_name": "Cursor", "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "redirect_uris": [
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            "https://www.cursor.com/agents/mcp/oauth/callback",
+            "http://localhost:8787/callback"
+        ]
+    }))
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 201);
+    let cursor: Value = res.json().await.unwrap();
+    assert_eq!(
+        cursor["redirect_uris"],
+        json!([
+            "https://www.cursor.com/agents/mcp/oauth/callback",
+            "http://localhost:8787/callback"
+        ])
+    );
+    for _ in 2..gptgate_ports::services::REGISTRATIONS_PER_HOUR {
         assert_eq!(
             register(json!({ "redirect_uris": [ok] }))
                 .await

@@ -179,7 +179,7 @@ impl Authorization {
 
     /// Dynamic registration (RFC 7591) of a public client (an MCP client on the user's
     /// machine): no secret, PKCE on every request, redirect URIs https or loopback and matched
-    /// exactly; at most [`REGISTRATIONS_PER_HOUR`] registrations an hour in all. A client that
+    /// exactly (others asked for are left out: [`OAuthClient::self_registered_redirect_uris`]); at most [`REGISTRATIONS_PER_HOUR`] registrations an hour in all. A client that
     /// is never used is purged a day later.
     #[instrument(skip_all)]
     pub async fn register_public_client(
@@ -189,13 +189,16 @@ impl Authorization {
     ) -> Result<OAuthClient, SelfRegisterError> {
         let name = ClientName::parse(name.unwrap_or("MCP client"))
             .map_err(|e| SelfRegisterError::InvalidMetadata(e.to_string()))?;
-        let redirect_uris = redirect_uris
-            .iter()
-            .map(|u| RedirectUri::parse(u))
-            .collect::<Result<Vec<_>, _>>()
+        let asked = redirect_uris.len();
+        let redirect_uris = OAuthClient::self_registered_redirect_uris(redirect_uris)
             .map_err(|e| SelfRegisterError::InvalidRedirectUri(e.to_string()))?;
-        OAuthClient::check_registration(ClientKind::Public, &redirect_uris)
-            .map_err(|e| SelfRegisterError::InvalidRedirectUri(e.to_string()))?;
+        if redirect_uris.len() < asked {
+            tracing::info!(
+                asked,
+                kept = redirect_uris.len(),
+                "a registering client's redirect URIs other than https and loopback ones were left out"
+            );
+        }
         let now = self.ports.clock.now();
         let policy = BudgetPolicy::hourly(REGISTRATIONS_PER_HOUR);
         let mut refused = None;
