@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::answer::{done, Refusal};
+use crate::answer::{answer, Refusal};
 use crate::{user_of, GateMcp};
 
 /// No arguments.
@@ -45,8 +45,9 @@ impl GateMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let user = user_of(&context)?;
-        Ok(match self.services.connections.accounts(user).await {
-            Ok(accounts) => done(json!({
+        let accounts = self.services.connections.accounts(user).await;
+        Ok(answer(accounts, |accounts| {
+            json!({
                 "accounts": accounts.iter().map(|a| json!({
                     "id": a.id.to_string(),
                     "provider": a.provider.as_str(),
@@ -55,9 +56,8 @@ impl GateMcp {
                     "status": a.status.as_str(),
                     "identity": a.identity(),
                 })).collect::<Vec<_>>(),
-            })),
-            Err(e) => Refusal::from(e).into(),
-        })
+            })
+        }))
     }
 
     /// A link to connect an account.
@@ -83,20 +83,20 @@ impl GateMcp {
             Ok(label) => label,
             Err(e) => return Ok(Refusal::new("invalid_label", format!("{e}.")).into()),
         };
-        Ok(
-            match self
-                .services
-                .connections
-                .create_auth_link(user, provider, label)
-                .await
-            {
-                Ok(auth_url) => done(json!({
-                    "authUrl": auth_url,
-                    "message": format!("Show the user this link to connect {}: it works once, for 10 minutes.", provider.display_name()),
-                })),
-                Err(e) => Refusal::from(e).into(),
-            },
-        )
+        let link = self
+            .services
+            .connections
+            .create_auth_link(user, provider, label)
+            .await;
+        Ok(answer(link, |auth_url| {
+            json!({
+                "authUrl": auth_url,
+                "message": format!(
+                    "Show the user this link to connect {}: it works once, for 10 minutes.",
+                    provider.display_name()
+                ),
+            })
+        }))
     }
 
     /// A link to the user's integrations page.
@@ -114,14 +114,12 @@ impl GateMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let user = user_of(&context)?;
-        Ok(
-            match self.services.connections.create_management_link(user).await {
-                Ok(url) => done(json!({
-                    "managementUrl": url,
-                    "message": "Show the user this link to their integrations page: it works for 1 hour.",
-                })),
-                Err(e) => Refusal::from(e).into(),
-            },
-        )
+        let link = self.services.connections.create_management_link(user).await;
+        Ok(answer(link, |url| {
+            json!({
+                "managementUrl": url,
+                "message": "Show the user this link to their integrations page: it works for 1 hour.",
+            })
+        }))
     }
 }

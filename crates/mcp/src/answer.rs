@@ -14,6 +14,17 @@ pub fn done(value: Value) -> CallToolResult {
     CallToolResult::structured(value)
 }
 
+/// A service's answer as a tool result: `shown` of its value, or its refusal.
+pub fn answer<T, E: Into<Refusal>>(
+    result: Result<T, E>,
+    shown: impl FnOnce(T) -> Value,
+) -> CallToolResult {
+    match result {
+        Ok(value) => done(shown(value)),
+        Err(e) => e.into().into_result(),
+    }
+}
+
 /// A refusal: what went wrong (`code`) and what to do (`message`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {

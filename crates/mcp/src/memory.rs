@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 
-use crate::answer::{done, Refusal};
+use crate::answer::{answer, Refusal};
 use crate::{user_of, GateMcp};
 
 /// The default page size of a listing.
@@ -132,17 +132,15 @@ impl GateMcp {
             Ok(draft) => draft,
             Err(e) => return Ok(Refusal::new("invalid_conversation", format!("{e}.")).into()),
         };
-        Ok(
-            match self.services.conversations.save(user, draft, None).await {
-                Ok(saved) => done(json!({
-                    "id": saved.id.to_string(),
-                    "title": saved.title,
-                    "createdAt": rfc3339(saved.created_at),
-                    "message": "Conversation saved.",
-                })),
-                Err(e) => Refusal::from(e).into(),
-            },
-        )
+        let saved = self.services.conversations.save(user, draft, None).await;
+        Ok(answer(saved, |saved| {
+            json!({
+                "id": saved.id.to_string(),
+                "title": saved.title,
+                "createdAt": rfc3339(saved.created_at),
+                "message": "Conversation saved.",
+            })
+        }))
     }
 
     /// The user's saved conversations, newest first.
@@ -171,15 +169,13 @@ impl GateMcp {
             Ok(after) => after,
             Err(e) => return Ok(Refusal::new("invalid_cursor", format!("{e}.")).into()),
         };
-        Ok(
-            match self.services.conversations.list(user, limit, after).await {
-                Ok(page) => done(json!({
-                    "conversations": page.items.iter().map(listed).collect::<Vec<_>>(),
-                    "nextCursor": page.next.map(|c| c.encode()),
-                })),
-                Err(e) => Refusal::from(e).into(),
-            },
-        )
+        let page = self.services.conversations.list(user, limit, after).await;
+        Ok(answer(page, |page| {
+            json!({
+                "conversations": page.items.iter().map(listed).collect::<Vec<_>>(),
+                "nextCursor": page.next.map(|c| c.encode()),
+            })
+        }))
     }
 
     /// Deletes one of the user's conversations.
@@ -201,9 +197,10 @@ impl GateMcp {
         let Ok(id) = args.id.trim().parse::<ConversationId>() else {
             return Ok(Refusal::from(gptgate_ports::services::ConversationsError::NotFound).into());
         };
-        Ok(match self.services.conversations.delete(user, id).await {
-            Ok(()) => done(json!({ "message": "Conversation deleted." })),
-            Err(e) => Refusal::from(e).into(),
-        })
+        let deleted = self.services.conversations.delete(user, id).await;
+        Ok(answer(
+            deleted,
+            |()| json!({ "message": "Conversation deleted." }),
+        ))
     }
 }

@@ -5,12 +5,12 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 use time::Duration;
-use wiremock::matchers::{body_string_contains, header, method, path};
+use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
-    connect_linear, error_code, linear_settings, spawn_app_with, spawn_app_with_options, Browser,
-    ServeOptions, TestApp, API_KEY,
+    connect_linear, error_code, graphql, linear_settings, spawn_app_with, spawn_app_with_options,
+    Browser, ServeOptions, TestApp, API_KEY,
 };
 
 struct Linear {
@@ -39,18 +39,6 @@ async fn connected_with(options: ServeOptions) -> Linear {
         ann,
         account,
     }
-}
-
-/// Linear's GraphQL answer to any operation containing `operation`, when called with `token`.
-async fn graphql(linear: &MockServer, operation: &str, token: &str, status: u16, body: Value) {
-    Mock::given(method("POST"))
-        .and(path("/graphql"))
-        .and(body_string_contains(operation))
-        .and(header("authorization", format!("Bearer {token}").as_str()))
-        .respond_with(ResponseTemplate::new(status).set_body_json(body))
-        .with_priority(1)
-        .mount(linear)
-        .await;
 }
 
 fn created() -> Value {

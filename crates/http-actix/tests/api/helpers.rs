@@ -423,6 +423,25 @@ pub async fn connect_linear(
     accounts["accounts"][0]["id"].as_str().unwrap().to_owned()
 }
 
+/// Linear's GraphQL answer to any operation containing `operation`, when called with `token`.
+pub async fn graphql(
+    linear: &wiremock::MockServer,
+    operation: &str,
+    token: &str,
+    status: u16,
+    body: serde_json::Value,
+) {
+    use wiremock::matchers::{body_string_contains, header, method, path};
+    wiremock::Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .and(body_string_contains(operation))
+        .and(header("authorization", format!("Bearer {token}").as_str()))
+        .respond_with(wiremock::ResponseTemplate::new(status).set_body_json(body))
+        .with_priority(1)
+        .mount(linear)
+        .await;
+}
+
 /// Linear's token endpoint must not be called (checked when `linear` is dropped).
 pub async fn no_token_request(linear: &wiremock::MockServer) {
     use wiremock::matchers::{method, path};

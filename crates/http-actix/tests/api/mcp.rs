@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use time::Duration;
 
-use crate::helpers::{error_code, PUBLIC_URL};
+use crate::helpers::{error_code, graphql, PUBLIC_URL};
 use crate::oauth::{param, server_with, Server};
 
 async fn server() -> Server {
@@ -516,22 +516,17 @@ async fn provider_actions_are_tools_that_match_the_catalog_and_act_with_the_user
         .iter()
         .any(|t| t["name"] == "linear_create_issue" && t["annotations"]["readOnlyHint"] == false));
 
-    wiremock::Mock::given(wiremock::matchers::method("POST"))
-        .and(wiremock::matchers::path("/graphql"))
-        .and(wiremock::matchers::body_string_contains("Teams"))
-        .and(wiremock::matchers::header(
-            "authorization",
-            "Bearer lin_access_1",
-        ))
-        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
-            json!({ "data": { "teams": {
-                "nodes": [{ "id": "t1", "key": "ENG", "name": "Engineering" }],
-                "pageInfo": { "hasNextPage": false }
-            } } }),
-        ))
-        .with_priority(1)
-        .mount(&linear)
-        .await;
+    graphql(
+        &linear,
+        "Teams",
+        "lin_access_1",
+        200,
+        json!({ "data": { "teams": {
+            "nodes": [{ "id": "t1", "key": "ENG", "name": "Engineering" }],
+            "pageInfo": { "hasNextPage": false }
+        } } }),
+    )
+    .await;
     let (is_error, teams) = call_tool(
         &s,
         &token,
@@ -781,18 +776,17 @@ async fn rmcps_own_client_discovers_registers_signs_in_and_calls_tools() {
         listed.structured_content.unwrap()["conversations"][0]["summary"],
         "Planned the launch"
     );
-    wiremock::Mock::given(wiremock::matchers::method("POST"))
-        .and(wiremock::matchers::path("/graphql"))
-        .and(wiremock::matchers::body_string_contains("issueCreate"))
-        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
-            json!({ "data": { "issueCreate": { "success": true, "issue": {
-                "id": "i1", "identifier": "ENG-7", "title": "Fix login",
-                "url": "https://linear.app/acme/issue/ENG-7/fix-login"
-            } } } }),
-        ))
-        .with_priority(1)
-        .mount(&linear)
-        .await;
+    graphql(
+        &linear,
+        "issueCreate",
+        "lin_access_1",
+        200,
+        json!({ "data": { "issueCreate": { "success": true, "issue": {
+            "id": "i1", "identifier": "ENG-7", "title": "Fix login",
+            "url": "https://linear.app/acme/issue/ENG-7/fix-login"
+        } } } }),
+    )
+    .await;
     let created = service
         .call_tool(
             CallToolRequestParams::new("linear_create_issue").with_arguments(
