@@ -270,6 +270,19 @@ impl OAuthClient {
         }
     }
 
+    /// The face a grant of this client is for, given the one its request named (`resource`,
+    /// RFC 8707), or `None` if it may not have it. A client that registered itself is an MCP
+    /// client: its grants are for the MCP endpoint, named or not, never for the GPT API (whose
+    /// OAuth tokens skip the API key, and which can erase the user). Others get what they name,
+    /// the API by default.
+    pub fn audience_for(&self, named: Option<Audience>) -> Option<Audience> {
+        match (self.kind, named) {
+            (ClientKind::Public, None | Some(Audience::Mcp)) => Some(Audience::Mcp),
+            (ClientKind::Public, Some(Audience::Api)) => None,
+            (_, named) => Some(named.unwrap_or(Audience::Api)),
+        }
+    }
+
     /// Whether its authorization requests must carry a PKCE challenge: every client but
     /// ChatGPT's Actions (confidential, exact callbacks, and it does not send one).
     pub fn requires_pkce(&self) -> bool {
@@ -457,6 +470,36 @@ mod tests {
         assert!(gpt.accepts_redirect("https://chatgpt.com/aip/g-1/oauth/callback"));
         assert!(gpt.accepts_redirect("https://chat.openai.com/aip/g-2/oauth/callback"));
         assert!(!gpt.accepts_redirect("https://app.example.com/callback"));
+    }
+
+    #[test]
+    fn a_self_registered_client_is_for_the_mcp_endpoint_only() {
+        let client = |kind| OAuthClient {
+            id: ClientId::from_random_bytes([1; 16]),
+            name: ClientName::parse("app").unwrap(),
+            kind,
+            secret_hash: None,
+            redirect_uris: vec![],
+            created_at: time::macros::datetime!(2026-01-01 00:00 UTC),
+        };
+        let public = client(ClientKind::Public);
+        assert_eq!(public.audience_for(None), Some(Audience::Mcp));
+        assert_eq!(
+            public.audience_for(Some(Audience::Mcp)),
+            Some(Audience::Mcp)
+        );
+        assert_eq!(public.audience_for(Some(Audience::Api)), None);
+        for kind in [ClientKind::ChatGpt, ClientKind::Web] {
+            assert_eq!(client(kind).audience_for(None), Some(Audience::Api));
+            assert_eq!(
+                client(kind).audience_for(Some(Audience::Api)),
+                Some(Audience::Api)
+            );
+            assert_eq!(
+                client(kind).audience_for(Some(Audience::Mcp)),
+                Some(Audience::Mcp)
+            );
+        }
     }
 
     #[test]

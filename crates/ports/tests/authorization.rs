@@ -568,6 +568,19 @@ async fn a_public_client_registers_itself_within_bounds_and_needs_no_secret_but_
             .await,
         Err(SelfRegisterError::InvalidMetadata(_))
     ));
+    // It may have access to the MCP endpoint only: never a code for the GPT API.
+    assert!(matches!(
+        h.server
+            .issue_code(
+                &public,
+                h.ann,
+                &uri,
+                Some(h.challenge()),
+                gptgate_domain::Audience::Api,
+            )
+            .await,
+        Err(gptgate_ports::services::AuthorizeError::AudienceNotAllowed)
+    ));
     // Its code is exchanged with its id alone; a secret from it is refused, and an operator's
     // client without its secret too.
     let code = h
@@ -577,7 +590,7 @@ async fn a_public_client_registers_itself_within_bounds_and_needs_no_secret_but_
             h.ann,
             &uri,
             Some(h.challenge()),
-            gptgate_domain::Audience::Api,
+            gptgate_domain::Audience::Mcp,
         )
         .await
         .unwrap();

@@ -203,10 +203,10 @@ async fn check(state: &AppState, params: &AuthorizeParams) -> Result<Checked, Ht
             ))
         }
     };
-    let audience = match params.resource.as_deref() {
-        None => gptgate_domain::Audience::Api,
+    let named = match params.resource.as_deref() {
+        None => None,
         Some(resource) => match gptgate_domain::Audience::of_resource(&state.issuer, resource) {
-            Some(audience) => audience,
+            Some(audience) => Some(audience),
             None => {
                 return Err(refuse(
                     "invalid_target",
@@ -214,6 +214,12 @@ async fn check(state: &AppState, params: &AuthorizeParams) -> Result<Checked, Ht
                 ))
             }
         },
+    };
+    let Some(audience) = client.audience_for(named) else {
+        return Err(refuse(
+            "invalid_target",
+            "an app that registered itself may have access to the /mcp endpoint only",
+        ));
     };
     Ok(Checked {
         client,

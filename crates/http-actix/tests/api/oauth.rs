@@ -1118,17 +1118,36 @@ async fn an_mcp_client_registers_itself_and_signs_a_user_in_with_pkce_and_no_sec
         .unwrap();
     assert_eq!(res.status(), 200);
     let tokens: Value = res.json().await.unwrap();
-    assert_eq!(
-        s.api(
-            Method::GET,
-            "/api/gpt/accounts",
-            tokens["access_token"].as_str().unwrap(),
-            None
-        )
+    // It named no resource: a client that registered itself gets the MCP endpoint, never the
+    // GPT API (whose OAuth tokens need no API key and can erase the user).
+    let access = tokens["access_token"].as_str().unwrap();
+    let res = s.api(Method::GET, "/api/gpt/accounts", access, None).await;
+    assert_eq!(error_code(res, 401).await, "invalid_token");
+    let res = s
+        .app
+        .client
+        .post(format!("{}/mcp", s.app.address))
+        .header("accept", "application/json, text/event-stream")
+        .bearer_auth(access)
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }))
+        .send()
         .await
-        .status(),
-        200
-    );
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // Naming the API is refused, back at the client.
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", id.as_str()),
+        ("redirect_uri", callback),
+        ("state", "st"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("resource", PUBLIC_URL),
+    ])
+    .unwrap();
+    let res = s.browser.get(&format!("/oauth/authorize?{query}")).await;
+    let to = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(param(&to, "error"), "invalid_target");
     // Without PKCE its requests are refused.
     let query = serde_urlencoded::to_string([
         ("response_type", "code"),

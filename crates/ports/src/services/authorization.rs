@@ -78,6 +78,9 @@ pub enum AuthorizeError {
     UnknownClient,
     #[error("this redirect URI is not registered for the client")]
     UnregisteredRedirectUri,
+    /// The client may not have access to that face ([`OAuthClient::audience_for`]).
+    #[error("this client may not have access to that resource")]
+    AudienceNotAllowed,
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -287,6 +290,9 @@ impl Authorization {
     ) -> Result<SecretString, AuthorizeError> {
         if !client.accepts_redirect(redirect_uri) {
             return Err(AuthorizeError::UnregisteredRedirectUri);
+        }
+        if client.audience_for(Some(audience)) != Some(audience) {
+            return Err(AuthorizeError::AudienceNotAllowed);
         }
         let now = self.ports.clock.now();
         let (code, hash) = self.ports.tokens.mint().map_err(Self::internal)?;
