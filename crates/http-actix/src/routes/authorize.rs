@@ -84,6 +84,21 @@ struct Checked {
     audience: gptgate_domain::Audience,
 }
 
+/// Where the consent page's answer goes, for people: the redirect URI's host, or "an app on
+/// this computer" for a loopback one.
+fn return_to(redirect_uri: &str) -> String {
+    match url::Url::parse(redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+    {
+        Some(host) if matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]") => {
+            "an app on this computer".to_owned()
+        }
+        Some(host) => host,
+        None => "the app".to_owned(),
+    }
+}
+
 /// The answer at the client's redirect URI: its query kept, ours added, with `state` and
 /// `iss` (RFC 9207, so a client talking to several servers knows which one answered).
 fn back_to_client(
@@ -294,6 +309,22 @@ pub async fn authorize(
     context.insert("client", checked.client.name.as_str());
     context.insert("owner", &owner);
     context.insert("params", &params.hidden());
+    // A self-registered app chose its own name: the page says so, where the answer goes,
+    // and what the access allows, so a look-alike "Claude" is not allowed blindly.
+    context.insert(
+        "self_registered",
+        &(checked.client.kind == gptgate_domain::ClientKind::Public),
+    );
+    context.insert("return_to", &return_to(&checked.redirect_uri));
+    context.insert(
+        "access",
+        match checked.audience {
+            gptgate_domain::Audience::Api => "your saved conversations and connected accounts",
+            gptgate_domain::Audience::Mcp => {
+                "your saved conversations, and your connected accounts as you: reading and sending email, posting messages, creating issues, reading bank transactions"
+            }
+        },
+    );
     super::form_page(
         &state,
         &req,
@@ -506,5 +537,26 @@ pub async fn decide(
                 ("error_description", "The user did not allow access."),
             ],
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::return_to;
+
+    #[test]
+    fn the_consent_page_names_where_the_answer_goes() {
+        assert_eq!(
+            return_to("https://claude.ai/api/mcp/auth_callback"),
+            "claude.ai"
+        );
+        for loopback in [
+            "http://localhost:33418/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8080/cb",
+        ] {
+            assert_eq!(return_to(loopback), "an app on this computer", "{loopback}");
+        }
+        assert_eq!(return_to("not a url"), "the app");
     }
 }

@@ -341,6 +341,14 @@ async fn chatgpt_signs_a_user_in_and_calls_the_api_with_the_bearer_alone() {
         consent.contains("Let <strong id=\"client\">Spanish tutor GPT</strong> use your gptgate account: your saved conversations and connected accounts"),
         "{consent}"
     );
+    assert!(
+        consent.contains("Your answer goes to <strong>chatgpt.com</strong>"),
+        "{consent}"
+    );
+    assert!(
+        !consent.contains("id=\"unverified\""),
+        "registered by the operator"
+    );
     let back = s.decide(&consent, "allow").await;
     assert_eq!(
         format!(
@@ -1100,6 +1108,10 @@ async fn an_mcp_client_registers_itself_and_signs_a_user_in_with_pkce_and_no_sec
     let next = s.post("/oauth/authorize/code", &fields).await;
     let next = next.headers()["location"].to_str().unwrap().to_owned();
     let (_, consent) = s.browser.open(&next).await;
+    // It chose its own name: the page says so, where the answer goes, and what it may do.
+    assert!(consent.contains("id=\"unverified\""), "{consent}");
+    assert!(consent.contains("an app on this computer"), "{consent}");
+    assert!(consent.contains("sending email"), "{consent}");
     let back = s.decide(&consent, "allow").await;
     let code = param(&back, "code");
     let res = s
