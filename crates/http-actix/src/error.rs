@@ -491,7 +491,7 @@ impl From<gptgate_ports::services::ActionsError> for ApiError {
             ),
             ActionsError::ProviderUnavailable => bad_gateway(
                 "provider_unavailable",
-                "The provider did not answer in time or failed. Nothing was changed by us; try again in a minute (check at the provider first if the action sends something).".to_owned(),
+                "The provider did not answer in time or failed. If the action sends or changes something, it may have been done all the same: check at the provider before trying again.".to_owned(),
             ),
             ActionsError::Busy => ApiError::unavailable(
                 "refresh_in_progress",

@@ -76,8 +76,11 @@ fn route(provider: ProviderId, spec: &ActionSpec) -> ToolRoute<GateMcp> {
 }
 
 /// Runs the action for the signed-in user, bounded by the action time limit and dropped if the
-/// request is: a send is never finished after the caller was told it failed (a token refresh
-/// under way finishes in its own task, see `Refresher`).
+/// request ends (the client disconnects): nothing more is started or sent after the caller
+/// was told it stopped, though a call already at the provider may take effect there (the
+/// answer says to check). A token refresh under way finishes in its own task (`Refresher`).
+/// A stateless server never sees `notifications/cancelled` (it comes as another request): a
+/// client stops a call by closing its request.
 async fn run(
     context: ToolCallContext<'_, GateMcp>,
     provider: ProviderId,
@@ -109,7 +112,7 @@ async fn run(
             Ok(Err(e)) => Refusal::from(e).into(),
             Err(_) => Refusal::new(
                 "timeout",
-                "The provider took too long; the action was stopped. Check at the provider before trying again if it sends something.",
+                "The provider took too long and the action was stopped. If it sends or changes something, it may have been done all the same: check at the provider before trying again.",
             )
             .into(),
         },

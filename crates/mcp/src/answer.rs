@@ -178,7 +178,7 @@ impl From<ActionsError> for Refusal {
             ),
             ActionsError::ProviderUnavailable => Refusal::new(
                 "provider_unavailable",
-                "The provider did not answer in time or failed. Nothing was changed by us; try again in a minute (check at the provider first if the action sends something).",
+                "The provider did not answer in time or failed. If the action sends or changes something, it may have been done all the same: check at the provider before trying again.",
             ),
             ActionsError::Busy => Refusal::new(
                 "refresh_in_progress",

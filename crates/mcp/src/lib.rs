@@ -48,8 +48,8 @@ pub struct McpSettings {
     /// The largest request body (413 beyond).
     pub max_body_bytes: usize,
     /// The longest a provider action may take, its token refresh and one retry included; past
-    /// it the action is dropped (never finished after the caller was told it failed) and the
-    /// tool answers `timeout`. Keep it under the HTTP layer's limit for `/mcp`.
+    /// it the action is dropped (nothing more is sent, though a call already at the provider may
+    /// take effect) and the tool answers `timeout`. Keep it under the HTTP layer's limit for `/mcp`.
     pub action_time_limit: Duration,
 }
 

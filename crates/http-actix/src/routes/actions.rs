@@ -120,8 +120,9 @@ pub async fn run(
             "No such account for this user: pass an id from listAccounts.",
         )
     })?;
-    // The time limit cancels the action with its request (so a send is never made after the
-    // caller was told it failed); a token refresh under way finishes in its own task.
+    // The time limit cancels the action with its request (nothing more is sent after the
+    // caller was told it failed, though a call already at the provider may take effect); a
+    // token refresh under way finishes in its own task.
     let result = state
         .actions
         .run(caller.user_id, provider, &action, account, &body.params)
