@@ -217,11 +217,33 @@ pub struct OAuthClient {
     pub created_at: OffsetDateTime,
 }
 
+/// An `http://` URI on a loopback host as (host, what follows the authority), its port left
+/// out; `None` for any other URI.
+fn loopback_without_port(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("http://")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]").then_some((host, tail))
+}
+
 impl OAuthClient {
     /// Whether an authorization request may send the user back to `uri`: one of the
-    /// registered URIs exactly, or, for a ChatGPT client, one of ChatGPT's callbacks.
+    /// registered URIs exactly, or one on a loopback host differing only in its port (RFC 8252
+    /// 7.3, OAuth 2.1: a native app listens on whatever port is free), or, for a ChatGPT
+    /// client, one of ChatGPT's callbacks.
     pub fn accepts_redirect(&self, uri: &str) -> bool {
         self.redirect_uris.iter().any(|r| r.as_str() == uri)
+            || loopback_without_port(uri).is_some_and(|asked| {
+                RedirectUri::parse(uri).is_ok()
+                    && self
+                        .redirect_uris
+                        .iter()
+                        .any(|r| loopback_without_port(r.as_str()) == Some(asked))
+            })
             || (self.kind == ClientKind::ChatGpt && is_chatgpt_callback(uri))
     }
 
@@ -470,6 +492,43 @@ mod tests {
         assert!(gpt.accepts_redirect("https://chatgpt.com/aip/g-1/oauth/callback"));
         assert!(gpt.accepts_redirect("https://chat.openai.com/aip/g-2/oauth/callback"));
         assert!(!gpt.accepts_redirect("https://app.example.com/callback"));
+    }
+
+    #[test]
+    fn a_loopback_redirect_may_name_any_port_but_nothing_else_may_differ() {
+        let client = OAuthClient {
+            id: ClientId::from_random_bytes([1; 16]),
+            name: ClientName::parse("app").unwrap(),
+            kind: ClientKind::Public,
+            secret_hash: None,
+            redirect_uris: vec![
+                RedirectUri::parse("http://127.0.0.1/callback").unwrap(),
+                RedirectUri::parse("http://[::1]:9000/cb?x=1").unwrap(),
+                RedirectUri::parse("https://app.example/cb").unwrap(),
+            ],
+            created_at: time::macros::datetime!(2026-01-01 00:00 UTC),
+        };
+        for accepted in [
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:51234/callback",
+            "http://[::1]/cb?x=1",
+            "http://[::1]:1/cb?x=1",
+            "https://app.example/cb",
+        ] {
+            assert!(client.accepts_redirect(accepted), "{accepted}");
+        }
+        for refused in [
+            "http://127.0.0.1:51234/other",
+            "http://127.0.0.1:51234/callback?more",
+            "http://localhost:51234/callback",
+            "http://127.0.0.1:5x/callback",
+            "http://127.0.0.1:80@evil.example/callback",
+            "https://app.example:8443/cb",
+            "http://app.example/cb",
+            "http://[::1]:9000/cb?x=2",
+        ] {
+            assert!(!client.accepts_redirect(refused), "{refused}");
+        }
     }
 
     #[test]
