@@ -139,6 +139,11 @@ impl ApiError {
     pub fn for_status(status: StatusCode) -> Self {
         let (code, message) = match status {
             StatusCode::NOT_FOUND => ("not_found", "There is no such endpoint."),
+            // rmcp refuses a Host or browser Origin other than this server's.
+            StatusCode::FORBIDDEN => (
+                "forbidden",
+                "This request is not accepted from where it comes (its Host or Origin is not this server's).",
+            ),
             StatusCode::METHOD_NOT_ALLOWED => (
                 "method_not_allowed",
                 "This endpoint does not accept that method.",

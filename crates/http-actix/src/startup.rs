@@ -331,19 +331,31 @@ type McpEndpoint = rmcp_actix_web::transport::StreamableHttpService<
 /// later) would cut the answer.
 fn mcp_endpoint(state: &AppState, public_url: &str, settings: HttpSettings) -> McpEndpoint {
     let mut hosts = Vec::new();
+    // A browser's Origin must be the public URL's (MCP transport: validate Origin); requests
+    // from programs carry none.
+    let mut origins = Vec::new();
     if let Ok(url) = url::Url::parse(public_url) {
         if let Some(host) = url.host_str() {
             hosts.push(host.to_owned());
             if let Some(port) = url.port() {
                 hosts.push(format!("{host}:{port}"));
             }
+            if let Some(port) = url.port_or_known_default() {
+                origins.push(format!("{}://{host}:{port}", url.scheme()));
+            }
         }
         if url.scheme() == "http" {
             hosts.extend(["localhost", "127.0.0.1", "::1"].map(str::to_owned));
+            origins.extend(
+                ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(str::to_owned),
+            );
         }
     }
     if hosts.is_empty() {
         hosts.push("localhost".to_owned());
+    }
+    if origins.is_empty() {
+        origins.push("http://localhost:*".to_owned());
     }
     gptgate_mcp::service(
         std::sync::Arc::new(gptgate_mcp::McpServices {
@@ -353,6 +365,7 @@ fn mcp_endpoint(state: &AppState, public_url: &str, settings: HttpSettings) -> M
         }),
         gptgate_mcp::McpSettings {
             allowed_hosts: hosts,
+            allowed_origins: origins,
             max_body_bytes: settings.body_limit,
             action_time_limit: settings.action_time_limit,
         },

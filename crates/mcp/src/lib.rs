@@ -45,6 +45,9 @@ pub struct McpSettings {
     /// The hosts accepted in `Host` (DNS-rebinding defence); never empty, which would turn
     /// rmcp's check off.
     pub allowed_hosts: Vec<String>,
+    /// The browser origins accepted in `Origin` when a request has one (`scheme://host:port`,
+    /// `:*` for any port); a request without `Origin` (not from a browser) is not affected.
+    pub allowed_origins: Vec<String>,
     /// The largest request body (413 beyond).
     pub max_body_bytes: usize,
     /// The longest a provider action may take, its token refresh and one retry included; past
@@ -121,6 +124,7 @@ pub fn service(
         .stateful_mode(false)
         .json_response(true)
         .allowed_hosts(settings.allowed_hosts)
+        .allowed_origins(settings.allowed_origins)
         .max_request_body_bytes(settings.max_body_bytes)
         .on_request_fn(|req, extensions| {
             use actix_web::HttpMessage;

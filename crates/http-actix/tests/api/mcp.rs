@@ -911,3 +911,49 @@ async fn the_official_mcp_inspector_lists_and_calls_the_tools() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[tokio::test]
+async fn a_browser_on_another_origin_is_refused_and_programs_without_one_are_not() {
+    let s = server().await;
+    let (token, _) = s.mcp_tokens("ann@example.com").await;
+    let list = |origin: Option<&str>| {
+        let mut req = s
+            .app
+            .client
+            .post(format!("{}/mcp", s.app.address))
+            .header("accept", "application/json, text/event-stream")
+            .bearer_auth(&token)
+            .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }));
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        req.send()
+    };
+    for (origin, status) in [
+        (None, 200),
+        (Some(PUBLIC_URL), 200),
+        (Some("https://evil.example"), 403),
+        (Some("null"), 403),
+    ] {
+        let res = list(origin).await.unwrap();
+        if status == 403 {
+            // rmcp's refusal, in the project's one error shape.
+            assert_eq!(error_code(res, 403).await, "forbidden", "{origin:?}");
+        } else {
+            assert_eq!(res.status(), status, "{origin:?}");
+        }
+    }
+    // A name that resolves here but is not this server's (DNS rebinding): refused.
+    let res = s
+        .app
+        .client
+        .post(format!("{}/mcp", s.app.address))
+        .header("host", "rebound.evil.example")
+        .header("accept", "application/json, text/event-stream")
+        .bearer_auth(&token)
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 403).await, "forbidden");
+}
