@@ -67,6 +67,10 @@ fn main() -> std::process::ExitCode {
                 a_user_signs_in_to_an_app_with_oauth_in_a_real_browser,
             ),
             async_trial(
+                "an_mcp_client_that_registered_itself_is_allowed_in_a_real_browser",
+                an_mcp_client_that_registered_itself_is_allowed_in_a_real_browser,
+            ),
+            async_trial(
                 "the_expired_link_privacy_and_download_pages_work_in_a_real_browser",
                 the_expired_link_privacy_and_download_pages_work_in_a_real_browser,
             ),
@@ -688,4 +692,151 @@ async fn a_user_signs_in_to_an_app_with_oauth_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+}
+
+/// An MCP client (Claude Code, say) registers itself with a loopback callback and sends the
+/// user's browser to sign in: the consent page says the app registered itself, where the
+/// answer goes and what the access allows, fits a phone, and Allow returns to the app with a
+/// code that becomes a token for /mcp (and not for the GPT API).
+async fn an_mcp_client_that_registered_itself_is_allowed_in_a_real_browser() {
+    let driver = driver().await;
+    let linear = MockServer::start().await;
+    let (app, _) = app_with_linear(&linear).await;
+    // The app's loopback callback (wiremock listens on 127.0.0.1).
+    let app_site = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/callback"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("back in the MCP client"))
+        .mount(&app_site)
+        .await;
+    let callback = format!("{}/callback", app_site.uri());
+    let registered: Value = reqwest::Client::new()
+        .post(format!("{}/oauth/register", app.address))
+        .json(&json!({
+            "client_name": "Claude Code", "redirect_uris": [callback],
+            "token_endpoint_auth_method": "none"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = registered["client_id"].as_str().unwrap().to_owned();
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            verifier.as_bytes(),
+        ))
+    };
+    let mcp = format!("{}/mcp", app.address);
+    let query = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", &client_id),
+        ("redirect_uri", &callback),
+        ("state", "mcp-state"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+        ("resource", &mcp),
+    ])
+    .unwrap();
+
+    let chromium = browser(&driver).await;
+    chromium.set_window_rect(0, 0, 390, 844).await.unwrap();
+    chromium
+        .goto(format!("{}/oauth/authorize?{query}", app.address))
+        .await
+        .unwrap();
+    chromium
+        .find(By::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("bea@example.com")
+        .await
+        .unwrap();
+    click(&chromium, "#send").await;
+    text_once_it_shows(&chromium, "The code sent to").await;
+    let code = app.mailer.last_code_for("bea@example.com").unwrap();
+    chromium
+        .find(By::Id("code"))
+        .await
+        .unwrap()
+        .send_keys(&code)
+        .await
+        .unwrap();
+    click(&chromium, "#verify").await;
+    let page = text_once_it_shows(&chromium, "Allow Claude Code?").await;
+    assert!(page.contains("This app registered itself"), "{page}");
+    assert!(
+        page.contains("Your answer goes to an app on this computer"),
+        "{page}"
+    );
+    assert!(page.contains("sending email"), "{page}");
+    let fits: bool = chromium
+        .execute(
+            "const width = document.documentElement.clientWidth; \
+             return [...document.querySelectorAll('body *')] \
+                 .every(e => e.getBoundingClientRect().right <= width + 0.5);",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    assert!(fits, "no sideways scrolling on a phone");
+    let screenshots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    chromium
+        .screenshot(&screenshots.join("oauth-consent-mcp-client-phone.png"))
+        .await
+        .unwrap();
+    click(&chromium, "#allow").await;
+    text_once_it_shows(&chromium, "back in the MCP client").await;
+    let landed = chromium.current_url().await.unwrap();
+    let param = |name: &str| {
+        landed
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(param("state"), "mcp-state");
+    let code = param("code");
+    chromium.quit().await.unwrap();
+
+    let tokens: Value = reqwest::Client::new()
+        .post(format!("{}/oauth/token", app.address))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &callback),
+            ("code_verifier", verifier),
+            ("client_id", &client_id),
+            ("resource", &mcp),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let res = reqwest::Client::new()
+        .post(&mcp)
+        .header("accept", "application/json, text/event-stream")
+        .bearer_auth(access)
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/gpt/accounts", app.address))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "a token for /mcp only");
 }
