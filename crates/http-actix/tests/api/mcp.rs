@@ -363,21 +363,10 @@ async fn memory_tools_save_list_and_delete_the_same_conversations_the_gpt_sees()
 }
 
 #[tokio::test]
-async fn save_conversation_takes_the_fields_of_the_apis_add_conversation() {
+async fn tools_take_the_fields_of_the_api_operations_they_stand_for() {
     let s = server().await;
     let (token, _) = s.mcp_tokens("ann@example.com").await;
     let tools = tools_of(&s, &token).await;
-    let save = tools
-        .iter()
-        .find(|t| t["name"] == "save_conversation")
-        .unwrap();
-    let mut mcp: Vec<String> = save["inputSchema"]["properties"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    mcp.sort();
     let doc: Value = s
         .app
         .request(Method::GET, "/openapi.json")
@@ -387,16 +376,34 @@ async fn save_conversation_takes_the_fields_of_the_apis_add_conversation() {
         .json()
         .await
         .unwrap();
-    let mut api: Vec<String> = doc["components"]["schemas"]["AddConversationRequest"]["properties"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .filter(|k| *k != "token")
-        .cloned()
-        .collect();
-    api.sort();
-    assert_eq!(mcp, api);
-    assert_eq!(save["inputSchema"]["required"], json!(["summary"]));
+    let keys = |schema: &Value| {
+        let mut keys: Vec<String> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "token")
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    for (tool, request) in [
+        ("save_conversation", "AddConversationRequest"),
+        ("list_conversations", "ListRequest"),
+        ("connect_account", "CreateAuthLinkRequest"),
+    ] {
+        let input = &tools.iter().find(|t| t["name"] == tool).unwrap()["inputSchema"];
+        assert_eq!(
+            keys(input),
+            keys(&doc["components"]["schemas"][request]),
+            "{tool} ~ {request}"
+        );
+    }
+    let save = &tools
+        .iter()
+        .find(|t| t["name"] == "save_conversation")
+        .unwrap()["inputSchema"];
+    assert_eq!(save["required"], json!(["summary"]));
 }
 
 #[tokio::test]
