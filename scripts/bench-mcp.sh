@@ -60,7 +60,8 @@ _, _, page = call("GET", "/oauth/authorize?" + query)
 _, _, page = call("POST", "/oauth/authorize/email", hidden(page) + [("email", "bench@example.com")])
 code = None
 for _ in range(50):
-    found = [m for f in sorted(os.listdir(outbox)) for m in re.findall(r"^ +(\d{6})", open(os.path.join(outbox, f)).read(), re.M)]
+    mails = [open(os.path.join(outbox, f)).read() for f in os.listdir(outbox)] if os.path.isdir(outbox) else []
+    found = [m for mail in mails if "To: bench@example.com" in mail for m in re.findall(r"^ +(\d{6})", mail, re.M)]
     if found: code = found[-1]; break
     time.sleep(0.1)
 status, headers, _ = call("POST", "/oauth/authorize/code", hidden(page) + [("code", code)])
@@ -99,7 +100,7 @@ run_backend() {
   # Another person on the GPT face (a second code to the same address would wait a minute).
   curl -sf "$URL/auth/send-link" -H "x-api-key: $KEY" -d '{"email":"bench-api@example.com"}' >/dev/null || true
   token=$(curl -sf "$URL/auth/verify-email" -H "x-api-key: $KEY" \
-    -d "{\"email\":\"bench-api@example.com\",\"code\":\"$(grep -rhoE '^ +[0-9]{6}' "$WORK/outbox" | tr -d ' ' | tail -n 1)\"}" \
+    -d "{\"email\":\"bench-api@example.com\",\"code\":\"$(grep -l 'To: bench-api@example.com' "$WORK"/outbox/* | xargs grep -hoE '^ +[0-9]{6}' | tr -d ' ')\"}" \
     | python3 -c "import json,sys; print(json.load(sys.stdin)['token'])")
   cat >"$WORK/mcp.lua" <<LUA
 wrk.method = "POST"
