@@ -1,12 +1,14 @@
 //! System adapters: the operating system's clock and CSPRNG, and the crypto ports built on
 //! `ring` (HMAC-SHA256 code hashing, HKDF key separation) and `jsonwebtoken` (HS256 session
-//! tokens), and AES-256-GCM sealing of secrets at rest (`ring::aead`).
+//! tokens), AES-256-GCM sealing of secrets at rest (`ring::aead`), and argon2id password
+//! hashing (`argon2`) on the blocking threads.
 
 mod budgets;
 mod clock;
 mod code_hasher;
 mod keys;
 mod opaque_tokens;
+mod passwords;
 mod random;
 mod secret_box;
 mod session_tokens;
@@ -16,6 +18,7 @@ pub use clock::{SystemClock, TokioTimer};
 pub use code_hasher::HmacCodeHasher;
 pub use keys::{KeyError, ServerKeys, MIN_SECRET_BYTES};
 pub use opaque_tokens::Sha256OpaqueTokens;
+pub use passwords::Argon2Passwords;
 pub use random::OsRandom;
 pub use secret_box::{AesGcmSecretBox, KeyRingError};
 pub use session_tokens::JwtSessionTokens;

@@ -10,6 +10,7 @@ pub mod email;
 pub mod export;
 pub mod ids;
 pub mod oauth;
+pub mod password;
 pub mod session;
 pub mod user;
 
@@ -35,5 +36,6 @@ pub use oauth::{
     ClientName, CodeChallenge, GrantSummary, OAuthClient, OAuthPolicy, RedirectUri, RefreshToken,
     RefreshUse,
 };
+pub use password::{NewPassword, NewPasswordError, PasswordHash, PasswordHashError};
 pub use session::{Session, SessionPolicy};
 pub use user::{ChatGptUserId, Identity, IdentityError, IdentityKind, InvalidIdentity, User};

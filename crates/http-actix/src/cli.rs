@@ -1,5 +1,5 @@
 //! The `gptgate` command line: `serve` (the default), `migrate`, `openapi`, `check-config`,
-//! `rotate-key`, `oauth-client`.
+//! `rotate-key`, `oauth-client`, `hash-password`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -51,6 +51,9 @@ enum Command {
         #[command(subcommand)]
         action: ClientAction,
     },
+    /// Read a password from standard input (12 to 128 characters; one trailing newline is
+    /// dropped) and print its argon2id hash for ADMIN_PASSWORD_HASH. Needs no configuration.
+    HashPassword,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +105,9 @@ pub async fn run() -> ExitCode {
     if let Some(Command::Openapi { format, auth }) = cli.command {
         return print_openapi(format, auth);
     }
+    if let Some(Command::HashPassword) = cli.command {
+        return hash_password(std::io::stdin().lock());
+    }
     // check-config changes nothing on disk: it says what a start would generate.
     let load = if matches!(cli.command, Some(Command::CheckConfig)) {
         Config::dry_run
@@ -122,7 +128,34 @@ pub async fn run() -> ExitCode {
         Command::CheckConfig => check_config(&config),
         Command::RotateKey => rotate(&config).await,
         Command::OauthClient { action } => oauth_client(&config, action).await,
-        Command::Openapi { .. } => unreachable!("handled above"),
+        Command::Openapi { .. } | Command::HashPassword => unreachable!("handled above"),
+    }
+}
+
+/// `gptgate hash-password`: the password from `input`, its hash on standard output.
+fn hash_password(mut input: impl std::io::Read) -> ExitCode {
+    let mut text = String::new();
+    if let Err(e) = input.read_to_string(&mut text) {
+        eprintln!("could not read the password from standard input: {e}");
+        return ExitCode::from(2);
+    }
+    let password = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    let password = match gptgate_domain::NewPassword::parse(password) {
+        Ok(password) => password,
+        Err(e) => {
+            eprintln!("{e}; type it on standard input (echo -n '...' | gptgate hash-password)");
+            return ExitCode::from(2);
+        }
+    };
+    match gptgate_adapters_system::Argon2Passwords::hash_now(&password) {
+        Ok(hash) => print_quietly(&format!("{}\n", hash.as_str())),
+        Err(e) => {
+            eprintln!("the password could not be hashed: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

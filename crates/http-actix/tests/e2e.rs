@@ -282,3 +282,45 @@ fn sigterm_stops_the_server_gracefully_and_says_so() {
     );
     assert!(log.contains("shutdown complete"), "{log}");
 }
+
+#[test]
+fn hash_password_prints_an_argon2id_hash_for_admin_password_hash() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |input: &str| {
+        let mut child = gptgate(dir.path(), &[])
+            .arg("hash-password")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run("correct horse battery staple\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hash = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$") && hash.ends_with('\n'),
+        "{hash}"
+    );
+    assert!(gptgate_domain::PasswordHash::parse(&hash).is_ok());
+    assert!(!hash.contains("correct horse"));
+    // Too short (the newline does not count), and nothing at all: refused, nothing printed.
+    for input in ["elevenchars\n", ""] {
+        let out = run(input);
+        assert_eq!(out.status.code(), Some(2), "{input:?}");
+        assert!(out.stdout.is_empty());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12 characters"));
+    }
+}

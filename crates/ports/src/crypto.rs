@@ -1,7 +1,10 @@
-//! Crypto ports: keyed hashing of sign-in codes and signed session tokens.
+//! Crypto ports: keyed hashing of sign-in codes, signed session tokens, sealing secrets at
+//! rest, opaque tokens, and the slow hashing of the passwords of the people who run the server.
 
+use async_trait::async_trait;
 use gptgate_domain::{
-    Audience, CodeHash, Email, Sealed, SessionId, TokenHash, UserId, VerificationCode,
+    Audience, CodeHash, Email, NewPassword, PasswordHash, Sealed, SessionId, TokenHash, UserId,
+    VerificationCode,
 };
 use secrecy::SecretString;
 use time::OffsetDateTime;
@@ -86,4 +89,18 @@ pub trait OpaqueTokens: Send + Sync {
 
     /// The hash under which `token` is stored.
     fn hash(&self, token: &str) -> TokenHash;
+}
+
+/// Hashes and checks the passwords of the people who run the server (the admin console's, the
+/// team's) with argon2id. Both calls are deliberately slow (tens of milliseconds of CPU and
+/// 19 MiB of memory): implementations MUST run them off the async threads.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// A new PHC string for `password`, with a fresh random salt and parameters at least
+    /// OWASP's floor ([`PasswordHash::parse`] accepts it).
+    async fn hash(&self, password: &NewPassword) -> Result<PasswordHash, crate::InternalError>;
+
+    /// Whether `password` is the one `hash` was made from (the hash's own parameters are
+    /// used; the comparison is constant-time). A hash that cannot be read is `false`.
+    async fn verify(&self, password: &SecretString, hash: &PasswordHash) -> bool;
 }

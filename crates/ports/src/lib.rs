@@ -19,7 +19,8 @@ pub mod storage;
 pub use actions::{ActionCall, ActionError, ActionSpec, ProviderActions};
 pub use clock::{Clock, Task, Timer};
 pub use crypto::{
-    CodeHasher, OpaqueTokens, SealError, SecretBox, SessionClaims, SessionTokens, TokenError,
+    CodeHasher, OpaqueTokens, PasswordHasher, SealError, SecretBox, SessionClaims, SessionTokens,
+    TokenError,
 };
 pub use error::{BoxError, InternalError, StorageError};
 pub use limits::BudgetRepository;
