@@ -120,13 +120,26 @@ pub enum ClientError {
     TooManyRedirectUris(usize),
 }
 
+/// Unicode format characters (category Cf) that change how the text around them shows
+/// without showing themselves: direction overrides and isolates, zero-width characters, the
+/// soft hyphen, the byte-order mark. A name with one could reverse the consent page's sentence.
+fn is_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
 impl ClientName {
     pub const MAX_CHARS: usize = 100;
 
     pub fn parse(raw: &str) -> Result<Self, ClientError> {
         let name = raw.trim();
         let n = name.chars().count();
-        if n == 0 || n > Self::MAX_CHARS || name.chars().any(char::is_control) {
+        if n == 0
+            || n > Self::MAX_CHARS
+            || name.chars().any(|c| c.is_control() || is_format_char(c))
+        {
             return Err(ClientError::InvalidName);
         }
         Ok(Self(name.to_owned()))
@@ -170,10 +183,32 @@ impl RedirectUri {
         }
         let host = match authority.rsplit_once(':') {
             Some((host, port)) if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                // A port a URL can have (browsers and the redirect refuse others).
+                if !port.is_empty() && port.parse::<u16>().is_err() {
+                    return Err(refuse());
+                }
                 host
             }
             _ => authority,
         };
+        // A host name of letters, digits, `-`, `.`, `_`, or a bracketed IPv6 address: nothing
+        // that decodes or normalises into another host (`%2F`, non-ASCII, `[` alone).
+        let name = |h: &str| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        };
+        let ipv6 = |h: &str| {
+            h.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .is_some_and(|a| {
+                    !a.is_empty()
+                        && a.bytes()
+                            .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
+                })
+        };
+        if !(name(host) || ipv6(host)) {
+            return Err(refuse());
+        }
         let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
         match scheme {
             "https" => Ok(Self(raw.to_owned())),
@@ -634,9 +669,23 @@ mod tests {
             "app.example.com/cb",
             "https://app.example.com\\@evil.example/",
             "http://localhost:x/cb",
+            "http://127.0.0.1:65536/cb",
+            "https://a%2Fb.example/cb",
+            "https://exämple.com/cb",
+            "https://[::1/cb",
+            "https://[]/cb",
+            "https://a.example:99999/cb",
             "",
         ] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad:?}");
+        }
+        for ok in [
+            "http://127.0.0.1:65535/cb",
+            "https://my_app.example/cb",
+            "https://[2001:db8::1]:8443/cb",
+            "https://app.example:/cb",
+        ] {
+            assert!(RedirectUri::parse(ok).is_ok(), "{ok}");
         }
         let longest = format!("https://a.example/{}", "x".repeat(2_000 - 18));
         assert_eq!(longest.len(), 2_000);
@@ -652,6 +701,23 @@ mod tests {
         assert!(ClientName::parse(&"é".repeat(101)).is_err());
         assert!(ClientName::parse("   ").is_err());
         assert!(ClientName::parse("a\nb").is_err());
+        for sneaky in [
+            "Claude\u{202E}ppa live",
+            "Clau\u{200B}de",
+            "\u{2066}Claude\u{2069}",
+            "Claude\u{FEFF}",
+            "Cl\u{00AD}aude",
+        ] {
+            assert_eq!(
+                ClientName::parse(sneaky),
+                Err(ClientError::InvalidName),
+                "{sneaky:?}"
+            );
+        }
+        assert!(
+            ClientName::parse("Claudé – 日本語 ✓").is_ok(),
+            "visible text is fine"
+        );
     }
 
     #[test]

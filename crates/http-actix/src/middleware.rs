@@ -99,13 +99,21 @@ pub async fn request_span(
     }
 }
 
+/// What a caller cut at the time limit is told.
+pub const TIMEOUT_MESSAGE: &str = "The request took too long. Please try again.";
+
+/// The same for a provider action, which may have reached the provider before it was cut.
+pub const ACTION_TIMEOUT_MESSAGE: &str = "The action took too long and was stopped. If it sends or changes something, it may have been done all the same: check at the provider before trying again.";
+
 /// Ends a request that takes longer than `limit` with a 503 in the error shape (ASVS asks
 /// for an upper bound; a stuck database or provider must not hold a worker forever). The
 /// handler's future is dropped, which rolls back any open transaction. The request itself went
 /// down with it, so the 503 travels as an error carrying its finished response, security
-/// headers included.
+/// headers included. `message` is what the caller is told (an action's says it may have been
+/// done all the same).
 pub async fn time_limit(
     limit: std::time::Duration,
+    message: &'static str,
     hsts: bool,
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -120,7 +128,7 @@ pub async fn time_limit(
             let error = crate::error::ApiError::new(
                 actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
                 "timeout",
-                "The request took too long. Please try again.",
+                message,
             );
             let response = with_security_headers(error.error_response(), hsts);
             Err(InternalError::from_response("request time limit", response).into())
@@ -140,7 +148,7 @@ mod tests {
         let app = test::init_service(
             App::new()
                 .wrap(from_fn(|req, next| {
-                    time_limit(Duration::from_millis(20), true, req, next)
+                    time_limit(Duration::from_millis(20), TIMEOUT_MESSAGE, true, req, next)
                 }))
                 .route(
                     "/slow",

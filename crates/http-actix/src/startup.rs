@@ -33,7 +33,9 @@ use crate::api_key::ApiKeys;
 use crate::browser::Browser;
 use crate::config::{Config, MailSettings};
 use crate::error::rewrite_foreign_errors;
-use crate::middleware::{request_span, security_headers, time_limit};
+use crate::middleware::{
+    request_span, security_headers, time_limit, ACTION_TIMEOUT_MESSAGE, TIMEOUT_MESSAGE,
+};
 use crate::pages::Pages;
 use crate::privacy::{self, PrivacyFacts};
 use crate::state::{AppState, Documents};
@@ -405,15 +407,18 @@ fn app(
             // An action may refresh a token and call its provider twice (20 s each at most):
             // it gets longer, still inside ChatGPT's 45 s.
             let path = req.path();
-            let limit = if path.starts_with("/api/gpt/actions/") {
-                settings.action_time_limit
+            let (limit, message) = if path.starts_with("/api/gpt/actions/") {
+                (settings.action_time_limit, ACTION_TIMEOUT_MESSAGE)
             } else if path == "/mcp" || path.starts_with("/mcp/") {
                 // A tool may run a provider action; it stops it itself at the action limit.
-                settings.action_time_limit + MCP_TIME_MARGIN
+                (
+                    settings.action_time_limit + MCP_TIME_MARGIN,
+                    ACTION_TIMEOUT_MESSAGE,
+                )
             } else {
-                settings.time_limit
+                (settings.time_limit, TIMEOUT_MESSAGE)
             };
-            time_limit(limit, settings.hsts, req, next)
+            time_limit(limit, message, settings.hsts, req, next)
         }))
         .wrap(ErrorHandlers::new().default_handler(rewrite_foreign_errors))
         .wrap(security_headers(settings.hsts))

@@ -765,3 +765,82 @@ async fn a_grant_for_the_mcp_face_issues_mcp_tokens_and_a_wrong_resource_is_refu
     let api = h.exchange_for(&code, None).await.unwrap();
     assert_eq!(h.audience_of(&api.access_token), Audience::Api);
 }
+
+/// A self-registered client's code or grant for the GPT API, made before the rule that keeps
+/// such clients to /mcp (or by a bug), is worth nothing: the code is refused, and the grant
+/// is ended at its next refresh.
+#[tokio::test]
+async fn a_self_registered_clients_api_code_or_grant_is_worth_nothing() {
+    use gptgate_domain::{Audience, AuthorizationCode, GrantId, RefreshToken};
+    use gptgate_ports::AuthorizationRepository;
+    let h = harness().await;
+    let uri = "http://127.0.0.1:33418/callback".to_owned();
+    let public = h
+        .server
+        .register_public_client(Some("Old client"), std::slice::from_ref(&uri))
+        .await
+        .unwrap();
+    let id = public.id.to_string();
+    let credentials = ClientCredentials {
+        id: &id,
+        secret: None,
+    };
+    let now = h.clock.now();
+    let (code_grant, refresh_grant) = (
+        GrantId::from_random_bytes([8; 16]),
+        GrantId::from_random_bytes([9; 16]),
+    );
+    for grant in [code_grant, refresh_grant] {
+        h.store
+            .start_grant(grant, public.id, h.ann, Audience::Api, now)
+            .await
+            .unwrap();
+    }
+    h.store
+        .create_code(&AuthorizationCode {
+            hash: h.tokens.hash("old-code"),
+            client_id: public.id,
+            user_id: h.ann,
+            redirect_uri: uri.clone(),
+            challenge: None,
+            grant_id: code_grant,
+            audience: Audience::Api,
+            expires_at: now + Duration::seconds(60),
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.server
+            .exchange_code(&credentials, "old-code", Some(&uri), None, None)
+            .await,
+        Err(OAuthTokenError::InvalidGrant)
+    ));
+    assert!(h
+        .store
+        .create_refresh_token(&RefreshToken {
+            hash: h.tokens.hash("old-refresh"),
+            grant_id: refresh_grant,
+            client_id: public.id,
+            user_id: h.ann,
+            expires_at: now + Duration::days(90),
+            created_at: now,
+            rotated_at: None,
+            revoked_at: None,
+            grant_started_at: now,
+            audience: Audience::Api,
+        })
+        .await
+        .unwrap());
+    assert!(matches!(
+        h.server.refresh(&credentials, "old-refresh", None).await,
+        Err(OAuthTokenError::InvalidGrant)
+    ));
+    let ended = h
+        .store
+        .find_refresh_token(&h.tokens.hash("old-refresh"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ended.revoked_at.is_some(), "the grant is ended");
+}

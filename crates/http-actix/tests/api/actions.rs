@@ -255,7 +255,16 @@ async fn an_action_cut_off_by_the_time_limit_mid_refresh_still_stores_the_rotate
     l.app.clock.advance(Duration::minutes(55));
     // The time limit answers while Linear is rotating the pair.
     let res = l.act("create-issue", issue()).await;
-    assert_eq!(error_code(res, 503).await, "timeout");
+    assert_eq!(res.status(), 503);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "timeout");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("check at the provider before trying again"),
+        "an action cut off may have been done: {body}"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
     // The rotated pair was stored: the next action uses it, without refreshing again.
     let res = l.act("create-issue", issue()).await;

@@ -378,7 +378,12 @@ impl Authorization {
             }
             CodeTaken::NotFound => return Err(TokenError::InvalidGrant),
         };
-        if code.client_id != client.id || redirect_uri != Some(code.redirect_uri.as_str()) {
+        // A code for a face its client may not have (made before the rule, or by a bug) is
+        // worth nothing.
+        if code.client_id != client.id
+            || redirect_uri != Some(code.redirect_uri.as_str())
+            || client.audience_for(Some(code.audience)) != Some(code.audience)
+        {
             return Err(TokenError::InvalidGrant);
         }
         let verified = match (&code.challenge, verifier) {
@@ -440,6 +445,13 @@ impl Authorization {
             .await?
             .ok_or(TokenError::InvalidGrant)?;
         if token.client_id != client.id {
+            return Err(TokenError::InvalidGrant);
+        }
+        if client.audience_for(Some(token.audience)) != Some(token.audience) {
+            // A grant its client may not have (a self-registered client's for the GPT API,
+            // started before the rule): ended, not renewed.
+            tracing::warn!(client_id = %client.id, "a grant for a face its client may not have was ended");
+            self.ports.store.revoke_grant(token.grant_id, now).await?;
             return Err(TokenError::InvalidGrant);
         }
         if resource.is_some_and(|r| r != token.audience) {
