@@ -319,9 +319,11 @@ pub async fn authorize(
     context.insert(
         "access",
         match checked.audience {
-            gptgate_domain::Audience::Api => "your saved conversations and connected accounts",
+            gptgate_domain::Audience::Api => {
+                "your saved conversations and connected accounts, acting with them as you, and your gptgate account itself (exporting or deleting it)"
+            }
             gptgate_domain::Audience::Mcp => {
-                "your saved conversations, and your connected accounts as you: reading and sending email, posting messages, creating issues, reading bank transactions"
+                "your saved conversations, and your connected accounts as you: reading and sending email, posting messages, creating issues, reading bank transactions, and links to your integrations page"
             }
         },
     );

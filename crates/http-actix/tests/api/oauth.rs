@@ -338,7 +338,7 @@ async fn chatgpt_signs_a_user_in_and_calls_the_api_with_the_bearer_alone() {
 
     let consent = s.sign_in_on_the_page("ann.lee@example.com").await;
     assert!(
-        consent.contains("Let <strong id=\"client\">Spanish tutor GPT</strong> use your gptgate account: your saved conversations and connected accounts"),
+        consent.contains("Let <strong id=\"client\">Spanish tutor GPT</strong> use your gptgate account: your saved conversations and connected accounts, acting with them as you, and your gptgate account itself"),
         "{consent}"
     );
     assert!(

@@ -645,7 +645,7 @@ async fn a_user_signs_in_to_an_app_with_oauth_in_a_real_browser() {
     click(&chromium, "#verify").await;
     let page = text_once_it_shows(&chromium, "Allow Spanish tutor GPT?").await;
     assert!(
-        page.contains("Let Spanish tutor GPT use your gptgate account: your saved conversations and connected accounts"),
+        page.contains("Let Spanish tutor GPT use your gptgate account: your saved conversations and connected accounts, acting with them as you, and your gptgate account itself"),
         "{page}"
     );
     let screenshots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
