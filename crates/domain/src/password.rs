@@ -138,6 +138,8 @@ mod tests {
             assert_eq!(hash.as_str(), phc(params));
         }
         assert!(PasswordHash::parse(&format!("  {}\n", phc("m=19456,t=2,p=1"))).is_ok());
+        // The base64 alphabet's `+` and `/` appear in real salts and hashes.
+        assert!(PasswordHash::parse("$argon2id$v=19$m=19456,t=2,p=1$a+b/c$d/e+f").is_ok());
         assert_eq!(
             format!(
                 "{:?}",
@@ -195,6 +197,11 @@ mod tests {
 
     #[test]
     fn a_new_password_has_12_to_128_characters() {
+        assert_eq!(
+            NewPassword::parse(" twelve chars ").unwrap().as_str(),
+            " twelve chars ",
+            "kept as typed"
+        );
         assert!(NewPassword::parse(&"a".repeat(12)).is_ok());
         assert!(
             NewPassword::parse(&"é".repeat(12)).is_ok(),
