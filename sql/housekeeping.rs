@@ -86,6 +86,11 @@ impl Housekeeping for Store {
                 vec![before],
             )
             .await?,
+            admin_sessions: run(
+                "DELETE FROM admin_sessions WHERE expires_at < $1",
+                vec![before],
+            )
+            .await?,
         })
     }
 

@@ -5,6 +5,7 @@
 //! updates of one email even when no row exists yet.
 
 mod accounts;
+mod admin;
 mod authorization;
 mod codes;
 mod conversations;

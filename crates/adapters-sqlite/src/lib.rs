@@ -7,6 +7,7 @@
 //! so concurrent writers queue in-process instead of sleeping in SQLite's busy handler.
 
 mod accounts;
+mod admin;
 mod authorization;
 mod codes;
 mod conversations;

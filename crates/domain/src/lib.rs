@@ -2,6 +2,7 @@
 //! sign-in and memory. Nothing here performs I/O, reads the clock or draws random numbers:
 //! callers pass `now` and random bytes in, so every rule is a plain function to test.
 
+pub mod admin;
 pub mod budget;
 pub mod code;
 pub mod connection;
@@ -14,6 +15,7 @@ pub mod password;
 pub mod session;
 pub mod user;
 
+pub use admin::{AdminPolicy, AdminSession, StoredAdminPassword};
 pub use budget::{BudgetPolicy, BudgetWindow};
 pub use code::{
     AttemptVerdict, CodeFormatError, CodeHash, CodePolicy, CodeRecord, SendRefused,

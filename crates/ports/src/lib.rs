@@ -30,7 +30,7 @@ pub use oauth::{
 };
 pub use random::{Random, RandomError};
 pub use storage::{
-    AccountRepository, AuthorizationRepository, CodeTaken, ConversationRepository, Housekeeping,
-    LinkTokenRepository, PurgeReport, RefreshOutcome, SessionRepository, Store, UserRepository,
-    VerificationCodeRepository,
+    AccountRepository, AdminRepository, AuthorizationRepository, CodeTaken, ConversationRepository,
+    Housekeeping, LinkTokenRepository, PurgeReport, RefreshOutcome, SessionRepository, Store,
+    UserRepository, VerificationCodeRepository,
 };

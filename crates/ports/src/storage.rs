@@ -3,10 +3,10 @@
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    Account, AccountId, Audience, AuthorizationCode, ClientId, CodeRecord, Conversation,
-    ConversationCursor, ConversationId, Email, ExportLink, GrantId, GrantSummary, Identity,
-    ManagementToken, OAuthClient, OAuthState, OnboardingToken, ProviderId, RefreshToken, Sealed,
-    SealedTokens, Session, SessionId, TokenHash, User, UserId,
+    Account, AccountId, AdminSession, Audience, AuthorizationCode, ClientId, CodeRecord,
+    Conversation, ConversationCursor, ConversationId, Email, ExportLink, GrantId, GrantSummary,
+    Identity, ManagementToken, OAuthClient, OAuthState, OnboardingToken, ProviderId, RefreshToken,
+    Sealed, SealedTokens, Session, SessionId, StoredAdminPassword, TokenHash, User, UserId,
 };
 use time::OffsetDateTime;
 
@@ -319,6 +319,33 @@ pub struct PurgeReport {
     pub grants: u64,
     /// Clients that registered themselves and never started a grant.
     pub unused_clients: u64,
+    /// Admin console sessions that expired.
+    pub admin_sessions: u64,
+}
+
+/// The admin console's sessions and the password set in it.
+#[async_trait]
+pub trait AdminRepository: Send + Sync {
+    async fn create_admin_session(&self, session: &AdminSession) -> Result<(), StorageError>;
+
+    /// The session stored under `token_hash`, live or not (the caller checks its expiry).
+    async fn find_admin_session(
+        &self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<AdminSession>, StorageError>;
+
+    /// Deletes one session; whether there was one.
+    async fn end_admin_session(&self, token_hash: &TokenHash) -> Result<bool, StorageError>;
+
+    /// The password set in the console, if one was.
+    async fn admin_password(&self) -> Result<Option<StoredAdminPassword>, StorageError>;
+
+    /// Stores `password` in place of any earlier one AND deletes every admin session, both or
+    /// neither: after a change nobody is signed in with the old password.
+    async fn replace_admin_password(
+        &self,
+        password: &StoredAdminPassword,
+    ) -> Result<(), StorageError>;
 }
 
 /// Removes rows nobody can use any more.
@@ -431,6 +458,7 @@ pub trait AuthorizationRepository: Send + Sync {
 #[async_trait]
 pub trait Store:
     VerificationCodeRepository
+    + AdminRepository
     + UserRepository
     + SessionRepository
     + ConversationRepository

@@ -9,6 +9,7 @@
 //! into one test per check.
 
 mod accounts;
+mod admin;
 mod authorization;
 mod budgets;
 mod codes;
@@ -22,6 +23,7 @@ mod users;
 use std::sync::Arc;
 
 pub use accounts::*;
+pub use admin::*;
 pub use authorization::*;
 pub use budgets::*;
 pub use codes::*;
@@ -34,7 +36,8 @@ pub use users::*;
 
 pub use gptgate_ports::Store;
 use gptgate_ports::{
-    ConversationRepository, SessionRepository, UserRepository, VerificationCodeRepository,
+    AdminRepository, ConversationRepository, SessionRepository, UserRepository,
+    VerificationCodeRepository,
 };
 
 /// A fresh, empty store for one check, and whatever must live as long as the check (a
@@ -73,6 +76,10 @@ impl<T: ?Sized + UserRepository + SessionRepository + 'static> SessionStore for 
 /// A store of users and their conversations: what [`conversation_checks`] need.
 pub trait ConversationStore: UserRepository + ConversationRepository + 'static {}
 impl<T: ?Sized + UserRepository + ConversationRepository + 'static> ConversationStore for T {}
+
+/// A store of the admin console's sessions and password: what [`admin_checks`] need.
+pub trait AdminStore: AdminRepository + 'static {}
+impl<T: ?Sized + AdminRepository + 'static> AdminStore for T {}
 
 /// The ports the [`SignIn`](gptgate_ports::services::SignIn) service takes from one store.
 pub type SignInStorage = (
@@ -148,6 +155,14 @@ pub fn conversation_checks<S: ?Sized + ConversationStore>() -> Vec<(&'static str
     ]
 }
 
+/// The admin console's checks: sessions found and ended once; a new password ends them all.
+pub fn admin_checks<S: ?Sized + AdminStore>() -> Vec<(&'static str, Check<S>)> {
+    checks![
+        an_admin_session_round_trips_and_ends_once,
+        replacing_the_admin_password_ends_every_admin_session,
+    ]
+}
+
 /// The sign-in races, through the real service on the store.
 pub fn sign_in_checks<S: ?Sized + SignInStore>() -> Vec<(&'static str, Check<S>)> {
     checks![
@@ -201,6 +216,7 @@ pub fn storage_contract_checks() -> Vec<(&'static str, Check)> {
     all.extend(session_checks::<dyn Store>());
     all.extend(conversation_checks::<dyn Store>());
     all.extend(sign_in_checks::<dyn Store>());
+    all.extend(admin_checks::<dyn Store>());
     all.extend(whole_store_checks());
     all
 }

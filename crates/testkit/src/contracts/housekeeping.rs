@@ -213,6 +213,20 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
         .await
         .unwrap();
 
+    // Admin sessions: one that ended before, one that ends exactly then (kept: `< before`).
+    let admin = gptgate_domain::AdminPolicy::default();
+    let ended = admin.open(
+        gptgate_domain::TokenHash::from_bytes([31; 32]),
+        before - time::Duration::hours(9),
+    );
+    let ending = admin.open(
+        gptgate_domain::TokenHash::from_bytes([32; 32]),
+        before - time::Duration::hours(8),
+    );
+    for s in [&ended, &ending] {
+        store.create_admin_session(s).await.unwrap();
+    }
+
     let report = store.purge(before).await.unwrap();
     assert_eq!(
         report,
@@ -227,8 +241,18 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
             refresh_tokens: 2,
             grants: 1,
             unused_clients: 1,
+            admin_sessions: 1,
         }
     );
+    assert_eq!(
+        store.find_admin_session(&ended.token_hash).await.unwrap(),
+        None
+    );
+    assert!(store
+        .find_admin_session(&ending.token_hash)
+        .await
+        .unwrap()
+        .is_some());
     assert_eq!(store.find_client(unused.id).await.unwrap(), None);
     for kept in [used.id, new.id, client.id] {
         assert!(store.find_client(kept).await.unwrap().is_some());

@@ -56,6 +56,8 @@ struct State {
     grants: HashMap<GrantId, (ClientId, UserId, OffsetDateTime, Option<OffsetDateTime>)>,
     /// Grant -> what its tokens are for.
     audiences: HashMap<GrantId, gptgate_domain::Audience>,
+    admin_sessions: HashMap<TokenHash, gptgate_domain::AdminSession>,
+    admin_password: Option<gptgate_domain::StoredAdminPassword>,
 }
 
 impl State {
@@ -935,6 +937,50 @@ impl AuthorizationRepository for InMemoryStore {
 }
 
 #[async_trait]
+impl gptgate_ports::AdminRepository for InMemoryStore {
+    async fn create_admin_session(
+        &self,
+        session: &gptgate_domain::AdminSession,
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if state.admin_sessions.contains_key(&session.token_hash) {
+            return Err(StorageError::Failed("duplicate admin session".into()));
+        }
+        state
+            .admin_sessions
+            .insert(session.token_hash.clone(), session.clone());
+        Ok(())
+    }
+
+    async fn find_admin_session(
+        &self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<gptgate_domain::AdminSession>, StorageError> {
+        Ok(self.lock()?.admin_sessions.get(token_hash).cloned())
+    }
+
+    async fn end_admin_session(&self, token_hash: &TokenHash) -> Result<bool, StorageError> {
+        Ok(self.lock()?.admin_sessions.remove(token_hash).is_some())
+    }
+
+    async fn admin_password(
+        &self,
+    ) -> Result<Option<gptgate_domain::StoredAdminPassword>, StorageError> {
+        Ok(self.lock()?.admin_password.clone())
+    }
+
+    async fn replace_admin_password(
+        &self,
+        password: &gptgate_domain::StoredAdminPassword,
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        state.admin_password = Some(password.clone());
+        state.admin_sessions.clear();
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl gptgate_ports::Store for InMemoryStore {
     async fn ping(&self) -> Result<(), StorageError> {
         if self.stalled.load(Ordering::SeqCst) {
@@ -1020,6 +1066,7 @@ impl Housekeeping for InMemoryStore {
                 });
                 (len - state.clients.len()) as u64
             },
+            admin_sessions: count(&mut state.admin_sessions, |s| s.expires_at >= before),
         })
     }
 

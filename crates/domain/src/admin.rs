@@ -1,0 +1,87 @@
+//! The admin console's sign-in: its sessions and the limits on guessing its password.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::{BudgetPolicy, PasswordHash, TokenHash};
+
+/// A signed-in admin browser: the cookie's token, kept as its SHA-256; it ends at
+/// `expires_at` however active it is (absolute, ASVS 3.3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSession {
+    pub token_hash: TokenHash,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+impl AdminSession {
+    /// Whether it still opens the console at `now` (dead from `expires_at` on).
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        now < self.expires_at
+    }
+}
+
+/// The password set in the console, which takes the place of `ADMIN_PASSWORD_HASH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAdminPassword {
+    pub hash: PasswordHash,
+    pub changed_at: OffsetDateTime,
+}
+
+/// How long admin sessions last and how many wrong passwords are tolerated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminPolicy {
+    pub session_ttl: Duration,
+    /// Wrong passwords from one address.
+    pub per_address: BudgetPolicy,
+    /// Wrong passwords from everywhere together (a guesser with many addresses).
+    pub overall: BudgetPolicy,
+}
+
+impl Default for AdminPolicy {
+    /// 8 hours; 10 wrong passwords per address per 15 minutes, 100 per hour in all.
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::hours(8),
+            per_address: BudgetPolicy {
+                limit: 10,
+                window: Duration::minutes(15),
+            },
+            overall: BudgetPolicy::hourly(100),
+        }
+    }
+}
+
+impl AdminPolicy {
+    /// A session opened at `now` with the token whose hash is `token_hash`.
+    pub fn open(&self, token_hash: TokenHash, now: OffsetDateTime) -> AdminSession {
+        AdminSession {
+            token_hash,
+            created_at: now,
+            expires_at: now + self.session_ttl,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_session_lasts_eight_hours_to_the_second() {
+        let t0 = datetime!(2026-11-27 09:00 UTC);
+        let session = AdminPolicy::default().open(TokenHash::from_bytes([1; 32]), t0);
+        assert_eq!(session.created_at, t0);
+        assert!(session.is_live(t0 + Duration::hours(8) - Duration::seconds(1)));
+        assert!(!session.is_live(t0 + Duration::hours(8)));
+    }
+
+    #[test]
+    fn ten_wrong_passwords_per_address_per_quarter_hour_and_a_hundred_an_hour_in_all() {
+        let policy = AdminPolicy::default();
+        assert_eq!(policy.per_address.limit, 10);
+        assert_eq!(policy.per_address.window, Duration::minutes(15));
+        assert_eq!(policy.overall.limit, 100);
+        assert_eq!(policy.overall.window, Duration::hours(1));
+    }
+}

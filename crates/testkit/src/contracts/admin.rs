@@ -1,0 +1,67 @@
+use std::sync::Arc;
+
+use gptgate_domain::{AdminPolicy, PasswordHash, StoredAdminPassword, TokenHash};
+use time::Duration;
+
+use super::fixtures::T0;
+use super::AdminStore;
+
+fn password(salt: &str, at: time::OffsetDateTime) -> StoredAdminPassword {
+    StoredAdminPassword {
+        hash: PasswordHash::parse(&format!(
+            "$argon2id$v=19$m=19456,t=2,p=1${salt}$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo"
+        ))
+        .unwrap(),
+        changed_at: at,
+    }
+}
+
+pub async fn an_admin_session_round_trips_and_ends_once<S: ?Sized + AdminStore>(store: Arc<S>) {
+    let session = AdminPolicy::default().open(TokenHash::from_bytes([1; 32]), T0);
+    store.create_admin_session(&session).await.unwrap();
+    assert_eq!(
+        store.find_admin_session(&session.token_hash).await.unwrap(),
+        Some(session.clone())
+    );
+    assert!(
+        store.create_admin_session(&session).await.is_err(),
+        "one session per token"
+    );
+    let other = TokenHash::from_bytes([2; 32]);
+    assert_eq!(store.find_admin_session(&other).await.unwrap(), None);
+    assert!(!store.end_admin_session(&other).await.unwrap());
+    assert!(store.end_admin_session(&session.token_hash).await.unwrap());
+    assert!(!store.end_admin_session(&session.token_hash).await.unwrap());
+    assert_eq!(
+        store.find_admin_session(&session.token_hash).await.unwrap(),
+        None
+    );
+}
+
+pub async fn replacing_the_admin_password_ends_every_admin_session<S: ?Sized + AdminStore>(
+    store: Arc<S>,
+) {
+    assert_eq!(store.admin_password().await.unwrap(), None, "none set yet");
+    let sessions: Vec<_> = (1..=3u8)
+        .map(|i| AdminPolicy::default().open(TokenHash::from_bytes([i; 32]), T0))
+        .collect();
+    for s in &sessions {
+        store.create_admin_session(s).await.unwrap();
+    }
+    let first = password("c2FsdDE", T0 + Duration::minutes(1));
+    store.replace_admin_password(&first).await.unwrap();
+    assert_eq!(store.admin_password().await.unwrap(), Some(first));
+    for s in &sessions {
+        assert_eq!(store.find_admin_session(&s.token_hash).await.unwrap(), None);
+    }
+    // A session opened afterwards lives until the next change, which replaces the password.
+    let later = AdminPolicy::default().open(TokenHash::from_bytes([9; 32]), T0);
+    store.create_admin_session(&later).await.unwrap();
+    let second = password("c2FsdDI", T0 + Duration::minutes(2));
+    store.replace_admin_password(&second).await.unwrap();
+    assert_eq!(store.admin_password().await.unwrap(), Some(second));
+    assert_eq!(
+        store.find_admin_session(&later.token_hash).await.unwrap(),
+        None
+    );
+}

@@ -1,0 +1,14 @@
+-- The admin console (issue 12): its sessions (an opaque cookie token, stored as its SHA-256,
+-- 8 hours absolute) and the password set in the console, which replaces ADMIN_PASSWORD_HASH.
+CREATE TABLE admin_sessions (
+    token_hash bytea PRIMARY KEY,
+    created_at timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX admin_sessions_expires_at ON admin_sessions (expires_at);
+
+CREATE TABLE admin_password (
+    id         smallint PRIMARY KEY CHECK (id = 1),
+    hash       text NOT NULL,
+    changed_at timestamptz NOT NULL
+);

@@ -1,0 +1,14 @@
+-- The admin console (issue 12): its sessions (an opaque cookie token, stored as its SHA-256,
+-- 8 hours absolute) and the password set in the console, which replaces ADMIN_PASSWORD_HASH.
+CREATE TABLE admin_sessions (
+    token_hash BLOB PRIMARY KEY NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX admin_sessions_expires_at ON admin_sessions (expires_at);
+
+CREATE TABLE admin_password (
+    id         INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    hash       TEXT NOT NULL,
+    changed_at INTEGER NOT NULL
+) STRICT;

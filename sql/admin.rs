@@ -1,0 +1,114 @@
+// Shared by both SQL stores: `include!`d by crates/adapters-sqlite/src/admin.rs and
+// crates/adapters-postgres/src/admin.rs, each with its own `crate::dialect`. See README.md.
+
+use async_trait::async_trait;
+use gptgate_domain::{AdminSession, PasswordHash, StoredAdminPassword, TokenHash};
+use gptgate_ports::{AdminRepository, StorageError};
+use sqlx::FromRow;
+use tracing::instrument;
+
+use crate::dialect::{corrupt, from_time, storage, time, Store, Time};
+
+#[derive(FromRow)]
+struct AdminSessionRow {
+    token_hash: Vec<u8>,
+    created_at: Time,
+    expires_at: Time,
+}
+
+impl AdminSessionRow {
+    fn into_session(self) -> Result<AdminSession, StorageError> {
+        let hash: [u8; 32] = self
+            .token_hash
+            .try_into()
+            .map_err(|_| corrupt("admin session token hash is not 32 bytes"))?;
+        Ok(AdminSession {
+            token_hash: TokenHash::from_bytes(hash),
+            created_at: from_time(self.created_at)?,
+            expires_at: from_time(self.expires_at)?,
+        })
+    }
+}
+
+#[async_trait]
+impl AdminRepository for Store {
+    #[instrument(skip_all)]
+    async fn create_admin_session(&self, session: &AdminSession) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO admin_sessions (token_hash, created_at, expires_at) VALUES ($1, $2, $3)",
+        )
+        .bind(session.token_hash.as_bytes().as_slice())
+        .bind(time(session.created_at))
+        .bind(time(session.expires_at))
+        .execute(self.writes())
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn find_admin_session(
+        &self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<AdminSession>, StorageError> {
+        sqlx::query_as::<_, AdminSessionRow>(
+            "SELECT token_hash, created_at, expires_at FROM admin_sessions WHERE token_hash = $1",
+        )
+        .bind(token_hash.as_bytes().as_slice())
+        .fetch_optional(self.reads())
+        .await
+        .map_err(storage)?
+        .map(AdminSessionRow::into_session)
+        .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn end_admin_session(&self, token_hash: &TokenHash) -> Result<bool, StorageError> {
+        let done = sqlx::query("DELETE FROM admin_sessions WHERE token_hash = $1")
+            .bind(token_hash.as_bytes().as_slice())
+            .execute(self.writes())
+            .await
+            .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    #[instrument(skip_all)]
+    async fn admin_password(&self) -> Result<Option<StoredAdminPassword>, StorageError> {
+        let row: Option<(String, Time)> =
+            sqlx::query_as("SELECT hash, changed_at FROM admin_password WHERE id = 1")
+                .fetch_optional(self.reads())
+                .await
+                .map_err(storage)?;
+        row.map(|(hash, changed_at)| {
+            Ok(StoredAdminPassword {
+                hash: PasswordHash::parse(&hash)
+                    .map_err(|_| corrupt("the stored admin password hash is unusable"))?,
+                changed_at: from_time(changed_at)?,
+            })
+        })
+        .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn replace_admin_password(
+        &self,
+        password: &StoredAdminPassword,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.writes().begin().await.map_err(storage)?;
+        sqlx::query(
+            "INSERT INTO admin_password (id, hash, changed_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, changed_at = excluded.changed_at",
+        )
+        .bind(password.hash.as_str())
+        .bind(time(password.changed_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(storage)?;
+        sqlx::query("DELETE FROM admin_sessions")
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
+        Ok(())
+    }
+}
