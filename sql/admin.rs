@@ -74,16 +74,20 @@ impl AdminRepository for Store {
 
     #[instrument(skip_all)]
     async fn admin_password(&self) -> Result<Option<StoredAdminPassword>, StorageError> {
-        let row: Option<(String, Time)> =
-            sqlx::query_as("SELECT hash, changed_at FROM admin_password WHERE id = 1")
+        let row: Option<(String, Time, String)> =
+            sqlx::query_as("SELECT hash, changed_at, replaces FROM admin_password WHERE id = 1")
                 .fetch_optional(self.reads())
                 .await
                 .map_err(storage)?;
-        row.map(|(hash, changed_at)| {
+        let hash = |raw: &str| {
+            PasswordHash::parse(raw)
+                .map_err(|_| corrupt("a stored admin password hash is unusable"))
+        };
+        row.map(|(stored, changed_at, replaces)| {
             Ok(StoredAdminPassword {
-                hash: PasswordHash::parse(&hash)
-                    .map_err(|_| corrupt("the stored admin password hash is unusable"))?,
+                hash: hash(&stored)?,
                 changed_at: from_time(changed_at)?,
+                replaces: hash(&replaces)?,
             })
         })
         .transpose()
@@ -96,11 +100,13 @@ impl AdminRepository for Store {
     ) -> Result<(), StorageError> {
         let mut tx = self.writes().begin().await.map_err(storage)?;
         sqlx::query(
-            "INSERT INTO admin_password (id, hash, changed_at) VALUES (1, $1, $2) \
-             ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, changed_at = excluded.changed_at",
+            "INSERT INTO admin_password (id, hash, changed_at, replaces) VALUES (1, $1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, \
+             changed_at = excluded.changed_at, replaces = excluded.replaces",
         )
         .bind(password.hash.as_str())
         .bind(time(password.changed_at))
+        .bind(password.replaces.as_str())
         .execute(&mut *tx)
         .await
         .map_err(storage)?;

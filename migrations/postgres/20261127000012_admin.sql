@@ -10,5 +10,8 @@ CREATE INDEX admin_sessions_expires_at ON admin_sessions (expires_at);
 CREATE TABLE admin_password (
     id         smallint PRIMARY KEY CHECK (id = 1),
     hash       text NOT NULL,
-    changed_at timestamptz NOT NULL
+    changed_at timestamptz NOT NULL,
+    -- ADMIN_PASSWORD_HASH when this was set: a different one in the environment later is the
+    -- operator resetting a forgotten console password, and wins again.
+    replaces   text NOT NULL
 );

@@ -10,5 +10,8 @@ CREATE INDEX admin_sessions_expires_at ON admin_sessions (expires_at);
 CREATE TABLE admin_password (
     id         INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
     hash       TEXT NOT NULL,
-    changed_at INTEGER NOT NULL
+    changed_at INTEGER NOT NULL,
+    -- ADMIN_PASSWORD_HASH when this was set: a different one in the environment later is the
+    -- operator resetting a forgotten console password, and wins again.
+    replaces   TEXT NOT NULL
 ) STRICT;

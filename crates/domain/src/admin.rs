@@ -25,6 +25,23 @@ impl AdminSession {
 pub struct StoredAdminPassword {
     pub hash: PasswordHash,
     pub changed_at: OffsetDateTime,
+    /// `ADMIN_PASSWORD_HASH` when it was set.
+    pub replaces: PasswordHash,
+}
+
+impl StoredAdminPassword {
+    /// The hash that opens the console, given `ADMIN_PASSWORD_HASH` now: the console's, unless
+    /// the operator has put another hash in the environment since (how a forgotten console
+    /// password is reset).
+    pub fn in_force<'a>(
+        stored: Option<&'a Self>,
+        configured: &'a PasswordHash,
+    ) -> &'a PasswordHash {
+        match stored {
+            Some(stored) if stored.replaces == *configured => &stored.hash,
+            _ => configured,
+        }
+    }
 }
 
 /// How long admin sessions last and how many wrong passwords are tolerated.
@@ -74,6 +91,33 @@ mod tests {
         assert_eq!(session.created_at, t0);
         assert!(session.is_live(t0 + Duration::hours(8) - Duration::seconds(1)));
         assert!(!session.is_live(t0 + Duration::hours(8)));
+    }
+
+    #[test]
+    fn the_consoles_password_is_in_force_until_the_environment_changes() {
+        let hash = |salt: &str| {
+            PasswordHash::parse(&format!(
+                "$argon2id$v=19$m=19456,t=2,p=1${salt}$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo"
+            ))
+            .unwrap()
+        };
+        let env = hash("ZW52");
+        assert_eq!(StoredAdminPassword::in_force(None, &env), &env);
+        let stored = StoredAdminPassword {
+            hash: hash("Y29uc29sZQ"),
+            changed_at: datetime!(2026-11-27 09:00 UTC),
+            replaces: env.clone(),
+        };
+        assert_eq!(
+            StoredAdminPassword::in_force(Some(&stored), &env),
+            &stored.hash
+        );
+        let reset = hash("cmVzZXQ");
+        assert_eq!(
+            StoredAdminPassword::in_force(Some(&stored), &reset),
+            &reset,
+            "a new hash in the environment resets the console's"
+        );
     }
 
     #[test]

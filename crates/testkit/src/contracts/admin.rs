@@ -6,13 +6,18 @@ use time::Duration;
 use super::fixtures::T0;
 use super::AdminStore;
 
+fn hash(salt: &str) -> PasswordHash {
+    PasswordHash::parse(&format!(
+        "$argon2id$v=19$m=19456,t=2,p=1${salt}$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo"
+    ))
+    .unwrap()
+}
+
 fn password(salt: &str, at: time::OffsetDateTime) -> StoredAdminPassword {
     StoredAdminPassword {
-        hash: PasswordHash::parse(&format!(
-            "$argon2id$v=19$m=19456,t=2,p=1${salt}$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo"
-        ))
-        .unwrap(),
+        hash: hash(salt),
         changed_at: at,
+        replaces: hash("ZW52"),
     }
 }
 
