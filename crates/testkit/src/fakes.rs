@@ -10,7 +10,9 @@ mod store;
 
 pub use actions::{FakeActionCall, FakeOutcome, FakeProviderActions};
 pub use clock::FakeClock;
-pub use crypto::{FakeCodeHasher, FakeOpaqueTokens, FakeSecretBox, FakeSessionTokens};
+pub use crypto::{
+    FakeCodeHasher, FakeOpaqueTokens, FakePasswords, FakeSecretBox, FakeSessionTokens,
+};
 pub use mailer::{RecordingMailer, SentCode};
 pub use oauth::{FakeOAuthProvider, ProviderFailure};
 pub use random::SeededRandom;

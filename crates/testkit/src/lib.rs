@@ -13,6 +13,6 @@ pub mod harness;
 pub use contracts::{Store, TestStore};
 pub use fakes::{
     FakeActionCall, FakeClock, FakeCodeHasher, FakeOAuthProvider, FakeOpaqueTokens, FakeOutcome,
-    FakeProviderActions, FakeSecretBox, FakeSessionTokens, InMemoryStore, ProviderFailure,
-    RecordingMailer, SeededRandom, SentCode,
+    FakePasswords, FakeProviderActions, FakeSecretBox, FakeSessionTokens, InMemoryStore,
+    ProviderFailure, RecordingMailer, SeededRandom, SentCode,
 };

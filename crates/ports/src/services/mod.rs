@@ -1,6 +1,7 @@
 //! The use cases: what the HTTP layer and embedders call.
 
 mod actions;
+mod admin;
 mod authorization;
 mod connections;
 mod conversations;
@@ -11,6 +12,7 @@ mod sign_in;
 mod users;
 
 pub use actions::{Actions, ActionsError};
+pub use admin::{AdminAuthError, AdminConsole, AdminLoginError, AdminPorts};
 pub use authorization::{
     Authorization, AuthorizationPorts, AuthorizeError, ClientCredentials, IssuedTokens,
     RegisterError, RegisteredClient, SelfRegisterError, TokenError as OAuthTokenError,

@@ -176,3 +176,59 @@ impl gptgate_ports::OpaqueTokens for FakeOpaqueTokens {
         gptgate_domain::TokenHash::from_bytes(out)
     }
 }
+
+/// A fast, transparent stand-in for argon2id: the "hash" carries the password in hex (so it
+/// parses as a PHC string at OWASP's floor) behind a counter as its salt, so two hashes of one
+/// password differ. Counts its calls. Only for tests.
+#[derive(Default)]
+pub struct FakePasswords {
+    made: std::sync::atomic::AtomicU32,
+    verified: std::sync::atomic::AtomicU32,
+}
+
+impl FakePasswords {
+    /// How many passwords were compared with a hash.
+    pub fn verifications(&self) -> u32 {
+        self.verified.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The hash of `password` as [`PasswordHasher::hash`] would make it (salt `0`).
+    pub fn hash_of(password: &str) -> gptgate_domain::PasswordHash {
+        Self::with_salt(password, 0)
+    }
+
+    fn with_salt(password: &str, salt: u32) -> gptgate_domain::PasswordHash {
+        let hex: String = password.bytes().map(|b| format!("{b:02x}")).collect();
+        gptgate_domain::PasswordHash::parse(&format!(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA{salt}$x{hex}"
+        ))
+        .expect("a fake hash parses")
+    }
+}
+
+#[async_trait::async_trait]
+impl gptgate_ports::PasswordHasher for FakePasswords {
+    async fn hash(
+        &self,
+        password: &gptgate_domain::NewPassword,
+    ) -> Result<gptgate_domain::PasswordHash, gptgate_ports::InternalError> {
+        let salt = self.made.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Ok(Self::with_salt(password.as_str(), salt))
+    }
+
+    async fn verify(
+        &self,
+        password: &secrecy::SecretString,
+        hash: &gptgate_domain::PasswordHash,
+    ) -> bool {
+        use secrecy::ExposeSecret;
+        self.verified
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let hex: String = password
+            .expose_secret()
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        hash.as_str().ends_with(&format!("$x{hex}"))
+    }
+}

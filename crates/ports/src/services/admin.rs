@@ -1,0 +1,233 @@
+//! The admin console's sign-in: one password (`ADMIN_PASSWORD_HASH`, or the one set in the
+//! console since), checked on the blocking threads, guesses limited per address and overall;
+//! sessions of 8 hours, ended all at once when the password changes. Without a configured
+//! password the console is off: no default password, ever.
+
+use std::sync::Arc;
+
+use gptgate_domain::{
+    AdminPolicy, AdminSession, BudgetPolicy, NewPassword, PasswordHash, StoredAdminPassword,
+};
+use secrecy::SecretString;
+use time::{Duration, OffsetDateTime};
+use tracing::instrument;
+
+use crate::{
+    AdminRepository, BudgetRepository, Clock, InternalError, OpaqueTokens, PasswordHasher,
+    StorageError,
+};
+
+/// What the console needs.
+pub struct AdminPorts {
+    pub store: Arc<dyn AdminRepository>,
+    pub passwords: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn OpaqueTokens>,
+    pub budgets: Arc<dyn BudgetRepository>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Why signing in (or proving the current password) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminLoginError {
+    /// No admin password is configured: the console does not exist.
+    #[error("the admin console is off")]
+    Off,
+    /// One answer for every wrong password.
+    #[error("wrong password")]
+    WrongPassword,
+    /// Too many wrong passwords from this address, or from everywhere.
+    #[error("too many attempts; try again in {} s", retry_after.whole_seconds())]
+    TooMany { retry_after: Duration },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// Why a console request is not signed in.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminAuthError {
+    #[error("the admin console is off")]
+    Off,
+    /// No such session, or it ended.
+    #[error("not signed in")]
+    NotSignedIn,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The budgets a login attempt spends.
+const EVERYWHERE: &str = "admin-login:all";
+
+/// The admin console's sign-in.
+pub struct AdminConsole {
+    ports: AdminPorts,
+    policy: AdminPolicy,
+    /// `ADMIN_PASSWORD_HASH`; `None`: the console is off.
+    configured: Option<PasswordHash>,
+}
+
+impl AdminConsole {
+    pub fn new(ports: AdminPorts, policy: AdminPolicy, configured: Option<PasswordHash>) -> Self {
+        Self {
+            ports,
+            policy,
+            configured,
+        }
+    }
+
+    /// Whether there is a console at all.
+    pub fn is_on(&self) -> bool {
+        self.configured.is_some()
+    }
+
+    /// The hash that opens the console now.
+    async fn in_force(&self) -> Result<Option<PasswordHash>, StorageError> {
+        let Some(configured) = &self.configured else {
+            return Ok(None);
+        };
+        let stored = self.ports.store.admin_password().await?;
+        Ok(Some(
+            StoredAdminPassword::in_force(stored.as_ref(), configured).clone(),
+        ))
+    }
+
+    /// Checks `password` against the one in force, spending a guess from `address` (the
+    /// client's IP) and from everywhere first; a right password gives both back, so only
+    /// wrong ones count.
+    async fn check(
+        &self,
+        password: &SecretString,
+        address: &str,
+    ) -> Result<PasswordHash, AdminLoginError> {
+        let hash = self.in_force().await?.ok_or(AdminLoginError::Off)?;
+        let now = self.ports.clock.now();
+        let per_address = format!("admin-login:address:{address}");
+        let budgets = [
+            (per_address.as_str(), self.policy.per_address),
+            (EVERYWHERE, self.policy.overall),
+        ];
+        for (i, (key, policy)) in budgets.iter().enumerate() {
+            if let Err(retry_after) = self.take(key, *policy, now).await? {
+                for (taken, policy) in &budgets[..i] {
+                    self.give_back(taken, *policy, now).await?;
+                }
+                tracing::warn!(
+                    everywhere = i == 1,
+                    "admin sign-in refused: too many wrong passwords"
+                );
+                return Err(AdminLoginError::TooMany { retry_after });
+            }
+        }
+        if !self.ports.passwords.verify(password, &hash).await {
+            tracing::warn!("admin sign-in with a wrong password");
+            return Err(AdminLoginError::WrongPassword);
+        }
+        for (key, policy) in &budgets {
+            self.give_back(key, *policy, now).await?;
+        }
+        Ok(hash)
+    }
+
+    async fn take(
+        &self,
+        key: &str,
+        policy: BudgetPolicy,
+        now: OffsetDateTime,
+    ) -> Result<Result<(), Duration>, StorageError> {
+        let mut outcome = Ok(());
+        self.ports
+            .budgets
+            .update_budget(key, &mut |window| match policy.take(window, now) {
+                Ok(next) => {
+                    outcome = Ok(());
+                    Some(next)
+                }
+                Err(retry_after) => {
+                    outcome = Err(retry_after);
+                    None
+                }
+            })
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn give_back(
+        &self,
+        key: &str,
+        policy: BudgetPolicy,
+        now: OffsetDateTime,
+    ) -> Result<(), StorageError> {
+        self.ports
+            .budgets
+            .update_budget(key, &mut |window| policy.give_back(window, now))
+            .await
+    }
+
+    /// Signs in with `password` from `address`; the session's token, for the cookie.
+    #[instrument(skip_all)]
+    pub async fn log_in(
+        &self,
+        password: &SecretString,
+        address: &str,
+    ) -> Result<SecretString, AdminLoginError> {
+        self.check(password, address).await?;
+        let (token, hash) = self.ports.tokens.mint().map_err(InternalError::new)?;
+        let session = self.policy.open(hash, self.ports.clock.now());
+        self.ports.store.create_admin_session(&session).await?;
+        tracing::info!("admin signed in");
+        Ok(token)
+    }
+
+    /// The live session of `token`.
+    pub async fn session(&self, token: &str) -> Result<AdminSession, AdminAuthError> {
+        if !self.is_on() {
+            return Err(AdminAuthError::Off);
+        }
+        let session = self
+            .ports
+            .store
+            .find_admin_session(&self.ports.tokens.hash(token))
+            .await?
+            .filter(|s| s.is_live(self.ports.clock.now()))
+            .ok_or(AdminAuthError::NotSignedIn)?;
+        Ok(session)
+    }
+
+    /// Ends the session of `token` (nothing if there is none).
+    pub async fn log_out(&self, token: &str) -> Result<(), StorageError> {
+        if self
+            .ports
+            .store
+            .end_admin_session(&self.ports.tokens.hash(token))
+            .await?
+        {
+            tracing::info!("admin signed out");
+        }
+        Ok(())
+    }
+
+    /// Replaces the password, given the current one (checked like a sign-in, from
+    /// `address`); every admin session ends, this one too.
+    #[instrument(skip_all)]
+    pub async fn change_password(
+        &self,
+        current: &SecretString,
+        new: &NewPassword,
+        address: &str,
+    ) -> Result<(), AdminLoginError> {
+        self.check(current, address).await?;
+        let configured = self.configured.clone().ok_or(AdminLoginError::Off)?;
+        let hash = self.ports.passwords.hash(new).await?;
+        self.ports
+            .store
+            .replace_admin_password(&StoredAdminPassword {
+                hash,
+                changed_at: self.ports.clock.now(),
+                replaces: configured,
+            })
+            .await?;
+        tracing::info!("admin password changed; every admin session ended");
+        Ok(())
+    }
+}

@@ -1,0 +1,278 @@
+//! The admin console's sign-in on the testkit fakes: off without a configured password; the
+//! right password opens an 8-hour session; wrong ones are limited per address (10 per 15
+//! minutes) and from everywhere (100 an hour), counted atomically before the (slow) check;
+//! changing the password ends every session; a new ADMIN_PASSWORD_HASH resets the console's.
+
+use std::sync::Arc;
+
+use gptgate_domain::{AdminPolicy, NewPassword, PasswordHash};
+use gptgate_ports::services::{AdminAuthError, AdminConsole, AdminLoginError, AdminPorts};
+use gptgate_testkit::{FakeClock, FakeOpaqueTokens, FakePasswords, InMemoryStore};
+use secrecy::{ExposeSecret, SecretString};
+use time::Duration;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Console {
+    store: Arc<InMemoryStore>,
+    clock: FakeClock,
+    passwords: Arc<FakePasswords>,
+    console: AdminConsole,
+}
+
+fn console_with(
+    store: Arc<InMemoryStore>,
+    clock: FakeClock,
+    configured: Option<PasswordHash>,
+) -> Console {
+    let passwords = Arc::new(FakePasswords::default());
+    let console = AdminConsole::new(
+        AdminPorts {
+            store: store.clone(),
+            passwords: passwords.clone(),
+            tokens: Arc::new(FakeOpaqueTokens::default()),
+            budgets: store.clone(),
+            clock: Arc::new(clock.clone()),
+        },
+        AdminPolicy::default(),
+        configured,
+    );
+    Console {
+        store,
+        clock,
+        passwords,
+        console,
+    }
+}
+
+fn console() -> Console {
+    console_with(
+        Arc::new(InMemoryStore::new()),
+        FakeClock::new(),
+        Some(FakePasswords::hash_of(PASSWORD)),
+    )
+}
+
+fn secret(s: &str) -> SecretString {
+    SecretString::from(s.to_owned())
+}
+
+#[tokio::test]
+async fn without_a_configured_password_there_is_no_console() {
+    let c = console_with(Arc::new(InMemoryStore::new()), FakeClock::new(), None);
+    assert!(!c.console.is_on());
+    assert!(matches!(
+        c.console.log_in(&secret(PASSWORD), "10.0.0.1").await,
+        Err(AdminLoginError::Off)
+    ));
+    assert!(matches!(
+        c.console.session("anything").await,
+        Err(AdminAuthError::Off)
+    ));
+    assert_eq!(c.passwords.verifications(), 0);
+}
+
+#[tokio::test]
+async fn the_right_password_opens_a_session_of_eight_hours_exactly() {
+    let c = console();
+    assert!(c.console.is_on());
+    let token = c
+        .console
+        .log_in(&secret(PASSWORD), "10.0.0.1")
+        .await
+        .unwrap();
+    c.clock.advance(Duration::hours(8) - Duration::seconds(1));
+    assert!(c.console.session(token.expose_secret()).await.is_ok());
+    c.clock.advance(Duration::seconds(1));
+    assert!(matches!(
+        c.console.session(token.expose_secret()).await,
+        Err(AdminAuthError::NotSignedIn)
+    ));
+    // Signing out ends a session at once; an unknown token is no session.
+    let token = c
+        .console
+        .log_in(&secret(PASSWORD), "10.0.0.1")
+        .await
+        .unwrap();
+    c.console.log_out(token.expose_secret()).await.unwrap();
+    for t in [token.expose_secret(), "never-issued", ""] {
+        assert!(matches!(
+            c.console.session(t).await,
+            Err(AdminAuthError::NotSignedIn)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn ten_wrong_passwords_from_an_address_lock_it_for_the_rest_of_fifteen_minutes() {
+    let c = console();
+    // Right passwords do not count.
+    for _ in 0..20 {
+        c.console
+            .log_in(&secret(PASSWORD), "10.0.0.1")
+            .await
+            .unwrap();
+    }
+    for _ in 0..10 {
+        assert!(matches!(
+            c.console.log_in(&secret("guess"), "10.0.0.1").await,
+            Err(AdminLoginError::WrongPassword)
+        ));
+    }
+    c.clock.advance(Duration::minutes(5));
+    let verified = c.passwords.verifications();
+    match c.console.log_in(&secret(PASSWORD), "10.0.0.1").await {
+        Err(AdminLoginError::TooMany { retry_after }) => {
+            assert_eq!(retry_after, Duration::minutes(10))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        c.passwords.verifications(),
+        verified,
+        "refused before the slow check"
+    );
+    // Another address is not locked; this one is again when its window ends.
+    c.console
+        .log_in(&secret(PASSWORD), "10.0.0.2")
+        .await
+        .unwrap();
+    c.clock.advance(Duration::minutes(10));
+    c.console
+        .log_in(&secret(PASSWORD), "10.0.0.1")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_hundred_wrong_passwords_an_hour_from_everywhere_lock_every_address() {
+    let c = console();
+    for i in 0..100 {
+        let address = format!("10.0.{}.{}", i / 10, i % 10);
+        assert!(matches!(
+            c.console.log_in(&secret("guess"), &address).await,
+            Err(AdminLoginError::WrongPassword)
+        ));
+    }
+    assert!(matches!(
+        c.console.log_in(&secret(PASSWORD), "192.0.2.7").await,
+        Err(AdminLoginError::TooMany { .. })
+    ));
+    c.clock.advance(Duration::hours(1));
+    // The refusal took nothing from the new address: it still has all ten guesses.
+    for _ in 0..10 {
+        assert!(matches!(
+            c.console.log_in(&secret("guess"), "192.0.2.7").await,
+            Err(AdminLoginError::WrongPassword)
+        ));
+    }
+    c.console
+        .log_in(&secret(PASSWORD), "192.0.2.8")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_guesses_from_one_address_are_checked_ten_times_at_most() {
+    let c = Arc::new(console());
+    let guesses: Vec<_> = (0..30)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                c.console
+                    .log_in(&secret(&format!("guess {i}")), "10.0.0.9")
+                    .await
+            })
+        })
+        .collect();
+    let mut too_many = 0;
+    for guess in guesses {
+        match guess.await.unwrap() {
+            Err(AdminLoginError::WrongPassword) => {}
+            Err(AdminLoginError::TooMany { .. }) => too_many += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(too_many, 20);
+    assert_eq!(c.passwords.verifications(), 10);
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_every_session_and_the_old_one_stops_working() {
+    let c = console();
+    let mine = c
+        .console
+        .log_in(&secret(PASSWORD), "10.0.0.1")
+        .await
+        .unwrap();
+    let other = c
+        .console
+        .log_in(&secret(PASSWORD), "10.0.0.2")
+        .await
+        .unwrap();
+    let new = NewPassword::parse("a much better passphrase").unwrap();
+    assert!(matches!(
+        c.console
+            .change_password(&secret("not it"), &new, "10.0.0.1")
+            .await,
+        Err(AdminLoginError::WrongPassword)
+    ));
+    assert!(c.console.session(mine.expose_secret()).await.is_ok());
+    c.console
+        .change_password(&secret(PASSWORD), &new, "10.0.0.1")
+        .await
+        .unwrap();
+    for t in [&mine, &other] {
+        assert!(matches!(
+            c.console.session(t.expose_secret()).await,
+            Err(AdminAuthError::NotSignedIn)
+        ));
+    }
+    assert!(matches!(
+        c.console.log_in(&secret(PASSWORD), "10.0.0.1").await,
+        Err(AdminLoginError::WrongPassword)
+    ));
+    c.console
+        .log_in(&secret("a much better passphrase"), "10.0.0.1")
+        .await
+        .unwrap();
+
+    // The operator forgot it and puts a new hash in ADMIN_PASSWORD_HASH: that one opens the
+    // console again, the console's is set aside.
+    let reset = console_with(
+        c.store.clone(),
+        c.clock.clone(),
+        Some(FakePasswords::hash_of("the operator's reset password")),
+    );
+    reset
+        .console
+        .log_in(&secret("the operator's reset password"), "10.0.0.1")
+        .await
+        .unwrap();
+    assert!(matches!(
+        reset
+            .console
+            .log_in(&secret("a much better passphrase"), "10.0.0.1")
+            .await,
+        Err(AdminLoginError::WrongPassword)
+    ));
+}
+
+#[tokio::test]
+async fn a_store_that_is_down_is_an_error_not_a_wrong_password() {
+    let c = console();
+    let token = c
+        .console
+        .log_in(&secret(PASSWORD), "10.0.0.1")
+        .await
+        .unwrap();
+    c.store.set_unavailable(true);
+    assert!(matches!(
+        c.console.log_in(&secret(PASSWORD), "10.0.0.1").await,
+        Err(AdminLoginError::Storage(_))
+    ));
+    assert!(matches!(
+        c.console.session(token.expose_secret()).await,
+        Err(AdminAuthError::Storage(_))
+    ));
+}
