@@ -23,6 +23,8 @@ const CONNECT_COOKIE: &str = "gptgate-connect-";
 /// The browser's signed-in session on the pages (today: the integrations page's management
 /// token, so the session ends when the token does).
 const SESSION_COOKIE: &str = "gptgate-session";
+/// The admin console's session: SameSite=Strict, so no other site's link or form carries it.
+const ADMIN_COOKIE: &str = "gptgate-admin";
 
 /// Why a form POST was refused. Deliberately without detail for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -207,6 +209,27 @@ impl Browser {
     /// A cookie that removes the session.
     pub fn clear_session_cookie(&self) -> Cookie<'static> {
         let mut cookie = self.cookie(self.cookie_name(SESSION_COOKIE), String::new());
+        cookie.make_removal();
+        cookie
+    }
+
+    /// The admin console's session cookie holding `value` for `lifetime` (SameSite=Strict).
+    pub fn admin_cookie(&self, value: &str, lifetime: CookieDuration) -> Cookie<'static> {
+        let mut cookie = self.cookie(self.cookie_name(ADMIN_COOKIE), value.to_owned());
+        cookie.set_same_site(SameSite::Strict);
+        cookie.set_max_age(lifetime);
+        cookie
+    }
+
+    /// The browser's admin session token, if it sent one (only ours: see [`Self::read_cookie`]).
+    pub fn admin_session(&self, req: &HttpRequest) -> Option<String> {
+        self.read_cookie(req, ADMIN_COOKIE)
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+    }
+
+    /// A cookie that removes the admin session.
+    pub fn clear_admin_cookie(&self) -> Cookie<'static> {
+        let mut cookie = self.admin_cookie("", CookieDuration::ZERO);
         cookie.make_removal();
         cookie
     }
@@ -424,5 +447,37 @@ mod tests {
             assert_eq!(c.path(), Some("/"));
             assert_eq!(c.max_age(), Some(CookieDuration::seconds(600)));
         }
+    }
+
+    #[test]
+    fn the_admin_cookie_is_strict_host_prefixed_and_lasts_its_session() {
+        let b = browser("https://gpt.example.com");
+        let cookie = b.admin_cookie("tok", CookieDuration::hours(8));
+        assert_eq!(cookie.name(), "__Host-gptgate-admin");
+        assert_eq!(cookie.max_age(), Some(CookieDuration::hours(8)));
+        assert_eq!(cookie.http_only(), Some(true));
+        assert_eq!(cookie.secure(), Some(true));
+        assert_eq!(cookie.path(), Some("/"));
+        assert_eq!(cookie.same_site(), Some(SameSite::Strict));
+        let read = |header: &str| {
+            b.admin_session(
+                &TestRequest::get()
+                    .insert_header(("cookie", header))
+                    .to_http_request(),
+            )
+        };
+        assert_eq!(read("__Host-gptgate-admin=tok").as_deref(), Some("tok"));
+        assert_eq!(read("gptgate-admin=tok"), None, "unprefixed over https");
+        assert_eq!(read("__Host-gptgate-session=tok"), None, "another cookie");
+        let removal = b.clear_admin_cookie();
+        assert_eq!(removal.name(), "__Host-gptgate-admin");
+        assert_eq!(removal.max_age(), Some(CookieDuration::ZERO));
+        assert_eq!(removal.same_site(), Some(SameSite::Strict));
+        assert_eq!(
+            browser("http://localhost:8080")
+                .admin_cookie("tok", CookieDuration::hours(8))
+                .name(),
+            "gptgate-admin"
+        );
     }
 }

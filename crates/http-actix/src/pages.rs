@@ -41,6 +41,18 @@ impl Pages {
                 "oauth_consent.html",
                 include_str!("../templates/oauth_consent.html"),
             ),
+            (
+                "admin_login.html",
+                include_str!("../templates/admin_login.html"),
+            ),
+            (
+                "admin_home.html",
+                include_str!("../templates/admin_home.html"),
+            ),
+            (
+                "admin_password.html",
+                include_str!("../templates/admin_password.html"),
+            ),
         ])?;
         Ok(Self { tera })
     }
@@ -87,6 +99,9 @@ pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-
 /// rendered unescaped, and the form posts to this origin only.
 pub const FORM_PAGE_CSP: &str =
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The policy of the admin console's pages: its forms post to this origin only.
+pub const ADMIN_PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// An HTML page answer with `csp`.
 pub fn html(status: StatusCode, csp: &'static str, body: String) -> HttpResponse {

@@ -88,6 +88,8 @@ pub struct Environment {
     pub clock: Arc<dyn Clock>,
     pub timer: Arc<dyn Timer>,
     pub random: Arc<dyn Random>,
+    /// argon2id for the admin console's password (tests use a fast stand-in).
+    pub passwords: Arc<dyn gptgate_ports::PasswordHasher>,
 }
 
 /// The mailer the configuration asks for.
@@ -201,8 +203,20 @@ fn state(
         env.random.clone(),
         budgets.clone(),
     )?;
+    let admin = gptgate_ports::services::AdminConsole::new(
+        gptgate_ports::services::AdminPorts {
+            store: store.clone(),
+            passwords: env.passwords,
+            tokens: Arc::new(Sha256OpaqueTokens::new(env.random.clone())),
+            budgets: budgets.clone(),
+            clock: env.clock.clone(),
+        },
+        gptgate_domain::AdminPolicy::default(),
+        config.admin_password_hash.clone(),
+    );
     let state = AppState {
         sign_in,
+        admin,
         authorization,
         issuer: public_url.trim_end_matches('/').to_owned(),
         connections,
@@ -577,6 +591,7 @@ impl Application {
             clock: Arc::new(SystemClock),
             timer: Arc::new(TokioTimer),
             random: Arc::new(OsRandom::new()),
+            passwords: Arc::new(gptgate_adapters_system::Argon2Passwords),
         };
         let parts = Parts {
             listener,

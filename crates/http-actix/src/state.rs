@@ -31,6 +31,8 @@ pub struct Documents {
 /// The application state behind `web::Data`.
 pub struct AppState {
     pub sign_in: SignIn,
+    /// The admin console's sign-in (off without `ADMIN_PASSWORD_HASH`).
+    pub admin: gptgate_ports::services::AdminConsole,
     pub users: Users,
     pub conversations: Conversations,
     pub exports: Exports,

@@ -89,6 +89,8 @@ pub struct Config {
     pub mail_hourly_limit: u32,
     /// Where each secret that is set came from, by variable name.
     pub secret_sources: BTreeMap<String, SecretSource>,
+    /// The admin console's password (`ADMIN_PASSWORD_HASH`); `None`: the console is off.
+    pub admin_password_hash: Option<gptgate_domain::PasswordHash>,
 }
 
 /// Secrets taken from the development secrets file.
@@ -193,6 +195,7 @@ impl Config {
             trust_gpt_user_id_header: s.trust_gpt_user_id_header,
             mail_hourly_limit: s.mail_hourly_limit,
             secret_sources: r.sources,
+            admin_password_hash: s.admin_password_hash,
         })
     }
 

@@ -33,6 +33,7 @@ pub(super) struct Settings {
     pub trust_gpt_user_id_header: bool,
     pub mail_hourly_limit: u32,
     pub operator: OperatorSettings,
+    pub admin_password_hash: Option<gptgate_domain::PasswordHash>,
 }
 
 impl Settings {
@@ -124,6 +125,15 @@ impl Settings {
         };
         let mail_hourly_limit: u32 = r.number("MAIL_HOURLY_LIMIT", 500, 1..=1_000_000);
         let operator = read_operator(r);
+        let admin_password_hash = r.secret("ADMIN_PASSWORD_HASH").and_then(|raw| {
+            gptgate_domain::PasswordHash::parse(raw.expose_secret())
+                .map_err(|e| {
+                    r.problem(format!(
+                        "ADMIN_PASSWORD_HASH: {e}; make one with: echo -n 'your password' | gptgate hash-password"
+                    ))
+                })
+                .ok()
+        });
 
         Self {
             mode,
@@ -143,6 +153,7 @@ impl Settings {
             trust_gpt_user_id_header,
             mail_hourly_limit,
             operator,
+            admin_password_hash,
         }
     }
 }

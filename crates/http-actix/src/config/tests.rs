@@ -101,6 +101,17 @@ fn weak_or_malformed_settings_are_refused() {
             "OPERATOR_CONTACT must be",
         ),
         (&[("MAIL_HOURLY_LIMIT", "1000001")], "MAIL_HOURLY_LIMIT"),
+        (
+            &[("ADMIN_PASSWORD_HASH", "hunter2")],
+            "ADMIN_PASSWORD_HASH: it is not an argon2id PHC string",
+        ),
+        (
+            &[(
+                "ADMIN_PASSWORD_HASH",
+                "$argon2id$v=19$m=4096,t=3,p=1$c2FsdA$YWJj",
+            )],
+            "gptgate hash-password",
+        ),
     ];
     for (pairs, expected) in cases {
         let (_dir, v) = in_temp_dir(pairs);
@@ -351,4 +362,26 @@ fn local_hosts_are_recognized() {
     ] {
         assert!(!is_local_host(url), "{url}");
     }
+}
+
+#[test]
+fn the_admin_console_is_on_only_with_a_strong_enough_password_hash() {
+    let (_dir, v) = in_temp_dir(&[]);
+    assert_eq!(
+        Config::load(&v, &OsRandom::new())
+            .unwrap()
+            .admin_password_hash,
+        None
+    );
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$YWJjZGVmZ2hpamtsbW5vcA";
+    let (_dir, v) = in_temp_dir(&[("ADMIN_PASSWORD_HASH", hash)]);
+    let config = Config::load(&v, &OsRandom::new()).unwrap();
+    assert_eq!(
+        config.admin_password_hash.map(|h| h.as_str().to_owned()),
+        Some(hash.to_owned())
+    );
+    assert!(matches!(
+        config.secret_sources.get("ADMIN_PASSWORD_HASH"),
+        Some(SecretSource::Environment)
+    ));
 }

@@ -2,6 +2,7 @@
 //! service call -> DTO.
 
 pub mod actions;
+pub mod admin;
 pub mod auth;
 pub mod authorize;
 pub mod connect;
@@ -65,6 +66,12 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/oauth/token", "POST"),
     ("/oauth/revoke", "POST"),
     ("/oauth/register", "POST"),
+    ("/admin", "GET"),
+    ("/admin/login", "GET"),
+    ("/admin/login", "POST"),
+    ("/admin/logout", "POST"),
+    ("/admin/password", "GET"),
+    ("/admin/password", "POST"),
 ];
 
 /// The answer for a request no route took: 405 with `Allow` when the path exists with other
@@ -142,7 +149,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(authorize::decide)
         .service(oauth::token)
         .service(oauth::revoke)
-        .service(oauth::register);
+        .service(oauth::register)
+        .service(admin::home)
+        .service(admin::login_page)
+        .service(admin::log_in)
+        .service(admin::log_out)
+        .service(admin::password_page)
+        .service(admin::change_password);
 }
 
 /// `{"success": true, "message": "..."}`.

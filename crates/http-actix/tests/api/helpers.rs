@@ -150,6 +150,7 @@ pub fn serve_with(
                 clock: Arc::new(clock.clone()),
                 timer: Arc::new(clock.clone()),
                 random: Arc::new(SeededRandom::new(2)),
+                passwords: Arc::new(gptgate_testkit::FakePasswords::default()),
             },
         },
         ServeSettings {

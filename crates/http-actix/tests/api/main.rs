@@ -2,6 +2,7 @@
 //! (in-memory store, recording mailer, fake clock) with the real crypto adapters.
 
 mod actions;
+mod admin;
 mod auth;
 mod connections;
 mod conversations;

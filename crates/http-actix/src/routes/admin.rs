@@ -1,0 +1,382 @@
+//! The admin console's pages (`/admin`): sign-in with the admin password, the console, the
+//! password change, sign-out. Off (404, like any unknown path) without `ADMIN_PASSWORD_HASH`.
+//! Every form carries a CSRF token and must come from this origin; the session cookie is
+//! `__Host-` + Secure over https, HttpOnly and SameSite=Strict, for the session's 8 hours.
+
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use gptgate_domain::{AdminSession, NewPassword};
+use gptgate_ports::services::{AdminAuthError, AdminLoginError};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+
+use crate::browser::Forbidden;
+use crate::pages::ADMIN_PAGE_CSP;
+use crate::state::AppState;
+
+/// What the sign-in form's token is bound to, besides the browser.
+const LOGIN_PURPOSE: &str = "admin-login";
+
+/// What a signed-in form's token is bound to: the browser AND this admin session, so a tab
+/// left from an earlier session cannot act in a later one.
+fn purpose(session_token: &str) -> String {
+    format!("admin\0{session_token}")
+}
+
+/// The answer when the console is off: the same 404 as any path that does not exist.
+fn off() -> HttpResponse {
+    actix_web::ResponseError::error_response(&crate::error::ApiError::for_status(
+        StatusCode::NOT_FOUND,
+    ))
+}
+
+fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_owned()))
+        .finish()
+}
+
+/// The client's address, for the per-address limit on wrong passwords (the direct peer: a
+/// forwarded header is trusted only behind a configured proxy, issue 13).
+fn address(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn unavailable(state: &AppState, req: &HttpRequest, e: impl std::fmt::Display) -> HttpResponse {
+    tracing::error!(error = %e, "the admin console could not reach its store");
+    login_page_with(
+        state,
+        req,
+        StatusCode::SERVICE_UNAVAILABLE,
+        None,
+        Some("The console cannot reach its database. Please try again in a minute."),
+    )
+}
+
+fn forbidden(state: &AppState, req: &HttpRequest, why: Forbidden) -> HttpResponse {
+    tracing::warn!(reason = %why, "an admin form post was refused");
+    login_page_with(
+        state,
+        req,
+        StatusCode::FORBIDDEN,
+        None,
+        Some("That form could not be verified (it may have been open too long). Nothing happened; please try again."),
+    )
+}
+
+/// The sign-in page, with `notice` or `error`, and a fresh form token.
+fn login_page_with(
+    state: &AppState,
+    req: &HttpRequest,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> HttpResponse {
+    let mut context = tera::Context::new();
+    context.insert("notice", &notice);
+    context.insert("error", &error);
+    let mut response = super::form_page(
+        state,
+        req,
+        "admin_login.html",
+        context,
+        LOGIN_PURPOSE,
+        ADMIN_PAGE_CSP,
+    );
+    *response.status_mut() = status;
+    response
+}
+
+/// The live session of this browser, with its token; or the answer instead (the sign-in
+/// page, or 404 when the console is off).
+async fn signed_in(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<(String, AdminSession), HttpResponse> {
+    if !state.admin.is_on() {
+        return Err(off());
+    }
+    let Some(token) = state.browser.admin_session(req) else {
+        return Err(see_other("/admin/login"));
+    };
+    match state.admin.session(&token).await {
+        Ok(session) => Ok((token, session)),
+        Err(AdminAuthError::Off) => Err(off()),
+        Err(AdminAuthError::NotSignedIn) => {
+            let mut response = see_other("/admin/login");
+            let _ = response.add_cookie(&state.browser.clear_admin_cookie());
+            Err(response)
+        }
+        Err(AdminAuthError::Storage(e)) => Err(unavailable(state, req, e)),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SignedInForm {
+    csrf: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    csrf: Option<String>,
+    current: Option<String>,
+    new: Option<String>,
+    again: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct HomeQuery {
+    changed: Option<String>,
+}
+
+/// `GET /admin`: the console, or the way to sign in.
+#[get("/admin")]
+pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let (token, session) = match signed_in(&state, &req).await {
+        Ok(signed_in) => signed_in,
+        Err(answer) => return answer,
+    };
+    let mut context = tera::Context::new();
+    context.insert(
+        "until",
+        &session
+            .expires_at
+            .format(&Rfc3339)
+            .map(|t| t.replace('T', " ").trim_end_matches('Z').to_owned())
+            .unwrap_or_default(),
+    );
+    context.insert("notice", &Option::<&str>::None);
+    super::form_page(
+        &state,
+        &req,
+        "admin_home.html",
+        context,
+        &purpose(&token),
+        ADMIN_PAGE_CSP,
+    )
+}
+
+/// `GET /admin/login`: the sign-in form (the console when already signed in).
+#[get("/admin/login")]
+pub async fn login_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<HomeQuery>,
+) -> HttpResponse {
+    if !state.admin.is_on() {
+        return off();
+    }
+    if let Some(token) = state.browser.admin_session(&req) {
+        if state.admin.session(&token).await.is_ok() {
+            return see_other("/admin");
+        }
+    }
+    let notice = query.changed.is_some().then_some(
+        "The password was changed and every admin session ended. Sign in with the new one.",
+    );
+    login_page_with(&state, &req, StatusCode::OK, notice, None)
+}
+
+/// `POST /admin/login`: the password, checked off the async threads; a session cookie for
+/// the right one, one generic answer for any wrong one, 429 past the limits.
+#[post("/admin/login")]
+pub async fn log_in(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    if !state.admin.is_on() {
+        return off();
+    }
+    let Ok(form) = serde_urlencoded::from_bytes::<LoginForm>(&body) else {
+        return forbidden(&state, &req, Forbidden::BadToken);
+    };
+    if let Err(why) = state
+        .browser
+        .check_form(&req, form.csrf.as_deref(), LOGIN_PURPOSE)
+    {
+        return forbidden(&state, &req, why);
+    }
+    let password = SecretString::from(form.password.unwrap_or_default());
+    match state.admin.log_in(&password, &address(&req)).await {
+        Ok(token) => {
+            let mut response = see_other("/admin");
+            let _ = response.add_cookie(
+                &state
+                    .browser
+                    .admin_cookie(token.expose_secret(), CookieDuration::hours(8)),
+            );
+            response
+        }
+        Err(e) => login_refused(&state, &req, e),
+    }
+}
+
+/// The sign-in page again, saying why (never which part of a wrong password was wrong).
+fn login_refused(state: &AppState, req: &HttpRequest, e: AdminLoginError) -> HttpResponse {
+    match e {
+        AdminLoginError::Off => off(),
+        AdminLoginError::WrongPassword => login_page_with(
+            state,
+            req,
+            StatusCode::UNAUTHORIZED,
+            None,
+            Some("That password is not right."),
+        ),
+        AdminLoginError::TooMany { retry_after } => {
+            let minutes = (retry_after.whole_seconds() + 59) / 60;
+            let mut response = login_page_with(
+                state,
+                req,
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                Some(&format!(
+                    "Too many wrong passwords. Try again in {minutes} minute{}.",
+                    if minutes == 1 { "" } else { "s" }
+                )),
+            );
+            if let Ok(value) =
+                header::HeaderValue::from_str(&retry_after.whole_seconds().max(1).to_string())
+            {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
+        AdminLoginError::Storage(e) => unavailable(state, req, e),
+        AdminLoginError::Internal(e) => unavailable(state, req, e),
+    }
+}
+
+/// `POST /admin/logout`: ends the session and clears the cookie.
+#[post("/admin/logout")]
+pub async fn log_out(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (token, _) = match signed_in(&state, &req).await {
+        Ok(signed_in) => signed_in,
+        Err(answer) => return answer,
+    };
+    let Ok(form) = serde_urlencoded::from_bytes::<SignedInForm>(&body) else {
+        return forbidden(&state, &req, Forbidden::BadToken);
+    };
+    if let Err(why) = state
+        .browser
+        .check_form(&req, form.csrf.as_deref(), &purpose(&token))
+    {
+        return forbidden(&state, &req, why);
+    }
+    if let Err(e) = state.admin.log_out(&token).await {
+        return unavailable(&state, &req, e);
+    }
+    let mut response = see_other("/admin/login");
+    let _ = response.add_cookie(&state.browser.clear_admin_cookie());
+    response
+}
+
+/// `GET /admin/password`: the form to change the password.
+#[get("/admin/password")]
+pub async fn password_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let (token, _) = match signed_in(&state, &req).await {
+        Ok(signed_in) => signed_in,
+        Err(answer) => return answer,
+    };
+    password_form(&state, &req, &token, StatusCode::OK, None)
+}
+
+fn password_form(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+    status: StatusCode,
+    error: Option<&str>,
+) -> HttpResponse {
+    let mut context = tera::Context::new();
+    context.insert("error", &error);
+    let mut response = super::form_page(
+        state,
+        req,
+        "admin_password.html",
+        context,
+        &purpose(token),
+        ADMIN_PAGE_CSP,
+    );
+    *response.status_mut() = status;
+    response
+}
+
+/// `POST /admin/password`: the current password, checked like a sign-in, and the new one
+/// twice; then every admin session ends and the browser signs in again.
+#[post("/admin/password")]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (token, _) = match signed_in(&state, &req).await {
+        Ok(signed_in) => signed_in,
+        Err(answer) => return answer,
+    };
+    let Ok(form) = serde_urlencoded::from_bytes::<PasswordForm>(&body) else {
+        return forbidden(&state, &req, Forbidden::BadToken);
+    };
+    if let Err(why) = state
+        .browser
+        .check_form(&req, form.csrf.as_deref(), &purpose(&token))
+    {
+        return forbidden(&state, &req, why);
+    }
+    let new = form.new.unwrap_or_default();
+    if form.again.as_deref() != Some(new.as_str()) {
+        return password_form(
+            &state,
+            &req,
+            &token,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("The new password and its repetition differ."),
+        );
+    }
+    let new = match NewPassword::parse(&new) {
+        Ok(new) => new,
+        Err(e) => {
+            return password_form(
+                &state,
+                &req,
+                &token,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&format!("The new password is refused: {e}.")),
+            )
+        }
+    };
+    let current = SecretString::from(form.current.unwrap_or_default());
+    match state
+        .admin
+        .change_password(&current, &new, &address(&req))
+        .await
+    {
+        Ok(()) => {
+            let mut response = see_other("/admin/login?changed=1");
+            let _ = response.add_cookie(&state.browser.clear_admin_cookie());
+            response
+        }
+        Err(AdminLoginError::WrongPassword) => password_form(
+            &state,
+            &req,
+            &token,
+            StatusCode::UNAUTHORIZED,
+            Some("The current password is not right. Nothing was changed."),
+        ),
+        Err(e) => login_refused(&state, &req, e),
+    }
+}

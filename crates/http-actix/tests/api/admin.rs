@@ -1,0 +1,271 @@
+//! The admin console's sign-in over HTTP: off (404) without ADMIN_PASSWORD_HASH; the sign-in
+//! form with its CSRF token (login CSRF refused), one generic answer for a wrong password, 429
+//! after ten, the session cookie's attributes, its 8 hours, sign-out, and the password change
+//! that ends every session.
+
+use gptgate_testkit::FakePasswords;
+use reqwest::Method;
+use time::Duration;
+
+use crate::helpers::{error_code, field, spawn_app, spawn_app_with, Browser, TestApp, PUBLIC_URL};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn console() -> TestApp {
+    spawn_app_with(&[(
+        "ADMIN_PASSWORD_HASH",
+        FakePasswords::hash_of(PASSWORD).as_str().to_owned(),
+    )])
+    .await
+}
+
+/// Opens the sign-in page and posts `password` with its token; the answer.
+async fn sign_in(browser: &Browser, password: &str) -> reqwest::Response {
+    let (status, html) = browser.open("/admin/login").await;
+    assert_eq!(status, 200, "{html}");
+    let csrf = field(&html, "csrf");
+    browser
+        .post_form_to("/admin/login", &[("csrf", &csrf), ("password", password)])
+        .await
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn set_cookie(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("gptgate-admin="))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn without_an_admin_password_the_console_does_not_exist() {
+    let app = spawn_app().await;
+    for (method, path) in [
+        (Method::GET, "/admin"),
+        (Method::GET, "/admin/login"),
+        (Method::POST, "/admin/login"),
+        (Method::GET, "/admin/password"),
+        (Method::POST, "/admin/logout"),
+    ] {
+        let res = app.request(method, path).send().await.unwrap();
+        assert_eq!(error_code(res, 404).await, "not_found", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_right_password_opens_the_console_with_a_strict_cookie_for_eight_hours() {
+    let app = console().await;
+    let browser = Browser::new(&app.address);
+    let res = browser.get("/admin").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/admin/login");
+
+    let res = sign_in(&browser, PASSWORD).await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    assert_eq!(location(&res), "/admin");
+    let cookie = set_cookie(&res);
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=28800"] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+    let res = browser.get("/admin").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert!(res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Signed in until"), "{page}");
+    assert!(!page.contains(PASSWORD));
+    // Already signed in: the sign-in page leads to the console.
+    assert_eq!(location(&browser.get("/admin/login").await), "/admin");
+
+    // Eight hours later, to the second, it has ended.
+    app.clock.advance(Duration::hours(8) - Duration::seconds(1));
+    assert_eq!(browser.get("/admin").await.status(), 200);
+    app.clock.advance(Duration::seconds(1));
+    let res = browser.get("/admin").await;
+    assert_eq!(location(&res), "/admin/login");
+    assert!(
+        set_cookie(&res).contains("Max-Age=0"),
+        "the cookie is cleared"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_gets_one_answer_and_ten_lock_the_address() {
+    let app = console().await;
+    let browser = Browser::new(&app.address);
+    for _ in 0..10 {
+        let res = sign_in(&browser, "hunter2hunter2").await;
+        assert_eq!(res.status(), 401);
+        assert!(set_cookie(&res).is_empty());
+        let page = res.text().await.unwrap();
+        assert!(page.contains("That password is not right."), "{page}");
+    }
+    let res = sign_in(&browser, PASSWORD).await;
+    assert_eq!(
+        res.status(),
+        429,
+        "even the right password, until the window ends"
+    );
+    assert_eq!(res.headers()["retry-after"], "900");
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many wrong passwords. Try again in 15 minutes."));
+    app.clock.advance(Duration::minutes(15));
+    assert_eq!(sign_in(&browser, PASSWORD).await.status(), 303);
+}
+
+#[tokio::test]
+async fn the_sign_in_form_needs_its_token_this_origin_and_this_browser() {
+    let app = console().await;
+    let victim = Browser::new(&app.address);
+    let attacker = Browser::new(&app.address);
+    let (_, html) = attacker.open("/admin/login").await;
+    let attackers_token = field(&html, "csrf");
+    let _ = victim.open("/admin/login").await;
+    // Login CSRF: the attacker's token in the victim's browser; no token; a foreign origin.
+    for (csrf, origin) in [
+        (Some(attackers_token.as_str()), PUBLIC_URL),
+        (None, PUBLIC_URL),
+    ] {
+        let mut form = vec![("password", PASSWORD)];
+        if let Some(csrf) = csrf {
+            form.push(("csrf", csrf));
+        }
+        let res = victim
+            .client
+            .post(format!("{}/admin/login", app.address))
+            .header("origin", origin)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+        assert!(set_cookie(&res).is_empty());
+    }
+    let (_, html) = victim.open("/admin/login").await;
+    let res = victim
+        .client
+        .post(format!("{}/admin/login", app.address))
+        .header("origin", "https://evil.example")
+        .form(&[
+            ("csrf", field(&html, "csrf").as_str()),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // Refused posts spent no guess: ten wrong passwords are still allowed after them.
+    for _ in 0..10 {
+        assert_eq!(sign_in(&victim, "wrong wrong wrong").await.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_wherever_its_cookie_was_copied() {
+    let app = console().await;
+    let browser = Browser::new(&app.address);
+    let res = sign_in(&browser, PASSWORD).await;
+    let cookie = set_cookie(&res);
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("gptgate-admin=")
+        .to_owned();
+    let (_, home) = browser.open("/admin").await;
+    // Another session's form token does not sign this one out.
+    let other = Browser::new(&app.address);
+    assert_eq!(sign_in(&other, PASSWORD).await.status(), 303);
+    let (_, other_home) = other.open("/admin").await;
+    let res = browser
+        .post_form_to("/admin/logout", &[("csrf", &field(&other_home, "csrf"))])
+        .await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(browser.get("/admin").await.status(), 200);
+
+    let res = browser
+        .post_form_to("/admin/logout", &[("csrf", &field(&home, "csrf"))])
+        .await;
+    assert_eq!(location(&res), "/admin/login");
+    assert!(set_cookie(&res).contains("Max-Age=0"));
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/admin", app.address))
+        .header("cookie", format!("gptgate-admin={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location(&res),
+        "/admin/login",
+        "the copied cookie is worth nothing"
+    );
+    assert_eq!(
+        other.get("/admin").await.status(),
+        200,
+        "other sessions stay"
+    );
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_every_session() {
+    let app = console().await;
+    let browser = Browser::new(&app.address);
+    let other = Browser::new(&app.address);
+    let _ = sign_in(&browser, PASSWORD).await;
+    let _ = sign_in(&other, PASSWORD).await;
+    let change = |current: &'static str, new: &'static str, again: &'static str| {
+        let browser = &browser;
+        async move {
+            let (status, html) = browser.open("/admin/password").await;
+            assert_eq!(status, 200, "{html}");
+            browser
+                .post_form_to(
+                    "/admin/password",
+                    &[
+                        ("csrf", &field(&html, "csrf")),
+                        ("current", current),
+                        ("new", new),
+                        ("again", again),
+                    ],
+                )
+                .await
+        }
+    };
+    let better = "a much better passphrase";
+    let res = change("not it at all", better, better).await;
+    assert_eq!(res.status(), 401);
+    assert!(res.text().await.unwrap().contains("Nothing was changed"));
+    assert_eq!(
+        change(PASSWORD, better, "something else").await.status(),
+        422
+    );
+    let res = change(PASSWORD, "elevenchars", "elevenchars").await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("at least 12 characters"));
+    let twelve = "twelve chars";
+    assert_eq!(twelve.chars().count(), 12);
+    let res = change(PASSWORD, twelve, twelve).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/admin/login?changed=1");
+    for b in [&browser, &other] {
+        assert_eq!(location(&b.get("/admin").await), "/admin/login");
+    }
+    let (_, page) = browser.open("/admin/login?changed=1").await;
+    assert!(page.contains("Sign in with the new one"), "{page}");
+    assert_eq!(sign_in(&browser, PASSWORD).await.status(), 401);
+    assert_eq!(sign_in(&browser, twelve).await.status(), 303);
+}
