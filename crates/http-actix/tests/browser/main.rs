@@ -71,6 +71,10 @@ fn main() -> std::process::ExitCode {
                 an_mcp_client_that_registered_itself_is_allowed_in_a_real_browser,
             ),
             async_trial(
+                "an_operator_signs_in_to_the_admin_console_in_a_real_browser",
+                an_operator_signs_in_to_the_admin_console_in_a_real_browser,
+            ),
+            async_trial(
                 "the_expired_link_privacy_and_download_pages_work_in_a_real_browser",
                 the_expired_link_privacy_and_download_pages_work_in_a_real_browser,
             ),
@@ -839,4 +843,92 @@ async fn an_mcp_client_that_registered_itself_is_allowed_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401, "a token for /mcp only");
+}
+
+/// The operator signs in to the admin console on a phone-sized window: a wrong password is
+/// refused with one message, the right one opens the console (screenshot), the password is
+/// changed (which signs every session out), and the new one signs in; then sign-out.
+async fn an_operator_signs_in_to_the_admin_console_in_a_real_browser() {
+    let driver = driver().await;
+    let app = spawn_app_with_options(
+        &[(
+            "ADMIN_PASSWORD_HASH",
+            gptgate_testkit::FakePasswords::hash_of("correct horse battery staple")
+                .as_str()
+                .to_owned(),
+        )],
+        ServeOptions {
+            public_url_is_own_address: true,
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let chromium = browser(&driver).await;
+    chromium.set_window_rect(0, 0, 390, 844).await.unwrap();
+    chromium
+        .goto(format!("{}/admin", app.address))
+        .await
+        .unwrap();
+    assert_eq!(
+        chromium.title().await.unwrap(),
+        "Sign in to the gptgate admin console"
+    );
+    let type_into = |id: &'static str, text: &'static str| {
+        let chromium = &chromium;
+        async move {
+            let field = chromium.find(By::Id(id)).await.unwrap();
+            field.clear().await.unwrap();
+            field.send_keys(text).await.unwrap();
+        }
+    };
+    type_into("password", "not the password").await;
+    click(&chromium, "#sign-in").await;
+    let page = text_once_it_shows(&chromium, "That password is not right.").await;
+    assert!(!page.contains("not the password"));
+    type_into("password", "correct horse battery staple").await;
+    click(&chromium, "#sign-in").await;
+    let page = text_once_it_shows(&chromium, "Signed in until").await;
+    assert!(page.contains("Change the admin password"), "{page}");
+    let fits: bool = chromium
+        .execute(
+            "const width = document.documentElement.clientWidth; \
+             return [...document.querySelectorAll('body *')] \
+                 .every(e => e.getBoundingClientRect().right <= width + 0.5);",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    assert!(fits, "no sideways scrolling on a phone");
+    let screenshots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    chromium
+        .screenshot(&screenshots.join("admin-console-phone.png"))
+        .await
+        .unwrap();
+
+    click(&chromium, "#change-password").await;
+    text_once_it_shows(&chromium, "Change the admin password").await;
+    type_into("current", "correct horse battery staple").await;
+    type_into("new", "a much better passphrase").await;
+    type_into("again", "a much better passphrase").await;
+    click(&chromium, "#change").await;
+    text_once_it_shows(&chromium, "Sign in with the new one").await;
+    type_into("password", "a much better passphrase").await;
+    click(&chromium, "#sign-in").await;
+    text_once_it_shows(&chromium, "Signed in until").await;
+    click(&chromium, "#sign-out").await;
+    let page = text_once_it_shows(&chromium, "Sign in").await;
+    assert!(!page.contains("Signed in until"), "{page}");
+    chromium
+        .goto(format!("{}/admin", app.address))
+        .await
+        .unwrap();
+    assert_eq!(
+        chromium.title().await.unwrap(),
+        "Sign in to the gptgate admin console",
+        "signed out"
+    );
+    chromium.quit().await.unwrap();
 }
