@@ -445,6 +445,12 @@ fn print_banner(config: &Config, app: &Application) {
         format!("  Mail           {}", mail_display(&config.mail)),
         format!("  OpenAPI        {url}/openapi.json  (GPT editor: Actions > Import from URL)"),
         format!("  Privacy        {url}/privacy-policy"),
+        if config.admin_password_hash.is_some() {
+            format!("  Admin          {url}/admin  (password from ADMIN_PASSWORD_HASH)")
+        } else {
+            "  Admin          off (set ADMIN_PASSWORD_HASH: gptgate hash-password makes one)"
+                .to_owned()
+        },
     ];
     let first_key = config
         .api_keys

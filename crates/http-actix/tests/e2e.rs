@@ -324,3 +324,72 @@ fn hash_password_prints_an_argon2id_hash_for_admin_password_hash() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12 characters"));
     }
 }
+
+#[tokio::test]
+async fn an_operator_signs_in_to_the_admin_console_with_a_real_argon2id_hash() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = gptgate(dir.path(), &[])
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery staple")
+        .unwrap();
+    let hash = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let hash = hash.trim().to_owned();
+    let public = "http://localhost:8080";
+    let env = [
+        ("PUBLIC_URL", public),
+        ("ADMIN_PASSWORD_HASH", hash.as_str()),
+    ];
+    let server = start(dir.path(), &env);
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |password: &'static str| {
+        let browser = &browser;
+        let url = server.url.clone();
+        async move {
+            let page = browser
+                .get(format!("{url}/admin/login"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let csrf = page
+                .split("name=\"csrf\" value=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .expect("the form's token")
+                .to_owned();
+            browser
+                .post(format!("{url}/admin/login"))
+                .header("origin", public)
+                .form(&[("csrf", csrf.as_str()), ("password", password)])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(sign_in("correct horse battery stapler").await.status(), 401);
+    let res = sign_in("correct horse battery staple").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/admin");
+    let res = browser
+        .get(format!("{}/admin", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Signed in until"));
+}
