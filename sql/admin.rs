@@ -2,7 +2,9 @@
 // crates/adapters-postgres/src/admin.rs, each with its own `crate::dialect`. See README.md.
 
 use async_trait::async_trait;
-use gptgate_domain::{AdminSession, PasswordHash, StoredAdminPassword, TokenHash};
+use gptgate_domain::{
+    AdminAction, AdminAuditEntry, AdminSession, PasswordHash, StoredAdminPassword, TokenHash,
+};
 use gptgate_ports::{AdminRepository, StorageError};
 use sqlx::FromRow;
 use tracing::instrument;
@@ -116,5 +118,38 @@ impl AdminRepository for Store {
             .map_err(storage)?;
         tx.commit().await.map_err(storage)?;
         Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn record_admin_action(&self, entry: &AdminAuditEntry) -> Result<(), StorageError> {
+        sqlx::query("INSERT INTO admin_audit (at, action, address) VALUES ($1, $2, $3)")
+            .bind(time(entry.at))
+            .bind(entry.action.as_str())
+            .bind(entry.address.as_str())
+            .execute(self.writes())
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn admin_actions(&self, limit: usize) -> Result<Vec<AdminAuditEntry>, StorageError> {
+        let rows: Vec<(Time, String, String)> = sqlx::query_as(
+            "SELECT at, action, address FROM admin_audit ORDER BY at DESC, id DESC LIMIT $1",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(self.reads())
+        .await
+        .map_err(storage)?;
+        rows.into_iter()
+            .map(|(at, action, address)| {
+                Ok(AdminAuditEntry {
+                    at: from_time(at)?,
+                    action: AdminAction::parse(&action)
+                        .ok_or_else(|| corrupt("unknown admin audit action"))?,
+                    address,
+                })
+            })
+            .collect()
     }
 }

@@ -13,6 +13,7 @@ impl Housekeeping for Store {
     #[instrument(skip_all)]
     async fn purge(&self, before: OffsetDateTime) -> Result<PurgeReport, StorageError> {
         let windows_end = time(before - Duration::hours(1));
+        let audit_kept_from = time(before - gptgate_domain::ADMIN_AUDIT_RETENTION);
         let before = time(before);
         let run = |sql: &'static str, binds: Vec<Time>| async move {
             let mut query = sqlx::query(sql);
@@ -89,6 +90,11 @@ impl Housekeeping for Store {
             admin_sessions: run(
                 "DELETE FROM admin_sessions WHERE expires_at < $1",
                 vec![before],
+            )
+            .await?,
+            admin_audit_entries: run(
+                "DELETE FROM admin_audit WHERE at < $1",
+                vec![audit_kept_from],
             )
             .await?,
         })

@@ -15,3 +15,13 @@ CREATE TABLE admin_password (
     -- operator resetting a forgotten console password, and wins again.
     replaces   text NOT NULL
 );
+
+-- What admins did (sign-ins, wrong passwords, sign-outs, password changes): when, what, from
+-- which address. Never a password, hash or token. Kept a year.
+CREATE TABLE admin_audit (
+    id      bigserial PRIMARY KEY,
+    at      timestamptz NOT NULL,
+    action  text NOT NULL,
+    address text NOT NULL
+);
+CREATE INDEX admin_audit_at ON admin_audit (at);

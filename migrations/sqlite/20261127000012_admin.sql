@@ -15,3 +15,13 @@ CREATE TABLE admin_password (
     -- operator resetting a forgotten console password, and wins again.
     replaces   TEXT NOT NULL
 ) STRICT;
+
+-- What admins did (sign-ins, wrong passwords, sign-outs, password changes): when, what, from
+-- which address. Never a password, hash or token. Kept a year.
+CREATE TABLE admin_audit (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      INTEGER NOT NULL,
+    action  TEXT NOT NULL,
+    address TEXT NOT NULL
+) STRICT;
+CREATE INDEX admin_audit_at ON admin_audit (at);

@@ -44,6 +44,73 @@ impl StoredAdminPassword {
     }
 }
 
+/// What an admin did, as the audit log keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAction {
+    SignedIn,
+    /// A wrong password (at most as many as the limits let through).
+    WrongPassword,
+    SignedOut,
+    PasswordChanged,
+}
+
+impl AdminAction {
+    pub const ALL: [AdminAction; 4] = [
+        Self::SignedIn,
+        Self::WrongPassword,
+        Self::SignedOut,
+        Self::PasswordChanged,
+    ];
+
+    /// The stable name stored.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::SignedIn => "signed_in",
+            Self::WrongPassword => "wrong_password",
+            Self::SignedOut => "signed_out",
+            Self::PasswordChanged => "password_changed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == raw)
+    }
+
+    /// What it was, for people.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Self::SignedIn => "Signed in",
+            Self::WrongPassword => "Wrong password",
+            Self::SignedOut => "Signed out",
+            Self::PasswordChanged => "Changed the password (every session ended)",
+        }
+    }
+}
+
+/// One line of the admin audit log: when, what, from which address. Never a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminAuditEntry {
+    pub at: OffsetDateTime,
+    pub action: AdminAction,
+    /// The client's address, at most [`AdminAuditEntry::MAX_ADDRESS`] characters.
+    pub address: String,
+}
+
+impl AdminAuditEntry {
+    pub const MAX_ADDRESS: usize = 64;
+
+    pub fn new(at: OffsetDateTime, action: AdminAction, address: &str) -> Self {
+        Self {
+            at,
+            action,
+            address: address.chars().take(Self::MAX_ADDRESS).collect(),
+        }
+    }
+}
+
+/// How long the audit log keeps a line.
+pub const ADMIN_AUDIT_RETENTION: Duration = Duration::days(365);
+
 /// How long admin sessions last and how many wrong passwords are tolerated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdminPolicy {
@@ -118,6 +185,20 @@ mod tests {
             &reset,
             "a new hash in the environment resets the console's"
         );
+    }
+
+    #[test]
+    fn audit_actions_round_trip_by_name_and_addresses_are_bounded() {
+        for action in AdminAction::ALL {
+            assert_eq!(AdminAction::parse(action.as_str()), Some(action));
+            assert!(!action.describe().is_empty());
+        }
+        assert_eq!(AdminAction::parse("deleted_everything"), None);
+        let t0 = datetime!(2026-11-27 09:00 UTC);
+        let entry = AdminAuditEntry::new(t0, AdminAction::SignedIn, &"a".repeat(65));
+        assert_eq!(entry.address.chars().count(), 64);
+        let entry = AdminAuditEntry::new(t0, AdminAction::SignedIn, "203.0.113.7");
+        assert_eq!(entry.address, "203.0.113.7");
     }
 
     #[test]

@@ -15,7 +15,10 @@ pub mod password;
 pub mod session;
 pub mod user;
 
-pub use admin::{AdminPolicy, AdminSession, StoredAdminPassword};
+pub use admin::{
+    AdminAction, AdminAuditEntry, AdminPolicy, AdminSession, StoredAdminPassword,
+    ADMIN_AUDIT_RETENTION,
+};
 pub use budget::{BudgetPolicy, BudgetWindow};
 pub use code::{
     AttemptVerdict, CodeFormatError, CodeHash, CodePolicy, CodeRecord, SendRefused,

@@ -53,6 +53,10 @@ impl Pages {
                 "admin_password.html",
                 include_str!("../templates/admin_password.html"),
             ),
+            (
+                "admin_audit.html",
+                include_str!("../templates/admin_audit.html"),
+            ),
         ])?;
         Ok(Self { tera })
     }

@@ -3,10 +3,11 @@
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    Account, AccountId, AdminSession, Audience, AuthorizationCode, ClientId, CodeRecord,
-    Conversation, ConversationCursor, ConversationId, Email, ExportLink, GrantId, GrantSummary,
-    Identity, ManagementToken, OAuthClient, OAuthState, OnboardingToken, ProviderId, RefreshToken,
-    Sealed, SealedTokens, Session, SessionId, StoredAdminPassword, TokenHash, User, UserId,
+    Account, AccountId, AdminAuditEntry, AdminSession, Audience, AuthorizationCode, ClientId,
+    CodeRecord, Conversation, ConversationCursor, ConversationId, Email, ExportLink, GrantId,
+    GrantSummary, Identity, ManagementToken, OAuthClient, OAuthState, OnboardingToken, ProviderId,
+    RefreshToken, Sealed, SealedTokens, Session, SessionId, StoredAdminPassword, TokenHash, User,
+    UserId,
 };
 use time::OffsetDateTime;
 
@@ -321,6 +322,8 @@ pub struct PurgeReport {
     pub unused_clients: u64,
     /// Admin console sessions that expired.
     pub admin_sessions: u64,
+    /// Admin audit log lines older than [`gptgate_domain::ADMIN_AUDIT_RETENTION`].
+    pub admin_audit_entries: u64,
 }
 
 /// The admin console's sessions and the password set in it.
@@ -346,6 +349,13 @@ pub trait AdminRepository: Send + Sync {
         &self,
         password: &StoredAdminPassword,
     ) -> Result<(), StorageError>;
+
+    /// Adds a line to the admin audit log.
+    async fn record_admin_action(&self, entry: &AdminAuditEntry) -> Result<(), StorageError>;
+
+    /// The newest `limit` lines of the audit log, newest first (lines of one instant in the
+    /// reverse of their recording).
+    async fn admin_actions(&self, limit: usize) -> Result<Vec<AdminAuditEntry>, StorageError>;
 }
 
 /// Removes rows nobody can use any more.

@@ -94,7 +94,10 @@ async fn the_right_password_opens_a_session_of_eight_hours_exactly() {
         .log_in(&secret(PASSWORD), "10.0.0.1")
         .await
         .unwrap();
-    c.console.log_out(token.expose_secret()).await.unwrap();
+    c.console
+        .log_out(token.expose_secret(), "10.0.0.1")
+        .await
+        .unwrap();
     for t in [token.expose_secret(), "never-issued", ""] {
         assert!(matches!(
             c.console.session(t).await,
@@ -275,4 +278,67 @@ async fn a_store_that_is_down_is_an_error_not_a_wrong_password() {
         c.console.session(token.expose_secret()).await,
         Err(AdminAuthError::Storage(_))
     ));
+}
+
+#[tokio::test]
+async fn the_audit_log_says_who_did_what_from_where_and_never_a_password() {
+    use gptgate_domain::AdminAction;
+    let c = console();
+    assert!(matches!(
+        c.console
+            .log_in(&secret("hunter2 hunter2"), "192.0.2.66")
+            .await,
+        Err(AdminLoginError::WrongPassword)
+    ));
+    c.clock.advance(Duration::seconds(1));
+    let token = c
+        .console
+        .log_in(&secret(PASSWORD), "192.0.2.1")
+        .await
+        .unwrap();
+    c.clock.advance(Duration::seconds(1));
+    let new = NewPassword::parse("a much better passphrase").unwrap();
+    c.console
+        .change_password(&secret(PASSWORD), &new, "192.0.2.1")
+        .await
+        .unwrap();
+    c.clock.advance(Duration::seconds(1));
+    let again = c
+        .console
+        .log_in(&secret("a much better passphrase"), "192.0.2.1")
+        .await
+        .unwrap();
+    c.clock.advance(Duration::seconds(1));
+    c.console
+        .log_out(again.expose_secret(), "192.0.2.1")
+        .await
+        .unwrap();
+    // Signing out of a session that has ended records nothing.
+    c.console
+        .log_out(token.expose_secret(), "192.0.2.1")
+        .await
+        .unwrap();
+    // Refused before any check (locked out): not recorded, so a flood cannot fill the log.
+    for _ in 0..12 {
+        let _ = c.console.log_in(&secret("guess"), "198.51.100.9").await;
+    }
+    let audit = c.console.audit(100).await.unwrap();
+    let lines: Vec<(AdminAction, &str)> = audit
+        .iter()
+        .map(|e| (e.action, e.address.as_str()))
+        .collect();
+    assert_eq!(lines.len(), 5 + 10);
+    assert_eq!(
+        lines[10..],
+        [
+            (AdminAction::SignedOut, "192.0.2.1"),
+            (AdminAction::SignedIn, "192.0.2.1"),
+            (AdminAction::PasswordChanged, "192.0.2.1"),
+            (AdminAction::SignedIn, "192.0.2.1"),
+            (AdminAction::WrongPassword, "192.0.2.66"),
+        ]
+    );
+    assert!(lines[..10]
+        .iter()
+        .all(|l| *l == (AdminAction::WrongPassword, "198.51.100.9")));
 }

@@ -155,11 +155,13 @@ pub fn conversation_checks<S: ?Sized + ConversationStore>() -> Vec<(&'static str
     ]
 }
 
-/// The admin console's checks: sessions found and ended once; a new password ends them all.
+/// The admin console's checks: sessions found and ended once; a new password ends them all;
+/// the audit log, newest first.
 pub fn admin_checks<S: ?Sized + AdminStore>() -> Vec<(&'static str, Check<S>)> {
     checks![
         an_admin_session_round_trips_and_ends_once,
         replacing_the_admin_password_ends_every_admin_session,
+        the_audit_log_lists_the_newest_lines_first,
     ]
 }
 

@@ -147,14 +147,7 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         Err(answer) => return answer,
     };
     let mut context = tera::Context::new();
-    context.insert(
-        "until",
-        &session
-            .expires_at
-            .format(&Rfc3339)
-            .map(|t| t.replace('T', " ").trim_end_matches('Z').to_owned())
-            .unwrap_or_default(),
-    );
+    context.insert("until", &shown(session.expires_at));
     context.insert("notice", &Option::<&str>::None);
     super::form_page(
         &state,
@@ -164,6 +157,52 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         &purpose(&token),
         ADMIN_PAGE_CSP,
     )
+}
+
+/// How many audit lines the page shows.
+const AUDIT_PAGE: usize = 200;
+
+/// A time as the console shows it: `2026-11-27 09:00:00` (UTC).
+fn shown(at: time::OffsetDateTime) -> String {
+    at.format(&Rfc3339)
+        .map(|t| {
+            t.replace('T', " ")
+                .trim_end_matches('Z')
+                .split('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// `GET /admin/audit`: the audit log, newest first.
+#[get("/admin/audit")]
+pub async fn audit(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Err(answer) = signed_in(&state, &req).await {
+        return answer;
+    }
+    let entries = match state.admin.audit(AUDIT_PAGE).await {
+        Ok(entries) => entries,
+        Err(e) => return unavailable(&state, &req, e),
+    };
+    let rows: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "at": shown(e.at),
+                "what": e.action.describe(),
+                "address": e.address,
+            })
+        })
+        .collect();
+    let mut context = tera::Context::new();
+    context.insert("entries", &rows);
+    context.insert("limit", &AUDIT_PAGE);
+    state
+        .documents
+        .pages
+        .page(StatusCode::OK, "admin_audit.html", &context, ADMIN_PAGE_CSP)
 }
 
 /// `GET /admin/login`: the sign-in form (the console when already signed in).
@@ -277,7 +316,7 @@ pub async fn log_out(
     {
         return forbidden(&state, &req, why);
     }
-    if let Err(e) = state.admin.log_out(&token).await {
+    if let Err(e) = state.admin.log_out(&token, &address(&req)).await {
         return unavailable(&state, &req, e);
     }
     let mut response = see_other("/admin/login");

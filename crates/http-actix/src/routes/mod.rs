@@ -72,6 +72,7 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/admin/logout", "POST"),
     ("/admin/password", "GET"),
     ("/admin/password", "POST"),
+    ("/admin/audit", "GET"),
 ];
 
 /// The answer for a request no route took: 405 with `Allow` when the path exists with other
@@ -155,7 +156,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(admin::log_in)
         .service(admin::log_out)
         .service(admin::password_page)
-        .service(admin::change_password);
+        .service(admin::change_password)
+        .service(admin::audit);
 }
 
 /// `{"success": true, "message": "..."}`.

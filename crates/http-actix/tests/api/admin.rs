@@ -269,3 +269,26 @@ async fn changing_the_password_ends_every_session() {
     assert_eq!(sign_in(&browser, PASSWORD).await.status(), 401);
     assert_eq!(sign_in(&browser, twelve).await.status(), 303);
 }
+
+#[tokio::test]
+async fn the_audit_log_page_lists_what_was_done_from_where_and_no_password() {
+    let app = console().await;
+    let browser = Browser::new(&app.address);
+    assert_eq!(location(&browser.get("/admin/audit").await), "/admin/login");
+    assert_eq!(
+        sign_in(&browser, "hunter2 hunter2 hunter2").await.status(),
+        401
+    );
+    app.clock.advance(Duration::seconds(1));
+    assert_eq!(sign_in(&browser, PASSWORD).await.status(), 303);
+    let (status, page) = browser.open("/admin/audit").await;
+    assert_eq!(status, 200, "{page}");
+    let signed_in = page.find("Signed in").expect("a sign-in line");
+    let wrong = page.find("Wrong password").expect("a wrong-password line");
+    assert!(signed_in < wrong, "newest first: {page}");
+    assert!(page.contains("127.0.0.1"), "from where: {page}");
+    assert!(page.contains("2026-01-01 12:00:01"), "when: {page}");
+    for secret in [PASSWORD, "hunter2"] {
+        assert!(!page.contains(secret), "{secret} in {page}");
+    }
+}

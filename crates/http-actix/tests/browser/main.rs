@@ -908,6 +908,17 @@ async fn an_operator_signs_in_to_the_admin_console_in_a_real_browser() {
         .await
         .unwrap();
 
+    click(&chromium, "#audit-log").await;
+    let page = text_once_it_shows(&chromium, "Audit log").await;
+    assert!(
+        page.contains("Signed in") && page.contains("Wrong password"),
+        "{page}"
+    );
+    assert!(!page.contains("not the password"));
+    chromium
+        .goto(format!("{}/admin", app.address))
+        .await
+        .unwrap();
     click(&chromium, "#change-password").await;
     text_once_it_shows(&chromium, "Change the admin password").await;
     type_into("current", "correct horse battery staple").await;

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use gptgate_domain::{
-    AdminPolicy, AdminSession, BudgetPolicy, NewPassword, PasswordHash, StoredAdminPassword,
+    AdminAction, AdminAuditEntry, AdminPolicy, AdminSession, BudgetPolicy, NewPassword,
+    PasswordHash, StoredAdminPassword,
 };
 use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
@@ -121,12 +122,30 @@ impl AdminConsole {
         }
         if !self.ports.passwords.verify(password, &hash).await {
             tracing::warn!("admin sign-in with a wrong password");
+            self.record(AdminAction::WrongPassword, address).await?;
             return Err(AdminLoginError::WrongPassword);
         }
         for (key, policy) in &budgets {
             self.give_back(key, *policy, now).await?;
         }
         Ok(hash)
+    }
+
+    /// Adds `action` from `address` to the audit log.
+    async fn record(&self, action: AdminAction, address: &str) -> Result<(), StorageError> {
+        self.ports
+            .store
+            .record_admin_action(&AdminAuditEntry::new(
+                self.ports.clock.now(),
+                action,
+                address,
+            ))
+            .await
+    }
+
+    /// The newest `limit` lines of the audit log.
+    pub async fn audit(&self, limit: usize) -> Result<Vec<AdminAuditEntry>, StorageError> {
+        self.ports.store.admin_actions(limit).await
     }
 
     async fn take(
@@ -175,6 +194,7 @@ impl AdminConsole {
         let (token, hash) = self.ports.tokens.mint().map_err(InternalError::new)?;
         let session = self.policy.open(hash, self.ports.clock.now());
         self.ports.store.create_admin_session(&session).await?;
+        self.record(AdminAction::SignedIn, address).await?;
         tracing::info!("admin signed in");
         Ok(token)
     }
@@ -194,14 +214,15 @@ impl AdminConsole {
         Ok(session)
     }
 
-    /// Ends the session of `token` (nothing if there is none).
-    pub async fn log_out(&self, token: &str) -> Result<(), StorageError> {
+    /// Ends the session of `token` (nothing if there is none), from `address`.
+    pub async fn log_out(&self, token: &str, address: &str) -> Result<(), StorageError> {
         if self
             .ports
             .store
             .end_admin_session(&self.ports.tokens.hash(token))
             .await?
         {
+            self.record(AdminAction::SignedOut, address).await?;
             tracing::info!("admin signed out");
         }
         Ok(())
@@ -227,6 +248,7 @@ impl AdminConsole {
                 replaces: configured,
             })
             .await?;
+        self.record(AdminAction::PasswordChanged, address).await?;
         tracing::info!("admin password changed; every admin session ended");
         Ok(())
     }

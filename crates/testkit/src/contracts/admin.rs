@@ -1,6 +1,8 @@
 use std::sync::Arc;
 
-use gptgate_domain::{AdminPolicy, PasswordHash, StoredAdminPassword, TokenHash};
+use gptgate_domain::{
+    AdminAction, AdminAuditEntry, AdminPolicy, PasswordHash, StoredAdminPassword, TokenHash,
+};
 use time::Duration;
 
 use super::fixtures::T0;
@@ -69,4 +71,52 @@ pub async fn replacing_the_admin_password_ends_every_admin_session<S: ?Sized + A
         store.find_admin_session(&later.token_hash).await.unwrap(),
         None
     );
+}
+
+pub async fn the_audit_log_lists_the_newest_lines_first<S: ?Sized + AdminStore>(store: Arc<S>) {
+    assert!(store.admin_actions(10).await.unwrap().is_empty());
+    let lines = [
+        (T0, AdminAction::SignedIn, "192.0.2.1"),
+        (
+            T0 + Duration::minutes(2),
+            AdminAction::WrongPassword,
+            "192.0.2.66",
+        ),
+        // Two of one instant: the one recorded later comes first.
+        (
+            T0 + Duration::minutes(1),
+            AdminAction::PasswordChanged,
+            "192.0.2.1",
+        ),
+        (
+            T0 + Duration::minutes(1),
+            AdminAction::SignedOut,
+            "2001:db8::1",
+        ),
+    ];
+    for (at, action, address) in lines {
+        store
+            .record_admin_action(&AdminAuditEntry::new(at, action, address))
+            .await
+            .unwrap();
+    }
+    let listed: Vec<(AdminAction, String)> = store
+        .admin_actions(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.action, e.address))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (AdminAction::WrongPassword, "192.0.2.66".to_owned()),
+            (AdminAction::SignedOut, "2001:db8::1".to_owned()),
+            (AdminAction::PasswordChanged, "192.0.2.1".to_owned()),
+            (AdminAction::SignedIn, "192.0.2.1".to_owned()),
+        ]
+    );
+    let newest = store.admin_actions(1).await.unwrap();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].at, T0 + Duration::minutes(2));
 }

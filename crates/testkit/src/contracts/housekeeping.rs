@@ -226,6 +226,18 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
     for s in [&ended, &ending] {
         store.create_admin_session(s).await.unwrap();
     }
+    // Audit lines are kept a year: one older (purged), one of exactly a year ago (kept).
+    let kept_from = before - gptgate_domain::ADMIN_AUDIT_RETENTION;
+    for at in [kept_from - time::Duration::seconds(1), kept_from] {
+        store
+            .record_admin_action(&gptgate_domain::AdminAuditEntry::new(
+                at,
+                gptgate_domain::AdminAction::SignedIn,
+                "192.0.2.1",
+            ))
+            .await
+            .unwrap();
+    }
 
     let report = store.purge(before).await.unwrap();
     assert_eq!(
@@ -242,8 +254,12 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
             grants: 1,
             unused_clients: 1,
             admin_sessions: 1,
+            admin_audit_entries: 1,
         }
     );
+    let audit = store.admin_actions(10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].at, kept_from);
     assert_eq!(
         store.find_admin_session(&ended.token_hash).await.unwrap(),
         None

@@ -58,6 +58,8 @@ struct State {
     audiences: HashMap<GrantId, gptgate_domain::Audience>,
     admin_sessions: HashMap<TokenHash, gptgate_domain::AdminSession>,
     admin_password: Option<gptgate_domain::StoredAdminPassword>,
+    /// In recording order.
+    admin_audit: Vec<gptgate_domain::AdminAuditEntry>,
 }
 
 impl State {
@@ -978,6 +980,26 @@ impl gptgate_ports::AdminRepository for InMemoryStore {
         state.admin_sessions.clear();
         Ok(())
     }
+
+    async fn record_admin_action(
+        &self,
+        entry: &gptgate_domain::AdminAuditEntry,
+    ) -> Result<(), StorageError> {
+        self.lock()?.admin_audit.push(entry.clone());
+        Ok(())
+    }
+
+    async fn admin_actions(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<gptgate_domain::AdminAuditEntry>, StorageError> {
+        let state = self.lock()?;
+        let mut entries: Vec<_> = state.admin_audit.iter().rev().cloned().collect();
+        // Newest first; of one instant, the later recorded first (a stable sort keeps that).
+        entries.sort_by_key(|e| std::cmp::Reverse(e.at));
+        entries.truncate(limit);
+        Ok(entries)
+    }
 }
 
 #[async_trait]
@@ -1067,6 +1089,12 @@ impl Housekeeping for InMemoryStore {
                 (len - state.clients.len()) as u64
             },
             admin_sessions: count(&mut state.admin_sessions, |s| s.expires_at >= before),
+            admin_audit_entries: {
+                let kept_from = before - gptgate_domain::ADMIN_AUDIT_RETENTION;
+                let len = state.admin_audit.len();
+                state.admin_audit.retain(|e| e.at >= kept_from);
+                (len - state.admin_audit.len()) as u64
+            },
         })
     }
 
