@@ -3,13 +3,15 @@
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    AdminAction, AdminAuditEntry, AdminSession, PasswordHash, StoredAdminPassword, TokenHash,
+    AccountCount, AccountStatus, AdminAction, AdminAuditEntry, AdminOverview, AdminSession,
+    PasswordHash, ProviderId, StoredAdminPassword, TokenHash,
 };
 use gptgate_ports::{AdminRepository, StorageError};
 use sqlx::FromRow;
 use tracing::instrument;
 
-use crate::dialect::{corrupt, from_time, storage, time, Store, Time};
+use crate::dialect::{corrupt, from_time, storage, time, Store, Time, BYTE_ORDER};
+use time::OffsetDateTime;
 
 #[derive(FromRow)]
 struct AdminSessionRow {
@@ -151,5 +153,52 @@ impl AdminRepository for Store {
                 })
             })
             .collect()
+    }
+
+    #[instrument(skip_all)]
+    async fn admin_overview(&self, since: OffsetDateTime) -> Result<AdminOverview, StorageError> {
+        let count = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(self.reads())
+                .await
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(storage)
+        };
+        let users = count("SELECT COUNT(*) FROM users").await?;
+        let conversations = count("SELECT COUNT(*) FROM conversations").await?;
+        let code_addresses = sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM verification_codes WHERE last_sent_at >= $1",
+        )
+        .bind(time(since))
+        .fetch_one(self.reads())
+        .await
+        .map_err(storage)?;
+        let rows: Vec<(String, String, bool, i64)> = sqlx::query_as(&format!(
+            "SELECT provider, status, enabled, COUNT(*) FROM accounts \
+             GROUP BY provider, status, enabled \
+             ORDER BY provider {BYTE_ORDER}, status {BYTE_ORDER}, enabled DESC"
+        ))
+        .fetch_all(self.reads())
+        .await
+        .map_err(storage)?;
+        let accounts = rows
+            .into_iter()
+            .map(|(provider, status, enabled, n)| {
+                Ok(AccountCount {
+                    provider: ProviderId::parse(&provider)
+                        .map_err(|_| corrupt("unknown provider in accounts"))?,
+                    status: AccountStatus::parse(&status)
+                        .ok_or_else(|| corrupt("unknown account status"))?,
+                    enabled,
+                    count: u64::try_from(n).unwrap_or(0),
+                })
+            })
+            .collect::<Result<_, StorageError>>()?;
+        Ok(AdminOverview {
+            users,
+            conversations,
+            accounts,
+            code_addresses: u64::try_from(code_addresses).unwrap_or(0),
+        })
     }
 }

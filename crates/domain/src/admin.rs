@@ -2,7 +2,7 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::{BudgetPolicy, PasswordHash, TokenHash};
+use crate::{AccountStatus, BudgetPolicy, PasswordHash, ProviderId, TokenHash};
 
 /// A signed-in admin browser: the cookie's token, kept as its SHA-256; it ends at
 /// `expires_at` however active it is (absolute, ASVS 3.3.2).
@@ -106,6 +106,27 @@ impl AdminAuditEntry {
             address: address.chars().take(Self::MAX_ADDRESS).collect(),
         }
     }
+}
+
+/// Connected accounts of one provider in one state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountCount {
+    pub provider: ProviderId,
+    pub status: AccountStatus,
+    pub enabled: bool,
+    pub count: u64,
+}
+
+/// What the console's first page shows of the server's use.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AdminOverview {
+    pub users: u64,
+    pub conversations: u64,
+    /// By provider name, then status name, then on before off; only the non-empty ones.
+    pub accounts: Vec<AccountCount>,
+    /// Addresses sent a sign-in code since the start of the day asked about (each counted once,
+    /// by its latest code).
+    pub code_addresses: u64,
 }
 
 /// How long the audit log keeps a line.

@@ -16,8 +16,8 @@ pub mod session;
 pub mod user;
 
 pub use admin::{
-    AdminAction, AdminAuditEntry, AdminPolicy, AdminSession, StoredAdminPassword,
-    ADMIN_AUDIT_RETENTION,
+    AccountCount, AdminAction, AdminAuditEntry, AdminOverview, AdminPolicy, AdminSession,
+    StoredAdminPassword, ADMIN_AUDIT_RETENTION,
 };
 pub use budget::{BudgetPolicy, BudgetWindow};
 pub use code::{

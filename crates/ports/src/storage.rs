@@ -356,6 +356,13 @@ pub trait AdminRepository: Send + Sync {
     /// The newest `limit` lines of the audit log, newest first (lines of one instant in the
     /// reverse of their recording).
     async fn admin_actions(&self, limit: usize) -> Result<Vec<AdminAuditEntry>, StorageError>;
+
+    /// How many users, conversations and accounts there are, and how many addresses were last
+    /// sent a sign-in code at `since` or later.
+    async fn admin_overview(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<gptgate_domain::AdminOverview, StorageError>;
 }
 
 /// Removes rows nobody can use any more.

@@ -342,3 +342,45 @@ async fn the_audit_log_says_who_did_what_from_where_and_never_a_password() {
         .iter()
         .all(|l| *l == (AdminAction::WrongPassword, "198.51.100.9")));
 }
+
+#[tokio::test]
+async fn the_overview_counts_codes_sent_since_midnight_utc() {
+    use gptgate_domain::{CodeRecord, Email};
+    use gptgate_ports::VerificationCodeRepository;
+    let c = console();
+    // The fake clock starts at 12:00 UTC: a code at 00:00 counts, one at 23:59:59 the day
+    // before does not.
+    let midnight = c.clock.now_at_midnight();
+    for (name, at) in [
+        ("before", midnight - Duration::seconds(1)),
+        ("at", midnight),
+    ] {
+        let email = Email::parse(&format!("{name}@example.com")).unwrap();
+        let record = CodeRecord {
+            email: email.clone(),
+            code_hash: None,
+            expires_at: at + Duration::minutes(10),
+            attempts: 0,
+            last_sent_at: at,
+            send_window_started_at: at,
+            sends_in_window: 1,
+            attempt_window_started_at: at,
+            attempts_in_window: 0,
+        };
+        c.store
+            .update_code(&email, &mut |_| Some(record.clone()))
+            .await
+            .unwrap();
+    }
+    assert_eq!(c.console.overview().await.unwrap().code_addresses, 1);
+}
+
+trait Midnight {
+    fn now_at_midnight(&self) -> time::OffsetDateTime;
+}
+
+impl Midnight for FakeClock {
+    fn now_at_midnight(&self) -> time::OffsetDateTime {
+        gptgate_ports::Clock::now(self).replace_time(time::Time::MIDNIGHT)
+    }
+}

@@ -208,6 +208,7 @@ pub fn whole_store_checks() -> Vec<(&'static str, Check)> {
         deleting_a_client_or_a_user_takes_their_grants_along,
         a_users_live_grants_are_listed_with_their_apps,
         nothing_more_is_issued_from_a_revoked_grant,
+        the_overview_counts_what_the_server_holds,
     ]
 }
 

@@ -146,8 +146,25 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         Ok(signed_in) => signed_in,
         Err(answer) => return answer,
     };
+    let overview = match state.admin.overview().await {
+        Ok(overview) => overview,
+        Err(e) => return unavailable(&state, &req, e),
+    };
     let mut context = tera::Context::new();
     context.insert("until", &shown(session.expires_at));
+    context.insert(
+        "overview",
+        &serde_json::json!({
+            "users": overview.users,
+            "conversations": overview.conversations,
+            "codes": overview.code_addresses,
+            "accounts": overview.accounts.iter().map(|a| serde_json::json!({
+                "provider": a.provider.display_name(),
+                "status": account_state(a.status, a.enabled),
+                "count": a.count,
+            })).collect::<Vec<_>>(),
+        }),
+    );
     context.insert("notice", &Option::<&str>::None);
     super::form_page(
         &state,
@@ -157,6 +174,21 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         &purpose(&token),
         ADMIN_PAGE_CSP,
     )
+}
+
+/// An account count's state, for people.
+fn account_state(status: gptgate_domain::AccountStatus, enabled: bool) -> String {
+    use gptgate_domain::AccountStatus;
+    let base = match status {
+        AccountStatus::Active => "working",
+        AccountStatus::ReauthRequired => "must be connected again",
+        AccountStatus::Revoked => "revoked",
+    };
+    match (status, enabled) {
+        (AccountStatus::Active, false) => "turned off by its user".to_owned(),
+        (_, false) => format!("{base}, turned off"),
+        _ => base.to_owned(),
+    }
 }
 
 /// How many audit lines the page shows.
@@ -417,5 +449,39 @@ pub async fn change_password(
             Some("The current password is not right. Nothing was changed."),
         ),
         Err(e) => login_refused(&state, &req, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gptgate_domain::AccountStatus;
+
+    #[test]
+    fn account_states_read_as_people_say_them() {
+        for (status, enabled, text) in [
+            (AccountStatus::Active, true, "working"),
+            (AccountStatus::Active, false, "turned off by its user"),
+            (
+                AccountStatus::ReauthRequired,
+                true,
+                "must be connected again",
+            ),
+            (
+                AccountStatus::ReauthRequired,
+                false,
+                "must be connected again, turned off",
+            ),
+            (AccountStatus::Revoked, true, "revoked"),
+            (AccountStatus::Revoked, false, "revoked, turned off"),
+        ] {
+            assert_eq!(account_state(status, enabled), text);
+        }
+    }
+
+    #[test]
+    fn times_show_to_the_second_in_utc() {
+        let at = time::macros::datetime!(2026-11-27 09:05:03.123456 UTC);
+        assert_eq!(shown(at), "2026-11-27 09:05:03");
     }
 }

@@ -292,3 +292,33 @@ async fn the_audit_log_page_lists_what_was_done_from_where_and_no_password() {
         assert!(!page.contains(secret), "{secret} in {page}");
     }
 }
+
+#[tokio::test]
+async fn the_console_shows_what_the_server_holds() {
+    let app = console().await;
+    let token = app.sign_in("ann@example.com").await;
+    app.post(
+        "/conversations",
+        &serde_json::json!({ "token": token, "summary": "Ser and estar" }),
+    )
+    .await;
+    let browser = Browser::new(&app.address);
+    let _ = sign_in(&browser, PASSWORD).await;
+    let (status, page) = browser.open("/admin").await;
+    assert_eq!(status, 200);
+    for (id, value) in [
+        ("users", "1"),
+        ("conversations", "1"),
+        ("codes", "1 address"),
+    ] {
+        assert!(
+            page.contains(&format!("<dd id=\"{id}\">{value}</dd>")),
+            "{id} = {value}: {page}"
+        );
+    }
+    assert!(page.contains("id=\"no-accounts\""), "{page}");
+    assert!(
+        !page.contains("ann@example.com"),
+        "no personal data on the overview"
+    );
+}

@@ -143,6 +143,12 @@ impl AdminConsole {
             .await
     }
 
+    /// What the server holds, and the addresses sent a code since midnight (UTC).
+    pub async fn overview(&self) -> Result<gptgate_domain::AdminOverview, StorageError> {
+        let today = self.ports.clock.now().replace_time(time::Time::MIDNIGHT);
+        self.ports.store.admin_overview(today).await
+    }
+
     /// The newest `limit` lines of the audit log.
     pub async fn audit(&self, limit: usize) -> Result<Vec<AdminAuditEntry>, StorageError> {
         self.ports.store.admin_actions(limit).await

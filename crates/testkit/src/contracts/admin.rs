@@ -120,3 +120,81 @@ pub async fn the_audit_log_lists_the_newest_lines_first<S: ?Sized + AdminStore>(
     assert_eq!(newest.len(), 1);
     assert_eq!(newest[0].at, T0 + Duration::minutes(2));
 }
+
+/// The overview counts users, conversations, accounts by provider, status and on/off, and the
+/// addresses last sent a code at the start of the day or later.
+pub async fn the_overview_counts_what_the_server_holds(store: Arc<dyn super::Store>) {
+    use gptgate_domain::{AccountCount, AccountStatus, CodeRecord, ProviderId};
+
+    use super::accounts::account;
+    use super::conversations::conversation;
+    use super::fixtures::{email, user};
+
+    let empty = store.admin_overview(T0).await.unwrap();
+    assert_eq!(empty, gptgate_domain::AdminOverview::default());
+
+    let ann = user(store.as_ref(), 1).await;
+    let bob = user(store.as_ref(), 2).await;
+    for (n, who) in [(1, ann), (2, ann), (3, bob)] {
+        store
+            .save_conversation(&conversation(who, n, T0))
+            .await
+            .unwrap();
+    }
+    let mut off = account(ann, 2, ProviderId::Gmail, "home");
+    off.enabled = false;
+    let mut gone = account(bob, 3, ProviderId::Gmail, "work");
+    gone.status = AccountStatus::ReauthRequired;
+    for a in [
+        account(ann, 1, ProviderId::Gmail, "work"),
+        off,
+        gone,
+        account(ann, 4, ProviderId::Linear, "work"),
+        account(bob, 5, ProviderId::Linear, "work"),
+    ] {
+        store.upsert_account(&a).await.unwrap();
+    }
+    // Codes last sent a second before the day began, at its start, and later.
+    for (name, at) in [
+        ("early", T0 - Duration::seconds(1)),
+        ("start", T0),
+        ("later", T0 + Duration::hours(3)),
+    ] {
+        let address = email(name);
+        let record = CodeRecord {
+            email: address.clone(),
+            code_hash: None,
+            expires_at: at + Duration::minutes(10),
+            attempts: 0,
+            last_sent_at: at,
+            send_window_started_at: at,
+            sends_in_window: 1,
+            attempt_window_started_at: at,
+            attempts_in_window: 0,
+        };
+        store
+            .update_code(&address, &mut |_| Some(record.clone()))
+            .await
+            .unwrap();
+    }
+
+    let overview = store.admin_overview(T0).await.unwrap();
+    assert_eq!(overview.users, 2);
+    assert_eq!(overview.conversations, 3);
+    assert_eq!(overview.code_addresses, 2);
+    let count = |provider, status, enabled, count| AccountCount {
+        provider,
+        status,
+        enabled,
+        count,
+    };
+    assert_eq!(
+        overview.accounts,
+        [
+            count(ProviderId::Gmail, AccountStatus::Active, true, 1),
+            count(ProviderId::Gmail, AccountStatus::Active, false, 1),
+            count(ProviderId::Gmail, AccountStatus::ReauthRequired, true, 1),
+            count(ProviderId::Linear, AccountStatus::Active, true, 2),
+        ]
+    );
+}

@@ -1000,6 +1000,40 @@ impl gptgate_ports::AdminRepository for InMemoryStore {
         entries.truncate(limit);
         Ok(entries)
     }
+
+    async fn admin_overview(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<gptgate_domain::AdminOverview, StorageError> {
+        let state = self.lock()?;
+        let mut groups: std::collections::BTreeMap<(&str, &str, bool), u64> = Default::default();
+        for a in state.accounts.values() {
+            *groups
+                .entry((a.provider.as_str(), a.status.as_str(), !a.enabled))
+                .or_default() += 1;
+        }
+        let accounts = groups
+            .into_iter()
+            .filter_map(|((provider, status, disabled), count)| {
+                Some(gptgate_domain::AccountCount {
+                    provider: ProviderId::parse(provider).ok()?,
+                    status: gptgate_domain::AccountStatus::parse(status)?,
+                    enabled: !disabled,
+                    count,
+                })
+            })
+            .collect();
+        Ok(gptgate_domain::AdminOverview {
+            users: state.users.len() as u64,
+            conversations: state.conversations.len() as u64,
+            accounts,
+            code_addresses: state
+                .codes
+                .values()
+                .filter(|c| c.last_sent_at >= since)
+                .count() as u64,
+        })
+    }
 }
 
 #[async_trait]
