@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use gptgate_domain::{
     AccountCount, AccountStatus, AdminAction, AdminAuditEntry, AdminOverview, AdminSession,
-    PasswordHash, ProviderId, StoredAdminPassword, TokenHash,
+    PasswordHash, PrivacySettings, ProviderId, StoredAdminPassword, TokenHash,
 };
 use gptgate_ports::{AdminRepository, StorageError};
 use sqlx::FromRow;
@@ -153,6 +153,44 @@ impl AdminRepository for Store {
                 })
             })
             .collect()
+    }
+
+    #[instrument(skip_all)]
+    async fn privacy_settings(&self) -> Result<PrivacySettings, StorageError> {
+        let row: Option<(i32, bool)> = sqlx::query_as(
+            "SELECT retention_days, zero_retention FROM privacy_settings WHERE id = 1",
+        )
+        .fetch_optional(self.reads())
+        .await
+        .map_err(storage)?;
+        match row {
+            None => Ok(PrivacySettings::default()),
+            Some((days, zero)) => u32::try_from(days)
+                .ok()
+                .and_then(|days| PrivacySettings::new(days, zero).ok())
+                .ok_or_else(|| corrupt("stored retention out of range")),
+        }
+    }
+
+    #[instrument(skip_all)]
+    async fn set_privacy_settings(
+        &self,
+        settings: &PrivacySettings,
+        at: OffsetDateTime,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO privacy_settings (id, retention_days, zero_retention, changed_at) \
+             VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET \
+             retention_days = excluded.retention_days, zero_retention = excluded.zero_retention, \
+             changed_at = excluded.changed_at",
+        )
+        .bind(i32::try_from(settings.retention_days).unwrap_or(i32::MAX))
+        .bind(settings.zero_retention)
+        .bind(time(at))
+        .execute(self.writes())
+        .await
+        .map_err(storage)?;
+        Ok(())
     }
 
     #[instrument(skip_all)]

@@ -122,4 +122,17 @@ impl Housekeeping for Store {
         .map_err(storage)?;
         Ok(done.rows_affected() > 0)
     }
+
+    #[instrument(skip_all)]
+    async fn delete_conversations_saved_before(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<u64, StorageError> {
+        let done = sqlx::query("DELETE FROM conversations WHERE updated_at < $1")
+            .bind(time(before))
+            .execute(self.writes())
+            .await
+            .map_err(storage)?;
+        Ok(done.rows_affected())
+    }
 }

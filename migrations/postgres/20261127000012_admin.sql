@@ -25,3 +25,13 @@ CREATE TABLE admin_audit (
     address text NOT NULL
 );
 CREATE INDEX admin_audit_at ON admin_audit (at);
+
+-- The operator's privacy settings: conversations kept so many days after their last save
+-- (0 = until deleted), and zero retention (no conversation is saved at all).
+CREATE TABLE privacy_settings (
+    id             smallint PRIMARY KEY CHECK (id = 1),
+    retention_days integer NOT NULL CHECK (retention_days >= 0),
+    zero_retention boolean NOT NULL,
+    changed_at     timestamptz NOT NULL
+);
+CREATE INDEX conversations_updated_at ON conversations (updated_at);

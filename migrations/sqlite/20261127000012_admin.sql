@@ -25,3 +25,13 @@ CREATE TABLE admin_audit (
     address TEXT NOT NULL
 ) STRICT;
 CREATE INDEX admin_audit_at ON admin_audit (at);
+
+-- The operator's privacy settings: conversations kept so many days after their last save
+-- (0 = until deleted), and zero retention (no conversation is saved at all).
+CREATE TABLE privacy_settings (
+    id             INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+    retention_days INTEGER NOT NULL CHECK (retention_days >= 0),
+    zero_retention INTEGER NOT NULL CHECK (zero_retention IN (0, 1)),
+    changed_at     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX conversations_updated_at ON conversations (updated_at);

@@ -52,14 +52,16 @@ pub enum AdminAction {
     WrongPassword,
     SignedOut,
     PasswordChanged,
+    PrivacyChanged,
 }
 
 impl AdminAction {
-    pub const ALL: [AdminAction; 4] = [
+    pub const ALL: [AdminAction; 5] = [
         Self::SignedIn,
         Self::WrongPassword,
         Self::SignedOut,
         Self::PasswordChanged,
+        Self::PrivacyChanged,
     ];
 
     /// The stable name stored.
@@ -69,6 +71,7 @@ impl AdminAction {
             Self::WrongPassword => "wrong_password",
             Self::SignedOut => "signed_out",
             Self::PasswordChanged => "password_changed",
+            Self::PrivacyChanged => "privacy_changed",
         }
     }
 
@@ -83,6 +86,7 @@ impl AdminAction {
             Self::WrongPassword => "Wrong password",
             Self::SignedOut => "Signed out",
             Self::PasswordChanged => "Changed the password (every session ended)",
+            Self::PrivacyChanged => "Changed the privacy settings",
         }
     }
 }
@@ -127,6 +131,44 @@ pub struct AdminOverview {
     /// Addresses sent a sign-in code since the start of the day asked about (each counted once,
     /// by its latest code).
     pub code_addresses: u64,
+}
+
+/// The operator's privacy settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PrivacySettings {
+    /// Conversations are deleted this many days after their last save; 0 keeps them until
+    /// their user deletes them.
+    pub retention_days: u32,
+    /// No conversation is saved at all.
+    pub zero_retention: bool,
+}
+
+/// Why privacy settings are refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "retention must be a whole number of days from 0 to {}",
+    PrivacySettings::MAX_RETENTION_DAYS
+)]
+pub struct InvalidRetention;
+
+impl PrivacySettings {
+    /// Ten years.
+    pub const MAX_RETENTION_DAYS: u32 = 3_650;
+
+    pub fn new(retention_days: u32, zero_retention: bool) -> Result<Self, InvalidRetention> {
+        if retention_days > Self::MAX_RETENTION_DAYS {
+            return Err(InvalidRetention);
+        }
+        Ok(Self {
+            retention_days,
+            zero_retention,
+        })
+    }
+
+    /// Conversations last saved before this are to be deleted at `now`; `None`: kept.
+    pub fn delete_saved_before(&self, now: OffsetDateTime) -> Option<OffsetDateTime> {
+        (self.retention_days > 0).then(|| now - Duration::days(i64::from(self.retention_days)))
+    }
 }
 
 /// How long the audit log keeps a line.
@@ -220,7 +262,8 @@ mod tests {
                 "Signed in",
                 "Wrong password",
                 "Signed out",
-                "Changed the password (every session ended)"
+                "Changed the password (every session ended)",
+                "Changed the privacy settings"
             ]
         );
         assert_eq!(AdminAction::parse("deleted_everything"), None);
@@ -229,6 +272,19 @@ mod tests {
         assert_eq!(entry.address.chars().count(), 64);
         let entry = AdminAuditEntry::new(t0, AdminAction::SignedIn, "203.0.113.7");
         assert_eq!(entry.address, "203.0.113.7");
+    }
+
+    #[test]
+    fn retention_is_0_to_3650_days_and_0_keeps_everything() {
+        let now = datetime!(2026-11-27 09:00 UTC);
+        assert_eq!(PrivacySettings::default().delete_saved_before(now), None);
+        let month = PrivacySettings::new(30, false).unwrap();
+        assert_eq!(
+            month.delete_saved_before(now),
+            Some(datetime!(2026-10-28 09:00 UTC))
+        );
+        assert!(PrivacySettings::new(3650, true).is_ok());
+        assert_eq!(PrivacySettings::new(3651, false), Err(InvalidRetention));
     }
 
     #[test]

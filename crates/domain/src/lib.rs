@@ -17,7 +17,7 @@ pub mod user;
 
 pub use admin::{
     AccountCount, AdminAction, AdminAuditEntry, AdminOverview, AdminPolicy, AdminSession,
-    StoredAdminPassword, ADMIN_AUDIT_RETENTION,
+    InvalidRetention, PrivacySettings, StoredAdminPassword, ADMIN_AUDIT_RETENTION,
 };
 pub use budget::{BudgetPolicy, BudgetWindow};
 pub use code::{

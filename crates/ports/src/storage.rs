@@ -357,6 +357,16 @@ pub trait AdminRepository: Send + Sync {
     /// reverse of their recording).
     async fn admin_actions(&self, limit: usize) -> Result<Vec<AdminAuditEntry>, StorageError>;
 
+    /// The privacy settings (the defaults, keep everything, until some are set).
+    async fn privacy_settings(&self) -> Result<gptgate_domain::PrivacySettings, StorageError>;
+
+    /// Replaces the privacy settings.
+    async fn set_privacy_settings(
+        &self,
+        settings: &gptgate_domain::PrivacySettings,
+        at: OffsetDateTime,
+    ) -> Result<(), StorageError>;
+
     /// How many users, conversations and accounts there are, and how many addresses were last
     /// sent a sign-in code at `since` or later.
     async fn admin_overview(
@@ -384,6 +394,13 @@ pub trait Housekeeping: Send + Sync {
         now: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<bool, StorageError>;
+
+    /// Deletes every conversation (of every user) last saved before `before` (the operator's
+    /// retention); how many.
+    async fn delete_conversations_saved_before(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<u64, StorageError>;
 }
 
 /// What taking an authorization code found.

@@ -162,6 +162,7 @@ pub fn admin_checks<S: ?Sized + AdminStore>() -> Vec<(&'static str, Check<S>)> {
         an_admin_session_round_trips_and_ends_once,
         replacing_the_admin_password_ends_every_admin_session,
         the_audit_log_lists_the_newest_lines_first,
+        privacy_settings_default_to_keeping_and_are_replaced,
     ]
 }
 
@@ -209,6 +210,7 @@ pub fn whole_store_checks() -> Vec<(&'static str, Check)> {
         a_users_live_grants_are_listed_with_their_apps,
         nothing_more_is_issued_from_a_revoked_grant,
         the_overview_counts_what_the_server_holds,
+        conversations_last_saved_before_a_time_are_deleted,
     ]
 }
 

@@ -198,3 +198,55 @@ pub async fn the_overview_counts_what_the_server_holds(store: Arc<dyn super::Sto
         ]
     );
 }
+
+pub async fn privacy_settings_default_to_keeping_and_are_replaced<S: ?Sized + AdminStore>(
+    store: Arc<S>,
+) {
+    use gptgate_domain::PrivacySettings;
+    assert_eq!(
+        store.privacy_settings().await.unwrap(),
+        PrivacySettings::default()
+    );
+    for settings in [
+        PrivacySettings::new(30, false).unwrap(),
+        PrivacySettings::new(PrivacySettings::MAX_RETENTION_DAYS, true).unwrap(),
+        PrivacySettings::default(),
+    ] {
+        store.set_privacy_settings(&settings, T0).await.unwrap();
+        assert_eq!(store.privacy_settings().await.unwrap(), settings);
+    }
+}
+
+/// Retention deletes every user's conversations last saved before the cutoff, and no other.
+pub async fn conversations_last_saved_before_a_time_are_deleted(store: Arc<dyn super::Store>) {
+    use super::conversations::conversation;
+    use super::fixtures::user;
+    let ann = user(store.as_ref(), 1).await;
+    let bob = user(store.as_ref(), 2).await;
+    let old = conversation(ann, 1, T0 - Duration::seconds(1));
+    let edge = conversation(bob, 2, T0);
+    let new = conversation(ann, 3, T0 + Duration::days(1));
+    for c in [&old, &edge, &new] {
+        store.save_conversation(c).await.unwrap();
+    }
+    assert_eq!(
+        store.delete_conversations_saved_before(T0).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.delete_conversations_saved_before(T0).await.unwrap(),
+        0
+    );
+    let left: Vec<_> = [ann, bob]
+        .into_iter()
+        .map(|u| store.list_conversations(u, None, 10))
+        .collect();
+    let mut kept = Vec::new();
+    for l in left {
+        kept.extend(l.await.unwrap().into_iter().map(|c| c.id));
+    }
+    kept.sort_by_key(|id| id.as_uuid());
+    let mut expected = vec![edge.id, new.id];
+    expected.sort_by_key(|id| id.as_uuid());
+    assert_eq!(kept, expected);
+}

@@ -60,6 +60,7 @@ struct State {
     admin_password: Option<gptgate_domain::StoredAdminPassword>,
     /// In recording order.
     admin_audit: Vec<gptgate_domain::AdminAuditEntry>,
+    privacy: gptgate_domain::PrivacySettings,
 }
 
 impl State {
@@ -1001,6 +1002,19 @@ impl gptgate_ports::AdminRepository for InMemoryStore {
         Ok(entries)
     }
 
+    async fn privacy_settings(&self) -> Result<gptgate_domain::PrivacySettings, StorageError> {
+        Ok(self.lock()?.privacy)
+    }
+
+    async fn set_privacy_settings(
+        &self,
+        settings: &gptgate_domain::PrivacySettings,
+        _at: OffsetDateTime,
+    ) -> Result<(), StorageError> {
+        self.lock()?.privacy = *settings;
+        Ok(())
+    }
+
     async fn admin_overview(
         &self,
         since: OffsetDateTime,
@@ -1144,5 +1158,15 @@ impl Housekeeping for InMemoryStore {
         }
         state.job_leases.insert(job.to_owned(), until);
         Ok(true)
+    }
+
+    async fn delete_conversations_saved_before(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<u64, StorageError> {
+        let mut state = self.lock()?;
+        let len = state.conversations.len();
+        state.conversations.retain(|_, c| c.updated_at >= before);
+        Ok((len - state.conversations.len()) as u64)
     }
 }
