@@ -381,6 +381,11 @@ impl From<ConversationsError> for ApiError {
             ConversationsError::InvalidLimit => {
                 ApiError::unprocessable("invalid_limit", e.to_string())
             }
+            ConversationsError::StorageDisabled => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "conversation_storage_disabled",
+                "This server's operator has turned conversation saving off: nothing is stored. Tell the user their conversations are not kept here, and do not try again.",
+            ),
             ConversationsError::Storage(e) => e.into(),
             ConversationsError::Internal(e) => e.into(),
         }

@@ -184,8 +184,9 @@ fn state(
         },
         providers,
     ));
-    let maintenance =
-        Maintenance::new(store.clone(), env.clock.clone()).with_refresher(refresher.clone());
+    let maintenance = Maintenance::new(store.clone(), env.clock.clone())
+        .with_refresher(refresher.clone())
+        .with_retention(store.clone());
     let actions = Actions::new(
         store.clone(),
         refresher,
@@ -235,7 +236,8 @@ fn state(
             },
             public_url,
         ),
-        conversations: Conversations::new(store.clone(), env.clock, env.random.clone()),
+        conversations: Conversations::new(store.clone(), env.clock, env.random.clone())
+            .with_privacy(store.clone()),
         api_keys: ApiKeys::new(&config.api_keys, env.random.as_ref())?,
         trust_gpt_user_id_header: config.trust_gpt_user_id_header,
         store,

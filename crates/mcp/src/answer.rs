@@ -89,6 +89,10 @@ impl From<ConversationsError> for Refusal {
                 "No such conversation for this user: pass an id from list_conversations.",
             ),
             ConversationsError::InvalidLimit => Refusal::new("invalid_limit", format!("{e}.")),
+            ConversationsError::StorageDisabled => Refusal::new(
+                "conversation_storage_disabled",
+                "This server's operator has turned conversation saving off: nothing is stored. Tell the user their conversations are not kept here.",
+            ),
             ConversationsError::Storage(e) => e.into(),
             ConversationsError::Internal(e) => e.into(),
         }

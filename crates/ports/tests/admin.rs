@@ -384,3 +384,87 @@ impl Midnight for FakeClock {
         gptgate_ports::Clock::now(self).replace_time(time::Time::MIDNIGHT)
     }
 }
+
+#[tokio::test]
+async fn zero_retention_refuses_every_save_and_retention_deletes_at_its_exact_age() {
+    use gptgate_domain::{ConversationDraft, ConversationInput, Identity, PrivacySettings, UserId};
+    use gptgate_ports::services::{Conversations, ConversationsError, Maintenance};
+    use gptgate_ports::UserRepository;
+    use gptgate_testkit::SeededRandom;
+
+    let c = console();
+    let conversations = Conversations::new(
+        c.store.clone(),
+        Arc::new(c.clock.clone()),
+        Arc::new(SeededRandom::new(1)),
+    )
+    .with_privacy(c.store.clone());
+    let ann = c
+        .store
+        .find_or_create_user(
+            &Identity::email(&gptgate_domain::Email::parse("ann@example.com").unwrap()),
+            UserId::from_random_bytes([1; 16]),
+            c.clock.now_at_midnight(),
+        )
+        .await
+        .unwrap()
+        .id;
+    let draft = |summary: &str| {
+        ConversationDraft::parse(ConversationInput {
+            title: None,
+            summary: Some(summary.to_owned()),
+            messages: vec![],
+            raw_text: vec![],
+            exercises: vec![],
+        })
+        .unwrap()
+    };
+    c.console
+        .set_privacy(&PrivacySettings::new(0, true).unwrap(), "192.0.2.1")
+        .await
+        .unwrap();
+    assert!(matches!(
+        conversations.save(ann, draft("kept?"), None).await,
+        Err(ConversationsError::StorageDisabled)
+    ));
+    assert!(conversations
+        .list(ann, 10, None)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+
+    // Thirty days' retention: one saved 30 days and a second ago goes, one of exactly 30
+    // days stays.
+    c.console
+        .set_privacy(&PrivacySettings::new(30, false).unwrap(), "192.0.2.1")
+        .await
+        .unwrap();
+    conversations
+        .save(ann, draft("oldest"), None)
+        .await
+        .unwrap();
+    c.clock.advance(Duration::seconds(1));
+    conversations.save(ann, draft("edge"), None).await.unwrap();
+    c.clock.advance(Duration::days(30));
+    let maintenance = Maintenance::new(c.store.clone(), Arc::new(c.clock.clone()))
+        .with_retention(c.store.clone());
+    assert_eq!(maintenance.expire_conversations().await.unwrap(), 1);
+    let left = conversations.list(ann, 10, None).await.unwrap().items;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].summary, "edge");
+    // Keeping everything again deletes nothing; without settings, nothing either.
+    c.console
+        .set_privacy(&PrivacySettings::default(), "192.0.2.1")
+        .await
+        .unwrap();
+    c.clock.advance(Duration::days(365));
+    assert_eq!(maintenance.expire_conversations().await.unwrap(), 0);
+    let plain = Maintenance::new(c.store.clone(), Arc::new(c.clock.clone()));
+    assert_eq!(plain.expire_conversations().await.unwrap(), 0);
+    let audit = c.console.audit(10).await.unwrap();
+    assert!(audit
+        .iter()
+        .all(|e| e.action == gptgate_domain::AdminAction::PrivacyChanged));
+    assert_eq!(audit.len(), 3);
+}

@@ -86,6 +86,7 @@ pub struct ConversationList {
     responses(
         (status = 200, body = SavedConversation),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "conversation_storage_disabled: the operator turned saving off", body = ErrorBody),
         (status = 422, description = "A field breaks a rule; the message names it", body = ErrorBody),
     ),
     security(("apiKey" = [])),

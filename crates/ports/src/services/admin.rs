@@ -149,6 +149,30 @@ impl AdminConsole {
         self.ports.store.admin_overview(today).await
     }
 
+    /// The privacy settings in force.
+    pub async fn privacy(&self) -> Result<gptgate_domain::PrivacySettings, StorageError> {
+        self.ports.store.privacy_settings().await
+    }
+
+    /// Replaces the privacy settings, from `address` (the audit log says so).
+    pub async fn set_privacy(
+        &self,
+        settings: &gptgate_domain::PrivacySettings,
+        address: &str,
+    ) -> Result<(), StorageError> {
+        self.ports
+            .store
+            .set_privacy_settings(settings, self.ports.clock.now())
+            .await?;
+        self.record(AdminAction::PrivacyChanged, address).await?;
+        tracing::info!(
+            retention_days = settings.retention_days,
+            zero_retention = settings.zero_retention,
+            "privacy settings changed"
+        );
+        Ok(())
+    }
+
     /// The newest `limit` lines of the audit log.
     pub async fn audit(&self, limit: usize) -> Result<Vec<AdminAuditEntry>, StorageError> {
         self.ports.store.admin_actions(limit).await

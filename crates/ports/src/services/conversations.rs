@@ -7,7 +7,7 @@ use gptgate_domain::{
 };
 use tracing::instrument;
 
-use crate::{Clock, ConversationRepository, InternalError, Random, StorageError};
+use crate::{AdminRepository, Clock, ConversationRepository, InternalError, Random, StorageError};
 
 /// The largest page a listing returns.
 pub const PAGE_LIMIT_MAX: usize = 50;
@@ -18,6 +18,9 @@ pub struct Conversations {
     repo: Arc<dyn ConversationRepository>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
+    /// The operator's privacy settings (zero retention refuses every save); none: saves are
+    /// always taken.
+    settings: Option<Arc<dyn AdminRepository>>,
 }
 
 /// Why a conversation use case failed.
@@ -28,6 +31,9 @@ pub enum ConversationsError {
     NotFound,
     #[error("limit must be between 1 and {PAGE_LIMIT_MAX}")]
     InvalidLimit,
+    /// The operator turned conversation storage off (zero retention).
+    #[error("this server saves no conversations")]
+    StorageDisabled,
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -52,7 +58,14 @@ impl Conversations {
             repo,
             clock,
             random,
+            settings: None,
         }
+    }
+
+    /// The same, refusing every save while the operator's settings say zero retention.
+    pub fn with_privacy(mut self, settings: Arc<dyn AdminRepository>) -> Self {
+        self.settings = Some(settings);
+        self
     }
 
     /// Saves a conversation of `user`. With `external_id` (ChatGPT's conversation id), saving the
@@ -64,6 +77,11 @@ impl Conversations {
         draft: ConversationDraft,
         external_id: Option<ExternalId>,
     ) -> Result<Conversation, ConversationsError> {
+        if let Some(settings) = &self.settings {
+            if settings.privacy_settings().await?.zero_retention {
+                return Err(ConversationsError::StorageDisabled);
+            }
+        }
         let now = self.clock.now();
         let conversation = Conversation {
             id: self.random.conversation_id().map_err(InternalError::from)?,

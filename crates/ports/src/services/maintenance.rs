@@ -7,7 +7,7 @@ use time::Duration;
 use tracing::instrument;
 
 use super::refresh::{KeepAliveReport, Refresher};
-use crate::{Clock, Housekeeping, PurgeReport, StorageError};
+use crate::{AdminRepository, Clock, Housekeeping, PurgeReport, StorageError};
 
 /// How long the hourly job's lease lasts: under an hour, so the next hour's run by any
 /// instance finds it free, and longer than a run takes.
@@ -21,6 +21,8 @@ const HOURLY_JOB: &str = "hourly";
 pub struct HourlyReport {
     pub purged: PurgeReport,
     pub kept_alive: KeepAliveReport,
+    /// Conversations deleted by the operator's retention.
+    pub expired_conversations: u64,
 }
 
 /// Purges ended sessions, expired link tokens and OAuth states, and code records whose
@@ -31,6 +33,8 @@ pub struct Maintenance {
     store: Arc<dyn Housekeeping>,
     clock: Arc<dyn Clock>,
     refresher: Option<Arc<Refresher>>,
+    /// Where the operator's retention is read from.
+    settings: Option<Arc<dyn AdminRepository>>,
 }
 
 impl Maintenance {
@@ -42,7 +46,34 @@ impl Maintenance {
             store,
             clock,
             refresher: None,
+            settings: None,
         }
+    }
+
+    /// The same, deleting conversations past the retention in `settings` in each hourly run.
+    pub fn with_retention(mut self, settings: Arc<dyn AdminRepository>) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// Deletes the conversations last saved longer ago than the operator's retention.
+    #[instrument(skip_all)]
+    pub async fn expire_conversations(&self) -> Result<u64, StorageError> {
+        let Some(settings) = &self.settings else {
+            return Ok(0);
+        };
+        let Some(before) = settings
+            .privacy_settings()
+            .await?
+            .delete_saved_before(self.clock.now())
+        else {
+            return Ok(0);
+        };
+        let deleted = self.store.delete_conversations_saved_before(before).await?;
+        if deleted > 0 {
+            tracing::info!(deleted, "conversations past the retention deleted");
+        }
+        Ok(deleted)
     }
 
     /// The same, keeping grants alive with `refresher` in each hourly run.
@@ -66,6 +97,8 @@ impl Maintenance {
             refresh_tokens = report.refresh_tokens,
             grants = report.grants,
             unused_clients = report.unused_clients,
+            admin_sessions = report.admin_sessions,
+            admin_audit_entries = report.admin_audit_entries,
             "purged ended rows"
         );
         Ok(report)
@@ -85,10 +118,15 @@ impl Maintenance {
             return Ok(None);
         }
         let purged = self.purge().await?;
+        let expired_conversations = self.expire_conversations().await?;
         let kept_alive = match &self.refresher {
             Some(refresher) => refresher.keep_alive().await?,
             None => KeepAliveReport::default(),
         };
-        Ok(Some(HourlyReport { purged, kept_alive }))
+        Ok(Some(HourlyReport {
+            purged,
+            kept_alive,
+            expired_conversations,
+        }))
     }
 }
