@@ -57,6 +57,10 @@ impl Pages {
                 "admin_audit.html",
                 include_str!("../templates/admin_audit.html"),
             ),
+            (
+                "admin_privacy.html",
+                include_str!("../templates/admin_privacy.html"),
+            ),
         ])?;
         Ok(Self { tera })
     }

@@ -1,4 +1,5 @@
-//! The privacy policy page, rendered once at start-up from the operator's settings.
+//! The privacy policy page, from the operator's settings at start-up and the privacy settings
+//! of the admin console (retention, zero retention), rendered again only when those change.
 
 use serde::Serialize;
 use tera::Context;
@@ -23,7 +24,53 @@ pub struct PrivacyFacts<'a> {
 }
 
 pub fn render(pages: &Pages, facts: &PrivacyFacts<'_>) -> Result<String, tera::Error> {
-    pages.render("privacy.html", &Context::from_serialize(facts)?)
+    PrivacyPage::new(facts)?.render(pages, gptgate_domain::PrivacySettings::default())
+}
+
+/// The page's facts, kept from start-up, and its last rendering with the settings it had.
+pub struct PrivacyPage {
+    context: Context,
+    last: std::sync::Mutex<Option<(gptgate_domain::PrivacySettings, actix_web::web::Bytes)>>,
+}
+
+impl PrivacyPage {
+    pub fn new(facts: &PrivacyFacts<'_>) -> Result<Self, tera::Error> {
+        Ok(Self {
+            context: Context::from_serialize(facts)?,
+            last: std::sync::Mutex::new(None),
+        })
+    }
+
+    fn render(
+        &self,
+        pages: &Pages,
+        settings: gptgate_domain::PrivacySettings,
+    ) -> Result<String, tera::Error> {
+        let mut context = self.context.clone();
+        context.insert("retention_days", &settings.retention_days);
+        context.insert("zero_retention", &settings.zero_retention);
+        pages.render("privacy.html", &context)
+    }
+
+    /// The page under `settings`: the last rendering if they have not changed since.
+    pub fn html(
+        &self,
+        pages: &Pages,
+        settings: gptgate_domain::PrivacySettings,
+    ) -> Result<actix_web::web::Bytes, tera::Error> {
+        if let Ok(last) = self.last.lock() {
+            if let Some((for_settings, html)) = last.as_ref() {
+                if *for_settings == settings {
+                    return Ok(html.clone());
+                }
+            }
+        }
+        let html = actix_web::web::Bytes::from(self.render(pages, settings)?);
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((settings, html.clone()));
+        }
+        Ok(html)
+    }
 }
 
 #[cfg(test)]

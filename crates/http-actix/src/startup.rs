@@ -138,33 +138,34 @@ fn state(
     let host = public_url.split_once("://").map_or(public_url, |(_, h)| h);
     let providers = providers(config)?;
     let pages = Pages::load().map_err(|e| StartupError::Document(e.to_string()))?;
-    let privacy_html = privacy::render(
-        &pages,
-        &PrivacyFacts {
-            service: host,
-            operator: config.operator.name.as_deref(),
-            contact: config.operator.contact.as_deref(),
-            contact_href: config.operator.contact.as_deref().map(|c| {
-                if c.starts_with("https://") {
-                    c.to_owned()
-                } else {
-                    format!("mailto:{c}")
-                }
-            }),
-            mail_via: match &config.mail {
-                MailSettings::Smtp { url, .. } => Some(crate::config::smtp_host(url)),
-                MailSettings::Outbox { .. } => None,
-            },
-            code_minutes: code_policy.ttl.whole_minutes(),
-            session_hours: session_policy.ttl.whole_hours(),
-            providers: ProviderId::ALL
-                .iter()
-                .filter(|id| providers.iter().any(|p| p.id() == **id))
-                .map(|id| id.display_name())
-                .collect(),
+    let privacy = privacy::PrivacyPage::new(&PrivacyFacts {
+        service: host,
+        operator: config.operator.name.as_deref(),
+        contact: config.operator.contact.as_deref(),
+        contact_href: config.operator.contact.as_deref().map(|c| {
+            if c.starts_with("https://") {
+                c.to_owned()
+            } else {
+                format!("mailto:{c}")
+            }
+        }),
+        mail_via: match &config.mail {
+            MailSettings::Smtp { url, .. } => Some(crate::config::smtp_host(url)),
+            MailSettings::Outbox { .. } => None,
         },
-    )
+        code_minutes: code_policy.ttl.whole_minutes(),
+        session_hours: session_policy.ttl.whole_hours(),
+        providers: ProviderId::ALL
+            .iter()
+            .filter(|id| providers.iter().any(|p| p.id() == **id))
+            .map(|id| id.display_name())
+            .collect(),
+    })
     .map_err(|e| StartupError::Document(e.to_string()))?;
+    // It renders, or the server does not start.
+    privacy
+        .html(&pages, gptgate_domain::PrivacySettings::default())
+        .map_err(|e| StartupError::Document(e.to_string()))?;
     let secrets: Arc<dyn gptgate_ports::SecretBox> =
         Arc::new(secret_box(config, env.random.clone())?);
     let connections = Arc::new(connections(
@@ -255,7 +256,7 @@ fn state(
                 .to_yaml()
                 .map_err(|e| StartupError::Document(e.to_string()))?
                 .into(),
-            privacy_html: privacy_html.into(),
+            privacy,
             oauth_metadata: serde_json::to_vec(&routes::oauth::metadata(public_url))
                 .map_err(|e| StartupError::Document(e.to_string()))?
                 .into(),

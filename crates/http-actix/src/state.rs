@@ -19,7 +19,8 @@ pub struct Documents {
     /// The same for a GPT on OAuth sign-in (`?auth=oauth`).
     pub openapi_oauth_json: Bytes,
     pub openapi_oauth_yaml: Bytes,
-    pub privacy_html: Bytes,
+    /// The privacy policy page (its settings read on each request).
+    pub privacy: crate::privacy::PrivacyPage,
     /// The OAuth authorization server's metadata (RFC 8414).
     pub oauth_metadata: Bytes,
     /// The MCP endpoint's protected-resource metadata (RFC 9728).

@@ -249,6 +249,13 @@ mod tests {
     }
 
     #[test]
+    fn zero_retention_is_its_own_refusal() {
+        let e = Refusal::from(ConversationsError::StorageDisabled);
+        assert_eq!(e.code, "conversation_storage_disabled");
+        assert!(e.message.contains("not kept"));
+    }
+
+    #[test]
     fn storage_failures_say_nothing_of_their_cause() {
         let e = Refusal::from(ConversationsError::Storage(StorageError::Unavailable(
             "connection to 10.0.0.5 refused, password=hunter2".into(),

@@ -146,12 +146,19 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         Ok(signed_in) => signed_in,
         Err(answer) => return answer,
     };
-    let overview = match state.admin.overview().await {
-        Ok(overview) => overview,
-        Err(e) => return unavailable(&state, &req, e),
+    let (overview, privacy) = match (state.admin.overview().await, state.admin.privacy().await) {
+        (Ok(overview), Ok(privacy)) => (overview, privacy),
+        (Err(e), _) | (_, Err(e)) => return unavailable(&state, &req, e),
     };
     let mut context = tera::Context::new();
     context.insert("until", &shown(session.expires_at));
+    context.insert(
+        "privacy",
+        &serde_json::json!({
+            "retention_days": privacy.retention_days,
+            "zero_retention": privacy.zero_retention,
+        }),
+    );
     context.insert(
         "overview",
         &serde_json::json!({
@@ -188,6 +195,113 @@ fn account_state(status: gptgate_domain::AccountStatus, enabled: bool) -> String
         (AccountStatus::Active, false) => "turned off by its user".to_owned(),
         (_, false) => format!("{base}, turned off"),
         _ => base.to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+struct PrivacyForm {
+    csrf: Option<String>,
+    retention_days: Option<String>,
+    zero_retention: Option<String>,
+}
+
+fn privacy_form(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+    status: StatusCode,
+    settings: gptgate_domain::PrivacySettings,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> HttpResponse {
+    let mut context = tera::Context::new();
+    context.insert("retention_days", &settings.retention_days);
+    context.insert("zero_retention", &settings.zero_retention);
+    context.insert(
+        "max_days",
+        &gptgate_domain::PrivacySettings::MAX_RETENTION_DAYS,
+    );
+    context.insert("notice", &notice);
+    context.insert("error", &error);
+    let mut response = super::form_page(
+        state,
+        req,
+        "admin_privacy.html",
+        context,
+        &purpose(token),
+        ADMIN_PAGE_CSP,
+    );
+    *response.status_mut() = status;
+    response
+}
+
+/// `GET /admin/privacy`: the retention and zero-retention settings.
+#[get("/admin/privacy")]
+pub async fn privacy_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let (token, _) = match signed_in(&state, &req).await {
+        Ok(signed_in) => signed_in,
+        Err(answer) => return answer,
+    };
+    match state.admin.privacy().await {
+        Ok(settings) => privacy_form(&state, &req, &token, StatusCode::OK, settings, None, None),
+        Err(e) => unavailable(&state, &req, e),
+    }
+}
+
+/// `POST /admin/privacy`: new settings (days 0 to 3650; the checkbox for zero retention).
+#[post("/admin/privacy")]
+pub async fn set_privacy(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (token, _) = match signed_in(&state, &req).await {
+        Ok(signed_in) => signed_in,
+        Err(answer) => return answer,
+    };
+    let Ok(form) = serde_urlencoded::from_bytes::<PrivacyForm>(&body) else {
+        return forbidden(&state, &req, Forbidden::BadToken);
+    };
+    if let Err(why) = state
+        .browser
+        .check_form(&req, form.csrf.as_deref(), &purpose(&token))
+    {
+        return forbidden(&state, &req, why);
+    }
+    let zero = form.zero_retention.as_deref() == Some("on");
+    let settings = form
+        .retention_days
+        .as_deref()
+        .map(str::trim)
+        .and_then(|d| d.parse::<u32>().ok())
+        .ok_or(gptgate_domain::InvalidRetention)
+        .and_then(|days| gptgate_domain::PrivacySettings::new(days, zero));
+    let settings = match settings {
+        Ok(settings) => settings,
+        Err(e) => {
+            let current = state.admin.privacy().await.unwrap_or_default();
+            return privacy_form(
+                &state,
+                &req,
+                &token,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                current,
+                None,
+                Some(&format!("Nothing was changed: {e}.")),
+            );
+        }
+    };
+    match state.admin.set_privacy(&settings, &address(&req)).await {
+        Ok(()) => privacy_form(
+            &state,
+            &req,
+            &token,
+            StatusCode::OK,
+            settings,
+            Some("Saved. The privacy policy page says so now."),
+            None,
+        ),
+        Err(e) => unavailable(&state, &req, e),
     }
 }
 

@@ -75,9 +75,16 @@ pub async fn openapi_yaml(
 }
 
 #[get("/privacy-policy")]
-pub async fn privacy_policy(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
+pub async fn privacy_policy(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    // The operator's retention settings, as they are now (one small read).
+    let settings = state.admin.privacy().await?;
+    let html = state
+        .documents
+        .privacy
+        .html(&state.documents.pages, settings)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(HttpResponse::Ok()
         .content_type(ContentType::html())
         .insert_header((header::CONTENT_SECURITY_POLICY, crate::pages::PAGE_CSP))
-        .body(state.documents.privacy_html.clone())
+        .body(html))
 }

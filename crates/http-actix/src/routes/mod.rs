@@ -73,6 +73,8 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/admin/password", "GET"),
     ("/admin/password", "POST"),
     ("/admin/audit", "GET"),
+    ("/admin/privacy", "GET"),
+    ("/admin/privacy", "POST"),
 ];
 
 /// The answer for a request no route took: 405 with `Allow` when the path exists with other
@@ -157,7 +159,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(admin::log_out)
         .service(admin::password_page)
         .service(admin::change_password)
-        .service(admin::audit);
+        .service(admin::audit)
+        .service(admin::privacy_page)
+        .service(admin::set_privacy);
 }
 
 /// `{"success": true, "message": "..."}`.

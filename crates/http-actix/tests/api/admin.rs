@@ -322,3 +322,75 @@ async fn the_console_shows_what_the_server_holds() {
         "no personal data on the overview"
     );
 }
+
+#[tokio::test]
+async fn privacy_settings_change_what_is_kept_and_what_the_policy_says() {
+    let app = console().await;
+    let token = app.sign_in("ann@example.com").await;
+    let save = |summary: &'static str| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            app.post(
+                "/conversations",
+                &serde_json::json!({ "token": token, "summary": summary }),
+            )
+            .await
+        }
+    };
+    assert_eq!(save("before").await.status(), 200);
+    let policy = |app: &TestApp| {
+        let url = format!("{}/privacy-policy", app.address);
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(policy(&app)
+        .await
+        .contains("kept until you delete them or all your data"));
+
+    let browser = Browser::new(&app.address);
+    let _ = sign_in(&browser, PASSWORD).await;
+    let set = |days: &'static str, zero: bool| {
+        let browser = &browser;
+        async move {
+            let (status, html) = browser.open("/admin/privacy").await;
+            assert_eq!(status, 200, "{html}");
+            let csrf = field(&html, "csrf");
+            let mut form = vec![("csrf", csrf.as_str()), ("retention_days", days)];
+            if zero {
+                form.push(("zero_retention", "on"));
+            }
+            browser.post_form_to("/admin/privacy", &form).await
+        }
+    };
+    // Bounds: 3650 days is the most; 3651, a negative or a word change nothing.
+    for refused in ["3651", "-1", "thirty"] {
+        let res = set(refused, true).await;
+        assert_eq!(res.status(), 422, "{refused}");
+        assert!(res.text().await.unwrap().contains("Nothing was changed"));
+    }
+    assert_eq!(save("still saved").await.status(), 200);
+    let res = set("3650", false).await;
+    assert_eq!(res.status(), 200);
+    assert!(policy(&app)
+        .await
+        .contains("kept 3650 days after they were last saved"));
+
+    // Zero retention: every save refused, in the error shape; the policy says so at once.
+    assert_eq!(set("30", true).await.status(), 200);
+    let res = save("after").await;
+    assert_eq!(error_code(res, 403).await, "conversation_storage_disabled");
+    let text = policy(&app).await;
+    assert!(text.contains("turned saving them off"), "{text}");
+    assert!(text.contains("deleted 30 days after"), "{text}");
+    let (_, home) = browser.open("/admin").await;
+    assert!(
+        home.contains("Zero retention: no conversation is saved."),
+        "{home}"
+    );
+    let (_, audit) = browser.open("/admin/audit").await;
+    assert!(audit.contains("Changed the privacy settings"), "{audit}");
+    // Back to keeping: saves are taken again.
+    assert_eq!(set("0", false).await.status(), 200);
+    assert_eq!(save("again").await.status(), 200);
+}
