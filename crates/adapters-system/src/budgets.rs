@@ -10,15 +10,30 @@ use gptgate_ports::{BudgetRepository, StorageError};
 
 /// [`BudgetRepository`] in memory: each instance of the server counts on its own, and a restart
 /// starts every window afresh. Enough to stop a leaked API key from running up the mail bill
-/// by more than one window's budget per instance.
+/// by more than one window's budget per instance. Bounded: past [`Self::SWEEP_AT`] keys, windows
+/// that started more than a day before the newest are dropped (every budget's window is an
+/// hour or less).
 #[derive(Default)]
 pub struct InProcessBudgets {
     windows: Mutex<HashMap<String, BudgetWindow>>,
 }
 
 impl InProcessBudgets {
+    /// How many keys are kept before old windows are swept out.
+    pub const SWEEP_AT: usize = 10_000;
+
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How many keys are held now.
+    pub fn len(&self) -> usize {
+        self.windows.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -31,6 +46,10 @@ impl BudgetRepository for InProcessBudgets {
     ) -> Result<(), StorageError> {
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(next) = change(windows.get(key)) {
+            if windows.len() >= Self::SWEEP_AT && !windows.contains_key(key) {
+                let horizon = next.started_at - time::Duration::days(1);
+                windows.retain(|_, w| w.started_at >= horizon);
+            }
             windows.insert(key.to_owned(), next);
         }
         Ok(())
@@ -42,6 +61,42 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    #[tokio::test]
+    async fn old_windows_are_swept_out_once_there_are_many_keys() {
+        use time::macros::datetime;
+        let budgets = InProcessBudgets::new();
+        let put = |key: String, at: time::OffsetDateTime| {
+            let budgets = &budgets;
+            async move {
+                budgets
+                    .update_budget(&key, &mut |_| {
+                        Some(BudgetWindow {
+                            started_at: at,
+                            used: 1,
+                        })
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        let old = datetime!(2026-11-25 09:00 UTC);
+        let recent = datetime!(2026-11-26 10:00 UTC);
+        let now = datetime!(2026-11-27 09:00 UTC);
+        for i in 0..InProcessBudgets::SWEEP_AT / 2 {
+            put(format!("old-{i}"), old).await;
+        }
+        for i in 0..InProcessBudgets::SWEEP_AT / 2 {
+            put(format!("recent-{i}"), recent).await;
+        }
+        assert_eq!(budgets.len(), InProcessBudgets::SWEEP_AT);
+        put("new".to_owned(), now).await;
+        assert_eq!(
+            budgets.len(),
+            InProcessBudgets::SWEEP_AT / 2 + 1,
+            "windows older than a day before the newest are gone, recent ones kept"
+        );
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn in_process_budgets_pass_the_budget_contract() {

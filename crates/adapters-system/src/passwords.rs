@@ -8,6 +8,20 @@ use gptgate_domain::{NewPassword, PasswordHash};
 use gptgate_ports::{InternalError, PasswordHasher};
 use secrecy::{ExposeSecret, SecretString};
 
+/// How many hashes are computed at once in this process: one per CPU. Each takes its
+/// parameters' memory (19 MiB at OWASP's floor), so a burst of sign-ins waits its turn instead
+/// of taking gigabytes at once.
+fn slots() -> std::sync::Arc<tokio::sync::Semaphore> {
+    static SLOTS: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::OnceLock::new();
+    SLOTS
+        .get_or_init(|| {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            std::sync::Arc::new(tokio::sync::Semaphore::new(cpus))
+        })
+        .clone()
+}
+
 /// argon2id with its default parameters, which are OWASP's (m=19456 KiB, t=2, p=1), and a
 /// random salt from the operating system.
 #[derive(Debug, Default, Clone, Copy)]
@@ -35,17 +49,27 @@ impl Argon2Passwords {
 impl PasswordHasher for Argon2Passwords {
     async fn hash(&self, password: &NewPassword) -> Result<PasswordHash, InternalError> {
         let password = NewPassword::parse(password.as_str()).map_err(InternalError::new)?;
-        tokio::task::spawn_blocking(move || Self::hash_now(&password))
-            .await
-            .map_err(InternalError::new)?
+        let slot = slots().acquire_owned().await.map_err(InternalError::new)?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            Self::hash_now(&password)
+        })
+        .await
+        .map_err(InternalError::new)?
     }
 
     async fn verify(&self, password: &SecretString, hash: &PasswordHash) -> bool {
         let password = password.clone();
         let hash = hash.as_str().to_owned();
-        tokio::task::spawn_blocking(move || Self::verify_now(password.expose_secret(), &hash))
-            .await
-            .unwrap_or(false)
+        let Ok(slot) = slots().acquire_owned().await else {
+            return false;
+        };
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            Self::verify_now(password.expose_secret(), &hash)
+        })
+        .await
+        .unwrap_or(false)
     }
 }
 

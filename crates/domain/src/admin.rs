@@ -174,6 +174,23 @@ impl PrivacySettings {
 /// How long the audit log keeps a line.
 pub const ADMIN_AUDIT_RETENTION: Duration = Duration::days(365);
 
+/// Which address's budget of guesses a client spends: its IPv4 address (an IPv4-mapped IPv6
+/// address counts as the IPv4 one), or its IPv6 /64 (one subscriber's network: an attacker
+/// holding a /64 must not get a fresh budget per address). Anything else is its own bucket.
+pub fn guess_bucket(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Err(_) => address.chars().take(AdminAuditEntry::MAX_ADDRESS).collect(),
+    }
+}
+
 /// How long admin sessions last and how many wrong passwords are tolerated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdminPolicy {
@@ -285,6 +302,26 @@ mod tests {
         );
         assert!(PrivacySettings::new(3650, true).is_ok());
         assert_eq!(PrivacySettings::new(3651, false), Err(InvalidRetention));
+    }
+
+    #[test]
+    fn an_ipv6_network_shares_one_budget_of_guesses() {
+        assert_eq!(guess_bucket("203.0.113.7"), "203.0.113.7");
+        assert_eq!(guess_bucket("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(
+            guess_bucket("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            guess_bucket("2001:db8:1:2::1"),
+            guess_bucket("2001:db8:1:2:ffff::9")
+        );
+        assert_ne!(
+            guess_bucket("2001:db8:1:2::1"),
+            guess_bucket("2001:db8:1:3::1")
+        );
+        assert_eq!(guess_bucket("unknown"), "unknown");
+        assert_eq!(guess_bucket(&"x".repeat(100)).len(), 64);
     }
 
     #[test]

@@ -16,8 +16,8 @@ pub mod session;
 pub mod user;
 
 pub use admin::{
-    AccountCount, AdminAction, AdminAuditEntry, AdminOverview, AdminPolicy, AdminSession,
-    InvalidRetention, PrivacySettings, StoredAdminPassword, ADMIN_AUDIT_RETENTION,
+    guess_bucket, AccountCount, AdminAction, AdminAuditEntry, AdminOverview, AdminPolicy,
+    AdminSession, InvalidRetention, PrivacySettings, StoredAdminPassword, ADMIN_AUDIT_RETENTION,
 };
 pub use budget::{BudgetPolicy, BudgetWindow};
 pub use code::{

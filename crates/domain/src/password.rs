@@ -9,6 +9,12 @@ pub const MIN_MEMORY_KIB: u32 = 19_456;
 pub const MIN_PASSES: u32 = 2;
 pub const MIN_LANES: u32 = 1;
 
+/// The most a hash may ask for, so a hash put in the database or the environment cannot make
+/// each check take gigabytes or minutes: 1 GiB, 10 passes, 16 lanes.
+pub const MAX_MEMORY_KIB: u32 = 1_048_576;
+pub const MAX_PASSES: u32 = 10;
+pub const MAX_LANES: u32 = 16;
+
 /// An argon2id hash in PHC form (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`), with
 /// parameters at least OWASP's floor. Only its form and parameters are checked here; whether a
 /// password matches it is the `PasswordHasher` port's to say.
@@ -22,6 +28,12 @@ pub enum PasswordHashError {
     Malformed,
     #[error("its parameters are below m={MIN_MEMORY_KIB}, t={MIN_PASSES}, p={MIN_LANES} (it has m={memory}, t={passes}, p={lanes})")]
     TooWeak {
+        memory: u32,
+        passes: u32,
+        lanes: u32,
+    },
+    #[error("its parameters are above m={MAX_MEMORY_KIB}, t={MAX_PASSES}, p={MAX_LANES} (it has m={memory}, t={passes}, p={lanes})")]
+    TooCostly {
         memory: u32,
         passes: u32,
         lanes: u32,
@@ -62,6 +74,13 @@ impl PasswordHash {
         };
         if memory < MIN_MEMORY_KIB || passes < MIN_PASSES || lanes < MIN_LANES {
             return Err(PasswordHashError::TooWeak {
+                memory,
+                passes,
+                lanes,
+            });
+        }
+        if memory > MAX_MEMORY_KIB || passes > MAX_PASSES || lanes > MAX_LANES {
+            return Err(PasswordHashError::TooCostly {
                 memory,
                 passes,
                 lanes,
@@ -159,6 +178,26 @@ mod tests {
             assert_eq!(
                 PasswordHash::parse(&phc(params)),
                 Err(PasswordHashError::TooWeak {
+                    memory,
+                    passes,
+                    lanes
+                }),
+                "{params}"
+            );
+        }
+    }
+
+    #[test]
+    fn parameters_past_the_caps_are_refused_one_above_each() {
+        assert!(PasswordHash::parse(&phc("m=1048576,t=10,p=16")).is_ok());
+        for (params, (memory, passes, lanes)) in [
+            ("m=1048577,t=2,p=1", (1048577, 2, 1)),
+            ("m=19456,t=11,p=1", (19456, 11, 1)),
+            ("m=19456,t=2,p=17", (19456, 2, 17)),
+        ] {
+            assert_eq!(
+                PasswordHash::parse(&phc(params)),
+                Err(PasswordHashError::TooCostly {
                     memory,
                     passes,
                     lanes

@@ -468,3 +468,30 @@ async fn zero_retention_refuses_every_save_and_retention_deletes_at_its_exact_ag
         .all(|e| e.action == gptgate_domain::AdminAction::PrivacyChanged));
     assert_eq!(audit.len(), 3);
 }
+
+#[tokio::test]
+async fn the_addresses_of_one_ipv6_network_share_ten_guesses() {
+    let c = console();
+    for i in 0..10 {
+        assert!(matches!(
+            c.console
+                .log_in(&secret("guess"), &format!("2001:db8:7:7::{i:x}"))
+                .await,
+            Err(AdminLoginError::WrongPassword)
+        ));
+    }
+    assert!(matches!(
+        c.console
+            .log_in(&secret(PASSWORD), "2001:db8:7:7:ffff::1")
+            .await,
+        Err(AdminLoginError::TooMany { .. })
+    ));
+    // The next /64 has its own.
+    c.console
+        .log_in(&secret(PASSWORD), "2001:db8:7:8::1")
+        .await
+        .unwrap();
+    // The audit log keeps each whole address.
+    let audit = c.console.audit(20).await.unwrap();
+    assert!(audit.iter().any(|e| e.address == "2001:db8:7:7::9"));
+}

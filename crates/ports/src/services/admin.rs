@@ -103,10 +103,15 @@ impl AdminConsole {
     ) -> Result<PasswordHash, AdminLoginError> {
         let hash = self.in_force().await?.ok_or(AdminLoginError::Off)?;
         let now = self.ports.clock.now();
-        let per_address = format!("admin-login:address:{address}");
+        // Everywhere first: once it is spent, no address's budget is even looked at (no new
+        // key per address an attacker makes up).
+        let per_address = format!(
+            "admin-login:address:{}",
+            gptgate_domain::guess_bucket(address)
+        );
         let budgets = [
-            (per_address.as_str(), self.policy.per_address),
             (EVERYWHERE, self.policy.overall),
+            (per_address.as_str(), self.policy.per_address),
         ];
         for (i, (key, policy)) in budgets.iter().enumerate() {
             if let Err(retry_after) = self.take(key, *policy, now).await? {
@@ -114,7 +119,7 @@ impl AdminConsole {
                     self.give_back(taken, *policy, now).await?;
                 }
                 tracing::warn!(
-                    everywhere = i == 1,
+                    everywhere = i == 0,
                     "admin sign-in refused: too many wrong passwords"
                 );
                 return Err(AdminLoginError::TooMany { retry_after });
