@@ -123,6 +123,23 @@ impl AdminRepository for Store {
     }
 
     #[instrument(skip_all)]
+    async fn forget_admin_password(&self) -> Result<bool, StorageError> {
+        let mut tx = self.writes().begin().await.map_err(storage)?;
+        let forgot = sqlx::query("DELETE FROM admin_password")
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?
+            .rows_affected()
+            > 0;
+        sqlx::query("DELETE FROM admin_sessions")
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+        tx.commit().await.map_err(storage)?;
+        Ok(forgot)
+    }
+
+    #[instrument(skip_all)]
     async fn record_admin_action(&self, entry: &AdminAuditEntry) -> Result<(), StorageError> {
         sqlx::query("INSERT INTO admin_audit (at, action, address) VALUES ($1, $2, $3)")
             .bind(time(entry.at))

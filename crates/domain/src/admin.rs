@@ -53,15 +53,19 @@ pub enum AdminAction {
     SignedOut,
     PasswordChanged,
     PrivacyChanged,
+    /// The operator put another hash in `ADMIN_PASSWORD_HASH`: the console's password was
+    /// forgotten and every session ended.
+    PasswordReset,
 }
 
 impl AdminAction {
-    pub const ALL: [AdminAction; 5] = [
+    pub const ALL: [AdminAction; 6] = [
         Self::SignedIn,
         Self::WrongPassword,
         Self::SignedOut,
         Self::PasswordChanged,
         Self::PrivacyChanged,
+        Self::PasswordReset,
     ];
 
     /// The stable name stored.
@@ -72,6 +76,7 @@ impl AdminAction {
             Self::SignedOut => "signed_out",
             Self::PasswordChanged => "password_changed",
             Self::PrivacyChanged => "privacy_changed",
+            Self::PasswordReset => "password_reset",
         }
     }
 
@@ -87,6 +92,9 @@ impl AdminAction {
             Self::SignedOut => "Signed out",
             Self::PasswordChanged => "Changed the password (every session ended)",
             Self::PrivacyChanged => "Changed the privacy settings",
+            Self::PasswordReset => {
+                "The password was reset from ADMIN_PASSWORD_HASH (every session ended)"
+            }
         }
     }
 }
@@ -280,7 +288,8 @@ mod tests {
                 "Wrong password",
                 "Signed out",
                 "Changed the password (every session ended)",
-                "Changed the privacy settings"
+                "Changed the privacy settings",
+                "The password was reset from ADMIN_PASSWORD_HASH (every session ended)"
             ]
         );
         assert_eq!(AdminAction::parse("deleted_everything"), None);

@@ -350,6 +350,10 @@ pub trait AdminRepository: Send + Sync {
         password: &StoredAdminPassword,
     ) -> Result<(), StorageError>;
 
+    /// Deletes the password set in the console AND every admin session, both or neither;
+    /// whether there was such a password.
+    async fn forget_admin_password(&self) -> Result<bool, StorageError>;
+
     /// Adds a line to the admin audit log.
     async fn record_admin_action(&self, entry: &AdminAuditEntry) -> Result<(), StorageError>;
 

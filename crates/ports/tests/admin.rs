@@ -235,19 +235,24 @@ async fn changing_the_password_ends_every_session_and_the_old_one_stops_working(
         c.console.log_in(&secret(PASSWORD), "10.0.0.1").await,
         Err(AdminLoginError::WrongPassword)
     ));
-    c.console
+    let kept = c
+        .console
         .log_in(&secret("a much better passphrase"), "10.0.0.1")
         .await
         .unwrap();
 
-    // The operator forgot it and puts a new hash in ADMIN_PASSWORD_HASH: that one opens the
-    // console again, the console's is set aside.
+    // The operator forgot it (or fears it leaked) and puts a new hash in ADMIN_PASSWORD_HASH:
+    // that one opens the console, the console's is forgotten, and no session survives.
     let reset = console_with(
         c.store.clone(),
         c.clock.clone(),
         Some(FakePasswords::hash_of("the operator's reset password")),
     );
-    reset
+    assert!(matches!(
+        reset.console.session(kept.expose_secret()).await,
+        Err(AdminAuthError::NotSignedIn)
+    ));
+    let operator = reset
         .console
         .log_in(&secret("the operator's reset password"), "10.0.0.1")
         .await
@@ -256,6 +261,37 @@ async fn changing_the_password_ends_every_session_and_the_old_one_stops_working(
         reset
             .console
             .log_in(&secret("a much better passphrase"), "10.0.0.1")
+            .await,
+        Err(AdminLoginError::WrongPassword)
+    ));
+    // (Each test console counts its tokens from one: signed out before the next console.)
+    reset
+        .console
+        .log_out(operator.expose_secret(), "10.0.0.1")
+        .await
+        .unwrap();
+    let audit = reset.console.audit(50).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == gptgate_domain::AdminAction::PasswordReset)
+            .count(),
+        1,
+        "recorded once"
+    );
+    // Putting the first hash back does not bring the console's password back.
+    let back = console_with(
+        c.store.clone(),
+        c.clock.clone(),
+        Some(FakePasswords::hash_of(PASSWORD)),
+    );
+    back.console
+        .log_in(&secret(PASSWORD), "10.0.0.3")
+        .await
+        .unwrap();
+    assert!(matches!(
+        back.console
+            .log_in(&secret("a much better passphrase"), "10.0.0.3")
             .await,
         Err(AdminLoginError::WrongPassword)
     ));

@@ -82,15 +82,27 @@ impl AdminConsole {
         self.configured.is_some()
     }
 
-    /// The hash that opens the console now.
+    /// The hash that opens the console now. When the operator has put another hash in
+    /// `ADMIN_PASSWORD_HASH` since the console's password was set, that one is forgotten and
+    /// every session ends (a reset keeps no one signed in, and putting the old hash back does
+    /// not bring the console's password back).
     async fn in_force(&self) -> Result<Option<PasswordHash>, StorageError> {
         let Some(configured) = &self.configured else {
             return Ok(None);
         };
         let stored = self.ports.store.admin_password().await?;
-        Ok(Some(
-            StoredAdminPassword::in_force(stored.as_ref(), configured).clone(),
-        ))
+        let hash = StoredAdminPassword::in_force(stored.as_ref(), configured).clone();
+        if stored.is_some()
+            && hash == *configured
+            && self.ports.store.forget_admin_password().await?
+        {
+            self.record(AdminAction::PasswordReset, "the server's configuration")
+                .await?;
+            tracing::warn!(
+                "the admin password was reset from ADMIN_PASSWORD_HASH; every admin session ended"
+            );
+        }
+        Ok(Some(hash))
     }
 
     /// Checks `password` against the one in force, spending a guess from `address` (the
@@ -239,6 +251,8 @@ impl AdminConsole {
         if !self.is_on() {
             return Err(AdminAuthError::Off);
         }
+        // A reset from the environment ends every session before any is honoured.
+        self.in_force().await?;
         let session = self
             .ports
             .store

@@ -71,6 +71,19 @@ pub async fn replacing_the_admin_password_ends_every_admin_session<S: ?Sized + A
         store.find_admin_session(&later.token_hash).await.unwrap(),
         None
     );
+    // Forgetting it (the environment's hash changed) ends every session too.
+    let last = AdminPolicy::default().open(TokenHash::from_bytes([10; 32]), T0);
+    store.create_admin_session(&last).await.unwrap();
+    assert!(store.forget_admin_password().await.unwrap());
+    assert_eq!(store.admin_password().await.unwrap(), None);
+    assert_eq!(
+        store.find_admin_session(&last.token_hash).await.unwrap(),
+        None
+    );
+    assert!(
+        !store.forget_admin_password().await.unwrap(),
+        "nothing left"
+    );
 }
 
 pub async fn the_audit_log_lists_the_newest_lines_first<S: ?Sized + AdminStore>(store: Arc<S>) {

@@ -982,6 +982,12 @@ impl gptgate_ports::AdminRepository for InMemoryStore {
         Ok(())
     }
 
+    async fn forget_admin_password(&self) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        state.admin_sessions.clear();
+        Ok(state.admin_password.take().is_some())
+    }
+
     async fn record_admin_action(
         &self,
         entry: &gptgate_domain::AdminAuditEntry,
