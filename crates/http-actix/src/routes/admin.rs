@@ -115,6 +115,38 @@ async fn signed_in(
     }
 }
 
+/// A form whose CSRF token is checked.
+trait WithCsrf {
+    fn csrf(&self) -> Option<&str>;
+}
+
+macro_rules! with_csrf {
+    ($($form:ty),*) => {$(
+        impl WithCsrf for $form {
+            fn csrf(&self) -> Option<&str> {
+                self.csrf.as_deref()
+            }
+        }
+    )*};
+}
+
+/// A form posted by a signed-in admin: the session's token and the form, its token checked
+/// (bound to this browser and this session) and its origin ours; or the answer instead.
+async fn signed_in_form<F: serde::de::DeserializeOwned + WithCsrf>(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<(String, F), HttpResponse> {
+    let (token, _) = signed_in(state, req).await?;
+    let Ok(form) = serde_urlencoded::from_bytes::<F>(body) else {
+        return Err(forbidden(state, req, Forbidden::BadToken));
+    };
+    if let Err(why) = state.browser.check_form(req, form.csrf(), &purpose(&token)) {
+        return Err(forbidden(state, req, why));
+    }
+    Ok((token, form))
+}
+
 #[derive(Deserialize)]
 struct LoginForm {
     csrf: Option<String>,
@@ -133,6 +165,8 @@ struct PasswordForm {
     new: Option<String>,
     again: Option<String>,
 }
+
+with_csrf!(SignedInForm, PasswordForm, PrivacyForm);
 
 #[derive(Deserialize)]
 pub struct HomeQuery {
@@ -255,19 +289,10 @@ pub async fn set_privacy(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (token, _) = match signed_in(&state, &req).await {
-        Ok(signed_in) => signed_in,
+    let (token, form) = match signed_in_form::<PrivacyForm>(&state, &req, &body).await {
+        Ok(posted) => posted,
         Err(answer) => return answer,
     };
-    let Ok(form) = serde_urlencoded::from_bytes::<PrivacyForm>(&body) else {
-        return forbidden(&state, &req, Forbidden::BadToken);
-    };
-    if let Err(why) = state
-        .browser
-        .check_form(&req, form.csrf.as_deref(), &purpose(&token))
-    {
-        return forbidden(&state, &req, why);
-    }
     let zero = form.zero_retention.as_deref() == Some("on");
     let settings = form
         .retention_days
@@ -449,19 +474,10 @@ pub async fn log_out(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (token, _) = match signed_in(&state, &req).await {
-        Ok(signed_in) => signed_in,
+    let (token, _) = match signed_in_form::<SignedInForm>(&state, &req, &body).await {
+        Ok(posted) => posted,
         Err(answer) => return answer,
     };
-    let Ok(form) = serde_urlencoded::from_bytes::<SignedInForm>(&body) else {
-        return forbidden(&state, &req, Forbidden::BadToken);
-    };
-    if let Err(why) = state
-        .browser
-        .check_form(&req, form.csrf.as_deref(), &purpose(&token))
-    {
-        return forbidden(&state, &req, why);
-    }
     if let Err(e) = state.admin.log_out(&token, &address(&req)).await {
         return unavailable(&state, &req, e);
     }
@@ -509,19 +525,10 @@ pub async fn change_password(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (token, _) = match signed_in(&state, &req).await {
-        Ok(signed_in) => signed_in,
+    let (token, form) = match signed_in_form::<PasswordForm>(&state, &req, &body).await {
+        Ok(posted) => posted,
         Err(answer) => return answer,
     };
-    let Ok(form) = serde_urlencoded::from_bytes::<PasswordForm>(&body) else {
-        return forbidden(&state, &req, Forbidden::BadToken);
-    };
-    if let Err(why) = state
-        .browser
-        .check_form(&req, form.csrf.as_deref(), &purpose(&token))
-    {
-        return forbidden(&state, &req, why);
-    }
     let new = form.new.unwrap_or_default();
     if form.again.as_deref() != Some(new.as_str()) {
         return password_form(
