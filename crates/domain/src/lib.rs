@@ -12,6 +12,7 @@ pub mod export;
 pub mod ids;
 pub mod oauth;
 pub mod password;
+pub mod profile;
 pub mod session;
 pub mod user;
 
@@ -42,5 +43,6 @@ pub use oauth::{
     RefreshUse,
 };
 pub use password::{NewPassword, NewPasswordError, PasswordHash, PasswordHashError};
+pub use profile::{AssistantProfile, ProfileError, ProfileInput, ProfileVersion};
 pub use session::{Session, SessionPolicy};
 pub use user::{ChatGptUserId, Identity, IdentityError, IdentityKind, InvalidIdentity, User};
