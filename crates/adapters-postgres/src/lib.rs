@@ -13,6 +13,7 @@ mod dialect;
 mod error;
 mod housekeeping;
 mod link_tokens;
+mod profiles;
 mod sessions;
 mod store;
 mod users;

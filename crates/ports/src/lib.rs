@@ -31,6 +31,6 @@ pub use oauth::{
 pub use random::{Random, RandomError};
 pub use storage::{
     AccountRepository, AdminRepository, AuthorizationRepository, CodeTaken, ConversationRepository,
-    Housekeeping, LinkTokenRepository, PurgeReport, RefreshOutcome, SessionRepository, Store,
-    UserRepository, VerificationCodeRepository,
+    Housekeeping, LinkTokenRepository, ProfileRepository, PurgeReport, RefreshOutcome,
+    SessionRepository, Store, UserRepository, VerificationCodeRepository,
 };

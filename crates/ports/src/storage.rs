@@ -379,6 +379,40 @@ pub trait AdminRepository: Send + Sync {
     ) -> Result<gptgate_domain::AdminOverview, StorageError>;
 }
 
+/// The hosted assistant's profile versions and which one is published.
+#[async_trait]
+pub trait ProfileRepository: Send + Sync {
+    /// Stores `profile` as the next version (1, 2, 3...; concurrent saves get distinct ones).
+    async fn save_profile_version(
+        &self,
+        profile: &gptgate_domain::AssistantProfile,
+        at: OffsetDateTime,
+    ) -> Result<gptgate_domain::ProfileVersion, StorageError>;
+
+    /// The newest `limit` versions, newest first.
+    async fn profile_versions(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<gptgate_domain::ProfileVersion>, StorageError>;
+
+    async fn profile_version(
+        &self,
+        version: u32,
+    ) -> Result<Option<gptgate_domain::ProfileVersion>, StorageError>;
+
+    /// Makes `version` the published one; `false` if there is no such version.
+    async fn publish_profile_version(
+        &self,
+        version: u32,
+        at: OffsetDateTime,
+    ) -> Result<bool, StorageError>;
+
+    /// The published version, if one is.
+    async fn published_profile(
+        &self,
+    ) -> Result<Option<gptgate_domain::ProfileVersion>, StorageError>;
+}
+
 /// Removes rows nobody can use any more.
 #[async_trait]
 pub trait Housekeeping: Send + Sync {
@@ -497,6 +531,7 @@ pub trait AuthorizationRepository: Send + Sync {
 pub trait Store:
     VerificationCodeRepository
     + AdminRepository
+    + ProfileRepository
     + UserRepository
     + SessionRepository
     + ConversationRepository

@@ -16,6 +16,7 @@ mod codes;
 mod conversations;
 mod housekeeping;
 mod link_tokens;
+mod profiles;
 mod sessions;
 mod sign_in;
 mod users;
@@ -30,13 +31,14 @@ pub use codes::*;
 pub use conversations::*;
 pub use housekeeping::*;
 pub use link_tokens::*;
+pub use profiles::*;
 pub use sessions::*;
 pub use sign_in::*;
 pub use users::*;
 
 pub use gptgate_ports::Store;
 use gptgate_ports::{
-    AdminRepository, ConversationRepository, SessionRepository, UserRepository,
+    AdminRepository, ConversationRepository, ProfileRepository, SessionRepository, UserRepository,
     VerificationCodeRepository,
 };
 
@@ -80,6 +82,10 @@ impl<T: ?Sized + UserRepository + ConversationRepository + 'static> Conversation
 /// A store of the admin console's sessions and password: what [`admin_checks`] need.
 pub trait AdminStore: AdminRepository + 'static {}
 impl<T: ?Sized + AdminRepository + 'static> AdminStore for T {}
+
+/// A store of the assistant's profile versions: what [`profile_checks`] need.
+pub trait ProfileStore: ProfileRepository + 'static {}
+impl<T: ?Sized + ProfileRepository + 'static> ProfileStore for T {}
 
 /// The ports the [`SignIn`](gptgate_ports::services::SignIn) service takes from one store.
 pub type SignInStorage = (
@@ -166,6 +172,16 @@ pub fn admin_checks<S: ?Sized + AdminStore>() -> Vec<(&'static str, Check<S>)> {
     ]
 }
 
+/// The profile checks: versions numbered in order and kept whole, publishing and rollback,
+/// distinct versions under concurrent saves.
+pub fn profile_checks<S: ?Sized + ProfileStore>() -> Vec<(&'static str, Check<S>)> {
+    checks![
+        profile_versions_count_up_and_round_trip,
+        a_published_version_can_be_rolled_back_and_only_saved_ones_publish,
+        concurrent_saves_get_distinct_versions,
+    ]
+}
+
 /// The sign-in races, through the real service on the store.
 pub fn sign_in_checks<S: ?Sized + SignInStore>() -> Vec<(&'static str, Check<S>)> {
     checks![
@@ -222,6 +238,7 @@ pub fn storage_contract_checks() -> Vec<(&'static str, Check)> {
     all.extend(conversation_checks::<dyn Store>());
     all.extend(sign_in_checks::<dyn Store>());
     all.extend(admin_checks::<dyn Store>());
+    all.extend(profile_checks::<dyn Store>());
     all.extend(whole_store_checks());
     all
 }

@@ -61,6 +61,9 @@ struct State {
     /// In recording order.
     admin_audit: Vec<gptgate_domain::AdminAuditEntry>,
     privacy: gptgate_domain::PrivacySettings,
+    /// Profile versions in order (version n at index n - 1), and the published one.
+    profiles: Vec<gptgate_domain::ProfileVersion>,
+    published_profile: Option<u32>,
 }
 
 impl State {
@@ -1053,6 +1056,72 @@ impl gptgate_ports::AdminRepository for InMemoryStore {
                 .filter(|c| c.last_sent_at >= since)
                 .count() as u64,
         })
+    }
+}
+
+#[async_trait]
+impl gptgate_ports::ProfileRepository for InMemoryStore {
+    async fn save_profile_version(
+        &self,
+        profile: &gptgate_domain::AssistantProfile,
+        at: OffsetDateTime,
+    ) -> Result<gptgate_domain::ProfileVersion, StorageError> {
+        let mut state = self.lock()?;
+        let saved = gptgate_domain::ProfileVersion {
+            version: state.profiles.len() as u32 + 1,
+            profile: profile.clone(),
+            saved_at: at,
+        };
+        state.profiles.push(saved.clone());
+        Ok(saved)
+    }
+
+    async fn profile_versions(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<gptgate_domain::ProfileVersion>, StorageError> {
+        Ok(self
+            .lock()?
+            .profiles
+            .iter()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn profile_version(
+        &self,
+        version: u32,
+    ) -> Result<Option<gptgate_domain::ProfileVersion>, StorageError> {
+        Ok(self
+            .lock()?
+            .profiles
+            .iter()
+            .find(|p| p.version == version)
+            .cloned())
+    }
+
+    async fn publish_profile_version(
+        &self,
+        version: u32,
+        _at: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        if !state.profiles.iter().any(|p| p.version == version) {
+            return Ok(false);
+        }
+        state.published_profile = Some(version);
+        Ok(true)
+    }
+
+    async fn published_profile(
+        &self,
+    ) -> Result<Option<gptgate_domain::ProfileVersion>, StorageError> {
+        let state = self.lock()?;
+        Ok(state
+            .published_profile
+            .and_then(|v| state.profiles.iter().find(|p| p.version == v).cloned()))
     }
 }
 
