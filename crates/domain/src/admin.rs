@@ -56,16 +56,20 @@ pub enum AdminAction {
     /// The operator put another hash in `ADMIN_PASSWORD_HASH`: the console's password was
     /// forgotten and every session ended.
     PasswordReset,
+    ProfileSaved,
+    ProfilePublished,
 }
 
 impl AdminAction {
-    pub const ALL: [AdminAction; 6] = [
+    pub const ALL: [AdminAction; 8] = [
         Self::SignedIn,
         Self::WrongPassword,
         Self::SignedOut,
         Self::PasswordChanged,
         Self::PrivacyChanged,
         Self::PasswordReset,
+        Self::ProfileSaved,
+        Self::ProfilePublished,
     ];
 
     /// The stable name stored.
@@ -77,6 +81,8 @@ impl AdminAction {
             Self::PasswordChanged => "password_changed",
             Self::PrivacyChanged => "privacy_changed",
             Self::PasswordReset => "password_reset",
+            Self::ProfileSaved => "profile_saved",
+            Self::ProfilePublished => "profile_published",
         }
     }
 
@@ -95,6 +101,8 @@ impl AdminAction {
             Self::PasswordReset => {
                 "The password was reset from ADMIN_PASSWORD_HASH (every session ended)"
             }
+            Self::ProfileSaved => "Saved a new version of the assistant profile",
+            Self::ProfilePublished => "Published a version of the assistant profile",
         }
     }
 }
@@ -289,7 +297,9 @@ mod tests {
                 "Signed out",
                 "Changed the password (every session ended)",
                 "Changed the privacy settings",
-                "The password was reset from ADMIN_PASSWORD_HASH (every session ended)"
+                "The password was reset from ADMIN_PASSWORD_HASH (every session ended)",
+                "Saved a new version of the assistant profile",
+                "Published a version of the assistant profile"
             ]
         );
         assert_eq!(AdminAction::parse("deleted_everything"), None);

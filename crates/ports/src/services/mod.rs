@@ -7,6 +7,7 @@ mod connections;
 mod conversations;
 mod export;
 mod maintenance;
+mod profiles;
 mod refresh;
 mod sign_in;
 mod users;
@@ -25,6 +26,7 @@ pub use connections::{
 pub use conversations::{Conversations, ConversationsError, Page, PAGE_LIMIT_MAX};
 pub use export::{DataExport, ExportDownload, ExportError, ExportPorts, Exports, EXPORTS_PER_HOUR};
 pub use maintenance::{HourlyReport, Maintenance, HOURLY_LEASE};
+pub use profiles::{Profiles, ProfilesError};
 pub use refresh::{
     Access, AccessError, KeepAliveReport, RefreshPorts, Refresher, KEEP_ALIVE_BATCH, REFRESH_LEASE,
 };
