@@ -61,6 +61,10 @@ impl Pages {
                 "admin_privacy.html",
                 include_str!("../templates/admin_privacy.html"),
             ),
+            (
+                "admin_profile.html",
+                include_str!("../templates/admin_profile.html"),
+            ),
         ])?;
         Ok(Self { tera })
     }

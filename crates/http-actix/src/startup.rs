@@ -216,9 +216,12 @@ fn state(
         gptgate_domain::AdminPolicy::default(),
         config.admin_password_hash.clone(),
     );
+    let profiles =
+        gptgate_ports::services::Profiles::new(store.clone(), store.clone(), env.clock.clone());
     let state = AppState {
         sign_in,
         admin,
+        profiles,
         authorization,
         issuer: public_url.trim_end_matches('/').to_owned(),
         connections,

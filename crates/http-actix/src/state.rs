@@ -34,6 +34,8 @@ pub struct AppState {
     pub sign_in: SignIn,
     /// The admin console's sign-in (off without `ADMIN_PASSWORD_HASH`).
     pub admin: gptgate_ports::services::AdminConsole,
+    /// The hosted assistant's profile versions.
+    pub profiles: gptgate_ports::services::Profiles,
     pub users: Users,
     pub conversations: Conversations,
     pub exports: Exports,

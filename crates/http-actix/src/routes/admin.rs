@@ -180,12 +180,17 @@ pub async fn home(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         Ok(signed_in) => signed_in,
         Err(answer) => return answer,
     };
-    let (overview, privacy) = match (state.admin.overview().await, state.admin.privacy().await) {
-        (Ok(overview), Ok(privacy)) => (overview, privacy),
-        (Err(e), _) | (_, Err(e)) => return unavailable(&state, &req, e),
+    let (overview, privacy, profile) = match (
+        state.admin.overview().await,
+        state.admin.privacy().await,
+        state.profiles.published().await,
+    ) {
+        (Ok(overview), Ok(privacy), Ok(profile)) => (overview, privacy, profile),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return unavailable(&state, &req, e),
     };
     let mut context = tera::Context::new();
     context.insert("until", &shown(session.expires_at));
+    context.insert("profile", &profile.map(|p| p.version));
     context.insert(
         "privacy",
         &serde_json::json!({
@@ -328,6 +333,256 @@ pub async fn set_privacy(
         ),
         Err(e) => unavailable(&state, &req, e),
     }
+}
+
+#[derive(Deserialize, Default)]
+struct ProfileForm {
+    csrf: Option<String>,
+    name: Option<String>,
+    instructions: Option<String>,
+    model: Option<String>,
+    temperature: Option<String>,
+    max_output_tokens: Option<String>,
+    starters: Option<String>,
+    allowed_models: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PublishForm {
+    csrf: Option<String>,
+    version: Option<String>,
+}
+
+with_csrf!(ProfileForm, PublishForm);
+
+/// How many versions the profile page lists.
+const VERSIONS_SHOWN: usize = 20;
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(str::to_owned).collect()
+}
+
+/// The profile page: the form (filled with `form`), the versions, which one is published.
+async fn profile_page_with(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+    status: StatusCode,
+    form: serde_json::Value,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> HttpResponse {
+    let (versions, published) = match (
+        state.profiles.versions(VERSIONS_SHOWN).await,
+        state.profiles.published().await,
+    ) {
+        (Ok(versions), Ok(published)) => (versions, published),
+        (Err(e), _) | (_, Err(e)) => return unavailable(state, req, e),
+    };
+    let rows: Vec<_> = versions
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "version": v.version,
+                "saved_at": shown(v.saved_at),
+                "name": v.profile.name,
+                "model": v.profile.model,
+            })
+        })
+        .collect();
+    let mut context = tera::Context::new();
+    context.insert("versions", &rows);
+    context.insert("published", &published.map(|p| p.version));
+    context.insert("form", &form);
+    context.insert("notice", &notice);
+    context.insert("error", &error);
+    let mut response = super::form_page(
+        state,
+        req,
+        "admin_profile.html",
+        context,
+        &purpose(token),
+        ADMIN_PAGE_CSP,
+    );
+    *response.status_mut() = status;
+    response
+}
+
+/// A form filled with `version`'s profile, or sensible defaults.
+fn form_of(version: Option<&gptgate_domain::ProfileVersion>) -> serde_json::Value {
+    match version {
+        Some(v) => serde_json::json!({
+            "name": v.profile.name,
+            "instructions": v.profile.instructions,
+            "model": v.profile.model,
+            "temperature": v.profile.temperature,
+            "max_output_tokens": v.profile.max_output_tokens,
+            "starters": v.profile.starters.join("\n"),
+            "allowed_models": v.profile.allowed_models.join("\n"),
+        }),
+        None => serde_json::json!({
+            "name": "Assistant",
+            "instructions": "",
+            "model": "gpt-4o-mini",
+            "temperature": 0.7,
+            "max_output_tokens": 1024,
+            "starters": "",
+            "allowed_models": "gpt-4o-mini",
+        }),
+    }
+}
+
+/// `GET /admin/profile`: the assistant profile's versions and the form for a new one (filled
+/// with the newest).
+#[get("/admin/profile")]
+pub async fn profile_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let (token, _) = match signed_in(&state, &req).await {
+        Ok(signed_in) => signed_in,
+        Err(answer) => return answer,
+    };
+    let newest = match state.profiles.versions(1).await {
+        Ok(mut newest) => newest.pop(),
+        Err(e) => return unavailable(&state, &req, e),
+    };
+    profile_page_with(
+        &state,
+        &req,
+        &token,
+        StatusCode::OK,
+        form_of(newest.as_ref()),
+        None,
+        None,
+    )
+    .await
+}
+
+/// `POST /admin/profile`: saves the form as a new version (not published).
+#[post("/admin/profile")]
+pub async fn save_profile(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (token, form) = match signed_in_form::<ProfileForm>(&state, &req, &body).await {
+        Ok(posted) => posted,
+        Err(answer) => return answer,
+    };
+    let echo = serde_json::json!({
+        "name": form.name.clone().unwrap_or_default(),
+        "instructions": form.instructions.clone().unwrap_or_default(),
+        "model": form.model.clone().unwrap_or_default(),
+        "temperature": form.temperature.clone().unwrap_or_default(),
+        "max_output_tokens": form.max_output_tokens.clone().unwrap_or_default(),
+        "starters": form.starters.clone().unwrap_or_default(),
+        "allowed_models": form.allowed_models.clone().unwrap_or_default(),
+    });
+    let refused = |message: String| {
+        let state = &state;
+        let req = &req;
+        let token = &token;
+        let echo = echo.clone();
+        async move {
+            profile_page_with(
+                state,
+                req,
+                token,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                echo,
+                None,
+                Some(&format!("Nothing was saved: {message}.")),
+            )
+            .await
+        }
+    };
+    let number =
+        |raw: &Option<String>| raw.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    let Ok(temperature) = number(&form.temperature).parse::<f32>() else {
+        return refused(gptgate_domain::ProfileError::Temperature.to_string()).await;
+    };
+    let Ok(max_output_tokens) = number(&form.max_output_tokens).parse::<u32>() else {
+        return refused(
+            gptgate_domain::ProfileError::MaxOutputTokens {
+                max: gptgate_domain::AssistantProfile::MAX_OUTPUT_TOKENS,
+            }
+            .to_string(),
+        )
+        .await;
+    };
+    let input = gptgate_domain::ProfileInput {
+        name: form.name.unwrap_or_default(),
+        instructions: form.instructions.unwrap_or_default(),
+        model: form.model.unwrap_or_default(),
+        temperature,
+        max_output_tokens,
+        starters: lines(&form.starters.unwrap_or_default()),
+        allowed_models: lines(&form.allowed_models.unwrap_or_default()),
+    };
+    match state.profiles.save(input, &address(&req)).await {
+        Ok(saved) => {
+            profile_page_with(
+                &state,
+                &req,
+                &token,
+                StatusCode::OK,
+                form_of(Some(&saved)),
+                Some(&format!(
+                    "Saved as version {}. It is not published yet.",
+                    saved.version
+                )),
+                None,
+            )
+            .await
+        }
+        Err(gptgate_ports::services::ProfilesError::Invalid(e)) => refused(e.to_string()).await,
+        Err(e) => unavailable(&state, &req, e),
+    }
+}
+
+/// `POST /admin/profile/publish`: publishes a version (an earlier one: a rollback).
+#[post("/admin/profile/publish")]
+pub async fn publish_profile(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (token, form) = match signed_in_form::<PublishForm>(&state, &req, &body).await {
+        Ok(posted) => posted,
+        Err(answer) => return answer,
+    };
+    let version = form
+        .version
+        .as_deref()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    let newest = state
+        .profiles
+        .versions(1)
+        .await
+        .ok()
+        .and_then(|mut v| v.pop());
+    let (status, notice, error) = match state.profiles.publish(version, &address(&req)).await {
+        Ok(()) => (
+            StatusCode::OK,
+            Some(format!("Version {version} is published.")),
+            None,
+        ),
+        Err(gptgate_ports::services::ProfilesError::NoSuchVersion(_)) => (
+            StatusCode::NOT_FOUND,
+            None,
+            Some("There is no such version. Nothing was changed.".to_owned()),
+        ),
+        Err(e) => return unavailable(&state, &req, e),
+    };
+    profile_page_with(
+        &state,
+        &req,
+        &token,
+        status,
+        form_of(newest.as_ref()),
+        notice.as_deref(),
+        error.as_deref(),
+    )
+    .await
 }
 
 /// How many audit lines the page shows.

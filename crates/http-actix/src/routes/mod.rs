@@ -75,6 +75,9 @@ pub const PATHS: &[(&str, &str)] = &[
     ("/admin/audit", "GET"),
     ("/admin/privacy", "GET"),
     ("/admin/privacy", "POST"),
+    ("/admin/profile", "GET"),
+    ("/admin/profile", "POST"),
+    ("/admin/profile/publish", "POST"),
 ];
 
 /// The answer for a request no route took: 405 with `Allow` when the path exists with other
@@ -161,7 +164,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(admin::change_password)
         .service(admin::audit)
         .service(admin::privacy_page)
-        .service(admin::set_privacy);
+        .service(admin::set_privacy)
+        .service(admin::profile_page)
+        .service(admin::save_profile)
+        .service(admin::publish_profile);
 }
 
 /// `{"success": true, "message": "..."}`.

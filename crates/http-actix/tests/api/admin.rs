@@ -394,3 +394,84 @@ async fn privacy_settings_change_what_is_kept_and_what_the_policy_says() {
     assert_eq!(set("0", false).await.status(), 200);
     assert_eq!(save("again").await.status(), 200);
 }
+
+#[tokio::test]
+async fn the_operator_saves_profile_versions_publishes_one_and_rolls_back() {
+    let app = console().await;
+    let browser = Browser::new(&app.address);
+    let _ = sign_in(&browser, PASSWORD).await;
+    let (status, page) = browser.open("/admin/profile").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("No version is published yet."));
+    let save = |name: &'static str, model: &'static str, temperature: &'static str| {
+        let browser = &browser;
+        async move {
+            let (_, page) = browser.open("/admin/profile").await;
+            browser
+                .post_form_to(
+                    "/admin/profile",
+                    &[
+                        ("csrf", &field(&page, "csrf")),
+                        ("name", name),
+                        ("instructions", "You are a patient <b>Spanish</b> tutor."),
+                        ("allowed_models", "gpt-4o-mini\nllama3.1:8b"),
+                        ("model", model),
+                        ("temperature", temperature),
+                        ("max_output_tokens", "800"),
+                        ("starters", "Quiz me\nPractise ser and estar"),
+                    ],
+                )
+                .await
+        }
+    };
+    let res = save("Tutor", "gpt-4o-mini", "0.7").await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("Saved as version 1. It is not published yet."),
+        "{page}"
+    );
+    assert!(page.contains("&lt;b&gt;Spanish&lt;"), "escaped: {page}");
+    // Refused with what was typed kept, and no version taken: a model not allowed, a
+    // temperature over 2.
+    for (model, temperature, says) in [
+        ("gpt-5", "0.7", "model must be one of the allowed models"),
+        ("gpt-4o-mini", "2.1", "temperature must be from 0 to 2"),
+        ("gpt-4o-mini", "warm", "temperature must be from 0 to 2"),
+    ] {
+        let res = save("Tutor x", model, temperature).await;
+        assert_eq!(res.status(), 422);
+        let page = res.text().await.unwrap();
+        assert!(page.contains(says), "{says}: {page}");
+        assert!(page.contains("value=\"Tutor x\""), "kept: {page}");
+    }
+    assert!(save("Tutor v2", "llama3.1:8b", "2").await.status() == 200);
+
+    let publish = |version: &'static str| {
+        let browser = &browser;
+        async move {
+            let (_, page) = browser.open("/admin/profile").await;
+            browser
+                .post_form_to(
+                    "/admin/profile/publish",
+                    &[("csrf", &field(&page, "csrf")), ("version", version)],
+                )
+                .await
+        }
+    };
+    let res = publish("2").await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Published: version 2."));
+    let res = publish("1").await;
+    assert!(
+        res.text().await.unwrap().contains("Published: version 1."),
+        "rollback"
+    );
+    assert_eq!(publish("3").await.status(), 404);
+    assert_eq!(publish("nope").await.status(), 404);
+    let (_, home) = browser.open("/admin").await;
+    assert!(home.contains("Published profile: version 1."), "{home}");
+    let (_, audit) = browser.open("/admin/audit").await;
+    assert!(audit.contains("Published a version of the assistant profile"));
+    assert!(audit.contains("Saved a new version of the assistant profile"));
+}

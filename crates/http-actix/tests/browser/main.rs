@@ -916,6 +916,31 @@ async fn an_operator_signs_in_to_the_admin_console_in_a_real_browser() {
     );
     assert!(!page.contains("not the password"));
     chromium
+        .goto(format!("{}/admin/profile", app.address))
+        .await
+        .unwrap();
+    type_into("name", "Spanish tutor").await;
+    click(&chromium, "#save").await;
+    text_once_it_shows(&chromium, "Saved as version 1").await;
+    click(&chromium, "#publish-1").await;
+    text_once_it_shows(&chromium, "Version 1 is published").await;
+    let fits: bool = chromium
+        .execute(
+            "const width = document.documentElement.clientWidth; \
+             return [...document.querySelectorAll('form.profile *')] \
+                 .every(e => e.getBoundingClientRect().right <= width + 0.5);",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    assert!(fits, "the profile form fits a phone");
+    chromium
+        .screenshot(&screenshots.join("admin-profile-phone.png"))
+        .await
+        .unwrap();
+    chromium
         .goto(format!("{}/admin", app.address))
         .await
         .unwrap();
