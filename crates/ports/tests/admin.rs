@@ -455,10 +455,18 @@ async fn zero_retention_refuses_every_save_and_retention_deletes_at_its_exact_ag
         })
         .unwrap()
     };
+    assert_eq!(
+        c.console.privacy().await.unwrap(),
+        PrivacySettings::default()
+    );
     c.console
         .set_privacy(&PrivacySettings::new(0, true).unwrap(), "192.0.2.1")
         .await
         .unwrap();
+    assert_eq!(
+        c.console.privacy().await.unwrap(),
+        PrivacySettings::new(0, true).unwrap()
+    );
     assert!(matches!(
         conversations.save(ann, draft("kept?"), None).await,
         Err(ConversationsError::StorageDisabled)
