@@ -6,6 +6,7 @@
 //! services. No infrastructure type (sqlx, actix, reqwest, lettre) appears in any signature.
 
 pub mod actions;
+pub mod chat;
 pub mod clock;
 pub mod crypto;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod services;
 pub mod storage;
 
 pub use actions::{ActionCall, ActionError, ActionSpec, ProviderActions};
+pub use chat::{ChatMessage, ChatModel, ChatModelError, ChatRequest, ChatRole, ChatStream};
 pub use clock::{Clock, Task, Timer};
 pub use crypto::{
     CodeHasher, OpaqueTokens, PasswordHasher, SealError, SecretBox, SessionClaims, SessionTokens,

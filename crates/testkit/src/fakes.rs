@@ -1,6 +1,7 @@
 //! The fakes.
 
 mod actions;
+mod chat;
 mod clock;
 mod crypto;
 mod mailer;
@@ -9,6 +10,7 @@ mod random;
 mod store;
 
 pub use actions::{FakeActionCall, FakeOutcome, FakeProviderActions};
+pub use chat::{FakeAnswer, FakeChatModel};
 pub use clock::FakeClock;
 pub use crypto::{
     FakeCodeHasher, FakeOpaqueTokens, FakePasswords, FakeSecretBox, FakeSessionTokens,

@@ -12,7 +12,7 @@ pub mod harness;
 
 pub use contracts::{Store, TestStore};
 pub use fakes::{
-    FakeActionCall, FakeClock, FakeCodeHasher, FakeOAuthProvider, FakeOpaqueTokens, FakeOutcome,
-    FakePasswords, FakeProviderActions, FakeSecretBox, FakeSessionTokens, InMemoryStore,
-    ProviderFailure, RecordingMailer, SeededRandom, SentCode,
+    FakeActionCall, FakeAnswer, FakeChatModel, FakeClock, FakeCodeHasher, FakeOAuthProvider,
+    FakeOpaqueTokens, FakeOutcome, FakePasswords, FakeProviderActions, FakeSecretBox,
+    FakeSessionTokens, InMemoryStore, ProviderFailure, RecordingMailer, SeededRandom, SentCode,
 };
