@@ -1,0 +1,165 @@
+//! The OpenAI-compatible adapter against wiremock answering as OpenAI does: a streamed answer
+//! in server-sent events (role chunk, content chunks, finish chunk, `[DONE]`), the request it
+//! sends, and the API's error shapes (401, 429, 400 with its message, 500, a stream cut off
+//! or malformed).
+
+use futures::StreamExt;
+use gptgate_adapters_llm::OpenAiCompatible;
+use gptgate_ports::{ChatMessage, ChatModel, ChatModelError, ChatRequest, ChatRole};
+use secrecy::SecretString;
+use serde_json::json;
+use wiremock::matchers::{body_partial_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn request() -> ChatRequest {
+    ChatRequest {
+        model: "gpt-4o-mini".into(),
+        messages: vec![
+            ChatMessage {
+                role: ChatRole::System,
+                content: "You are a patient Spanish tutor.".into(),
+            },
+            ChatMessage {
+                role: ChatRole::User,
+                content: "¿Cómo estás?".into(),
+            },
+        ],
+        temperature: 0.7,
+        max_output_tokens: 200,
+    }
+}
+
+/// OpenAI's streamed answer, as it sends it.
+fn openai_stream(pieces: &[&str]) -> String {
+    let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+        json!({
+            "id": "chatcmpl-123", "object": "chat.completion.chunk", "created": 1_764_000_000,
+            "model": "gpt-4o-mini-2024-07-18", "system_fingerprint": "fp_0ba0d124f1",
+            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }]
+        })
+    };
+    let mut events = vec![chunk(json!({ "role": "assistant", "content": "" }), None)];
+    events.extend(pieces.iter().map(|p| chunk(json!({ "content": p }), None)));
+    events.push(chunk(json!({}), Some("stop")));
+    let mut body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+    body.push_str("data: [DONE]\n\n");
+    body
+}
+
+fn sse(body: String) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .insert_header("content-type", "text/event-stream")
+        .set_body_string(body)
+}
+
+async fn collect(
+    model: &OpenAiCompatible,
+) -> Result<Vec<Result<String, ChatModelError>>, ChatModelError> {
+    Ok(model.answer(request()).await?.collect().await)
+}
+
+#[tokio::test]
+async fn a_streamed_answer_arrives_piece_by_piece_with_the_request_as_openai_expects() {
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(header("authorization", "Bearer sk-test"))
+        .and(body_partial_json(json!({
+            "model": "gpt-4o-mini", "stream": true, "max_tokens": 200,
+            "messages": [
+                { "role": "system", "content": "You are a patient Spanish tutor." },
+                { "role": "user", "content": "¿Cómo estás?" }
+            ]
+        })))
+        .respond_with(sse(openai_stream(&["¡Muy ", "bien", ", gracias!"])))
+        .expect(1)
+        .mount(&api)
+        .await;
+    let model = OpenAiCompatible::new(
+        &format!("{}/v1/", api.uri()),
+        Some(SecretString::from("sk-test".to_owned())),
+    )
+    .unwrap();
+    let pieces = collect(&model).await.unwrap();
+    assert_eq!(
+        pieces,
+        [
+            Ok("¡Muy ".to_owned()),
+            Ok("bien".to_owned()),
+            Ok(", gracias!".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_local_server_needs_no_key_and_events_after_done_are_ignored() {
+    let api = MockServer::start().await;
+    let mut body = openai_stream(&["ok"]);
+    body.push_str("data: {\"choices\":[{\"delta\":{\"content\":\"after\"}}]}\n\n");
+    Mock::given(method("POST"))
+        .and(path("/chat/completions"))
+        .respond_with(sse(body))
+        .mount(&api)
+        .await;
+    let model = OpenAiCompatible::new(&api.uri(), None).unwrap();
+    assert_eq!(collect(&model).await.unwrap(), [Ok("ok".to_owned())]);
+    let sent = &api.received_requests().await.unwrap()[0];
+    assert!(sent.headers.get("authorization").is_none());
+}
+
+#[tokio::test]
+async fn the_apis_refusals_keep_their_meaning() {
+    for (status, body, expected) in [
+        (
+            401,
+            json!({ "error": { "message": "Incorrect API key provided: sk-test.", "type": "invalid_request_error", "code": "invalid_api_key" } }),
+            ChatModelError::Unauthorized,
+        ),
+        (
+            429,
+            json!({ "error": { "message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded" } }),
+            ChatModelError::RateLimited,
+        ),
+        (
+            404,
+            json!({ "error": { "message": "The model `gpt-5` does not exist", "type": "invalid_request_error", "code": "model_not_found" } }),
+            ChatModelError::Rejected {
+                message: "The model `gpt-5` does not exist".into(),
+            },
+        ),
+        (
+            500,
+            json!({ "error": { "message": "The server had an error", "type": "server_error" } }),
+            ChatModelError::Unavailable,
+        ),
+    ] {
+        let api = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(status).set_body_json(body))
+            .mount(&api)
+            .await;
+        let model = OpenAiCompatible::new(&api.uri(), None).unwrap();
+        assert_eq!(collect(&model).await.err(), Some(expected), "{status}");
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_piece_breaks_the_answer_off_and_an_unreachable_api_is_unavailable() {
+    let api = MockServer::start().await;
+    let body =
+        "data: {\"choices\":[{\"delta\":{\"content\":\"Hal\"}}]}\n\ndata: {oops\n\n".to_owned();
+    Mock::given(method("POST"))
+        .respond_with(sse(body))
+        .mount(&api)
+        .await;
+    let model = OpenAiCompatible::new(&api.uri(), None).unwrap();
+    assert_eq!(
+        collect(&model).await.unwrap(),
+        [Ok("Hal".to_owned()), Err(ChatModelError::Unavailable)]
+    );
+    let nowhere = OpenAiCompatible::new("http://127.0.0.1:9", None).unwrap();
+    assert_eq!(
+        collect(&nowhere).await.err(),
+        Some(ChatModelError::Unavailable)
+    );
+}
