@@ -177,6 +177,23 @@ async fn auth_link(app: &TestApp, token: &str) -> String {
         .to_owned()
 }
 
+/// Whether `selector` matches something and every element it matches ends within the window's
+/// width (no sideways scrolling on a phone).
+async fn fits_the_window(browser: &WebDriver, selector: &str) -> bool {
+    browser
+        .execute(
+            "const width = document.documentElement.clientWidth; \
+             const all = [...document.querySelectorAll(arguments[0])]; \
+             return all.length > 0 \
+                 && all.every(e => e.getBoundingClientRect().right <= width + 0.5);",
+            vec![serde_json::json!(selector)],
+        )
+        .await
+        .unwrap()
+        .convert()
+        .unwrap()
+}
+
 /// The page's text once it contains `needle` (a navigation is under way), or after 5 s.
 async fn text_once_it_shows(browser: &WebDriver, needle: &str) -> String {
     let mut page = String::new();
@@ -485,17 +502,7 @@ async fn a_user_manages_integrations_in_a_real_browser_on_a_phone() {
         "{page}"
     );
     assert!(page.contains("ann@acme.test (Acme)"), "{page}");
-    let fits: bool = chromium
-        .execute(
-            "const width = document.documentElement.clientWidth; \
-             return [...document.querySelectorAll('body *')] \
-                 .every(e => e.getBoundingClientRect().right <= width + 0.5);",
-            vec![],
-        )
-        .await
-        .unwrap()
-        .convert()
-        .unwrap();
+    let fits = fits_the_window(&chromium, "body *").await;
     assert!(fits, "no sideways scrolling on a phone");
     let screenshots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&screenshots).unwrap();
@@ -778,17 +785,7 @@ async fn an_mcp_client_that_registered_itself_is_allowed_in_a_real_browser() {
         "{page}"
     );
     assert!(page.contains("sending email"), "{page}");
-    let fits: bool = chromium
-        .execute(
-            "const width = document.documentElement.clientWidth; \
-             return [...document.querySelectorAll('body *')] \
-                 .every(e => e.getBoundingClientRect().right <= width + 0.5);",
-            vec![],
-        )
-        .await
-        .unwrap()
-        .convert()
-        .unwrap();
+    let fits = fits_the_window(&chromium, "body *").await;
     assert!(fits, "no sideways scrolling on a phone");
     let screenshots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&screenshots).unwrap();
@@ -889,17 +886,7 @@ async fn an_operator_signs_in_to_the_admin_console_in_a_real_browser() {
     click(&chromium, "#sign-in").await;
     let page = text_once_it_shows(&chromium, "Signed in until").await;
     assert!(page.contains("Change the admin password"), "{page}");
-    let fits: bool = chromium
-        .execute(
-            "const width = document.documentElement.clientWidth; \
-             return [...document.querySelectorAll('body *')] \
-                 .every(e => e.getBoundingClientRect().right <= width + 0.5);",
-            vec![],
-        )
-        .await
-        .unwrap()
-        .convert()
-        .unwrap();
+    let fits = fits_the_window(&chromium, "body *").await;
     assert!(fits, "no sideways scrolling on a phone");
     let screenshots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&screenshots).unwrap();
@@ -924,17 +911,7 @@ async fn an_operator_signs_in_to_the_admin_console_in_a_real_browser() {
     text_once_it_shows(&chromium, "Saved as version 1").await;
     click(&chromium, "#publish-1").await;
     text_once_it_shows(&chromium, "Version 1 is published").await;
-    let fits: bool = chromium
-        .execute(
-            "const width = document.documentElement.clientWidth; \
-             return [...document.querySelectorAll('form.profile *')] \
-                 .every(e => e.getBoundingClientRect().right <= width + 0.5);",
-            vec![],
-        )
-        .await
-        .unwrap()
-        .convert()
-        .unwrap();
+    let fits = fits_the_window(&chromium, "form.profile *").await;
     assert!(fits, "the profile form fits a phone");
     chromium
         .screenshot(&screenshots.join("admin-profile-phone.png"))
