@@ -34,6 +34,21 @@ impl AdminSessionRow {
     }
 }
 
+/// Adds `entry` to the audit log inside `tx`.
+async fn record(
+    tx: &mut sqlx::Transaction<'_, crate::dialect::Db>,
+    entry: &AdminAuditEntry,
+) -> Result<(), StorageError> {
+    sqlx::query("INSERT INTO admin_audit (at, action, address) VALUES ($1, $2, $3)")
+        .bind(time(entry.at))
+        .bind(entry.action.as_str())
+        .bind(entry.address.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(storage)?;
+    Ok(())
+}
+
 #[async_trait]
 impl AdminRepository for Store {
     #[instrument(skip_all)]
@@ -101,6 +116,7 @@ impl AdminRepository for Store {
     async fn replace_admin_password(
         &self,
         password: &StoredAdminPassword,
+        audit: &AdminAuditEntry,
     ) -> Result<(), StorageError> {
         let mut tx = self.writes().begin().await.map_err(storage)?;
         sqlx::query(
@@ -118,6 +134,7 @@ impl AdminRepository for Store {
             .execute(&mut *tx)
             .await
             .map_err(storage)?;
+        record(&mut tx, audit).await?;
         tx.commit().await.map_err(storage)?;
         Ok(())
     }
@@ -141,13 +158,9 @@ impl AdminRepository for Store {
 
     #[instrument(skip_all)]
     async fn record_admin_action(&self, entry: &AdminAuditEntry) -> Result<(), StorageError> {
-        sqlx::query("INSERT INTO admin_audit (at, action, address) VALUES ($1, $2, $3)")
-            .bind(time(entry.at))
-            .bind(entry.action.as_str())
-            .bind(entry.address.as_str())
-            .execute(self.writes())
-            .await
-            .map_err(storage)?;
+        let mut tx = self.writes().begin().await.map_err(storage)?;
+        record(&mut tx, entry).await?;
+        tx.commit().await.map_err(storage)?;
         Ok(())
     }
 
@@ -193,8 +206,9 @@ impl AdminRepository for Store {
     async fn set_privacy_settings(
         &self,
         settings: &PrivacySettings,
-        at: OffsetDateTime,
+        audit: &AdminAuditEntry,
     ) -> Result<(), StorageError> {
+        let mut tx = self.writes().begin().await.map_err(storage)?;
         sqlx::query(
             "INSERT INTO privacy_settings (id, retention_days, zero_retention, changed_at) \
              VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET \
@@ -203,10 +217,12 @@ impl AdminRepository for Store {
         )
         .bind(i32::try_from(settings.retention_days).unwrap_or(i32::MAX))
         .bind(settings.zero_retention)
-        .bind(time(at))
-        .execute(self.writes())
+        .bind(time(audit.at))
+        .execute(&mut *tx)
         .await
         .map_err(storage)?;
+        record(&mut tx, audit).await?;
+        tx.commit().await.map_err(storage)?;
         Ok(())
     }
 

@@ -343,11 +343,13 @@ pub trait AdminRepository: Send + Sync {
     /// The password set in the console, if one was.
     async fn admin_password(&self) -> Result<Option<StoredAdminPassword>, StorageError>;
 
-    /// Stores `password` in place of any earlier one AND deletes every admin session, both or
-    /// neither: after a change nobody is signed in with the old password.
+    /// Stores `password` in place of any earlier one, deletes every admin session AND adds
+    /// `audit` to the audit log, all or nothing: after a change nobody is signed in with the old
+    /// password, and no change goes unrecorded.
     async fn replace_admin_password(
         &self,
         password: &StoredAdminPassword,
+        audit: &AdminAuditEntry,
     ) -> Result<(), StorageError>;
 
     /// Deletes the password set in the console AND every admin session, both or neither;
@@ -364,11 +366,12 @@ pub trait AdminRepository: Send + Sync {
     /// The privacy settings (the defaults, keep everything, until some are set).
     async fn privacy_settings(&self) -> Result<gptgate_domain::PrivacySettings, StorageError>;
 
-    /// Replaces the privacy settings.
+    /// Replaces the privacy settings AND adds `audit` (whose time is the change's) to the audit
+    /// log, both or neither.
     async fn set_privacy_settings(
         &self,
         settings: &gptgate_domain::PrivacySettings,
-        at: OffsetDateTime,
+        audit: &AdminAuditEntry,
     ) -> Result<(), StorageError>;
 
     /// How many users, conversations and accounts there are, and how many addresses were last

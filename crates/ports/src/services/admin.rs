@@ -179,9 +179,11 @@ impl AdminConsole {
     ) -> Result<(), StorageError> {
         self.ports
             .store
-            .set_privacy_settings(settings, self.ports.clock.now())
+            .set_privacy_settings(
+                settings,
+                &AdminAuditEntry::new(self.ports.clock.now(), AdminAction::PrivacyChanged, address),
+            )
             .await?;
-        self.record(AdminAction::PrivacyChanged, address).await?;
         tracing::info!(
             retention_days = settings.retention_days,
             zero_retention = settings.zero_retention,
@@ -289,15 +291,18 @@ impl AdminConsole {
         self.check(current, address).await?;
         let configured = self.configured.clone().ok_or(AdminLoginError::Off)?;
         let hash = self.ports.passwords.hash(new).await?;
+        let now = self.ports.clock.now();
         self.ports
             .store
-            .replace_admin_password(&StoredAdminPassword {
-                hash,
-                changed_at: self.ports.clock.now(),
-                replaces: configured,
-            })
+            .replace_admin_password(
+                &StoredAdminPassword {
+                    hash,
+                    changed_at: now,
+                    replaces: configured,
+                },
+                &AdminAuditEntry::new(now, AdminAction::PasswordChanged, address),
+            )
             .await?;
-        self.record(AdminAction::PasswordChanged, address).await?;
         tracing::info!("admin password changed; every admin session ended");
         Ok(())
     }

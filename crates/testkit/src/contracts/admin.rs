@@ -56,7 +56,13 @@ pub async fn replacing_the_admin_password_ends_every_admin_session<S: ?Sized + A
         store.create_admin_session(s).await.unwrap();
     }
     let first = password("c2FsdDE", T0 + Duration::minutes(1));
-    store.replace_admin_password(&first).await.unwrap();
+    store
+        .replace_admin_password(
+            &first,
+            &AdminAuditEntry::new(first.changed_at, AdminAction::PasswordChanged, "192.0.2.1"),
+        )
+        .await
+        .unwrap();
     assert_eq!(store.admin_password().await.unwrap(), Some(first));
     for s in &sessions {
         assert_eq!(store.find_admin_session(&s.token_hash).await.unwrap(), None);
@@ -65,7 +71,13 @@ pub async fn replacing_the_admin_password_ends_every_admin_session<S: ?Sized + A
     let later = AdminPolicy::default().open(TokenHash::from_bytes([9; 32]), T0);
     store.create_admin_session(&later).await.unwrap();
     let second = password("c2FsdDI", T0 + Duration::minutes(2));
-    store.replace_admin_password(&second).await.unwrap();
+    store
+        .replace_admin_password(
+            &second,
+            &AdminAuditEntry::new(second.changed_at, AdminAction::PasswordChanged, "192.0.2.2"),
+        )
+        .await
+        .unwrap();
     assert_eq!(store.admin_password().await.unwrap(), Some(second));
     assert_eq!(
         store.find_admin_session(&later.token_hash).await.unwrap(),
@@ -84,6 +96,10 @@ pub async fn replacing_the_admin_password_ends_every_admin_session<S: ?Sized + A
         !store.forget_admin_password().await.unwrap(),
         "nothing left"
     );
+    // Each change wrote its audit line with it.
+    let audit = store.admin_actions(10).await.unwrap();
+    let addresses: Vec<&str> = audit.iter().map(|e| e.address.as_str()).collect();
+    assert_eq!(addresses, ["192.0.2.2", "192.0.2.1"]);
 }
 
 pub async fn the_audit_log_lists_the_newest_lines_first<S: ?Sized + AdminStore>(store: Arc<S>) {
@@ -225,9 +241,21 @@ pub async fn privacy_settings_default_to_keeping_and_are_replaced<S: ?Sized + Ad
         PrivacySettings::new(PrivacySettings::MAX_RETENTION_DAYS, true).unwrap(),
         PrivacySettings::default(),
     ] {
-        store.set_privacy_settings(&settings, T0).await.unwrap();
+        store
+            .set_privacy_settings(
+                &settings,
+                &AdminAuditEntry::new(T0, AdminAction::PrivacyChanged, "192.0.2.1"),
+            )
+            .await
+            .unwrap();
         assert_eq!(store.privacy_settings().await.unwrap(), settings);
     }
+    // Each change wrote its audit line with it.
+    let audit = store.admin_actions(10).await.unwrap();
+    assert_eq!(audit.len(), 3);
+    assert!(audit
+        .iter()
+        .all(|e| e.action == AdminAction::PrivacyChanged));
 }
 
 /// Retention deletes every user's conversations last saved before the cutoff, and no other.

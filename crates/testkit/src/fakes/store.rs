@@ -978,10 +978,12 @@ impl gptgate_ports::AdminRepository for InMemoryStore {
     async fn replace_admin_password(
         &self,
         password: &gptgate_domain::StoredAdminPassword,
+        audit: &gptgate_domain::AdminAuditEntry,
     ) -> Result<(), StorageError> {
         let mut state = self.lock()?;
         state.admin_password = Some(password.clone());
         state.admin_sessions.clear();
+        state.admin_audit.push(audit.clone());
         Ok(())
     }
 
@@ -1018,9 +1020,11 @@ impl gptgate_ports::AdminRepository for InMemoryStore {
     async fn set_privacy_settings(
         &self,
         settings: &gptgate_domain::PrivacySettings,
-        _at: OffsetDateTime,
+        audit: &gptgate_domain::AdminAuditEntry,
     ) -> Result<(), StorageError> {
-        self.lock()?.privacy = *settings;
+        let mut state = self.lock()?;
+        state.privacy = *settings;
+        state.admin_audit.push(audit.clone());
         Ok(())
     }
 
