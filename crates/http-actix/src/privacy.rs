@@ -23,10 +23,6 @@ pub struct PrivacyFacts<'a> {
     pub providers: Vec<&'a str>,
 }
 
-pub fn render(pages: &Pages, facts: &PrivacyFacts<'_>) -> Result<String, tera::Error> {
-    PrivacyPage::new(facts)?.render(pages, gptgate_domain::PrivacySettings::default())
-}
-
 /// The page's facts, kept from start-up, and its last rendering with the settings it had.
 pub struct PrivacyPage {
     context: Context,
@@ -88,6 +84,48 @@ mod tests {
             session_hours: 12,
             providers,
         }
+    }
+
+    /// The page with the default settings (keep conversations until deleted).
+    fn render(pages: &Pages, facts: &PrivacyFacts<'_>) -> Result<String, tera::Error> {
+        policy(pages, facts, gptgate_domain::PrivacySettings::default())
+    }
+
+    fn policy(
+        pages: &Pages,
+        facts: &PrivacyFacts<'_>,
+        settings: gptgate_domain::PrivacySettings,
+    ) -> Result<String, tera::Error> {
+        let html = PrivacyPage::new(facts)?.html(pages, settings)?;
+        Ok(String::from_utf8(html.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn the_policy_says_what_the_privacy_settings_keep() {
+        use gptgate_domain::PrivacySettings;
+        let pages = Pages::load().unwrap();
+        let page = |days, zero| {
+            text(
+                &policy(
+                    &pages,
+                    &facts(vec![]),
+                    PrivacySettings::new(days, zero).unwrap(),
+                )
+                .unwrap(),
+            )
+        };
+        assert!(page(0, false).contains("kept until you delete them or all your data"));
+        assert!(page(30, false).contains("kept 30 days after they were last saved"));
+        assert!(page(0, true).contains("stay until you delete them or all your data"));
+        assert!(page(7, true).contains("deleted 7 days after they were last saved"));
+        // One page object keeps its last rendering per settings, and renders again on a change.
+        let cached = PrivacyPage::new(&facts(vec![])).unwrap();
+        let a = cached.html(&pages, PrivacySettings::default()).unwrap();
+        let b = cached
+            .html(&pages, PrivacySettings::new(30, false).unwrap())
+            .unwrap();
+        assert_ne!(a, b);
+        assert_eq!(cached.html(&pages, PrivacySettings::default()).unwrap(), a);
     }
 
     fn text(html: &str) -> String {

@@ -111,14 +111,7 @@ async fn the_catalog_lists_the_configured_providers_actions_to_callers_with_the_
     assert_eq!(error_code(res, 401).await, "missing_api_key");
 
     // The served document has each action as an operation.
-    let doc: Value = app
-        .request(Method::GET, "/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/openapi.json").await;
     let op = &doc["paths"]["/api/gpt/actions/linear/create-issue"]["post"];
     assert_eq!(op["operationId"], "linearCreateIssue");
     assert_eq!(op["x-openai-isConsequential"], true);

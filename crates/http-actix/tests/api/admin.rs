@@ -475,3 +475,62 @@ async fn the_operator_saves_profile_versions_publishes_one_and_rolls_back() {
     assert!(audit.contains("Published a version of the assistant profile"));
     assert!(audit.contains("Saved a new version of the assistant profile"));
 }
+
+#[tokio::test]
+async fn signed_in_forms_refuse_another_site_another_session_and_no_token() {
+    let app = console().await;
+    let admin = Browser::new(&app.address);
+    let other = Browser::new(&app.address);
+    let _ = sign_in(&admin, PASSWORD).await;
+    let _ = sign_in(&other, PASSWORD).await;
+    let (_, page) = admin.open("/admin/privacy").await;
+    let mine = field(&page, "csrf");
+    let (_, page) = other.open("/admin/privacy").await;
+    let theirs = field(&page, "csrf");
+    for path in [
+        "/admin/privacy",
+        "/admin/profile",
+        "/admin/profile/publish",
+        "/admin/password",
+    ] {
+        let fields = [
+            ("retention_days", "1"),
+            ("zero_retention", "on"),
+            ("version", "1"),
+        ];
+        // Another session's token, no token, and this session's token from another site.
+        let with = |csrf: Option<&str>| {
+            let mut all: Vec<(&str, &str)> = fields.to_vec();
+            if let Some(csrf) = csrf {
+                all.push(("csrf", csrf));
+            }
+            all.into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<Vec<_>>()
+        };
+        for (form, origin) in [
+            (with(Some(&theirs)), PUBLIC_URL),
+            (with(None), PUBLIC_URL),
+            (with(Some(&mine)), "https://evil.example"),
+        ] {
+            let res = admin
+                .client
+                .post(format!("{}{path}", app.address))
+                .header("origin", origin)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 403, "{path} from {origin}");
+        }
+    }
+    // Nothing changed.
+    let (_, home) = admin.open("/admin").await;
+    assert!(
+        home.contains("kept until their users delete them"),
+        "{home}"
+    );
+    assert!(home.contains("No assistant profile is published yet."));
+    let (_, audit) = admin.open("/admin/audit").await;
+    assert!(!audit.contains("Changed the privacy settings"));
+}

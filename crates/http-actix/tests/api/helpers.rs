@@ -184,6 +184,17 @@ impl TestApp {
             .request(method, format!("{}{path}", self.address))
     }
 
+    /// The JSON answer to `GET path`.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn send_code(&self, email: &str) -> String {
         let res = self
             .post("/auth/send-link", &json!({ "email": email }))

@@ -367,15 +367,7 @@ async fn tools_take_the_fields_of_the_api_operations_they_stand_for() {
     let s = server().await;
     let (token, _) = s.mcp_tokens("ann@example.com").await;
     let tools = tools_of(&s, &token).await;
-    let doc: Value = s
-        .app
-        .request(Method::GET, "/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = s.app.get_json("/openapi.json").await;
     let keys = |schema: &Value| {
         let mut keys: Vec<String> = schema["properties"]
             .as_object()

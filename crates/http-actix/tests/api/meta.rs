@@ -47,14 +47,7 @@ async fn the_openapi_document_is_served_as_json_and_yaml() {
 #[tokio::test]
 async fn no_operation_needs_a_body_on_delete_and_each_delete_has_a_post_twin() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .request(Method::GET, "/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/openapi.json").await;
     let paths = doc["paths"].as_object().unwrap();
     let deletes: Vec<&String> = paths
         .iter()
@@ -201,14 +194,7 @@ async fn every_error_the_server_itself_makes_carries_the_security_headers() {
 #[tokio::test]
 async fn every_operation_the_gpt_can_call_refuses_a_call_without_the_api_key() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .request(Method::GET, "/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/openapi.json").await;
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         let path = path.replace("{id}", "00000000-0000-4000-8000-000000000000");

@@ -788,6 +788,33 @@ async fn post_from(
         .unwrap()
 }
 
+/// The form's fields without its CSRF token.
+fn without_csrf(fields: &[(String, String)]) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .filter(|(k, _)| k != "csrf")
+        .cloned()
+        .collect()
+}
+
+/// A sign-in form posted without its token, from another site, and from another browser: each
+/// refused.
+async fn forgeries_are_refused(
+    s: &Server,
+    other: &Browser,
+    path: &str,
+    fields: &[(String, String)],
+    tokenless: &[(String, String)],
+) {
+    for res in [
+        s.post(path, tokenless).await,
+        post_from(&s.browser, "https://evil.example", path, fields).await,
+        post_from(other, &s.app.address, path, fields).await,
+    ] {
+        assert_eq!(res.status(), 403, "{path}");
+    }
+}
+
 #[tokio::test]
 async fn the_sign_in_forms_need_their_token_this_origin_and_this_browser() {
     let s = server().await;
@@ -797,22 +824,9 @@ async fn the_sign_in_forms_need_their_token_this_origin_and_this_browser() {
         .await;
     let mut fields = Server::form_of(&html);
     fields.push(("email".into(), "ann@example.com".into()));
-    let mut tokenless = fields.clone();
-    tokenless.retain(|(k, _)| k != "csrf");
+    let tokenless = without_csrf(&fields);
     let other = Browser::new(&s.app.address);
-    for res in [
-        s.post("/oauth/authorize/email", &tokenless).await,
-        post_from(
-            &s.browser,
-            "https://evil.example",
-            "/oauth/authorize/email",
-            &fields,
-        )
-        .await,
-        post_from(&other, &s.app.address, "/oauth/authorize/email", &fields).await,
-    ] {
-        assert_eq!(res.status(), 403);
-    }
+    forgeries_are_refused(&s, &other, "/oauth/authorize/email", &fields, &tokenless).await;
     assert!(s.app.mailer.last_code_for("ann@example.com").is_none());
 
     // The code form: forged ones fail, and a code typed in another browser signs nobody in.
@@ -821,21 +835,8 @@ async fn the_sign_in_forms_need_their_token_this_origin_and_this_browser() {
     let code = s.app.mailer.last_code_for("ann@example.com").unwrap();
     let mut fields = Server::form_of(&html);
     fields.push(("code".into(), code));
-    let mut tokenless = fields.clone();
-    tokenless.retain(|(k, _)| k != "csrf");
-    for res in [
-        s.post("/oauth/authorize/code", &tokenless).await,
-        post_from(
-            &s.browser,
-            "https://evil.example",
-            "/oauth/authorize/code",
-            &fields,
-        )
-        .await,
-        post_from(&other, &s.app.address, "/oauth/authorize/code", &fields).await,
-    ] {
-        assert_eq!(res.status(), 403);
-    }
+    let tokenless = without_csrf(&fields);
+    forgeries_are_refused(&s, &other, "/oauth/authorize/code", &fields, &tokenless).await;
     let (_, page) = other
         .open(&format!("/oauth/authorize?{}", s.authorize_query(&[])))
         .await;
@@ -886,15 +887,7 @@ async fn a_wrong_code_on_the_page_says_so_and_a_session_skips_the_sign_in() {
 #[tokio::test]
 async fn the_openapi_document_for_oauth_asks_for_oauth_and_leaves_email_sign_in_out() {
     let s = server().await;
-    let doc: Value = s
-        .app
-        .request(Method::GET, "/openapi.json?auth=oauth")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = s.app.get_json("/openapi.json?auth=oauth").await;
     let flow = &doc["components"]["securitySchemes"]["oauth"]["flows"]["authorizationCode"];
     assert_eq!(
         flow["authorizationUrl"],
@@ -916,15 +909,7 @@ async fn the_openapi_document_for_oauth_asks_for_oauth_and_leaves_email_sign_in_
         .await
         .unwrap();
     assert!(yaml.contains("authorizationCode"), "{yaml}");
-    let plain: Value = s
-        .app
-        .request(Method::GET, "/openapi.json?auth=apikey")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let plain: Value = s.app.get_json("/openapi.json?auth=apikey").await;
     assert!(plain["components"]["securitySchemes"]["apiKey"].is_object());
     let res = s
         .app
@@ -1258,13 +1243,8 @@ async fn self_registration_is_bounded() {
     assert_eq!(oauth_error(res, 429).await, "temporarily_unavailable");
     let metadata: Value = s
         .app
-        .request(Method::GET, "/.well-known/oauth-authorization-server")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
     assert_eq!(
         metadata["registration_endpoint"],
         format!("{PUBLIC_URL}/oauth/register")

@@ -194,6 +194,40 @@ async fn fits_the_window(browser: &WebDriver, selector: &str) -> bool {
         .unwrap()
 }
 
+/// The PKCE verifier of the OAuth flows (RFC 7636's example).
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// The S256 challenge of `verifier`.
+fn challenge_of(verifier: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        verifier.as_bytes(),
+    ))
+}
+
+/// On the authorize page's sign-in: types `email`, then the code emailed to it.
+async fn sign_in_by_code(browser: &WebDriver, app: &TestApp, email: &str) {
+    browser
+        .find(By::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    click(browser, "#send").await;
+    text_once_it_shows(browser, "The code sent to").await;
+    let code = app.mailer.last_code_for(email).unwrap();
+    browser
+        .find(By::Id("code"))
+        .await
+        .unwrap()
+        .send_keys(&code)
+        .await
+        .unwrap();
+    click(browser, "#verify").await;
+}
+
 /// The page's text once it contains `needle` (a navigation is under way), or after 5 s.
 async fn text_once_it_shows(browser: &WebDriver, needle: &str) -> String {
     let mut page = String::new();
@@ -608,14 +642,8 @@ async fn a_user_signs_in_to_an_app_with_oauth_in_a_real_browser() {
         created_at: gptgate_ports::Clock::now(&app.clock),
     };
     app.store.create_client(&client).await.unwrap();
-    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-    let challenge = {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ring::digest::digest(
-            &ring::digest::SHA256,
-            verifier.as_bytes(),
-        ))
-    };
+    let verifier = VERIFIER;
+    let challenge = challenge_of(verifier);
     let query = serde_urlencoded::to_string([
         ("response_type", "code"),
         ("client_id", &client.id.to_string()),
@@ -636,24 +664,7 @@ async fn a_user_signs_in_to_an_app_with_oauth_in_a_real_browser() {
         chromium.title().await.unwrap(),
         "Sign in to continue to Spanish tutor GPT"
     );
-    chromium
-        .find(By::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("bea@example.com")
-        .await
-        .unwrap();
-    click(&chromium, "#send").await;
-    text_once_it_shows(&chromium, "The code sent to").await;
-    let code = app.mailer.last_code_for("bea@example.com").unwrap();
-    chromium
-        .find(By::Id("code"))
-        .await
-        .unwrap()
-        .send_keys(&code)
-        .await
-        .unwrap();
-    click(&chromium, "#verify").await;
+    sign_in_by_code(&chromium, &app, "bea@example.com").await;
     let page = text_once_it_shows(&chromium, "Allow Spanish tutor GPT?").await;
     assert!(
         page.contains("Let Spanish tutor GPT use your gptgate account: your saved conversations and connected accounts, acting with them as you, and your gptgate account itself"),
@@ -734,14 +745,8 @@ async fn an_mcp_client_that_registered_itself_is_allowed_in_a_real_browser() {
         .await
         .unwrap();
     let client_id = registered["client_id"].as_str().unwrap().to_owned();
-    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-    let challenge = {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ring::digest::digest(
-            &ring::digest::SHA256,
-            verifier.as_bytes(),
-        ))
-    };
+    let verifier = VERIFIER;
+    let challenge = challenge_of(verifier);
     let mcp = format!("{}/mcp", app.address);
     let query = serde_urlencoded::to_string([
         ("response_type", "code"),
@@ -760,24 +765,7 @@ async fn an_mcp_client_that_registered_itself_is_allowed_in_a_real_browser() {
         .goto(format!("{}/oauth/authorize?{query}", app.address))
         .await
         .unwrap();
-    chromium
-        .find(By::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("bea@example.com")
-        .await
-        .unwrap();
-    click(&chromium, "#send").await;
-    text_once_it_shows(&chromium, "The code sent to").await;
-    let code = app.mailer.last_code_for("bea@example.com").unwrap();
-    chromium
-        .find(By::Id("code"))
-        .await
-        .unwrap()
-        .send_keys(&code)
-        .await
-        .unwrap();
-    click(&chromium, "#verify").await;
+    sign_in_by_code(&chromium, &app, "bea@example.com").await;
     let page = text_once_it_shows(&chromium, "Allow Claude Code?").await;
     assert!(page.contains("This app registered itself"), "{page}");
     assert!(
