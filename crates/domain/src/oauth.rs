@@ -118,6 +118,9 @@ pub enum ClientError {
     NoRedirectUri,
     #[error("at most {0} redirect URIs")]
     TooManyRedirectUris(usize),
+    /// Client metadata a self-registered client may not have (RFC 7591 `invalid_client_metadata`).
+    #[error("{0}")]
+    UnsupportedMetadata(&'static str),
 }
 
 /// Unicode format characters (category Cf) that change how the text around them shows
@@ -298,6 +301,35 @@ impl OAuthClient {
 
     /// The most redirect URIs a client may register.
     pub const MAX_REDIRECT_URIS: usize = 10;
+
+    /// The rest of a self-registration's metadata (RFC 7591 2): such a client is public (no
+    /// secret: `token_endpoint_auth_method` absent or `none`), uses the authorization code with
+    /// refresh tokens only, and asks for codes only.
+    pub fn check_self_registered_metadata(
+        token_endpoint_auth_method: Option<&str>,
+        grant_types: Option<&[String]>,
+        response_types: Option<&[String]>,
+    ) -> Result<(), ClientError> {
+        if !matches!(token_endpoint_auth_method, None | Some("none")) {
+            return Err(ClientError::UnsupportedMetadata(
+                "token_endpoint_auth_method must be none: clients that register themselves are public and use PKCE.",
+            ));
+        }
+        if grant_types.is_some_and(|g| {
+            g.iter()
+                .any(|t| t != "authorization_code" && t != "refresh_token")
+        }) {
+            return Err(ClientError::UnsupportedMetadata(
+                "grant_types may be authorization_code and refresh_token only.",
+            ));
+        }
+        if response_types.is_some_and(|r| r.iter().any(|t| t != "code")) {
+            return Err(ClientError::UnsupportedMetadata(
+                "response_types may be code only.",
+            ));
+        }
+        Ok(())
+    }
 
     /// The redirect URIs a client registering itself (RFC 7591) gets: of the at most
     /// [`MAX_REDIRECT_URIS`](Self::MAX_REDIRECT_URIS) it asks for, the https and loopback ones,
@@ -563,6 +595,36 @@ mod tests {
             "http://[::1]:9000/cb?x=2",
         ] {
             assert!(!client.accepts_redirect(refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_self_registered_client_is_public_and_uses_codes_only() {
+        let list = |items: &[&str]| items.iter().map(|i| (*i).to_owned()).collect::<Vec<_>>();
+        let check = OAuthClient::check_self_registered_metadata;
+        assert!(check(None, None, None).is_ok());
+        let grants = list(&["authorization_code", "refresh_token"]);
+        let codes = list(&["code"]);
+        assert!(check(Some("none"), Some(&grants), Some(&codes)).is_ok());
+        for (method, grants, responses) in [
+            (Some("client_secret_basic"), None, None),
+            (Some("private_key_jwt"), None, None),
+            (None, Some(list(&["implicit"])), None),
+            (
+                None,
+                Some(list(&["authorization_code", "client_credentials"])),
+                None,
+            ),
+            (None, None, Some(list(&["token"]))),
+            (None, None, Some(list(&["code", "id_token"]))),
+        ] {
+            assert!(
+                matches!(
+                    check(method, grants.as_deref(), responses.as_deref()),
+                    Err(ClientError::UnsupportedMetadata(_))
+                ),
+                "{method:?} {grants:?} {responses:?}"
+            );
         }
     }
 

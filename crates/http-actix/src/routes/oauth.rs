@@ -396,25 +396,13 @@ pub async fn register(state: web::Data<AppState>, body: web::Bytes) -> HttpRespo
             description,
         )
     };
-    // Only public clients register themselves; RFC 7591's default method would need a secret.
-    if !matches!(
+    // Public clients only (RFC 7591's default method would need a secret), codes only.
+    if let Err(why) = gptgate_domain::OAuthClient::check_self_registered_metadata(
         request.token_endpoint_auth_method.as_deref(),
-        None | Some("none")
+        request.grant_types.as_deref(),
+        request.response_types.as_deref(),
     ) {
-        return invalid("token_endpoint_auth_method must be none: clients that register themselves are public and use PKCE.");
-    }
-    if request.grant_types.as_ref().is_some_and(|g| {
-        g.iter()
-            .any(|t| t != "authorization_code" && t != "refresh_token")
-    }) {
-        return invalid("grant_types may be authorization_code and refresh_token only.");
-    }
-    if request
-        .response_types
-        .as_ref()
-        .is_some_and(|r| r.iter().any(|t| t != "code"))
-    {
-        return invalid("response_types may be code only.");
+        return invalid(&why.to_string());
     }
     let uris = request.redirect_uris.unwrap_or_default();
     match state
