@@ -35,7 +35,7 @@ impl AdminSessionRow {
 }
 
 /// Adds `entry` to the audit log inside `tx`.
-async fn record(
+pub(crate) async fn record(
     tx: &mut sqlx::Transaction<'_, crate::dialect::Db>,
     entry: &AdminAuditEntry,
 ) -> Result<(), StorageError> {

@@ -97,6 +97,11 @@ impl Housekeeping for Store {
                 vec![audit_kept_from],
             )
             .await?,
+            chat_sessions: run(
+                "DELETE FROM chat_sessions WHERE expires_at < $1",
+                vec![before],
+            )
+            .await?,
         })
     }
 

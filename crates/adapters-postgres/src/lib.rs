@@ -7,6 +7,7 @@
 mod accounts;
 mod admin;
 mod authorization;
+mod chat;
 mod codes;
 mod conversations;
 mod dialect;

@@ -9,6 +9,7 @@
 mod accounts;
 mod admin;
 mod authorization;
+mod chat;
 mod codes;
 mod conversations;
 mod dialect;

@@ -58,10 +58,14 @@ pub enum AdminAction {
     PasswordReset,
     ProfileSaved,
     ProfilePublished,
+    /// A team password for the chat was set (or replaced): every team chat session ended.
+    TeamPasswordSet,
+    /// The team password was switched off: every team chat session ended.
+    TeamPasswordOff,
 }
 
 impl AdminAction {
-    pub const ALL: [AdminAction; 8] = [
+    pub const ALL: [AdminAction; 10] = [
         Self::SignedIn,
         Self::WrongPassword,
         Self::SignedOut,
@@ -70,6 +74,8 @@ impl AdminAction {
         Self::PasswordReset,
         Self::ProfileSaved,
         Self::ProfilePublished,
+        Self::TeamPasswordSet,
+        Self::TeamPasswordOff,
     ];
 
     /// The stable name stored.
@@ -83,6 +89,8 @@ impl AdminAction {
             Self::PasswordReset => "password_reset",
             Self::ProfileSaved => "profile_saved",
             Self::ProfilePublished => "profile_published",
+            Self::TeamPasswordSet => "team_password_set",
+            Self::TeamPasswordOff => "team_password_off",
         }
     }
 
@@ -103,6 +111,10 @@ impl AdminAction {
             }
             Self::ProfileSaved => "Saved a new version of the assistant profile",
             Self::ProfilePublished => "Published a version of the assistant profile",
+            Self::TeamPasswordSet => "Set the chat's team password (every team chat session ended)",
+            Self::TeamPasswordOff => {
+                "Switched the chat's team password off (every team chat session ended)"
+            }
         }
     }
 }
@@ -299,7 +311,9 @@ mod tests {
                 "Changed the privacy settings",
                 "The password was reset from ADMIN_PASSWORD_HASH (every session ended)",
                 "Saved a new version of the assistant profile",
-                "Published a version of the assistant profile"
+                "Published a version of the assistant profile",
+                "Set the chat's team password (every team chat session ended)",
+                "Switched the chat's team password off (every team chat session ended)"
             ]
         );
         assert_eq!(AdminAction::parse("deleted_everything"), None);

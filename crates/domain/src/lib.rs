@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod budget;
+pub mod chat;
 pub mod code;
 pub mod connection;
 pub mod conversation;
@@ -21,6 +22,9 @@ pub use admin::{
     AdminSession, InvalidRetention, PrivacySettings, StoredAdminPassword, ADMIN_AUDIT_RETENTION,
 };
 pub use budget::{BudgetPolicy, BudgetWindow};
+pub use chat::{
+    ChatInputError, ChatPolicy, ChatSession, ChatTurn, ChatVisitor, Speaker, TeamPassword,
+};
 pub use code::{
     AttemptVerdict, CodeFormatError, CodeHash, CodePolicy, CodeRecord, SendRefused,
     VerificationCode,

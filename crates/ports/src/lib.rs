@@ -32,7 +32,7 @@ pub use oauth::{
 };
 pub use random::{Random, RandomError};
 pub use storage::{
-    AccountRepository, AdminRepository, AuthorizationRepository, CodeTaken, ConversationRepository,
-    Housekeeping, LinkTokenRepository, ProfileRepository, PurgeReport, RefreshOutcome,
-    SessionRepository, Store, UserRepository, VerificationCodeRepository,
+    AccountRepository, AdminRepository, AuthorizationRepository, ChatAccessRepository, CodeTaken,
+    ConversationRepository, Housekeeping, LinkTokenRepository, ProfileRepository, PurgeReport,
+    RefreshOutcome, SessionRepository, Store, UserRepository, VerificationCodeRepository,
 };

@@ -324,6 +324,8 @@ pub struct PurgeReport {
     pub admin_sessions: u64,
     /// Admin audit log lines older than [`gptgate_domain::ADMIN_AUDIT_RETENTION`].
     pub admin_audit_entries: u64,
+    /// Chat sessions that expired.
+    pub chat_sessions: u64,
 }
 
 /// The admin console's sessions and the password set in it.
@@ -380,6 +382,36 @@ pub trait AdminRepository: Send + Sync {
         &self,
         since: OffsetDateTime,
     ) -> Result<gptgate_domain::AdminOverview, StorageError>;
+}
+
+/// Who may use the hosted assistant's chat: its sessions and the team password.
+#[async_trait]
+pub trait ChatAccessRepository: Send + Sync {
+    async fn create_chat_session(
+        &self,
+        session: &gptgate_domain::ChatSession,
+    ) -> Result<(), StorageError>;
+
+    /// The session stored under `token_hash`, live or not (the caller checks its expiry).
+    async fn find_chat_session(
+        &self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<gptgate_domain::ChatSession>, StorageError>;
+
+    /// Deletes one session; whether there was one.
+    async fn end_chat_session(&self, token_hash: &TokenHash) -> Result<bool, StorageError>;
+
+    /// The team password set in the console, if one is.
+    async fn team_password(&self) -> Result<Option<gptgate_domain::TeamPassword>, StorageError>;
+
+    /// Stores `password` (`None`: switched off) in place of any earlier one, deletes every
+    /// team chat session AND adds `audit` to the admin audit log, all or nothing: after a
+    /// rotation nobody chats on the old password, and no change goes unrecorded.
+    async fn set_team_password(
+        &self,
+        password: Option<&gptgate_domain::TeamPassword>,
+        audit: &AdminAuditEntry,
+    ) -> Result<(), StorageError>;
 }
 
 /// The hosted assistant's profile versions and which one is published.
@@ -534,6 +566,7 @@ pub trait AuthorizationRepository: Send + Sync {
 pub trait Store:
     VerificationCodeRepository
     + AdminRepository
+    + ChatAccessRepository
     + ProfileRepository
     + UserRepository
     + SessionRepository

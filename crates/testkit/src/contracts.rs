@@ -12,6 +12,7 @@ mod accounts;
 mod admin;
 mod authorization;
 mod budgets;
+mod chat;
 mod codes;
 mod conversations;
 mod housekeeping;
@@ -27,6 +28,7 @@ pub use accounts::*;
 pub use admin::*;
 pub use authorization::*;
 pub use budgets::*;
+pub use chat::*;
 pub use codes::*;
 pub use conversations::*;
 pub use housekeeping::*;
@@ -38,8 +40,8 @@ pub use users::*;
 
 pub use gptgate_ports::Store;
 use gptgate_ports::{
-    AdminRepository, ConversationRepository, ProfileRepository, SessionRepository, UserRepository,
-    VerificationCodeRepository,
+    AdminRepository, ChatAccessRepository, ConversationRepository, ProfileRepository,
+    SessionRepository, UserRepository, VerificationCodeRepository,
 };
 
 /// A fresh, empty store for one check, and whatever must live as long as the check (a
@@ -82,6 +84,10 @@ impl<T: ?Sized + UserRepository + ConversationRepository + 'static> Conversation
 /// A store of the admin console's sessions and password: what [`admin_checks`] need.
 pub trait AdminStore: AdminRepository + 'static {}
 impl<T: ?Sized + AdminRepository + 'static> AdminStore for T {}
+
+/// A store of who may chat, with the audit log its changes go to: what [`chat_checks`] need.
+pub trait ChatStore: ChatAccessRepository + AdminRepository + 'static {}
+impl<T: ?Sized + ChatAccessRepository + AdminRepository + 'static> ChatStore for T {}
 
 /// A store of the assistant's profile versions: what [`profile_checks`] need.
 pub trait ProfileStore: ProfileRepository + 'static {}
@@ -172,6 +178,15 @@ pub fn admin_checks<S: ?Sized + AdminStore>() -> Vec<(&'static str, Check<S>)> {
     ]
 }
 
+/// The chat access checks: sessions found and ended once; setting, rotating or switching off
+/// the team password ends every team session, recorded in the audit log.
+pub fn chat_checks<S: ?Sized + ChatStore>() -> Vec<(&'static str, Check<S>)> {
+    checks![
+        a_chat_session_round_trips_and_ends_once,
+        setting_or_switching_off_the_team_password_ends_every_team_session,
+    ]
+}
+
 /// The profile checks: versions numbered in order and kept whole, publishing and rollback,
 /// distinct versions under concurrent saves.
 pub fn profile_checks<S: ?Sized + ProfileStore>() -> Vec<(&'static str, Check<S>)> {
@@ -238,6 +253,7 @@ pub fn storage_contract_checks() -> Vec<(&'static str, Check)> {
     all.extend(conversation_checks::<dyn Store>());
     all.extend(sign_in_checks::<dyn Store>());
     all.extend(admin_checks::<dyn Store>());
+    all.extend(chat_checks::<dyn Store>());
     all.extend(profile_checks::<dyn Store>());
     all.extend(whole_store_checks());
     all

@@ -226,6 +226,23 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
     for s in [&ended, &ending] {
         store.create_admin_session(s).await.unwrap();
     }
+    // Chat sessions: the same edge.
+    let chat = gptgate_domain::ChatPolicy::default();
+    let (chat_ended, chat_ending) = (
+        chat.open(
+            gptgate_domain::ChatVisitor::Team,
+            gptgate_domain::TokenHash::from_bytes([33; 32]),
+            before - time::Duration::hours(9),
+        ),
+        chat.open(
+            gptgate_domain::ChatVisitor::Team,
+            gptgate_domain::TokenHash::from_bytes([34; 32]),
+            before - time::Duration::hours(8),
+        ),
+    );
+    for s in [&chat_ended, &chat_ending] {
+        store.create_chat_session(s).await.unwrap();
+    }
     // Audit lines are kept a year: one older (purged), one of exactly a year ago (kept).
     let kept_from = before - gptgate_domain::ADMIN_AUDIT_RETENTION;
     for at in [kept_from - time::Duration::seconds(1), kept_from] {
@@ -255,7 +272,22 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
             unused_clients: 1,
             admin_sessions: 1,
             admin_audit_entries: 1,
+            chat_sessions: 1,
         }
+    );
+    assert_eq!(
+        store
+            .find_chat_session(&chat_ended.token_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_chat_session(&chat_ending.token_hash)
+            .await
+            .unwrap(),
+        Some(chat_ending)
     );
     let audit = store.admin_actions(10).await.unwrap();
     assert_eq!(audit.len(), 1);

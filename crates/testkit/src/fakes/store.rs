@@ -64,6 +64,8 @@ struct State {
     /// Profile versions in order (version n at index n - 1), and the published one.
     profiles: Vec<gptgate_domain::ProfileVersion>,
     published_profile: Option<u32>,
+    chat_sessions: HashMap<TokenHash, gptgate_domain::ChatSession>,
+    team_password: Option<gptgate_domain::TeamPassword>,
 }
 
 impl State {
@@ -943,6 +945,52 @@ impl AuthorizationRepository for InMemoryStore {
 }
 
 #[async_trait]
+impl gptgate_ports::ChatAccessRepository for InMemoryStore {
+    async fn create_chat_session(
+        &self,
+        session: &gptgate_domain::ChatSession,
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if state.chat_sessions.contains_key(&session.token_hash) {
+            return Err(StorageError::Failed("duplicate chat session".into()));
+        }
+        state
+            .chat_sessions
+            .insert(session.token_hash.clone(), session.clone());
+        Ok(())
+    }
+
+    async fn find_chat_session(
+        &self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<gptgate_domain::ChatSession>, StorageError> {
+        Ok(self.lock()?.chat_sessions.get(token_hash).cloned())
+    }
+
+    async fn end_chat_session(&self, token_hash: &TokenHash) -> Result<bool, StorageError> {
+        Ok(self.lock()?.chat_sessions.remove(token_hash).is_some())
+    }
+
+    async fn team_password(&self) -> Result<Option<gptgate_domain::TeamPassword>, StorageError> {
+        Ok(self.lock()?.team_password.clone())
+    }
+
+    async fn set_team_password(
+        &self,
+        password: Option<&gptgate_domain::TeamPassword>,
+        audit: &gptgate_domain::AdminAuditEntry,
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        state.team_password = password.cloned();
+        state
+            .chat_sessions
+            .retain(|_, s| s.visitor != gptgate_domain::ChatVisitor::Team);
+        state.admin_audit.push(audit.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl gptgate_ports::AdminRepository for InMemoryStore {
     async fn create_admin_session(
         &self,
@@ -1222,6 +1270,7 @@ impl Housekeeping for InMemoryStore {
                 state.admin_audit.retain(|e| e.at >= kept_from);
                 (len - state.admin_audit.len()) as u64
             },
+            chat_sessions: count(&mut state.chat_sessions, |s| s.expires_at >= before),
         })
     }
 

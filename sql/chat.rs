@@ -1,0 +1,133 @@
+// Shared by both SQL stores: `include!`d by crates/adapters-sqlite/src/chat.rs and
+// crates/adapters-postgres/src/chat.rs, each with its own `crate::dialect`. See README.md.
+
+use async_trait::async_trait;
+use gptgate_domain::{
+    AdminAuditEntry, ChatSession, ChatVisitor, PasswordHash, TeamPassword, TokenHash,
+};
+use gptgate_ports::{ChatAccessRepository, StorageError};
+use sqlx::FromRow;
+use tracing::instrument;
+
+use crate::dialect::{corrupt, from_time, storage, time, Store, Time};
+
+#[derive(FromRow)]
+struct ChatSessionRow {
+    token_hash: Vec<u8>,
+    kind: String,
+    created_at: Time,
+    expires_at: Time,
+}
+
+impl ChatSessionRow {
+    fn into_session(self) -> Result<ChatSession, StorageError> {
+        let hash: [u8; 32] = self
+            .token_hash
+            .try_into()
+            .map_err(|_| corrupt("chat session token hash is not 32 bytes"))?;
+        let visitor = match self.kind.as_str() {
+            "team" => ChatVisitor::Team,
+            _ => return Err(corrupt("unknown chat session kind")),
+        };
+        Ok(ChatSession {
+            token_hash: TokenHash::from_bytes(hash),
+            visitor,
+            created_at: from_time(self.created_at)?,
+            expires_at: from_time(self.expires_at)?,
+        })
+    }
+}
+
+#[async_trait]
+impl ChatAccessRepository for Store {
+    #[instrument(skip_all)]
+    async fn create_chat_session(&self, session: &ChatSession) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO chat_sessions (token_hash, kind, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(session.token_hash.as_bytes().as_slice())
+        .bind(session.visitor.kind())
+        .bind(time(session.created_at))
+        .bind(time(session.expires_at))
+        .execute(self.writes())
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn find_chat_session(
+        &self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<ChatSession>, StorageError> {
+        sqlx::query_as::<_, ChatSessionRow>(
+            "SELECT token_hash, kind, created_at, expires_at FROM chat_sessions \
+             WHERE token_hash = $1",
+        )
+        .bind(token_hash.as_bytes().as_slice())
+        .fetch_optional(self.reads())
+        .await
+        .map_err(storage)?
+        .map(ChatSessionRow::into_session)
+        .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn end_chat_session(&self, token_hash: &TokenHash) -> Result<bool, StorageError> {
+        let done = sqlx::query("DELETE FROM chat_sessions WHERE token_hash = $1")
+            .bind(token_hash.as_bytes().as_slice())
+            .execute(self.writes())
+            .await
+            .map_err(storage)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    #[instrument(skip_all)]
+    async fn team_password(&self) -> Result<Option<TeamPassword>, StorageError> {
+        let row: Option<(String, Time)> =
+            sqlx::query_as("SELECT hash, set_at FROM team_password WHERE id = 1")
+                .fetch_optional(self.reads())
+                .await
+                .map_err(storage)?;
+        row.map(|(hash, set_at)| {
+            Ok(TeamPassword {
+                hash: PasswordHash::parse(&hash)
+                    .map_err(|_| corrupt("the stored team password hash is unusable"))?,
+                set_at: from_time(set_at)?,
+            })
+        })
+        .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn set_team_password(
+        &self,
+        password: Option<&TeamPassword>,
+        audit: &AdminAuditEntry,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.writes().begin().await.map_err(storage)?;
+        match password {
+            Some(password) => sqlx::query(
+                "INSERT INTO team_password (id, hash, set_at) VALUES (1, $1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET hash = excluded.hash, set_at = excluded.set_at",
+            )
+            .bind(password.hash.as_str())
+            .bind(time(password.set_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?,
+            None => sqlx::query("DELETE FROM team_password")
+                .execute(&mut *tx)
+                .await
+                .map_err(storage)?,
+        };
+        sqlx::query("DELETE FROM chat_sessions WHERE kind = 'team'")
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+        crate::admin::record(&mut tx, audit).await?;
+        tx.commit().await.map_err(storage)?;
+        Ok(())
+    }
+}
