@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use gptgate_ports::{ChatModel, ChatModelError, ChatRequest, ChatStream};
+use gptgate_ports::{ChatModel, ChatModelError, ChatRequest, ChatStream, ANSWER_TIME_LIMIT};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
@@ -24,6 +24,8 @@ const MAX_ERROR_WORDS: usize = 300;
 /// An OpenAI-compatible chat completions API.
 pub struct OpenAiCompatible {
     client: reqwest::Client,
+    /// The longest an answer may take ([`ANSWER_TIME_LIMIT`]; shorter in tests).
+    time_limit: Duration,
     /// `https://api.openai.com/v1`, `http://localhost:11434/v1`...: without a trailing slash.
     base_url: String,
     api_key: Option<SecretString>,
@@ -40,7 +42,23 @@ impl OpenAiCompatible {
                 .build()?,
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
+            time_limit: ANSWER_TIME_LIMIT,
         })
+    }
+
+    /// The same API with answers cut off after `limit` instead.
+    pub fn with_time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = limit;
+        self
+    }
+}
+
+/// What a failed call or a broken stream means for the chat.
+fn failure(e: &reqwest::Error) -> ChatModelError {
+    if e.is_timeout() {
+        ChatModelError::TimedOut
+    } else {
+        ChatModelError::Unavailable
     }
 }
 
@@ -102,11 +120,12 @@ impl ChatModel for OpenAiCompatible {
             .client
             .post(format!("{}/chat/completions", self.base_url))
             .header("accept", "text/event-stream")
+            .timeout(self.time_limit)
             .json(&body);
         if let Some(key) = &self.api_key {
             call = call.bearer_auth(key.expose_secret());
         }
-        let response = call.send().await.map_err(|_| ChatModelError::Unavailable)?;
+        let response = call.send().await.map_err(|e| failure(&e))?;
         let status = response.status();
         if !status.is_success() {
             let words = response.text().await.unwrap_or_default();
@@ -128,9 +147,18 @@ impl ChatModel for OpenAiCompatible {
             .filter_map(|event| {
                 futures::future::ready(match event {
                     Ok(event) => piece(&event.data).transpose(),
+                    Err(eventsource_stream::EventStreamError::Transport(e)) => {
+                        Some(Err(failure(&e)))
+                    }
                     Err(_) => Some(Err(ChatModelError::Unavailable)),
                 })
             });
+        // The first error ends the answer (a broken transport would otherwise go on failing).
+        let pieces = pieces.scan(false, |failed, item| {
+            let next = (!*failed).then_some(item);
+            *failed |= matches!(next, Some(Err(_)));
+            futures::future::ready(next)
+        });
         Ok(Box::pin(pieces))
     }
 }

@@ -163,3 +163,65 @@ async fn a_malformed_piece_breaks_the_answer_off_and_an_unreachable_api_is_unava
         Some(ChatModelError::Unavailable)
     );
 }
+
+/// A model API that sends the headers and `first` piece of a streamed answer at once, then
+/// nothing more; the receiver learns when gptgate closes the connection.
+async fn stalling_api(first: &str) -> (String, tokio::sync::oneshot::Receiver<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let event = format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{first}\"}}}}]}}\n\n");
+    let (closed, closed_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0u8; 64 * 1024];
+        let _ = socket.read(&mut request).await.unwrap();
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+        let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+        socket.write_all(head.as_bytes()).await.unwrap();
+        socket.write_all(chunk.as_bytes()).await.unwrap();
+        // Nothing more is sent; a read of 0 bytes (or an error) is the connection closed.
+        let mut rest = [0u8; 1024];
+        loop {
+            match socket.read(&mut rest).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        let _ = closed.send(());
+    });
+    (format!("http://{address}"), closed_rx)
+}
+
+#[tokio::test]
+async fn an_answer_that_stalls_is_cut_off_at_the_time_limit_after_its_first_pieces() {
+    let (url, closed) = stalling_api("Hal").await;
+    let model = OpenAiCompatible::new(&url, None)
+        .unwrap()
+        .with_time_limit(std::time::Duration::from_millis(300));
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), collect(&model))
+        .await
+        .expect("the answer ends");
+    assert_eq!(
+        answer.unwrap(),
+        [Ok("Hal".to_owned()), Err(ChatModelError::TimedOut)],
+        "the first piece is passed on before the answer ends, then the limit cuts it off"
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(5), closed)
+        .await
+        .expect("the connection to the model is closed")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn dropping_the_answer_closes_the_connection_to_the_model() {
+    let (url, closed) = stalling_api("Hal").await;
+    let model = OpenAiCompatible::new(&url, None).unwrap();
+    let mut answer = model.answer(request()).await.unwrap();
+    assert_eq!(answer.next().await, Some(Ok("Hal".to_owned())));
+    drop(answer);
+    tokio::time::timeout(std::time::Duration::from_secs(5), closed)
+        .await
+        .expect("dropping the stream closes the connection, which stops the model")
+        .unwrap();
+}

@@ -84,13 +84,10 @@ pub struct ChatPolicy {
     pub per_session: BudgetPolicy,
     /// Questions per client address (every session from there together).
     pub per_address: BudgetPolicy,
-    /// The longest an answer may take, start to end; then it is cut off.
-    pub max_answer_time: Duration,
 }
 
 impl Default for ChatPolicy {
-    /// 8 hours; 20 questions a minute per session, 60 a minute per address; answers of at
-    /// most 2 minutes.
+    /// 8 hours; 20 questions a minute per session, 60 a minute per address.
     fn default() -> Self {
         Self {
             team_session_ttl: Duration::hours(8),
@@ -102,7 +99,6 @@ impl Default for ChatPolicy {
                 limit: 60,
                 window: Duration::minutes(1),
             },
-            max_answer_time: Duration::minutes(2),
         }
     }
 }
@@ -255,6 +251,5 @@ mod tests {
         assert_eq!(policy.per_session.window, Duration::minutes(1));
         assert_eq!(policy.per_address.limit, 60);
         assert_eq!(policy.per_address.window, Duration::minutes(1));
-        assert_eq!(policy.max_answer_time, Duration::minutes(2));
     }
 }

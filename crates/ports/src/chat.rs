@@ -1,6 +1,6 @@
 //! The chat model port: an OpenAI-compatible chat completions API (OpenAI, vLLM, Ollama,
 //! llama.cpp server) behind one trait, streaming the answer as it is written. One adapter in
-//! `gptgate-adapters-oauth` (reqwest), a scripted fake in `gptgate-testkit`.
+//! `gptgate-adapters-llm` (reqwest), a scripted fake in `gptgate-testkit`.
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -55,7 +55,14 @@ pub enum ChatModelError {
     /// answer stream.
     #[error("the model API is unavailable")]
     Unavailable,
+    /// The answer took longer than the chat allows, and was cut off there.
+    #[error("the answer took too long")]
+    TimedOut,
 }
+
+/// The longest an answer may take, first byte to last: the adapter cuts it off there with
+/// [`ChatModelError::TimedOut`].
+pub const ANSWER_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The pieces of an answer, in order, as the model writes them.
 pub type ChatStream = BoxStream<'static, Result<String, ChatModelError>>;

@@ -18,7 +18,9 @@ pub mod services;
 pub mod storage;
 
 pub use actions::{ActionCall, ActionError, ActionSpec, ProviderActions};
-pub use chat::{ChatMessage, ChatModel, ChatModelError, ChatRequest, ChatRole, ChatStream};
+pub use chat::{
+    ChatMessage, ChatModel, ChatModelError, ChatRequest, ChatRole, ChatStream, ANSWER_TIME_LIMIT,
+};
 pub use clock::{Clock, Task, Timer};
 pub use crypto::{
     CodeHasher, OpaqueTokens, PasswordHasher, SealError, SecretBox, SessionClaims, SessionTokens,

@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use gptgate_domain::{
-    AdminAction, AdminAuditEntry, AdminPolicy, AdminSession, BudgetPolicy, NewPassword,
-    PasswordHash, StoredAdminPassword,
+    AdminAction, AdminAuditEntry, AdminPolicy, AdminSession, NewPassword, PasswordHash,
+    StoredAdminPassword,
 };
 use secrecy::SecretString;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use tracing::instrument;
 
+use super::guesses::Guesses;
 use crate::{
     AdminRepository, BudgetRepository, Clock, InternalError, OpaqueTokens, PasswordHasher,
     StorageError,
@@ -57,22 +58,27 @@ pub enum AdminAuthError {
     Storage(#[from] StorageError),
 }
 
-/// The budgets a login attempt spends.
-const EVERYWHERE: &str = "admin-login:all";
-
 /// The admin console's sign-in.
 pub struct AdminConsole {
     ports: AdminPorts,
     policy: AdminPolicy,
+    guesses: Guesses,
     /// `ADMIN_PASSWORD_HASH`; `None`: the console is off.
     configured: Option<PasswordHash>,
 }
 
 impl AdminConsole {
     pub fn new(ports: AdminPorts, policy: AdminPolicy, configured: Option<PasswordHash>) -> Self {
+        let guesses = Guesses::new(
+            ports.budgets.clone(),
+            "admin-login",
+            policy.per_address,
+            policy.overall,
+        );
         Self {
             ports,
             policy,
+            guesses,
             configured,
         }
     }
@@ -80,6 +86,11 @@ impl AdminConsole {
     /// Whether there is a console at all.
     pub fn is_on(&self) -> bool {
         self.configured.is_some()
+    }
+
+    /// The admin password in force (`None`: the console is off), which opens the chat too.
+    pub async fn password_in_force(&self) -> Result<Option<PasswordHash>, StorageError> {
+        self.in_force().await
     }
 
     /// The hash that opens the console now. When the operator has put another hash in
@@ -115,36 +126,17 @@ impl AdminConsole {
     ) -> Result<PasswordHash, AdminLoginError> {
         let hash = self.in_force().await?.ok_or(AdminLoginError::Off)?;
         let now = self.ports.clock.now();
-        // Everywhere first: once it is spent, no address's budget is even looked at (no new
-        // key per address an attacker makes up).
-        let per_address = format!(
-            "admin-login:address:{}",
-            gptgate_domain::guess_bucket(address)
-        );
-        let budgets = [
-            (EVERYWHERE, self.policy.overall),
-            (per_address.as_str(), self.policy.per_address),
-        ];
-        for (i, (key, policy)) in budgets.iter().enumerate() {
-            if let Err(retry_after) = self.take(key, *policy, now).await? {
-                for (taken, policy) in &budgets[..i] {
-                    self.give_back(taken, *policy, now).await?;
-                }
-                tracing::warn!(
-                    everywhere = i == 0,
-                    "admin sign-in refused: too many wrong passwords"
-                );
-                return Err(AdminLoginError::TooMany { retry_after });
-            }
-        }
+        let spent = self
+            .guesses
+            .spend(address, now)
+            .await?
+            .map_err(|retry_after| AdminLoginError::TooMany { retry_after })?;
         if !self.ports.passwords.verify(password, &hash).await {
             tracing::warn!("admin sign-in with a wrong password");
             self.record(AdminAction::WrongPassword, address).await?;
             return Err(AdminLoginError::WrongPassword);
         }
-        for (key, policy) in &budgets {
-            self.give_back(key, *policy, now).await?;
-        }
+        self.guesses.give_back(spent, now).await?;
         Ok(hash)
     }
 
@@ -195,41 +187,6 @@ impl AdminConsole {
     /// The newest `limit` lines of the audit log.
     pub async fn audit(&self, limit: usize) -> Result<Vec<AdminAuditEntry>, StorageError> {
         self.ports.store.admin_actions(limit).await
-    }
-
-    async fn take(
-        &self,
-        key: &str,
-        policy: BudgetPolicy,
-        now: OffsetDateTime,
-    ) -> Result<Result<(), Duration>, StorageError> {
-        let mut outcome = Ok(());
-        self.ports
-            .budgets
-            .update_budget(key, &mut |window| match policy.take(window, now) {
-                Ok(next) => {
-                    outcome = Ok(());
-                    Some(next)
-                }
-                Err(retry_after) => {
-                    outcome = Err(retry_after);
-                    None
-                }
-            })
-            .await?;
-        Ok(outcome)
-    }
-
-    async fn give_back(
-        &self,
-        key: &str,
-        policy: BudgetPolicy,
-        now: OffsetDateTime,
-    ) -> Result<(), StorageError> {
-        self.ports
-            .budgets
-            .update_budget(key, &mut |window| policy.give_back(window, now))
-            .await
     }
 
     /// Signs in with `password` from `address`; the session's token, for the cookie.

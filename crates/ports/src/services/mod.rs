@@ -2,10 +2,12 @@
 
 mod actions;
 mod admin;
+mod assistant;
 mod authorization;
 mod connections;
 mod conversations;
 mod export;
+mod guesses;
 mod maintenance;
 mod profiles;
 mod refresh;
@@ -14,6 +16,7 @@ mod users;
 
 pub use actions::{Actions, ActionsError};
 pub use admin::{AdminAuthError, AdminConsole, AdminLoginError, AdminPorts};
+pub use assistant::{Assistant, AssistantPorts, ChatError, ChatLoginError, Question};
 pub use authorization::{
     Authorization, AuthorizationPorts, AuthorizeError, ClientCredentials, IssuedTokens,
     RegisterError, RegisteredClient, SelfRegisterError, TokenError as OAuthTokenError,
