@@ -25,6 +25,8 @@ const CONNECT_COOKIE: &str = "gptgate-connect-";
 const SESSION_COOKIE: &str = "gptgate-session";
 /// The admin console's session: SameSite=Strict, so no other site's link or form carries it.
 const ADMIN_COOKIE: &str = "gptgate-admin";
+/// The hosted assistant's chat session.
+const CHAT_COOKIE: &str = "gptgate-chat";
 
 /// Why a form POST was refused. Deliberately without detail for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -118,10 +120,31 @@ impl Browser {
             return Err(Forbidden::CrossOrigin);
         }
         let pre_session = self.pre_session_of(req).ok_or(Forbidden::BadToken)?;
+        self.verify(presented, &pre_session, purpose)
+    }
+
+    /// Checks a request of a signed-in page's script: it comes from our origin, and
+    /// `presented` is the token for `purpose` bound to `session` (the value of the page's
+    /// HttpOnly session cookie, which no other site can read).
+    pub fn check_bound(
+        &self,
+        req: &HttpRequest,
+        presented: Option<&str>,
+        session: &str,
+        purpose: &str,
+    ) -> Result<(), Forbidden> {
+        if !self.same_origin(req) {
+            return Err(Forbidden::CrossOrigin);
+        }
+        self.verify(presented, session, purpose)
+    }
+
+    /// Whether `presented` is the token for `purpose` bound to `value` (constant time).
+    fn verify(&self, presented: Option<&str>, value: &str, purpose: &str) -> Result<(), Forbidden> {
         let presented = presented
             .and_then(|t| URL_SAFE_NO_PAD.decode(t).ok())
             .ok_or(Forbidden::BadToken)?;
-        hmac::verify(&self.key, &Self::message(&pre_session, purpose), &presented)
+        hmac::verify(&self.key, &Self::message(value, purpose), &presented)
             .map_err(|_| Forbidden::BadToken)
     }
 
@@ -230,6 +253,26 @@ impl Browser {
     /// A cookie that removes the admin session.
     pub fn clear_admin_cookie(&self) -> Cookie<'static> {
         let mut cookie = self.admin_cookie("", CookieDuration::ZERO);
+        cookie.make_removal();
+        cookie
+    }
+
+    /// The chat's session cookie holding `value` for `lifetime`.
+    pub fn chat_cookie(&self, value: &str, lifetime: CookieDuration) -> Cookie<'static> {
+        let mut cookie = self.cookie(self.cookie_name(CHAT_COOKIE), value.to_owned());
+        cookie.set_max_age(lifetime);
+        cookie
+    }
+
+    /// The browser's chat session token, if it sent one (only ours: see [`Self::read_cookie`]).
+    pub fn chat_session(&self, req: &HttpRequest) -> Option<String> {
+        self.read_cookie(req, CHAT_COOKIE)
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+    }
+
+    /// A cookie that removes the chat session.
+    pub fn clear_chat_cookie(&self) -> Cookie<'static> {
+        let mut cookie = self.chat_cookie("", CookieDuration::ZERO);
         cookie.make_removal();
         cookie
     }

@@ -64,6 +64,11 @@ impl ApiError {
         }
     }
 
+    /// The error's code (`rate_limited`, `model_unavailable`...).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// A 405 names the methods the path does accept.
     pub fn with_allow(self, methods: String) -> Self {
         Self {

@@ -20,6 +20,11 @@ impl Pages {
                 include_str!("../templates/connect_confirm.html"),
             ),
             ("result.html", include_str!("../templates/result.html")),
+            ("chat.html", include_str!("../templates/chat.html")),
+            (
+                "chat_login.html",
+                include_str!("../templates/chat_login.html"),
+            ),
             (
                 "export_download.html",
                 include_str!("../templates/export_download.html"),

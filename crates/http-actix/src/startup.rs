@@ -90,6 +90,20 @@ pub struct Environment {
     pub random: Arc<dyn Random>,
     /// argon2id for the admin console's password (tests use a fast stand-in).
     pub passwords: Arc<dyn gptgate_ports::PasswordHasher>,
+    /// The hosted assistant's model (`LLM_BASE_URL`); `None`: not configured.
+    pub chat_model: Option<Arc<dyn gptgate_ports::ChatModel>>,
+}
+
+/// The chat model the configuration names, if any.
+pub fn chat_model(
+    config: &Config,
+) -> Result<Option<Arc<dyn gptgate_ports::ChatModel>>, StartupError> {
+    let Some(llm) = &config.llm else {
+        return Ok(None);
+    };
+    let model = gptgate_adapters_llm::OpenAiCompatible::new(&llm.base_url, llm.api_key.clone())
+        .map_err(|e| StartupError::Document(format!("the chat model's HTTP client: {e}")))?;
+    Ok(Some(Arc::new(model)))
 }
 
 /// The mailer the configuration asks for.
@@ -205,22 +219,37 @@ fn state(
         env.random.clone(),
         budgets.clone(),
     )?;
-    let admin = gptgate_ports::services::AdminConsole::new(
+    let admin = Arc::new(gptgate_ports::services::AdminConsole::new(
         gptgate_ports::services::AdminPorts {
             store: store.clone(),
-            passwords: env.passwords,
+            passwords: env.passwords.clone(),
             tokens: Arc::new(Sha256OpaqueTokens::new(env.random.clone())),
             budgets: budgets.clone(),
             clock: env.clock.clone(),
         },
         gptgate_domain::AdminPolicy::default(),
         config.admin_password_hash.clone(),
+    ));
+    let assistant = gptgate_ports::services::Assistant::new(
+        gptgate_ports::services::AssistantPorts {
+            store: store.clone(),
+            profiles: store.clone(),
+            passwords: env.passwords,
+            tokens: Arc::new(Sha256OpaqueTokens::new(env.random.clone())),
+            budgets: budgets.clone(),
+            clock: env.clock.clone(),
+            model: env.chat_model,
+        },
+        gptgate_domain::ChatPolicy::default(),
+        gptgate_domain::AdminPolicy::default(),
+        admin.clone(),
     );
     let profiles =
         gptgate_ports::services::Profiles::new(store.clone(), store.clone(), env.clock.clone());
     let state = AppState {
         sign_in,
         admin,
+        assistant,
         profiles,
         authorization,
         issuer: public_url.trim_end_matches('/').to_owned(),
@@ -270,6 +299,7 @@ fn state(
         },
         browser: Browser::new(keys.browser_key().clone(), public_url),
         random: env.random,
+        chat_heartbeat: CHAT_HEARTBEAT,
     };
     Ok((state, maintenance))
 }
@@ -429,6 +459,10 @@ fn app(
             let path = req.path();
             let (limit, message) = if path.starts_with("/api/gpt/actions/") {
                 (settings.action_time_limit, ACTION_TIMEOUT_MESSAGE)
+            } else if path == "/api/chat" {
+                // A model may take long to start its answer (loading it, a long prompt); the
+                // answer's stream is bounded by the model adapter, not by this limit.
+                (settings.action_time_limit, TIMEOUT_MESSAGE)
             } else if path == "/mcp" || path.starts_with("/mcp/") {
                 // A tool may run a provider action; it stops it itself at the action limit.
                 (
@@ -561,6 +595,8 @@ pub struct ServeSettings {
     pub action_time_limit: StdDuration,
     /// Worker threads; `None` is one per core.
     pub workers: Option<usize>,
+    /// [`CHAT_HEARTBEAT`] (shorter in tests).
+    pub chat_heartbeat: StdDuration,
 }
 
 impl Default for ServeSettings {
@@ -569,9 +605,15 @@ impl Default for ServeSettings {
             time_limit: REQUEST_TIME_LIMIT,
             action_time_limit: ACTION_REQUEST_TIME_LIMIT,
             workers: None,
+            chat_heartbeat: CHAT_HEARTBEAT,
         }
     }
 }
+
+/// How long a streamed chat answer may stay silent before a comment line is sent: it keeps
+/// proxies from closing the stream, and a browser that went away is noticed (the write fails)
+/// and its model call stopped.
+pub const CHAT_HEARTBEAT: StdDuration = StdDuration::from_secs(10);
 
 /// A bound, configured server, ready to run.
 pub struct Application {
@@ -598,6 +640,7 @@ impl Application {
             timer: Arc::new(TokioTimer),
             random: Arc::new(OsRandom::new()),
             passwords: Arc::new(gptgate_adapters_system::Argon2Passwords),
+            chat_model: chat_model(config)?,
         };
         let parts = Parts {
             listener,
@@ -630,7 +673,8 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://localhost:{}", addr.port()));
-        let (state, maintenance) = state(config, &public_url, store, env)?;
+        let (mut state, maintenance) = state(config, &public_url, store, env)?;
+        state.chat_heartbeat = serve.chat_heartbeat;
         spawn_hourly(maintenance);
         let settings = HttpSettings {
             body_limit: config.body_limit,

@@ -33,7 +33,9 @@ pub struct Documents {
 pub struct AppState {
     pub sign_in: SignIn,
     /// The admin console's sign-in (off without `ADMIN_PASSWORD_HASH`).
-    pub admin: gptgate_ports::services::AdminConsole,
+    pub admin: Arc<gptgate_ports::services::AdminConsole>,
+    /// The hosted assistant's chat: who may use it, and its answers.
+    pub assistant: gptgate_ports::services::Assistant,
     /// The hosted assistant's profile versions.
     pub profiles: gptgate_ports::services::Profiles,
     pub users: Users,
@@ -55,4 +57,6 @@ pub struct AppState {
     pub browser: Browser,
     /// For the browsers' pre-session values.
     pub random: Arc<dyn Random>,
+    /// How long a streamed chat answer may stay silent before a comment line is sent.
+    pub chat_heartbeat: std::time::Duration,
 }

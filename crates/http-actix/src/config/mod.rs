@@ -91,6 +91,18 @@ pub struct Config {
     pub secret_sources: BTreeMap<String, SecretSource>,
     /// The admin console's password (`ADMIN_PASSWORD_HASH`); `None`: the console is off.
     pub admin_password_hash: Option<gptgate_domain::PasswordHash>,
+    /// The hosted assistant's model API (`LLM_BASE_URL`, `LLM_API_KEY`); `None`: the chat
+    /// answers 503 `no_model_configured`.
+    pub llm: Option<LlmSettings>,
+}
+
+/// An OpenAI-compatible chat completions API.
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    /// `https://api.openai.com/v1`, `http://localhost:11434/v1`...: without a trailing slash.
+    pub base_url: String,
+    /// Sent as a bearer token; a local server may need none.
+    pub api_key: Option<SecretString>,
 }
 
 /// Secrets taken from the development secrets file.
@@ -196,6 +208,7 @@ impl Config {
             mail_hourly_limit: s.mail_hourly_limit,
             secret_sources: r.sources,
             admin_password_hash: s.admin_password_hash,
+            llm: s.llm,
         })
     }
 

@@ -34,6 +34,7 @@ pub(super) struct Settings {
     pub mail_hourly_limit: u32,
     pub operator: OperatorSettings,
     pub admin_password_hash: Option<gptgate_domain::PasswordHash>,
+    pub llm: Option<super::LlmSettings>,
 }
 
 impl Settings {
@@ -135,6 +136,8 @@ impl Settings {
                 .ok()
         });
 
+        let llm = read_llm(r);
+
         Self {
             mode,
             public_url,
@@ -154,8 +157,38 @@ impl Settings {
             mail_hourly_limit,
             operator,
             admin_password_hash,
+            llm,
         }
     }
+}
+
+/// The chat model's API (`LLM_BASE_URL`, `LLM_API_KEY`): none without a base URL.
+fn read_llm(r: &mut Reader<'_>) -> Option<super::LlmSettings> {
+    let api_key = r.secret("LLM_API_KEY");
+    let Some(base_url) = r.plain("LLM_BASE_URL") else {
+        if api_key.is_some() {
+            r.problem("LLM_API_KEY is set but LLM_BASE_URL is not; set LLM_BASE_URL to the API's base, such as https://api.openai.com/v1");
+        }
+        return None;
+    };
+    let usable = url::Url::parse(&base_url).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host().is_some()
+            && u.username().is_empty()
+            && u.password().is_none()
+            && u.query().is_none()
+            && u.fragment().is_none()
+    });
+    if !usable {
+        r.problem(format!(
+            "LLM_BASE_URL must be the http:// or https:// base of an OpenAI-compatible API, such as https://api.openai.com/v1 or http://localhost:11434/v1, without credentials or query (got {base_url:?})"
+        ));
+        return None;
+    }
+    Some(super::LlmSettings {
+        base_url: base_url.trim_end_matches('/').to_owned(),
+        api_key,
+    })
 }
 
 /// Where mail goes: SMTP when `SMTP_URL` is set (with `MAIL_FROM`), else the outbox folder.

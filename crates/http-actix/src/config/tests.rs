@@ -112,6 +112,26 @@ fn weak_or_malformed_settings_are_refused() {
             )],
             "gptgate hash-password",
         ),
+        (
+            &[("LLM_API_KEY", "sk-test")],
+            "LLM_API_KEY is set but LLM_BASE_URL is not",
+        ),
+        (
+            &[("LLM_BASE_URL", "api.openai.com/v1")],
+            "LLM_BASE_URL must be",
+        ),
+        (
+            &[("LLM_BASE_URL", "ftp://models.example.com")],
+            "LLM_BASE_URL must be",
+        ),
+        (
+            &[("LLM_BASE_URL", "https://user:pw@models.example.com/v1")],
+            "LLM_BASE_URL must be",
+        ),
+        (
+            &[("LLM_BASE_URL", "https://models.example.com/v1?key=1")],
+            "LLM_BASE_URL must be",
+        ),
     ];
     for (pairs, expected) in cases {
         let (_dir, v) = in_temp_dir(pairs);
@@ -384,4 +404,22 @@ fn the_admin_console_is_on_only_with_a_strong_enough_password_hash() {
         config.secret_sources.get("ADMIN_PASSWORD_HASH"),
         Some(SecretSource::Environment)
     ));
+}
+
+#[test]
+fn the_chat_model_is_configured_by_its_base_url_and_optional_key() {
+    let (_dir, v) = in_temp_dir(&[]);
+    assert!(Config::load(&v, &OsRandom::new()).unwrap().llm.is_none());
+    let (_dir, v) = in_temp_dir(&[("LLM_BASE_URL", "http://localhost:11434/v1/")]);
+    let llm = Config::load(&v, &OsRandom::new()).unwrap().llm.unwrap();
+    assert_eq!(llm.base_url, "http://localhost:11434/v1");
+    assert!(llm.api_key.is_none());
+    let (_dir, v) = in_temp_dir(&[
+        ("LLM_BASE_URL", "https://api.openai.com/v1"),
+        ("LLM_API_KEY", "sk-test-123"),
+    ]);
+    let config = Config::load(&v, &OsRandom::new()).unwrap();
+    let llm = config.llm.unwrap();
+    assert_eq!(llm.api_key.unwrap().expose_secret(), "sk-test-123");
+    assert!(!format!("{:?}", config.secret_sources).contains("sk-test-123"));
 }

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod admin;
 pub mod auth;
 pub mod authorize;
+pub mod chat;
 pub mod connect;
 pub mod connections;
 pub mod conversation_dto;
@@ -167,7 +168,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(admin::set_privacy)
         .service(admin::profile_page)
         .service(admin::save_profile)
-        .service(admin::publish_profile);
+        .service(admin::publish_profile)
+        .service(chat::chat_page)
+        .service(chat::chat_script)
+        .service(chat::log_in)
+        .service(chat::log_out)
+        .service(chat::ask);
 }
 
 /// `{"success": true, "message": "..."}`.

@@ -97,6 +97,9 @@ pub struct ServeOptions {
     /// The public URL is the address actually bound (for a real browser, whose `Origin` must
     /// match it), instead of `http://localhost:8080`.
     pub public_url_is_own_address: bool,
+    /// The chat model (else the one `LLM_BASE_URL` names, if set).
+    pub chat_model: Option<Arc<dyn gptgate_ports::ChatModel>>,
+    pub chat_heartbeat: std::time::Duration,
 }
 
 impl Default for ServeOptions {
@@ -105,6 +108,8 @@ impl Default for ServeOptions {
             time_limit: gptgate_http::startup::REQUEST_TIME_LIMIT,
             action_time_limit: gptgate_http::startup::ACTION_REQUEST_TIME_LIMIT,
             public_url_is_own_address: false,
+            chat_model: None,
+            chat_heartbeat: gptgate_http::startup::CHAT_HEARTBEAT,
         }
     }
 }
@@ -151,12 +156,16 @@ pub fn serve_with(
                 timer: Arc::new(clock.clone()),
                 random: Arc::new(SeededRandom::new(2)),
                 passwords: Arc::new(gptgate_testkit::FakePasswords::default()),
+                chat_model: options.chat_model.clone().or_else(|| {
+                    gptgate_http::startup::chat_model(&config).expect("the chat model builds")
+                }),
             },
         },
         ServeSettings {
             time_limit: options.time_limit,
             action_time_limit: options.action_time_limit,
             workers: Some(1),
+            chat_heartbeat: options.chat_heartbeat,
         },
     )
     .expect("the application builds");

@@ -4,6 +4,7 @@
 mod actions;
 mod admin;
 mod auth;
+mod chat;
 mod connections;
 mod conversations;
 mod export;

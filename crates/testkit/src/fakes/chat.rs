@@ -1,4 +1,7 @@
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
 
 use async_trait::async_trait;
 use gptgate_ports::{ChatModel, ChatModelError, ChatRequest, ChatStream};
@@ -12,6 +15,8 @@ pub enum FakeAnswer {
     BreaksOff(Vec<String>, ChatModelError),
     /// Refuses the request outright.
     Refuses(ChatModelError),
+    /// Streams these pieces, then writes nothing more, never ending (until dropped).
+    Stalls(Vec<String>),
 }
 
 /// A chat model that answers as scripted and remembers what it was asked. Only for tests.
@@ -19,6 +24,17 @@ pub enum FakeAnswer {
 pub struct FakeChatModel {
     script: Mutex<Vec<FakeAnswer>>,
     asked: Mutex<Vec<ChatRequest>>,
+    /// Answers started and not yet dropped.
+    live: Arc<AtomicUsize>,
+}
+
+/// Counts an answer as live until its stream is dropped.
+struct Live(Arc<AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl FakeChatModel {
@@ -29,6 +45,12 @@ impl FakeChatModel {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(answer);
+    }
+
+    /// How many answers are being streamed: started, and their stream not yet dropped (a
+    /// client that went away must leave none behind).
+    pub fn live_answers(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
     }
 
     /// Every request so far.
@@ -54,6 +76,16 @@ impl ChatModel for FakeChatModel {
         };
         let items: Vec<Result<String, ChatModelError>> = match next {
             FakeAnswer::Refuses(e) => return Err(e),
+            FakeAnswer::Stalls(pieces) => {
+                self.live.fetch_add(1, Ordering::SeqCst);
+                let live = Live(self.live.clone());
+                let pieces = futures::stream::iter(pieces.into_iter().map(Ok));
+                let never = futures::stream::pending().map(move |x| {
+                    let _held = &live;
+                    x
+                });
+                return Ok(Box::pin(pieces.chain(never)));
+            }
             FakeAnswer::Pieces(pieces) => pieces.into_iter().map(Ok).collect(),
             FakeAnswer::BreaksOff(pieces, e) => pieces
                 .into_iter()
