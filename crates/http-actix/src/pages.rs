@@ -22,6 +22,10 @@ impl Pages {
             ("result.html", include_str!("../templates/result.html")),
             ("chat.html", include_str!("../templates/chat.html")),
             (
+                "admin_chat.html",
+                include_str!("../templates/admin_chat.html"),
+            ),
+            (
                 "chat_login.html",
                 include_str!("../templates/chat_login.html"),
             ),

@@ -335,6 +335,137 @@ pub async fn set_privacy(
     }
 }
 
+#[derive(Deserialize)]
+struct TeamPasswordForm {
+    csrf: Option<String>,
+    new: Option<String>,
+    again: Option<String>,
+}
+
+with_csrf!(TeamPasswordForm);
+
+/// The chat access page: whether a team password is set (since when), the form to set or
+/// rotate it, the button that switches it off.
+async fn chat_access_form(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+) -> HttpResponse {
+    let set_at = match state.assistant.team_password_set_at().await {
+        Ok(set_at) => set_at,
+        Err(e) => return unavailable(state, req, e),
+    };
+    let mut context = tera::Context::new();
+    context.insert("set_at", &set_at.map(shown));
+    context.insert("has_model", &state.assistant.has_model());
+    context.insert("notice", &notice);
+    context.insert("error", &error);
+    let mut response = super::form_page(
+        state,
+        req,
+        "admin_chat.html",
+        context,
+        &purpose(token),
+        ADMIN_PAGE_CSP,
+    );
+    *response.status_mut() = status;
+    response
+}
+
+/// `GET /admin/chat`: who may use the chat (the team password).
+#[get("/admin/chat")]
+pub async fn chat_access_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    match signed_in(&state, &req).await {
+        Ok((token, _)) => chat_access_form(&state, &req, &token, StatusCode::OK, None, None).await,
+        Err(answer) => answer,
+    }
+}
+
+/// `POST /admin/chat/team-password`: sets or rotates the team password (typed twice); every
+/// team chat session ends.
+#[post("/admin/chat/team-password")]
+pub async fn set_team_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (token, form) = match signed_in_form::<TeamPasswordForm>(&state, &req, &body).await {
+        Ok(posted) => posted,
+        Err(answer) => return answer,
+    };
+    let (new, again) = (form.new.unwrap_or_default(), form.again.unwrap_or_default());
+    let refused = |message: String| {
+        let state = state.clone();
+        let req = req.clone();
+        let token = token.clone();
+        async move {
+            chat_access_form(
+                &state,
+                &req,
+                &token,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(&message),
+            )
+            .await
+        }
+    };
+    if new != again {
+        return refused("Nothing was changed: the two passwords differ.".into()).await;
+    }
+    let password = match NewPassword::parse(&new) {
+        Ok(password) => password,
+        Err(e) => return refused(format!("Nothing was changed: {e}.")).await,
+    };
+    match state
+        .assistant
+        .set_team_password(&password, &address(&req))
+        .await
+    {
+        Ok(()) => chat_access_form(
+            &state,
+            &req,
+            &token,
+            StatusCode::OK,
+            Some("Team password set. Everyone signed in with an earlier one has been signed out."),
+            None,
+        )
+        .await,
+        Err(e) => unavailable(&state, &req, e),
+    }
+}
+
+/// `POST /admin/chat/team-password/off`: switches the team password off; every team chat
+/// session ends at once.
+#[post("/admin/chat/team-password/off")]
+pub async fn switch_off_team_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (token, _) = match signed_in_form::<SignedInForm>(&state, &req, &body).await {
+        Ok(posted) => posted,
+        Err(answer) => return answer,
+    };
+    match state.assistant.switch_off_team_password(&address(&req)).await {
+        Ok(()) => {
+            chat_access_form(
+                &state,
+                &req,
+                &token,
+                StatusCode::OK,
+                Some("Team password switched off. Everyone signed in with it has been signed out; the admin password still opens the chat."),
+                None,
+            )
+            .await
+        }
+        Err(e) => unavailable(&state, &req, e),
+    }
+}
+
 #[derive(Deserialize, Default)]
 struct ProfileForm {
     csrf: Option<String>,

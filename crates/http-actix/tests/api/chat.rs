@@ -486,3 +486,110 @@ async fn no_message_text_reaches_a_log_line() {
     );
     assert!(!logs.contains(ADMIN));
 }
+
+/// A browser signed in to the admin console.
+async fn admin_console(chat: &Chat) -> Browser {
+    let browser = Browser::new(&chat.app.address);
+    let csrf = field(&browser.open("/admin/login").await.1, "csrf");
+    let res = browser
+        .post_form_to("/admin/login", &[("csrf", &csrf), ("password", ADMIN)])
+        .await;
+    assert_eq!(res.status(), 303);
+    browser
+}
+
+/// Posts the team password form of the console's chat page with `new` and `again`.
+async fn set_team_password(admin: &Browser, new: &str, again: &str) -> (u16, String) {
+    let csrf = field(&admin.open("/admin/chat").await.1, "csrf");
+    let res = admin
+        .post_form_to(
+            "/admin/chat/team-password",
+            &[("csrf", &csrf), ("new", new), ("again", again)],
+        )
+        .await;
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_console_sets_rotates_and_switches_off_the_team_password_ending_team_sessions() {
+    const TEAM: &str = "team password of the week";
+    let chat = chat_app(true, true).await;
+    chat.publish().await;
+    let admin = admin_console(&chat).await;
+    let (status, page) = admin.open("/admin/chat").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("No team password is set"), "{page}");
+    assert!(admin
+        .open("/admin")
+        .await
+        .1
+        .contains("href=\"/admin/chat\""));
+
+    // Refused: the two differ, too short (11), no token.
+    let (status, page) = set_team_password(&admin, TEAM, "something else entirely").await;
+    assert_eq!(status, 422);
+    assert!(page.contains("the two passwords differ"), "{page}");
+    let (status, _) = set_team_password(&admin, "elevenchars", "elevenchars").await;
+    assert_eq!(status, 422);
+    let res = admin
+        .post_form_to(
+            "/admin/chat/team-password",
+            &[("new", TEAM), ("again", TEAM)],
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    let team = Browser::new(&chat.app.address);
+    assert_eq!(sign_in(&team, TEAM).await.status(), 401, "nothing was set");
+
+    // Twelve characters, the shortest accepted.
+    let (status, page) = set_team_password(&admin, TEAM, TEAM).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("A team password is set"), "{page}");
+    assert!(!page.contains(TEAM));
+    let (member, csrf) = chat.signed_in(TEAM).await;
+    assert_eq!(ask(&member, &csrf, &question("Hola")).await.status(), 200);
+
+    // Rotated: the member's session has ended; the new one works.
+    let (status, _) = set_team_password(&admin, "twelve chars", "twelve chars").await;
+    assert_eq!(status, 200);
+    let res = ask(&member, &csrf, &question("Hola")).await;
+    assert_eq!(error_code(res, 401).await, "not_signed_in");
+    assert_eq!(
+        sign_in(&Browser::new(&chat.app.address), TEAM)
+            .await
+            .status(),
+        401
+    );
+    let (member, csrf) = chat.signed_in("twelve chars").await;
+
+    // Switched off: at once.
+    let token = field(&admin.open("/admin/chat").await.1, "csrf");
+    let res = admin
+        .post_form_to("/admin/chat/team-password/off", &[("csrf", &token)])
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("No team password is set"));
+    let res = ask(&member, &csrf, &question("Hola")).await;
+    assert_eq!(error_code(res, 401).await, "not_signed_in");
+    assert_eq!(
+        sign_in(&Browser::new(&chat.app.address), "twelve chars")
+            .await
+            .status(),
+        401
+    );
+    // The audit log says so, without the passwords.
+    let audit = admin.open("/admin/audit").await.1;
+    assert_eq!(
+        audit
+            .matches("team password (every team chat session ended)")
+            .count(),
+        2,
+        "{audit}"
+    );
+    assert!(audit.contains("Switched the chat"), "{audit}");
+    assert!(!audit.contains(TEAM) && !audit.contains("twelve chars"));
+}
