@@ -75,6 +75,10 @@ fn main() -> std::process::ExitCode {
                 an_operator_signs_in_to_the_admin_console_in_a_real_browser,
             ),
             async_trial(
+                "a_team_member_chats_with_the_assistant_in_a_real_browser",
+                a_team_member_chats_with_the_assistant_in_a_real_browser,
+            ),
+            async_trial(
                 "the_expired_link_privacy_and_download_pages_work_in_a_real_browser",
                 the_expired_link_privacy_and_download_pages_work_in_a_real_browser,
             ),
@@ -931,5 +935,157 @@ async fn an_operator_signs_in_to_the_admin_console_in_a_real_browser() {
         "Sign in to the gptgate admin console",
         "signed out"
     );
+    chromium.quit().await.unwrap();
+}
+
+async fn a_team_member_chats_with_the_assistant_in_a_real_browser() {
+    use gptgate_ports::ProfileRepository;
+    use gptgate_testkit::{FakeAnswer, FakeChatModel};
+    let driver = driver().await;
+    let model = std::sync::Arc::new(FakeChatModel::default());
+    let app = spawn_app_with_options(
+        &[(
+            "ADMIN_PASSWORD_HASH",
+            gptgate_testkit::FakePasswords::hash_of("correct horse battery staple")
+                .as_str()
+                .to_owned(),
+        )],
+        ServeOptions {
+            public_url_is_own_address: true,
+            chat_model: Some(model.clone()),
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let profile = gptgate_domain::AssistantProfile::parse(gptgate_domain::ProfileInput {
+        name: "Spanish tutor".into(),
+        instructions: "You are a patient Spanish tutor.".into(),
+        model: "gpt-4o-mini".into(),
+        temperature: 0.3,
+        max_output_tokens: 500,
+        starters: vec!["Practise ser and estar".into()],
+        allowed_models: vec!["gpt-4o-mini".into()],
+    })
+    .unwrap();
+    let at = time::macros::datetime!(2026-01-01 12:00 UTC);
+    let version = app.store.save_profile_version(&profile, at).await.unwrap();
+    app.store
+        .publish_profile_version(version.version, at)
+        .await
+        .unwrap();
+
+    // The operator sets a team password in the console.
+    let operator = browser(&driver).await;
+    operator
+        .goto(format!("{}/admin/login", app.address))
+        .await
+        .unwrap();
+    operator
+        .find(By::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("correct horse battery staple")
+        .await
+        .unwrap();
+    click(&operator, "#sign-in").await;
+    text_once_it_shows(&operator, "Signed in until").await;
+    click(&operator, "#chat-access").await;
+    text_once_it_shows(&operator, "No team password is set").await;
+    for id in ["new", "again"] {
+        operator
+            .find(By::Id(id))
+            .await
+            .unwrap()
+            .send_keys("team password of the week")
+            .await
+            .unwrap();
+    }
+    click(&operator, "#set-team-password").await;
+    text_once_it_shows(&operator, "A team password is set").await;
+    operator.quit().await.unwrap();
+
+    // A team member, on a phone, signs in and chats.
+    let chromium = browser(&driver).await;
+    chromium.set_window_rect(0, 0, 390, 844).await.unwrap();
+    chromium
+        .goto(format!("{}/chat", app.address))
+        .await
+        .unwrap();
+    assert_eq!(chromium.title().await.unwrap(), "Sign in to the chat");
+    chromium
+        .find(By::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("team password of the week")
+        .await
+        .unwrap();
+    click(&chromium, "#sign-in").await;
+    text_once_it_shows(&chromium, "Practise ser and estar").await;
+    assert_eq!(chromium.title().await.unwrap(), "Spanish tutor");
+    model.will(FakeAnswer::Pieces(vec![
+        "Ser is for what something is, ".into(),
+        "estar for how it is.".into(),
+    ]));
+    click(&chromium, "button.starter").await;
+    text_once_it_shows(&chromium, "estar for how it is.").await;
+    let starters_shown = chromium
+        .find(By::Id("starters"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap();
+    assert!(
+        !starters_shown,
+        "the starters give way to the conversation"
+    );
+    // A second question, typed and sent with Enter, carries the whole conversation.
+    model.will(FakeAnswer::Pieces(vec!["¡Exacto!".into()]));
+    let question = chromium.find(By::Id("question")).await.unwrap();
+    question.send_keys("So: estoy cansado?").await.unwrap();
+    question.send_keys(Key::Enter).await.unwrap();
+    text_once_it_shows(&chromium, "¡Exacto!").await;
+    let asked = model.requests();
+    assert_eq!(asked.len(), 2);
+    let texts: Vec<&str> = asked[1]
+        .messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "You are a patient Spanish tutor.",
+            "Practise ser and estar",
+            "Ser is for what something is, estar for how it is.",
+            "So: estoy cansado?"
+        ]
+    );
+    // A model that fails shows why, in the page.
+    model.will(FakeAnswer::Refuses(
+        gptgate_ports::ChatModelError::Unavailable,
+    ));
+    let question = chromium.find(By::Id("question")).await.unwrap();
+    question.send_keys("¿Y mañana?").await.unwrap();
+    click(&chromium, "#send").await;
+    text_once_it_shows(&chromium, "The model API could not be reached").await;
+    let fits = fits_the_window(&chromium, "body *").await;
+    assert!(fits, "no sideways scrolling on a phone");
+    let screenshots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    chromium
+        .screenshot(&screenshots.join("chat-phone.png"))
+        .await
+        .unwrap();
+    // A reload erases the conversation: it was never stored.
+    chromium.refresh().await.unwrap();
+    let page = text_once_it_shows(&chromium, "Practise ser and estar").await;
+    assert!(
+        !page.contains("¡Exacto!") && !page.contains("estoy cansado"),
+        "{page}"
+    );
+    // Signed out, the chat asks for the password again.
+    click(&chromium, "#sign-out").await;
+    text_once_it_shows(&chromium, "Use the team password").await;
     chromium.quit().await.unwrap();
 }
