@@ -29,23 +29,6 @@ fn request() -> ChatRequest {
     }
 }
 
-/// OpenAI's streamed answer, as it sends it.
-fn openai_stream(pieces: &[&str]) -> String {
-    let chunk = |delta: serde_json::Value, finish: Option<&str>| {
-        json!({
-            "id": "chatcmpl-123", "object": "chat.completion.chunk", "created": 1_764_000_000,
-            "model": "gpt-4o-mini-2024-07-18", "system_fingerprint": "fp_0ba0d124f1",
-            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }]
-        })
-    };
-    let mut events = vec![chunk(json!({ "role": "assistant", "content": "" }), None)];
-    events.extend(pieces.iter().map(|p| chunk(json!({ "content": p }), None)));
-    events.push(chunk(json!({}), Some("stop")));
-    let mut body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
-    body.push_str("data: [DONE]\n\n");
-    body
-}
-
 fn sse(body: String) -> ResponseTemplate {
     ResponseTemplate::new(200)
         .insert_header("content-type", "text/event-stream")
@@ -71,7 +54,11 @@ async fn a_streamed_answer_arrives_piece_by_piece_with_the_request_as_openai_exp
                 { "role": "user", "content": "¿Cómo estás?" }
             ]
         })))
-        .respond_with(sse(openai_stream(&["¡Muy ", "bien", ", gracias!"])))
+        .respond_with(sse(gptgate_testkit::openai::streamed_answer(&[
+            "¡Muy ",
+            "bien",
+            ", gracias!",
+        ])))
         .expect(1)
         .mount(&api)
         .await;
@@ -94,7 +81,7 @@ async fn a_streamed_answer_arrives_piece_by_piece_with_the_request_as_openai_exp
 #[tokio::test]
 async fn a_local_server_needs_no_key_and_events_after_done_are_ignored() {
     let api = MockServer::start().await;
-    let mut body = openai_stream(&["ok"]);
+    let mut body = gptgate_testkit::openai::streamed_answer(&["ok"]);
     body.push_str("data: {\"choices\":[{\"delta\":{\"content\":\"after\"}}]}\n\n");
     Mock::given(method("POST"))
         .and(path("/chat/completions"))

@@ -451,6 +451,13 @@ fn print_banner(config: &Config, app: &Application) {
             "  Admin          off (set ADMIN_PASSWORD_HASH: gptgate hash-password makes one)"
                 .to_owned()
         },
+        match &config.llm {
+            Some(llm) => format!(
+                "  Chat           {url}/chat  (model API {})",
+                crate::config::redact_url(&llm.base_url)
+            ),
+            None => format!("  Chat           {url}/chat  (no model: set LLM_BASE_URL)"),
+        },
     ];
     let first_key = config
         .api_keys

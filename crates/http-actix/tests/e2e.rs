@@ -393,3 +393,135 @@ async fn an_operator_signs_in_to_the_admin_console_with_a_real_argon2id_hash() {
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("Signed in until"));
 }
+
+/// The value of the hidden field `name` (or the `data-` attribute) in `page`.
+fn page_value(page: &str, marker: &str) -> String {
+    page.split(marker)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("{marker} in {page}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_chat_answers_from_an_openai_compatible_api_and_stores_no_message() {
+    use wiremock::matchers::{body_partial_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    const SECRET: &str = "marker-words-9f3a-never-stored";
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(header("authorization", "Bearer sk-e2e"))
+        .and(body_partial_json(
+            json!({ "model": "gpt-4o-mini", "stream": true }),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/event-stream")
+                .set_body_string(gptgate_testkit::openai::streamed_answer(&[
+                    "Claro: ", SECRET,
+                ])),
+        )
+        .expect(1)
+        .mount(&api)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    // "correct horse battery staple", hashed once by `gptgate hash-password`'s argon2id.
+    let mut child = gptgate(dir.path(), &[])
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"correct horse battery staple").unwrap();
+    }
+    let hash = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let public = "http://localhost:8080";
+    let base = format!("{}/v1", api.uri());
+    let env = [
+        ("PUBLIC_URL", public),
+        ("ADMIN_PASSWORD_HASH", hash.trim()),
+        ("LLM_BASE_URL", base.as_str()),
+        ("LLM_API_KEY", "sk-e2e"),
+    ];
+    let server = start(dir.path(), &env);
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str| {
+        let url = format!("{}{path}", server.url);
+        let browser = &browser;
+        async move { browser.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let post = |path: &str, form: Vec<(&'static str, String)>| {
+        let url = format!("{}{path}", server.url);
+        let browser = &browser;
+        async move {
+            browser
+                .post(url)
+                .header("origin", public)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // The operator signs in and publishes a profile.
+    let csrf = page_value(&get("/admin/login").await, "name=\"csrf\" value=\"");
+    let password = "correct horse battery staple".to_owned();
+    let res = post(
+        "/admin/login",
+        vec![("csrf", csrf), ("password", password.clone())],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    let csrf = page_value(&get("/admin/profile").await, "name=\"csrf\" value=\"");
+    let profile = vec![
+        ("csrf", csrf.clone()),
+        ("name", "Tutor".to_owned()),
+        ("instructions", "Be brief.".to_owned()),
+        ("model", "gpt-4o-mini".to_owned()),
+        ("allowed_models", "gpt-4o-mini".to_owned()),
+        ("temperature", "0.5".to_owned()),
+        ("max_output_tokens", "300".to_owned()),
+        ("starters", String::new()),
+    ];
+    assert_eq!(post("/admin/profile", profile).await.status(), 200);
+    let res = post(
+        "/admin/profile/publish",
+        vec![("csrf", csrf), ("version", "1".into())],
+    )
+    .await;
+    assert!(res.status().is_success() || res.status().is_redirection());
+    // The chat, with the admin password.
+    let csrf = page_value(&get("/chat").await, "name=\"csrf\" value=\"");
+    let res = post("/chat/login", vec![("csrf", csrf), ("password", password)]).await;
+    assert_eq!(res.status(), 303);
+    let token = page_value(&get("/chat").await, "data-csrf=\"");
+    let res = browser
+        .post(format!("{}/api/chat", server.url))
+        .header("origin", public)
+        .header("x-csrf-token", token)
+        .json(&json!({ "messages": [{ "role": "user", "content": format!("Tell me {SECRET}") }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("{\"delta\":\"Claro: \"}") && body.ends_with("event: done\ndata: {}\n\n"),
+        "{body}"
+    );
+    drop(server);
+    // Neither the question nor the answer is anywhere in the database.
+    for file in ["gptgate.db", "gptgate.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+        let found = bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
+        assert!(!found, "message text in {file}");
+    }
+}

@@ -9,6 +9,7 @@
 pub mod contracts;
 mod fakes;
 pub mod harness;
+pub mod openai;
 
 pub use contracts::{Store, TestStore};
 pub use fakes::{

@@ -1035,10 +1035,7 @@ async fn a_team_member_chats_with_the_assistant_in_a_real_browser() {
         .is_displayed()
         .await
         .unwrap();
-    assert!(
-        !starters_shown,
-        "the starters give way to the conversation"
-    );
+    assert!(!starters_shown, "the starters give way to the conversation");
     // A second question, typed and sent with Enter, carries the whole conversation.
     model.will(FakeAnswer::Pieces(vec!["¡Exacto!".into()]));
     let question = chromium.find(By::Id("question")).await.unwrap();
