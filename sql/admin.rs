@@ -134,6 +134,11 @@ impl AdminRepository for Store {
             .execute(&mut *tx)
             .await
             .map_err(storage)?;
+        // The chat sessions opened with the old admin password end with it.
+        sqlx::query("DELETE FROM chat_sessions WHERE kind = 'admin'")
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
         record(&mut tx, audit).await?;
         tx.commit().await.map_err(storage)?;
         Ok(())
@@ -149,6 +154,11 @@ impl AdminRepository for Store {
             .rows_affected()
             > 0;
         sqlx::query("DELETE FROM admin_sessions")
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
+        // The chat sessions opened with the old admin password end with it.
+        sqlx::query("DELETE FROM chat_sessions WHERE kind = 'admin'")
             .execute(&mut *tx)
             .await
             .map_err(storage)?;

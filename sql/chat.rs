@@ -15,6 +15,7 @@ use crate::dialect::{corrupt, from_time, storage, time, Store, Time};
 struct ChatSessionRow {
     token_hash: Vec<u8>,
     kind: String,
+    team_password_set_at: Option<Time>,
     created_at: Time,
     expires_at: Time,
 }
@@ -25,8 +26,11 @@ impl ChatSessionRow {
             .token_hash
             .try_into()
             .map_err(|_| corrupt("chat session token hash is not 32 bytes"))?;
-        let visitor = match self.kind.as_str() {
-            "team" => ChatVisitor::Team,
+        let visitor = match (self.kind.as_str(), self.team_password_set_at) {
+            ("admin", None) => ChatVisitor::Admin,
+            ("team", Some(set_at)) => ChatVisitor::Team {
+                password_set_at: from_time(set_at)?,
+            },
             _ => return Err(corrupt("unknown chat session kind")),
         };
         Ok(ChatSession {
@@ -42,12 +46,17 @@ impl ChatSessionRow {
 impl ChatAccessRepository for Store {
     #[instrument(skip_all)]
     async fn create_chat_session(&self, session: &ChatSession) -> Result<(), StorageError> {
+        let team_password_set_at = match &session.visitor {
+            ChatVisitor::Team { password_set_at } => Some(time(*password_set_at)),
+            ChatVisitor::Admin => None,
+        };
         sqlx::query(
-            "INSERT INTO chat_sessions (token_hash, kind, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO chat_sessions (token_hash, kind, team_password_set_at, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(session.token_hash.as_bytes().as_slice())
         .bind(session.visitor.kind())
+        .bind(team_password_set_at)
         .bind(time(session.created_at))
         .bind(time(session.expires_at))
         .execute(self.writes())
@@ -61,9 +70,11 @@ impl ChatAccessRepository for Store {
         &self,
         token_hash: &TokenHash,
     ) -> Result<Option<ChatSession>, StorageError> {
+        // A team session counts only while the password that admitted it is in force.
         sqlx::query_as::<_, ChatSessionRow>(
-            "SELECT token_hash, kind, created_at, expires_at FROM chat_sessions \
-             WHERE token_hash = $1",
+            "SELECT s.token_hash, s.kind, s.team_password_set_at, s.created_at, s.expires_at \
+             FROM chat_sessions s WHERE s.token_hash = $1 AND (s.kind = 'admin' OR EXISTS \
+             (SELECT 1 FROM team_password p WHERE p.set_at = s.team_password_set_at))",
         )
         .bind(token_hash.as_bytes().as_slice())
         .fetch_optional(self.reads())

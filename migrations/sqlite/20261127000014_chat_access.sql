@@ -1,8 +1,12 @@
 -- Who may use the hosted assistant's chat (issue 12): its sessions (an opaque cookie token,
--- stored as its SHA-256; no conversation is ever stored) and the team password.
+-- stored as its SHA-256; no conversation is ever stored), opened with the admin password or
+-- the team password, and the team password.
 CREATE TABLE chat_sessions (
     token_hash BLOB PRIMARY KEY NOT NULL,
-    kind       TEXT NOT NULL CHECK (kind IN ('team')),
+    kind       TEXT NOT NULL CHECK (kind IN ('admin', 'team')),
+    -- A team session: when the team password that admitted it was set. It opens the chat only
+    -- while that password is the one in force (a rotation ends it, however the two race).
+    team_password_set_at INTEGER CHECK ((kind = 'team') = (team_password_set_at IS NOT NULL)),
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
 ) STRICT;

@@ -18,8 +18,8 @@ use serde_json::json;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the API may stay silent, before its first piece or between two.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// The most of an API's own error words passed on.
-const MAX_ERROR_WORDS: usize = 300;
+/// The longest error code passed on.
+const MAX_ERROR_CODE: usize = 64;
 
 /// An OpenAI-compatible chat completions API.
 pub struct OpenAiCompatible {
@@ -66,6 +66,9 @@ fn failure(e: &reqwest::Error) -> ChatModelError {
 struct Chunk {
     #[serde(default)]
     choices: Vec<Choice>,
+    /// Some servers (and proxies) report a failure in the middle of the stream this way.
+    #[serde(default)]
+    error: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -79,22 +82,30 @@ struct Delta {
     content: Option<String>,
 }
 
-/// The API's own words about a refusal (`{"error": {"message": ...}}`), cut short.
-fn error_words(body: &str) -> String {
-    let message = serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/error/message")
-                .and_then(|m| m.as_str())
-                .map(str::to_owned)
+/// The API's error code for a refusal (`{"error": {"code": ..., "type": ...}}`): an
+/// identifier only (letters, digits, `_`, `-`, `.`), never its message, which may quote the
+/// conversation.
+fn error_code(body: &str) -> Option<String> {
+    let value = serde_json::from_str::<serde_json::Value>(body).ok()?;
+    ["/error/code", "/error/type"]
+        .iter()
+        .filter_map(|pointer| value.pointer(pointer).and_then(|v| v.as_str()))
+        .find(|code| {
+            !code.is_empty()
+                && code.len() <= MAX_ERROR_CODE
+                && code
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
         })
-        .unwrap_or_else(|| "no reason given".to_owned());
-    message.chars().take(MAX_ERROR_WORDS).collect()
+        .map(str::to_owned)
 }
 
 /// One event's data: a piece of the answer (possibly none), the end, or something broken.
 fn piece(data: &str) -> Result<Option<String>, ChatModelError> {
     let chunk: Chunk = serde_json::from_str(data).map_err(|_| ChatModelError::Unavailable)?;
+    if chunk.error.is_some() {
+        return Err(ChatModelError::Unavailable);
+    }
     Ok(chunk
         .choices
         .into_iter()
@@ -128,36 +139,39 @@ impl ChatModel for OpenAiCompatible {
         let response = call.send().await.map_err(|e| failure(&e))?;
         let status = response.status();
         if !status.is_success() {
-            let words = response.text().await.unwrap_or_default();
+            let body = response.text().await.unwrap_or_default();
             return Err(match status.as_u16() {
                 401 | 403 => ChatModelError::Unauthorized,
                 429 => ChatModelError::RateLimited,
-                400..=499 => ChatModelError::Rejected {
-                    message: error_words(&words),
+                code @ 400..=499 => ChatModelError::Rejected {
+                    status: code,
+                    code: error_code(&body),
                 },
                 _ => ChatModelError::Unavailable,
             });
         }
         let events = response.bytes_stream().eventsource();
-        let pieces = events
-            .take_while(|event| {
-                let done = matches!(event, Ok(e) if e.data.trim() == "[DONE]");
-                futures::future::ready(!done)
-            })
-            .filter_map(|event| {
-                futures::future::ready(match event {
-                    Ok(event) => piece(&event.data).transpose(),
-                    Err(eventsource_stream::EventStreamError::Transport(e)) => {
-                        Some(Err(failure(&e)))
+        // Each event gives a piece (or none), `[DONE]` ends the answer; a stream that stops
+        // before `[DONE]` was cut off. The first error ends the answer.
+        let pieces = futures::stream::unfold(Some(Box::pin(events)), |events| async move {
+            let mut events = events?;
+            loop {
+                let item = match events.next().await {
+                    None => Err(ChatModelError::Unavailable),
+                    Some(Ok(event)) if event.data.trim() == "[DONE]" => return None,
+                    Some(Ok(event)) => match piece(&event.data) {
+                        Ok(None) => continue,
+                        Ok(Some(text)) => Ok(text),
+                        Err(e) => Err(e),
+                    },
+                    Some(Err(eventsource_stream::EventStreamError::Transport(e))) => {
+                        Err(failure(&e))
                     }
-                    Err(_) => Some(Err(ChatModelError::Unavailable)),
-                })
-            });
-        // The first error ends the answer (a broken transport would otherwise go on failing).
-        let pieces = pieces.scan(false, |failed, item| {
-            let next = (!*failed).then_some(item);
-            *failed |= matches!(next, Some(Err(_)));
-            futures::future::ready(next)
+                    Some(Err(_)) => Err(ChatModelError::Unavailable),
+                };
+                let next = item.is_ok().then_some(events);
+                return Some((item, next));
+            }
         });
         Ok(Box::pin(pieces))
     }
@@ -183,15 +197,33 @@ mod tests {
     }
 
     #[test]
-    fn error_words_are_the_apis_own_cut_short() {
+    fn only_the_apis_error_code_is_kept_never_its_words() {
         assert_eq!(
-            error_words(
-                r#"{"error":{"message":"model not found","type":"invalid_request_error"}}"#
+            error_code(
+                r#"{"error":{"message":"model not found","type":"invalid_request_error","code":"model_not_found"}}"#
             ),
-            "model not found"
+            Some("model_not_found".to_owned())
         );
-        assert_eq!(error_words("<html>"), "no reason given");
-        let long = format!(r#"{{"error":{{"message":"{}"}}}}"#, "x".repeat(400));
-        assert_eq!(error_words(&long).len(), 300);
+        assert_eq!(
+            error_code(r#"{"error":{"message":"bad","type":"invalid_request_error","code":null}}"#),
+            Some("invalid_request_error".to_owned())
+        );
+        assert_eq!(
+            error_code(r#"{"error":{"message":"x","code":"you said: secret words"}}"#),
+            None
+        );
+        let long = format!(r#"{{"error":{{"code":"{}"}}}}"#, "x".repeat(65));
+        assert_eq!(error_code(&long), None);
+        let longest = format!(r#"{{"error":{{"code":"{}"}}}}"#, "x".repeat(64));
+        assert_eq!(error_code(&longest), Some("x".repeat(64)));
+        assert_eq!(error_code("<html>"), None);
+    }
+
+    #[test]
+    fn a_chunk_that_reports_an_error_breaks_the_answer_off() {
+        assert_eq!(
+            piece(r#"{"error":{"message":"upstream failed"}}"#),
+            Err(ChatModelError::Unavailable)
+        );
     }
 }

@@ -111,7 +111,8 @@ async fn the_apis_refusals_keep_their_meaning() {
             404,
             json!({ "error": { "message": "The model `gpt-5` does not exist", "type": "invalid_request_error", "code": "model_not_found" } }),
             ChatModelError::Rejected {
-                message: "The model `gpt-5` does not exist".into(),
+                status: 404,
+                code: Some("model_not_found".into()),
             },
         ),
         (
@@ -211,4 +212,24 @@ async fn dropping_the_answer_closes_the_connection_to_the_model() {
         .await
         .expect("dropping the stream closes the connection, which stops the model")
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_that_stops_before_done_or_reports_an_error_is_cut_off() {
+    for body in [
+        "data: {\"choices\":[{\"delta\":{\"content\":\"Hal\"}}]}\n\n".to_owned(),
+        "data: {\"choices\":[{\"delta\":{\"content\":\"Hal\"}}]}\n\ndata: {\"error\":{\"message\":\"overloaded\"}}\n\ndata: [DONE]\n\n".to_owned(),
+    ] {
+        let api = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(sse(body.clone()))
+            .mount(&api)
+            .await;
+        let model = OpenAiCompatible::new(&api.uri(), None).unwrap();
+        assert_eq!(
+            collect(&model).await.unwrap(),
+            [Ok("Hal".to_owned()), Err(ChatModelError::Unavailable)],
+            "{body}"
+        );
+    }
 }

@@ -10,16 +10,26 @@ use crate::{BudgetPolicy, PasswordHash, TokenHash};
 /// Who a chat session was opened for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatVisitor {
-    /// Someone of the operator's team, with the team password or the admin password.
-    Team,
+    /// The operator, with the admin password: may try saved profile versions. Ends when the
+    /// admin password changes or is reset.
+    Admin,
+    /// Someone of the operator's team, with the team password set at `password_set_at`: the
+    /// session ends with that password (a rotation or switch-off), however the two race.
+    Team { password_set_at: OffsetDateTime },
 }
 
 impl ChatVisitor {
     /// The stable name stored.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Team => "team",
+            Self::Admin => "admin",
+            Self::Team { .. } => "team",
         }
+    }
+
+    /// Whether it may ask a saved profile version other than the published one.
+    pub fn may_try_versions(&self) -> bool {
+        matches!(self, Self::Admin)
     }
 }
 
@@ -78,16 +88,21 @@ pub enum ChatInputError {
 /// How long chat sessions last, how much a conversation may hold, and how often one may ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChatPolicy {
-    /// A team member's session (absolute).
+    /// A team member's (or the admin's) session (absolute).
     pub team_session_ttl: Duration,
     /// Questions per session (one browser).
     pub per_session: BudgetPolicy,
     /// Questions per client address (every session from there together).
     pub per_address: BudgetPolicy,
+    /// Questions from everyone together (a cap on what the model API can cost).
+    pub overall: BudgetPolicy,
+    /// Answers one session may be streaming at once.
+    pub answers_at_once: usize,
 }
 
 impl Default for ChatPolicy {
-    /// 8 hours; 20 questions a minute per session, 60 a minute per address.
+    /// 8 hours; 20 questions a minute per session, 60 a minute per address, 600 a minute in
+    /// all; two answers at once per session.
     fn default() -> Self {
         Self {
             team_session_ttl: Duration::hours(8),
@@ -99,6 +114,11 @@ impl Default for ChatPolicy {
                 limit: 60,
                 window: Duration::minutes(1),
             },
+            overall: BudgetPolicy {
+                limit: 600,
+                window: Duration::minutes(1),
+            },
+            answers_at_once: 2,
         }
     }
 }
@@ -119,7 +139,7 @@ impl ChatPolicy {
         now: OffsetDateTime,
     ) -> ChatSession {
         let ttl = match visitor {
-            ChatVisitor::Team => self.team_session_ttl,
+            ChatVisitor::Admin | ChatVisitor::Team { .. } => self.team_session_ttl,
         };
         ChatSession {
             token_hash,
@@ -182,10 +202,18 @@ mod tests {
     #[test]
     fn a_team_session_lasts_eight_hours_to_the_second() {
         let t0 = datetime!(2026-11-27 09:00 UTC);
-        let session =
-            ChatPolicy::default().open(ChatVisitor::Team, TokenHash::from_bytes([1; 32]), t0);
+        let team = ChatVisitor::Team {
+            password_set_at: t0 - Duration::days(1),
+        };
+        assert_eq!(team.kind(), "team");
+        assert!(!team.may_try_versions());
+        assert_eq!(ChatVisitor::Admin.kind(), "admin");
+        assert!(ChatVisitor::Admin.may_try_versions());
+        let session = ChatPolicy::default().open(team, TokenHash::from_bytes([1; 32]), t0);
         assert_eq!(session.created_at, t0);
-        assert_eq!(session.visitor.kind(), "team");
+        let admin =
+            ChatPolicy::default().open(ChatVisitor::Admin, TokenHash::from_bytes([2; 32]), t0);
+        assert_eq!(admin.expires_at, t0 + Duration::hours(8));
         assert!(session.is_live(t0 + Duration::hours(8) - Duration::seconds(1)));
         assert!(!session.is_live(t0 + Duration::hours(8)));
     }
@@ -251,5 +279,8 @@ mod tests {
         assert_eq!(policy.per_session.window, Duration::minutes(1));
         assert_eq!(policy.per_address.limit, 60);
         assert_eq!(policy.per_address.window, Duration::minutes(1));
+        assert_eq!(policy.overall.limit, 600);
+        assert_eq!(policy.overall.window, Duration::minutes(1));
+        assert_eq!(policy.answers_at_once, 2);
     }
 }

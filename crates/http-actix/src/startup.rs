@@ -240,7 +240,7 @@ fn state(
             clock: env.clock.clone(),
             model: env.chat_model,
         },
-        gptgate_domain::ChatPolicy::default(),
+        config.chat_limits.policy(),
         gptgate_domain::AdminPolicy::default(),
         admin.clone(),
     );

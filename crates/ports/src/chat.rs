@@ -48,9 +48,11 @@ pub enum ChatModelError {
     /// The API limits the rate of calls (429).
     #[error("the model API limits the rate of calls")]
     RateLimited,
-    /// The API refused the request (4xx); `message` is its own words, cut short.
-    #[error("the model API refused the request: {message}")]
-    Rejected { message: String },
+    /// The API refused the request (4xx): its status and, when it gave one, its error code
+    /// (`model_not_found`, `context_length_exceeded`...). Never its words, which may quote the
+    /// conversation.
+    #[error("the model API refused the request (HTTP {status}{})", code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+    Rejected { status: u16, code: Option<String> },
     /// The API could not be reached, failed (5xx), timed out, or sent something that is not an
     /// answer stream.
     #[error("the model API is unavailable")]

@@ -345,17 +345,18 @@ pub trait AdminRepository: Send + Sync {
     /// The password set in the console, if one was.
     async fn admin_password(&self) -> Result<Option<StoredAdminPassword>, StorageError>;
 
-    /// Stores `password` in place of any earlier one, deletes every admin session AND adds
-    /// `audit` to the audit log, all or nothing: after a change nobody is signed in with the old
-    /// password, and no change goes unrecorded.
+    /// Stores `password` in place of any earlier one, deletes every admin session and every
+    /// chat session opened with the admin password AND adds `audit` to the audit log, all or
+    /// nothing: after a change nobody is signed in with the old password, and no change goes
+    /// unrecorded.
     async fn replace_admin_password(
         &self,
         password: &StoredAdminPassword,
         audit: &AdminAuditEntry,
     ) -> Result<(), StorageError>;
 
-    /// Deletes the password set in the console AND every admin session, both or neither;
-    /// whether there was such a password.
+    /// Deletes the password set in the console AND every admin session and chat session opened
+    /// with the admin password, all or none; whether there was such a password.
     async fn forget_admin_password(&self) -> Result<bool, StorageError>;
 
     /// Adds a line to the admin audit log.
@@ -392,7 +393,8 @@ pub trait ChatAccessRepository: Send + Sync {
         session: &gptgate_domain::ChatSession,
     ) -> Result<(), StorageError>;
 
-    /// The session stored under `token_hash`, live or not (the caller checks its expiry).
+    /// The session stored under `token_hash`, live or not (the caller checks its expiry); a
+    /// team session only while the team password that admitted it is the one set.
     async fn find_chat_session(
         &self,
         token_hash: &TokenHash,

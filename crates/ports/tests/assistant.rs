@@ -8,10 +8,11 @@ use std::sync::Arc;
 use futures::StreamExt;
 use gptgate_domain::{
     AdminAction, AdminPolicy, AssistantProfile, ChatInputError, ChatPolicy, ChatSession, ChatTurn,
-    NewPassword, ProfileInput, Speaker,
+    ChatVisitor, NewPassword, ProfileInput, Speaker,
 };
 use gptgate_ports::services::{
     AdminConsole, AdminPorts, Assistant, AssistantPorts, ChatError, ChatLoginError, Question,
+    TeamPasswordError,
 };
 use gptgate_ports::{
     AdminRepository, ChatMessage, ChatModel, ChatModelError, ChatRole, Clock, ProfileRepository,
@@ -30,46 +31,70 @@ struct Chat {
     clock: FakeClock,
     passwords: Arc<FakePasswords>,
     model: Arc<FakeChatModel>,
+    admin: Arc<AdminConsole>,
+    fakes: Fakes,
     chat: Assistant,
+}
+
+/// The fakes a chat runs on, and the admin console whose password opens it too.
+struct Fakes {
+    store: Arc<InMemoryStore>,
+    clock: FakeClock,
+    passwords: Arc<FakePasswords>,
+    model: Arc<FakeChatModel>,
+    admin: Arc<AdminConsole>,
+}
+
+impl Fakes {
+    /// The chat on these fakes with `policy`, and a model or none.
+    fn assistant(&self, policy: ChatPolicy, model: bool) -> Assistant {
+        Assistant::new(
+            AssistantPorts {
+                store: self.store.clone(),
+                profiles: self.store.clone(),
+                passwords: self.passwords.clone(),
+                tokens: Arc::new(FakeOpaqueTokens::default()),
+                budgets: self.store.clone(),
+                clock: Arc::new(self.clock.clone()),
+                model: model.then(|| self.model.clone() as Arc<dyn ChatModel>),
+            },
+            policy,
+            AdminPolicy::default(),
+            self.admin.clone(),
+        )
+    }
 }
 
 fn chat_with(admin_password: Option<&str>, model: bool) -> Chat {
     let store = Arc::new(InMemoryStore::new());
     let clock = FakeClock::new();
     let passwords = Arc::new(FakePasswords::default());
-    let tokens = Arc::new(FakeOpaqueTokens::default());
     let admin = Arc::new(AdminConsole::new(
         AdminPorts {
             store: store.clone(),
             passwords: passwords.clone(),
-            tokens: tokens.clone(),
+            tokens: Arc::new(FakeOpaqueTokens::default()),
             budgets: store.clone(),
             clock: Arc::new(clock.clone()),
         },
         AdminPolicy::default(),
         admin_password.map(FakePasswords::hash_of),
     ));
-    let fake_model = Arc::new(FakeChatModel::default());
-    let chat = Assistant::new(
-        AssistantPorts {
-            store: store.clone(),
-            profiles: store.clone(),
-            passwords: passwords.clone(),
-            tokens,
-            budgets: store.clone(),
-            clock: Arc::new(clock.clone()),
-            model: model.then(|| fake_model.clone() as Arc<dyn ChatModel>),
-        },
-        ChatPolicy::default(),
-        AdminPolicy::default(),
-        admin,
-    );
-    Chat {
+    let fakes = Fakes {
         store,
         clock,
         passwords,
-        model: fake_model,
-        chat,
+        model: Arc::new(FakeChatModel::default()),
+        admin,
+    };
+    Chat {
+        chat: fakes.assistant(ChatPolicy::default(), model),
+        store: fakes.store.clone(),
+        clock: fakes.clock.clone(),
+        passwords: fakes.passwords.clone(),
+        model: fakes.model.clone(),
+        admin: fakes.admin.clone(),
+        fakes,
     }
 }
 
@@ -252,7 +277,8 @@ async fn rotating_or_switching_off_the_team_password_ends_every_team_session_at_
             .await,
         Err(ChatLoginError::WrongPassword)
     ));
-    // The admin password still opens it; the audit log has each change and its address.
+    // The admin password still opens it; the audit log has each change and its address, and
+    // each wrong password (checked against the admin password as well).
     c.signed_in(ADMIN).await;
     let audit = c.store.admin_actions(10).await.unwrap();
     let actions: Vec<_> = audit
@@ -262,7 +288,9 @@ async fn rotating_or_switching_off_the_team_password_ends_every_team_session_at_
     assert_eq!(
         actions,
         [
+            (AdminAction::WrongPassword, "10.0.0.1"),
             (AdminAction::TeamPasswordOff, "10.0.0.9"),
+            (AdminAction::WrongPassword, "10.0.0.1"),
             (AdminAction::TeamPasswordSet, "10.0.0.9"),
             (AdminAction::TeamPasswordSet, "10.0.0.9"),
         ]
@@ -526,4 +554,136 @@ async fn questions_are_limited_per_session_and_per_address_at_their_edges() {
     c.clock.advance(Duration::minutes(1));
     c.answer_text(&session, question("Hola")).await.unwrap();
     assert_eq!(c.model.requests().len(), 62);
+}
+
+#[tokio::test]
+async fn the_admin_password_opens_an_admin_session_on_the_consoles_guess_budget() {
+    let c = chat_with(Some(ADMIN), true);
+    c.chat
+        .set_team_password(&NewPassword::parse(TEAM).unwrap(), "10.0.0.9")
+        .await
+        .unwrap();
+    assert_eq!(c.signed_in(ADMIN).await.visitor, ChatVisitor::Admin);
+    assert_eq!(
+        c.signed_in(TEAM).await.visitor,
+        ChatVisitor::Team {
+            password_set_at: c.clock.now()
+        }
+    );
+    // Ten wrong guesses at the chat spend the console's budget for that address too: the
+    // admin password gets no second budget of guesses.
+    for _ in 0..10 {
+        assert!(matches!(
+            c.chat.log_in(&secret("wrong"), "10.0.0.7").await,
+            Err(ChatLoginError::WrongPassword)
+        ));
+    }
+    assert!(matches!(
+        c.admin.log_in(&secret(ADMIN), "10.0.0.7").await,
+        Err(gptgate_ports::services::AdminLoginError::TooMany { .. })
+    ));
+}
+
+#[tokio::test]
+async fn the_team_password_may_not_be_the_admin_password() {
+    let c = chat_with(Some(ADMIN), true);
+    assert!(matches!(
+        c.chat
+            .set_team_password(&NewPassword::parse(ADMIN).unwrap(), "10.0.0.9")
+            .await,
+        Err(TeamPasswordError::SameAsAdmin)
+    ));
+    assert_eq!(c.chat.team_password_set_at().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn only_the_admin_may_try_a_saved_version() {
+    let c = chat_with(Some(ADMIN), true);
+    c.publish("Published", "Published instructions").await;
+    c.chat
+        .set_team_password(&NewPassword::parse(TEAM).unwrap(), "10.0.0.9")
+        .await
+        .unwrap();
+    let member = c.signed_in(TEAM).await;
+    let try_version = Question {
+        version: Some(1),
+        ..question("Hola")
+    };
+    assert!(matches!(
+        c.answer_text(&member, try_version.clone()).await,
+        Err(ChatError::VersionNotAllowed)
+    ));
+    let admin = c.signed_in(ADMIN).await;
+    c.answer_text(&admin, try_version).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_session_streams_at_most_two_answers_at_once() {
+    let c = chat_with(Some(ADMIN), true);
+    c.publish("Spanish tutor", "…").await;
+    let session = c.signed_in(ADMIN).await;
+    c.model.will(FakeAnswer::Stalls(vec!["a".into()]));
+    c.model.will(FakeAnswer::Stalls(vec!["b".into()]));
+    let first = c
+        .chat
+        .answer(&session, question("1"), "10.0.0.1")
+        .await
+        .unwrap();
+    let second = c
+        .chat
+        .answer(&session, question("2"), "10.0.0.1")
+        .await
+        .unwrap();
+    assert!(matches!(
+        c.chat.answer(&session, question("3"), "10.0.0.1").await,
+        Err(ChatError::Busy)
+    ));
+    let other = c.signed_in(ADMIN).await;
+    c.answer_text(&other, question("elsewhere")).await.unwrap();
+    drop(first);
+    c.answer_text(&session, question("4")).await.unwrap();
+    drop(second);
+    assert_eq!(
+        c.model.requests().len(),
+        4,
+        "the refused one reached no model"
+    );
+}
+
+#[tokio::test]
+async fn questions_from_everyone_together_are_capped() {
+    let c = chat_with(Some(ADMIN), true);
+    let policy = ChatPolicy {
+        overall: gptgate_domain::BudgetPolicy {
+            limit: 3,
+            window: Duration::minutes(1),
+        },
+        ..ChatPolicy::default()
+    };
+    let chat = c.fakes.assistant(policy, true);
+    c.publish("Spanish tutor", "…").await;
+    let mut refused = 0;
+    for n in 0..4u8 {
+        let token = chat
+            .log_in(&secret(ADMIN), &format!("10.0.1.{n}"))
+            .await
+            .unwrap();
+        use secrecy::ExposeSecret;
+        let session = chat.session(token.expose_secret()).await.unwrap().unwrap();
+        match chat
+            .answer(&session, question("Hola"), &format!("10.0.1.{n}"))
+            .await
+        {
+            Ok(_) => {}
+            Err(ChatError::TooMany { retry_after }) => {
+                assert_eq!(retry_after, Duration::minutes(1));
+                refused += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(
+        refused, 1,
+        "the fourth question of the minute, from a fourth address"
+    );
 }

@@ -184,6 +184,7 @@ pub fn chat_checks<S: ?Sized + ChatStore>() -> Vec<(&'static str, Check<S>)> {
     checks![
         a_chat_session_round_trips_and_ends_once,
         setting_or_switching_off_the_team_password_ends_every_team_session,
+        changing_or_forgetting_the_admin_password_ends_the_admins_chat_sessions_only,
     ]
 }
 

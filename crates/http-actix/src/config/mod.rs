@@ -94,6 +94,33 @@ pub struct Config {
     /// The hosted assistant's model API (`LLM_BASE_URL`, `LLM_API_KEY`); `None`: the chat
     /// answers 503 `no_model_configured`.
     pub llm: Option<LlmSettings>,
+    /// Questions a minute the chat takes per session, per address and in all.
+    pub chat_limits: ChatLimits,
+}
+
+/// `CHAT_SESSION_QUESTIONS_PER_MINUTE`, `CHAT_ADDRESS_QUESTIONS_PER_MINUTE`,
+/// `CHAT_TOTAL_QUESTIONS_PER_MINUTE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatLimits {
+    pub per_session: u32,
+    pub per_address: u32,
+    pub overall: u32,
+}
+
+impl ChatLimits {
+    /// The chat policy with these limits.
+    pub fn policy(&self) -> gptgate_domain::ChatPolicy {
+        let minute = |limit| gptgate_domain::BudgetPolicy {
+            limit,
+            window: time::Duration::minutes(1),
+        };
+        gptgate_domain::ChatPolicy {
+            per_session: minute(self.per_session),
+            per_address: minute(self.per_address),
+            overall: minute(self.overall),
+            ..gptgate_domain::ChatPolicy::default()
+        }
+    }
 }
 
 /// An OpenAI-compatible chat completions API.
@@ -209,6 +236,7 @@ impl Config {
             secret_sources: r.sources,
             admin_password_hash: s.admin_password_hash,
             llm: s.llm,
+            chat_limits: s.chat_limits,
         })
     }
 

@@ -35,6 +35,7 @@ pub(super) struct Settings {
     pub operator: OperatorSettings,
     pub admin_password_hash: Option<gptgate_domain::PasswordHash>,
     pub llm: Option<super::LlmSettings>,
+    pub chat_limits: super::ChatLimits,
 }
 
 impl Settings {
@@ -137,6 +138,11 @@ impl Settings {
         });
 
         let llm = read_llm(r);
+        let chat_limits = super::ChatLimits {
+            per_session: r.number("CHAT_SESSION_QUESTIONS_PER_MINUTE", 20, 1..=100_000),
+            per_address: r.number("CHAT_ADDRESS_QUESTIONS_PER_MINUTE", 60, 1..=1_000_000),
+            overall: r.number("CHAT_TOTAL_QUESTIONS_PER_MINUTE", 600, 1..=10_000_000),
+        };
 
         Self {
             mode,
@@ -158,6 +164,7 @@ impl Settings {
             operator,
             admin_password_hash,
             llm,
+            chat_limits,
         }
     }
 }

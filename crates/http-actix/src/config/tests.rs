@@ -423,3 +423,34 @@ fn the_chat_model_is_configured_by_its_base_url_and_optional_key() {
     assert_eq!(llm.api_key.unwrap().expose_secret(), "sk-test-123");
     assert!(!format!("{:?}", config.secret_sources).contains("sk-test-123"));
 }
+
+#[test]
+fn the_chat_limits_default_to_the_documented_ones_and_can_be_raised() {
+    let (_dir, v) = in_temp_dir(&[]);
+    let policy = Config::load(&v, &OsRandom::new())
+        .unwrap()
+        .chat_limits
+        .policy();
+    assert_eq!(policy, gptgate_domain::ChatPolicy::default());
+    let (_dir, v) = in_temp_dir(&[
+        ("CHAT_SESSION_QUESTIONS_PER_MINUTE", "100000"),
+        ("CHAT_ADDRESS_QUESTIONS_PER_MINUTE", "1000000"),
+        ("CHAT_TOTAL_QUESTIONS_PER_MINUTE", "10000000"),
+    ]);
+    let policy = Config::load(&v, &OsRandom::new())
+        .unwrap()
+        .chat_limits
+        .policy();
+    assert_eq!(policy.per_session.limit, 100_000);
+    assert_eq!(policy.per_address.limit, 1_000_000);
+    assert_eq!(policy.overall.limit, 10_000_000);
+    for (name, over) in [
+        ("CHAT_SESSION_QUESTIONS_PER_MINUTE", "100001"),
+        ("CHAT_ADDRESS_QUESTIONS_PER_MINUTE", "1000001"),
+        ("CHAT_TOTAL_QUESTIONS_PER_MINUTE", "10000001"),
+    ] {
+        let (_dir, v) = in_temp_dir(&[(name, over)]);
+        let err = Config::load(&v, &OsRandom::new()).unwrap_err().to_string();
+        assert!(err.contains(name), "{err}");
+    }
+}

@@ -7,7 +7,7 @@ use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use gptgate_domain::{AdminSession, NewPassword};
-use gptgate_ports::services::{AdminAuthError, AdminLoginError};
+use gptgate_ports::services::{AdminAuthError, AdminLoginError, TeamPasswordError};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
@@ -375,11 +375,25 @@ async fn chat_access_form(
     response
 }
 
-/// `GET /admin/chat`: who may use the chat (the team password).
+/// `GET /admin/chat`: who may use the chat (the team password); `?changed=set|off` after a
+/// change says what it did.
 #[get("/admin/chat")]
-pub async fn chat_access_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn chat_access_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<HomeQuery>,
+) -> HttpResponse {
+    let notice = match query.changed.as_deref() {
+        Some("set") => Some(
+            "Team password set. Everyone signed in with an earlier one has been signed out.",
+        ),
+        Some("off") => Some("Team password switched off. Everyone signed in with it has been signed out; the admin password still opens the chat."),
+        _ => None,
+    };
     match signed_in(&state, &req).await {
-        Ok((token, _)) => chat_access_form(&state, &req, &token, StatusCode::OK, None, None).await,
+        Ok((token, _)) => {
+            chat_access_form(&state, &req, &token, StatusCode::OK, notice, None).await
+        }
         Err(answer) => answer,
     }
 }
@@ -425,16 +439,13 @@ pub async fn set_team_password(
         .set_team_password(&password, &address(&req))
         .await
     {
-        Ok(()) => chat_access_form(
-            &state,
-            &req,
-            &token,
-            StatusCode::OK,
-            Some("Team password set. Everyone signed in with an earlier one has been signed out."),
-            None,
-        )
-        .await,
-        Err(e) => unavailable(&state, &req, e),
+        // Post/redirect/get: a reload does not rotate (and sign everyone out) again.
+        Ok(()) => see_other("/admin/chat?changed=set"),
+        Err(TeamPasswordError::SameAsAdmin) => {
+            refused("Nothing was changed: the team password must differ from the admin password (sharing it would open the console to the team).".into()).await
+        }
+        Err(TeamPasswordError::Storage(e)) => unavailable(&state, &req, e),
+        Err(TeamPasswordError::Internal(e)) => unavailable(&state, &req, e),
     }
 }
 
@@ -450,18 +461,13 @@ pub async fn switch_off_team_password(
         Ok(posted) => posted,
         Err(answer) => return answer,
     };
-    match state.assistant.switch_off_team_password(&address(&req)).await {
-        Ok(()) => {
-            chat_access_form(
-                &state,
-                &req,
-                &token,
-                StatusCode::OK,
-                Some("Team password switched off. Everyone signed in with it has been signed out; the admin password still opens the chat."),
-                None,
-            )
-            .await
-        }
+    let _ = token;
+    match state
+        .assistant
+        .switch_off_team_password(&address(&req))
+        .await
+    {
+        Ok(()) => see_other("/admin/chat?changed=off"),
         Err(e) => unavailable(&state, &req, e),
     }
 }

@@ -308,6 +308,16 @@ fn refusal(e: ChatError) -> ApiError {
             "profile_not_found",
             format!("There is no profile version {version}."),
         ),
+        ChatError::VersionNotAllowed => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "profile_not_allowed",
+            "Only the operator (signed in to the chat with the admin password) may try a profile version other than the published one; leave profile out.",
+        ),
+        ChatError::Busy => ApiError::too_many(
+            "answer_in_progress",
+            "Answers are still being written in this chat; wait for them to finish.",
+            time::Duration::seconds(5),
+        ),
         ChatError::ModelNotAllowed => ApiError::unprocessable(
             "model_not_allowed",
             "That model is not one this assistant allows; leave model out to use the assistant's own.",
@@ -328,7 +338,12 @@ fn refusal(e: ChatError) -> ApiError {
 }
 
 fn invalid(e: &ChatInputError) -> String {
-    let mut message = e.to_string();
+    capitalized(&e.to_string())
+}
+
+/// `text` as a sentence: its first letter upper case, a full stop at the end.
+fn capitalized(text: &str) -> String {
+    let mut message = text.to_owned();
     if let Some(first) = message.get_mut(..1) {
         first.make_ascii_uppercase();
     }
@@ -348,9 +363,12 @@ fn model_error(e: &ChatModelError) -> ApiError {
             "model_busy",
             "The model API is limiting requests right now. Please try again in a minute.",
         ),
-        ChatModelError::Rejected { message } => bad_gateway(
+        rejected @ ChatModelError::Rejected { .. } => bad_gateway(
             "model_rejected",
-            format!("The model API refused the request: {message}"),
+            format!(
+                "{} The operator should check the profile's model against that API.",
+                capitalized(&rejected.to_string())
+            ),
         ),
         ChatModelError::Unavailable => bad_gateway(
             "model_unavailable",

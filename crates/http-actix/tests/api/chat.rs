@@ -359,7 +359,8 @@ async fn a_model_that_refuses_or_breaks_off_is_reported_without_a_done_event() {
         (ChatModelError::Unavailable, 502, "model_unavailable"),
         (
             ChatModelError::Rejected {
-                message: "model not found".into(),
+                status: 404,
+                code: Some("model_not_found".into()),
             },
             502,
             "model_rejected",
@@ -507,6 +508,12 @@ async fn set_team_password(admin: &Browser, new: &str, again: &str) -> (u16, Str
             &[("csrf", &csrf), ("new", new), ("again", again)],
         )
         .await;
+    if res.status() == 303 {
+        // Post/redirect/get: the page after the change says what it did.
+        let to = res.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(to, "/admin/chat?changed=set");
+        return admin.open(&to).await;
+    }
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
@@ -531,6 +538,15 @@ async fn the_console_sets_rotates_and_switches_off_the_team_password_ending_team
     assert!(page.contains("the two passwords differ"), "{page}");
     let (status, _) = set_team_password(&admin, "elevenchars", "elevenchars").await;
     assert_eq!(status, 422);
+    let (status, page) = set_team_password(&admin, ADMIN, ADMIN).await;
+    assert_eq!(
+        status, 422,
+        "the admin password is not shared with the team"
+    );
+    assert!(
+        page.contains("must differ from the admin password"),
+        "{page}"
+    );
     let res = admin
         .post_form_to(
             "/admin/chat/team-password",
@@ -545,9 +561,16 @@ async fn the_console_sets_rotates_and_switches_off_the_team_password_ending_team
     let (status, page) = set_team_password(&admin, TEAM, TEAM).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("A team password is set"), "{page}");
+    assert!(page.contains("Team password set."), "{page}");
     assert!(!page.contains(TEAM));
     let (member, csrf) = chat.signed_in(TEAM).await;
     assert_eq!(ask(&member, &csrf, &question("Hola")).await.status(), 200);
+    // A team member may not try other profile versions; the admin may.
+    let version = json!({ "messages": [{ "role": "user", "content": "Hola" }], "profile": 1 });
+    let res = ask(&member, &csrf, &version).await;
+    assert_eq!(error_code(res, 403).await, "profile_not_allowed");
+    let (operator, operator_csrf) = chat.signed_in(ADMIN).await;
+    assert_eq!(ask(&operator, &operator_csrf, &version).await.status(), 200);
 
     // Rotated: the member's session has ended; the new one works.
     let (status, _) = set_team_password(&admin, "twelve chars", "twelve chars").await;
@@ -567,12 +590,13 @@ async fn the_console_sets_rotates_and_switches_off_the_team_password_ending_team
     let res = admin
         .post_form_to("/admin/chat/team-password/off", &[("csrf", &token)])
         .await;
-    assert_eq!(res.status(), 200);
-    assert!(res
-        .text()
-        .await
-        .unwrap()
-        .contains("No team password is set"));
+    assert_eq!(res.status(), 303, "post/redirect/get");
+    assert_eq!(res.headers()["location"], "/admin/chat?changed=off");
+    let page = admin.open("/admin/chat?changed=off").await.1;
+    assert!(
+        page.contains("No team password is set") && page.contains("switched off"),
+        "{page}"
+    );
     let res = ask(&member, &csrf, &question("Hola")).await;
     assert_eq!(error_code(res, 401).await, "not_signed_in");
     assert_eq!(
@@ -592,4 +616,39 @@ async fn the_console_sets_rotates_and_switches_off_the_team_password_ending_team
     );
     assert!(audit.contains("Switched the chat"), "{audit}");
     assert!(!audit.contains(TEAM) && !audit.contains("twelve chars"));
+}
+
+#[tokio::test]
+async fn a_session_streams_at_most_two_answers_at_once() {
+    let chat = chat_app_with(true, true, std::time::Duration::from_millis(50)).await;
+    chat.publish().await;
+    let (browser, csrf) = chat.signed_in(ADMIN).await;
+    chat.model.will(FakeAnswer::Stalls(vec!["Hal".into()]));
+    chat.model.will(FakeAnswer::Stalls(vec!["Hal".into()]));
+    let mut first = ask(&browser, &csrf, &question("Hola")).await;
+    let mut second = ask(&browser, &csrf, &question("Hola")).await;
+    assert!(first.chunk().await.unwrap().is_some() && second.chunk().await.unwrap().is_some());
+    let res = ask(&browser, &csrf, &question("Hola")).await;
+    assert_eq!(error_code(res, 429).await, "answer_in_progress");
+    // Another session is not held up; once an answer is dropped, the place is free again.
+    let (other, other_csrf) = chat.signed_in(ADMIN).await;
+    assert_eq!(
+        ask(&other, &other_csrf, &question("Hola")).await.status(),
+        200
+    );
+    drop(first);
+    for _ in 0..100 {
+        if chat.model.live_answers() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The dropped answer is noticed at its next write (a heartbeat here).
+    assert_eq!(
+        chat.model.live_answers(),
+        1,
+        "the dropped answer was let go"
+    );
+    assert_eq!(ask(&browser, &csrf, &question("Hola")).await.status(), 200);
+    drop(second);
 }

@@ -8,14 +8,16 @@ use std::sync::Arc;
 
 use gptgate_domain::{
     AdminAction, AdminAuditEntry, AdminPolicy, ChatInputError, ChatPolicy, ChatSession, ChatTurn,
-    ChatVisitor, NewPassword, PasswordHash, ProfileVersion, Speaker, TeamPassword,
+    ChatVisitor, NewPassword, ProfileVersion, Speaker, TeamPassword, TokenHash,
 };
 use secrecy::SecretString;
 use time::Duration;
 use tracing::instrument;
 
+use futures::StreamExt;
+
 use super::guesses::{self, Guesses};
-use super::AdminConsole;
+use super::{AdminConsole, AdminLoginError};
 use crate::{
     BudgetRepository, ChatAccessRepository, ChatMessage, ChatModel, ChatModelError, ChatRequest,
     ChatRole, ChatStream, Clock, InternalError, OpaqueTokens, PasswordHasher, ProfileRepository,
@@ -51,6 +53,18 @@ pub enum ChatLoginError {
     Internal(#[from] InternalError),
 }
 
+/// Why the team password was not set.
+#[derive(Debug, thiserror::Error)]
+pub enum TeamPasswordError {
+    /// It is the admin password.
+    #[error("the team password must differ from the admin password")]
+    SameAsAdmin,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
 /// Why a question got no answer. Never holds the conversation.
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
@@ -63,6 +77,12 @@ pub enum ChatError {
     /// The profile version asked for does not exist.
     #[error("there is no profile version {0}")]
     NoSuchVersion(u32),
+    /// Only the admin may try a version other than the published one.
+    #[error("only the admin may try other profile versions")]
+    VersionNotAllowed,
+    /// This session is streaming as many answers as it may at once.
+    #[error("an answer is still being written")]
+    Busy,
     /// The model asked for is not one the profile allows.
     #[error("that model is not one the assistant allows")]
     ModelNotAllowed,
@@ -91,6 +111,8 @@ pub struct Question {
 pub struct Assistant {
     ports: AssistantPorts,
     policy: ChatPolicy,
+    /// The answers each session is streaming now.
+    answering: Arc<Answering>,
     guesses: Guesses,
     /// The admin password opens the chat too.
     admin: Arc<AdminConsole>,
@@ -112,6 +134,10 @@ impl Assistant {
             admin_policy.overall,
         );
         Self {
+            answering: Arc::new(Answering {
+                limit: policy.answers_at_once,
+                live: std::sync::Mutex::new(std::collections::HashMap::new()),
+            }),
             ports,
             policy,
             guesses,
@@ -130,24 +156,17 @@ impl Assistant {
         Ok(self.admin.is_on() || self.ports.store.team_password().await?.is_some())
     }
 
-    /// Signs a team member in with `password` (the team password or the admin password) from
-    /// `address`; the session's token, for the cookie.
+    /// Signs a team member in with `password` from `address`: the team password (on the
+    /// chat's guess budgets), else the admin password (on the console's as well, so it gets no
+    /// extra guesses); the session's token, for the cookie.
     #[instrument(skip_all)]
     pub async fn log_in(
         &self,
         password: &SecretString,
         address: &str,
     ) -> Result<SecretString, ChatLoginError> {
-        let hashes: Vec<PasswordHash> = self
-            .ports
-            .store
-            .team_password()
-            .await?
-            .map(|t| t.hash)
-            .into_iter()
-            .chain(self.admin.password_in_force().await?)
-            .collect();
-        if hashes.is_empty() {
+        let team = self.ports.store.team_password().await?;
+        if team.is_none() && !self.admin.is_on() {
             return Err(ChatLoginError::Closed);
         }
         let now = self.ports.clock.now();
@@ -156,22 +175,34 @@ impl Assistant {
             .spend(address, now)
             .await?
             .map_err(|retry_after| ChatLoginError::TooMany { retry_after })?;
-        let mut right = false;
-        for hash in &hashes {
-            if self.ports.passwords.verify(password, hash).await {
-                right = true;
-                break;
+        let mut visitor = None;
+        if let Some(team) = &team {
+            if self.ports.passwords.verify(password, &team.hash).await {
+                visitor = Some(ChatVisitor::Team {
+                    password_set_at: team.set_at,
+                });
             }
         }
-        if !right {
+        if visitor.is_none() && self.admin.is_on() {
+            visitor = match self.admin.verify(password, address).await {
+                Ok(()) => Some(ChatVisitor::Admin),
+                Err(AdminLoginError::WrongPassword | AdminLoginError::Off) => None,
+                Err(AdminLoginError::TooMany { retry_after }) => {
+                    return Err(ChatLoginError::TooMany { retry_after })
+                }
+                Err(AdminLoginError::Storage(e)) => return Err(e.into()),
+                Err(AdminLoginError::Internal(e)) => return Err(e.into()),
+            };
+        }
+        let Some(visitor) = visitor else {
             tracing::warn!("chat sign-in with a wrong password");
             return Err(ChatLoginError::WrongPassword);
-        }
+        };
         self.guesses.give_back(spent, now).await?;
         let (token, hash) = self.ports.tokens.mint().map_err(InternalError::new)?;
-        let session = self.policy.open(ChatVisitor::Team, hash, now);
+        let session = self.policy.open(visitor, hash, now);
         self.ports.store.create_chat_session(&session).await?;
-        tracing::info!("a team member signed in to the chat");
+        tracing::info!(kind = session.visitor.kind(), "signed in to the chat");
         Ok(token)
     }
 
@@ -199,13 +230,20 @@ impl Assistant {
         Ok(self.ports.store.team_password().await?.map(|t| t.set_at))
     }
 
-    /// Sets (or rotates) the team password, from `address`: every team session ends.
+    /// Sets (or rotates) the team password, from `address`: every team session ends. The
+    /// admin password is refused (sharing it with the team would hand them the console).
     #[instrument(skip_all)]
     pub async fn set_team_password(
         &self,
         password: &NewPassword,
         address: &str,
-    ) -> Result<(), ChatLoginError> {
+    ) -> Result<(), TeamPasswordError> {
+        if let Some(admin) = self.admin.password_in_force().await? {
+            let typed = SecretString::from(password.as_str().to_owned());
+            if self.ports.passwords.verify(&typed, &admin).await {
+                return Err(TeamPasswordError::SameAsAdmin);
+            }
+        }
         let hash = self.ports.passwords.hash(password).await?;
         let now = self.ports.clock.now();
         self.ports
@@ -252,6 +290,9 @@ impl Assistant {
         let model_api = self.ports.model.clone().ok_or(ChatError::NoModel)?;
         ChatPolicy::check_conversation(&question.conversation)?;
         let profile = match question.version {
+            Some(_) if !session.visitor.may_try_versions() => {
+                return Err(ChatError::VersionNotAllowed)
+            }
             Some(version) => self
                 .ports
                 .profiles
@@ -271,6 +312,7 @@ impl Assistant {
             Some(_) => return Err(ChatError::ModelNotAllowed),
             None => profile.model.clone(),
         };
+        let slot = self.answering.enter(&session.token_hash)?;
         self.spend(session, address).await?;
         let system = (!profile.instructions.is_empty()).then(|| ChatMessage {
             role: ChatRole::System,
@@ -298,7 +340,11 @@ impl Assistant {
                 tracing::warn!(error = %e, "the chat model gave no answer");
                 ChatError::Model(e)
             })?;
-        Ok(stream)
+        // The slot is held until the answer's stream is dropped.
+        Ok(Box::pin(stream.map(move |piece| {
+            let _held = &slot;
+            piece
+        })))
     }
 
     /// Spends a question from the session's budget and the address's; how long to wait when
@@ -306,20 +352,71 @@ impl Assistant {
     async fn spend(&self, session: &ChatSession, address: &str) -> Result<(), ChatError> {
         let now = self.ports.clock.now();
         let budgets = self.ports.budgets.as_ref();
-        let by_session = format!("chat:session:{}", hex(session.token_hash.as_bytes()));
-        let by_address = format!("chat:address:{}", gptgate_domain::guess_bucket(address));
-        if let Err(retry_after) =
-            guesses::take(budgets, &by_session, self.policy.per_session, now).await?
-        {
-            return Err(ChatError::TooMany { retry_after });
-        }
-        if let Err(retry_after) =
-            guesses::take(budgets, &by_address, self.policy.per_address, now).await?
-        {
-            guesses::give_back(budgets, &by_session, self.policy.per_session, now).await?;
-            return Err(ChatError::TooMany { retry_after });
+        let keys = [
+            (
+                format!("chat:session:{}", hex(session.token_hash.as_bytes())),
+                self.policy.per_session,
+            ),
+            (
+                format!("chat:address:{}", gptgate_domain::guess_bucket(address)),
+                self.policy.per_address,
+            ),
+            ("chat:all".to_owned(), self.policy.overall),
+        ];
+        for (i, (key, policy)) in keys.iter().enumerate() {
+            if let Err(retry_after) = guesses::take(budgets, key, *policy, now).await? {
+                for (taken, policy) in &keys[..i] {
+                    guesses::give_back(budgets, taken, *policy, now).await?;
+                }
+                return Err(ChatError::TooMany { retry_after });
+            }
         }
         Ok(())
+    }
+}
+
+/// The answers being streamed, by session (in this process: a browser talks to one instance
+/// at a time, and the question budgets are what bounds the rest).
+struct Answering {
+    limit: usize,
+    live: std::sync::Mutex<std::collections::HashMap<TokenHash, usize>>,
+}
+
+/// One answer being streamed for a session; leaving gives its place back.
+struct Slot {
+    answering: Arc<Answering>,
+    session: TokenHash,
+}
+
+impl Answering {
+    /// A place for one more answer of `session`, or `Busy` when it has its limit already.
+    fn enter(self: &Arc<Self>, session: &TokenHash) -> Result<Slot, ChatError> {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let count = live.entry(session.clone()).or_insert(0);
+        if *count >= self.limit {
+            return Err(ChatError::Busy);
+        }
+        *count += 1;
+        Ok(Slot {
+            answering: self.clone(),
+            session: session.clone(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut live = self
+            .answering
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = live.get_mut(&self.session) {
+            *count -= 1;
+            if *count == 0 {
+                live.remove(&self.session);
+            }
+        }
     }
 }
 

@@ -16,7 +16,9 @@ mod users;
 
 pub use actions::{Actions, ActionsError};
 pub use admin::{AdminAuthError, AdminConsole, AdminLoginError, AdminPorts};
-pub use assistant::{Assistant, AssistantPorts, ChatError, ChatLoginError, Question};
+pub use assistant::{
+    Assistant, AssistantPorts, ChatError, ChatLoginError, Question, TeamPasswordError,
+};
 pub use authorization::{
     Authorization, AuthorizationPorts, AuthorizeError, ClientCredentials, IssuedTokens,
     RegisterError, RegisteredClient, SelfRegisterError, TokenError as OAuthTokenError,

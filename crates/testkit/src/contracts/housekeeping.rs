@@ -230,12 +230,12 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
     let chat = gptgate_domain::ChatPolicy::default();
     let (chat_ended, chat_ending) = (
         chat.open(
-            gptgate_domain::ChatVisitor::Team,
+            gptgate_domain::ChatVisitor::Admin,
             gptgate_domain::TokenHash::from_bytes([33; 32]),
             before - time::Duration::hours(9),
         ),
         chat.open(
-            gptgate_domain::ChatVisitor::Team,
+            gptgate_domain::ChatVisitor::Admin,
             gptgate_domain::TokenHash::from_bytes([34; 32]),
             before - time::Duration::hours(8),
         ),

@@ -964,7 +964,18 @@ impl gptgate_ports::ChatAccessRepository for InMemoryStore {
         &self,
         token_hash: &TokenHash,
     ) -> Result<Option<gptgate_domain::ChatSession>, StorageError> {
-        Ok(self.lock()?.chat_sessions.get(token_hash).cloned())
+        let state = self.lock()?;
+        Ok(state
+            .chat_sessions
+            .get(token_hash)
+            .cloned()
+            .filter(|s| match s.visitor {
+                gptgate_domain::ChatVisitor::Admin => true,
+                gptgate_domain::ChatVisitor::Team { password_set_at } => state
+                    .team_password
+                    .as_ref()
+                    .is_some_and(|p| p.set_at == password_set_at),
+            }))
     }
 
     async fn end_chat_session(&self, token_hash: &TokenHash) -> Result<bool, StorageError> {
@@ -984,7 +995,7 @@ impl gptgate_ports::ChatAccessRepository for InMemoryStore {
         state.team_password = password.cloned();
         state
             .chat_sessions
-            .retain(|_, s| s.visitor != gptgate_domain::ChatVisitor::Team);
+            .retain(|_, s| s.visitor == gptgate_domain::ChatVisitor::Admin);
         state.admin_audit.push(audit.clone());
         Ok(())
     }
@@ -1031,6 +1042,9 @@ impl gptgate_ports::AdminRepository for InMemoryStore {
         let mut state = self.lock()?;
         state.admin_password = Some(password.clone());
         state.admin_sessions.clear();
+        state
+            .chat_sessions
+            .retain(|_, s| s.visitor != gptgate_domain::ChatVisitor::Admin);
         state.admin_audit.push(audit.clone());
         Ok(())
     }
@@ -1038,6 +1052,9 @@ impl gptgate_ports::AdminRepository for InMemoryStore {
     async fn forget_admin_password(&self) -> Result<bool, StorageError> {
         let mut state = self.lock()?;
         state.admin_sessions.clear();
+        state
+            .chat_sessions
+            .retain(|_, s| s.visitor != gptgate_domain::ChatVisitor::Admin);
         Ok(state.admin_password.take().is_some())
     }
 
