@@ -11,6 +11,10 @@
   var csrf = form.getAttribute("data-csrf");
   var conversation = [];
   var busy = false;
+  // What the server takes (docs/api.md): the newest messages that fit are sent.
+  var MAX_MESSAGES = 100;
+  var MAX_MESSAGE_CHARS = 16000;
+  var MAX_TOTAL_CHARS = 100000;
 
   function bubble(kind, text) {
     var item = document.createElement("li");
@@ -32,9 +36,38 @@
     return "The chat failed (" + status + "). Please try again.";
   }
 
-  // Reads `data:` events from the answer's body, calling `onEvent(name, data)` for each.
+  // The conversation to send: the newest messages within the limits, each cut to the longest
+  // a message may be, starting with the user's.
+  function history() {
+    var sent = [];
+    var total = 0;
+    for (var i = conversation.length - 1; i >= 0; i--) {
+      var text = conversation[i].content.slice(0, MAX_MESSAGE_CHARS);
+      if (sent.length === MAX_MESSAGES || total + text.length > MAX_TOTAL_CHARS) {
+        break;
+      }
+      total += text.length;
+      sent.unshift({ role: conversation[i].role, content: text });
+    }
+    while (sent.length > 1 && sent[0].role !== "user") {
+      sent.shift();
+    }
+    return sent;
+  }
+
+  // Reads `data:` events from the answer's body, calling `onEvent(name, data)` for each; the
+  // reader is cancelled if that throws (the answer is dropped, and the server stops the model).
   async function readEvents(response, onEvent) {
     var reader = response.body.getReader();
+    try {
+      await readAll(reader, onEvent);
+    } catch (e) {
+      reader.cancel().catch(function () {});
+      throw e;
+    }
+  }
+
+  async function readAll(reader, onEvent) {
     var decoder = new TextDecoder();
     var buffer = "";
     for (;;) {
@@ -48,15 +81,18 @@
         var block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
         var name = "message";
-        var data = "";
+        var data = null;
         block.split("\n").forEach(function (line) {
           if (line.indexOf("event: ") === 0) {
             name = line.slice(7);
           } else if (line.indexOf("data: ") === 0) {
-            data += line.slice(6);
+            data = (data || "") + line.slice(6);
           }
         });
-        onEvent(name, JSON.parse(data));
+        // A block without data is a comment (": waiting" while the model is silent).
+        if (data !== null) {
+          onEvent(name, JSON.parse(data));
+        }
       }
     }
   }
@@ -80,7 +116,7 @@
       var response = await fetch("/api/chat", {
         method: "POST",
         headers: { "content-type": "application/json", "x-csrf-token": csrf },
-        body: JSON.stringify({ messages: conversation }),
+        body: JSON.stringify({ messages: history() }),
         credentials: "same-origin",
       });
       if (!response.ok) {
@@ -104,7 +140,14 @@
       if (!ended) {
         throw new Error("The answer was cut off. Please try again.");
       }
-      conversation.push({ role: "assistant", content: written });
+      if (written.trim()) {
+        conversation.push({ role: "assistant", content: written });
+      } else {
+        // An empty answer stays out of the history (the server takes no empty message).
+        conversation.pop();
+        answer.remove();
+        failed("The assistant gave an empty answer. Please ask again.");
+      }
     } catch (e) {
       if (!written) {
         answer.remove();

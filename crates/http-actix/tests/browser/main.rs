@@ -953,6 +953,8 @@ async fn a_team_member_chats_with_the_assistant_in_a_real_browser() {
         ServeOptions {
             public_url_is_own_address: true,
             chat_model: Some(model.clone()),
+            // Comment lines while the model is silent, which the page must pass over.
+            chat_heartbeat: Duration::from_millis(50),
             ..ServeOptions::default()
         },
     )
@@ -1022,10 +1024,13 @@ async fn a_team_member_chats_with_the_assistant_in_a_real_browser() {
     click(&chromium, "#sign-in").await;
     text_once_it_shows(&chromium, "Practise ser and estar").await;
     assert_eq!(chromium.title().await.unwrap(), "Spanish tutor");
-    model.will(FakeAnswer::Pieces(vec![
-        "Ser is for what something is, ".into(),
-        "estar for how it is.".into(),
-    ]));
+    model.will(FakeAnswer::Slow(
+        vec![
+            "Ser is for what something is, ".into(),
+            "estar for how it is.".into(),
+        ],
+        Duration::from_millis(300),
+    ));
     click(&chromium, "button.starter").await;
     text_once_it_shows(&chromium, "estar for how it is.").await;
     let starters_shown = chromium

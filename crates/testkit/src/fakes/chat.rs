@@ -17,6 +17,8 @@ pub enum FakeAnswer {
     Refuses(ChatModelError),
     /// Streams these pieces, then writes nothing more, never ending (until dropped).
     Stalls(Vec<String>),
+    /// Streams these pieces, each after a pause of this long (a slow model), then ends.
+    Slow(Vec<String>, std::time::Duration),
 }
 
 /// A chat model that answers as scripted and remembers what it was asked. Only for tests.
@@ -76,6 +78,14 @@ impl ChatModel for FakeChatModel {
         };
         let items: Vec<Result<String, ChatModelError>> = match next {
             FakeAnswer::Refuses(e) => return Err(e),
+            FakeAnswer::Slow(pieces, pause) => {
+                return Ok(Box::pin(futures::stream::iter(pieces).then(
+                    move |piece| async move {
+                        tokio::time::sleep(pause).await;
+                        Ok(piece)
+                    },
+                )));
+            }
             FakeAnswer::Stalls(pieces) => {
                 self.live.fetch_add(1, Ordering::SeqCst);
                 let live = Live(self.live.clone());
