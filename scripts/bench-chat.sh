@@ -29,12 +29,14 @@ PASSWORD="bench admin password"
 HASH=$(printf '%s' "$PASSWORD" | "$BIN" hash-password)
 (cd "$WORK" && RUST_LOG=warn BIND=127.0.0.1:$PORT PUBLIC_URL=http://localhost:$PORT \
     ADMIN_PASSWORD_HASH=$HASH LLM_BASE_URL=http://127.0.0.1:$MODEL_PORT/v1 \
+    CHAT_SESSION_QUESTIONS_PER_MINUTE=100000 CHAT_ADDRESS_QUESTIONS_PER_MINUTE=1000000 \
+    CHAT_TOTAL_QUESTIONS_PER_MINUTE=10000000 \
     DATABASE_URL=sqlite://$WORK/bench.db exec "$BIN" >"$WORK/server.log" 2>&1) &
 SERVER_PID=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 
 python3 - "$PORT" "$MODEL_PORT" "$PASSWORD" "$REQUESTS" "$CONCURRENCY" <<'PY'
-import concurrent.futures, http.client, http.cookiejar, http.server, json, re, socketserver, statistics
+import concurrent.futures, http.client, socket, http.cookiejar, http.server, json, re, socketserver, statistics
 import sys, threading, time, urllib.parse, urllib.request
 port, model_port, password, requests, concurrency = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 url, public = f"http://127.0.0.1:{port}", f"http://localhost:{port}"
@@ -43,6 +45,10 @@ first_sent = {}
 class Model(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *a): pass
+    def setup(self):
+        super().setup()
+        # Each piece leaves at once, as a model server's would (no Nagle delay on our side).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         rid = body["messages"][-1]["content"]
@@ -83,12 +89,27 @@ token = csrf(call("GET", "/admin/profile")[1])
 call("POST", "/admin/profile", [("csrf", token), ("name", "Bench"), ("instructions", "Be brief."), ("model", "bench-model"),
     ("allowed_models", "bench-model"), ("temperature", "0.5"), ("max_output_tokens", "300"), ("starters", "")])
 call("POST", "/admin/profile/publish", [("csrf", token), ("version", "1")])
-call("POST", "/chat/login", [("csrf", csrf(call("GET", "/chat")[1])), ("password", password)])
-page_token = re.search(r'data-csrf="([^"]*)"', call("GET", "/chat")[1])[1]
-cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+def chat_session():
+    # A browser of its own (a session streams at most two answers at once).
+    global jar, opener
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
+    call("POST", "/chat/login", [("csrf", csrf(call("GET", "/chat")[1])), ("password", password)])
+    page_token = re.search(r'data-csrf="([^"]*)"', call("GET", "/chat")[1])[1]
+    return page_token, "; ".join(f"{c.name}={c.value}" for c in jar)
+sessions = [chat_session() for _ in range(concurrency)]
+local = threading.local()
+counter = iter(range(10**9))
+counter_lock = threading.Lock()
 
 def chat(rid):
+    if not hasattr(local, "session"):
+        with counter_lock:
+            local.session = sessions[next(counter) % len(sessions)]
+    page_token, cookie = local.session
     conn = http.client.HTTPConnection("127.0.0.1", int(port))
+    conn.connect()
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn.request("POST", "/api/chat", json.dumps({"messages": [{"role": "user", "content": rid}]}),
         {"content-type": "application/json", "origin": public, "x-csrf-token": page_token, "cookie": cookie})
     res = conn.getresponse()
@@ -115,4 +136,4 @@ print("== gptgate chat streaming (SQLite; stand-in model on loopback)")
 run("sequential", 1)
 run("concurrent", concurrency)
 PY
-echo "  server memory: $(grep -E 'VmHWM' /proc/$SERVER_PID/status | awk '{print $2/1024 " MiB peak RSS"}')"
+echo "  server memory: $(grep -E 'VmHWM' /proc/$SERVER_PID/status | awk '{print $2/1024 " MiB peak RSS"}'), $(grep -E 'VmRSS' /proc/$SERVER_PID/status | awk '{print $2/1024 " MiB now"}')"
