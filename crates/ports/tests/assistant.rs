@@ -365,6 +365,13 @@ async fn an_answer_applies_the_published_profile_to_the_conversation_sent() {
         turn(Speaker::Assistant, "¡Hola! ¿Qué tal?"),
         turn(Speaker::User, "Bien, gracias"),
     ];
+    let published = c
+        .chat
+        .published()
+        .await
+        .unwrap()
+        .expect("the published version");
+    assert_eq!(published.profile.name, "Spanish tutor");
     let answer = c
         .answer_text(
             &session,
