@@ -4,7 +4,7 @@
 //! `__Host-` + Secure over https, HttpOnly and SameSite=Strict, for the session's 8 hours.
 
 use actix_web::cookie::time::Duration as CookieDuration;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use gptgate_domain::{AdminSession, NewPassword};
 use gptgate_ports::services::{AdminAuthError, AdminLoginError, TeamPasswordError};
@@ -30,20 +30,6 @@ fn off() -> HttpResponse {
     actix_web::ResponseError::error_response(&crate::error::ApiError::for_status(
         StatusCode::NOT_FOUND,
     ))
-}
-
-fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, to.to_owned()))
-        .finish()
-}
-
-/// The client's address, for the per-address limit on wrong passwords (the direct peer: a
-/// forwarded header is trusted only behind a configured proxy, issue 13).
-fn address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn unavailable(state: &AppState, req: &HttpRequest, e: impl std::fmt::Display) -> HttpResponse {
@@ -101,13 +87,13 @@ async fn signed_in(
         return Err(off());
     }
     let Some(token) = state.browser.admin_session(req) else {
-        return Err(see_other("/admin/login"));
+        return Err(super::see_other("/admin/login"));
     };
     match state.admin.session(&token).await {
         Ok(session) => Ok((token, session)),
         Err(AdminAuthError::Off) => Err(off()),
         Err(AdminAuthError::NotSignedIn) => {
-            let mut response = see_other("/admin/login");
+            let mut response = super::see_other("/admin/login");
             let _ = response.add_cookie(&state.browser.clear_admin_cookie());
             Err(response)
         }
@@ -321,7 +307,11 @@ pub async fn set_privacy(
             );
         }
     };
-    match state.admin.set_privacy(&settings, &address(&req)).await {
+    match state
+        .admin
+        .set_privacy(&settings, &super::client_address(&req))
+        .await
+    {
         Ok(()) => privacy_form(
             &state,
             &req,
@@ -436,11 +426,11 @@ pub async fn set_team_password(
     };
     match state
         .assistant
-        .set_team_password(&password, &address(&req))
+        .set_team_password(&password, &super::client_address(&req))
         .await
     {
         // Post/redirect/get: a reload does not rotate (and sign everyone out) again.
-        Ok(()) => see_other("/admin/chat?changed=set"),
+        Ok(()) => super::see_other("/admin/chat?changed=set"),
         Err(TeamPasswordError::SameAsAdmin) => {
             refused("Nothing was changed: the team password must differ from the admin password (sharing it would open the console to the team).".into()).await
         }
@@ -464,10 +454,10 @@ pub async fn switch_off_team_password(
     let _ = token;
     match state
         .assistant
-        .switch_off_team_password(&address(&req))
+        .switch_off_team_password(&super::client_address(&req))
         .await
     {
-        Ok(()) => see_other("/admin/chat?changed=off"),
+        Ok(()) => super::see_other("/admin/chat?changed=off"),
         Err(e) => unavailable(&state, &req, e),
     }
 }
@@ -654,7 +644,11 @@ pub async fn save_profile(
         starters: lines(&form.starters.unwrap_or_default()),
         allowed_models: lines(&form.allowed_models.unwrap_or_default()),
     };
-    match state.profiles.save(input, &address(&req)).await {
+    match state
+        .profiles
+        .save(input, &super::client_address(&req))
+        .await
+    {
         Ok(saved) => {
             profile_page_with(
                 &state,
@@ -697,7 +691,11 @@ pub async fn publish_profile(
         .await
         .ok()
         .and_then(|mut v| v.pop());
-    let (status, notice, error) = match state.profiles.publish(version, &address(&req)).await {
+    let (status, notice, error) = match state
+        .profiles
+        .publish(version, &super::client_address(&req))
+        .await
+    {
         Ok(()) => (
             StatusCode::OK,
             Some(format!("Version {version} is published.")),
@@ -780,7 +778,7 @@ pub async fn login_page(
     }
     if let Some(token) = state.browser.admin_session(&req) {
         if state.admin.session(&token).await.is_ok() {
-            return see_other("/admin");
+            return super::see_other("/admin");
         }
     }
     let notice = query.changed.is_some().then_some(
@@ -810,9 +808,13 @@ pub async fn log_in(
         return forbidden(&state, &req, why);
     }
     let password = SecretString::from(form.password.unwrap_or_default());
-    match state.admin.log_in(&password, &address(&req)).await {
+    match state
+        .admin
+        .log_in(&password, &super::client_address(&req))
+        .await
+    {
         Ok(token) => {
-            let mut response = see_other("/admin");
+            let mut response = super::see_other("/admin");
             let _ = response.add_cookie(
                 &state
                     .browser
@@ -836,23 +838,14 @@ fn login_refused(state: &AppState, req: &HttpRequest, e: AdminLoginError) -> Htt
             Some("That password is not right."),
         ),
         AdminLoginError::TooMany { retry_after } => {
-            let minutes = (retry_after.whole_seconds() + 59) / 60;
-            let mut response = login_page_with(
+            let response = login_page_with(
                 state,
                 req,
                 StatusCode::TOO_MANY_REQUESTS,
                 None,
-                Some(&format!(
-                    "Too many wrong passwords. Try again in {minutes} minute{}.",
-                    if minutes == 1 { "" } else { "s" }
-                )),
+                Some(&super::too_many_wrong_passwords(retry_after)),
             );
-            if let Ok(value) =
-                header::HeaderValue::from_str(&retry_after.whole_seconds().max(1).to_string())
-            {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            response
+            super::with_retry_after(response, retry_after)
         }
         AdminLoginError::Storage(e) => unavailable(state, req, e),
         AdminLoginError::Internal(e) => unavailable(state, req, e),
@@ -870,10 +863,14 @@ pub async fn log_out(
         Ok(posted) => posted,
         Err(answer) => return answer,
     };
-    if let Err(e) = state.admin.log_out(&token, &address(&req)).await {
+    if let Err(e) = state
+        .admin
+        .log_out(&token, &super::client_address(&req))
+        .await
+    {
         return unavailable(&state, &req, e);
     }
-    let mut response = see_other("/admin/login");
+    let mut response = super::see_other("/admin/login");
     let _ = response.add_cookie(&state.browser.clear_admin_cookie());
     response
 }
@@ -946,11 +943,11 @@ pub async fn change_password(
     let current = SecretString::from(form.current.unwrap_or_default());
     match state
         .admin
-        .change_password(&current, &new, &address(&req))
+        .change_password(&current, &new, &super::client_address(&req))
         .await
     {
         Ok(()) => {
-            let mut response = see_other("/admin/login?changed=1");
+            let mut response = super::see_other("/admin/login?changed=1");
             let _ = response.add_cookie(&state.browser.clear_admin_cookie());
             response
         }

@@ -33,19 +33,6 @@ pub const CHAT_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-
 /// The chat page's script.
 const CHAT_JS: &str = include_str!("../../static/chat.js");
 
-fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, to.to_owned()))
-        .finish()
-}
-
-/// The client's address, for the limits (the direct peer; see `admin::address`).
-fn address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
 /// A page of the chat's with `context`.
 fn page(
     state: &AppState,
@@ -180,9 +167,13 @@ pub async fn log_in(
         return forbidden_page(&state, &req, why).await;
     }
     let password = SecretString::from(form.and_then(|f| f.password).unwrap_or_default());
-    match state.assistant.log_in(&password, &address(&req)).await {
+    match state
+        .assistant
+        .log_in(&password, &super::client_address(&req))
+        .await
+    {
         Ok(token) => {
-            let mut response = see_other("/chat");
+            let mut response = super::see_other("/chat");
             let _ = response.add_cookie(
                 &state
                     .browser
@@ -203,23 +194,14 @@ pub async fn log_in(
             .await
         }
         Err(ChatLoginError::TooMany { retry_after }) => {
-            let minutes = (retry_after.whole_seconds() + 59) / 60;
-            let mut response = sign_in_page(
+            let response = sign_in_page(
                 &state,
                 &req,
                 StatusCode::TOO_MANY_REQUESTS,
-                Some(&format!(
-                    "Too many wrong passwords. Try again in {minutes} minute{}.",
-                    if minutes == 1 { "" } else { "s" }
-                )),
+                Some(&super::too_many_wrong_passwords(retry_after)),
             )
             .await;
-            if let Ok(value) =
-                header::HeaderValue::from_str(&retry_after.whole_seconds().max(1).to_string())
-            {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            response
+            super::with_retry_after(response, retry_after)
         }
         Err(ChatLoginError::Storage(e)) => unavailable_page(&state, e),
         Err(ChatLoginError::Internal(e)) => unavailable_page(&state, e),
@@ -250,7 +232,7 @@ pub async fn log_out(
     body: web::Bytes,
 ) -> HttpResponse {
     let Some(token) = state.browser.chat_session(&req) else {
-        return see_other("/chat");
+        return super::see_other("/chat");
     };
     let form = serde_urlencoded::from_bytes::<LogoutForm>(&body).ok();
     let csrf = form.as_ref().and_then(|f| f.csrf.as_deref());
@@ -260,7 +242,7 @@ pub async fn log_out(
     if let Err(e) = state.assistant.log_out(&token).await {
         return unavailable_page(&state, e);
     }
-    let mut response = see_other("/chat");
+    let mut response = super::see_other("/chat");
     let _ = response.add_cookie(&state.browser.clear_chat_cookie());
     response
 }
@@ -466,7 +448,7 @@ pub async fn ask(
     };
     let answer = state
         .assistant
-        .answer(&session, question, &address(&req))
+        .answer(&session, question, &super::client_address(&req))
         .await
         .map_err(refusal)?;
     // An answer that breaks off ends with its error; one that ends well, with `done`.

@@ -238,3 +238,42 @@ pub(crate) fn form_page(
     }
     response
 }
+
+/// A 303 to `to` (after a form post, or to the sign-in page).
+pub(crate) fn see_other(to: &str) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, to.to_owned()))
+        .finish()
+}
+
+/// The client's address, for the per-address limits: the direct peer (a forwarded header is
+/// trusted only behind a configured proxy, issue 13).
+pub(crate) fn client_address(req: &actix_web::HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// A page refused by a limit: `Retry-After` in whole seconds (at least 1).
+pub(crate) fn with_retry_after(
+    mut response: actix_web::HttpResponse,
+    retry_after: time::Duration,
+) -> actix_web::HttpResponse {
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(
+        &retry_after.whole_seconds().max(1).to_string(),
+    ) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// What a sign-in page says when wrong passwords have locked it for `retry_after`.
+pub(crate) fn too_many_wrong_passwords(retry_after: time::Duration) -> String {
+    let minutes = (retry_after.whole_seconds() + 59) / 60;
+    format!(
+        "Too many wrong passwords. Try again in {minutes} minute{}.",
+        if minutes == 1 { "" } else { "s" }
+    )
+}

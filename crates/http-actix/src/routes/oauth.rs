@@ -426,17 +426,12 @@ pub async fn register(state: web::Data<AppState>, body: web::Bytes) -> HttpRespo
         }
         Err(SelfRegisterError::InvalidMetadata(why)) => invalid(&why),
         Err(SelfRegisterError::TooMany { retry_after }) => {
-            let mut response = oauth_error(
+            let response = oauth_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "temporarily_unavailable",
                 "Too many clients registered this hour; try again later.",
             );
-            if let Ok(value) = header::HeaderValue::from_str(
-                &retry_after.whole_seconds().max(1).to_string(),
-            ) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            response
+            super::with_retry_after(response, retry_after)
         }
         Err(e) => {
             tracing::error!(error = %e, "a client could not register");
