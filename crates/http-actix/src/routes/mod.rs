@@ -16,6 +16,7 @@ pub mod mcp;
 pub mod me;
 pub mod meta;
 pub mod oauth;
+pub mod profile;
 
 use actix_web::web;
 
@@ -131,6 +132,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(connections::toggle_account)
         .service(connections::delete_account)
         .service(connections::delete_account_with_token)
+        .service(profile::published)
         .service(actions::catalog)
         .service(actions::run)
         .service(connect::start_page)

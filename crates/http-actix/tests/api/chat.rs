@@ -652,3 +652,46 @@ async fn a_session_streams_at_most_two_answers_at_once() {
     assert_eq!(ask(&browser, &csrf, &question("Hola")).await.status(), 200);
     drop(second);
 }
+
+#[tokio::test]
+async fn the_published_profile_is_served_to_the_api_key_and_is_no_gpt_action() {
+    let chat = chat_app(false, false).await;
+    let app = &chat.app;
+    let get = |key: Option<&'static str>| {
+        let mut request = app.request(reqwest::Method::GET, "/api/gpt/profile");
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        request.send()
+    };
+    assert_eq!(
+        error_code(get(None).await.unwrap(), 401).await,
+        "missing_api_key"
+    );
+    let res = get(Some("not-the-key")).await.unwrap();
+    assert_eq!(error_code(res, 401).await, "invalid_api_key");
+    let res = get(Some(crate::helpers::API_KEY)).await.unwrap();
+    assert_eq!(error_code(res, 404).await, "no_profile_published");
+    chat.publish().await;
+    let res = get(Some(crate::helpers::API_KEY)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let profile: Value = res.json().await.unwrap();
+    assert_eq!(
+        profile,
+        json!({
+            "version": 1,
+            "name": "Spanish tutor",
+            "instructions": "You are a patient Spanish tutor.",
+            "model": "gpt-4o-mini",
+            "temperature": 0.3,
+            "maxOutputTokens": 500,
+            "starters": ["Practise ser & estar"],
+            "allowedModels": ["gpt-4o-mini", "llama3.1:8b"],
+            "savedAt": "2026-01-01T12:00:00Z",
+        })
+    );
+    // Not an operation of the GPT's document (nor is the chat's own endpoint).
+    let doc = app.get_json("/openapi.json").await;
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(!paths.contains_key("/api/gpt/profile") && !paths.contains_key("/api/chat"));
+}
