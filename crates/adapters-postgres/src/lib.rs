@@ -6,6 +6,7 @@
 
 mod accounts;
 mod admin;
+mod api_keys;
 mod authorization;
 mod chat;
 mod codes;

@@ -62,10 +62,12 @@ pub enum AdminAction {
     TeamPasswordSet,
     /// The team password was switched off: every team chat session ended.
     TeamPasswordOff,
+    ApiKeyCreated,
+    ApiKeyRevoked,
 }
 
 impl AdminAction {
-    pub const ALL: [AdminAction; 10] = [
+    pub const ALL: [AdminAction; 12] = [
         Self::SignedIn,
         Self::WrongPassword,
         Self::SignedOut,
@@ -76,6 +78,8 @@ impl AdminAction {
         Self::ProfilePublished,
         Self::TeamPasswordSet,
         Self::TeamPasswordOff,
+        Self::ApiKeyCreated,
+        Self::ApiKeyRevoked,
     ];
 
     /// The stable name stored.
@@ -91,6 +95,8 @@ impl AdminAction {
             Self::ProfilePublished => "profile_published",
             Self::TeamPasswordSet => "team_password_set",
             Self::TeamPasswordOff => "team_password_off",
+            Self::ApiKeyCreated => "api_key_created",
+            Self::ApiKeyRevoked => "api_key_revoked",
         }
     }
 
@@ -115,6 +121,8 @@ impl AdminAction {
             Self::TeamPasswordOff => {
                 "Switched the chat's team password off (every team chat session ended)"
             }
+            Self::ApiKeyCreated => "Created an API key",
+            Self::ApiKeyRevoked => "Revoked an API key",
         }
     }
 }
@@ -313,7 +321,9 @@ mod tests {
                 "Saved a new version of the assistant profile",
                 "Published a version of the assistant profile",
                 "Set the chat's team password (every team chat session ended)",
-                "Switched the chat's team password off (every team chat session ended)"
+                "Switched the chat's team password off (every team chat session ended)",
+                "Created an API key",
+                "Revoked an API key"
             ]
         );
         assert_eq!(AdminAction::parse("deleted_everything"), None);

@@ -71,3 +71,7 @@ uuid_id!(
     /// with every refresh token and access token rotated from it (a refresh-token family).
     GrantId
 );
+uuid_id!(
+    /// Identifies an API key made in the admin console.
+    ApiKeyId
+);

@@ -3,6 +3,7 @@
 //! callers pass `now` and random bytes in, so every rule is a plain function to test.
 
 pub mod admin;
+pub mod api_key;
 pub mod budget;
 pub mod chat;
 pub mod code;
@@ -21,6 +22,7 @@ pub use admin::{
     guess_bucket, AccountCount, AdminAction, AdminAuditEntry, AdminOverview, AdminPolicy,
     AdminSession, InvalidRetention, PrivacySettings, StoredAdminPassword, ADMIN_AUDIT_RETENTION,
 };
+pub use api_key::{ApiKeyName, InvalidApiKeyName, StoredApiKey, API_KEY_PREFIX};
 pub use budget::{BudgetPolicy, BudgetWindow};
 pub use chat::{
     ChatInputError, ChatPolicy, ChatSession, ChatTurn, ChatVisitor, Speaker, TeamPassword,
@@ -40,7 +42,7 @@ pub use conversation::{
 };
 pub use email::{Email, EmailError};
 pub use export::ExportLink;
-pub use ids::{AccountId, ClientId, ConversationId, GrantId, SessionId, UserId};
+pub use ids::{AccountId, ApiKeyId, ClientId, ConversationId, GrantId, SessionId, UserId};
 pub use oauth::{
     is_chatgpt_callback, is_pkce_verifier, Audience, AuthorizationCode, ClientError, ClientKind,
     ClientName, CodeChallenge, GrantSummary, OAuthClient, OAuthPolicy, RedirectUri, RefreshToken,

@@ -34,7 +34,8 @@ pub use oauth::{
 };
 pub use random::{Random, RandomError};
 pub use storage::{
-    AccountRepository, AdminRepository, AuthorizationRepository, ChatAccessRepository, CodeTaken,
-    ConversationRepository, Housekeeping, LinkTokenRepository, ProfileRepository, PurgeReport,
-    RefreshOutcome, SessionRepository, Store, UserRepository, VerificationCodeRepository,
+    AccountRepository, AdminRepository, ApiKeyRepository, AuthorizationRepository,
+    ChatAccessRepository, CodeTaken, ConversationRepository, Housekeeping, LinkTokenRepository,
+    ProfileRepository, PurgeReport, RefreshOutcome, SessionRepository, Store, UserRepository,
+    VerificationCodeRepository,
 };

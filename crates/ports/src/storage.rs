@@ -416,6 +416,42 @@ pub trait ChatAccessRepository: Send + Sync {
     ) -> Result<(), StorageError>;
 }
 
+/// API keys made in the admin console: stored by the SHA-256 of the key only.
+#[async_trait]
+pub trait ApiKeyRepository: Send + Sync {
+    /// Stores a new key AND adds `audit` to the admin audit log, both or neither.
+    async fn create_api_key(
+        &self,
+        key: &gptgate_domain::StoredApiKey,
+        audit: &AdminAuditEntry,
+    ) -> Result<(), StorageError>;
+
+    /// Every key, active or revoked, newest first.
+    async fn api_keys(&self) -> Result<Vec<gptgate_domain::StoredApiKey>, StorageError>;
+
+    /// The key whose SHA-256 is `hash`, active or revoked.
+    async fn find_api_key(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<gptgate_domain::StoredApiKey>, StorageError>;
+
+    /// Revokes key `id` at `at` AND adds `audit`, both or neither; `false` (and no audit line)
+    /// if there is no such key or it was revoked already.
+    async fn revoke_api_key(
+        &self,
+        id: gptgate_domain::ApiKeyId,
+        at: OffsetDateTime,
+        audit: &AdminAuditEntry,
+    ) -> Result<bool, StorageError>;
+
+    /// Records when keys were last used (a batch, flushed now and then): each key's
+    /// `last_used_at` becomes the later of the stored time and the given one.
+    async fn record_api_key_uses(
+        &self,
+        uses: &[(gptgate_domain::ApiKeyId, OffsetDateTime)],
+    ) -> Result<(), StorageError>;
+}
+
 /// The hosted assistant's profile versions and which one is published.
 #[async_trait]
 pub trait ProfileRepository: Send + Sync {
@@ -569,6 +605,7 @@ pub trait Store:
     VerificationCodeRepository
     + AdminRepository
     + ChatAccessRepository
+    + ApiKeyRepository
     + ProfileRepository
     + UserRepository
     + SessionRepository

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod admin;
+mod api_keys;
 mod authorization;
 mod budgets;
 mod chat;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 pub use accounts::*;
 pub use admin::*;
+pub use api_keys::*;
 pub use authorization::*;
 pub use budgets::*;
 pub use chat::*;
@@ -40,8 +42,8 @@ pub use users::*;
 
 pub use gptgate_ports::Store;
 use gptgate_ports::{
-    AdminRepository, ChatAccessRepository, ConversationRepository, ProfileRepository,
-    SessionRepository, UserRepository, VerificationCodeRepository,
+    AdminRepository, ApiKeyRepository, ChatAccessRepository, ConversationRepository,
+    ProfileRepository, SessionRepository, UserRepository, VerificationCodeRepository,
 };
 
 /// A fresh, empty store for one check, and whatever must live as long as the check (a
@@ -88,6 +90,10 @@ impl<T: ?Sized + AdminRepository + 'static> AdminStore for T {}
 /// A store of who may chat, with the audit log its changes go to: what [`chat_checks`] need.
 pub trait ChatStore: ChatAccessRepository + AdminRepository + 'static {}
 impl<T: ?Sized + ChatAccessRepository + AdminRepository + 'static> ChatStore for T {}
+
+/// A store of console-made API keys, with the audit log: what [`api_key_checks`] need.
+pub trait ApiKeyStore: ApiKeyRepository + AdminRepository + 'static {}
+impl<T: ?Sized + ApiKeyRepository + AdminRepository + 'static> ApiKeyStore for T {}
 
 /// A store of the assistant's profile versions: what [`profile_checks`] need.
 pub trait ProfileStore: ProfileRepository + 'static {}
@@ -188,6 +194,16 @@ pub fn chat_checks<S: ?Sized + ChatStore>() -> Vec<(&'static str, Check<S>)> {
     ]
 }
 
+/// The API key checks: listed newest first, found by hash, one per hash; revoked once with its
+/// audit line; uses recorded in batches keep the latest time.
+pub fn api_key_checks<S: ?Sized + ApiKeyStore>() -> Vec<(&'static str, Check<S>)> {
+    checks![
+        api_keys_are_listed_newest_first_found_by_hash_and_unique,
+        an_api_key_is_revoked_once_with_its_audit_line,
+        recorded_uses_keep_the_latest_time,
+    ]
+}
+
 /// The profile checks: versions numbered in order and kept whole, publishing and rollback,
 /// distinct versions under concurrent saves.
 pub fn profile_checks<S: ?Sized + ProfileStore>() -> Vec<(&'static str, Check<S>)> {
@@ -255,6 +271,7 @@ pub fn storage_contract_checks() -> Vec<(&'static str, Check)> {
     all.extend(sign_in_checks::<dyn Store>());
     all.extend(admin_checks::<dyn Store>());
     all.extend(chat_checks::<dyn Store>());
+    all.extend(api_key_checks::<dyn Store>());
     all.extend(profile_checks::<dyn Store>());
     all.extend(whole_store_checks());
     all

@@ -66,6 +66,8 @@ struct State {
     published_profile: Option<u32>,
     chat_sessions: HashMap<TokenHash, gptgate_domain::ChatSession>,
     team_password: Option<gptgate_domain::TeamPassword>,
+    /// In creation order.
+    api_keys: Vec<gptgate_domain::StoredApiKey>,
 }
 
 impl State {
@@ -939,6 +941,79 @@ impl AuthorizationRepository for InMemoryStore {
             .filter(|s| s.grant.is_some_and(|(_, g)| g == grant))
         {
             s.revoked_at.get_or_insert(now);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl gptgate_ports::ApiKeyRepository for InMemoryStore {
+    async fn create_api_key(
+        &self,
+        key: &gptgate_domain::StoredApiKey,
+        audit: &gptgate_domain::AdminAuditEntry,
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if state
+            .api_keys
+            .iter()
+            .any(|k| k.id == key.id || k.hash == key.hash)
+        {
+            return Err(StorageError::Failed("duplicate API key".into()));
+        }
+        state.api_keys.push(key.clone());
+        state.admin_audit.push(audit.clone());
+        Ok(())
+    }
+
+    async fn api_keys(&self) -> Result<Vec<gptgate_domain::StoredApiKey>, StorageError> {
+        let mut keys = self.lock()?.api_keys.clone();
+        keys.sort_by_key(|k| std::cmp::Reverse((k.created_at, k.id)));
+        Ok(keys)
+    }
+
+    async fn find_api_key(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<gptgate_domain::StoredApiKey>, StorageError> {
+        Ok(self
+            .lock()?
+            .api_keys
+            .iter()
+            .find(|k| k.hash == *hash)
+            .cloned())
+    }
+
+    async fn revoke_api_key(
+        &self,
+        id: gptgate_domain::ApiKeyId,
+        at: OffsetDateTime,
+        audit: &gptgate_domain::AdminAuditEntry,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        let Some(key) = state
+            .api_keys
+            .iter_mut()
+            .find(|k| k.id == id && k.revoked_at.is_none())
+        else {
+            return Ok(false);
+        };
+        key.revoked_at = Some(at);
+        state.admin_audit.push(audit.clone());
+        Ok(true)
+    }
+
+    async fn record_api_key_uses(
+        &self,
+        uses: &[(gptgate_domain::ApiKeyId, OffsetDateTime)],
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        for (id, at) in uses {
+            if let Some(key) = state.api_keys.iter_mut().find(|k| k.id == *id) {
+                if key.last_used_at.is_none_or(|last| last < *at) {
+                    key.last_used_at = Some(*at);
+                }
+            }
         }
         Ok(())
     }
