@@ -2,6 +2,7 @@
 
 mod actions;
 mod admin;
+mod api_keys;
 mod assistant;
 mod authorization;
 mod connections;
@@ -16,6 +17,7 @@ mod users;
 
 pub use actions::{Actions, ActionsError};
 pub use admin::{AdminAuthError, AdminConsole, AdminLoginError, AdminPorts};
+pub use api_keys::{ApiKeyError, ApiKeyPorts, ApiKeys, CreatedApiKey, KEY_CACHE_TTL};
 pub use assistant::{
     Assistant, AssistantPorts, ChatError, ChatLoginError, Question, TeamPasswordError,
 };
