@@ -70,7 +70,7 @@ impl AppState {
     ) -> Result<Caller, ApiError> {
         let keyed = !oauth_bearer_only(req);
         if keyed {
-            self.api_keys.check(req)?;
+            self.api_keys.check(req).await?;
         }
         if !self.trust_gpt_user_id_header && header_value(req, GPT_USER_ID).is_some() {
             return Err(ApiError::bad_request(

@@ -79,7 +79,7 @@ impl<B: DeserializeOwned + CarriesToken + 'static> FromRequest for GptCall<B> {
             // The key first: a caller without one gets its 401 before any body is read
             // (unless it brings an OAuth access token instead, checked with the caller).
             if !crate::caller::oauth_bearer_only(&req) {
-                state.api_keys.check(&req)?;
+                state.api_keys.check(&req).await?;
             }
             let bytes = bytes.await?;
             let body: B = json_body(&bytes)?;
@@ -105,7 +105,7 @@ impl<B: DeserializeOwned + 'static> FromRequest for KeyedCall<B> {
                 let client = caller.client.map(|c| c.to_string()).unwrap_or_default();
                 format!("oauth-client:{client}")
             } else {
-                state.api_keys.check(&req)?.to_owned()
+                state.api_keys.check(&req).await?
             };
             let bytes = bytes.await?;
             let body: B = json_body(&bytes)?;

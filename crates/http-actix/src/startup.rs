@@ -246,6 +246,14 @@ fn state(
     );
     let profiles =
         gptgate_ports::services::Profiles::new(store.clone(), store.clone(), env.clock.clone());
+    let console_keys = Arc::new(gptgate_ports::services::ApiKeys::new(
+        gptgate_ports::services::ApiKeyPorts {
+            store: store.clone(),
+            tokens: Arc::new(Sha256OpaqueTokens::new(env.random.clone())),
+            random: env.random.clone(),
+            clock: env.clock.clone(),
+        },
+    ));
     let state = AppState {
         sign_in,
         admin,
@@ -271,7 +279,8 @@ fn state(
         ),
         conversations: Conversations::new(store.clone(), env.clock, env.random.clone())
             .with_privacy(store.clone()),
-        api_keys: ApiKeys::new(&config.api_keys, env.random.as_ref())?,
+        api_keys: ApiKeys::new(&config.api_keys, env.random.as_ref(), console_keys.clone())?,
+        console_keys,
         trust_gpt_user_id_header: config.trust_gpt_user_id_header,
         store,
         documents: Documents {
@@ -576,6 +585,20 @@ fn spawn_hourly(maintenance: Maintenance) {
     });
 }
 
+/// Writes the console keys' uses counted in memory once a minute (so "last used" is true to
+/// the minute without a write per request).
+fn spawn_key_use_writer(keys: Arc<gptgate_ports::services::ApiKeys>) {
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(StdDuration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            if let Err(e) = keys.flush_uses().await {
+                tracing::warn!(error = %e, "API key uses could not be written; trying again in a minute");
+            }
+        }
+    });
+}
+
 /// What a server is made of besides its configuration: where it listens, its store, and the
 /// ports that differ between production and tests. [`Application::build`] makes the
 /// production ones from the configuration; tests (and embedders) bring their own to
@@ -676,6 +699,7 @@ impl Application {
         let (mut state, maintenance) = state(config, &public_url, store, env)?;
         state.chat_heartbeat = serve.chat_heartbeat;
         spawn_hourly(maintenance);
+        spawn_key_use_writer(state.console_keys.clone());
         let settings = HttpSettings {
             body_limit: config.body_limit,
             hsts: public_url.starts_with("https://"),

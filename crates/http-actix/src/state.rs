@@ -48,6 +48,8 @@ pub struct AppState {
     /// The authorization server's issuer identifier (the public URL).
     pub issuer: String,
     pub api_keys: ApiKeys,
+    /// The API keys made in the admin console (also consulted by `api_keys`).
+    pub console_keys: Arc<gptgate_ports::services::ApiKeys>,
     /// `TRUST_GPT_USER_ID_HEADER`: whether `x-gpt-user-id` may name the caller.
     pub trust_gpt_user_id_header: bool,
     /// The store, for `/readyz`.

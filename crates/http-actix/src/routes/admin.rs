@@ -21,7 +21,7 @@ const LOGIN_PURPOSE: &str = "admin-login";
 
 /// What a signed-in form's token is bound to: the browser AND this admin session, so a tab
 /// left from an earlier session cannot act in a later one.
-fn purpose(session_token: &str) -> String {
+pub(super) fn purpose(session_token: &str) -> String {
     format!("admin\0{session_token}")
 }
 
@@ -32,7 +32,11 @@ fn off() -> HttpResponse {
     ))
 }
 
-fn unavailable(state: &AppState, req: &HttpRequest, e: impl std::fmt::Display) -> HttpResponse {
+pub(super) fn unavailable(
+    state: &AppState,
+    req: &HttpRequest,
+    e: impl std::fmt::Display,
+) -> HttpResponse {
     tracing::error!(error = %e, "the admin console could not reach its store");
     login_page_with(
         state,
@@ -79,7 +83,7 @@ fn login_page_with(
 
 /// The live session of this browser, with its token; or the answer instead (the sign-in
 /// page, or 404 when the console is off).
-async fn signed_in(
+pub(super) async fn signed_in(
     state: &AppState,
     req: &HttpRequest,
 ) -> Result<(String, AdminSession), HttpResponse> {
@@ -102,7 +106,7 @@ async fn signed_in(
 }
 
 /// A form whose CSRF token is checked.
-trait WithCsrf {
+pub(super) trait WithCsrf {
     fn csrf(&self) -> Option<&str>;
 }
 
@@ -118,7 +122,7 @@ macro_rules! with_csrf {
 
 /// A form posted by a signed-in admin: the session's token and the form, its token checked
 /// (bound to this browser and this session) and its origin ours; or the answer instead.
-async fn signed_in_form<F: serde::de::DeserializeOwned + WithCsrf>(
+pub(super) async fn signed_in_form<F: serde::de::DeserializeOwned + WithCsrf>(
     state: &AppState,
     req: &HttpRequest,
     body: &[u8],
@@ -724,7 +728,7 @@ pub async fn publish_profile(
 const AUDIT_PAGE: usize = 200;
 
 /// A time as the console shows it: `2026-11-27 09:00:00` (UTC).
-fn shown(at: time::OffsetDateTime) -> String {
+pub(super) fn shown(at: time::OffsetDateTime) -> String {
     at.format(&Rfc3339)
         .map(|t| {
             t.replace('T', " ")

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod admin;
+pub mod admin_keys;
 pub mod auth;
 pub mod authorize;
 pub mod chat;
@@ -171,6 +172,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(admin::profile_page)
         .service(admin::save_profile)
         .service(admin::publish_profile)
+        .service(admin_keys::list)
+        .service(admin_keys::create)
+        .service(admin_keys::revoke)
         .service(admin::chat_access_page)
         .service(admin::set_team_password)
         .service(admin::switch_off_team_password)

@@ -534,3 +534,115 @@ async fn signed_in_forms_refuse_another_site_another_session_and_no_token() {
     let (_, audit) = admin.open("/admin/audit").await;
     assert!(!audit.contains("Changed the privacy settings"));
 }
+
+/// The key shown once on the answer to the create form.
+fn new_key(page: &str) -> Option<String> {
+    let marker = "<code id=\"new-key\">";
+    let start = page.find(marker)? + marker.len();
+    Some(page[start..].split('<').next()?.to_owned())
+}
+
+#[tokio::test]
+async fn api_keys_are_made_in_the_console_shown_once_used_and_revoked_at_once() {
+    let app = console().await;
+    let browser = Browser::new(&app.address);
+    assert_eq!(sign_in(&browser, PASSWORD).await.status(), 303);
+    let (status, page) = browser.open("/admin/keys").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        page.matches("from the environment").count(),
+        2,
+        "GPT_API_KEY's two keys: {page}"
+    );
+    assert!(
+        !page.contains(crate::helpers::API_KEY),
+        "never the key itself"
+    );
+    let create = |name: String| {
+        let browser = &browser;
+        async move {
+            let csrf = field(&browser.open("/admin/keys").await.1, "csrf");
+            let res = browser
+                .post_form_to("/admin/keys", &[("csrf", &csrf), ("name", &name)])
+                .await;
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    // Names at their edges.
+    for bad in [String::new(), "k".repeat(65)] {
+        let (status, page) = create(bad).await;
+        assert_eq!(status, 422);
+        assert!(new_key(&page).is_none());
+    }
+    let (status, page) = create("k".repeat(64)).await;
+    assert_eq!(status, 200);
+    assert!(new_key(&page).is_some());
+    let (status, page) = create("Biology GPT".into()).await;
+    assert_eq!(status, 200);
+    let key = new_key(&page).expect("the new key, shown once");
+    assert!(key.starts_with("gpk_"), "{key}");
+    let (_, later) = browser.open("/admin/keys").await;
+    assert!(!later.contains(&key), "shown once only");
+    assert!(later.contains("Biology GPT") && later.contains("never"));
+
+    // The GPT uses it.
+    let sent = std::sync::atomic::AtomicUsize::new(0);
+    let send = |key: String| {
+        let app = &app;
+        // Another address each time (one code a minute per address).
+        let n = sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        async move {
+            app.request(Method::POST, "/auth/send-link")
+                .header("x-api-key", key)
+                .json(&serde_json::json!({ "email": format!("user{n}@example.com") }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(send(key.clone()).await.status(), 200);
+    let (_, listed) = browser.open("/admin/keys").await;
+    let row = listed
+        .split("<tr class=\"made\">")
+        .find(|r| r.contains("Biology GPT"))
+        .unwrap();
+    assert!(
+        row.contains("2026-01-01 12:00:00</td><td>2026-01-01 12:00:00"),
+        "last used: {row}"
+    );
+
+    // Revoked: refused at once. A forged revocation is refused first.
+    let id = row
+        .split("action=\"/admin/keys/")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .to_owned();
+    let res = browser
+        .post_form_to(&format!("/admin/keys/{id}/revoke"), &[])
+        .await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(send(key.clone()).await.status(), 200, "still valid");
+    let csrf = field(&browser.open("/admin/keys").await.1, "csrf");
+    let res = browser
+        .post_form_to(&format!("/admin/keys/{id}/revoke"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/admin/keys?revoked=1");
+    assert_eq!(
+        error_code(send(key.clone()).await, 401).await,
+        "invalid_api_key"
+    );
+    let res = browser
+        .post_form_to(&format!("/admin/keys/{id}/revoke"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(res.status(), 404, "revoked already");
+    let res = browser
+        .post_form_to("/admin/keys/not-an-id/revoke", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(res.status(), 404);
+    let audit = browser.open("/admin/audit").await.1;
+    assert_eq!(audit.matches("Created an API key").count(), 2);
+    assert_eq!(audit.matches("Revoked an API key").count(), 1);
+    assert!(!audit.contains(&key));
+}
