@@ -887,6 +887,33 @@ async fn an_operator_signs_in_to_the_admin_console_in_a_real_browser() {
         .await
         .unwrap();
 
+    // API keys: one made, shown once, then revoked.
+    click(&chromium, "#api-keys").await;
+    text_once_it_shows(&chromium, "from the environment").await;
+    type_into("key-name", "Biology GPT").await;
+    click(&chromium, "#create-key").await;
+    text_once_it_shows(&chromium, "shown this once").await;
+    let key = chromium
+        .find(By::Id("new-key"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(key.starts_with("gpk_"), "{key}");
+    let fits = fits_the_window(&chromium, "table#keys, #created").await;
+    assert!(fits, "the keys page fits a phone");
+    chromium
+        .screenshot(&screenshots.join("admin-keys-phone.png"))
+        .await
+        .unwrap();
+    click(&chromium, "button.danger").await;
+    let page = text_once_it_shows(&chromium, "Revoked.").await;
+    assert!(!page.contains(&key), "shown once only");
+    chromium
+        .goto(format!("{}/admin", app.address))
+        .await
+        .unwrap();
     click(&chromium, "#audit-log").await;
     let page = text_once_it_shows(&chromium, "Audit log").await;
     assert!(
