@@ -135,3 +135,85 @@ async fn uses_are_counted_in_memory_and_written_in_one_batch() {
     );
     assert_eq!(keys.flush_uses().await.unwrap(), 0, "nothing new");
 }
+
+/// The store, counting the reads the key check makes.
+struct Counting {
+    inner: Arc<InMemoryStore>,
+    lists: std::sync::atomic::AtomicUsize,
+    finds: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl ApiKeyRepository for Counting {
+    async fn create_api_key(
+        &self,
+        key: &gptgate_domain::StoredApiKey,
+        audit: &gptgate_domain::AdminAuditEntry,
+    ) -> Result<(), gptgate_ports::StorageError> {
+        self.inner.create_api_key(key, audit).await
+    }
+    async fn api_keys(
+        &self,
+    ) -> Result<Vec<gptgate_domain::StoredApiKey>, gptgate_ports::StorageError> {
+        self.lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.api_keys().await
+    }
+    async fn find_api_key(
+        &self,
+        hash: &gptgate_domain::TokenHash,
+    ) -> Result<Option<gptgate_domain::StoredApiKey>, gptgate_ports::StorageError> {
+        self.finds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.find_api_key(hash).await
+    }
+    async fn revoke_api_key(
+        &self,
+        id: gptgate_domain::ApiKeyId,
+        at: time::OffsetDateTime,
+        audit: &gptgate_domain::AdminAuditEntry,
+    ) -> Result<bool, gptgate_ports::StorageError> {
+        self.inner.revoke_api_key(id, at, audit).await
+    }
+    async fn record_api_key_uses(
+        &self,
+        uses: &[(gptgate_domain::ApiKeyId, time::OffsetDateTime)],
+    ) -> Result<(), gptgate_ports::StorageError> {
+        self.inner.record_api_key_uses(uses).await
+    }
+}
+
+#[tokio::test]
+async fn made_up_keys_never_reach_the_store_and_the_active_keys_are_read_once_per_five_seconds() {
+    let (store, clock) = (Arc::new(InMemoryStore::new()), FakeClock::new());
+    let made = keys(&store, &clock)
+        .create(name("made elsewhere"), "10.0.0.9")
+        .await
+        .unwrap();
+    let counting = Arc::new(Counting {
+        inner: store.clone(),
+        lists: Default::default(),
+        finds: Default::default(),
+    });
+    let here = ApiKeys::new(ApiKeyPorts {
+        store: counting.clone(),
+        tokens: Arc::new(FakeOpaqueTokens::default()),
+        random: Arc::new(SeededRandom::new(8)),
+        clock: Arc::new(clock.clone()),
+    });
+    let checks = (0..100).map(|n| {
+        let here = &here;
+        async move { here.accept(&format!("gpk_made-up-{n}")).await.unwrap() }
+    });
+    let answers = futures::future::join_all(checks).await;
+    assert!(answers.iter().all(Option::is_none));
+    assert_eq!(
+        here.accept(made.key.expose_secret()).await.unwrap(),
+        Some(made.stored.id),
+        "a key made on another instance"
+    );
+    let count = |n: &std::sync::atomic::AtomicUsize| n.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(count(&counting.lists), 1, "one reading for all of them");
+    assert_eq!(count(&counting.finds), 0, "no lookup per key");
+    clock.advance(KEY_CACHE_TTL);
+    here.accept("gpk_made-up").await.unwrap();
+    assert_eq!(count(&counting.lists), 2, "read again after five seconds");
+}

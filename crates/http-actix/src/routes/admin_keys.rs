@@ -51,8 +51,13 @@ async fn keys_page(
     notice: Option<&str>,
     error: Option<&str>,
 ) -> HttpResponse {
-    let keys = match state.console_keys.list().await {
-        Ok(keys) => keys,
+    let (keys, error) = match state.console_keys.list().await {
+        Ok(keys) => (keys, error),
+        // A key just made is shown even so: it exists, and this is its one showing.
+        Err(e) if created.is_some() => {
+            tracing::error!(error = %e, "the API keys could not be listed");
+            (Vec::new(), Some("The list of keys cannot be read right now."))
+        }
         Err(e) => return unavailable(state, req, e),
     };
     let made: Vec<serde_json::Value> = keys

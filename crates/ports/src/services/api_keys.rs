@@ -1,10 +1,12 @@
 //! API keys made in the admin console: created with a name (the key shown once, stored as its
 //! SHA-256), listed with when each was last used, revoked at once. The check of a presented key
-//! is on every GPT call's path, so it costs no query for a key seen lately: answers are kept in
-//! memory for [`KEY_CACHE_TTL`] (a revocation here is immediate; on another instance it takes
-//! at most that long), and uses are counted in memory and written in one batch now and then.
+//! is on every GPT call's path, so it costs no query: the hashes of the active keys are held in
+//! memory and read again (one query) when older than [`KEY_CACHE_TTL`], so a key made or
+//! revoked on another instance counts here within that time, and one made or revoked here at
+//! once; a made-up key never reaches the database. Uses are counted in memory and written in
+//! one batch now and then.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use gptgate_domain::{
@@ -15,10 +17,8 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{ApiKeyRepository, Clock, InternalError, OpaqueTokens, Random, StorageError};
 
-/// How long an answer about a presented key is kept in memory.
+/// How long the active keys read from the store are trusted before they are read again.
 pub const KEY_CACHE_TTL: Duration = Duration::seconds(5);
-/// The most answers kept in memory (unknown keys included); past it, all are forgotten.
-const KEY_CACHE_MAX: usize = 10_000;
 
 /// What the console's keys need.
 pub struct ApiKeyPorts {
@@ -43,11 +43,23 @@ pub enum ApiKeyError {
     Internal(#[from] InternalError),
 }
 
+/// The active keys as last read from the store.
+#[derive(Default)]
+struct Active {
+    by_hash: HashMap<TokenHash, ApiKeyId>,
+    /// When they were read; `None`: never.
+    read_at: Option<OffsetDateTime>,
+}
+
 /// The console's API keys.
 pub struct ApiKeys {
     ports: ApiKeyPorts,
-    /// Presented key's hash -> the active key it is (or none), and when that was looked up.
-    cache: Mutex<HashMap<TokenHash, (Option<ApiKeyId>, OffsetDateTime)>>,
+    active: Mutex<Active>,
+    /// One reading of the store at a time: the others wait for it and use what it read.
+    reading: futures::lock::Mutex<()>,
+    /// Keys revoked by this instance: never taken back from a reading that began before the
+    /// revocation was stored.
+    revoked_here: Mutex<HashSet<ApiKeyId>>,
     /// Uses not yet written: key -> the latest.
     uses: Mutex<HashMap<ApiKeyId, OffsetDateTime>>,
 }
@@ -56,7 +68,9 @@ impl ApiKeys {
     pub fn new(ports: ApiKeyPorts) -> Self {
         Self {
             ports,
-            cache: Mutex::new(HashMap::new()),
+            active: Mutex::new(Active::default()),
+            reading: futures::lock::Mutex::new(()),
+            revoked_here: Mutex::new(HashSet::new()),
             uses: Mutex::new(HashMap::new()),
         }
     }
@@ -91,6 +105,11 @@ impl ApiKeys {
                 &AdminAuditEntry::new(now, AdminAction::ApiKeyCreated, address),
             )
             .await?;
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_hash
+            .insert(stored.hash.clone(), stored.id);
         tracing::info!(key = %stored.id, "API key created");
         Ok(CreatedApiKey { key, stored })
     }
@@ -121,48 +140,42 @@ impl ApiKeys {
             )
             .await?;
         if revoked {
-            self.cache
+            self.revoked_here
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .retain(|_, (key, _)| *key != Some(id));
+                .insert(id);
+            self.active
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .by_hash
+                .retain(|_, key| *key != id);
             tracing::info!(key = %id, "API key revoked");
         }
         Ok(revoked)
     }
 
-    /// The active console key `presented` is, if it is one, its use counted. Answers from the
-    /// last [`KEY_CACHE_TTL`] cost no query.
+    /// The active console key `presented` is, if it is one, its use counted. No query, but
+    /// one reading of every active key when the last is older than [`KEY_CACHE_TTL`].
     pub async fn accept(&self, presented: &str) -> Result<Option<ApiKeyId>, StorageError> {
         if !presented.starts_with(API_KEY_PREFIX) {
             return Ok(None);
         }
         let hash = self.ports.tokens.hash(presented);
         let now = self.ports.clock.now();
-        let cached = self
-            .cache
+        if self.stale(now) {
+            let _reading = self.reading.lock().await;
+            // Another request may have read them while this one waited.
+            if self.stale(now) {
+                self.read_active(now).await?;
+            }
+        }
+        let key = self
+            .active
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .by_hash
             .get(&hash)
-            .filter(|(_, at)| now < *at + KEY_CACHE_TTL)
-            .map(|(key, _)| *key);
-        let key = match cached {
-            Some(key) => key,
-            None => {
-                let key = self
-                    .ports
-                    .store
-                    .find_api_key(&hash)
-                    .await?
-                    .filter(StoredApiKey::is_active)
-                    .map(|k| k.id);
-                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-                if cache.len() >= KEY_CACHE_MAX {
-                    cache.clear();
-                }
-                cache.insert(hash, (key, now));
-                key
-            }
-        };
+            .copied();
         if let Some(id) = key {
             self.uses
                 .lock()
@@ -170,6 +183,35 @@ impl ApiKeys {
                 .insert(id, now);
         }
         Ok(key)
+    }
+
+    /// Whether the active keys in memory are older than the cache's time at `now`.
+    fn stale(&self, now: OffsetDateTime) -> bool {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .read_at
+            .is_none_or(|at| now >= at + KEY_CACHE_TTL || now < at)
+    }
+
+    /// Reads every active key from the store.
+    async fn read_active(&self, now: OffsetDateTime) -> Result<(), StorageError> {
+        let keys = self.ports.store.api_keys().await?;
+        let revoked_here = self
+            .revoked_here
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let by_hash = keys
+            .into_iter()
+            .filter(|k| k.is_active() && !revoked_here.contains(&k.id))
+            .map(|k| (k.hash, k.id))
+            .collect();
+        *self.active.lock().unwrap_or_else(|e| e.into_inner()) = Active {
+            by_hash,
+            read_at: Some(now),
+        };
+        Ok(())
     }
 
     /// Writes the uses counted since the last time, in one batch; how many keys. Uses that
