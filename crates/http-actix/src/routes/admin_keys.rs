@@ -56,7 +56,10 @@ async fn keys_page(
         // A key just made is shown even so: it exists, and this is its one showing.
         Err(e) if created.is_some() => {
             tracing::error!(error = %e, "the API keys could not be listed");
-            (Vec::new(), Some("The list of keys cannot be read right now."))
+            (
+                Vec::new(),
+                Some("The list of keys cannot be read right now."),
+            )
         }
         Err(e) => return unavailable(state, req, e),
     };
@@ -179,23 +182,16 @@ pub async fn revoke(
         Ok(posted) => posted,
         Err(answer) => return answer,
     };
-    let Ok(id) = path.parse::<ApiKeyId>() else {
-        return keys_page(
-            &state,
-            &req,
-            &token,
-            StatusCode::NOT_FOUND,
-            None,
-            None,
-            Some("There is no such key."),
-        )
-        .await;
+    let revoked = match path.parse::<ApiKeyId>() {
+        Ok(id) => {
+            state
+                .console_keys
+                .revoke(id, &super::client_address(&req))
+                .await
+        }
+        Err(_) => Ok(false),
     };
-    match state
-        .console_keys
-        .revoke(id, &super::client_address(&req))
-        .await
-    {
+    match revoked {
         Ok(true) => super::see_other("/admin/keys?revoked=1"),
         Ok(false) => {
             keys_page(
