@@ -12,6 +12,7 @@ pub mod conversation;
 pub mod email;
 pub mod export;
 pub mod ids;
+pub mod launch;
 pub mod oauth;
 pub mod password;
 pub mod profile;
@@ -43,6 +44,7 @@ pub use conversation::{
 pub use email::{Email, EmailError};
 pub use export::ExportLink;
 pub use ids::{AccountId, ApiKeyId, ClientId, ConversationId, GrantId, SessionId, UserId};
+pub use launch::{Launch, LaunchClaims, LaunchPolicy, LaunchRefused};
 pub use oauth::{
     is_chatgpt_callback, is_pkce_verifier, Audience, AuthorizationCode, ClientError, ClientKind,
     ClientName, CodeChallenge, GrantSummary, OAuthClient, OAuthPolicy, RedirectUri, RefreshToken,
