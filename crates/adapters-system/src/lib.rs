@@ -1,12 +1,13 @@
 //! System adapters: the operating system's clock and CSPRNG, and the crypto ports built on
 //! `ring` (HMAC-SHA256 code hashing, HKDF key separation) and `jsonwebtoken` (HS256 session
-//! tokens), AES-256-GCM sealing of secrets at rest (`ring::aead`), and argon2id password
-//! hashing (`argon2`) on the blocking threads.
+//! tokens; platform-signed launch tokens), AES-256-GCM sealing of secrets at rest
+//! (`ring::aead`), and argon2id password hashing (`argon2`) on a thread of its own.
 
 mod budgets;
 mod clock;
 mod code_hasher;
 mod keys;
+mod launch_tokens;
 mod opaque_tokens;
 mod passwords;
 mod random;
@@ -17,6 +18,7 @@ pub use budgets::InProcessBudgets;
 pub use clock::{SystemClock, TokioTimer};
 pub use code_hasher::HmacCodeHasher;
 pub use keys::{KeyError, ServerKeys, MIN_SECRET_BYTES};
+pub use launch_tokens::JwtLaunchTokens;
 pub use opaque_tokens::Sha256OpaqueTokens;
 pub use passwords::Argon2Passwords;
 pub use random::OsRandom;

@@ -19,6 +19,42 @@ pub struct LaunchClaims {
     pub jti: Option<String>,
 }
 
+/// A platform's key for its launch tokens, the algorithm pinned with it: a token signed any
+/// other way is refused, whatever its header says.
+#[derive(Clone, PartialEq, Eq)]
+pub enum LaunchKey {
+    /// An Ed25519 public key (PEM).
+    EdDsa { public_pem: String },
+    /// An RSA public key (PEM), RS256.
+    Rs256 { public_pem: String },
+    /// A secret shared with the platform, HS256 (at least 32 bytes).
+    Hs256 { secret: Vec<u8> },
+}
+
+impl std::fmt::Debug for LaunchKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::EdDsa { .. } => "LaunchKey::EdDsa",
+            Self::Rs256 { .. } => "LaunchKey::Rs256",
+            Self::Hs256 { .. } => "LaunchKey::Hs256(..)",
+        })
+    }
+}
+
+impl LaunchKey {
+    /// The shortest shared secret accepted.
+    pub const MIN_SECRET: usize = 32;
+
+    /// The algorithm's name in a token's header (`EdDSA`, `RS256`, `HS256`).
+    pub fn algorithm(&self) -> &'static str {
+        match self {
+            Self::EdDsa { .. } => "EdDSA",
+            Self::Rs256 { .. } => "RS256",
+            Self::Hs256 { .. } => "HS256",
+        }
+    }
+}
+
 /// Who a launch admits: the platform's user, and the token's id, to be used once (kept until
 /// `expires_at`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +190,48 @@ mod tests {
 
     fn check(claims: &LaunchClaims) -> Result<Launch, LaunchRefused> {
         LaunchPolicy::default().check(claims, ISSUER, AUDIENCE, NOW)
+    }
+
+    #[test]
+    fn a_keys_algorithm_is_named_as_headers_name_it_and_a_secret_never_shows() {
+        let secret = LaunchKey::Hs256 {
+            secret: b"0123456789abcdef0123456789abcdef".to_vec(),
+        };
+        assert_eq!(secret.algorithm(), "HS256");
+        assert!(!format!("{secret:?}").contains("0123"));
+        let pem = |p: &str| p.to_owned();
+        assert_eq!(
+            LaunchKey::EdDsa {
+                public_pem: pem("x")
+            }
+            .algorithm(),
+            "EdDSA"
+        );
+        assert_eq!(
+            LaunchKey::Rs256 {
+                public_pem: pem("x")
+            }
+            .algorithm(),
+            "RS256"
+        );
+        assert_eq!(
+            format!(
+                "{:?}",
+                LaunchKey::Rs256 {
+                    public_pem: pem("x")
+                }
+            ),
+            "LaunchKey::Rs256"
+        );
+        assert_eq!(
+            format!(
+                "{:?}",
+                LaunchKey::EdDsa {
+                    public_pem: pem("x")
+                }
+            ),
+            "LaunchKey::EdDsa"
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub use conversation::{
 pub use email::{Email, EmailError};
 pub use export::ExportLink;
 pub use ids::{AccountId, ApiKeyId, ClientId, ConversationId, GrantId, SessionId, UserId};
-pub use launch::{Launch, LaunchClaims, LaunchPolicy, LaunchRefused};
+pub use launch::{Launch, LaunchClaims, LaunchKey, LaunchPolicy, LaunchRefused};
 pub use oauth::{
     is_chatgpt_callback, is_pkce_verifier, Audience, AuthorizationCode, ClientError, ClientKind,
     ClientName, CodeChallenge, GrantSummary, OAuthClient, OAuthPolicy, RedirectUri, RefreshToken,

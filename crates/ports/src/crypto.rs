@@ -104,3 +104,31 @@ pub trait PasswordHasher: Send + Sync {
     /// used; the comparison is constant-time). A hash that cannot be read is `false`.
     async fn verify(&self, password: &SecretString, hash: &PasswordHash) -> bool;
 }
+
+/// Why a launch token's signature was not accepted. Never holds the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LaunchTokenError {
+    #[error("the token is not a JWT")]
+    Malformed,
+    #[error("the token is signed with another algorithm than the platform's")]
+    WrongAlgorithm,
+    #[error("the token's signature does not verify with the platform's key")]
+    BadSignature,
+    #[error("the platform's key is unusable")]
+    UnusableKey,
+}
+
+/// Verifies platform-signed launch tokens (JWS compact, the algorithm pinned to the key).
+pub trait LaunchTokens: Send + Sync {
+    /// The claims of `token` if it is signed by `key` with `key`'s algorithm. The claims are
+    /// not judged here ([`gptgate_domain::LaunchPolicy::check`] does that).
+    fn verify(
+        &self,
+        token: &str,
+        key: &gptgate_domain::LaunchKey,
+    ) -> Result<gptgate_domain::LaunchClaims, LaunchTokenError>;
+
+    /// Whether `key` can verify anything (a PEM that parses, a long enough secret): checked when
+    /// a platform is registered.
+    fn usable(&self, key: &gptgate_domain::LaunchKey) -> bool;
+}

@@ -23,8 +23,8 @@ pub use chat::{
 };
 pub use clock::{Clock, Task, Timer};
 pub use crypto::{
-    CodeHasher, OpaqueTokens, PasswordHasher, SealError, SecretBox, SessionClaims, SessionTokens,
-    TokenError,
+    CodeHasher, LaunchTokenError, LaunchTokens, OpaqueTokens, PasswordHasher, SealError, SecretBox,
+    SessionClaims, SessionTokens, TokenError,
 };
 pub use error::{BoxError, InternalError, StorageError};
 pub use limits::BudgetRepository;
