@@ -102,6 +102,7 @@ impl Housekeeping for Store {
                 vec![before],
             )
             .await?,
+            used_ids: run("DELETE FROM used_ids WHERE expires_at < $1", vec![before]).await?,
         })
     }
 

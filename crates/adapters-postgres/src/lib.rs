@@ -18,6 +18,7 @@ mod link_tokens;
 mod profiles;
 mod sessions;
 mod store;
+mod used_ids;
 mod users;
 
 pub use store::{PoolSettings, PostgresStore};

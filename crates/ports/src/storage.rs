@@ -326,6 +326,8 @@ pub struct PurgeReport {
     pub admin_audit_entries: u64,
     /// Chat sessions that expired.
     pub chat_sessions: u64,
+    /// Used ids (launch tokens, nonces) past their expiry.
+    pub used_ids: u64,
 }
 
 /// The admin console's sessions and the password set in it.
@@ -414,6 +416,20 @@ pub trait ChatAccessRepository: Send + Sync {
         password: Option<&gptgate_domain::TeamPassword>,
         audit: &AdminAuditEntry,
     ) -> Result<(), StorageError>;
+}
+
+/// Ids that may be used once (a launch token's `jti`, an LTI launch's nonce), kept until they
+/// expire so a replay is recognised.
+#[async_trait]
+pub trait UsedIdRepository: Send + Sync {
+    /// Records `id` of `issuer` as used until `expires_at`; `false` if it was used before (a
+    /// replay). Of concurrent uses of one id, exactly one gets `true`.
+    async fn use_once(
+        &self,
+        issuer: &str,
+        id: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StorageError>;
 }
 
 /// API keys made in the admin console: stored by the SHA-256 of the key only.
@@ -606,6 +622,7 @@ pub trait Store:
     + AdminRepository
     + ChatAccessRepository
     + ApiKeyRepository
+    + UsedIdRepository
     + ProfileRepository
     + UserRepository
     + SessionRepository

@@ -21,6 +21,7 @@ mod link_tokens;
 mod profiles;
 mod sessions;
 mod sign_in;
+mod used_ids;
 mod users;
 
 use std::sync::Arc;
@@ -38,12 +39,14 @@ pub use link_tokens::*;
 pub use profiles::*;
 pub use sessions::*;
 pub use sign_in::*;
+pub use used_ids::*;
 pub use users::*;
 
 pub use gptgate_ports::Store;
 use gptgate_ports::{
     AdminRepository, ApiKeyRepository, ChatAccessRepository, ConversationRepository,
-    ProfileRepository, SessionRepository, UserRepository, VerificationCodeRepository,
+    ProfileRepository, SessionRepository, UsedIdRepository, UserRepository,
+    VerificationCodeRepository,
 };
 
 /// A fresh, empty store for one check, and whatever must live as long as the check (a
@@ -94,6 +97,10 @@ impl<T: ?Sized + ChatAccessRepository + AdminRepository + 'static> ChatStore for
 /// A store of console-made API keys, with the audit log: what [`api_key_checks`] need.
 pub trait ApiKeyStore: ApiKeyRepository + AdminRepository + 'static {}
 impl<T: ?Sized + ApiKeyRepository + AdminRepository + 'static> ApiKeyStore for T {}
+
+/// A store of ids used once: what [`used_id_checks`] need.
+pub trait UsedIdStore: UsedIdRepository + 'static {}
+impl<T: ?Sized + UsedIdRepository + 'static> UsedIdStore for T {}
 
 /// A store of the assistant's profile versions: what [`profile_checks`] need.
 pub trait ProfileStore: ProfileRepository + 'static {}
@@ -204,6 +211,14 @@ pub fn api_key_checks<S: ?Sized + ApiKeyStore>() -> Vec<(&'static str, Check<S>)
     ]
 }
 
+/// The single-use checks: once per issuer, exactly one of concurrent uses first.
+pub fn used_id_checks<S: ?Sized + UsedIdStore>() -> Vec<(&'static str, Check<S>)> {
+    checks![
+        an_id_is_used_once_per_issuer,
+        of_eight_concurrent_uses_of_one_id_one_is_first,
+    ]
+}
+
 /// The profile checks: versions numbered in order and kept whole, publishing and rollback,
 /// distinct versions under concurrent saves.
 pub fn profile_checks<S: ?Sized + ProfileStore>() -> Vec<(&'static str, Check<S>)> {
@@ -272,6 +287,7 @@ pub fn storage_contract_checks() -> Vec<(&'static str, Check)> {
     all.extend(admin_checks::<dyn Store>());
     all.extend(chat_checks::<dyn Store>());
     all.extend(api_key_checks::<dyn Store>());
+    all.extend(used_id_checks::<dyn Store>());
     all.extend(profile_checks::<dyn Store>());
     all.extend(whole_store_checks());
     all

@@ -243,6 +243,16 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
     for s in [&chat_ended, &chat_ending] {
         store.create_chat_session(s).await.unwrap();
     }
+    // Used ids: one that ended before (purged), one that ends exactly then (kept).
+    for (id, expires_at) in [
+        ("ended", before - time::Duration::seconds(1)),
+        ("ending", before),
+    ] {
+        assert!(store
+            .use_once("https://lms.example.edu", id, expires_at)
+            .await
+            .unwrap());
+    }
     // Audit lines are kept a year: one older (purged), one of exactly a year ago (kept).
     let kept_from = before - gptgate_domain::ADMIN_AUDIT_RETENTION;
     for at in [kept_from - time::Duration::seconds(1), kept_from] {
@@ -273,8 +283,19 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
             admin_sessions: 1,
             admin_audit_entries: 1,
             chat_sessions: 1,
+            used_ids: 1,
         }
     );
+    // The purged id may be used again (it expired: its token is refused anyway); the kept one
+    // is still a replay.
+    assert!(store
+        .use_once("https://lms.example.edu", "ended", before)
+        .await
+        .unwrap());
+    assert!(!store
+        .use_once("https://lms.example.edu", "ending", before)
+        .await
+        .unwrap());
     assert_eq!(
         store
             .find_chat_session(&chat_ended.token_hash)

@@ -68,6 +68,8 @@ struct State {
     team_password: Option<gptgate_domain::TeamPassword>,
     /// In creation order.
     api_keys: Vec<gptgate_domain::StoredApiKey>,
+    /// (issuer, id) -> expiry.
+    used_ids: HashMap<(String, String), OffsetDateTime>,
 }
 
 impl State {
@@ -947,6 +949,24 @@ impl AuthorizationRepository for InMemoryStore {
 }
 
 #[async_trait]
+impl gptgate_ports::UsedIdRepository for InMemoryStore {
+    async fn use_once(
+        &self,
+        issuer: &str,
+        id: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        let key = (issuer.to_owned(), id.to_owned());
+        if state.used_ids.contains_key(&key) {
+            return Ok(false);
+        }
+        state.used_ids.insert(key, expires_at);
+        Ok(true)
+    }
+}
+
+#[async_trait]
 impl gptgate_ports::ApiKeyRepository for InMemoryStore {
     async fn create_api_key(
         &self,
@@ -1363,6 +1383,7 @@ impl Housekeeping for InMemoryStore {
                 (len - state.admin_audit.len()) as u64
             },
             chat_sessions: count(&mut state.chat_sessions, |s| s.expires_at >= before),
+            used_ids: count(&mut state.used_ids, |at| *at >= before),
         })
     }
 
