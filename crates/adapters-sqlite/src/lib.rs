@@ -17,6 +17,7 @@ mod dialect;
 mod error;
 mod housekeeping;
 mod link_tokens;
+mod platforms;
 mod profiles;
 mod sessions;
 mod store;

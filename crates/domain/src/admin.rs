@@ -64,10 +64,12 @@ pub enum AdminAction {
     TeamPasswordOff,
     ApiKeyCreated,
     ApiKeyRevoked,
+    PlatformAdded,
+    PlatformRemoved,
 }
 
 impl AdminAction {
-    pub const ALL: [AdminAction; 12] = [
+    pub const ALL: [AdminAction; 14] = [
         Self::SignedIn,
         Self::WrongPassword,
         Self::SignedOut,
@@ -80,6 +82,8 @@ impl AdminAction {
         Self::TeamPasswordOff,
         Self::ApiKeyCreated,
         Self::ApiKeyRevoked,
+        Self::PlatformAdded,
+        Self::PlatformRemoved,
     ];
 
     /// The stable name stored.
@@ -97,6 +101,8 @@ impl AdminAction {
             Self::TeamPasswordOff => "team_password_off",
             Self::ApiKeyCreated => "api_key_created",
             Self::ApiKeyRevoked => "api_key_revoked",
+            Self::PlatformAdded => "platform_added",
+            Self::PlatformRemoved => "platform_removed",
         }
     }
 
@@ -123,6 +129,8 @@ impl AdminAction {
             }
             Self::ApiKeyCreated => "Created an API key",
             Self::ApiKeyRevoked => "Revoked an API key",
+            Self::PlatformAdded => "Registered a learning platform",
+            Self::PlatformRemoved => "Removed a learning platform",
         }
     }
 }
@@ -323,7 +331,9 @@ mod tests {
                 "Set the chat's team password (every team chat session ended)",
                 "Switched the chat's team password off (every team chat session ended)",
                 "Created an API key",
-                "Revoked an API key"
+                "Revoked an API key",
+                "Registered a learning platform",
+                "Removed a learning platform"
             ]
         );
         assert_eq!(AdminAction::parse("deleted_everything"), None);

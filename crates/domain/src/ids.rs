@@ -75,3 +75,7 @@ uuid_id!(
     /// Identifies an API key made in the admin console.
     ApiKeyId
 );
+uuid_id!(
+    /// Identifies a learning platform registered to launch visitors into the chat.
+    PlatformId
+);

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod launch;
 pub mod oauth;
 pub mod password;
+pub mod platform;
 pub mod profile;
 pub mod session;
 pub mod user;
@@ -43,7 +44,9 @@ pub use conversation::{
 };
 pub use email::{Email, EmailError};
 pub use export::ExportLink;
-pub use ids::{AccountId, ApiKeyId, ClientId, ConversationId, GrantId, SessionId, UserId};
+pub use ids::{
+    AccountId, ApiKeyId, ClientId, ConversationId, GrantId, PlatformId, SessionId, UserId,
+};
 pub use launch::{Launch, LaunchClaims, LaunchKey, LaunchPolicy, LaunchRefused};
 pub use oauth::{
     is_chatgpt_callback, is_pkce_verifier, Audience, AuthorizationCode, ClientError, ClientKind,
@@ -51,6 +54,9 @@ pub use oauth::{
     RefreshUse,
 };
 pub use password::{NewPassword, NewPasswordError, PasswordHash, PasswordHashError};
+pub use platform::{
+    EmbeddingOrigin, Issuer, LaunchPlatform, PlatformError, PlatformName, StoredLaunchKey,
+};
 pub use profile::{AssistantProfile, ProfileError, ProfileInput, ProfileVersion};
 pub use session::{Session, SessionPolicy};
 pub use user::{ChatGptUserId, Identity, IdentityError, IdentityKind, InvalidIdentity, User};

@@ -418,6 +418,34 @@ pub trait ChatAccessRepository: Send + Sync {
     ) -> Result<(), StorageError>;
 }
 
+/// The learning platforms registered to launch visitors into the chat.
+#[async_trait]
+pub trait PlatformRepository: Send + Sync {
+    /// Registers `platform` AND adds `audit`, both or neither. Fails if its issuer is taken.
+    async fn create_platform(
+        &self,
+        platform: &gptgate_domain::LaunchPlatform,
+        audit: &AdminAuditEntry,
+    ) -> Result<(), StorageError>;
+
+    /// Every platform, oldest first.
+    async fn platforms(&self) -> Result<Vec<gptgate_domain::LaunchPlatform>, StorageError>;
+
+    /// The platform whose tokens carry `issuer`.
+    async fn platform_by_issuer(
+        &self,
+        issuer: &gptgate_domain::Issuer,
+    ) -> Result<Option<gptgate_domain::LaunchPlatform>, StorageError>;
+
+    /// Removes platform `id` AND adds `audit`, both or neither; `false` (and no audit line) if
+    /// there is no such platform.
+    async fn delete_platform(
+        &self,
+        id: gptgate_domain::PlatformId,
+        audit: &AdminAuditEntry,
+    ) -> Result<bool, StorageError>;
+}
+
 /// Ids that may be used once (a launch token's `jti`, an LTI launch's nonce), kept until they
 /// expire so a replay is recognised.
 #[async_trait]
@@ -623,6 +651,7 @@ pub trait Store:
     + ChatAccessRepository
     + ApiKeyRepository
     + UsedIdRepository
+    + PlatformRepository
     + ProfileRepository
     + UserRepository
     + SessionRepository

@@ -18,6 +18,7 @@ mod codes;
 mod conversations;
 mod housekeeping;
 mod link_tokens;
+mod platforms;
 mod profiles;
 mod sessions;
 mod sign_in;
@@ -36,6 +37,7 @@ pub use codes::*;
 pub use conversations::*;
 pub use housekeeping::*;
 pub use link_tokens::*;
+pub use platforms::*;
 pub use profiles::*;
 pub use sessions::*;
 pub use sign_in::*;
@@ -45,7 +47,7 @@ pub use users::*;
 pub use gptgate_ports::Store;
 use gptgate_ports::{
     AdminRepository, ApiKeyRepository, ChatAccessRepository, ConversationRepository,
-    ProfileRepository, SessionRepository, UsedIdRepository, UserRepository,
+    PlatformRepository, ProfileRepository, SessionRepository, UsedIdRepository, UserRepository,
     VerificationCodeRepository,
 };
 
@@ -101,6 +103,10 @@ impl<T: ?Sized + ApiKeyRepository + AdminRepository + 'static> ApiKeyStore for T
 /// A store of ids used once: what [`used_id_checks`] need.
 pub trait UsedIdStore: UsedIdRepository + 'static {}
 impl<T: ?Sized + UsedIdRepository + 'static> UsedIdStore for T {}
+
+/// A store of learning platforms, with the audit log: what [`platform_checks`] need.
+pub trait PlatformStore: PlatformRepository + AdminRepository + 'static {}
+impl<T: ?Sized + PlatformRepository + AdminRepository + 'static> PlatformStore for T {}
 
 /// A store of the assistant's profile versions: what [`profile_checks`] need.
 pub trait ProfileStore: ProfileRepository + 'static {}
@@ -219,6 +225,14 @@ pub fn used_id_checks<S: ?Sized + UsedIdStore>() -> Vec<(&'static str, Check<S>)
     ]
 }
 
+/// The platform checks: each kind of key round-trips; an issuer once; removal audited.
+pub fn platform_checks<S: ?Sized + PlatformStore>() -> Vec<(&'static str, Check<S>)> {
+    checks![
+        platforms_round_trip_with_each_kind_of_key,
+        an_issuer_is_registered_once_and_removed_with_its_audit_line,
+    ]
+}
+
 /// The profile checks: versions numbered in order and kept whole, publishing and rollback,
 /// distinct versions under concurrent saves.
 pub fn profile_checks<S: ?Sized + ProfileStore>() -> Vec<(&'static str, Check<S>)> {
@@ -288,6 +302,7 @@ pub fn storage_contract_checks() -> Vec<(&'static str, Check)> {
     all.extend(chat_checks::<dyn Store>());
     all.extend(api_key_checks::<dyn Store>());
     all.extend(used_id_checks::<dyn Store>());
+    all.extend(platform_checks::<dyn Store>());
     all.extend(profile_checks::<dyn Store>());
     all.extend(whole_store_checks());
     all

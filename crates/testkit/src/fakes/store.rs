@@ -70,6 +70,8 @@ struct State {
     api_keys: Vec<gptgate_domain::StoredApiKey>,
     /// (issuer, id) -> expiry.
     used_ids: HashMap<(String, String), OffsetDateTime>,
+    /// In registration order.
+    platforms: Vec<gptgate_domain::LaunchPlatform>,
 }
 
 impl State {
@@ -945,6 +947,60 @@ impl AuthorizationRepository for InMemoryStore {
             s.revoked_at.get_or_insert(now);
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl gptgate_ports::PlatformRepository for InMemoryStore {
+    async fn create_platform(
+        &self,
+        platform: &gptgate_domain::LaunchPlatform,
+        audit: &gptgate_domain::AdminAuditEntry,
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if state
+            .platforms
+            .iter()
+            .any(|p| p.id == platform.id || p.issuer == platform.issuer)
+        {
+            return Err(StorageError::Failed("duplicate launch platform".into()));
+        }
+        state.platforms.push(platform.clone());
+        state.admin_audit.push(audit.clone());
+        Ok(())
+    }
+
+    async fn platforms(&self) -> Result<Vec<gptgate_domain::LaunchPlatform>, StorageError> {
+        let mut platforms = self.lock()?.platforms.clone();
+        platforms.sort_by_key(|p| (p.created_at, p.id));
+        Ok(platforms)
+    }
+
+    async fn platform_by_issuer(
+        &self,
+        issuer: &gptgate_domain::Issuer,
+    ) -> Result<Option<gptgate_domain::LaunchPlatform>, StorageError> {
+        Ok(self
+            .lock()?
+            .platforms
+            .iter()
+            .find(|p| p.issuer == *issuer)
+            .cloned())
+    }
+
+    async fn delete_platform(
+        &self,
+        id: gptgate_domain::PlatformId,
+        audit: &gptgate_domain::AdminAuditEntry,
+    ) -> Result<bool, StorageError> {
+        let mut state = self.lock()?;
+        let before = state.platforms.len();
+        state.platforms.retain(|p| p.id != id);
+        let deleted = state.platforms.len() < before;
+        if deleted {
+            state.admin_audit.push(audit.clone());
+        }
+        Ok(deleted)
     }
 }
 

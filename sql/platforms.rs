@@ -1,0 +1,144 @@
+// Shared by both SQL stores: `include!`d by crates/adapters-sqlite/src/platforms.rs and
+// crates/adapters-postgres/src/platforms.rs, each with its own `crate::dialect`. See README.md.
+
+use async_trait::async_trait;
+use gptgate_domain::{
+    AdminAuditEntry, EmbeddingOrigin, Issuer, LaunchPlatform, PlatformId, PlatformName, Sealed,
+    StoredLaunchKey,
+};
+use gptgate_ports::{PlatformRepository, StorageError};
+use sqlx::FromRow;
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::dialect::{corrupt, from_list, from_time, list, storage, time, List, Store, Time};
+
+#[derive(FromRow)]
+struct PlatformRow {
+    id: Uuid,
+    name: String,
+    issuer: String,
+    key_kind: String,
+    public_pem: Option<String>,
+    sealed_secret: Option<Vec<u8>>,
+    origins: List,
+    created_at: Time,
+}
+
+impl PlatformRow {
+    fn into_platform(self) -> Result<LaunchPlatform, StorageError> {
+        let unusable = |_| corrupt("an unusable launch platform row");
+        let key = match (self.key_kind.as_str(), self.public_pem, self.sealed_secret) {
+            ("eddsa", Some(public_pem), None) => StoredLaunchKey::EdDsa { public_pem },
+            ("rs256", Some(public_pem), None) => StoredLaunchKey::Rs256 { public_pem },
+            ("hs256", None, Some(sealed)) => StoredLaunchKey::Hs256 {
+                sealed: Sealed::from_bytes(sealed),
+            },
+            _ => return Err(corrupt("an unusable launch platform key")),
+        };
+        Ok(LaunchPlatform {
+            id: PlatformId::from_uuid(self.id),
+            name: PlatformName::parse(&self.name).map_err(unusable)?,
+            issuer: Issuer::parse(&self.issuer).map_err(unusable)?,
+            key,
+            origins: from_list(self.origins)
+                .iter()
+                .map(|o| EmbeddingOrigin::parse(o))
+                .collect::<Result<_, _>>()
+                .map_err(unusable)?,
+            created_at: from_time(self.created_at)?,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, name, issuer, key_kind, public_pem, sealed_secret, origins, created_at";
+
+#[async_trait]
+impl PlatformRepository for Store {
+    #[instrument(skip_all)]
+    async fn create_platform(
+        &self,
+        platform: &LaunchPlatform,
+        audit: &AdminAuditEntry,
+    ) -> Result<(), StorageError> {
+        let (public_pem, sealed) = match &platform.key {
+            StoredLaunchKey::EdDsa { public_pem } | StoredLaunchKey::Rs256 { public_pem } => {
+                (Some(public_pem.as_str()), None)
+            }
+            StoredLaunchKey::Hs256 { sealed } => (None, Some(sealed.as_bytes())),
+        };
+        let origins: Vec<String> = platform
+            .origins
+            .iter()
+            .map(|o| o.as_str().to_owned())
+            .collect();
+        let mut tx = self.writes().begin().await.map_err(storage)?;
+        sqlx::query(&format!(
+            "INSERT INTO launch_platforms ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(platform.id.as_uuid())
+        .bind(platform.name.as_str())
+        .bind(platform.issuer.as_str())
+        .bind(platform.key.kind())
+        .bind(public_pem)
+        .bind(sealed)
+        .bind(list(&origins))
+        .bind(time(platform.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(storage)?;
+        crate::admin::record(&mut tx, audit).await?;
+        tx.commit().await.map_err(storage)?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn platforms(&self) -> Result<Vec<LaunchPlatform>, StorageError> {
+        sqlx::query_as::<_, PlatformRow>(&format!(
+            "SELECT {COLUMNS} FROM launch_platforms ORDER BY created_at, id"
+        ))
+        .fetch_all(self.reads())
+        .await
+        .map_err(storage)?
+        .into_iter()
+        .map(PlatformRow::into_platform)
+        .collect()
+    }
+
+    #[instrument(skip_all)]
+    async fn platform_by_issuer(
+        &self,
+        issuer: &Issuer,
+    ) -> Result<Option<LaunchPlatform>, StorageError> {
+        sqlx::query_as::<_, PlatformRow>(&format!(
+            "SELECT {COLUMNS} FROM launch_platforms WHERE issuer = $1"
+        ))
+        .bind(issuer.as_str())
+        .fetch_optional(self.reads())
+        .await
+        .map_err(storage)?
+        .map(PlatformRow::into_platform)
+        .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn delete_platform(
+        &self,
+        id: PlatformId,
+        audit: &AdminAuditEntry,
+    ) -> Result<bool, StorageError> {
+        let mut tx = self.writes().begin().await.map_err(storage)?;
+        let deleted = sqlx::query("DELETE FROM launch_platforms WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?
+            .rows_affected()
+            > 0;
+        if deleted {
+            crate::admin::record(&mut tx, audit).await?;
+        }
+        tx.commit().await.map_err(storage)?;
+        Ok(deleted)
+    }
+}
