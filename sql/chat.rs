@@ -3,11 +3,12 @@
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    AdminAuditEntry, ChatSession, ChatVisitor, PasswordHash, TeamPassword, TokenHash,
+    AdminAuditEntry, ChatSession, ChatVisitor, PasswordHash, PlatformId, TeamPassword, TokenHash,
 };
 use gptgate_ports::{ChatAccessRepository, StorageError};
 use sqlx::FromRow;
 use tracing::instrument;
+use uuid::Uuid;
 
 use crate::dialect::{corrupt, from_time, storage, time, Store, Time};
 
@@ -16,6 +17,8 @@ struct ChatSessionRow {
     token_hash: Vec<u8>,
     kind: String,
     team_password_set_at: Option<Time>,
+    platform_id: Option<Uuid>,
+    subject: Option<String>,
     created_at: Time,
     expires_at: Time,
 }
@@ -26,10 +29,19 @@ impl ChatSessionRow {
             .token_hash
             .try_into()
             .map_err(|_| corrupt("chat session token hash is not 32 bytes"))?;
-        let visitor = match (self.kind.as_str(), self.team_password_set_at) {
-            ("admin", None) => ChatVisitor::Admin,
-            ("team", Some(set_at)) => ChatVisitor::Team {
+        let visitor = match (
+            self.kind.as_str(),
+            self.team_password_set_at,
+            self.platform_id,
+            self.subject,
+        ) {
+            ("admin", None, None, None) => ChatVisitor::Admin,
+            ("team", Some(set_at), None, None) => ChatVisitor::Team {
                 password_set_at: from_time(set_at)?,
+            },
+            ("launch", None, Some(platform), Some(subject)) => ChatVisitor::Launched {
+                platform: PlatformId::from_uuid(platform),
+                subject,
             },
             _ => return Err(corrupt("unknown chat session kind")),
         };
@@ -46,17 +58,22 @@ impl ChatSessionRow {
 impl ChatAccessRepository for Store {
     #[instrument(skip_all)]
     async fn create_chat_session(&self, session: &ChatSession) -> Result<(), StorageError> {
-        let team_password_set_at = match &session.visitor {
-            ChatVisitor::Team { password_set_at } => Some(time(*password_set_at)),
-            ChatVisitor::Admin => None,
+        let (team_password_set_at, platform, subject) = match &session.visitor {
+            ChatVisitor::Team { password_set_at } => (Some(time(*password_set_at)), None, None),
+            ChatVisitor::Admin => (None, None, None),
+            ChatVisitor::Launched { platform, subject } => {
+                (None, Some(platform.as_uuid()), Some(subject.as_str()))
+            }
         };
         sqlx::query(
-            "INSERT INTO chat_sessions (token_hash, kind, team_password_set_at, created_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO chat_sessions (token_hash, kind, team_password_set_at, platform_id, \
+             subject, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(session.token_hash.as_bytes().as_slice())
         .bind(session.visitor.kind())
         .bind(team_password_set_at)
+        .bind(platform)
+        .bind(subject)
         .bind(time(session.created_at))
         .bind(time(session.expires_at))
         .execute(self.writes())
@@ -72,8 +89,9 @@ impl ChatAccessRepository for Store {
     ) -> Result<Option<ChatSession>, StorageError> {
         // A team session counts only while the password that admitted it is in force.
         sqlx::query_as::<_, ChatSessionRow>(
-            "SELECT s.token_hash, s.kind, s.team_password_set_at, s.created_at, s.expires_at \
-             FROM chat_sessions s WHERE s.token_hash = $1 AND (s.kind = 'admin' OR EXISTS \
+            "SELECT s.token_hash, s.kind, s.team_password_set_at, s.platform_id, s.subject, \
+             s.created_at, s.expires_at FROM chat_sessions s WHERE s.token_hash = $1 \
+             AND (s.kind <> 'team' OR EXISTS \
              (SELECT 1 FROM team_password p WHERE p.set_at = s.team_password_set_at))",
         )
         .bind(token_hash.as_bytes().as_slice())

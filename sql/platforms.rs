@@ -136,6 +136,12 @@ impl PlatformRepository for Store {
             .rows_affected()
             > 0;
         if deleted {
+            // The visitors it sent are let go with it.
+            sqlx::query("DELETE FROM chat_sessions WHERE kind = 'launch' AND platform_id = $1")
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(storage)?;
             crate::admin::record(&mut tx, audit).await?;
         }
         tx.commit().await.map_err(storage)?;

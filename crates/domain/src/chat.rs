@@ -16,6 +16,12 @@ pub enum ChatVisitor {
     /// Someone of the operator's team, with the team password set at `password_set_at`: the
     /// session ends with that password (a rotation or switch-off), however the two race.
     Team { password_set_at: OffsetDateTime },
+    /// A visitor a registered learning platform sent with a signed token: the platform's own
+    /// id for them (`sub`). The session ends when the platform is removed.
+    Launched {
+        platform: crate::PlatformId,
+        subject: String,
+    },
 }
 
 impl ChatVisitor {
@@ -24,6 +30,7 @@ impl ChatVisitor {
         match self {
             Self::Admin => "admin",
             Self::Team { .. } => "team",
+            Self::Launched { .. } => "launch",
         }
     }
 
@@ -90,6 +97,8 @@ pub enum ChatInputError {
 pub struct ChatPolicy {
     /// A team member's (or the admin's) session (absolute).
     pub team_session_ttl: Duration,
+    /// A launched visitor's session (absolute): short, the platform sends them again.
+    pub launch_session_ttl: Duration,
     /// Questions per session (one browser).
     pub per_session: BudgetPolicy,
     /// Questions per client address (every session from there together).
@@ -106,6 +115,7 @@ impl Default for ChatPolicy {
     fn default() -> Self {
         Self {
             team_session_ttl: Duration::hours(8),
+            launch_session_ttl: Duration::hours(2),
             per_session: BudgetPolicy {
                 limit: 20,
                 window: Duration::minutes(1),
@@ -140,6 +150,7 @@ impl ChatPolicy {
     ) -> ChatSession {
         let ttl = match visitor {
             ChatVisitor::Admin | ChatVisitor::Team { .. } => self.team_session_ttl,
+            ChatVisitor::Launched { .. } => self.launch_session_ttl,
         };
         ChatSession {
             token_hash,
@@ -214,6 +225,14 @@ mod tests {
         let admin =
             ChatPolicy::default().open(ChatVisitor::Admin, TokenHash::from_bytes([2; 32]), t0);
         assert_eq!(admin.expires_at, t0 + Duration::hours(8));
+        let launched = ChatVisitor::Launched {
+            platform: crate::PlatformId::from_random_bytes([3; 16]),
+            subject: "student-42".into(),
+        };
+        assert_eq!(launched.kind(), "launch");
+        assert!(!launched.may_try_versions());
+        let visitor = ChatPolicy::default().open(launched, TokenHash::from_bytes([3; 32]), t0);
+        assert_eq!(visitor.expires_at, t0 + Duration::hours(2));
         assert!(session.is_live(t0 + Duration::hours(8) - Duration::seconds(1)));
         assert!(!session.is_live(t0 + Duration::hours(8)));
     }

@@ -437,8 +437,8 @@ pub trait PlatformRepository: Send + Sync {
         issuer: &gptgate_domain::Issuer,
     ) -> Result<Option<gptgate_domain::LaunchPlatform>, StorageError>;
 
-    /// Removes platform `id` AND adds `audit`, both or neither; `false` (and no audit line) if
-    /// there is no such platform.
+    /// Removes platform `id`, ends the chat sessions of the visitors it sent AND adds `audit`,
+    /// all or nothing; `false` (and no audit line) if there is no such platform.
     async fn delete_platform(
         &self,
         id: gptgate_domain::PlatformId,

@@ -105,8 +105,14 @@ pub trait UsedIdStore: UsedIdRepository + 'static {}
 impl<T: ?Sized + UsedIdRepository + 'static> UsedIdStore for T {}
 
 /// A store of learning platforms, with the audit log: what [`platform_checks`] need.
-pub trait PlatformStore: PlatformRepository + AdminRepository + 'static {}
-impl<T: ?Sized + PlatformRepository + AdminRepository + 'static> PlatformStore for T {}
+pub trait PlatformStore:
+    PlatformRepository + AdminRepository + ChatAccessRepository + 'static
+{
+}
+impl<T: ?Sized + PlatformRepository + AdminRepository + ChatAccessRepository + 'static>
+    PlatformStore for T
+{
+}
 
 /// A store of the assistant's profile versions: what [`profile_checks`] need.
 pub trait ProfileStore: ProfileRepository + 'static {}
@@ -230,6 +236,7 @@ pub fn platform_checks<S: ?Sized + PlatformStore>() -> Vec<(&'static str, Check<
     checks![
         platforms_round_trip_with_each_kind_of_key,
         an_issuer_is_registered_once_and_removed_with_its_audit_line,
+        removing_a_platform_ends_the_sessions_of_the_visitors_it_sent,
     ]
 }
 

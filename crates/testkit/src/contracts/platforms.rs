@@ -113,3 +113,58 @@ pub async fn an_issuer_is_registered_once_and_removed_with_its_audit_line<
         "one line each; the refused duplicate and second removal wrote none"
     );
 }
+
+pub async fn removing_a_platform_ends_the_sessions_of_the_visitors_it_sent<
+    S: ?Sized + PlatformStore,
+>(
+    store: Arc<S>,
+) {
+    let key = |n| StoredLaunchKey::Hs256 {
+        sealed: Sealed::from_bytes(vec![n; 40]),
+    };
+    let (moodle, canvas) = (platform(1, key(1)), platform(2, key(2)));
+    for p in [&moodle, &canvas] {
+        store
+            .create_platform(p, &audit(AdminAction::PlatformAdded))
+            .await
+            .unwrap();
+    }
+    let policy = gptgate_domain::ChatPolicy::default();
+    let sent_by = |p: &LaunchPlatform, n: u8| {
+        policy.open(
+            gptgate_domain::ChatVisitor::Launched {
+                platform: p.id,
+                subject: format!("student-{n}"),
+            },
+            gptgate_domain::TokenHash::from_bytes([n; 32]),
+            T0,
+        )
+    };
+    let (a, b) = (sent_by(&moodle, 1), sent_by(&canvas, 2));
+    let admin = policy.open(
+        gptgate_domain::ChatVisitor::Admin,
+        gptgate_domain::TokenHash::from_bytes([3; 32]),
+        T0,
+    );
+    for s in [&a, &b, &admin] {
+        store.create_chat_session(s).await.unwrap();
+    }
+    assert_eq!(
+        store.find_chat_session(&a.token_hash).await.unwrap(),
+        Some(a.clone()),
+        "a launched visitor's session round-trips"
+    );
+    assert!(store
+        .delete_platform(moodle.id, &audit(AdminAction::PlatformRemoved))
+        .await
+        .unwrap());
+    assert_eq!(store.find_chat_session(&a.token_hash).await.unwrap(), None);
+    assert_eq!(
+        store.find_chat_session(&b.token_hash).await.unwrap(),
+        Some(b)
+    );
+    assert_eq!(
+        store.find_chat_session(&admin.token_hash).await.unwrap(),
+        Some(admin)
+    );
+}

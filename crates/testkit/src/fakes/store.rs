@@ -998,6 +998,9 @@ impl gptgate_ports::PlatformRepository for InMemoryStore {
         state.platforms.retain(|p| p.id != id);
         let deleted = state.platforms.len() < before;
         if deleted {
+            state.chat_sessions.retain(|_, s| {
+                !matches!(&s.visitor, gptgate_domain::ChatVisitor::Launched { platform, .. } if *platform == id)
+            });
             state.admin_audit.push(audit.clone());
         }
         Ok(deleted)
@@ -1121,7 +1124,8 @@ impl gptgate_ports::ChatAccessRepository for InMemoryStore {
             .get(token_hash)
             .cloned()
             .filter(|s| match s.visitor {
-                gptgate_domain::ChatVisitor::Admin => true,
+                gptgate_domain::ChatVisitor::Admin
+                | gptgate_domain::ChatVisitor::Launched { .. } => true,
                 gptgate_domain::ChatVisitor::Team { password_set_at } => state
                     .team_password
                     .as_ref()
@@ -1146,7 +1150,7 @@ impl gptgate_ports::ChatAccessRepository for InMemoryStore {
         state.team_password = password.cloned();
         state
             .chat_sessions
-            .retain(|_, s| s.visitor == gptgate_domain::ChatVisitor::Admin);
+            .retain(|_, s| !matches!(s.visitor, gptgate_domain::ChatVisitor::Team { .. }));
         state.admin_audit.push(audit.clone());
         Ok(())
     }
