@@ -84,6 +84,19 @@ impl LaunchTokens for JwtLaunchTokens {
     fn usable(&self, key: &LaunchKey) -> bool {
         decoding(key).is_some()
     }
+
+    fn issuer(&self, token: &str) -> Option<String> {
+        use base64::Engine;
+        #[derive(Deserialize)]
+        struct Issued {
+            iss: String,
+        }
+        let payload = token.split('.').nth(1)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()?;
+        serde_json::from_slice::<Issued>(&bytes).ok().map(|i| i.iss)
+    }
 }
 
 #[cfg(test)]
@@ -221,6 +234,19 @@ mod tests {
                 Err(LaunchTokenError::Malformed),
                 "{garbage:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_issuer_is_read_before_anything_is_verified() {
+        let (_, signing, _) = keys().into_iter().nth(2).unwrap();
+        let token = signed(Algorithm::HS256, &signing, &claims());
+        assert_eq!(
+            JwtLaunchTokens.issuer(&token).as_deref(),
+            Some("https://lms.example.edu")
+        );
+        for garbage in ["", "a.b.c", "a.e30.c", "not a token"] {
+            assert_eq!(JwtLaunchTokens.issuer(garbage), None, "{garbage:?}");
         }
     }
 

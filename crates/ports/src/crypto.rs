@@ -131,4 +131,8 @@ pub trait LaunchTokens: Send + Sync {
     /// Whether `key` can verify anything (a PEM that parses, a long enough secret): checked when
     /// a platform is registered.
     fn usable(&self, key: &gptgate_domain::LaunchKey) -> bool;
+
+    /// The `iss` `token` claims, read WITHOUT verifying anything: only to find which platform's
+    /// key to verify it with.
+    fn issuer(&self, token: &str) -> Option<String>;
 }

@@ -4,6 +4,7 @@ mod actions;
 mod chat;
 mod clock;
 mod crypto;
+mod launch;
 mod mailer;
 mod oauth;
 mod random;
@@ -15,6 +16,7 @@ pub use clock::FakeClock;
 pub use crypto::{
     FakeCodeHasher, FakeOpaqueTokens, FakePasswords, FakeSecretBox, FakeSessionTokens,
 };
+pub use launch::FakeLaunchTokens;
 pub use mailer::{RecordingMailer, SentCode};
 pub use oauth::{FakeOAuthProvider, ProviderFailure};
 pub use random::SeededRandom;

@@ -9,6 +9,7 @@ mod connections;
 mod conversations;
 mod export;
 mod guesses;
+mod launch;
 mod maintenance;
 mod profiles;
 mod refresh;
@@ -32,6 +33,7 @@ pub use connections::{
 };
 pub use conversations::{Conversations, ConversationsError, Page, PAGE_LIMIT_MAX};
 pub use export::{DataExport, ExportDownload, ExportError, ExportPorts, Exports, EXPORTS_PER_HOUR};
+pub use launch::{KeyInput, LaunchError, LaunchPorts, Launched, Launches, RegisterPlatformError};
 pub use maintenance::{HourlyReport, Maintenance, HOURLY_LEASE};
 pub use profiles::{Profiles, ProfilesError};
 pub use refresh::{

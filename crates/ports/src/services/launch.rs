@@ -1,0 +1,269 @@
+//! Visitors sent to the chat by a learning platform without LTI: the operator registers the
+//! platform (its issuer, its key with the algorithm pinned, the origins that may embed the chat),
+//! and the platform sends each visitor with a short-lived token it signs. A launch verifies the
+//! token with that platform's key, judges its claims ([`LaunchPolicy`]), uses its id once, and
+//! opens a chat session for the visitor.
+
+use std::sync::Arc;
+
+use gptgate_domain::{
+    AdminAction, AdminAuditEntry, ChatPolicy, ChatSession, ChatVisitor, Issuer, LaunchKey,
+    LaunchPlatform, LaunchPolicy, LaunchRefused, PlatformError, PlatformId, PlatformName,
+    StoredLaunchKey,
+};
+use secrecy::{ExposeSecret, SecretString};
+use tracing::instrument;
+
+use crate::{
+    ChatAccessRepository, Clock, InternalError, LaunchTokenError, LaunchTokens, OpaqueTokens,
+    PlatformRepository, Random, SecretBox, StorageError, UsedIdRepository,
+};
+
+/// What launches need.
+pub struct LaunchPorts {
+    pub platforms: Arc<dyn PlatformRepository>,
+    pub used: Arc<dyn UsedIdRepository>,
+    pub sessions: Arc<dyn ChatAccessRepository>,
+    pub tokens: Arc<dyn LaunchTokens>,
+    pub secrets: Arc<dyn SecretBox>,
+    pub opaque: Arc<dyn OpaqueTokens>,
+    pub random: Arc<dyn Random>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A platform's key as the operator gives it.
+pub enum KeyInput {
+    EdDsa { public_pem: String },
+    Rs256 { public_pem: String },
+    Hs256 { secret: SecretString },
+}
+
+/// Why a platform was not registered.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterPlatformError {
+    #[error(transparent)]
+    Invalid(#[from] PlatformError),
+    #[error("the key cannot be used: paste the platform's public key in PEM (EdDSA or RS256), or a shared secret of at least 32 characters (HS256)")]
+    UnusableKey,
+    #[error("a platform with that issuer is registered already")]
+    IssuerTaken,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// Why a launch was refused. Never holds the token.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("no registered platform issues this token")]
+    UnknownIssuer,
+    #[error(transparent)]
+    Token(#[from] LaunchTokenError),
+    #[error(transparent)]
+    Refused(#[from] LaunchRefused),
+    #[error("the token was used before")]
+    Replayed,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// A launch that opened a session.
+pub struct Launched {
+    /// The session's token, for the cookie.
+    pub token: SecretString,
+    pub session: ChatSession,
+    /// The platform that sent the visitor (its embedding origins).
+    pub platform: LaunchPlatform,
+}
+
+/// The platform-signed launch.
+pub struct Launches {
+    ports: LaunchPorts,
+    policy: LaunchPolicy,
+    chat: ChatPolicy,
+    /// What tokens must name in `aud`: gptgate's public URL.
+    audience: String,
+}
+
+/// The context a platform's shared secret is sealed under.
+fn secret_context(id: PlatformId) -> String {
+    format!("launch_platforms/{id}/secret")
+}
+
+impl Launches {
+    pub fn new(ports: LaunchPorts, policy: LaunchPolicy, chat: ChatPolicy, audience: &str) -> Self {
+        Self {
+            ports,
+            policy,
+            chat,
+            audience: audience.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// What tokens must name in `aud`.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// Registers a platform, from `address` (the audit log says so).
+    #[instrument(skip_all)]
+    pub async fn register(
+        &self,
+        name: &str,
+        issuer: &str,
+        key: KeyInput,
+        origins: &[String],
+        address: &str,
+    ) -> Result<LaunchPlatform, RegisterPlatformError> {
+        let name = PlatformName::parse(name)?;
+        let issuer = Issuer::parse(issuer)?;
+        let origins = LaunchPlatform::parse_origins(origins)?;
+        let checkable = match &key {
+            KeyInput::EdDsa { public_pem } => LaunchKey::EdDsa {
+                public_pem: public_pem.trim().to_owned(),
+            },
+            KeyInput::Rs256 { public_pem } => LaunchKey::Rs256 {
+                public_pem: public_pem.trim().to_owned(),
+            },
+            KeyInput::Hs256 { secret } => LaunchKey::Hs256 {
+                secret: secret.expose_secret().as_bytes().to_vec(),
+            },
+        };
+        if !self.ports.tokens.usable(&checkable) {
+            return Err(RegisterPlatformError::UnusableKey);
+        }
+        if self
+            .ports
+            .platforms
+            .platform_by_issuer(&issuer)
+            .await?
+            .is_some()
+        {
+            return Err(RegisterPlatformError::IssuerTaken);
+        }
+        let id = PlatformId::from_random_bytes(
+            self.ports
+                .random
+                .bytes::<16>()
+                .map_err(InternalError::new)?,
+        );
+        let stored = match (checkable, key) {
+            (LaunchKey::EdDsa { public_pem }, _) => StoredLaunchKey::EdDsa { public_pem },
+            (LaunchKey::Rs256 { public_pem }, _) => StoredLaunchKey::Rs256 { public_pem },
+            (_, KeyInput::Hs256 { secret }) => StoredLaunchKey::Hs256 {
+                sealed: self
+                    .ports
+                    .secrets
+                    .seal(&secret, &secret_context(id))
+                    .map_err(InternalError::new)?,
+            },
+            (LaunchKey::Hs256 { .. }, _) => return Err(RegisterPlatformError::UnusableKey),
+        };
+        let now = self.ports.clock.now();
+        let platform = LaunchPlatform {
+            id,
+            name,
+            issuer,
+            key: stored,
+            origins,
+            created_at: now,
+        };
+        self.ports
+            .platforms
+            .create_platform(
+                &platform,
+                &AdminAuditEntry::new(now, AdminAction::PlatformAdded, address),
+            )
+            .await?;
+        tracing::info!(platform = %id, "learning platform registered");
+        Ok(platform)
+    }
+
+    /// Every registered platform, oldest first.
+    pub async fn platforms(&self) -> Result<Vec<LaunchPlatform>, StorageError> {
+        self.ports.platforms.platforms().await
+    }
+
+    /// Removes platform `id` (its visitors' sessions end), from `address`; `false` if there is
+    /// no such platform.
+    pub async fn remove(&self, id: PlatformId, address: &str) -> Result<bool, StorageError> {
+        let now = self.ports.clock.now();
+        self.ports
+            .platforms
+            .delete_platform(
+                id,
+                &AdminAuditEntry::new(now, AdminAction::PlatformRemoved, address),
+            )
+            .await
+    }
+
+    /// Verifies `token` and opens a chat session for the visitor it names.
+    #[instrument(skip_all)]
+    pub async fn launch(&self, token: &str) -> Result<Launched, LaunchError> {
+        let issuer = self
+            .ports
+            .tokens
+            .issuer(token)
+            .and_then(|iss| Issuer::parse(&iss).ok())
+            .ok_or(LaunchError::Token(LaunchTokenError::Malformed))?;
+        let platform = self
+            .ports
+            .platforms
+            .platform_by_issuer(&issuer)
+            .await?
+            .ok_or(LaunchError::UnknownIssuer)?;
+        let key = match &platform.key {
+            StoredLaunchKey::EdDsa { public_pem } => LaunchKey::EdDsa {
+                public_pem: public_pem.clone(),
+            },
+            StoredLaunchKey::Rs256 { public_pem } => LaunchKey::Rs256 {
+                public_pem: public_pem.clone(),
+            },
+            StoredLaunchKey::Hs256 { sealed } => LaunchKey::Hs256 {
+                secret: self
+                    .ports
+                    .secrets
+                    .open(sealed, &secret_context(platform.id))
+                    .map_err(InternalError::new)?
+                    .expose_secret()
+                    .as_bytes()
+                    .to_vec(),
+            },
+        };
+        let claims = self.ports.tokens.verify(token, &key)?;
+        let now = self.ports.clock.now();
+        let launch = self
+            .policy
+            .check(&claims, platform.issuer.as_str(), &self.audience, now)?;
+        // Kept past the token's expiry by the leeway, so no replay slips through.
+        let until = launch.expires_at + self.policy.leeway;
+        if !self
+            .ports
+            .used
+            .use_once(platform.issuer.as_str(), &launch.token_id, until)
+            .await?
+        {
+            tracing::warn!(platform = %platform.id, "a launch token was replayed");
+            return Err(LaunchError::Replayed);
+        }
+        let (token, hash) = self.ports.opaque.mint().map_err(InternalError::new)?;
+        let session = self.chat.open(
+            ChatVisitor::Launched {
+                platform: platform.id,
+                subject: launch.subject,
+            },
+            hash,
+            now,
+        );
+        self.ports.sessions.create_chat_session(&session).await?;
+        tracing::info!(platform = %platform.id, "a visitor was launched into the chat");
+        Ok(Launched {
+            token,
+            session,
+            platform,
+        })
+    }
+}

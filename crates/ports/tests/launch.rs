@@ -1,0 +1,324 @@
+//! The platform-signed launch on the testkit fakes (the signatures themselves are tested with
+//! real keys in gptgate-adapters-system): a registered platform's token opens a 2-hour chat
+//! session once; a token of an unknown issuer, signed another way or by another key, for
+//! another audience, expired, too long-lived or replayed opens nothing.
+
+use std::sync::Arc;
+
+use gptgate_domain::{
+    AdminAction, ChatPolicy, ChatVisitor, LaunchKey, LaunchPolicy, LaunchRefused, PlatformError,
+    StoredLaunchKey,
+};
+use gptgate_ports::services::{
+    KeyInput, LaunchError, LaunchPorts, Launches, RegisterPlatformError,
+};
+use gptgate_ports::{AdminRepository, ChatAccessRepository, Clock, LaunchTokenError, OpaqueTokens};
+use gptgate_testkit::{
+    FakeClock, FakeLaunchTokens, FakeOpaqueTokens, FakeSecretBox, InMemoryStore, SeededRandom,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use time::Duration;
+
+const AUDIENCE: &str = "https://gpt.example.com";
+const ISSUER: &str = "https://lms.example.edu";
+const SECRET: &str = "a secret shared with the platform, 32+";
+const PEM: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----";
+
+struct Setup {
+    store: Arc<InMemoryStore>,
+    clock: FakeClock,
+    launches: Launches,
+}
+
+fn setup() -> Setup {
+    let store = Arc::new(InMemoryStore::new());
+    let clock = FakeClock::new();
+    let launches = Launches::new(
+        LaunchPorts {
+            platforms: store.clone(),
+            used: store.clone(),
+            sessions: store.clone(),
+            tokens: Arc::new(FakeLaunchTokens),
+            secrets: Arc::new(FakeSecretBox::default()),
+            opaque: Arc::new(FakeOpaqueTokens::default()),
+            random: Arc::new(SeededRandom::new(3)),
+            clock: Arc::new(clock.clone()),
+        },
+        LaunchPolicy::default(),
+        ChatPolicy::default(),
+        &format!("{AUDIENCE}/"),
+    );
+    Setup {
+        store,
+        clock,
+        launches,
+    }
+}
+
+fn secret_key() -> LaunchKey {
+    LaunchKey::Hs256 {
+        secret: SECRET.as_bytes().to_vec(),
+    }
+}
+
+impl Setup {
+    async fn register_hs256(&self) {
+        self.launches
+            .register(
+                "Moodle",
+                ISSUER,
+                KeyInput::Hs256 {
+                    secret: SecretString::from(SECRET.to_owned()),
+                },
+                &["https://lms.example.edu".into()],
+                "10.0.0.9",
+            )
+            .await
+            .unwrap();
+    }
+
+    fn claims(&self, jti: &str) -> serde_json::Value {
+        let now = self.clock.now().unix_timestamp();
+        json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": "student-42", "exp": now + 300, "iat": now, "jti": jti })
+    }
+}
+
+#[tokio::test]
+async fn a_registered_platforms_token_opens_a_two_hour_session_once() {
+    let s = setup();
+    assert_eq!(s.launches.audience(), AUDIENCE);
+    s.register_hs256().await;
+    let token = FakeLaunchTokens::sign(&secret_key(), &s.claims("launch-1"));
+    let launched = s.launches.launch(&token).await.unwrap();
+    assert_eq!(launched.platform.name.as_str(), "Moodle");
+    assert_eq!(
+        launched.session.visitor,
+        ChatVisitor::Launched {
+            platform: launched.platform.id,
+            subject: "student-42".into()
+        }
+    );
+    assert_eq!(
+        launched.session.expires_at - launched.session.created_at,
+        Duration::hours(2)
+    );
+    let hash = FakeOpaqueTokens::default().hash(launched.token.expose_secret());
+    assert_eq!(
+        s.store.find_chat_session(&hash).await.unwrap(),
+        Some(launched.session)
+    );
+    assert!(matches!(
+        s.launches.launch(&token).await,
+        Err(LaunchError::Replayed)
+    ));
+}
+
+#[tokio::test]
+async fn a_shared_secret_is_kept_sealed_and_registrations_are_audited() {
+    let s = setup();
+    s.register_hs256().await;
+    let platforms = s.launches.platforms().await.unwrap();
+    let StoredLaunchKey::Hs256 { sealed } = &platforms[0].key else {
+        panic!("an HS256 key");
+    };
+    assert!(!format!("{:?}", sealed.as_bytes()).contains(&format!("{:?}", SECRET.as_bytes())));
+    assert!(!String::from_utf8_lossy(sealed.as_bytes()).contains(SECRET));
+    assert!(s
+        .launches
+        .remove(platforms[0].id, "10.0.0.9")
+        .await
+        .unwrap());
+    assert!(!s
+        .launches
+        .remove(platforms[0].id, "10.0.0.9")
+        .await
+        .unwrap());
+    let actions: Vec<AdminAction> = s
+        .store
+        .admin_actions(5)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [AdminAction::PlatformRemoved, AdminAction::PlatformAdded]
+    );
+}
+
+#[tokio::test]
+async fn registrations_with_bad_fields_or_unusable_keys_are_refused() {
+    let s = setup();
+    let hs = |secret: &str| KeyInput::Hs256 {
+        secret: SecretString::from(secret.to_owned()),
+    };
+    let register =
+        |name: &'static str, issuer: &'static str, key: KeyInput, origin: &'static str| {
+            let s = &s;
+            async move {
+                s.launches
+                    .register(name, issuer, key, &[origin.into()], "10.0.0.9")
+                    .await
+            }
+        };
+    let ok_origin = "https://lms.example.edu";
+    assert!(matches!(
+        register("", ISSUER, hs(SECRET), ok_origin).await,
+        Err(RegisterPlatformError::Invalid(PlatformError::Name))
+    ));
+    assert!(matches!(
+        register("Moodle", "two words", hs(SECRET), ok_origin).await,
+        Err(RegisterPlatformError::Invalid(PlatformError::Issuer))
+    ));
+    assert!(matches!(
+        register("Moodle", ISSUER, hs(SECRET), "http://lms.example.edu").await,
+        Err(RegisterPlatformError::Invalid(PlatformError::Origin))
+    ));
+    assert!(matches!(
+        register("Moodle", ISSUER, hs(&"s".repeat(31)), ok_origin).await,
+        Err(RegisterPlatformError::UnusableKey)
+    ));
+    assert!(register("Moodle", ISSUER, hs(&"s".repeat(32)), ok_origin)
+        .await
+        .is_ok());
+    assert!(matches!(
+        register(
+            "Again",
+            ISSUER,
+            KeyInput::EdDsa {
+                public_pem: PEM.into()
+            },
+            ok_origin
+        )
+        .await,
+        Err(RegisterPlatformError::IssuerTaken)
+    ));
+    assert!(matches!(
+        register(
+            "Canvas",
+            "https://canvas.example.edu",
+            KeyInput::Rs256 {
+                public_pem: "not a key".into()
+            },
+            ok_origin
+        )
+        .await,
+        Err(RegisterPlatformError::UnusableKey)
+    ));
+    assert!(register(
+        "Canvas",
+        "https://canvas.example.edu",
+        KeyInput::Rs256 {
+            public_pem: format!("  {PEM}\n")
+        },
+        ok_origin
+    )
+    .await
+    .is_ok());
+    assert_eq!(s.launches.platforms().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn every_bad_token_opens_nothing() {
+    let s = setup();
+    s.register_hs256().await;
+    let now = s.clock.now().unix_timestamp();
+    let with = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut claims = s.claims("launch-x");
+        f(&mut claims);
+        FakeLaunchTokens::sign(&secret_key(), &claims)
+    };
+    let other_key = LaunchKey::Hs256 {
+        secret: b"another secret of thirty-two bytes!!".to_vec(),
+    };
+    let cases: Vec<(String, &str)> = vec![
+        ("not a token".into(), "malformed"),
+        (
+            FakeLaunchTokens::sign(
+                &secret_key(),
+                &json!({ "iss": "https://other.example", "aud": AUDIENCE }),
+            ),
+            "unknown issuer",
+        ),
+        (
+            FakeLaunchTokens::sign(&other_key, &s.claims("launch-x")),
+            "another key",
+        ),
+        (
+            FakeLaunchTokens::sign(
+                &LaunchKey::Rs256 {
+                    public_pem: PEM.into(),
+                },
+                &s.claims("launch-x"),
+            ),
+            "another algorithm",
+        ),
+        (
+            with(&|c| c["aud"] = json!("https://elsewhere.example")),
+            "another audience",
+        ),
+        (with(&|c| c["exp"] = json!(now - 30)), "expired"),
+        (with(&|c| c["exp"] = json!(now + 631)), "too long"),
+        (
+            with(&|c| {
+                c.as_object_mut().unwrap().remove("jti");
+            }),
+            "no jti",
+        ),
+    ];
+    for (token, why) in &cases {
+        let refused = s.launches.launch(token).await;
+        let expected = match *why {
+            "malformed" => matches!(
+                refused,
+                Err(LaunchError::Token(LaunchTokenError::Malformed))
+            ),
+            "unknown issuer" => matches!(refused, Err(LaunchError::UnknownIssuer)),
+            "another key" => matches!(
+                refused,
+                Err(LaunchError::Token(LaunchTokenError::BadSignature))
+            ),
+            "another algorithm" => matches!(
+                refused,
+                Err(LaunchError::Token(LaunchTokenError::WrongAlgorithm))
+            ),
+            "another audience" => {
+                matches!(refused, Err(LaunchError::Refused(LaunchRefused::Audience)))
+            }
+            "expired" => matches!(refused, Err(LaunchError::Refused(LaunchRefused::Expired))),
+            "too long" => matches!(refused, Err(LaunchError::Refused(LaunchRefused::TooLong))),
+            "no jti" => matches!(refused, Err(LaunchError::Refused(LaunchRefused::TokenId))),
+            _ => unreachable!(),
+        };
+        assert!(expected, "{why}: {:?}", refused.err());
+    }
+    // None of them spent the id: the good token with that id still opens a session.
+    assert!(s
+        .launches
+        .launch(&FakeLaunchTokens::sign(
+            &secret_key(),
+            &s.claims("launch-x")
+        ))
+        .await
+        .is_ok());
+}
+
+#[tokio::test]
+async fn of_eight_concurrent_launches_with_one_token_one_opens_a_session() {
+    let s = Arc::new(setup());
+    s.register_hs256().await;
+    let token = FakeLaunchTokens::sign(&secret_key(), &s.claims("launch-race"));
+    let tries = (0..8).map(|_| {
+        let s = s.clone();
+        let token = token.clone();
+        tokio::spawn(async move { s.launches.launch(&token).await.is_ok() })
+    });
+    let opened = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(opened, 1);
+}
