@@ -644,6 +644,8 @@ pub struct Application {
     addr: SocketAddr,
     public_url: String,
     signals: Option<StopSignals>,
+    /// The console keys, whose last uses are written once more at shutdown.
+    console_keys: Arc<gptgate_ports::services::ApiKeys>,
 }
 
 impl Application {
@@ -699,7 +701,8 @@ impl Application {
         let (mut state, maintenance) = state(config, &public_url, store, env)?;
         state.chat_heartbeat = serve.chat_heartbeat;
         spawn_hourly(maintenance);
-        spawn_key_use_writer(state.console_keys.clone());
+        let console_keys = state.console_keys.clone();
+        spawn_key_use_writer(console_keys.clone());
         let settings = HttpSettings {
             body_limit: config.body_limit,
             hsts: public_url.starts_with("https://"),
@@ -723,6 +726,7 @@ impl Application {
             addr,
             public_url,
             signals: None,
+            console_keys,
         })
     }
 
@@ -752,6 +756,10 @@ impl Application {
             });
         }
         let result = self.server.await;
+        // The uses counted since the last minute's write.
+        if let Err(e) = self.console_keys.flush_uses().await {
+            tracing::warn!(error = %e, "the API keys' last uses could not be written at shutdown");
+        }
         tracing::info!("shutdown complete");
         result
     }
