@@ -23,6 +23,7 @@ use time::Duration;
 const AUDIENCE: &str = "https://gpt.example.com";
 const ISSUER: &str = "https://lms.example.edu";
 const SECRET: &str = "a secret shared with the platform, 32+";
+const ORIGIN: &str = "https://lms.example.edu";
 const PEM: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----";
 
 struct Setup {
@@ -90,7 +91,7 @@ async fn a_registered_platforms_token_opens_a_two_hour_session_once() {
     assert_eq!(s.launches.audience(), AUDIENCE);
     s.register_hs256().await;
     let token = FakeLaunchTokens::sign(&secret_key(), &s.claims("launch-1"));
-    let launched = s.launches.launch(&token).await.unwrap();
+    let launched = s.launches.launch(&token, Some(ORIGIN)).await.unwrap();
     assert_eq!(launched.platform.name.as_str(), "Moodle");
     assert_eq!(
         launched.session.visitor,
@@ -109,7 +110,7 @@ async fn a_registered_platforms_token_opens_a_two_hour_session_once() {
         Some(launched.session)
     );
     assert!(matches!(
-        s.launches.launch(&token).await,
+        s.launches.launch(&token, Some(ORIGIN)).await,
         Err(LaunchError::Replayed)
     ));
 }
@@ -269,7 +270,7 @@ async fn every_bad_token_opens_nothing() {
         ),
     ];
     for (token, why) in &cases {
-        let refused = s.launches.launch(token).await;
+        let refused = s.launches.launch(token, Some(ORIGIN)).await;
         let expected = match *why {
             "malformed" => matches!(
                 refused,
@@ -297,10 +298,10 @@ async fn every_bad_token_opens_nothing() {
     // None of them spent the id: the good token with that id still opens a session.
     assert!(s
         .launches
-        .launch(&FakeLaunchTokens::sign(
-            &secret_key(),
-            &s.claims("launch-x")
-        ))
+        .launch(
+            &FakeLaunchTokens::sign(&secret_key(), &s.claims("launch-x")),
+            Some(ORIGIN)
+        )
         .await
         .is_ok());
 }
@@ -313,7 +314,7 @@ async fn of_eight_concurrent_launches_with_one_token_one_opens_a_session() {
     let tries = (0..8).map(|_| {
         let s = s.clone();
         let token = token.clone();
-        tokio::spawn(async move { s.launches.launch(&token).await.is_ok() })
+        tokio::spawn(async move { s.launches.launch(&token, Some(ORIGIN)).await.is_ok() })
     });
     let opened = futures::future::join_all(tries)
         .await
@@ -321,4 +322,32 @@ async fn of_eight_concurrent_launches_with_one_token_one_opens_a_session() {
         .filter(|r| *r.as_ref().unwrap())
         .count();
     assert_eq!(opened, 1);
+}
+
+#[tokio::test]
+async fn a_launch_from_a_page_the_platform_did_not_list_opens_nothing_and_spends_nothing() {
+    let s = setup();
+    s.register_hs256().await;
+    let token = FakeLaunchTokens::sign(&secret_key(), &s.claims("launch-o"));
+    for origin in [
+        None,
+        Some("https://evil.example"),
+        Some("https://lms.example.edu.evil.example"),
+        Some("http://lms.example.edu"),
+        Some("null"),
+    ] {
+        assert!(
+            matches!(
+                s.launches.launch(&token, origin).await,
+                Err(LaunchError::OriginNotAllowed)
+            ),
+            "{origin:?}"
+        );
+    }
+    // The listed origin, as browsers send it (any letter case of the host is the same origin).
+    assert!(s
+        .launches
+        .launch(&token, Some("https://LMS.example.edu"))
+        .await
+        .is_ok());
 }

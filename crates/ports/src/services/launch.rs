@@ -64,6 +64,10 @@ pub enum LaunchError {
     Refused(#[from] LaunchRefused),
     #[error("the token was used before")]
     Replayed,
+    /// The request came from a page the platform did not list as embedding the chat (or
+    /// named none: the `Origin` header is required, the Referer alone is never trusted).
+    #[error("the launch came from an origin the platform did not list")]
+    OriginNotAllowed,
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -200,9 +204,11 @@ impl Launches {
             .await
     }
 
-    /// Verifies `token` and opens a chat session for the visitor it names.
+    /// Verifies `token`, posted from a page of `origin` (the request's `Origin` header), and
+    /// opens a chat session for the visitor it names. The origin must be one the platform
+    /// listed; it is checked before the token's id is spent.
     #[instrument(skip_all)]
-    pub async fn launch(&self, token: &str) -> Result<Launched, LaunchError> {
+    pub async fn launch(&self, token: &str, origin: Option<&str>) -> Result<Launched, LaunchError> {
         let issuer = self
             .ports
             .tokens
@@ -234,6 +240,13 @@ impl Launches {
             },
         };
         let claims = self.ports.tokens.verify(token, &key)?;
+        let listed = origin
+            .and_then(|o| gptgate_domain::EmbeddingOrigin::parse(o).ok())
+            .is_some_and(|o| platform.origins.contains(&o));
+        if !listed {
+            tracing::warn!(platform = %platform.id, "a launch from an origin the platform did not list");
+            return Err(LaunchError::OriginNotAllowed);
+        }
         let now = self.ports.clock.now();
         let launch = self
             .policy
