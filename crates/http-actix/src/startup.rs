@@ -193,7 +193,7 @@ fn state(
     let refresher = Arc::new(Refresher::new(
         RefreshPorts {
             accounts: store.clone(),
-            secrets,
+            secrets: secrets.clone(),
             clock: env.clock.clone(),
             timer: env.timer.clone(),
         },
@@ -246,6 +246,26 @@ fn state(
     );
     let profiles =
         gptgate_ports::services::Profiles::new(store.clone(), store.clone(), env.clock.clone());
+    let launches = gptgate_ports::services::Launches::new(
+        gptgate_ports::services::LaunchPorts {
+            platforms: store.clone(),
+            used: store.clone(),
+            sessions: store.clone(),
+            tokens: Arc::new(gptgate_adapters_system::JwtLaunchTokens),
+            secrets: secrets.clone(),
+            opaque: Arc::new(Sha256OpaqueTokens::new(env.random.clone())),
+            random: env.random.clone(),
+            clock: env.clock.clone(),
+        },
+        gptgate_domain::LaunchPolicy::default(),
+        config.chat_limits.policy(),
+        public_url,
+    );
+    let launches = if config.token_encryption_key.is_some() {
+        launches
+    } else {
+        launches.without_lasting_seal()
+    };
     let console_keys = Arc::new(gptgate_ports::services::ApiKeys::new(
         gptgate_ports::services::ApiKeyPorts {
             store: store.clone(),
@@ -258,6 +278,7 @@ fn state(
         sign_in,
         admin,
         assistant,
+        launches,
         profiles,
         authorization,
         issuer: public_url.trim_end_matches('/').to_owned(),

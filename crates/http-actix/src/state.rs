@@ -36,6 +36,8 @@ pub struct AppState {
     pub admin: Arc<gptgate_ports::services::AdminConsole>,
     /// The hosted assistant's chat: who may use it, and its answers.
     pub assistant: gptgate_ports::services::Assistant,
+    /// Learning platforms and the visitors they launch into the chat.
+    pub launches: gptgate_ports::services::Launches,
     /// The hosted assistant's profile versions.
     pub profiles: gptgate_ports::services::Profiles,
     pub users: Users,

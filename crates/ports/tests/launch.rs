@@ -351,3 +351,40 @@ async fn a_launch_from_a_page_the_platform_did_not_list_opens_nothing_and_spends
         .await
         .is_ok());
 }
+
+#[tokio::test]
+async fn a_shared_secret_is_refused_without_a_lasting_encryption_key() {
+    let s = setup();
+    let launches = Launches::new(
+        LaunchPorts {
+            platforms: s.store.clone(),
+            used: s.store.clone(),
+            sessions: s.store.clone(),
+            tokens: Arc::new(FakeLaunchTokens),
+            secrets: Arc::new(FakeSecretBox::default()),
+            opaque: Arc::new(FakeOpaqueTokens::default()),
+            random: Arc::new(SeededRandom::new(4)),
+            clock: Arc::new(s.clock.clone()),
+        },
+        LaunchPolicy::default(),
+        ChatPolicy::default(),
+        AUDIENCE,
+    )
+    .without_lasting_seal();
+    let secret = KeyInput::Hs256 {
+        secret: SecretString::from(SECRET.to_owned()),
+    };
+    assert!(matches!(
+        launches
+            .register("Moodle", ISSUER, secret, &[ORIGIN.into()], "10.0.0.9")
+            .await,
+        Err(RegisterPlatformError::NoEncryptionKey)
+    ));
+    let public = KeyInput::EdDsa {
+        public_pem: PEM.into(),
+    };
+    assert!(launches
+        .register("Moodle", ISSUER, public, &[ORIGIN.into()], "10.0.0.9")
+        .await
+        .is_ok());
+}

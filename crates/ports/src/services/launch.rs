@@ -47,6 +47,10 @@ pub enum RegisterPlatformError {
     UnusableKey,
     #[error("a platform with that issuer is registered already")]
     IssuerTaken,
+    /// No key seals secrets for good (`TOKEN_ENCRYPTION_KEY` is not set): a shared secret
+    /// would be unreadable after a restart.
+    #[error("a shared secret needs TOKEN_ENCRYPTION_KEY to be kept; set it, or register the platform's public key instead")]
+    NoEncryptionKey,
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -86,6 +90,8 @@ pub struct Launched {
 /// The platform-signed launch.
 pub struct Launches {
     ports: LaunchPorts,
+    /// Whether the secret box keeps what it seals across restarts.
+    can_seal: bool,
     policy: LaunchPolicy,
     chat: ChatPolicy,
     /// What tokens must name in `aud`: gptgate's public URL.
@@ -101,10 +107,17 @@ impl Launches {
     pub fn new(ports: LaunchPorts, policy: LaunchPolicy, chat: ChatPolicy, audience: &str) -> Self {
         Self {
             ports,
+            can_seal: true,
             policy,
             chat,
             audience: audience.trim_end_matches('/').to_owned(),
         }
+    }
+
+    /// Shared secrets are refused: the secret box's key does not outlive the process.
+    pub fn without_lasting_seal(mut self) -> Self {
+        self.can_seal = false;
+        self
     }
 
     /// What tokens must name in `aud`.
@@ -138,6 +151,9 @@ impl Launches {
         };
         if !self.ports.tokens.usable(&checkable) {
             return Err(RegisterPlatformError::UnusableKey);
+        }
+        if matches!(checkable, LaunchKey::Hs256 { .. }) && !self.can_seal {
+            return Err(RegisterPlatformError::NoEncryptionKey);
         }
         if self
             .ports
