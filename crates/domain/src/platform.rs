@@ -13,7 +13,7 @@ pub enum PlatformError {
     Name,
     #[error("the issuer must be 1 to 255 characters without spaces (the iss the platform puts in its tokens)")]
     Issuer,
-    #[error("each embedding origin must be https://host or https://host:port (http only for localhost), at most 20")]
+    #[error("list 1 to 20 origins that embed the chat, each https://host or https://host:port (http only for localhost)")]
     Origin,
 }
 
@@ -125,7 +125,8 @@ pub struct LaunchPlatform {
 }
 
 impl LaunchPlatform {
-    /// The embedding origins typed one per line, each checked, duplicates dropped.
+    /// The embedding origins typed one per line (1 to [`EmbeddingOrigin::MAX`]), each checked,
+    /// duplicates dropped.
     pub fn parse_origins(lines: &[String]) -> Result<Vec<EmbeddingOrigin>, PlatformError> {
         let mut origins: Vec<EmbeddingOrigin> = Vec::new();
         for line in lines.iter().filter(|l| !l.trim().is_empty()) {
@@ -134,7 +135,7 @@ impl LaunchPlatform {
                 origins.push(origin);
             }
         }
-        if origins.len() > EmbeddingOrigin::MAX {
+        if origins.is_empty() || origins.len() > EmbeddingOrigin::MAX {
             return Err(PlatformError::Origin);
         }
         Ok(origins)
@@ -220,6 +221,12 @@ mod tests {
         assert_eq!(
             LaunchPlatform::parse_origins(&lines(21)),
             Err(PlatformError::Origin)
+        );
+        assert_eq!(LaunchPlatform::parse_origins(&lines(1)).unwrap().len(), 1);
+        assert_eq!(
+            LaunchPlatform::parse_origins(&["  ".into()]),
+            Err(PlatformError::Origin),
+            "none: nobody could launch"
         );
         assert_eq!(
             StoredLaunchKey::Hs256 {

@@ -264,6 +264,21 @@ impl Browser {
         cookie
     }
 
+    /// The `Set-Cookie` value of a launched visitor's chat session holding `value` for
+    /// `lifetime`: over https `SameSite=None; Secure; Partitioned` (CHIPS), so the chat works
+    /// inside the platform's page (the cookie is kept apart per embedding site); over plain
+    /// http (development) the Lax cookie of [`Self::chat_cookie`], which works at the top level
+    /// only.
+    pub fn launched_chat_cookie(&self, value: &str, lifetime: CookieDuration) -> String {
+        let mut cookie = self.chat_cookie(value, lifetime);
+        if !self.secure {
+            return cookie.to_string();
+        }
+        cookie.set_same_site(SameSite::None);
+        // The cookie crate of actix-web 4 predates the Partitioned attribute.
+        format!("{cookie}; Partitioned")
+    }
+
     /// The browser's chat session token, if it sent one (only ours: see [`Self::read_cookie`]).
     pub fn chat_session(&self, req: &HttpRequest) -> Option<String> {
         self.read_cookie(req, CHAT_COOKIE)
@@ -303,6 +318,30 @@ mod tests {
 
     fn browser(url: &str) -> Browser {
         Browser::new(hmac::Key::new(hmac::HMAC_SHA256, &[7; 32]), url)
+    }
+
+    #[test]
+    fn a_launched_visitors_cookie_works_inside_the_platforms_page_over_https_only() {
+        let cookie = browser("https://gpt.example.com")
+            .launched_chat_cookie("tok", CookieDuration::hours(2));
+        for part in [
+            "__Host-gptgate-chat=tok",
+            "HttpOnly",
+            "Secure",
+            "SameSite=None",
+            "Partitioned",
+            "Path=/",
+            "Max-Age=7200",
+        ] {
+            assert!(cookie.contains(part), "{part} in {cookie}");
+        }
+        let dev = browser("http://localhost:8080")
+            .launched_chat_cookie("tok", CookieDuration::hours(2));
+        assert!(
+            dev.starts_with("gptgate-chat=tok") && dev.contains("SameSite=Lax"),
+            "{dev}"
+        );
+        assert!(!dev.contains("Partitioned") && !dev.contains("Secure"));
     }
 
     fn with_pre_session(req: TestRequest, value: &str) -> TestRequest {

@@ -22,6 +22,10 @@ impl Pages {
             ("result.html", include_str!("../templates/result.html")),
             ("chat.html", include_str!("../templates/chat.html")),
             (
+                "admin_platforms.html",
+                include_str!("../templates/admin_platforms.html"),
+            ),
+            (
                 "admin_keys.html",
                 include_str!("../templates/admin_keys.html"),
             ),

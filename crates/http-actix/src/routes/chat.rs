@@ -30,6 +30,18 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// forms posting here, never framed.
 pub const CHAT_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The same policy for a launched visitor's chat: framed only by the origins its platform
+/// listed.
+fn launched_chat_csp(origins: &[gptgate_domain::EmbeddingOrigin]) -> String {
+    let ancestors: Vec<&str> = origins.iter().map(|o| o.as_str()).collect();
+    let ancestors = if ancestors.is_empty() {
+        "'none'".to_owned()
+    } else {
+        ancestors.join(" ")
+    };
+    format!("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}")
+}
+
 /// The chat page's script.
 const CHAT_JS: &str = include_str!("../../static/chat.js");
 
@@ -116,7 +128,7 @@ async fn signed_in(
 /// `GET /chat`: the chat, or the way in.
 #[get("/chat")]
 pub async fn chat_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let (token, _) = match signed_in(&state, &req).await {
+    let (token, session) = match signed_in(&state, &req).await {
         Ok(Some(signed_in)) => signed_in,
         Ok(None) => return sign_in_page(&state, &req, StatusCode::OK, None).await,
         Err(e) => return unavailable_page(&state, e),
@@ -136,7 +148,75 @@ pub async fn chat_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
             .map(|p| p.starters.clone())
             .unwrap_or_default(),
     );
-    page(&state, StatusCode::OK, "chat.html", &context)
+    let mut response = page(&state, StatusCode::OK, "chat.html", &context);
+    if let gptgate_domain::ChatVisitor::Launched { platform, .. } = &session.visitor {
+        let origins = match state.launches.platforms().await {
+            Ok(platforms) => platforms
+                .into_iter()
+                .find(|p| p.id == *platform)
+                .map(|p| p.origins)
+                .unwrap_or_default(),
+            Err(e) => return unavailable_page(&state, e),
+        };
+        if let Ok(csp) = header::HeaderValue::from_str(&launched_chat_csp(&origins)) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, csp);
+            // frame-ancestors decides; the blanket X-Frame-Options: DENY would contradict it.
+            response.headers_mut().insert(
+                header::X_FRAME_OPTIONS,
+                header::HeaderValue::from_static("ALLOWALL"),
+            );
+        }
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct LaunchForm {
+    token: Option<String>,
+}
+
+/// `POST /chat/launch`: a learning platform sends its visitor with a token it signed (form
+/// field `token`), from a page of an origin it listed; the visitor gets a 2-hour chat session
+/// and the chat. Refusals are one page, the reason only in the log.
+#[post("/chat/launch")]
+pub async fn launch(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let token = serde_urlencoded::from_bytes::<LaunchForm>(&body)
+        .ok()
+        .and_then(|f| f.token)
+        .unwrap_or_default();
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    match state.launches.launch(token.trim(), origin).await {
+        Ok(launched) => {
+            let mut response = super::see_other("/chat");
+            let cookie = state
+                .browser
+                .launched_chat_cookie(launched.token.expose_secret(), CookieDuration::hours(2));
+            if let Ok(value) = header::HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(gptgate_ports::services::LaunchError::Storage(e)) => unavailable_page(&state, e),
+        Err(gptgate_ports::services::LaunchError::Internal(e)) => unavailable_page(&state, e),
+        Err(why) => {
+            tracing::warn!(reason = %why, "a launch was refused");
+            state.documents.pages.result(
+                StatusCode::FORBIDDEN,
+                false,
+                "This link into the chat could not be accepted",
+                "It may have expired or been used already. Go back to your course and open the chat again from there.",
+            )
+        }
+    }
 }
 
 /// `GET /chat/chat.js`: the chat page's script.

@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod admin;
 pub mod admin_keys;
+pub mod admin_platforms;
 pub mod auth;
 pub mod authorize;
 pub mod chat;
@@ -172,6 +173,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(admin::profile_page)
         .service(admin::save_profile)
         .service(admin::publish_profile)
+        .service(admin_platforms::list)
+        .service(admin_platforms::register)
+        .service(admin_platforms::remove)
         .service(admin_keys::list)
         .service(admin_keys::create)
         .service(admin_keys::revoke)
@@ -182,6 +186,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(chat::chat_script)
         .service(chat::log_in)
         .service(chat::log_out)
+        .service(chat::launch)
         .service(chat::ask);
 }
 

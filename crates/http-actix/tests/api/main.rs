@@ -10,6 +10,7 @@ mod conversations;
 mod export;
 mod helpers;
 mod integrations;
+mod launch;
 mod logs;
 mod mcp;
 mod meta;
