@@ -335,8 +335,8 @@ mod tests {
         ] {
             assert!(cookie.contains(part), "{part} in {cookie}");
         }
-        let dev = browser("http://localhost:8080")
-            .launched_chat_cookie("tok", CookieDuration::hours(2));
+        let dev =
+            browser("http://localhost:8080").launched_chat_cookie("tok", CookieDuration::hours(2));
         assert!(
             dev.starts_with("gptgate-chat=tok") && dev.contains("SameSite=Lax"),
             "{dev}"
