@@ -109,7 +109,7 @@ mod tests {
     const RSA_PUBLIC: &str = include_str!("../tests/fixtures/test-only-rsa-public.pem");
     const ED_PRIVATE: &str = include_str!("../tests/fixtures/test-only-ed25519-private.pem");
     const ED_PUBLIC: &str = include_str!("../tests/fixtures/test-only-ed25519-public.pem");
-    const SECRET: &[u8] = b"a secret shared with the platform, 32+";
+    const SECRET: &[u8] = b"a random secret shared with the platform, 43 characters+";
 
     fn claims() -> serde_json::Value {
         json!({
@@ -211,7 +211,7 @@ mod tests {
         // Another secret: the signature does not verify.
         let other = signed(
             Algorithm::HS256,
-            &EncodingKey::from_secret(b"another secret of thirty-two bytes!!"),
+            &EncodingKey::from_secret(b"another secret of forty-three characters or more!"),
             &claims(),
         );
         let hs = LaunchKey::Hs256 {
@@ -260,7 +260,7 @@ mod tests {
                 public_pem: ED_PUBLIC.into(),
             },
             LaunchKey::Hs256 {
-                secret: vec![7; 31],
+                secret: vec![7; 42],
             },
         ] {
             assert!(!JwtLaunchTokens.usable(&key), "{key:?}");
@@ -270,7 +270,7 @@ mod tests {
             );
         }
         assert!(JwtLaunchTokens.usable(&LaunchKey::Hs256 {
-            secret: vec![7; 32]
+            secret: vec![7; 43]
         }));
     }
 }

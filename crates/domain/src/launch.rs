@@ -27,7 +27,7 @@ pub enum LaunchKey {
     EdDsa { public_pem: String },
     /// An RSA public key (PEM), RS256.
     Rs256 { public_pem: String },
-    /// A secret shared with the platform, HS256 (at least 32 bytes).
+    /// A secret shared with the platform, HS256 (at least [`LaunchKey::MIN_SECRET`] bytes).
     Hs256 { secret: Vec<u8> },
 }
 
@@ -42,8 +42,10 @@ impl std::fmt::Debug for LaunchKey {
 }
 
 impl LaunchKey {
-    /// The shortest shared secret accepted.
-    pub const MIN_SECRET: usize = 32;
+    /// The shortest shared secret accepted: 43 characters, what 32 random bytes make in
+    /// base64 (`openssl rand -base64 32`); a passphrase shorter than that could be guessed
+    /// offline from any token a visitor sees.
+    pub const MIN_SECRET: usize = 43;
 
     /// The algorithm's name in a token's header (`EdDSA`, `RS256`, `HS256`).
     pub fn algorithm(&self) -> &'static str {
@@ -140,7 +142,11 @@ impl LaunchPolicy {
             .exp
             .map(|exp| at(exp).ok_or(LaunchRefused::TooLong))
             .ok_or(LaunchRefused::NoExpiry)??;
-        if expires_at + self.leeway <= now {
+        // Checked: an expiry at the end of time must not overflow.
+        if expires_at
+            .checked_add(self.leeway)
+            .is_some_and(|with_leeway| with_leeway <= now)
+        {
             return Err(LaunchRefused::Expired);
         }
         if expires_at > now + Self::MAX_LIFETIME + self.leeway {
@@ -195,7 +201,7 @@ mod tests {
     #[test]
     fn a_keys_algorithm_is_named_as_headers_name_it_and_a_secret_never_shows() {
         let secret = LaunchKey::Hs256 {
-            secret: b"0123456789abcdef0123456789abcdef".to_vec(),
+            secret: b"0123456789abcdef0123456789abcdef0123456789a".to_vec(),
         };
         assert_eq!(secret.algorithm(), "HS256");
         assert!(!format!("{secret:?}").contains("0123"));
@@ -317,6 +323,9 @@ mod tests {
             Err(LaunchRefused::TooLong)
         );
         assert_eq!(with(Some(i64::MAX), None), Err(LaunchRefused::TooLong));
+        // The last second time can hold: refused, no overflow.
+        let last = time::macros::datetime!(9999-12-31 23:59:59 UTC).unix_timestamp();
+        assert_eq!(with(Some(last), None), Err(LaunchRefused::TooLong));
     }
 
     #[test]

@@ -86,6 +86,14 @@ impl EmbeddingOrigin {
         if !(host_ok && port_ok && scheme_ok) {
             return Err(PlatformError::Origin);
         }
+        // Browsers leave the scheme's default port out of `Origin`.
+        let default_port = matches!(
+            (scheme, port),
+            ("https", Some("443")) | ("http", Some("80"))
+        );
+        if default_port {
+            return Ok(Self(format!("{scheme}://{host}")));
+        }
         Ok(Self(origin))
     }
 

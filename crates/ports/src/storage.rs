@@ -396,7 +396,8 @@ pub trait ChatAccessRepository: Send + Sync {
     ) -> Result<(), StorageError>;
 
     /// The session stored under `token_hash`, live or not (the caller checks its expiry); a
-    /// team session only while the team password that admitted it is the one set.
+    /// team session only while the team password that admitted it is the one set, a launched
+    /// visitor's only while its platform is registered.
     async fn find_chat_session(
         &self,
         token_hash: &TokenHash,

@@ -22,7 +22,7 @@ use time::Duration;
 
 const AUDIENCE: &str = "https://gpt.example.com";
 const ISSUER: &str = "https://lms.example.edu";
-const SECRET: &str = "a secret shared with the platform, 32+";
+const SECRET: &str = "a random secret shared with the platform, 43 characters+";
 const ORIGIN: &str = "https://lms.example.edu";
 const PEM: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----";
 
@@ -178,12 +178,17 @@ async fn registrations_with_bad_fields_or_unusable_keys_are_refused() {
         Err(RegisterPlatformError::Invalid(PlatformError::Origin))
     ));
     assert!(matches!(
-        register("Moodle", ISSUER, hs(&"s".repeat(31)), ok_origin).await,
+        register("Moodle", ISSUER, hs(&"s".repeat(42)), ok_origin).await,
         Err(RegisterPlatformError::UnusableKey)
     ));
-    assert!(register("Moodle", ISSUER, hs(&"s".repeat(32)), ok_origin)
-        .await
-        .is_ok());
+    assert!(register(
+        "Moodle",
+        ISSUER,
+        hs(&format!("  {}\n", "s".repeat(43))),
+        ok_origin
+    )
+    .await
+    .is_ok());
     assert!(matches!(
         register(
             "Again",
@@ -232,7 +237,7 @@ async fn every_bad_token_opens_nothing() {
         FakeLaunchTokens::sign(&secret_key(), &claims)
     };
     let other_key = LaunchKey::Hs256 {
-        secret: b"another secret of thirty-two bytes!!".to_vec(),
+        secret: b"another secret of forty-three characters or more!".to_vec(),
     };
     let cases: Vec<(String, &str)> = vec![
         ("not a token".into(), "malformed"),
@@ -387,4 +392,36 @@ async fn a_shared_secret_is_refused_without_a_lasting_encryption_key() {
         .register("Moodle", ISSUER, public, &[ORIGIN.into()], "10.0.0.9")
         .await
         .is_ok());
+}
+
+#[tokio::test]
+async fn a_shared_secret_is_trimmed_and_a_pem_is_never_taken_for_one() {
+    let s = setup();
+    let hs = |secret: String| KeyInput::Hs256 {
+        secret: SecretString::from(secret),
+    };
+    assert!(matches!(
+        s.launches
+            .register(
+                "Moodle",
+                ISSUER,
+                hs(format!("{PEM}{}", "x".repeat(43))),
+                &[ORIGIN.into()],
+                "10.0.0.9"
+            )
+            .await,
+        Err(RegisterPlatformError::UnusableKey)
+    ));
+    s.launches
+        .register(
+            "Moodle",
+            ISSUER,
+            hs(format!("\n {SECRET} \n")),
+            &[ORIGIN.into()],
+            "10.0.0.9",
+        )
+        .await
+        .unwrap();
+    let token = FakeLaunchTokens::sign(&secret_key(), &s.claims("launch-t"));
+    assert!(s.launches.launch(&token, Some(ORIGIN)).await.is_ok());
 }

@@ -130,9 +130,20 @@ pub async fn register(
     let key = match form.key_type.as_deref() {
         Some("eddsa") => KeyInput::EdDsa { public_pem: key },
         Some("rs256") => KeyInput::Rs256 { public_pem: key },
-        _ => KeyInput::Hs256 {
+        Some("hs256") => KeyInput::Hs256 {
             secret: SecretString::from(key),
         },
+        _ => {
+            return platforms_page(
+                &state,
+                &req,
+                &token,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some("Nothing was registered: choose the kind of key."),
+            )
+            .await
+        }
     };
     let origins: Vec<String> = form
         .origins

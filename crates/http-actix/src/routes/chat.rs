@@ -159,14 +159,11 @@ pub async fn chat_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
             Err(e) => return unavailable_page(&state, e),
         };
         if let Ok(csp) = header::HeaderValue::from_str(&launched_chat_csp(&origins)) {
+            // Browsers that know frame-ancestors ignore the blanket X-Frame-Options: DENY next
+            // to it; older ones keep refusing to frame the chat (failing closed).
             response
                 .headers_mut()
                 .insert(header::CONTENT_SECURITY_POLICY, csp);
-            // frame-ancestors decides; the blanket X-Frame-Options: DENY would contradict it.
-            response.headers_mut().insert(
-                header::X_FRAME_OPTIONS,
-                header::HeaderValue::from_static("ALLOWALL"),
-            );
         }
     }
     response

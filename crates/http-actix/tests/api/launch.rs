@@ -15,7 +15,7 @@ use crate::helpers::{
 };
 
 const ADMIN: &str = "correct horse battery staple";
-const SECRET: &str = "a secret shared with the platform, 32+";
+const SECRET: &str = "a random secret shared with the platform, 43 characters+";
 const ORIGIN: &str = "https://learn.example.com";
 const ISSUER: &str = "https://learn.example.com";
 
@@ -212,6 +212,7 @@ async fn registrations_are_checked_and_need_the_console() {
         ("rs256", "not a pem", ORIGIN, "cannot be used"),
         ("hs256", SECRET, "http://learn.example.com", "origin"),
         ("hs256", SECRET, "", "origin"),
+        ("", SECRET, ORIGIN, "choose the kind of key"),
     ] {
         let (status, page) = register(&admin, key_type, key, origins).await;
         assert_eq!(status, 422, "{key_type} {origins}");

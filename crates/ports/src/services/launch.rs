@@ -43,7 +43,7 @@ pub enum KeyInput {
 pub enum RegisterPlatformError {
     #[error(transparent)]
     Invalid(#[from] PlatformError),
-    #[error("the key cannot be used: paste the platform's public key in PEM (EdDSA or RS256), or a shared secret of at least 32 characters (HS256)")]
+    #[error("the key cannot be used: paste the platform's public key in PEM (EdDSA or RS256), or a random shared secret of at least 43 characters (HS256; openssl rand -base64 32 makes one)")]
     UnusableKey,
     #[error("a platform with that issuer is registered already")]
     IssuerTaken,
@@ -145,9 +145,16 @@ impl Launches {
             KeyInput::Rs256 { public_pem } => LaunchKey::Rs256 {
                 public_pem: public_pem.trim().to_owned(),
             },
-            KeyInput::Hs256 { secret } => LaunchKey::Hs256 {
-                secret: secret.expose_secret().as_bytes().to_vec(),
-            },
+            KeyInput::Hs256 { secret } => {
+                let secret = secret.expose_secret().trim();
+                // A PEM pasted as a "secret" would make a public key the HMAC secret.
+                if secret.starts_with("-----BEGIN") {
+                    return Err(RegisterPlatformError::UnusableKey);
+                }
+                LaunchKey::Hs256 {
+                    secret: secret.as_bytes().to_vec(),
+                }
+            }
         };
         if !self.ports.tokens.usable(&checkable) {
             return Err(RegisterPlatformError::UnusableKey);
@@ -177,7 +184,10 @@ impl Launches {
                 sealed: self
                     .ports
                     .secrets
-                    .seal(&secret, &secret_context(id))
+                    .seal(
+                        &SecretString::from(secret.expose_secret().trim().to_owned()),
+                        &secret_context(id),
+                    )
                     .map_err(InternalError::new)?,
             },
             (LaunchKey::Hs256 { .. }, _) => return Err(RegisterPlatformError::UnusableKey),
@@ -272,7 +282,11 @@ impl Launches {
         if !self
             .ports
             .used
-            .use_once(platform.issuer.as_str(), &launch.token_id, until)
+            .use_once(
+                &format!("launch:{}", platform.issuer.as_str()),
+                &launch.token_id,
+                until,
+            )
             .await?
         {
             tracing::warn!(platform = %platform.id, "a launch token was replayed");

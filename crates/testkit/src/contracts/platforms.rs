@@ -159,6 +159,14 @@ pub async fn removing_a_platform_ends_the_sessions_of_the_visitors_it_sent<
         .await
         .unwrap());
     assert_eq!(store.find_chat_session(&a.token_hash).await.unwrap(), None);
+    // A launch that read the platform before its removal and stores its session after: the
+    // session opens nothing.
+    let late = sent_by(&moodle, 9);
+    store.create_chat_session(&late).await.unwrap();
+    assert_eq!(
+        store.find_chat_session(&late.token_hash).await.unwrap(),
+        None
+    );
     assert_eq!(
         store.find_chat_session(&b.token_hash).await.unwrap(),
         Some(b)

@@ -1123,13 +1123,15 @@ impl gptgate_ports::ChatAccessRepository for InMemoryStore {
             .chat_sessions
             .get(token_hash)
             .cloned()
-            .filter(|s| match s.visitor {
-                gptgate_domain::ChatVisitor::Admin
-                | gptgate_domain::ChatVisitor::Launched { .. } => true,
+            .filter(|s| match &s.visitor {
+                gptgate_domain::ChatVisitor::Admin => true,
+                gptgate_domain::ChatVisitor::Launched { platform, .. } => {
+                    state.platforms.iter().any(|p| p.id == *platform)
+                }
                 gptgate_domain::ChatVisitor::Team { password_set_at } => state
                     .team_password
                     .as_ref()
-                    .is_some_and(|p| p.set_at == password_set_at),
+                    .is_some_and(|p| p.set_at == *password_set_at),
             }))
     }
 
