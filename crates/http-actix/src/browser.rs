@@ -27,6 +27,9 @@ const SESSION_COOKIE: &str = "gptgate-session";
 const ADMIN_COOKIE: &str = "gptgate-admin";
 /// The hosted assistant's chat session.
 const CHAT_COOKIE: &str = "gptgate-chat";
+/// A launched visitor's chat session: a cookie of its own, since over https it is partitioned
+/// (kept apart per embedding site) and must never be mistaken for, or clash with, the team's.
+const LAUNCH_COOKIE: &str = "gptgate-launch";
 
 /// Why a form POST was refused. Deliberately without detail for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -270,7 +273,8 @@ impl Browser {
     /// http (development) the Lax cookie of [`Self::chat_cookie`], which works at the top level
     /// only.
     pub fn launched_chat_cookie(&self, value: &str, lifetime: CookieDuration) -> String {
-        let mut cookie = self.chat_cookie(value, lifetime);
+        let mut cookie = self.cookie(self.cookie_name(LAUNCH_COOKIE), value.to_owned());
+        cookie.set_max_age(lifetime);
         if !self.secure {
             return cookie.to_string();
         }
@@ -279,10 +283,19 @@ impl Browser {
         format!("{cookie}; Partitioned")
     }
 
-    /// The browser's chat session token, if it sent one (only ours: see [`Self::read_cookie`]).
+    /// The `Set-Cookie` value that removes a launched visitor's session (with the attributes
+    /// it was set with: a partitioned cookie is removed only by a partitioned removal).
+    pub fn clear_launched_chat_cookie(&self) -> String {
+        self.launched_chat_cookie("", CookieDuration::ZERO)
+    }
+
+    /// The browser's chat session token, if it sent one (only ours: see [`Self::read_cookie`]):
+    /// the team's cookie, else a launched visitor's.
     pub fn chat_session(&self, req: &HttpRequest) -> Option<String> {
-        self.read_cookie(req, CHAT_COOKIE)
-            .filter(|v| !v.is_empty() && v.len() <= 128)
+        [CHAT_COOKIE, LAUNCH_COOKIE].into_iter().find_map(|name| {
+            self.read_cookie(req, name)
+                .filter(|v| !v.is_empty() && v.len() <= 128)
+        })
     }
 
     /// A cookie that removes the chat session.
@@ -325,7 +338,7 @@ mod tests {
         let cookie = browser("https://gpt.example.com")
             .launched_chat_cookie("tok", CookieDuration::hours(2));
         for part in [
-            "__Host-gptgate-chat=tok",
+            "__Host-gptgate-launch=tok",
             "HttpOnly",
             "Secure",
             "SameSite=None",
@@ -338,10 +351,15 @@ mod tests {
         let dev =
             browser("http://localhost:8080").launched_chat_cookie("tok", CookieDuration::hours(2));
         assert!(
-            dev.starts_with("gptgate-chat=tok") && dev.contains("SameSite=Lax"),
+            dev.starts_with("gptgate-launch=tok") && dev.contains("SameSite=Lax"),
             "{dev}"
         );
         assert!(!dev.contains("Partitioned") && !dev.contains("Secure"));
+        let cleared = browser("https://gpt.example.com").clear_launched_chat_cookie();
+        assert!(
+            cleared.contains("Max-Age=0") && cleared.contains("Partitioned"),
+            "{cleared}"
+        );
     }
 
     fn with_pre_session(req: TestRequest, value: &str) -> TestRequest {

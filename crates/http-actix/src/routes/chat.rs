@@ -321,6 +321,9 @@ pub async fn log_out(
     }
     let mut response = super::see_other("/chat");
     let _ = response.add_cookie(&state.browser.clear_chat_cookie());
+    if let Ok(value) = header::HeaderValue::from_str(&state.browser.clear_launched_chat_cookie()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
     response
 }
 

@@ -110,7 +110,7 @@ async fn a_registered_platform_launches_its_visitor_into_a_chat_only_it_may_fram
     assert_eq!(res.headers()["location"], "/chat");
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(
-        cookie.starts_with("gptgate-chat=") && cookie.contains("HttpOnly"),
+        cookie.starts_with("gptgate-launch=") && cookie.contains("HttpOnly"),
         "{cookie}"
     );
     let res = visitor.get("/chat").await;
