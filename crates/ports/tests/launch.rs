@@ -425,3 +425,40 @@ async fn a_shared_secret_is_trimmed_and_a_pem_is_never_taken_for_one() {
     let token = FakeLaunchTokens::sign(&secret_key(), &s.claims("launch-t"));
     assert!(s.launches.launch(&token, Some(ORIGIN)).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_used_token_id_is_kept_as_long_as_the_token_could_be_accepted() {
+    use gptgate_ports::Housekeeping;
+    let s = setup();
+    s.register_hs256().await;
+    let token = FakeLaunchTokens::sign(&secret_key(), &s.claims("launch-kept"));
+    s.launches.launch(&token, Some(ORIGIN)).await.unwrap();
+    // A purge of everything that ended before the token's expiry (plus its leeway, less a
+    // second) must keep the id: the token would still be accepted until then.
+    let expiry = s.clock.now() + Duration::seconds(300) + LaunchPolicy::default().leeway;
+    s.store.purge(expiry - Duration::seconds(1)).await.unwrap();
+    assert!(matches!(
+        s.launches.launch(&token, Some(ORIGIN)).await,
+        Err(LaunchError::Replayed)
+    ));
+}
+
+#[tokio::test]
+async fn a_shared_secret_is_sealed_for_its_platform_only() {
+    use gptgate_ports::SecretBox;
+    let s = setup();
+    s.register_hs256().await;
+    let platform = s.launches.platforms().await.unwrap().remove(0);
+    let StoredLaunchKey::Hs256 { sealed } = &platform.key else {
+        panic!("an HS256 key");
+    };
+    let secrets = FakeSecretBox::default();
+    let context = format!("launch_platforms/{}/secret", platform.id);
+    assert_eq!(
+        secrets.open(sealed, &context).unwrap().expose_secret(),
+        SECRET
+    );
+    assert!(secrets
+        .open(sealed, "launch_platforms/other/secret")
+        .is_err());
+}
