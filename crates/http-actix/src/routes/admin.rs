@@ -119,6 +119,8 @@ macro_rules! with_csrf {
         }
     )*};
 }
+/// For the console's other pages (API keys, learning platforms).
+pub(super) use with_csrf;
 
 /// A form posted by a signed-in admin: the session's token and the form, its token checked
 /// (bound to this browser and this session) and its origin ours; or the answer instead.

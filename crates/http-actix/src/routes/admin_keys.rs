@@ -9,7 +9,7 @@ use gptgate_domain::{ApiKeyId, ApiKeyName};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::admin::{purpose, shown, signed_in, signed_in_form, unavailable, WithCsrf};
+use super::admin::{purpose, shown, signed_in, signed_in_form, unavailable, with_csrf, WithCsrf};
 use crate::pages::ADMIN_PAGE_CSP;
 use crate::state::AppState;
 
@@ -24,17 +24,7 @@ struct RevokeForm {
     csrf: Option<String>,
 }
 
-impl WithCsrf for CreateForm {
-    fn csrf(&self) -> Option<&str> {
-        self.csrf.as_deref()
-    }
-}
-
-impl WithCsrf for RevokeForm {
-    fn csrf(&self) -> Option<&str> {
-        self.csrf.as_deref()
-    }
-}
+with_csrf!(CreateForm, RevokeForm);
 
 #[derive(Deserialize)]
 pub struct KeysQuery {

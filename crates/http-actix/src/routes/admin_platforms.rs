@@ -10,7 +10,7 @@ use gptgate_ports::services::{KeyInput, RegisterPlatformError};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::admin::{purpose, shown, signed_in, signed_in_form, unavailable, WithCsrf};
+use super::admin::{purpose, shown, signed_in, signed_in_form, unavailable, with_csrf, WithCsrf};
 use crate::pages::ADMIN_PAGE_CSP;
 use crate::state::AppState;
 
@@ -29,17 +29,7 @@ struct RemoveForm {
     csrf: Option<String>,
 }
 
-impl WithCsrf for RegisterForm {
-    fn csrf(&self) -> Option<&str> {
-        self.csrf.as_deref()
-    }
-}
-
-impl WithCsrf for RemoveForm {
-    fn csrf(&self) -> Option<&str> {
-        self.csrf.as_deref()
-    }
-}
+with_csrf!(RegisterForm, RemoveForm);
 
 #[derive(Deserialize)]
 pub struct PlatformsQuery {
