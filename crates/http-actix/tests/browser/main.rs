@@ -75,6 +75,10 @@ fn main() -> std::process::ExitCode {
                 an_operator_signs_in_to_the_admin_console_in_a_real_browser,
             ),
             async_trial(
+                "a_learning_platform_sends_its_visitor_to_the_chat_in_a_real_browser",
+                a_learning_platform_sends_its_visitor_to_the_chat_in_a_real_browser,
+            ),
+            async_trial(
                 "a_team_member_chats_with_the_assistant_in_a_real_browser",
                 a_team_member_chats_with_the_assistant_in_a_real_browser,
             ),
@@ -1117,4 +1121,109 @@ async fn a_team_member_chats_with_the_assistant_in_a_real_browser() {
     click(&chromium, "#sign-out").await;
     text_once_it_shows(&chromium, "Use the team password").await;
     chromium.quit().await.unwrap();
+}
+
+/// The operator registers a learning platform in the console; the platform's page (another
+/// origin, served by wiremock) posts a token it signed for its visitor; the visitor lands in
+/// the chat, and the same page again (the token replayed) is refused.
+async fn a_learning_platform_sends_its_visitor_to_the_chat_in_a_real_browser() {
+    const SECRET: &str = "a random secret shared with the platform, 43 characters+";
+    let driver = driver().await;
+    let app = spawn_app_with_options(
+        &[(
+            "ADMIN_PASSWORD_HASH",
+            gptgate_testkit::FakePasswords::hash_of("correct horse battery staple")
+                .as_str()
+                .to_owned(),
+        )],
+        ServeOptions {
+            public_url_is_own_address: true,
+            chat_model: Some(std::sync::Arc::new(
+                gptgate_testkit::FakeChatModel::default(),
+            )),
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let platform = MockServer::start().await;
+    let platform_origin = format!("http://localhost:{}", platform.address().port());
+
+    // The operator registers it.
+    let operator = browser(&driver).await;
+    operator
+        .goto(format!("{}/admin/login", app.address))
+        .await
+        .unwrap();
+    operator
+        .find(By::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("correct horse battery staple")
+        .await
+        .unwrap();
+    click(&operator, "#sign-in").await;
+    text_once_it_shows(&operator, "Signed in until").await;
+    click(&operator, "#platforms").await;
+    text_once_it_shows(&operator, "Register a platform").await;
+    for (id, text) in [
+        ("platform-name", "Learn"),
+        ("platform-issuer", "https://learn.example.com"),
+        ("platform-key", SECRET),
+        ("platform-origins", platform_origin.as_str()),
+    ] {
+        operator
+            .find(By::Id(id))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+    operator
+        .find(By::Css("#platform-key-type option[value=hs256]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(&operator, "#register-platform").await;
+    text_once_it_shows(&operator, "Registered.").await;
+    let fits = fits_the_window(&operator, "table#platforms, form.profile").await;
+    assert!(fits, "the platforms page fits the window");
+    operator.quit().await.unwrap();
+
+    // The platform's page posts a token for its visitor.
+    let now = time::macros::datetime!(2026-01-01 12:00 UTC).unix_timestamp();
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({
+            "iss": "https://learn.example.com", "aud": app.address, "sub": "student-42",
+            "iat": now, "exp": now + 300, "jti": "browser-launch-1",
+        }),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let page = format!(
+        r#"<!doctype html><html><body onload="document.forms[0].submit()"><form method="post" action="{}/chat/launch"><input type="hidden" name="token" value="{token}"></form></body></html>"#,
+        app.address
+    );
+    Mock::given(method("GET"))
+        .and(path("/course"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(page, "text/html"))
+        .mount(&platform)
+        .await;
+    let visitor = browser(&driver).await;
+    visitor
+        .goto(format!("{platform_origin}/course"))
+        .await
+        .unwrap();
+    let page = text_once_it_shows(&visitor, "This conversation is kept in this page only").await;
+    assert!(page.contains("Sign out"), "{page}");
+    // The same page again: the token was used.
+    visitor
+        .goto(format!("{platform_origin}/course"))
+        .await
+        .unwrap();
+    text_once_it_shows(&visitor, "could not be accepted").await;
+    visitor.quit().await.unwrap();
 }
