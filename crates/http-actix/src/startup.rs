@@ -248,6 +248,7 @@ fn state(
         gptgate_ports::services::Profiles::new(store.clone(), store.clone(), env.clock.clone());
     let launches = gptgate_ports::services::Launches::new(
         gptgate_ports::services::LaunchPorts {
+            budgets: budgets.clone(),
             platforms: store.clone(),
             used: store.clone(),
             sessions: store.clone(),

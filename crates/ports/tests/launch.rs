@@ -37,6 +37,7 @@ fn setup() -> Setup {
     let clock = FakeClock::new();
     let launches = Launches::new(
         LaunchPorts {
+            budgets: store.clone(),
             platforms: store.clone(),
             used: store.clone(),
             sessions: store.clone(),
@@ -91,7 +92,11 @@ async fn a_registered_platforms_token_opens_a_two_hour_session_once() {
     assert_eq!(s.launches.audience(), AUDIENCE);
     s.register_hs256().await;
     let token = FakeLaunchTokens::sign(&secret_key(), &s.claims("launch-1"));
-    let launched = s.launches.launch(&token, Some(ORIGIN)).await.unwrap();
+    let launched = s
+        .launches
+        .launch(&token, Some(ORIGIN), "10.0.0.1")
+        .await
+        .unwrap();
     assert_eq!(launched.platform.name.as_str(), "Moodle");
     assert_eq!(
         launched.session.visitor,
@@ -110,7 +115,7 @@ async fn a_registered_platforms_token_opens_a_two_hour_session_once() {
         Some(launched.session)
     );
     assert!(matches!(
-        s.launches.launch(&token, Some(ORIGIN)).await,
+        s.launches.launch(&token, Some(ORIGIN), "10.0.0.1").await,
         Err(LaunchError::Replayed)
     ));
 }
@@ -275,7 +280,7 @@ async fn every_bad_token_opens_nothing() {
         ),
     ];
     for (token, why) in &cases {
-        let refused = s.launches.launch(token, Some(ORIGIN)).await;
+        let refused = s.launches.launch(token, Some(ORIGIN), "10.0.0.1").await;
         let expected = match *why {
             "malformed" => matches!(
                 refused,
@@ -305,7 +310,8 @@ async fn every_bad_token_opens_nothing() {
         .launches
         .launch(
             &FakeLaunchTokens::sign(&secret_key(), &s.claims("launch-x")),
-            Some(ORIGIN)
+            Some(ORIGIN),
+            "10.0.0.1"
         )
         .await
         .is_ok());
@@ -319,7 +325,12 @@ async fn of_eight_concurrent_launches_with_one_token_one_opens_a_session() {
     let tries = (0..8).map(|_| {
         let s = s.clone();
         let token = token.clone();
-        tokio::spawn(async move { s.launches.launch(&token, Some(ORIGIN)).await.is_ok() })
+        tokio::spawn(async move {
+            s.launches
+                .launch(&token, Some(ORIGIN), "10.0.0.1")
+                .await
+                .is_ok()
+        })
     });
     let opened = futures::future::join_all(tries)
         .await
@@ -343,7 +354,7 @@ async fn a_launch_from_a_page_the_platform_did_not_list_opens_nothing_and_spends
     ] {
         assert!(
             matches!(
-                s.launches.launch(&token, origin).await,
+                s.launches.launch(&token, origin, "10.0.0.1").await,
                 Err(LaunchError::OriginNotAllowed)
             ),
             "{origin:?}"
@@ -352,7 +363,7 @@ async fn a_launch_from_a_page_the_platform_did_not_list_opens_nothing_and_spends
     // The listed origin, as browsers send it (any letter case of the host is the same origin).
     assert!(s
         .launches
-        .launch(&token, Some("https://LMS.example.edu"))
+        .launch(&token, Some("https://LMS.example.edu"), "10.0.0.1")
         .await
         .is_ok());
 }
@@ -362,6 +373,7 @@ async fn a_shared_secret_is_refused_without_a_lasting_encryption_key() {
     let s = setup();
     let launches = Launches::new(
         LaunchPorts {
+            budgets: s.store.clone(),
             platforms: s.store.clone(),
             used: s.store.clone(),
             sessions: s.store.clone(),
@@ -423,7 +435,11 @@ async fn a_shared_secret_is_trimmed_and_a_pem_is_never_taken_for_one() {
         .await
         .unwrap();
     let token = FakeLaunchTokens::sign(&secret_key(), &s.claims("launch-t"));
-    assert!(s.launches.launch(&token, Some(ORIGIN)).await.is_ok());
+    assert!(s
+        .launches
+        .launch(&token, Some(ORIGIN), "10.0.0.1")
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -432,13 +448,16 @@ async fn a_used_token_id_is_kept_as_long_as_the_token_could_be_accepted() {
     let s = setup();
     s.register_hs256().await;
     let token = FakeLaunchTokens::sign(&secret_key(), &s.claims("launch-kept"));
-    s.launches.launch(&token, Some(ORIGIN)).await.unwrap();
+    s.launches
+        .launch(&token, Some(ORIGIN), "10.0.0.1")
+        .await
+        .unwrap();
     // A purge of everything that ended before the token's expiry (plus its leeway, less a
     // second) must keep the id: the token would still be accepted until then.
     let expiry = s.clock.now() + Duration::seconds(300) + LaunchPolicy::default().leeway;
     s.store.purge(expiry - Duration::seconds(1)).await.unwrap();
     assert!(matches!(
-        s.launches.launch(&token, Some(ORIGIN)).await,
+        s.launches.launch(&token, Some(ORIGIN), "10.0.0.1").await,
         Err(LaunchError::Replayed)
     ));
 }
@@ -461,4 +480,30 @@ async fn a_shared_secret_is_sealed_for_its_platform_only() {
     assert!(secrets
         .open(sealed, "launch_platforms/other/secret")
         .is_err());
+}
+
+#[tokio::test]
+async fn launches_are_limited_per_address_at_the_edge() {
+    let s = setup();
+    s.register_hs256().await;
+    for n in 0..300 {
+        // Bad tokens count too: the budget is spent before any work.
+        let refused = s
+            .launches
+            .launch("not a token", Some(ORIGIN), "10.0.0.7")
+            .await;
+        assert!(matches!(refused, Err(LaunchError::Token(_))), "{n}");
+    }
+    let token = FakeLaunchTokens::sign(&secret_key(), &s.claims("launch-limit"));
+    let Err(LaunchError::TooMany { retry_after }) =
+        s.launches.launch(&token, Some(ORIGIN), "10.0.0.7").await
+    else {
+        panic!("the 301st launch of a minute from one address is refused");
+    };
+    assert_eq!(retry_after, Duration::minutes(1));
+    assert!(s
+        .launches
+        .launch(&token, Some(ORIGIN), "10.0.0.8")
+        .await
+        .is_ok());
 }

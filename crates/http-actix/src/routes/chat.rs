@@ -191,7 +191,11 @@ pub async fn launch(
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok());
-    match state.launches.launch(token.trim(), origin).await {
+    match state
+        .launches
+        .launch(token.trim(), origin, &super::client_address(&req))
+        .await
+    {
         Ok(launched) => {
             let mut response = super::see_other("/chat");
             let cookie = state
@@ -201,6 +205,15 @@ pub async fn launch(
                 response.headers_mut().append(header::SET_COOKIE, value);
             }
             response
+        }
+        Err(gptgate_ports::services::LaunchError::TooMany { retry_after }) => {
+            let page = state.documents.pages.result(
+                StatusCode::TOO_MANY_REQUESTS,
+                false,
+                "Too many at once",
+                "Too many visitors are opening the chat from this network right now. Please try again in a minute.",
+            );
+            super::with_retry_after(page, retry_after)
         }
         Err(gptgate_ports::services::LaunchError::Storage(e)) => unavailable_page(&state, e),
         Err(gptgate_ports::services::LaunchError::Internal(e)) => unavailable_page(&state, e),

@@ -21,6 +21,7 @@ use crate::{
 
 /// What launches need.
 pub struct LaunchPorts {
+    pub budgets: Arc<dyn crate::BudgetRepository>,
     pub platforms: Arc<dyn PlatformRepository>,
     pub used: Arc<dyn UsedIdRepository>,
     pub sessions: Arc<dyn ChatAccessRepository>,
@@ -68,6 +69,9 @@ pub enum LaunchError {
     Refused(#[from] LaunchRefused),
     #[error("the token was used before")]
     Replayed,
+    /// Too many launches from this address in a short time.
+    #[error("too many launches; try again in {} s", retry_after.whole_seconds())]
+    TooMany { retry_after: time::Duration },
     /// The request came from a page the platform did not list as embedding the chat (or
     /// named none: the `Origin` header is required, the Referer alone is never trusted).
     #[error("the launch came from an origin the platform did not list")]
@@ -97,6 +101,12 @@ pub struct Launches {
     /// What tokens must name in `aud`: gptgate's public URL.
     audience: String,
 }
+
+/// Launches one client address may make (a class behind one school address included).
+pub const LAUNCHES_PER_ADDRESS: gptgate_domain::BudgetPolicy = gptgate_domain::BudgetPolicy {
+    limit: 300,
+    window: time::Duration::minutes(1),
+};
 
 /// The context a platform's shared secret is sealed under.
 fn secret_context(id: PlatformId) -> String {
@@ -230,11 +240,28 @@ impl Launches {
             .await
     }
 
-    /// Verifies `token`, posted from a page of `origin` (the request's `Origin` header), and
-    /// opens a chat session for the visitor it names. The origin must be one the platform
-    /// listed; it is checked before the token's id is spent.
+    /// Verifies `token`, posted from a page of `origin` (the request's `Origin` header) by
+    /// `address`, and opens a chat session for the visitor it names. The origin must be one the
+    /// platform listed; it is checked before the token's id is spent. At most
+    /// [`LAUNCHES_PER_ADDRESS`] tries a minute per address, spent before any work.
     #[instrument(skip_all)]
-    pub async fn launch(&self, token: &str, origin: Option<&str>) -> Result<Launched, LaunchError> {
+    pub async fn launch(
+        &self,
+        token: &str,
+        origin: Option<&str>,
+        address: &str,
+    ) -> Result<Launched, LaunchError> {
+        let key = format!("launch:address:{}", gptgate_domain::guess_bucket(address));
+        if let Err(retry_after) = super::guesses::take(
+            self.ports.budgets.as_ref(),
+            &key,
+            LAUNCHES_PER_ADDRESS,
+            self.ports.clock.now(),
+        )
+        .await?
+        {
+            return Err(LaunchError::TooMany { retry_after });
+        }
         let issuer = self
             .ports
             .tokens
