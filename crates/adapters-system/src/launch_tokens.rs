@@ -30,8 +30,24 @@ struct Claims {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JwtLaunchTokens;
 
+/// Whether `pem` is a public key (and only that): a private key pasted by mistake would be
+/// stored unencrypted as if it were public, and every launch would fail.
+fn public_pem_ok(pem: &str, labels: &[&str]) -> bool {
+    let pem = pem.trim();
+    labels.iter().any(|label| {
+        pem.starts_with(&format!("-----BEGIN {label}-----"))
+            && pem.ends_with(&format!("-----END {label}-----"))
+    }) && !pem.contains("PRIVATE")
+}
+
 fn decoding(key: &LaunchKey) -> Option<(Algorithm, DecodingKey)> {
     match key {
+        LaunchKey::EdDsa { public_pem } if !public_pem_ok(public_pem, &["PUBLIC KEY"]) => None,
+        LaunchKey::Rs256 { public_pem }
+            if !public_pem_ok(public_pem, &["PUBLIC KEY", "RSA PUBLIC KEY"]) =>
+        {
+            None
+        }
         LaunchKey::EdDsa { public_pem } => DecodingKey::from_ed_pem(public_pem.as_bytes())
             .ok()
             .map(|k| (Algorithm::EdDSA, k)),
@@ -258,6 +274,12 @@ mod tests {
             },
             LaunchKey::Rs256 {
                 public_pem: ED_PUBLIC.into(),
+            },
+            LaunchKey::Rs256 {
+                public_pem: RSA_PRIVATE.into(),
+            },
+            LaunchKey::EdDsa {
+                public_pem: ED_PRIVATE.into(),
             },
             LaunchKey::Hs256 {
                 secret: vec![7; 42],
