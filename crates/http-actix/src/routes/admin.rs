@@ -25,6 +25,27 @@ pub(super) fn purpose(session_token: &str) -> String {
     format!("admin\0{session_token}")
 }
 
+/// A signed-in console page: `template` with `context` and a form token bound to this browser
+/// and session `token`, answered with `status` (a page that failed to render stays a 500).
+pub(super) fn console_page(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+    template: &str,
+    context: tera::Context,
+    status: StatusCode,
+) -> HttpResponse {
+    let response = super::form_page(
+        state,
+        req,
+        template,
+        context,
+        &purpose(token),
+        ADMIN_PAGE_CSP,
+    );
+    super::with_status(response, status)
+}
+
 /// The answer when the console is off: the same 404 as any path that does not exist.
 fn off() -> HttpResponse {
     actix_web::ResponseError::error_response(&crate::error::ApiError::for_status(
@@ -69,16 +90,17 @@ fn login_page_with(
     let mut context = tera::Context::new();
     context.insert("notice", &notice);
     context.insert("error", &error);
-    let mut response = super::form_page(
-        state,
-        req,
-        "admin_login.html",
-        context,
-        LOGIN_PURPOSE,
-        ADMIN_PAGE_CSP,
-    );
-    *response.status_mut() = status;
-    response
+    super::with_status(
+        super::form_page(
+            state,
+            req,
+            "admin_login.html",
+            context,
+            LOGIN_PURPOSE,
+            ADMIN_PAGE_CSP,
+        ),
+        status,
+    )
 }
 
 /// The live session of this browser, with its token; or the answer instead (the sign-in
@@ -254,16 +276,7 @@ fn privacy_form(
     );
     context.insert("notice", &notice);
     context.insert("error", &error);
-    let mut response = super::form_page(
-        state,
-        req,
-        "admin_privacy.html",
-        context,
-        &purpose(token),
-        ADMIN_PAGE_CSP,
-    );
-    *response.status_mut() = status;
-    response
+    console_page(state, req, token, "admin_privacy.html", context, status)
 }
 
 /// `GET /admin/privacy`: the retention and zero-retention settings.
@@ -359,16 +372,7 @@ async fn chat_access_form(
     context.insert("has_model", &state.assistant.has_model());
     context.insert("notice", &notice);
     context.insert("error", &error);
-    let mut response = super::form_page(
-        state,
-        req,
-        "admin_chat.html",
-        context,
-        &purpose(token),
-        ADMIN_PAGE_CSP,
-    );
-    *response.status_mut() = status;
-    response
+    console_page(state, req, token, "admin_chat.html", context, status)
 }
 
 /// `GET /admin/chat`: who may use the chat (the team password); `?changed=set|off` after a
@@ -529,16 +533,7 @@ async fn profile_page_with(
     context.insert("form", &form);
     context.insert("notice", &notice);
     context.insert("error", &error);
-    let mut response = super::form_page(
-        state,
-        req,
-        "admin_profile.html",
-        context,
-        &purpose(token),
-        ADMIN_PAGE_CSP,
-    );
-    *response.status_mut() = status;
-    response
+    console_page(state, req, token, "admin_profile.html", context, status)
 }
 
 /// A form filled with `version`'s profile, or sensible defaults.
@@ -900,16 +895,7 @@ fn password_form(
 ) -> HttpResponse {
     let mut context = tera::Context::new();
     context.insert("error", &error);
-    let mut response = super::form_page(
-        state,
-        req,
-        "admin_password.html",
-        context,
-        &purpose(token),
-        ADMIN_PAGE_CSP,
-    );
-    *response.status_mut() = status;
-    response
+    console_page(state, req, token, "admin_password.html", context, status)
 }
 
 /// `POST /admin/password`: the current password, checked like a sign-in, and the new one

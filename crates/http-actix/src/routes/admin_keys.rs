@@ -9,8 +9,9 @@ use gptgate_domain::{ApiKeyId, ApiKeyName};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::admin::{purpose, shown, signed_in, signed_in_form, unavailable, with_csrf, WithCsrf};
-use crate::pages::ADMIN_PAGE_CSP;
+use super::admin::{
+    console_page, shown, signed_in, signed_in_form, unavailable, with_csrf, WithCsrf,
+};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -75,17 +76,7 @@ async fn keys_page(
     context.insert("notice", &notice);
     context.insert("error", &error);
     context.insert("max_name", &ApiKeyName::MAX);
-    let mut response = super::form_page(
-        state,
-        req,
-        "admin_keys.html",
-        context,
-        &purpose(token),
-        ADMIN_PAGE_CSP,
-    );
-    if response.status().is_success() {
-        *response.status_mut() = status;
-    }
+    let mut response = console_page(state, req, token, "admin_keys.html", context, status);
     // The page may hold a key just made: never kept by a cache.
     response.headers_mut().insert(
         header::CACHE_CONTROL,

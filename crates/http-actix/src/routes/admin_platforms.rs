@@ -10,8 +10,9 @@ use gptgate_ports::services::{KeyInput, RegisterPlatformError};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::admin::{purpose, shown, signed_in, signed_in_form, unavailable, with_csrf, WithCsrf};
-use crate::pages::ADMIN_PAGE_CSP;
+use super::admin::{
+    console_page, shown, signed_in, signed_in_form, unavailable, with_csrf, WithCsrf,
+};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -70,18 +71,7 @@ async fn platforms_page(
     context.insert("audience", state.launches.audience());
     context.insert("notice", &notice);
     context.insert("error", &error);
-    let mut response = super::form_page(
-        state,
-        req,
-        "admin_platforms.html",
-        context,
-        &purpose(token),
-        ADMIN_PAGE_CSP,
-    );
-    if response.status().is_success() {
-        *response.status_mut() = status;
-    }
-    response
+    console_page(state, req, token, "admin_platforms.html", context, status)
 }
 
 /// `GET /admin/platforms`.

@@ -79,16 +79,10 @@ async fn sign_in_page(
         Ok(true) => {
             let mut context = tera::Context::new();
             context.insert("error", &error);
-            let mut response = super::form_page(
-                state,
-                req,
-                "chat_login.html",
-                context,
-                LOGIN_PURPOSE,
-                CHAT_PAGE_CSP,
-            );
-            *response.status_mut() = status;
-            response
+            super::with_status(
+                super::form_page(state, req, "chat_login.html", context, LOGIN_PURPOSE, CHAT_PAGE_CSP),
+                status,
+            )
         }
         Ok(false) => state.documents.pages.result(
             StatusCode::FORBIDDEN,

@@ -288,3 +288,33 @@ pub(crate) fn too_many_wrong_passwords(retry_after: time::Duration) -> String {
         if minutes == 1 { "" } else { "s" }
     )
 }
+
+/// `response` with `status`, unless it is already a failure (a page that failed to render
+/// stays the 500 it is).
+pub(crate) fn with_status(
+    mut response: actix_web::HttpResponse,
+    status: actix_web::http::StatusCode,
+) -> actix_web::HttpResponse {
+    if response.status().is_success() {
+        *response.status_mut() = status;
+    }
+    response
+}
+
+#[cfg(test)]
+mod status_tests {
+    use actix_web::http::StatusCode;
+    use actix_web::HttpResponse;
+
+    #[test]
+    fn a_page_gets_its_status_unless_it_failed_to_render() {
+        let ok = super::with_status(
+            HttpResponse::Ok().finish(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+        assert_eq!(ok.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let failed =
+            super::with_status(HttpResponse::InternalServerError().finish(), StatusCode::OK);
+        assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
