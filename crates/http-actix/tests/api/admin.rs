@@ -492,11 +492,27 @@ async fn signed_in_forms_refuse_another_site_another_session_and_no_token() {
         "/admin/profile",
         "/admin/profile/publish",
         "/admin/password",
+        "/admin/chat/team-password",
+        "/admin/chat/team-password/off",
+        "/admin/keys",
+        "/admin/keys/0b0c7b1e-2f3a-4c5d-8e9f-0a1b2c3d4e5f/revoke",
+        "/admin/platforms",
+        "/admin/platforms/0b0c7b1e-2f3a-4c5d-8e9f-0a1b2c3d4e5f/remove",
     ] {
         let fields = [
             ("retention_days", "1"),
             ("zero_retention", "on"),
             ("version", "1"),
+            ("new", "a team password of the week"),
+            ("again", "a team password of the week"),
+            ("name", "Forged"),
+            ("issuer", "https://evil.example"),
+            ("key_type", "hs256"),
+            (
+                "key",
+                "an attacker's secret that is long enough to be accepted!!",
+            ),
+            ("origins", "https://evil.example"),
         ];
         // Another session's token, no token, and this session's token from another site.
         let with = |csrf: Option<&str>| {
@@ -532,7 +548,21 @@ async fn signed_in_forms_refuse_another_site_another_session_and_no_token() {
     );
     assert!(home.contains("No assistant profile is published yet."));
     let (_, audit) = admin.open("/admin/audit").await;
-    assert!(!audit.contains("Changed the privacy settings"));
+    for action in [
+        "Changed the privacy settings",
+        "Set the chat",
+        "Switched the chat",
+        "Created an API key",
+        "Registered a learning platform",
+    ] {
+        assert!(!audit.contains(action), "{action}: {audit}");
+    }
+    assert!(admin
+        .open("/admin/chat")
+        .await
+        .1
+        .contains("No team password is set"));
+    assert!(admin.open("/admin/platforms").await.1.contains("None yet."));
 }
 
 /// The key shown once on the answer to the create form.

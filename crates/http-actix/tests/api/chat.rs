@@ -243,6 +243,19 @@ async fn only_the_chat_page_of_a_signed_in_browser_may_ask() {
         200
     );
 
+    // A forged sign-out (no token, or from another site) signs nobody out.
+    let res = browser.post_form_to("/chat/logout", &[]).await;
+    assert_eq!(res.status(), 403);
+    let res = browser
+        .client
+        .post(browser.local("/chat/logout"))
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(ask(&browser, &csrf, &question("Hola")).await.status(), 200);
     // Signed out: the session has ended, and its token with it.
     let res = browser
         .post_form_to("/chat/logout", &[("csrf", &csrf)])

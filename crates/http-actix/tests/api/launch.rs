@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use gptgate_testkit::{FakeChatModel, FakePasswords};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{
@@ -223,16 +222,24 @@ async fn registrations_are_checked_and_need_the_console() {
     let (status, page) = register(&admin, "hs256", SECRET, ORIGIN).await;
     assert_eq!(status, 422);
     assert!(page.contains("registered already"));
-    // Without a console session: the sign-in page, nothing registered.
+    // Without a console session: sent to the sign-in page, nothing registered.
     let stranger = Browser::new(&app.address);
+    let csrf = field(&stranger.open("/admin/login").await.1, "csrf");
     let res = stranger
-        .post_form_to("/admin/platforms", &[("name", "x")])
+        .post_form_to(
+            "/admin/platforms",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "x"),
+                ("issuer", "https://other.example"),
+                ("key_type", "hs256"),
+                ("key", SECRET),
+                ("origins", ORIGIN),
+            ],
+        )
         .await;
     assert_eq!(res.status(), 303);
-    let res = app
-        .request(Method::GET, "/admin/platforms")
-        .send()
-        .await
-        .unwrap();
-    assert!(res.url().path().ends_with("/admin/login") || res.status() == 200);
+    assert_eq!(res.headers()["location"], "/admin/login");
+    let listed = admin.open("/admin/platforms").await.1;
+    assert!(!listed.contains("https://other.example"), "{listed}");
 }
