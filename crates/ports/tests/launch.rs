@@ -507,3 +507,20 @@ async fn launches_are_limited_per_address_at_the_edge() {
         .await
         .is_ok());
 }
+
+#[tokio::test]
+async fn a_platforms_origins_frame_its_visitors_chat_and_nothing_once_it_is_gone() {
+    let s = setup();
+    s.register_hs256().await;
+    let platform = s.launches.platforms().await.unwrap().remove(0);
+    let origins = s.launches.embedding_origins(platform.id).await.unwrap();
+    let shown: Vec<&str> = origins.iter().map(|o| o.as_str()).collect();
+    assert_eq!(shown, [ORIGIN]);
+    s.launches.remove(platform.id, "10.0.0.9").await.unwrap();
+    assert!(s
+        .launches
+        .embedding_origins(platform.id)
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -144,12 +144,8 @@ pub async fn chat_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResp
     );
     let mut response = page(&state, StatusCode::OK, "chat.html", &context);
     if let gptgate_domain::ChatVisitor::Launched { platform, .. } = &session.visitor {
-        let origins = match state.launches.platforms().await {
-            Ok(platforms) => platforms
-                .into_iter()
-                .find(|p| p.id == *platform)
-                .map(|p| p.origins)
-                .unwrap_or_default(),
+        let origins = match state.launches.embedding_origins(*platform).await {
+            Ok(origins) => origins,
             Err(e) => return unavailable_page(&state, e),
         };
         if let Ok(csp) = header::HeaderValue::from_str(&launched_chat_csp(&origins)) {

@@ -187,20 +187,19 @@ impl Launches {
                 .bytes::<16>()
                 .map_err(InternalError::new)?,
         );
-        let stored = match (checkable, key) {
-            (LaunchKey::EdDsa { public_pem }, _) => StoredLaunchKey::EdDsa { public_pem },
-            (LaunchKey::Rs256 { public_pem }, _) => StoredLaunchKey::Rs256 { public_pem },
-            (_, KeyInput::Hs256 { secret }) => StoredLaunchKey::Hs256 {
+        let stored = match checkable {
+            LaunchKey::EdDsa { public_pem } => StoredLaunchKey::EdDsa { public_pem },
+            LaunchKey::Rs256 { public_pem } => StoredLaunchKey::Rs256 { public_pem },
+            LaunchKey::Hs256 { secret } => StoredLaunchKey::Hs256 {
                 sealed: self
                     .ports
                     .secrets
                     .seal(
-                        &SecretString::from(secret.expose_secret().trim().to_owned()),
+                        &SecretString::from(String::from_utf8_lossy(&secret).into_owned()),
                         &secret_context(id),
                     )
                     .map_err(InternalError::new)?,
             },
-            (LaunchKey::Hs256 { .. }, _) => return Err(RegisterPlatformError::UnusableKey),
         };
         let now = self.ports.clock.now();
         let platform = LaunchPlatform {
@@ -225,6 +224,20 @@ impl Launches {
     /// Every registered platform, oldest first.
     pub async fn platforms(&self) -> Result<Vec<LaunchPlatform>, StorageError> {
         self.ports.platforms.platforms().await
+    }
+
+    /// The origins that may frame the chat of a visitor platform `id` sent (none if it is gone).
+    pub async fn embedding_origins(
+        &self,
+        id: PlatformId,
+    ) -> Result<Vec<gptgate_domain::EmbeddingOrigin>, StorageError> {
+        Ok(self
+            .platforms()
+            .await?
+            .into_iter()
+            .find(|p| p.id == id)
+            .map(|p| p.origins)
+            .unwrap_or_default())
     }
 
     /// Removes platform `id` (its visitors' sessions end), from `address`; `false` if there is
