@@ -49,6 +49,23 @@ pub(crate) async fn record(
     Ok(())
 }
 
+/// Ends, inside `tx`, every admin session and every chat session opened with the admin
+/// password (what a change or reset of that password does).
+async fn end_admin_sessions(
+    tx: &mut sqlx::Transaction<'_, crate::dialect::Db>,
+) -> Result<(), StorageError> {
+    for statement in [
+        "DELETE FROM admin_sessions",
+        "DELETE FROM chat_sessions WHERE kind = 'admin'",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut **tx)
+            .await
+            .map_err(storage)?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl AdminRepository for Store {
     #[instrument(skip_all)]
@@ -130,15 +147,7 @@ impl AdminRepository for Store {
         .execute(&mut *tx)
         .await
         .map_err(storage)?;
-        sqlx::query("DELETE FROM admin_sessions")
-            .execute(&mut *tx)
-            .await
-            .map_err(storage)?;
-        // The chat sessions opened with the old admin password end with it.
-        sqlx::query("DELETE FROM chat_sessions WHERE kind = 'admin'")
-            .execute(&mut *tx)
-            .await
-            .map_err(storage)?;
+        end_admin_sessions(&mut tx).await?;
         record(&mut tx, audit).await?;
         tx.commit().await.map_err(storage)?;
         Ok(())
@@ -153,15 +162,7 @@ impl AdminRepository for Store {
             .map_err(storage)?
             .rows_affected()
             > 0;
-        sqlx::query("DELETE FROM admin_sessions")
-            .execute(&mut *tx)
-            .await
-            .map_err(storage)?;
-        // The chat sessions opened with the old admin password end with it.
-        sqlx::query("DELETE FROM chat_sessions WHERE kind = 'admin'")
-            .execute(&mut *tx)
-            .await
-            .map_err(storage)?;
+        end_admin_sessions(&mut tx).await?;
         tx.commit().await.map_err(storage)?;
         Ok(forgot)
     }
