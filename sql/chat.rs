@@ -88,14 +88,16 @@ impl ChatAccessRepository for Store {
         token_hash: &TokenHash,
     ) -> Result<Option<ChatSession>, StorageError> {
         // A team session counts only while the password that admitted it is in force, a
-        // launched one only while its platform is registered (however either races).
+        // launched one only while its platform (of either kind) is registered (however either
+        // races).
         sqlx::query_as::<_, ChatSessionRow>(
             "SELECT s.token_hash, s.kind, s.team_password_set_at, s.platform_id, s.subject, \
              s.created_at, s.expires_at FROM chat_sessions s WHERE s.token_hash = $1 \
              AND (s.kind <> 'team' OR EXISTS \
              (SELECT 1 FROM team_password p WHERE p.set_at = s.team_password_set_at)) \
-             AND (s.kind <> 'launch' OR EXISTS \
-             (SELECT 1 FROM launch_platforms l WHERE l.id = s.platform_id))",
+             AND (s.kind <> 'launch' \
+             OR EXISTS (SELECT 1 FROM launch_platforms l WHERE l.id = s.platform_id) \
+             OR EXISTS (SELECT 1 FROM lti_platforms t WHERE t.id = s.platform_id))",
         )
         .bind(token_hash.as_bytes().as_slice())
         .fetch_optional(self.reads())

@@ -10,6 +10,7 @@ pub mod actions;
 mod config;
 pub mod gmail;
 mod http;
+mod key_sets;
 pub mod linear;
 pub mod mercury;
 pub mod slack;
@@ -17,6 +18,7 @@ mod standard;
 pub mod zoho;
 
 pub use config::{Defaults, ProviderConfig, ProviderSettings, ProviderSetupError};
+pub use key_sets::HttpKeySets;
 pub use standard::StandardProvider;
 
 use std::sync::Arc;

@@ -13,6 +13,7 @@ pub mod email;
 pub mod export;
 pub mod ids;
 pub mod launch;
+pub mod lti;
 pub mod oauth;
 pub mod password;
 pub mod platform;
@@ -48,6 +49,10 @@ pub use ids::{
     AccountId, ApiKeyId, ClientId, ConversationId, GrantId, PlatformId, SessionId, UserId,
 };
 pub use launch::{Launch, LaunchClaims, LaunchKey, LaunchPolicy, LaunchRefused};
+pub use lti::{
+    DeploymentId, LoginInitiation, LoginRefused, LtiClaims, LtiClientId, LtiLaunch, LtiPlatform,
+    LtiPlatformError, LtiPolicy, LtiRefused, PlatformKey, PlatformUrl,
+};
 pub use oauth::{
     is_chatgpt_callback, is_pkce_verifier, Audience, AuthorizationCode, ClientError, ClientKind,
     ClientName, CodeChallenge, GrantSummary, OAuthClient, OAuthPolicy, RedirectUri, RefreshToken,

@@ -136,3 +136,48 @@ pub trait LaunchTokens: Send + Sync {
     /// key to verify it with.
     fn issuer(&self, token: &str) -> Option<String>;
 }
+
+/// What an id_token says of itself before it is verified: only to find the registration and
+/// the key to verify it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LtiPeek {
+    /// The header's key id.
+    pub kid: Option<String>,
+    pub iss: String,
+    pub aud: Vec<String>,
+    pub azp: Option<String>,
+}
+
+/// Verifies LTI 1.3 id_tokens (JWS compact, RS256 only).
+pub trait LtiTokens: Send + Sync {
+    /// The claims of `token` if it is signed with RS256 by `key`. The claims are not judged
+    /// here ([`gptgate_domain::LtiPolicy::check`] does that).
+    fn verify(
+        &self,
+        token: &str,
+        key: &gptgate_domain::PlatformKey,
+    ) -> Result<gptgate_domain::LtiClaims, LaunchTokenError>;
+
+    /// What `token` says of its key and issuer, read WITHOUT verifying anything.
+    fn peek(&self, token: &str) -> Option<LtiPeek>;
+}
+
+/// Why a platform's key set could not be had. Holds no response body.
+#[derive(Debug, thiserror::Error)]
+pub enum KeySetError {
+    #[error("the platform's key set could not be fetched: {0}")]
+    Unreachable(String),
+    #[error("the platform's key set is not a JSON Web Key Set")]
+    Malformed,
+}
+
+/// Fetches platforms' public key sets (JWKS) over HTTPS.
+#[async_trait]
+pub trait KeySets: Send + Sync {
+    /// The RS256 signing keys (RSA, 2,048 bits or more, with a `kid`) of the set at `url`;
+    /// keys of other kinds are left out.
+    async fn fetch(
+        &self,
+        url: &gptgate_domain::PlatformUrl,
+    ) -> Result<Vec<gptgate_domain::PlatformKey>, KeySetError>;
+}

@@ -23,8 +23,8 @@ pub use chat::{
 };
 pub use clock::{Clock, Task, Timer};
 pub use crypto::{
-    CodeHasher, LaunchTokenError, LaunchTokens, OpaqueTokens, PasswordHasher, SealError, SecretBox,
-    SessionClaims, SessionTokens, TokenError,
+    CodeHasher, KeySetError, KeySets, LaunchTokenError, LaunchTokens, LtiPeek, LtiTokens,
+    OpaqueTokens, PasswordHasher, SealError, SecretBox, SessionClaims, SessionTokens, TokenError,
 };
 pub use error::{BoxError, InternalError, StorageError};
 pub use limits::BudgetRepository;

@@ -438,8 +438,33 @@ pub trait PlatformRepository: Send + Sync {
         issuer: &gptgate_domain::Issuer,
     ) -> Result<Option<gptgate_domain::LaunchPlatform>, StorageError>;
 
-    /// Removes platform `id`, ends the chat sessions of the visitors it sent AND adds `audit`,
-    /// all or nothing; `false` (and no audit line) if there is no such platform.
+    /// Registers LTI 1.3 `platform` AND adds `audit`, both or neither. Fails if its issuer
+    /// and client id are registered already.
+    async fn create_lti_platform(
+        &self,
+        platform: &gptgate_domain::LtiPlatform,
+        audit: &AdminAuditEntry,
+    ) -> Result<(), StorageError>;
+
+    /// Every LTI 1.3 registration, oldest first.
+    async fn lti_platforms(&self) -> Result<Vec<gptgate_domain::LtiPlatform>, StorageError>;
+
+    /// The LTI 1.3 registrations of `issuer` (one per client id).
+    async fn lti_platforms_of(
+        &self,
+        issuer: &gptgate_domain::Issuer,
+    ) -> Result<Vec<gptgate_domain::LtiPlatform>, StorageError>;
+
+    /// The embedding origins of platform `id`, of either kind (none if there is no such
+    /// platform).
+    async fn embedding_origins(
+        &self,
+        id: gptgate_domain::PlatformId,
+    ) -> Result<Vec<gptgate_domain::EmbeddingOrigin>, StorageError>;
+
+    /// Removes platform `id` (of either kind), ends the chat sessions of the visitors it sent
+    /// AND adds `audit`, all or nothing; `false` (and no audit line) if there is no such
+    /// platform.
     async fn delete_platform(
         &self,
         id: gptgate_domain::PlatformId,

@@ -231,12 +231,15 @@ pub fn used_id_checks<S: ?Sized + UsedIdStore>() -> Vec<(&'static str, Check<S>)
     ]
 }
 
-/// The platform checks: each kind of key round-trips; an issuer once; removal audited.
+/// The platform checks: each kind of key round-trips; an issuer once; removal audited; LTI
+/// registrations one per issuer and client; origins and removal for either kind.
 pub fn platform_checks<S: ?Sized + PlatformStore>() -> Vec<(&'static str, Check<S>)> {
     checks![
         platforms_round_trip_with_each_kind_of_key,
         an_issuer_is_registered_once_and_removed_with_its_audit_line,
         removing_a_platform_ends_the_sessions_of_the_visitors_it_sent,
+        lti_registrations_round_trip_one_per_issuer_and_client,
+        embedding_origins_are_read_for_either_kind_and_removal_covers_lti,
     ]
 }
 

@@ -16,7 +16,7 @@ pub use clock::FakeClock;
 pub use crypto::{
     FakeCodeHasher, FakeOpaqueTokens, FakePasswords, FakeSecretBox, FakeSessionTokens,
 };
-pub use launch::FakeLaunchTokens;
+pub use launch::{lti_claims, FakeKeySets, FakeLaunchTokens, FakeLtiTokens};
 pub use mailer::{RecordingMailer, SentCode};
 pub use oauth::{FakeOAuthProvider, ProviderFailure};
 pub use random::SeededRandom;

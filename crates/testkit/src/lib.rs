@@ -13,8 +13,8 @@ pub mod openai;
 
 pub use contracts::{Store, TestStore};
 pub use fakes::{
-    FakeActionCall, FakeAnswer, FakeChatModel, FakeClock, FakeCodeHasher, FakeLaunchTokens,
-    FakeOAuthProvider, FakeOpaqueTokens, FakeOutcome, FakePasswords, FakeProviderActions,
-    FakeSecretBox, FakeSessionTokens, InMemoryStore, ProviderFailure, RecordingMailer,
-    SeededRandom, SentCode,
+    lti_claims, FakeActionCall, FakeAnswer, FakeChatModel, FakeClock, FakeCodeHasher, FakeKeySets,
+    FakeLaunchTokens, FakeLtiTokens, FakeOAuthProvider, FakeOpaqueTokens, FakeOutcome,
+    FakePasswords, FakeProviderActions, FakeSecretBox, FakeSessionTokens, InMemoryStore,
+    ProviderFailure, RecordingMailer, SeededRandom, SentCode,
 };

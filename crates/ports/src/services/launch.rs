@@ -83,12 +83,13 @@ pub enum LaunchError {
 }
 
 /// A launch that opened a session.
+#[derive(Debug)]
 pub struct Launched {
     /// The session's token, for the cookie.
     pub token: SecretString,
     pub session: ChatSession,
-    /// The platform that sent the visitor (its embedding origins).
-    pub platform: LaunchPlatform,
+    /// The platform that sent the visitor.
+    pub platform: PlatformId,
 }
 
 /// The platform-signed launch.
@@ -231,16 +232,10 @@ impl Launches {
         &self,
         id: PlatformId,
     ) -> Result<Vec<gptgate_domain::EmbeddingOrigin>, StorageError> {
-        Ok(self
-            .platforms()
-            .await?
-            .into_iter()
-            .find(|p| p.id == id)
-            .map(|p| p.origins)
-            .unwrap_or_default())
+        self.ports.platforms.embedding_origins(id).await
     }
 
-    /// Removes platform `id` (its visitors' sessions end), from `address`; `false` if there is
+    /// Removes platform `id`, of either kind (its visitors' sessions end), from `address`; `false` if there is
     /// no such platform.
     pub async fn remove(&self, id: PlatformId, address: &str) -> Result<bool, StorageError> {
         let now = self.ports.clock.now();
@@ -346,7 +341,7 @@ impl Launches {
         Ok(Launched {
             token,
             session,
-            platform,
+            platform: platform.id,
         })
     }
 }

@@ -10,6 +10,7 @@ mod conversations;
 mod export;
 mod guesses;
 mod launch;
+mod lti;
 mod maintenance;
 mod profiles;
 mod refresh;
@@ -34,6 +35,10 @@ pub use connections::{
 pub use conversations::{Conversations, ConversationsError, Page, PAGE_LIMIT_MAX};
 pub use export::{DataExport, ExportDownload, ExportError, ExportPorts, Exports, EXPORTS_PER_HOUR};
 pub use launch::{KeyInput, LaunchError, LaunchPorts, Launched, Launches, RegisterPlatformError};
+pub use lti::{
+    LtiError, LtiLaunches, LtiLogin, LtiPorts, LtiRegistration, RegisterLtiError, KEY_SET_REFETCH,
+    KEY_SET_TTL, LTI_LAUNCH_PATH,
+};
 pub use maintenance::{HourlyReport, Maintenance, HOURLY_LEASE};
 pub use profiles::{Profiles, ProfilesError};
 pub use refresh::{

@@ -176,3 +176,131 @@ pub async fn removing_a_platform_ends_the_sessions_of_the_visitors_it_sent<
         Some(admin)
     );
 }
+
+fn lti(n: u8, issuer: &str, client: &str) -> gptgate_domain::LtiPlatform {
+    use gptgate_domain::{DeploymentId, LtiClientId, PlatformUrl};
+    gptgate_domain::LtiPlatform {
+        id: PlatformId::from_random_bytes([100 + n; 16]),
+        name: PlatformName::parse(&format!("LTI {n}")).unwrap(),
+        issuer: Issuer::parse(issuer).unwrap(),
+        client_id: LtiClientId::parse(client).unwrap(),
+        login_url: PlatformUrl::parse(&format!("{issuer}/api/lti/authorize_redirect?x={n}"), "l")
+            .unwrap(),
+        key_set_url: PlatformUrl::parse(&format!("{issuer}/api/lti/security/jwks"), "k").unwrap(),
+        deployments: vec![
+            DeploymentId::parse(&format!("{n}:b81accac78543cb7cd239f3792bcfdc7c6efeadb")).unwrap(),
+            DeploymentId::parse("deployment two").unwrap(),
+        ],
+        origins: vec![
+            EmbeddingOrigin::parse("https://school.instructure.com").unwrap(),
+            EmbeddingOrigin::parse(&format!("https://lms{n}.example.edu:8443")).unwrap(),
+        ],
+        created_at: T0 + Duration::minutes(i64::from(n)),
+    }
+}
+
+pub async fn lti_registrations_round_trip_one_per_issuer_and_client<S: ?Sized + PlatformStore>(
+    store: Arc<S>,
+) {
+    assert!(store.lti_platforms().await.unwrap().is_empty());
+    let canvas = "https://canvas.instructure.com";
+    let all = [
+        lti(1, canvas, "10000000000001"),
+        lti(2, canvas, "10000000000002"),
+        lti(3, "https://moodle.example.edu", "10000000000001"),
+    ];
+    for p in all.iter().rev() {
+        store
+            .create_lti_platform(p, &audit(AdminAction::PlatformAdded))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.lti_platforms().await.unwrap(),
+        all,
+        "oldest first, whole"
+    );
+    assert_eq!(
+        store
+            .lti_platforms_of(&Issuer::parse(canvas).unwrap())
+            .await
+            .unwrap(),
+        all[..2],
+        "one issuer, two clients"
+    );
+    let unknown = Issuer::parse("https://unknown.example.edu").unwrap();
+    assert!(store.lti_platforms_of(&unknown).await.unwrap().is_empty());
+    // The same issuer and client again is refused, and writes no audit line.
+    let again = gptgate_domain::LtiPlatform {
+        id: PlatformId::from_random_bytes([99; 16]),
+        ..all[0].clone()
+    };
+    assert!(store
+        .create_lti_platform(&again, &audit(AdminAction::PlatformAdded))
+        .await
+        .is_err());
+    assert_eq!(store.admin_actions(10).await.unwrap().len(), 3);
+    assert_eq!(store.lti_platforms().await.unwrap(), all);
+}
+
+pub async fn embedding_origins_are_read_for_either_kind_and_removal_covers_lti<
+    S: ?Sized + PlatformStore,
+>(
+    store: Arc<S>,
+) {
+    let signed = platform(
+        1,
+        StoredLaunchKey::Hs256 {
+            sealed: Sealed::from_bytes(vec![1; 40]),
+        },
+    );
+    let lti = lti(2, "https://canvas.instructure.com", "10000000000002");
+    store
+        .create_platform(&signed, &audit(AdminAction::PlatformAdded))
+        .await
+        .unwrap();
+    store
+        .create_lti_platform(&lti, &audit(AdminAction::PlatformAdded))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.embedding_origins(signed.id).await.unwrap(),
+        signed.origins
+    );
+    assert_eq!(store.embedding_origins(lti.id).await.unwrap(), lti.origins);
+    let nobody = PlatformId::from_random_bytes([42; 16]);
+    assert!(store.embedding_origins(nobody).await.unwrap().is_empty());
+
+    let policy = gptgate_domain::ChatPolicy::default();
+    let visitor = policy.open(
+        gptgate_domain::ChatVisitor::Launched {
+            platform: lti.id,
+            subject: "student-1".into(),
+        },
+        gptgate_domain::TokenHash::from_bytes([5; 32]),
+        T0,
+    );
+    store.create_chat_session(&visitor).await.unwrap();
+    assert_eq!(
+        store.find_chat_session(&visitor.token_hash).await.unwrap(),
+        Some(visitor.clone()),
+        "an LTI visitor's session counts while the registration stands"
+    );
+    assert!(store
+        .delete_platform(lti.id, &audit(AdminAction::PlatformRemoved))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.find_chat_session(&visitor.token_hash).await.unwrap(),
+        None
+    );
+    assert!(store.lti_platforms().await.unwrap().is_empty());
+    assert!(store.embedding_origins(lti.id).await.unwrap().is_empty());
+    // A session stored after the removal opens nothing either.
+    store.create_chat_session(&visitor).await.unwrap_or(());
+    assert_eq!(
+        store.find_chat_session(&visitor.token_hash).await.unwrap(),
+        None
+    );
+    assert_eq!(store.platforms().await.unwrap(), [signed]);
+}

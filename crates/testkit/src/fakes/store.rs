@@ -72,6 +72,8 @@ struct State {
     used_ids: HashMap<(String, String), OffsetDateTime>,
     /// In registration order.
     platforms: Vec<gptgate_domain::LaunchPlatform>,
+    /// In registration order.
+    lti_platforms: Vec<gptgate_domain::LtiPlatform>,
 }
 
 impl State {
@@ -988,15 +990,74 @@ impl gptgate_ports::PlatformRepository for InMemoryStore {
             .cloned())
     }
 
+    async fn create_lti_platform(
+        &self,
+        platform: &gptgate_domain::LtiPlatform,
+        audit: &gptgate_domain::AdminAuditEntry,
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        let taken = state.platforms.iter().any(|p| p.id == platform.id)
+            || state.lti_platforms.iter().any(|p| {
+                p.id == platform.id
+                    || (p.issuer == platform.issuer && p.client_id == platform.client_id)
+            });
+        if taken {
+            return Err(StorageError::Failed("duplicate LTI platform".into()));
+        }
+        state.lti_platforms.push(platform.clone());
+        state.admin_audit.push(audit.clone());
+        Ok(())
+    }
+
+    async fn lti_platforms(&self) -> Result<Vec<gptgate_domain::LtiPlatform>, StorageError> {
+        let mut platforms = self.lock()?.lti_platforms.clone();
+        platforms.sort_by_key(|p| (p.created_at, p.id));
+        Ok(platforms)
+    }
+
+    async fn lti_platforms_of(
+        &self,
+        issuer: &gptgate_domain::Issuer,
+    ) -> Result<Vec<gptgate_domain::LtiPlatform>, StorageError> {
+        let mut platforms: Vec<_> = self
+            .lock()?
+            .lti_platforms
+            .iter()
+            .filter(|p| p.issuer == *issuer)
+            .cloned()
+            .collect();
+        platforms.sort_by_key(|p| (p.created_at, p.id));
+        Ok(platforms)
+    }
+
+    async fn embedding_origins(
+        &self,
+        id: gptgate_domain::PlatformId,
+    ) -> Result<Vec<gptgate_domain::EmbeddingOrigin>, StorageError> {
+        let state = self.lock()?;
+        let signed = state
+            .platforms
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| &p.origins);
+        let lti = state
+            .lti_platforms
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| &p.origins);
+        Ok(signed.or(lti).cloned().unwrap_or_default())
+    }
+
     async fn delete_platform(
         &self,
         id: gptgate_domain::PlatformId,
         audit: &gptgate_domain::AdminAuditEntry,
     ) -> Result<bool, StorageError> {
         let mut state = self.lock()?;
-        let before = state.platforms.len();
+        let before = state.platforms.len() + state.lti_platforms.len();
         state.platforms.retain(|p| p.id != id);
-        let deleted = state.platforms.len() < before;
+        state.lti_platforms.retain(|p| p.id != id);
+        let deleted = state.platforms.len() + state.lti_platforms.len() < before;
         if deleted {
             state.chat_sessions.retain(|_, s| {
                 !matches!(&s.visitor, gptgate_domain::ChatVisitor::Launched { platform, .. } if *platform == id)
@@ -1127,6 +1188,7 @@ impl gptgate_ports::ChatAccessRepository for InMemoryStore {
                 gptgate_domain::ChatVisitor::Admin => true,
                 gptgate_domain::ChatVisitor::Launched { platform, .. } => {
                     state.platforms.iter().any(|p| p.id == *platform)
+                        || state.lti_platforms.iter().any(|p| p.id == *platform)
                 }
                 gptgate_domain::ChatVisitor::Team { password_set_at } => state
                     .team_password
