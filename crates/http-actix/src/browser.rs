@@ -30,6 +30,9 @@ const CHAT_COOKIE: &str = "gptgate-chat";
 /// A launched visitor's chat session: a cookie of its own, since over https it is partitioned
 /// (kept apart per embedding site) and must never be mistaken for, or clash with, the team's.
 const LAUNCH_COOKIE: &str = "gptgate-launch";
+/// The cookie of one LTI login: `gptgate-lti-<state>` holds the login's nonce, so two
+/// launches racing in one page (two activities of a course) each keep their own.
+const LTI_COOKIE: &str = "gptgate-lti-";
 
 /// Why a form POST was refused. Deliberately without detail for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -273,7 +276,21 @@ impl Browser {
     /// http (development) the Lax cookie of [`Self::chat_cookie`], which works at the top level
     /// only.
     pub fn launched_chat_cookie(&self, value: &str, lifetime: CookieDuration) -> String {
-        let mut cookie = self.cookie(self.cookie_name(LAUNCH_COOKIE), value.to_owned());
+        self.cross_site_cookie(LAUNCH_COOKIE, value, lifetime)
+    }
+
+    /// The `Set-Cookie` value that removes a launched visitor's session (with the attributes
+    /// it was set with: a partitioned cookie is removed only by a partitioned removal).
+    pub fn clear_launched_chat_cookie(&self) -> String {
+        self.launched_chat_cookie("", CookieDuration::ZERO)
+    }
+
+    /// The cookie of a cross-site flow (a launch from a platform's page): over https
+    /// `SameSite=None; Secure; Partitioned` (CHIPS), so it is sent inside the platform's frame
+    /// and kept apart per embedding site; over plain http (development) Lax, which works at the
+    /// top level only.
+    fn cross_site_cookie(&self, base: &str, value: &str, lifetime: CookieDuration) -> String {
+        let mut cookie = self.cookie(self.cookie_name(base), value.to_owned());
         cookie.set_max_age(lifetime);
         if !self.secure {
             return cookie.to_string();
@@ -283,10 +300,29 @@ impl Browser {
         format!("{cookie}; Partitioned")
     }
 
-    /// The `Set-Cookie` value that removes a launched visitor's session (with the attributes
-    /// it was set with: a partitioned cookie is removed only by a partitioned removal).
-    pub fn clear_launched_chat_cookie(&self) -> String {
-        self.launched_chat_cookie("", CookieDuration::ZERO)
+    /// Whether `state` can name an LTI login's cookie (what gptgate mints: base64url, 43
+    /// characters).
+    fn lti_state_ok(state: &str) -> bool {
+        state.len() == 43
+            && state
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+
+    /// The `Set-Cookie` value keeping LTI login `state`'s `nonce` for `lifetime`; `None` for
+    /// a state gptgate would not mint.
+    pub fn lti_cookie(&self, state: &str, nonce: &str, lifetime: CookieDuration) -> Option<String> {
+        Self::lti_state_ok(state)
+            .then(|| self.cross_site_cookie(&format!("{LTI_COOKIE}{state}"), nonce, lifetime))
+    }
+
+    /// The nonce this browser keeps for LTI login `state`, if any.
+    pub fn lti_nonce(&self, req: &HttpRequest, state: &str) -> Option<String> {
+        if !Self::lti_state_ok(state) {
+            return None;
+        }
+        self.read_cookie(req, &format!("{LTI_COOKIE}{state}"))
+            .filter(|v| !v.is_empty() && v.len() <= 128)
     }
 
     /// The browser's chat session token, if it sent one (only ours: see [`Self::read_cookie`]):
@@ -578,6 +614,56 @@ mod tests {
                 .admin_cookie("tok", CookieDuration::hours(8))
                 .name(),
             "gptgate-admin"
+        );
+    }
+
+    #[test]
+    fn an_lti_login_cookie_is_named_by_its_state_partitioned_and_short_lived() {
+        let state = "A".repeat(42) + "_";
+        let b = browser("https://gpt.example.com");
+        let set = b
+            .lti_cookie(&state, "the-nonce", CookieDuration::minutes(10))
+            .unwrap();
+        assert!(
+            set.starts_with(&format!("__Host-gptgate-lti-{state}=the-nonce;")),
+            "{set}"
+        );
+        for part in [
+            "HttpOnly",
+            "SameSite=None",
+            "Secure",
+            "Path=/",
+            "Max-Age=600",
+            "Partitioned",
+        ] {
+            assert!(set.contains(part), "{part} in {set}");
+        }
+        let read = |header: &str, state: &str| {
+            b.lti_nonce(
+                &TestRequest::post()
+                    .insert_header(("cookie", header))
+                    .to_http_request(),
+                state,
+            )
+        };
+        let mine = format!("__Host-gptgate-lti-{state}=the-nonce");
+        assert_eq!(read(&mine, &state).as_deref(), Some("the-nonce"));
+        assert_eq!(read(&mine, &("B".repeat(42) + "_")), None, "another login");
+        assert_eq!(read(&format!("gptgate-lti-{state}=n"), &state), None);
+        // States gptgate never mints name no cookie, read or set.
+        for bad in ["", "short", &"A".repeat(44), &("A".repeat(42) + ";")] {
+            assert_eq!(read(&mine, bad), None, "{bad}");
+            assert!(b
+                .lti_cookie(bad, "n", CookieDuration::minutes(10))
+                .is_none());
+        }
+        let dev = browser("http://localhost:8080")
+            .lti_cookie(&state, "n", CookieDuration::minutes(10))
+            .unwrap();
+        assert!(dev.starts_with(&format!("gptgate-lti-{state}=n;")), "{dev}");
+        assert!(
+            dev.contains("SameSite=Lax") && !dev.contains("Partitioned"),
+            "{dev}"
         );
     }
 }

@@ -68,6 +68,8 @@ pub enum StartupError {
     Provider(#[from] ProviderSetupError),
     #[error("key rotation failed: {0}")]
     Rotation(#[source] gptgate_ports::services::ConnectError),
+    #[error("cannot set up the HTTP client for LTI key sets: {0}")]
+    KeySets(String),
 }
 
 /// The store `DATABASE_URL` names (SQLite or PostgreSQL), connected and migrated.
@@ -267,6 +269,25 @@ fn state(
     } else {
         launches.without_lasting_seal()
     };
+    let lti = gptgate_ports::services::LtiLaunches::new(
+        gptgate_ports::services::LtiPorts {
+            budgets: budgets.clone(),
+            platforms: store.clone(),
+            used: store.clone(),
+            sessions: store.clone(),
+            tokens: Arc::new(gptgate_adapters_system::JwtLtiTokens),
+            key_sets: Arc::new(
+                gptgate_adapters_oauth::HttpKeySets::new()
+                    .map_err(|e| StartupError::KeySets(e.to_string()))?,
+            ),
+            opaque: Arc::new(Sha256OpaqueTokens::new(env.random.clone())),
+            random: env.random.clone(),
+            clock: env.clock.clone(),
+        },
+        gptgate_domain::LtiPolicy::default(),
+        config.chat_limits.policy(),
+        public_url,
+    );
     let console_keys = Arc::new(gptgate_ports::services::ApiKeys::new(
         gptgate_ports::services::ApiKeyPorts {
             store: store.clone(),
@@ -280,6 +301,7 @@ fn state(
         admin,
         assistant,
         launches,
+        lti,
         profiles,
         authorization,
         issuer: public_url.trim_end_matches('/').to_owned(),

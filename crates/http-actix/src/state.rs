@@ -38,6 +38,8 @@ pub struct AppState {
     pub assistant: gptgate_ports::services::Assistant,
     /// Learning platforms and the visitors they launch into the chat.
     pub launches: gptgate_ports::services::Launches,
+    /// LTI 1.3 registrations, logins and launches.
+    pub lti: gptgate_ports::services::LtiLaunches,
     /// The hosted assistant's profile versions.
     pub profiles: gptgate_ports::services::Profiles,
     pub users: Users,

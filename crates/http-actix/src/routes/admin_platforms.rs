@@ -1,12 +1,13 @@
 //! The admin console's learning platforms page (`/admin/platforms`): the platforms that may
 //! send visitors to the chat with a token they sign — register one (its issuer, its key with
 //! the algorithm pinned, the origins that may embed the chat), remove one (its visitors'
-//! sessions end).
+//! sessions end); and the platforms registered for LTI 1.3 (issuer, client id, login URL, key
+//! set, deployments, embedding origins), with what to enter in the platform.
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use gptgate_domain::{PlatformId, StoredLaunchKey};
-use gptgate_ports::services::{KeyInput, RegisterPlatformError};
+use gptgate_ports::services::{KeyInput, LtiRegistration, RegisterLtiError, RegisterPlatformError};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -30,7 +31,27 @@ struct RemoveForm {
     csrf: Option<String>,
 }
 
-with_csrf!(RegisterForm, RemoveForm);
+#[derive(Deserialize)]
+struct LtiForm {
+    csrf: Option<String>,
+    name: Option<String>,
+    issuer: Option<String>,
+    client_id: Option<String>,
+    login_url: Option<String>,
+    key_set_url: Option<String>,
+    deployments: Option<String>,
+    origins: Option<String>,
+}
+
+with_csrf!(RegisterForm, RemoveForm, LtiForm);
+
+/// A text area's lines.
+fn lines(text: Option<String>) -> Vec<String> {
+    text.unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
 
 #[derive(Deserialize)]
 pub struct PlatformsQuery {
@@ -66,8 +87,26 @@ async fn platforms_page(
             })
         })
         .collect();
+    let lti = match state.lti.platforms().await {
+        Ok(lti) => lti,
+        Err(e) => return unavailable(state, req, e),
+    };
+    let lti: Vec<serde_json::Value> = lti
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "id": p.id.to_string(),
+                "name": p.name.as_str(),
+                "issuer": p.issuer.as_str(),
+                "client_id": p.client_id.as_str(),
+                "deployments": p.deployments.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+                "origins": p.origins.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
     let mut context = tera::Context::new();
     context.insert("platforms", &listed);
+    context.insert("lti_platforms", &lti);
     context.insert("audience", state.launches.audience());
     context.insert("notice", &notice);
     context.insert("error", &error);
@@ -125,12 +164,7 @@ pub async fn register(
             .await
         }
     };
-    let origins: Vec<String> = form
-        .origins
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let origins = lines(form.origins);
     let registered = state
         .launches
         .register(
@@ -160,7 +194,50 @@ pub async fn register(
     }
 }
 
-/// `POST /admin/platforms/{id}/remove`.
+/// `POST /admin/platforms/lti`: registers a platform for LTI 1.3.
+#[post("/admin/platforms/lti")]
+pub async fn register_lti(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (token, form) = match signed_in_form::<LtiForm>(&state, &req, &body).await {
+        Ok(posted) => posted,
+        Err(answer) => return answer,
+    };
+    let input = LtiRegistration {
+        name: form.name.unwrap_or_default(),
+        issuer: form.issuer.unwrap_or_default(),
+        client_id: form.client_id.unwrap_or_default(),
+        login_url: form.login_url.unwrap_or_default(),
+        key_set_url: form.key_set_url.unwrap_or_default(),
+        deployments: lines(form.deployments),
+        origins: lines(form.origins),
+    };
+    match state
+        .lti
+        .register(&input, &super::client_address(&req))
+        .await
+    {
+        Ok(_) => super::see_other("/admin/platforms?changed=added"),
+        Err(RegisterLtiError::Storage(e)) => unavailable(&state, &req, e),
+        Err(RegisterLtiError::Internal(e)) => unavailable(&state, &req, e),
+        Err(refused) => {
+            let error = format!("Nothing was registered: {refused}.");
+            platforms_page(
+                &state,
+                &req,
+                &token,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(&error),
+            )
+            .await
+        }
+    }
+}
+
+/// `POST /admin/platforms/{id}/remove`: either kind.
 #[post("/admin/platforms/{id}/remove")]
 pub async fn remove(
     state: web::Data<AppState>,

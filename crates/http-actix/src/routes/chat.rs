@@ -94,7 +94,7 @@ async fn sign_in_page(
     }
 }
 
-fn unavailable_page(state: &AppState, e: impl std::fmt::Display) -> HttpResponse {
+pub(super) fn unavailable_page(state: &AppState, e: impl std::fmt::Display) -> HttpResponse {
     tracing::error!(error = %e, "the chat could not reach its store");
     state.documents.pages.result(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -186,37 +186,53 @@ pub async fn launch(
         .launch(token.trim(), origin, &super::client_address(&req))
         .await
     {
-        Ok(launched) => {
-            let mut response = super::see_other("/chat");
-            let cookie = state
-                .browser
-                .launched_chat_cookie(launched.token.expose_secret(), CookieDuration::hours(2));
-            if let Ok(value) = header::HeaderValue::from_str(&cookie) {
-                response.headers_mut().append(header::SET_COOKIE, value);
-            }
-            response
-        }
+        Ok(launched) => into_chat(&state, &launched),
         Err(gptgate_ports::services::LaunchError::TooMany { retry_after }) => {
-            let page = state.documents.pages.result(
-                StatusCode::TOO_MANY_REQUESTS,
-                false,
-                "Too many at once",
-                "Too many visitors are opening the chat from this network right now. Please try again in a minute.",
-            );
-            super::with_retry_after(page, retry_after)
+            too_many_launches(&state, retry_after)
         }
         Err(gptgate_ports::services::LaunchError::Storage(e)) => unavailable_page(&state, e),
         Err(gptgate_ports::services::LaunchError::Internal(e)) => unavailable_page(&state, e),
         Err(why) => {
             tracing::warn!(reason = %why, "a launch was refused");
-            state.documents.pages.result(
-                StatusCode::FORBIDDEN,
-                false,
-                "This link into the chat could not be accepted",
-                "It may have expired or been used already. Go back to your course and open the chat again from there.",
-            )
+            launch_refused(&state)
         }
     }
+}
+
+/// The answer to a launch that opened a session: its cookie (2 hours), and on to the chat.
+pub(super) fn into_chat(
+    state: &AppState,
+    launched: &gptgate_ports::services::Launched,
+) -> HttpResponse {
+    let mut response = super::see_other("/chat");
+    let cookie = state
+        .browser
+        .launched_chat_cookie(launched.token.expose_secret(), CookieDuration::hours(2));
+    if let Ok(value) = header::HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The page of a launch refused by the per-address limit.
+pub(super) fn too_many_launches(state: &AppState, retry_after: time::Duration) -> HttpResponse {
+    let page = state.documents.pages.result(
+        StatusCode::TOO_MANY_REQUESTS,
+        false,
+        "Too many at once",
+        "Too many visitors are opening the chat from this network right now. Please try again in a minute.",
+    );
+    super::with_retry_after(page, retry_after)
+}
+
+/// The one page of every refused launch (the reason goes to the log only).
+pub(super) fn launch_refused(state: &AppState) -> HttpResponse {
+    state.documents.pages.result(
+        StatusCode::FORBIDDEN,
+        false,
+        "This link into the chat could not be accepted",
+        "It may have expired or been used already. Go back to your course and open the chat again from there.",
+    )
 }
 
 /// `GET /chat/chat.js`: the chat page's script.

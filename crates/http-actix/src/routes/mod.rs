@@ -14,6 +14,7 @@ pub mod conversation_dto;
 pub mod conversations;
 pub mod download;
 pub mod integrations;
+pub mod lti;
 pub mod mcp;
 pub mod me;
 pub mod meta;
@@ -175,6 +176,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(admin::publish_profile)
         .service(admin_platforms::list)
         .service(admin_platforms::register)
+        .service(admin_platforms::register_lti)
         .service(admin_platforms::remove)
         .service(admin_keys::list)
         .service(admin_keys::create)
@@ -187,6 +189,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(chat::log_in)
         .service(chat::log_out)
         .service(chat::launch)
+        .service(lti::login_get)
+        .service(lti::login_post)
+        .service(lti::launch)
+        .service(lti::key_set)
         .service(chat::ask);
 }
 

@@ -12,6 +12,7 @@ mod helpers;
 mod integrations;
 mod launch;
 mod logs;
+mod lti;
 mod mcp;
 mod meta;
 mod oauth;
