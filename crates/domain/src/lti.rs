@@ -14,7 +14,7 @@ use crate::{EmbeddingOrigin, Issuer, PlatformId, PlatformName};
 pub enum LtiPlatformError {
     #[error("the client ID must be 1 to 255 characters without spaces (the platform shows it when the tool is registered)")]
     ClientId,
-    #[error("the {0} must be an https:// address (http only for localhost) of at most 2,048 characters, without a #fragment")]
+    #[error("the {0} must be an https:// address (http only for localhost or 127.0.0.1) of at most 2,048 characters, without a #fragment")]
     Url(&'static str),
     #[error("list 1 to 20 deployment IDs, one per line, each 1 to 255 characters")]
     Deployment,
@@ -50,7 +50,7 @@ impl LtiClientId {
 }
 
 /// One of the platform's addresses (its authentication endpoint, its key set): https, or http
-/// for localhost only.
+/// for this machine only (localhost, 127.0.0.1: development).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlatformUrl(url::Url);
 
@@ -62,7 +62,7 @@ impl PlatformUrl {
     pub fn parse(raw: &str, field: &'static str) -> Result<Self, LtiPlatformError> {
         let raw = raw.trim();
         let url = url::Url::parse(raw).map_err(|_| LtiPlatformError::Url(field))?;
-        let local = url.host_str() == Some("localhost");
+        let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1"));
         let ok = raw.len() <= Self::MAX
             && (url.scheme() == "https" || (url.scheme() == "http" && local))
             && url.host_str().is_some()
@@ -729,6 +729,7 @@ mod tests {
             "https://lms.example.edu/mod/lti/auth.php",
             "https://sso.canvaslms.com/api/lti/authorize_redirect",
             "http://localhost:9000/auth?x=1",
+            "http://127.0.0.1:9000/auth",
         ] {
             assert!(PlatformUrl::parse(good, "f").is_ok(), "{good}");
         }
@@ -738,6 +739,8 @@ mod tests {
         for bad in [
             "lms.example.edu/auth".to_owned(),
             "http://lms.example.edu/auth".into(),
+            "http://127.0.0.2/auth".into(),
+            "http://localhost.example.edu/auth".into(),
             "https://lms.example.edu/auth#x".into(),
             "https://user:pw@lms.example.edu/auth".into(),
             "javascript:alert(1)".into(),

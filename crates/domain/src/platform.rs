@@ -13,7 +13,7 @@ pub enum PlatformError {
     Name,
     #[error("the issuer must be 1 to 255 characters without spaces (the iss the platform puts in its tokens)")]
     Issuer,
-    #[error("list 1 to 20 origins that embed the chat, each https://host or https://host:port (http only for localhost)")]
+    #[error("list 1 to 20 origins that embed the chat, each https://host or https://host:port (http only for localhost or 127.0.0.1)")]
     Origin,
 }
 
@@ -57,7 +57,7 @@ impl Issuer {
 }
 
 /// An origin allowed to embed the chat (its `Origin` header and `frame-ancestors` entry):
-/// `https://host[:port]`, lower case; `http://` only for localhost.
+/// `https://host[:port]`, lower case; `http://` only for this machine (localhost, 127.0.0.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbeddingOrigin(String);
 
@@ -82,7 +82,8 @@ impl EmbeddingOrigin {
             });
         let port_ok = port
             .is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok_and(|n| n > 0));
-        let scheme_ok = scheme == "https" || (scheme == "http" && host == "localhost");
+        let scheme_ok =
+            scheme == "https" || (scheme == "http" && matches!(host, "localhost" | "127.0.0.1"));
         if !(host_ok && port_ok && scheme_ok) {
             return Err(PlatformError::Origin);
         }
@@ -183,6 +184,7 @@ mod tests {
             "https://lms.example.edu:8443",
             "http://localhost:3000",
             "http://localhost",
+            "http://127.0.0.1:8081",
         ] {
             assert!(EmbeddingOrigin::parse(good).is_ok(), "{good}");
         }
@@ -195,6 +197,8 @@ mod tests {
         for bad in [
             "lms.example.edu",
             "http://lms.example.edu",
+            "http://127.0.0.2:8081",
+            "http://localhost.example.edu",
             "https://lms.example.edu/course",
             "https://lms.example.edu?x=1",
             "https://user@lms.example.edu",

@@ -229,7 +229,10 @@ async fn a_registered_platform_launches_its_user_into_a_chat_only_it_may_frame()
         .filter(|l| l.contains(" gptgate"))
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(logs.contains("launched into the chat over LTI"), "logged at all");
+    assert!(
+        logs.contains("launched into the chat over LTI"),
+        "logged at all"
+    );
     for secret in [&token, &nonce, &state] {
         if let Some(at) = logs.find(secret.as_str()) {
             panic!("in the log: {}", &logs[at.saturating_sub(300)..at + 80]);

@@ -79,6 +79,10 @@ fn main() -> std::process::ExitCode {
                 a_learning_platform_sends_its_visitor_to_the_chat_in_a_real_browser,
             ),
             async_trial(
+                "a_moodle_course_launches_the_chat_over_lti_in_an_iframe",
+                a_moodle_course_launches_the_chat_over_lti_in_an_iframe,
+            ),
+            async_trial(
                 "a_team_member_chats_with_the_assistant_in_a_real_browser",
                 a_team_member_chats_with_the_assistant_in_a_real_browser,
             ),
@@ -1226,4 +1230,200 @@ async fn a_learning_platform_sends_its_visitor_to_the_chat_in_a_real_browser() {
         .unwrap();
     text_once_it_shows(&visitor, "could not be accepted").await;
     visitor.quit().await.unwrap();
+}
+
+/// A test LTI platform's authentication endpoint: the user is signed in there, so it answers
+/// at once with a page that posts the id_token it signs (for the request's nonce) and the
+/// state back to the tool, as Moodle and Canvas do. It keeps the last post, for a replay.
+struct PlatformSignsIn {
+    last: std::sync::Arc<std::sync::Mutex<Option<(String, String)>>>,
+}
+
+const LTI_ISSUER: &str = "https://moodle.example.edu";
+const LTI_CLIENT: &str = "kVd7wEZwUQiJfS6";
+
+/// A page that posts `fields` to `action` as soon as it loads.
+fn auto_post(action: &str, fields: &[(&str, &str)]) -> String {
+    let inputs: String = fields
+        .iter()
+        .map(|(name, value)| format!(r#"<input type="hidden" name="{name}" value="{value}">"#))
+        .collect();
+    format!(
+        r#"<!doctype html><html><body onload="document.forms[0].submit()"><form method="post" action="{action}">{inputs}</form></body></html>"#
+    )
+}
+
+impl Respond for PlatformSignsIn {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let q: std::collections::HashMap<String, String> =
+            request.url.query_pairs().into_owned().collect();
+        let now = time::macros::datetime!(2026-01-01 12:00 UTC).unix_timestamp();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("test-only-key-1".into());
+        let id_token = jsonwebtoken::encode(
+            &header,
+            &json!({
+                "iss": LTI_ISSUER, "aud": q["client_id"], "sub": "2", "iat": now,
+                "exp": now + 60, "nonce": q["nonce"],
+                "https://purl.imsglobal.org/spec/lti/claim/deployment_id": "1",
+                "https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiResourceLinkRequest",
+                "https://purl.imsglobal.org/spec/lti/claim/version": "1.3.0",
+                "https://purl.imsglobal.org/spec/lti/claim/resource_link": { "id": "3" },
+            }),
+            &jsonwebtoken::EncodingKey::from_rsa_pem(
+                include_str!("../../../adapters-system/tests/fixtures/test-only-rsa-private.pem")
+                    .as_bytes(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        *self.last.lock().unwrap() = Some((id_token.clone(), q["state"].clone()));
+        ResponseTemplate::new(200).set_body_raw(
+            auto_post(
+                &q["redirect_uri"],
+                &[("id_token", &id_token), ("state", &q["state"])],
+            ),
+            "text/html",
+        )
+    }
+}
+
+/// The operator registers a Moodle for LTI 1.3 in the console; a course page of that Moodle
+/// (another origin of this machine, served by wiremock) embeds the tool in an iframe; the
+/// login, the platform's sign-in answer and the launch all run inside the frame, and the chat
+/// opens there. The launch posted again from another browser is refused.
+async fn a_moodle_course_launches_the_chat_over_lti_in_an_iframe() {
+    let driver = driver().await;
+    let app = spawn_app_with_options(
+        &[(
+            "ADMIN_PASSWORD_HASH",
+            gptgate_testkit::FakePasswords::hash_of("correct horse battery staple")
+                .as_str()
+                .to_owned(),
+        )],
+        ServeOptions {
+            public_url_is_own_address: true,
+            chat_model: Some(std::sync::Arc::new(
+                gptgate_testkit::FakeChatModel::default(),
+            )),
+            ..ServeOptions::default()
+        },
+    )
+    .await;
+    let moodle = MockServer::start().await;
+    let moodle_origin = format!("http://127.0.0.1:{}", moodle.address().port());
+    Mock::given(method("GET"))
+        .and(path("/mod/lti/certs.php"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            include_str!("../../../adapters-system/tests/fixtures/test-only-rsa-jwks.json"),
+            "application/json",
+        ))
+        .mount(&moodle)
+        .await;
+    let last = std::sync::Arc::new(std::sync::Mutex::new(None));
+    Mock::given(method("GET"))
+        .and(path("/mod/lti/auth.php"))
+        .respond_with(PlatformSignsIn { last: last.clone() })
+        .mount(&moodle)
+        .await;
+    let login = format!(
+        "{}/lti/login?iss={LTI_ISSUER}&login_hint=2&target_link_uri={}/chat&client_id={LTI_CLIENT}&lti_deployment_id=1",
+        app.address, app.address
+    );
+    let course = format!(
+        r#"<!doctype html><html><body><h1>Week 3</h1><iframe id="tool" src="{login}" width="400" height="600"></iframe></body></html>"#
+    );
+    Mock::given(method("GET"))
+        .and(path("/course/view.php"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(course, "text/html"))
+        .mount(&moodle)
+        .await;
+
+    // The operator registers it.
+    let operator = browser(&driver).await;
+    operator
+        .goto(format!("{}/admin/login", app.address))
+        .await
+        .unwrap();
+    operator
+        .find(By::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("correct horse battery staple")
+        .await
+        .unwrap();
+    click(&operator, "#sign-in").await;
+    text_once_it_shows(&operator, "Signed in until").await;
+    click(&operator, "#platforms").await;
+    let page = text_once_it_shows(&operator, "Register an LTI 1.3 platform").await;
+    assert!(
+        page.contains(&format!("{}/lti/login", app.address)),
+        "the tool's URLs are shown: {page}"
+    );
+    let (auth_url, certs_url) = (
+        format!("{moodle_origin}/mod/lti/auth.php"),
+        format!("{moodle_origin}/mod/lti/certs.php"),
+    );
+    for (id, text) in [
+        ("lti-name", "Moodle"),
+        ("lti-issuer", LTI_ISSUER),
+        ("lti-client-id", LTI_CLIENT),
+        ("lti-login-url", auth_url.as_str()),
+        ("lti-key-set-url", certs_url.as_str()),
+        ("lti-deployments", "1"),
+        ("lti-origins", moodle_origin.as_str()),
+    ] {
+        operator
+            .find(By::Id(id))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+    click(&operator, "#register-lti").await;
+    let page = text_once_it_shows(&operator, "Registered.").await;
+    assert!(page.contains(LTI_CLIENT), "{page}");
+    let fits = fits_the_window(
+        &operator,
+        "table#lti-platforms, table#lti-tool, form.profile",
+    )
+    .await;
+    assert!(fits, "the platforms page fits the window");
+    operator.quit().await.unwrap();
+
+    // A student opens the course page: the chat opens inside the frame.
+    let student = browser(&driver).await;
+    student
+        .goto(format!("{moodle_origin}/course/view.php"))
+        .await
+        .unwrap();
+    text_once_it_shows(&student, "Week 3").await;
+    let frame = student.find(By::Id("tool")).await.unwrap();
+    frame.enter_frame().await.unwrap();
+    let page = text_once_it_shows(&student, "This conversation is kept in this page only").await;
+    assert!(page.contains("Sign out"), "{page}");
+    student.quit().await.unwrap();
+
+    // The same launch posted from another browser: refused.
+    let (id_token, state) = last.lock().unwrap().clone().expect("the platform signed");
+    Mock::given(method("GET"))
+        .and(path("/replay"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            auto_post(
+                &format!("{}/lti/launch", app.address),
+                &[("id_token", &id_token), ("state", &state)],
+            ),
+            "text/html",
+        ))
+        .mount(&moodle)
+        .await;
+    let attacker = browser(&driver).await;
+    attacker
+        .goto(format!("{moodle_origin}/replay"))
+        .await
+        .unwrap();
+    let page = text_once_it_shows(&attacker, "could not be accepted").await;
+    assert!(page.contains("could not be accepted"), "{page}");
+    attacker.quit().await.unwrap();
 }
