@@ -117,7 +117,23 @@ impl Pages {
         context.insert("message", message);
         self.page(status, "result.html", &context, PAGE_CSP)
     }
+
+    /// A result page for a learning platform's user, often shown inside the platform's frame:
+    /// framable by any site (it holds nothing to click, so nothing to hijack), and without the
+    /// ChatGPT line.
+    pub fn course_result(&self, status: StatusCode, title: &str, message: &str) -> HttpResponse {
+        let mut context = Context::new();
+        context.insert("ok", &false);
+        context.insert("course", &true);
+        context.insert("title", title);
+        context.insert("message", message);
+        self.page(status, "result.html", &context, FRAMABLE_PAGE_CSP)
+    }
 }
+
+/// The policy of a page without forms or links that may be framed anywhere: the refusals a
+/// learning platform's frame shows (a blank frame would leave its user guessing).
+pub const FRAMABLE_PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors *";
 
 /// The policy of a page without forms: inline styles, nothing else, never framed.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";

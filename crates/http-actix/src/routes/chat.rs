@@ -216,9 +216,8 @@ pub(super) fn into_chat(
 
 /// The page of a launch refused by the per-address limit.
 pub(super) fn too_many_launches(state: &AppState, retry_after: time::Duration) -> HttpResponse {
-    let page = state.documents.pages.result(
+    let page = state.documents.pages.course_result(
         StatusCode::TOO_MANY_REQUESTS,
-        false,
         "Too many at once",
         "Too many visitors are opening the chat from this network right now. Please try again in a minute.",
     );
@@ -227,9 +226,8 @@ pub(super) fn too_many_launches(state: &AppState, retry_after: time::Duration) -
 
 /// The one page of every refused launch (the reason goes to the log only).
 pub(super) fn launch_refused(state: &AppState) -> HttpResponse {
-    state.documents.pages.result(
+    state.documents.pages.course_result(
         StatusCode::FORBIDDEN,
-        false,
         "This link into the chat could not be accepted",
         "It may have expired or been used already. Go back to your course and open the chat again from there.",
     )

@@ -84,9 +84,8 @@ async fn login(state: &AppState, req: &HttpRequest, params: Option<LoginParams>)
 
 /// The page of a login that names no registered platform, or names it wrongly.
 fn refused_login(state: &AppState) -> HttpResponse {
-    state.documents.pages.result(
+    state.documents.pages.course_result(
         StatusCode::BAD_REQUEST,
-        false,
         "This course link cannot open the chat",
         "The learning platform's request did not match a platform registered with this assistant. Ask the people who run the assistant to check its LTI registration.",
     )

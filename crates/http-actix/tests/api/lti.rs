@@ -221,7 +221,21 @@ async fn a_registered_platform_launches_its_user_into_a_chat_only_it_may_frame()
     // The same post again (the cookie is gone, and the nonce and state are spent).
     let res = post_launch(&visitor, &token, &state).await;
     assert_eq!(res.status(), 403);
-    assert!(res.text().await.unwrap().contains("could not be accepted"));
+    // The refusal shows inside the course's frame: framable, nothing to click, no ChatGPT.
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.ends_with("frame-ancestors *") && csp.contains("form-action 'none'"),
+        "{csp}"
+    );
+    let page = res.text().await.unwrap();
+    assert!(page.contains("could not be accepted"), "{page}");
+    assert!(
+        !page.contains("ChatGPT") && !page.contains("<a ") && !page.contains("<form"),
+        "{page}"
+    );
     // Nothing of the token reached the log.
     // The server's lines (the test's own HTTP client logs its cookies).
     let logs: String = String::from_utf8_lossy(&captured_logs().lock().unwrap())
