@@ -11,8 +11,24 @@ use gptgate_domain::{PlatformKey, PlatformUrl};
 use gptgate_ports::{KeySetError, KeySets};
 use serde::Deserialize;
 
-/// The smallest RSA modulus accepted, in bytes (2,048 bits; NIST SP 800-131A).
-const MIN_MODULUS_BYTES: usize = 256;
+/// The smallest RSA modulus accepted, in bits (NIST SP 800-131A).
+const MIN_MODULUS_BITS: usize = 2048;
+/// The largest: what the RSA implementation verifies with.
+const MAX_MODULUS_BITS: usize = 4096;
+
+/// The bit length of a big-endian unsigned integer.
+fn bit_length(bytes: &[u8]) -> usize {
+    let significant: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
+    significant.first().map_or(0, |top| {
+        significant.len() * 8 - top.leading_zeros() as usize
+    })
+}
+
+/// A public exponent RSA can verify with: odd, at least 3, at most 64 bits.
+fn exponent_ok(e: &[u8]) -> bool {
+    let bits = bit_length(e);
+    bits > 1 && bits <= 64 && e.last().is_some_and(|b| b & 1 == 1)
+}
 
 /// The key set fetcher.
 #[derive(Debug, Clone)]
@@ -69,11 +85,10 @@ fn signing_keys(body: serde_json::Value) -> Result<Vec<PlatformKey>, KeySetError
         })
         .filter_map(|k| {
             let (kid, n, e) = (k.kid?, k.n?, k.e?);
-            let modulus = decode(&n)?;
-            let significant = modulus.iter().skip_while(|b| **b == 0).count();
-            let exponent_ok = decode(&e).is_some_and(|e| !e.is_empty() && e.len() <= 8);
-            (!kid.is_empty() && significant >= MIN_MODULUS_BYTES && exponent_ok)
-                .then_some(PlatformKey { kid, n, e })
+            let bits = bit_length(&decode(&n)?);
+            let usable = (MIN_MODULUS_BITS..=MAX_MODULUS_BITS).contains(&bits)
+                && decode(&e).is_some_and(|e| exponent_ok(&e));
+            (!kid.is_empty() && usable).then_some(PlatformKey { kid, n, e })
         })
         .collect())
 }
@@ -109,11 +124,46 @@ mod tests {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
-    /// A 2,048-bit modulus (the top byte set), base64url.
+    /// A modulus of `bytes` bytes, its top bit set (8 x `bytes` bits), base64url.
     fn modulus(bytes: usize) -> String {
         let mut n = vec![0xc5; bytes];
         n[0] = 0x80;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(n)
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    #[test]
+    fn modulus_and_exponent_are_bounded_at_their_edges() {
+        let with = |n: String, e: &str| {
+            signing_keys(json!({ "keys": [{ "kty": "RSA", "kid": "k", "e": e, "n": n }] }))
+                .unwrap()
+                .len()
+        };
+        // 2,048 bits exactly; 2,047 (top byte 0x7f) refused; 4,096 kept; 4,097 refused.
+        assert_eq!(with(modulus(256), "AQAB"), 1);
+        let mut n = vec![0xc5; 256];
+        n[0] = 0x7f;
+        assert_eq!(with(b64(&n), "AQAB"), 0, "2,047 bits");
+        assert_eq!(with(modulus(512), "AQAB"), 1, "4,096 bits");
+        assert_eq!(
+            with(b64(&[&[1u8][..], &[0xc5; 512][..]].concat()), "AQAB"),
+            0,
+            "4,097 bits"
+        );
+        // Exponents: 3 and 65537 kept; 1, 2, even, empty and over 64 bits refused.
+        assert_eq!(with(modulus(256), &b64(&[3])), 1);
+        for bad in [
+            b64(&[1]),
+            b64(&[2]),
+            b64(&[1, 0, 0]),
+            String::new(),
+            b64(&[1; 9]),
+        ] {
+            assert_eq!(with(modulus(256), &bad), 0, "{bad}");
+        }
     }
 
     /// Moodle's certs.php answers like this (one RSA key, alg and use given).
@@ -128,6 +178,7 @@ mod tests {
         let keys = signing_keys(json!({ "keys": [
             { "kty": "RSA", "kid": "bare", "e": "AQAB", "n": modulus(256) },
             { "kty": "RSA", "kid": "big", "alg": "RS256", "e": "AQAB", "n": modulus(512) },
+            { "kty": "RSA", "kid": "too-big", "e": "AQAB", "n": modulus(513) },
             { "kty": "RSA", "kid": "leading-zero", "e": "AQAB",
               "n": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([&[0u8][..], &[0xc5; 256][..]].concat()) },
             { "kty": "RSA", "kid": "short", "e": "AQAB", "n": modulus(255) },

@@ -49,6 +49,21 @@ struct Claims {
     resource_link: Option<ResourceLink>,
 }
 
+/// Whether the token's header has a `crit` member (jsonwebtoken does not look at it).
+fn names_critical_extensions(token: &str) -> bool {
+    use base64::Engine;
+    token
+        .split('.')
+        .next()
+        .and_then(|h| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .ok()
+        })
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+        .is_none_or(|h| h.get("crit").is_some())
+}
+
 /// The id_token verifier.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JwtLtiTokens;
@@ -60,6 +75,10 @@ impl LtiTokens for JwtLtiTokens {
         let header = jsonwebtoken::decode_header(token).map_err(|_| LaunchTokenError::Malformed)?;
         if header.alg != Algorithm::RS256 {
             return Err(LaunchTokenError::WrongAlgorithm);
+        }
+        // Critical extensions (RFC 7515 4.1.11): gptgate understands none, so none may be named.
+        if names_critical_extensions(token) {
+            return Err(LaunchTokenError::Malformed);
         }
         // The signature and the algorithm only: the claims are the domain's to judge.
         let mut validation = Validation::new(Algorithm::RS256);
@@ -109,7 +128,7 @@ impl LtiTokens for JwtLtiTokens {
             .ok()?;
         let named: Named = serde_json::from_slice(&bytes).ok()?;
         Some(LtiPeek {
-            kid: header.kid,
+            kid: header.kid.filter(|kid| !kid.is_empty()),
             iss: named.iss,
             aud: named.aud.into_list(),
             azp: named.azp,
@@ -282,6 +301,32 @@ mod tests {
             );
             assert_eq!(JwtLtiTokens.peek(garbage), None);
         }
+    }
+
+    #[test]
+    fn an_empty_kid_names_no_key_and_critical_extensions_are_refused() {
+        let token = signed(Algorithm::RS256, Some(""), &rsa(RSA_PRIVATE), &claims());
+        assert_eq!(JwtLtiTokens.peek(&token).unwrap().kid, None);
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("test-only-key-1".into());
+        use base64::Engine;
+        let good = jsonwebtoken::encode(&header, &claims(), &rsa(RSA_PRIVATE)).unwrap();
+        // The same signing input with a crit member: sign it as the platform would.
+        let head = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            json!({"alg": "RS256", "kid": "test-only-key-1", "crit": ["exp"], "exp": 1})
+                .to_string(),
+        );
+        let payload = good.split('.').nth(1).unwrap();
+        let message = format!("{head}.{payload}");
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &rsa(RSA_PRIVATE), Algorithm::RS256)
+                .unwrap();
+        let critical = format!("{message}.{signature}");
+        assert_eq!(
+            JwtLtiTokens.verify(&critical, &key()),
+            Err(LaunchTokenError::Malformed)
+        );
+        assert!(JwtLtiTokens.verify(&good, &key()).is_ok());
     }
 
     #[test]

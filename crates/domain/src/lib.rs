@@ -50,8 +50,8 @@ pub use ids::{
 };
 pub use launch::{Launch, LaunchClaims, LaunchKey, LaunchPolicy, LaunchRefused};
 pub use lti::{
-    DeploymentId, LoginInitiation, LoginRefused, LtiClaims, LtiClientId, LtiLaunch, LtiPlatform,
-    LtiPlatformError, LtiPolicy, LtiRefused, PlatformKey, PlatformUrl,
+    DeploymentId, LoginBinding, LoginInitiation, LoginRefused, LtiClaims, LtiClientId, LtiLaunch,
+    LtiPlatform, LtiPlatformError, LtiPolicy, LtiRefused, PlatformKey, PlatformUrl,
 };
 pub use oauth::{
     is_chatgpt_callback, is_pkce_verifier, Audience, AuthorizationCode, ClientError, ClientKind,

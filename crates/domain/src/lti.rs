@@ -271,6 +271,68 @@ impl LoginInitiation {
     }
 }
 
+/// What the browser keeps of a login it started (in a cookie named after the login's state): a
+/// secret, the registration, the time. The nonce sent to the platform is a hash of these and
+/// the state ([`LoginBinding::nonce_input`]), so whoever holds only the id_token, which carries
+/// the nonce, cannot make the cookie that finishes the launch, nor finish it for another
+/// registration or after the login's lifetime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginBinding {
+    /// 256 random bits, base64url (43 characters).
+    pub secret: String,
+    pub platform: PlatformId,
+    pub issued_at: OffsetDateTime,
+}
+
+impl LoginBinding {
+    /// How long a login may take: the platform answers at once.
+    pub const LIFETIME: Duration = Duration::minutes(5);
+
+    /// The cookie value: `<secret>.<platform>.<unix seconds>`.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            self.secret,
+            self.platform,
+            self.issued_at.unix_timestamp()
+        )
+    }
+
+    /// A cookie value [`Self::encode`] made, or `None`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut parts = raw.split('.');
+        let (secret, platform, at) = (parts.next()?, parts.next()?, parts.next()?);
+        let secret_ok = secret.len() == 43
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if parts.next().is_some() || !secret_ok || !at.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(Self {
+            secret: secret.to_owned(),
+            platform: platform.parse().ok()?,
+            issued_at: OffsetDateTime::from_unix_timestamp(at.parse().ok()?).ok()?,
+        })
+    }
+
+    /// What the login's nonce is the hash of, for login `state`.
+    pub fn nonce_input(&self, state: &str) -> String {
+        format!(
+            "gptgate lti nonce v1\0{state}\0{}\0{}\0{}",
+            self.secret,
+            self.platform,
+            self.issued_at.unix_timestamp()
+        )
+    }
+
+    /// Whether the login is still open at `now` (started at most [`Self::LIFETIME`] ago, and
+    /// not later than `now` + `leeway`).
+    pub fn is_open(&self, now: OffsetDateTime, leeway: Duration) -> bool {
+        self.issued_at <= now + leeway && now - self.issued_at < Self::LIFETIME
+    }
+}
+
 /// The claims of a verified id_token, as the adapter read them (`aud` as a list; times in
 /// seconds since the epoch; the LTI claims by their short names).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -294,9 +356,9 @@ pub struct LtiClaims {
 pub enum LtiRefused {
     #[error("the id_token was issued by another platform")]
     Issuer,
-    #[error("the id_token is not meant for this tool's client_id")]
+    #[error("the id_token is not meant for this tool's client_id alone")]
     Audience,
-    #[error("the id_token's authorized party (azp) is missing or not this tool")]
+    #[error("the id_token's authorized party (azp) is not this tool")]
     AuthorizedParty,
     #[error("the id_token's nonce is not the one this browser's login asked for")]
     Nonce,
@@ -366,13 +428,12 @@ impl LtiPolicy {
             return Err(LtiRefused::Issuer);
         }
         let client = platform.client_id.as_str();
-        if !claims.aud.iter().any(|a| a == client) {
+        // Us, and no audience we do not trust (OIDC Core 3.1.3.7 item 3): no other.
+        if claims.aud.is_empty() || claims.aud.iter().any(|a| a != client) {
             return Err(LtiRefused::Audience);
         }
-        // Several audiences need an authorized party, and one given must be us.
-        if (claims.aud.len() > 1 && claims.azp.is_none())
-            || claims.azp.as_deref().is_some_and(|azp| azp != client)
-        {
+        // An authorized party, if named, must be us.
+        if claims.azp.as_deref().is_some_and(|azp| azp != client) {
             return Err(LtiRefused::AuthorizedParty);
         }
         if nonce.is_empty() || claims.nonce.as_deref() != Some(nonce) {
@@ -489,23 +550,80 @@ mod tests {
         let mut c = claims();
         c.iss = "https://lms.example.edu/".into();
         assert_eq!(check(&c), Err(LtiRefused::Issuer));
+        for aud in [
+            vec![],
+            vec!["client-2"],
+            vec!["client-1", "client-2"],
+            vec!["client-2", "client-1"],
+        ] {
+            let mut c = claims();
+            c.aud = aud.iter().map(|a| (*a).to_owned()).collect();
+            c.azp = Some("client-1".into());
+            assert_eq!(check(&c), Err(LtiRefused::Audience), "{aud:?}");
+        }
         let mut c = claims();
-        c.aud = vec!["client-2".into()];
-        assert_eq!(check(&c), Err(LtiRefused::Audience));
-        // Several audiences: azp is required and must be us.
+        c.aud = vec!["client-1".into(), "client-1".into()];
+        assert!(check(&c).is_ok(), "us twice is still only us");
+        // azp optional, but if present it is us.
         let mut c = claims();
-        c.aud = vec!["client-2".into(), "client-1".into()];
-        assert_eq!(check(&c), Err(LtiRefused::AuthorizedParty));
         c.azp = Some("client-2".into());
         assert_eq!(check(&c), Err(LtiRefused::AuthorizedParty));
         c.azp = Some("client-1".into());
         assert!(check(&c).is_ok());
-        // One audience: azp optional, but if present it is us.
-        let mut c = claims();
-        c.azp = Some("client-2".into());
-        assert_eq!(check(&c), Err(LtiRefused::AuthorizedParty));
-        c.azp = Some("client-1".into());
-        assert!(check(&c).is_ok());
+    }
+
+    #[test]
+    fn a_login_binding_round_trips_and_closes_after_five_minutes() {
+        let binding = LoginBinding {
+            secret: "s".repeat(43),
+            platform: PlatformId::from_random_bytes([7; 16]),
+            issued_at: NOW,
+        };
+        let encoded = binding.encode();
+        assert_eq!(LoginBinding::parse(&encoded), Some(binding.clone()));
+        for bad in [
+            String::new(),
+            format!("{}.{}", "s".repeat(43), binding.platform),
+            format!(
+                "{}.{}.{}",
+                "s".repeat(42),
+                binding.platform,
+                NOW.unix_timestamp()
+            ),
+            format!(
+                "{}.{}.{}",
+                "s;".repeat(21) + "s",
+                binding.platform,
+                NOW.unix_timestamp()
+            ),
+            format!("{}.not-a-uuid.{}", "s".repeat(43), NOW.unix_timestamp()),
+            format!("{}.{}.-5", "s".repeat(43), binding.platform),
+            format!(
+                "{}.{}.99999999999999999999",
+                "s".repeat(43),
+                binding.platform
+            ),
+            format!("{encoded}.x"),
+        ] {
+            assert_eq!(LoginBinding::parse(&bad), None, "{bad}");
+        }
+        let leeway = Duration::seconds(30);
+        assert!(binding.is_open(NOW, leeway));
+        assert!(binding.is_open(NOW + Duration::minutes(5) - Duration::seconds(1), leeway));
+        assert!(!binding.is_open(NOW + Duration::minutes(5), leeway));
+        assert!(binding.is_open(NOW - Duration::seconds(30), leeway));
+        assert!(!binding.is_open(NOW - Duration::seconds(31), leeway));
+        // The nonce input names every part, and the state.
+        let input = binding.nonce_input("the-state");
+        for part in [
+            "the-state",
+            &binding.secret,
+            &binding.platform.to_string(),
+            &NOW.unix_timestamp().to_string(),
+        ] {
+            assert!(input.contains(part), "{part}");
+        }
+        assert_ne!(input, binding.nonce_input("another-state"));
     }
 
     #[test]

@@ -30,8 +30,9 @@ const CHAT_COOKIE: &str = "gptgate-chat";
 /// A launched visitor's chat session: a cookie of its own, since over https it is partitioned
 /// (kept apart per embedding site) and must never be mistaken for, or clash with, the team's.
 const LAUNCH_COOKIE: &str = "gptgate-launch";
-/// The cookie of one LTI login: `gptgate-lti-<state>` holds the login's nonce, so two
-/// launches racing in one page (two activities of a course) each keep their own.
+/// The cookie of one LTI login: `gptgate-lti-<state>` holds what this browser keeps of it
+/// (`gptgate_domain::LoginBinding`), so two launches racing in one page (two activities of a
+/// course) each keep their own.
 const LTI_COOKIE: &str = "gptgate-lti-";
 
 /// Why a form POST was refused. Deliberately without detail for the caller.
@@ -309,20 +310,41 @@ impl Browser {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 
-    /// The `Set-Cookie` value keeping LTI login `state`'s `nonce` for `lifetime`; `None` for
-    /// a state gptgate would not mint.
-    pub fn lti_cookie(&self, state: &str, nonce: &str, lifetime: CookieDuration) -> Option<String> {
+    /// The `Set-Cookie` value keeping LTI login `state`'s `binding` for `lifetime`; `None`
+    /// for a state gptgate would not mint.
+    pub fn lti_cookie(
+        &self,
+        state: &str,
+        binding: &str,
+        lifetime: CookieDuration,
+    ) -> Option<String> {
         Self::lti_state_ok(state)
-            .then(|| self.cross_site_cookie(&format!("{LTI_COOKIE}{state}"), nonce, lifetime))
+            .then(|| self.cross_site_cookie(&format!("{LTI_COOKIE}{state}"), binding, lifetime))
     }
 
-    /// The nonce this browser keeps for LTI login `state`, if any.
-    pub fn lti_nonce(&self, req: &HttpRequest, state: &str) -> Option<String> {
+    /// What this browser keeps of LTI login `state`, if anything.
+    pub fn lti_binding(&self, req: &HttpRequest, state: &str) -> Option<String> {
         if !Self::lti_state_ok(state) {
             return None;
         }
         self.read_cookie(req, &format!("{LTI_COOKIE}{state}"))
             .filter(|v| !v.is_empty() && v.len() <= 128)
+    }
+
+    /// The states of the LTI logins this browser keeps cookies for.
+    pub fn lti_states(&self, req: &HttpRequest) -> Vec<String> {
+        let prefix = self.cookie_name(LTI_COOKIE);
+        req.headers()
+            .get_all(header::COOKIE)
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|text| text.split(';'))
+            .filter_map(|pair| {
+                let name = pair.trim_matches([' ', '\t']).split('=').next()?;
+                name.strip_prefix(prefix.as_str())
+                    .filter(|state| Self::lti_state_ok(state))
+                    .map(str::to_owned)
+            })
+            .collect()
     }
 
     /// The browser's chat session token, if it sent one (only ours: see [`Self::read_cookie`]):
@@ -639,7 +661,7 @@ mod tests {
             assert!(set.contains(part), "{part} in {set}");
         }
         let read = |header: &str, state: &str| {
-            b.lti_nonce(
+            b.lti_binding(
                 &TestRequest::post()
                     .insert_header(("cookie", header))
                     .to_http_request(),
@@ -657,6 +679,15 @@ mod tests {
                 .lti_cookie(bad, "n", CookieDuration::minutes(10))
                 .is_none());
         }
+        let states = b.lti_states(
+            &TestRequest::post()
+                .insert_header((
+                    "cookie",
+                    format!("{mine}; __Host-gptgate-lti-short=x; gptgate-session=s; __Host-gptgate-lti-{}=y", "B".repeat(43)),
+                ))
+                .to_http_request(),
+        );
+        assert_eq!(states, [state.clone(), "B".repeat(43)]);
         let dev = browser("http://localhost:8080")
             .lti_cookie(&state, "n", CookieDuration::minutes(10))
             .unwrap();

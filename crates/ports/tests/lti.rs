@@ -30,6 +30,17 @@ const KEYS: &str = "https://sso.canvaslms.com/api/lti/security/jwks";
 const LOGIN: &str = "https://sso.canvaslms.com/api/lti/authorize_redirect";
 const ADDRESS: &str = "10.0.0.1";
 
+/// The nonce a login asked the platform to sign (as the platform reads it: from the
+/// authentication request).
+fn nonce_of(login: &LtiLogin) -> String {
+    let at = login.redirect_to.find("&nonce=").expect("a nonce") + "&nonce=".len();
+    login.redirect_to[at..]
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 fn key(kid: &str) -> PlatformKey {
     PlatformKey {
         kid: kid.into(),
@@ -124,12 +135,12 @@ impl Setup {
     }
 
     fn id_token(&self, login: &LtiLogin) -> String {
-        FakeLtiTokens::sign(&key("k1"), &self.claims(&login.nonce))
+        FakeLtiTokens::sign(&key("k1"), &self.claims(&nonce_of(login)))
     }
 
     async fn launch(&self, token: &str, login: &LtiLogin) -> Result<(), LtiError> {
         self.lti
-            .launch(token, &login.state, Some(&login.nonce), ADDRESS)
+            .launch(token, &login.state, Some(&login.binding), ADDRESS)
             .await
             .map(|_| ())
     }
@@ -140,8 +151,8 @@ async fn a_login_answers_with_an_authentication_request_bound_to_fresh_values() 
     let s = setup().registered().await;
     let (first, second) = (s.login().await, s.login().await);
     assert_ne!(first.state, second.state);
-    assert_ne!(first.nonce, second.nonce);
-    assert_ne!(first.state, first.nonce);
+    assert_ne!(nonce_of(&first), nonce_of(&second));
+    assert_ne!(first.state, nonce_of(&first));
     let url = &first.redirect_to;
     assert!(url.starts_with(&format!("{LOGIN}?")), "{url}");
     for part in [
@@ -154,7 +165,7 @@ async fn a_login_answers_with_an_authentication_request_bound_to_fresh_values() 
         "login_hint=user-7",
         "lti_message_hint=opaque",
         &format!("state={}", first.state),
-        &format!("nonce={}", first.nonce),
+        &format!("nonce={}", nonce_of(&first)),
     ] {
         assert!(url.contains(part), "{part} in {url}");
     }
@@ -208,7 +219,7 @@ async fn the_id_token_opens_a_two_hour_chat_session_once() {
     let token = s.id_token(&login);
     let launched = s
         .lti
-        .launch(&token, &login.state, Some(&login.nonce), ADDRESS)
+        .launch(&token, &login.state, Some(&login.binding), ADDRESS)
         .await
         .unwrap();
     assert_eq!(launched.platform, platform.id);
@@ -230,29 +241,29 @@ async fn the_id_token_opens_a_two_hour_chat_session_once() {
         s.launch(&token, &login).await,
         Err(LtiError::Replayed)
     ));
-    // A fresh token for the same nonce under another state: the nonce is spent.
-    let again = FakeLtiTokens::sign(&key("k1"), &s.claims(&login.nonce));
-    let err = s
-        .lti
-        .launch(&again, "another-state", Some(&login.nonce), ADDRESS)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, LtiError::Replayed));
+    // Another token the platform signed for the same login (same nonce): the nonce is spent.
+    let mut claims = s.claims(&nonce_of(&login));
+    claims["sub"] = json!("user-8");
+    let again = FakeLtiTokens::sign(&key("k1"), &claims);
+    assert!(matches!(
+        s.launch(&again, &login).await,
+        Err(LtiError::Replayed)
+    ));
 }
 
 #[tokio::test]
-async fn a_used_state_is_refused_with_another_nonce() {
+async fn a_state_finishes_only_the_login_it_was_minted_with() {
     let s = setup().registered().await;
-    let login = s.login().await;
-    s.launch(&s.id_token(&login), &login).await.unwrap();
-    let other = s.login().await;
-    let token = s.id_token(&other);
+    let (first, second) = (s.login().await, s.login().await);
+    // The second login's token and cookie, posted under the first's state.
+    let token = s.id_token(&second);
     let err = s
         .lti
-        .launch(&token, &login.state, Some(&other.nonce), ADDRESS)
+        .launch(&token, &first.state, Some(&second.binding), ADDRESS)
         .await
         .unwrap_err();
-    assert!(matches!(err, LtiError::Replayed), "{err}");
+    assert!(matches!(err, LtiError::Refused(LtiRefused::Nonce)), "{err}");
+    s.launch(&token, &second).await.unwrap();
 }
 
 #[tokio::test]
@@ -273,11 +284,57 @@ async fn only_the_browser_that_started_the_login_can_finish_it() {
     let mine = s.login().await;
     let err = s
         .lti
-        .launch(&token, &mine.state, Some(&mine.nonce), ADDRESS)
+        .launch(&token, &mine.state, Some(&mine.binding), ADDRESS)
         .await
         .unwrap_err();
     assert!(matches!(err, LtiError::Refused(LtiRefused::Nonce)), "{err}");
+    // Whoever holds only the id_token (it carries the nonce) cannot make the cookie: a cookie
+    // holding the nonce, or a binding of their own making, is refused.
+    let nonce = nonce_of(&login);
+    let forged = login
+        .binding
+        .replacen(&login.binding[..43], &"A".repeat(43), 1);
+    for cookie in [nonce.as_str(), forged.as_str()] {
+        let err = s
+            .lti
+            .launch(&token, &login.state, Some(cookie), ADDRESS)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LtiError::NotThisBrowser | LtiError::Refused(LtiRefused::Nonce)
+            ),
+            "{err}"
+        );
+    }
     // Refusals spent nothing: the right browser still gets in.
+    s.launch(&token, &login).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_login_is_open_five_minutes_and_for_its_registration_only() {
+    let s = setup().registered().await;
+    let mut canvas2 = registration();
+    canvas2.client_id = "10000000000043".into();
+    s.lti.register(&canvas2, "10.0.0.9").await.unwrap();
+    let login = s.login().await;
+    // A token for the other registration of the issuer, finishing this registration's login.
+    let mut claims = s.claims(&nonce_of(&login));
+    claims["aud"] = json!("10000000000043");
+    let mixed = FakeLtiTokens::sign(&key("k1"), &claims);
+    assert!(matches!(
+        s.launch(&mixed, &login).await,
+        Err(LtiError::NotThisBrowser)
+    ));
+    // Five minutes after the login, it is over (the token itself lives an hour).
+    let token = s.id_token(&login);
+    s.clock.advance(Duration::minutes(5));
+    assert!(matches!(
+        s.launch(&token, &login).await,
+        Err(LtiError::NotThisBrowser)
+    ));
+    s.clock.advance(Duration::seconds(-1));
     s.launch(&token, &login).await.unwrap();
 }
 
@@ -291,14 +348,14 @@ async fn foreign_keys_wrong_audiences_and_expired_tokens_open_nothing() {
             n: "an attacker's modulus".into(),
             ..key("k1")
         },
-        &s.claims(&login.nonce),
+        &s.claims(&nonce_of(&login)),
     );
     assert!(matches!(
         s.launch(&foreign, &login).await,
         Err(LtiError::Token(LaunchTokenError::BadSignature))
     ));
     // For another client of the same issuer, unregistered.
-    let mut claims = s.claims(&login.nonce);
+    let mut claims = s.claims(&nonce_of(&login));
     claims["aud"] = json!("another-client");
     let other = FakeLtiTokens::sign(&key("k1"), &claims);
     assert!(matches!(
@@ -314,22 +371,27 @@ async fn foreign_keys_wrong_audiences_and_expired_tokens_open_nothing() {
         Err(LtiError::UnknownPlatform)
     ));
     // Of another deployment.
-    let mut claims = s.claims(&login.nonce);
+    let mut claims = s.claims(&nonce_of(&login));
     claims[lti_claims::DEPLOYMENT_ID] = json!("dep-9");
     let other = FakeLtiTokens::sign(&key("k1"), &claims);
     assert!(matches!(
         s.launch(&other, &login).await,
         Err(LtiError::Refused(LtiRefused::Deployment))
     ));
-    // Expired: exp + 30 s leeway is now.
-    let token = s.id_token(&login);
-    s.clock.advance(Duration::seconds(3600 + 30));
+    // Expired: exp + 30 s leeway is now; a second later than that, still good.
+    let now = s.clock.now().unix_timestamp();
+    let mut claims = s.claims(&nonce_of(&login));
+    claims["iat"] = json!(now - 60);
+    claims["exp"] = json!(now - 30);
+    let expired = FakeLtiTokens::sign(&key("k1"), &claims);
     assert!(matches!(
-        s.launch(&token, &login).await,
+        s.launch(&expired, &login).await,
         Err(LtiError::Refused(LtiRefused::Expired))
     ));
-    s.clock.advance(Duration::seconds(-1));
-    s.launch(&token, &login).await.unwrap();
+    claims["exp"] = json!(now - 29);
+    s.launch(&FakeLtiTokens::sign(&key("k1"), &claims), &login)
+        .await
+        .unwrap();
     // Not a JWT at all.
     assert!(matches!(
         s.launch("garbage", &login).await,
@@ -352,7 +414,7 @@ async fn an_unknown_key_id_fetches_the_set_again_at_most_every_30_seconds() {
     s.key_sets.set(KEYS, vec![key("k2")]);
     s.clock.advance(Duration::seconds(30));
     let login = s.login().await;
-    let rotated = FakeLtiTokens::sign(&key("k2"), &s.claims(&login.nonce));
+    let rotated = FakeLtiTokens::sign(&key("k2"), &s.claims(&nonce_of(&login)));
     s.launch(&rotated, &login).await.unwrap();
     assert_eq!(s.key_sets.fetches(), 2);
     // Made-up key ids: one fetch, then none for 30 s.
@@ -361,21 +423,21 @@ async fn an_unknown_key_id_fetches_the_set_again_at_most_every_30_seconds() {
     let login = s.login().await;
     for n in 0..5 {
         let err = s
-            .launch(&made_up(&format!("x{n}"), &login.nonce), &login)
+            .launch(&made_up(&format!("x{n}"), &nonce_of(&login)), &login)
             .await
             .unwrap_err();
         assert!(matches!(err, LtiError::UnknownKey), "{err}");
     }
     assert_eq!(s.key_sets.fetches(), 3);
     s.clock.advance(Duration::seconds(29));
-    let _ = s.launch(&made_up("x9", &login.nonce), &login).await;
+    let _ = s.launch(&made_up("x9", &nonce_of(&login)), &login).await;
     assert_eq!(s.key_sets.fetches(), 3, "29 s later: still no fetch");
     s.clock.advance(Duration::seconds(1));
-    let _ = s.launch(&made_up("x9", &login.nonce), &login).await;
+    let _ = s.launch(&made_up("x9", &nonce_of(&login)), &login).await;
     assert_eq!(s.key_sets.fetches(), 4, "30 s later: one more");
     // A token without a kid is refused without a fetch.
     let err = s
-        .launch(&made_up("", &login.nonce), &login)
+        .launch(&made_up("", &nonce_of(&login)), &login)
         .await
         .unwrap_err();
     assert!(matches!(err, LtiError::UnknownKey), "{err}");
@@ -397,7 +459,7 @@ async fn a_set_older_than_an_hour_is_fetched_again_and_kept_if_the_platform_is_a
     // The platform is away and the key unknown: the fetch failure is said.
     s.clock.advance(Duration::seconds(30));
     let login = s.login().await;
-    let unknown = FakeLtiTokens::sign(&key("k7"), &s.claims(&login.nonce));
+    let unknown = FakeLtiTokens::sign(&key("k7"), &s.claims(&nonce_of(&login)));
     assert!(matches!(
         s.launch(&unknown, &login).await,
         Err(LtiError::KeySet(_))
@@ -428,13 +490,13 @@ async fn concurrent_launches_of_one_login_open_one_session_and_a_cold_set_is_fet
     let login = s.login().await;
     let token = s.id_token(&login);
     let tries = (0..8).map(|_| {
-        let (cold, token, state, nonce) = (
+        let (cold, token, state, binding) = (
             cold.clone(),
             token.clone(),
             login.state.clone(),
-            login.nonce.clone(),
+            login.binding.clone(),
         );
-        tokio::spawn(async move { cold.launch(&token, &state, Some(&nonce), ADDRESS).await })
+        tokio::spawn(async move { cold.launch(&token, &state, Some(&binding), ADDRESS).await })
     });
     let results = futures::future::join_all(tries).await;
     let opened = results
@@ -442,9 +504,14 @@ async fn concurrent_launches_of_one_login_open_one_session_and_a_cold_set_is_fet
         .filter(|r| r.as_ref().unwrap().is_ok())
         .count();
     assert_eq!(opened, 1);
-    assert!(results
-        .iter()
-        .all(|r| matches!(r.as_ref().unwrap(), Ok(_) | Err(LtiError::Replayed))));
+    for r in &results {
+        let r = r.as_ref().unwrap();
+        assert!(
+            matches!(r, Ok(_) | Err(LtiError::Replayed)),
+            "{:?}",
+            r.as_ref().err()
+        );
+    }
     assert_eq!(
         s.key_sets.fetches(),
         2,
@@ -496,6 +563,17 @@ async fn registration_checks_each_field_and_reads_the_key_set() {
         let err = s.lti.register(&input, "10.0.0.9").await.unwrap_err();
         assert!(expected(&err), "{err}");
     }
+    // On an https server, platforms are on https too (http://localhost is for development).
+    let local = with(|r| r.key_set_url = "http://localhost:9000/jwks".into());
+    assert!(matches!(
+        s.lti.register(&local, "10.0.0.9").await,
+        Err(RegisterLtiError::Lti(LtiPlatformError::Url("key set URL")))
+    ));
+    let local = with(|r| r.login_url = "http://127.0.0.1:9000/auth".into());
+    assert!(matches!(
+        s.lti.register(&local, "10.0.0.9").await,
+        Err(RegisterLtiError::Lti(LtiPlatformError::Url("login URL")))
+    ));
     assert_eq!(s.key_sets.fetches(), 0, "a refused field fetches nothing");
     let away = with(|r| r.key_set_url = "https://lms.example.edu/gone".into());
     assert!(matches!(
@@ -535,23 +613,76 @@ async fn registration_checks_each_field_and_reads_the_key_set() {
 }
 
 #[tokio::test]
-async fn an_address_gets_300_logins_and_launches_a_minute() {
+async fn an_address_gets_300_refused_logins_and_300_launches_a_minute() {
     let s = setup().registered().await;
+    let mut unknown = initiation();
+    unknown.iss = Some("https://evil.example".into());
     for _ in 0..300 {
-        s.lti.login(&initiation(), "10.0.0.7").await.unwrap();
+        let err = s.lti.login(&unknown, "10.0.0.7").await.unwrap_err();
+        assert!(
+            matches!(err, LtiError::Login(LoginRefused::UnknownPlatform)),
+            "{err}"
+        );
     }
-    let Err(LtiError::TooMany { retry_after }) = s.lti.login(&initiation(), "10.0.0.7").await
-    else {
-        panic!("the 301st of a minute from one address is refused");
+    let Err(LtiError::TooMany { retry_after }) = s.lti.login(&unknown, "10.0.0.7").await else {
+        panic!("the 301st refused login of a minute from one address is refused as too many");
     };
     assert_eq!(retry_after, Duration::minutes(1));
-    let login = s.login().await;
+    // Good logins spend nothing (a page making browsers open logins cannot use up a class's
+    // launches), but launches spend the same budget.
+    let login = s.lti.login(&initiation(), "10.0.0.7").await.unwrap();
     let token = s.id_token(&login);
     assert!(matches!(
         s.lti
-            .launch(&token, &login.state, Some(&login.nonce), "10.0.0.7")
+            .launch(&token, &login.state, Some(&login.binding), "10.0.0.7")
             .await,
         Err(LtiError::TooMany { .. })
     ));
     s.launch(&token, &login).await.unwrap();
+    // 300 launches from a fresh address, the 301st refused.
+    for _ in 0..300 {
+        let _ = s
+            .lti
+            .launch("garbage", &login.state, None, "10.0.0.8")
+            .await;
+    }
+    assert!(matches!(
+        s.lti
+            .launch("garbage", &login.state, None, "10.0.0.8")
+            .await,
+        Err(LtiError::TooMany { .. })
+    ));
+}
+
+#[tokio::test]
+async fn registrations_sharing_a_key_set_share_its_fetches() {
+    let s = setup().registered().await;
+    let mut second = registration();
+    second.client_id = "10000000000043".into();
+    s.lti.register(&second, "10.0.0.9").await.unwrap();
+    assert_eq!(
+        s.key_sets.fetches(),
+        2,
+        "each registration reads the set once"
+    );
+    s.clock.advance(Duration::seconds(30));
+    let login = s.login().await;
+    let made_up = FakeLtiTokens::sign(&key("x1"), &s.claims(&nonce_of(&login)));
+    assert!(matches!(
+        s.launch(&made_up, &login).await,
+        Err(LtiError::UnknownKey)
+    ));
+    assert_eq!(s.key_sets.fetches(), 3);
+    // The other registration's unknown key: the same set, fetched just now.
+    let mut other = initiation();
+    other.client_id = Some("10000000000043".into());
+    let login = s.lti.login(&other, ADDRESS).await.unwrap();
+    let mut claims = s.claims(&nonce_of(&login));
+    claims["aud"] = json!("10000000000043");
+    let made_up = FakeLtiTokens::sign(&key("x2"), &claims);
+    assert!(matches!(
+        s.launch(&made_up, &login).await,
+        Err(LtiError::UnknownKey)
+    ));
+    assert_eq!(s.key_sets.fetches(), 3);
 }

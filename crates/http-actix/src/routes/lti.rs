@@ -1,6 +1,7 @@
 //! LTI 1.3 (IMS Security Framework 1.0 section 5.1): a learning platform's third-party login
-//! initiation (`GET`/`POST /lti/login`), answered with the authentication request (its state's
-//! nonce kept in a cookie of this browser), and the launch the platform posts back
+//! initiation (`GET`/`POST /lti/login`), answered with the authentication request (what binds
+//! the login to this browser kept in a cookie named after its state), and the launch the
+//! platform posts back
 //! (`POST /lti/launch`, `id_token` + `state`), which opens the chat. `GET /lti/jwks` is the
 //! tool's key set: empty, since gptgate signs nothing to platforms.
 
@@ -14,8 +15,13 @@ use serde::Deserialize;
 use super::chat::{into_chat, launch_refused, too_many_launches, unavailable_page};
 use crate::state::AppState;
 
-/// How long a browser keeps a login's nonce: the platform answers within seconds.
-const LOGIN_LIFETIME: CookieDuration = CookieDuration::minutes(10);
+/// How long a browser keeps a login: as long as it is open.
+const LOGIN_LIFETIME: CookieDuration =
+    CookieDuration::seconds(gptgate_domain::LoginBinding::LIFETIME.whole_seconds());
+
+/// The most LTI logins a browser keeps at once (a course page with several activities opens
+/// several); past that, a new login clears them, so cookies never pile up.
+const MAX_OPEN_LOGINS: usize = 4;
 
 #[derive(Deserialize, Default)]
 struct LoginParams {
@@ -63,9 +69,10 @@ async fn login(state: &AppState, req: &HttpRequest, params: Option<LoginParams>)
         .await
     {
         Ok(login) => {
-            let Some(cookie) = state
-                .browser
-                .lti_cookie(&login.state, &login.nonce, LOGIN_LIFETIME)
+            let Some(cookie) =
+                state
+                    .browser
+                    .lti_cookie(&login.state, &login.binding, LOGIN_LIFETIME)
             else {
                 return unavailable_page(state, "a minted LTI state cannot name a cookie");
             };
@@ -73,6 +80,15 @@ async fn login(state: &AppState, req: &HttpRequest, params: Option<LoginParams>)
                 .insert_header((header::LOCATION, login.redirect_to))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish();
+            let open = state.browser.lti_states(req);
+            let stale = if open.len() >= MAX_OPEN_LOGINS {
+                open
+            } else {
+                Vec::new()
+            };
+            for old in &stale {
+                clear_login(state, &mut response, old);
+            }
             if let Ok(value) = header::HeaderValue::from_str(&cookie) {
                 response.headers_mut().append(header::SET_COOKIE, value);
             }
@@ -115,7 +131,7 @@ struct LaunchForm {
 }
 
 /// `POST /lti/launch`: the platform posts the `id_token` for the login this browser started
-/// (`state` names it; the browser's cookie holds its nonce). A good launch opens a 2-hour chat
+/// (`state` names it; the browser's cookie binds it). A good launch opens a 2-hour chat
 /// session and goes on to the chat; every refusal is one page, the reason in the log only.
 #[post("/lti/launch")]
 pub async fn launch(
@@ -140,31 +156,36 @@ pub async fn launch(
         return launch_refused(&state);
     }
     let login_state = form.state.unwrap_or_default();
-    let nonce = state.browser.lti_nonce(&req, &login_state);
-    match state
+    let binding = state.browser.lti_binding(&req, &login_state);
+    let mut response = match state
         .lti
         .launch(
             form.id_token.as_deref().unwrap_or_default().trim(),
             &login_state,
-            nonce.as_deref(),
+            binding.as_deref(),
             &super::client_address(&req),
         )
         .await
     {
-        Ok(launched) => {
-            let mut response = into_chat(&state, &launched);
-            // The login is finished: its cookie goes.
-            if let Some(cookie) = state
-                .browser
-                .lti_cookie(&login_state, "", CookieDuration::ZERO)
-            {
-                if let Ok(value) = header::HeaderValue::from_str(&cookie) {
-                    response.headers_mut().append(header::SET_COOKIE, value);
-                }
-            }
-            response
-        }
+        Ok(launched) => into_chat(&state, &launched),
         Err(e) => refusal(&state, e, "an LTI launch was refused"),
+    };
+    // The login is over, whatever became of it: its cookie goes.
+    if binding.is_some() {
+        clear_login(&state, &mut response, &login_state);
+    }
+    response
+}
+
+/// Adds to `response` the removal of LTI login `login_state`'s cookie.
+fn clear_login(state: &AppState, response: &mut HttpResponse, login_state: &str) {
+    if let Some(cookie) = state
+        .browser
+        .lti_cookie(login_state, "", CookieDuration::ZERO)
+    {
+        if let Ok(value) = header::HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
 }
 

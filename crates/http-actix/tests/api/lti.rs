@@ -143,7 +143,14 @@ async fn registered() -> (TestApp, Platform) {
 
 /// The login initiation a platform sends (GET): the state and nonce of the authentication
 /// request it is answered with.
-async fn log_in(visitor: &Browser, platform: &Platform) -> (String, String) {
+struct Login {
+    state: String,
+    nonce: String,
+    /// The login cookie's value.
+    binding: String,
+}
+
+async fn log_in(visitor: &Browser, platform: &Platform) -> Login {
     let res = visitor
         .client
         .get(visitor.local("/lti/login"))
@@ -160,6 +167,19 @@ async fn log_in(visitor: &Browser, platform: &Platform) -> (String, String) {
         .unwrap();
     assert_eq!(res.status(), 302);
     assert_eq!(res.headers()["cache-control"], "no-store");
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("Max-Age=300") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let binding = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
     let to = reqwest::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
     assert!(to.as_str().starts_with(&platform.url("/auth.php?")), "{to}");
     assert_eq!(
@@ -168,7 +188,25 @@ async fn log_in(visitor: &Browser, platform: &Platform) -> (String, String) {
     );
     assert_eq!(param(&to, "response_mode"), "form_post");
     assert_eq!(param(&to, "lti_message_hint"), "{\"cmid\":3}");
-    (param(&to, "state"), param(&to, "nonce"))
+    let (state, nonce) = (param(&to, "state"), param(&to, "nonce"));
+    assert!(
+        cookie.starts_with(&format!("gptgate-lti-{state}=")),
+        "{cookie}"
+    );
+    assert!(
+        !binding.contains(&nonce),
+        "the cookie does not hold the nonce"
+    );
+    Login {
+        state,
+        nonce,
+        binding,
+    }
+}
+
+/// An id of the shape of a registration's.
+fn uuid_like() -> String {
+    "0195f1d2-8c1e-7a3b-9f00-3d2c1b0a9e8f".to_owned()
 }
 
 /// The platform's form post of `id_token` and `state` to the launch, from its page.
@@ -187,7 +225,11 @@ async fn post_launch(visitor: &Browser, id_token: &str, state: &str) -> reqwest:
 async fn a_registered_platform_launches_its_user_into_a_chat_only_it_may_frame() {
     let (app, platform) = registered().await;
     let visitor = Browser::new(&app.address);
-    let (state, nonce) = log_in(&visitor, &platform).await;
+    let Login {
+        state,
+        nonce,
+        binding,
+    } = log_in(&visitor, &platform).await;
     assert_eq!(state.len(), 43);
     let token = Platform::sign(PRIVATE, &Platform::claims(&nonce));
     let res = post_launch(&visitor, &token, &state).await;
@@ -218,7 +260,21 @@ async fn a_registered_platform_launches_its_user_into_a_chat_only_it_may_frame()
     assert!(csp.ends_with(&format!("frame-ancestors {ORIGIN}")), "{csp}");
     assert!(res.text().await.unwrap().contains("data-csrf"));
 
-    // The same post again (the cookie is gone, and the nonce and state are spent).
+    // The same post again, with the login's cookie put back by hand: the nonce is spent.
+    let replay = reqwest::Client::new()
+        .post(visitor.local("/lti/launch"))
+        .header("cookie", format!("gptgate-lti-{state}={binding}"))
+        .form(&[("id_token", token.as_str()), ("state", state.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 403);
+    assert!(replay
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .all(|c| !c.to_str().unwrap().starts_with("gptgate-launch")));
+    // And from the browser itself (its cookie is gone).
     let res = post_launch(&visitor, &token, &state).await;
     assert_eq!(res.status(), 403);
     // The refusal shows inside the course's frame: framable, nothing to click, no ChatGPT.
@@ -258,7 +314,7 @@ async fn a_registered_platform_launches_its_user_into_a_chat_only_it_may_frame()
 async fn a_launch_finishes_only_in_the_browser_that_started_its_login() {
     let (app, platform) = registered().await;
     let attacker = Browser::new(&app.address);
-    let (state, nonce) = log_in(&attacker, &platform).await;
+    let Login { state, nonce, .. } = log_in(&attacker, &platform).await;
     let token = Platform::sign(PRIVATE, &Platform::claims(&nonce));
     // Login CSRF: the attacker's own launch, posted from the victim's browser.
     let victim = Browser::new(&app.address);
@@ -266,11 +322,30 @@ async fn a_launch_finishes_only_in_the_browser_that_started_its_login() {
     assert_eq!(res.status(), 403);
     assert!(res.headers().get("set-cookie").is_none());
     // The victim's own login does not make the attacker's token theirs.
-    let (victims_state, _) = log_in(&victim, &platform).await;
+    let Login {
+        state: victims_state,
+        nonce: _,
+        ..
+    } = log_in(&victim, &platform).await;
     assert_eq!(
         post_launch(&victim, &token, &victims_state).await.status(),
         403
     );
+    // Whoever holds only the token cannot make the login's cookie: the nonce as its value, or
+    // a value of the right shape, is refused.
+    for forged in [
+        nonce.clone(),
+        format!("{}.{}.{}", "A".repeat(43), uuid_like(), now()),
+    ] {
+        let res = reqwest::Client::new()
+            .post(victim.local("/lti/launch"))
+            .header("cookie", format!("gptgate-lti-{state}={forged}"))
+            .form(&[("id_token", token.as_str()), ("state", state.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403, "{forged}");
+    }
     // The refusals spent nothing: the attacker's browser finishes its own launch.
     assert_eq!(post_launch(&attacker, &token, &state).await.status(), 303);
 }
@@ -279,42 +354,74 @@ async fn a_launch_finishes_only_in_the_browser_that_started_its_login() {
 async fn foreign_keys_wrong_audiences_and_expired_tokens_are_refused() {
     let (app, platform) = registered().await;
     let visitor = Browser::new(&app.address);
-    let (state, nonce) = log_in(&visitor, &platform).await;
-    let claims = Platform::claims(&nonce);
-    // Signed by a key that is not the platform's, under its kid.
-    let foreign = Platform::sign(OTHER_PRIVATE, &claims);
-    let mut other_client = claims.clone();
-    other_client["aud"] = json!("another-client");
-    let mut expired = claims.clone();
-    expired["exp"] = json!(now() - 30);
-    let mut other_deployment = claims.clone();
-    other_deployment["https://purl.imsglobal.org/spec/lti/claim/deployment_id"] = json!("2");
-    let mut deep_linking = claims.clone();
-    deep_linking["https://purl.imsglobal.org/spec/lti/claim/message_type"] =
-        json!("LtiDeepLinkingRequest");
-    let mut hs256 = Header::new(Algorithm::HS256);
-    hs256.kid = Some("test-only-key-1".into());
-    let symmetric =
-        jsonwebtoken::encode(&hs256, &claims, &EncodingKey::from_secret(b"anything")).unwrap();
-    for (what, token) in [
-        ("foreign key", foreign),
-        ("other client", Platform::sign(PRIVATE, &other_client)),
-        ("expired", Platform::sign(PRIVATE, &expired)),
-        (
-            "other deployment",
-            Platform::sign(PRIVATE, &other_deployment),
-        ),
-        ("deep linking", Platform::sign(PRIVATE, &deep_linking)),
-        ("HS256", symmetric),
-        ("not a JWT", "garbage".to_owned()),
-        ("empty", String::new()),
-    ] {
-        let res = post_launch(&visitor, &token, &state).await;
+    type Case = fn(&str) -> String;
+    let cases: [(&str, Case); 10] = [
+        // Signed by a key that is not the platform's, under its kid.
+        ("foreign key", |n| {
+            Platform::sign(OTHER_PRIVATE, &Platform::claims(n))
+        }),
+        ("other client", |n| {
+            let mut c = Platform::claims(n);
+            c["aud"] = json!("another-client");
+            Platform::sign(PRIVATE, &c)
+        }),
+        ("an extra audience", |n| {
+            let mut c = Platform::claims(n);
+            c["aud"] = json!([CLIENT, "someone-else"]);
+            c["azp"] = json!(CLIENT);
+            Platform::sign(PRIVATE, &c)
+        }),
+        ("expired", |n| {
+            let mut c = Platform::claims(n);
+            c["exp"] = json!(now() - 30);
+            Platform::sign(PRIVATE, &c)
+        }),
+        ("other deployment", |n| {
+            let mut c = Platform::claims(n);
+            c["https://purl.imsglobal.org/spec/lti/claim/deployment_id"] = json!("2");
+            Platform::sign(PRIVATE, &c)
+        }),
+        ("deep linking", |n| {
+            let mut c = Platform::claims(n);
+            c["https://purl.imsglobal.org/spec/lti/claim/message_type"] =
+                json!("LtiDeepLinkingRequest");
+            Platform::sign(PRIVATE, &c)
+        }),
+        ("another login's nonce", |_| {
+            Platform::sign(PRIVATE, &Platform::claims("0123456789abcdef"))
+        }),
+        ("HS256", |n| {
+            let mut hs256 = Header::new(Algorithm::HS256);
+            hs256.kid = Some("test-only-key-1".into());
+            jsonwebtoken::encode(
+                &hs256,
+                &Platform::claims(n),
+                &EncodingKey::from_secret(b"anything"),
+            )
+            .unwrap()
+        }),
+        ("not a JWT", |_| "garbage".to_owned()),
+        ("empty", |_| String::new()),
+    ];
+    for (what, token) in cases {
+        // Each refusal ends its login (its cookie goes): a fresh login for each.
+        let Login { state, nonce, .. } = log_in(&visitor, &platform).await;
+        let res = post_launch(&visitor, &token(&nonce), &state).await;
         assert_eq!(res.status(), 403, "{what}");
-        assert!(res.headers().get("set-cookie").is_none(), "{what}");
+        let cookies: Vec<&str> = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert!(
+            cookies.len() == 1 && cookies[0].starts_with(&format!("gptgate-lti-{state}=;")),
+            "{what}: only the login's cookie is removed: {cookies:?}"
+        );
     }
-    // One second inside the leeway still opens, and none of the refusals spent the login.
-    let mut last_second = claims.clone();
+    // One second inside the leeway still opens.
+    let Login { state, nonce, .. } = log_in(&visitor, &platform).await;
+    let mut last_second = Platform::claims(&nonce);
     last_second["exp"] = json!(now() - 29);
     let res = post_launch(&visitor, &Platform::sign(PRIVATE, &last_second), &state).await;
     assert_eq!(res.status(), 303);
@@ -433,19 +540,40 @@ async fn the_console_checks_a_registration_and_reads_its_key_set() {
     let (status, page) = register(&admin, &platform, &platform.url("/certs.php")).await;
     assert_eq!(status, 422);
     assert!(page.contains("registered already"), "{page}");
-    // Without the console's session and CSRF token, nothing is registered.
+    // Without the console's session and CSRF token, a whole registration is refused and
+    // nothing is fetched or stored.
+    let other = Platform::start().await;
     let stranger = Browser::new(&app.address);
     let res = stranger
-        .post_form_to("/admin/platforms/lti", &[("name", "x")])
+        .post_form_to(
+            "/admin/platforms/lti",
+            &[
+                ("csrf", "made-up"),
+                ("name", "Evil"),
+                ("issuer", "https://evil.example"),
+                ("client_id", "1"),
+                ("login_url", &other.url("/auth.php")),
+                ("key_set_url", &other.url("/certs.php")),
+                ("deployments", "1"),
+                ("origins", "https://evil.example"),
+            ],
+        )
         .await;
-    assert!(res.status().is_client_error() || res.status() == 303);
+    assert!(
+        matches!(res.status().as_u16(), 303 | 401 | 403),
+        "{}",
+        res.status()
+    );
+    assert!(other.server.received_requests().await.unwrap().is_empty());
+    let page = admin.open("/admin/platforms").await.1;
+    assert!(!page.contains("evil.example"), "nothing registered");
 }
 
 #[tokio::test]
 async fn removing_the_registration_signs_its_users_out() {
     let (app, platform) = registered().await;
     let visitor = Browser::new(&app.address);
-    let (state, nonce) = log_in(&visitor, &platform).await;
+    let Login { state, nonce, .. } = log_in(&visitor, &platform).await;
     let token = Platform::sign(PRIVATE, &Platform::claims(&nonce));
     assert_eq!(post_launch(&visitor, &token, &state).await.status(), 303);
     let admin = console(&app).await;

@@ -2,17 +2,19 @@
 //! 1.0 section 5.1): the operator registers the platform (issuer, client id, its login URL and
 //! key set, its deployments, the origins that embed the chat); the platform starts a login,
 //! gptgate answers with an authentication request whose `state` and `nonce` the browser keeps
-//! in a cookie; the platform posts back an `id_token` signed with a key of its key set, which
-//! is verified (RS256 only, the key found by `kid`), judged ([`LtiPolicy`]), and spent (nonce
-//! and state used once) before a chat session opens.
+//! in a cookie (the nonce is a hash of the state and of what the cookie holds, so only that
+//! browser can finish the login, within 5 minutes, for that registration); the platform posts
+//! back an `id_token` signed with a key of its key set, which is verified (RS256 only, the key
+//! found by `kid`), judged ([`LtiPolicy`]), and spent (its nonce, and with it the state, used
+//! once) before a chat session opens.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use gptgate_domain::{
     AdminAction, AdminAuditEntry, ChatPolicy, ChatVisitor, DeploymentId, Issuer, LaunchPlatform,
-    LoginInitiation, LoginRefused, LtiClientId, LtiPlatform, LtiPlatformError, LtiPolicy,
-    LtiRefused, PlatformError, PlatformId, PlatformKey, PlatformName, PlatformUrl,
+    LoginBinding, LoginInitiation, LoginRefused, LtiClientId, LtiPlatform, LtiPlatformError,
+    LtiPolicy, LtiRefused, PlatformError, PlatformId, PlatformKey, PlatformName, PlatformUrl,
 };
 use secrecy::ExposeSecret;
 use time::{Duration, OffsetDateTime};
@@ -83,13 +85,14 @@ pub enum RegisterLtiError {
     Internal(#[from] InternalError),
 }
 
-/// The answer to a login initiation: where to send the browser, and the `state` and `nonce`
-/// the browser must keep (in a cookie named after the state) for the launch.
+/// The answer to a login initiation: where to send the browser, the login's `state`, and what
+/// the browser must keep (in a cookie named after the state) to finish the launch.
 #[derive(Debug)]
 pub struct LtiLogin {
     pub redirect_to: String,
     pub state: String,
-    pub nonce: String,
+    /// The cookie's value ([`LoginBinding::encode`]): only this browser can finish the login.
+    pub binding: String,
 }
 
 /// Why a login or a launch was refused. Never holds a token.
@@ -97,9 +100,9 @@ pub struct LtiLogin {
 pub enum LtiError {
     #[error(transparent)]
     Login(#[from] LoginRefused),
-    /// The browser holds no login for this state: another browser's launch (login CSRF), an
-    /// expired login, or cookies blocked.
-    #[error("this browser did not start the login the launch answers")]
+    /// The browser holds no open login for this state and registration: another browser's
+    /// launch (login CSRF), a login older than [`LoginBinding::LIFETIME`], or cookies blocked.
+    #[error("this browser did not start the login the launch answers, or it is over")]
     NotThisBrowser,
     #[error("the launch carries no id_token")]
     Malformed,
@@ -113,7 +116,7 @@ pub enum LtiError {
     Token(#[from] LaunchTokenError),
     #[error(transparent)]
     Refused(#[from] LtiRefused),
-    #[error("the launch's nonce or state was used before")]
+    #[error("the launch's nonce (and state) was used before")]
     Replayed,
     #[error("too many launches; try again in {} s", retry_after.whole_seconds())]
     TooMany { retry_after: time::Duration },
@@ -123,7 +126,7 @@ pub enum LtiError {
     Internal(#[from] InternalError),
 }
 
-/// A platform's key set as last fetched.
+/// A key set as last fetched.
 #[derive(Default)]
 struct CachedKeys {
     keys: Vec<PlatformKey>,
@@ -138,9 +141,11 @@ pub struct LtiLaunches {
     chat: ChatPolicy,
     /// gptgate's public URL, without a trailing slash.
     public_url: String,
-    /// Each platform's key set, behind its own async lock: launches of one platform wait for
-    /// one fetch instead of each fetching.
-    key_sets: Mutex<HashMap<PlatformId, Arc<futures::lock::Mutex<CachedKeys>>>>,
+    /// The key sets, by address (registrations may share one: Canvas's cloud).
+    key_sets: Mutex<HashMap<String, CachedKeys>>,
+    /// One lock per key set address, held only while it is fetched: launches that need a
+    /// fetch wait for one fetch; launches whose key is cached never wait.
+    fetching: Mutex<HashMap<String, Arc<futures::lock::Mutex<()>>>>,
 }
 
 impl LtiLaunches {
@@ -151,6 +156,7 @@ impl LtiLaunches {
             chat,
             public_url: public_url.trim_end_matches('/').to_owned(),
             key_sets: Mutex::default(),
+            fetching: Mutex::default(),
         }
     }
 
@@ -183,6 +189,18 @@ impl LtiLaunches {
             origins: LaunchPlatform::parse_origins(&input.origins)?,
             created_at: self.ports.clock.now(),
         };
+        // Plain http (this machine only) is for development: a server on https talks to
+        // platforms over https only.
+        if self.public_url.starts_with("https://") {
+            for (url, field) in [
+                (&platform.login_url, "login URL"),
+                (&platform.key_set_url, "key set URL"),
+            ] {
+                if url.as_url().scheme() != "https" {
+                    return Err(LtiPlatformError::Url(field).into());
+                }
+            }
+        }
         let taken = self
             .ports
             .platforms
@@ -210,11 +228,17 @@ impl LtiLaunches {
                 &AdminAuditEntry::new(now, AdminAction::PlatformAdded, address),
             )
             .await?;
-        *self.cached(platform.id).lock().await = CachedKeys {
-            keys,
-            fetched_at: Some(now),
-            tried_at: Some(now),
-        };
+        self.key_sets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                platform.key_set_url.as_str().to_owned(),
+                CachedKeys {
+                    keys,
+                    fetched_at: Some(now),
+                    tried_at: Some(now),
+                },
+            );
         tracing::info!(platform = %platform.id, "LTI platform registered");
         Ok(platform)
     }
@@ -239,27 +263,34 @@ impl LtiLaunches {
 
     /// Answers a platform's third-party login initiation from `address`: the registration it
     /// names, and the authentication request to send the browser to, with a fresh `state` and
-    /// `nonce`. Nothing is stored: the browser keeps them.
+    /// a nonce bound to what the browser keeps. Nothing is stored. Only refused logins spend
+    /// the address's budget (a good one costs one indexed read), so pages that make browsers
+    /// open logins cannot use up a class's launches.
     #[instrument(skip_all)]
     pub async fn login(
         &self,
         initiation: &LoginInitiation,
         address: &str,
     ) -> Result<LtiLogin, LtiError> {
-        self.take_try(address).await?;
-        let issuer = initiation
-            .iss
-            .as_deref()
-            .and_then(|iss| Issuer::parse(iss).ok())
-            .ok_or(LoginRefused::Issuer)?;
-        let candidates = self.ports.platforms.lti_platforms_of(&issuer).await?;
-        let platform = initiation.check(&candidates, &self.public_url)?;
-        let (state, _) = self.ports.opaque.mint().map_err(InternalError::new)?;
-        let (nonce, _) = self.ports.opaque.mint().map_err(InternalError::new)?;
-        let (state, nonce) = (
-            state.expose_secret().to_owned(),
-            nonce.expose_secret().to_owned(),
-        );
+        let platform = match self.registration_for(initiation).await {
+            Ok(platform) => platform,
+            Err(LtiError::Login(why)) => {
+                self.take_try(address).await?;
+                return Err(LtiError::Login(why));
+            }
+            Err(e) => return Err(e),
+        };
+        let mint = || -> Result<String, LtiError> {
+            let (token, _) = self.ports.opaque.mint().map_err(InternalError::new)?;
+            Ok(token.expose_secret().to_owned())
+        };
+        let state = mint()?;
+        let binding = LoginBinding {
+            secret: mint()?,
+            platform: platform.id,
+            issued_at: self.ports.clock.now(),
+        };
+        let nonce = self.nonce(&binding, &state);
         Ok(LtiLogin {
             redirect_to: platform.authentication_request(
                 &self.redirect_uri(),
@@ -268,24 +299,51 @@ impl LtiLaunches {
                 &nonce,
             ),
             state,
-            nonce,
+            binding: binding.encode(),
         })
     }
 
-    /// Verifies the `id_token` a platform posted with `state`, the browser holding `nonce` for
-    /// that state (`None`: it holds none), from `address`, and opens a chat session for the
-    /// user it names. The nonce and the state are each used once.
+    async fn registration_for(
+        &self,
+        initiation: &LoginInitiation,
+    ) -> Result<LtiPlatform, LtiError> {
+        let issuer = initiation
+            .iss
+            .as_deref()
+            .and_then(|iss| Issuer::parse(iss).ok())
+            .ok_or(LoginRefused::Issuer)?;
+        let candidates = self.ports.platforms.lti_platforms_of(&issuer).await?;
+        Ok(initiation.check(&candidates, &self.public_url)?.clone())
+    }
+
+    /// The nonce of login `state` bound to `binding`: the hex SHA-256 of both.
+    fn nonce(&self, binding: &LoginBinding, state: &str) -> String {
+        self.ports
+            .opaque
+            .hash(&binding.nonce_input(state))
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Verifies the `id_token` a platform posted with `state`, the browser holding `binding`
+    /// for that state (`None`: it holds none), from `address`, and opens a chat session for
+    /// the user it names. The login must be open, for the registration the token is for; the
+    /// nonce and the state are each used once.
     #[instrument(skip_all)]
     pub async fn launch(
         &self,
         id_token: &str,
         state: &str,
-        nonce: Option<&str>,
+        binding: Option<&str>,
         address: &str,
     ) -> Result<Launched, LtiError> {
         self.take_try(address).await?;
-        let nonce = nonce
-            .filter(|n| !n.is_empty() && !state.is_empty())
+        let now = self.ports.clock.now();
+        let binding = binding
+            .and_then(LoginBinding::parse)
+            .filter(|b| !state.is_empty() && b.is_open(now, self.policy.leeway))
             .ok_or(LtiError::NotThisBrowser)?;
         let peek = self
             .ports
@@ -303,18 +361,21 @@ impl LtiLaunches {
         if ours.next().is_some() {
             return Err(LtiError::UnknownPlatform);
         }
+        // A login started for another registration (of the same issuer) is not this one's.
+        if platform.id != binding.platform {
+            return Err(LtiError::NotThisBrowser);
+        }
         let kid = peek.kid.as_deref().ok_or(LtiError::UnknownKey)?;
         let key = self.key(&platform, kid).await?;
         let claims = self.ports.tokens.verify(id_token, &key)?;
-        let now = self.ports.clock.now();
-        let launch = self.policy.check(&claims, &platform, nonce, now)?;
+        let nonce = self.nonce(&binding, state);
+        let launch = self.policy.check(&claims, &platform, &nonce, now)?;
         // Kept past the token's expiry by the leeway, so no replay slips through.
         let until = launch.expires_at + self.policy.leeway;
-        for (scope, id) in [("lti:nonce", nonce), ("lti:state", state)] {
-            if !self.ports.used.use_once(scope, id, until).await? {
-                tracing::warn!(platform = %platform.id, "an LTI launch was replayed");
-                return Err(LtiError::Replayed);
-            }
+        // The nonce is a hash of the state (and of the binding), so the state is spent with it.
+        if !self.ports.used.use_once("lti:nonce", &nonce, until).await? {
+            tracing::warn!(platform = %platform.id, "an LTI launch was replayed");
+            return Err(LtiError::Replayed);
         }
         let (token, hash) = self.ports.opaque.mint().map_err(InternalError::new)?;
         let session = self.chat.open(
@@ -334,41 +395,74 @@ impl LtiLaunches {
         })
     }
 
-    fn cached(&self, id: PlatformId) -> Arc<futures::lock::Mutex<CachedKeys>> {
-        let mut sets = self.key_sets.lock().unwrap_or_else(|e| e.into_inner());
-        sets.entry(id).or_default().clone()
-    }
-
-    /// Platform's key `kid`: from its key set as fetched within [`KEY_SET_TTL`], else fetched
-    /// again (at most once per [`KEY_SET_REFETCH`]).
-    async fn key(&self, platform: &LtiPlatform, kid: &str) -> Result<PlatformKey, LtiError> {
-        let cached = self.cached(platform.id);
-        let mut cached = cached.lock().await;
-        let find = |keys: &[PlatformKey]| keys.iter().find(|k| k.kid == kid).cloned();
-        let now = self.ports.clock.now();
+    fn cached_key(&self, url: &str, kid: &str, now: OffsetDateTime) -> Lookup {
+        let sets = self.key_sets.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(cached) = sets.get(url) else {
+            return Lookup::Fetch;
+        };
         let within =
             |at: Option<OffsetDateTime>, span: Duration| at.is_some_and(|t| now - t < span);
         let tried_lately = within(cached.tried_at, KEY_SET_REFETCH);
-        if within(cached.fetched_at, KEY_SET_TTL) || tried_lately {
-            if let Some(key) = find(&cached.keys) {
-                return Ok(key);
+        let key = cached.keys.iter().find(|k| k.kid == kid).cloned();
+        match key {
+            Some(key) if within(cached.fetched_at, KEY_SET_TTL) || tried_lately => {
+                Lookup::Found(key)
             }
+            _ if tried_lately => Lookup::Unknown,
+            _ => Lookup::Fetch,
         }
-        if tried_lately {
-            return Err(LtiError::UnknownKey);
+    }
+
+    /// Platform's key `kid`: from its key set as fetched within [`KEY_SET_TTL`], else fetched
+    /// again (at most once per [`KEY_SET_REFETCH`] per key set, one fetch at a time; launches
+    /// whose key is cached do not wait for it).
+    async fn key(&self, platform: &LtiPlatform, kid: &str) -> Result<PlatformKey, LtiError> {
+        let url = platform.key_set_url.as_str();
+        match self.cached_key(url, kid, self.ports.clock.now()) {
+            Lookup::Found(key) => return Ok(key),
+            Lookup::Unknown => return Err(LtiError::UnknownKey),
+            Lookup::Fetch => {}
         }
+        let lock = self
+            .fetching
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(url.to_owned())
+            .or_default()
+            .clone();
+        let _fetching = lock.lock().await;
+        // Another launch may have fetched it meanwhile.
+        let now = self.ports.clock.now();
+        match self.cached_key(url, kid, now) {
+            Lookup::Found(key) => return Ok(key),
+            Lookup::Unknown => return Err(LtiError::UnknownKey),
+            Lookup::Fetch => {}
+        }
+        let fetched = self.ports.key_sets.fetch(&platform.key_set_url).await;
+        let mut sets = self.key_sets.lock().unwrap_or_else(|e| e.into_inner());
+        let cached = sets.entry(url.to_owned()).or_default();
+        // Marked when done, so launches waiting for this fetch read its result.
         cached.tried_at = Some(now);
-        match self.ports.key_sets.fetch(&platform.key_set_url).await {
+        let find = |keys: &[PlatformKey]| keys.iter().find(|k| k.kid == kid).cloned();
+        match fetched {
             Ok(keys) => {
                 cached.keys = keys;
                 cached.fetched_at = Some(now);
+                find(&cached.keys).ok_or(LtiError::UnknownKey)
             }
             Err(e) => {
                 tracing::warn!(platform = %platform.id, error = %e, "an LTI platform's key set could not be fetched");
                 // A key of the set fetched before still verifies while the platform is away.
-                return find(&cached.keys).ok_or(LtiError::KeySet(e));
+                find(&cached.keys).ok_or(LtiError::KeySet(e))
             }
         }
-        find(&cached.keys).ok_or(LtiError::UnknownKey)
     }
+}
+
+/// What the cache says of a key.
+enum Lookup {
+    Found(PlatformKey),
+    /// Not in the set, fetched too lately to fetch again.
+    Unknown,
+    Fetch,
 }
