@@ -24,10 +24,11 @@ fn bit_length(bytes: &[u8]) -> usize {
     })
 }
 
-/// A public exponent RSA can verify with: odd, at least 3, at most 64 bits.
+/// A public exponent RSA can verify with: odd, at least 3, at most 33 bits (the RSA
+/// implementation refuses larger ones).
 fn exponent_ok(e: &[u8]) -> bool {
     let bits = bit_length(e);
-    bits > 1 && bits <= 64 && e.last().is_some_and(|b| b & 1 == 1)
+    bits > 1 && bits <= 33 && e.last().is_some_and(|b| b & 1 == 1)
 }
 
 /// The key set fetcher.
@@ -153,14 +154,15 @@ mod tests {
             0,
             "4,097 bits"
         );
-        // Exponents: 3 and 65537 kept; 1, 2, even, empty and over 64 bits refused.
+        // Exponents: 3, 65537 and 2^33 - 1 kept; 1, 2, even, empty and 2^33 + 1 refused.
         assert_eq!(with(modulus(256), &b64(&[3])), 1);
+        assert_eq!(with(modulus(256), &b64(&[1, 0xff, 0xff, 0xff, 0xff])), 1);
         for bad in [
             b64(&[1]),
             b64(&[2]),
             b64(&[1, 0, 0]),
             String::new(),
-            b64(&[1; 9]),
+            b64(&[2, 0, 0, 0, 1]),
         ] {
             assert_eq!(with(modulus(256), &bad), 0, "{bad}");
         }

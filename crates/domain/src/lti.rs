@@ -581,6 +581,12 @@ mod tests {
         };
         let encoded = binding.encode();
         assert_eq!(LoginBinding::parse(&encoded), Some(binding.clone()));
+        // Every base64url character is a secret's.
+        let url_safe = LoginBinding {
+            secret: format!("aZ09-_{}", "x".repeat(37)),
+            ..binding.clone()
+        };
+        assert_eq!(LoginBinding::parse(&url_safe.encode()), Some(url_safe));
         for bad in [
             String::new(),
             format!("{}.{}", "s".repeat(43), binding.platform),
@@ -849,7 +855,7 @@ mod tests {
             "http://localhost:9000/auth?x=1",
             "http://127.0.0.1:9000/auth",
         ] {
-            assert!(PlatformUrl::parse(good, "f").is_ok(), "{good}");
+            assert_eq!(PlatformUrl::parse(good, "f").unwrap().as_str(), good);
         }
         let long = format!("https://lms.example.edu/{}", "p".repeat(2048 - 24));
         assert_eq!(long.len(), 2048);

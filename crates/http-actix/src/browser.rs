@@ -331,22 +331,6 @@ impl Browser {
             .filter(|v| !v.is_empty() && v.len() <= 128)
     }
 
-    /// The states of the LTI logins this browser keeps cookies for.
-    pub fn lti_states(&self, req: &HttpRequest) -> Vec<String> {
-        let prefix = self.cookie_name(LTI_COOKIE);
-        req.headers()
-            .get_all(header::COOKIE)
-            .filter_map(|h| h.to_str().ok())
-            .flat_map(|text| text.split(';'))
-            .filter_map(|pair| {
-                let name = pair.trim_matches([' ', '\t']).split('=').next()?;
-                name.strip_prefix(prefix.as_str())
-                    .filter(|state| Self::lti_state_ok(state))
-                    .map(str::to_owned)
-            })
-            .collect()
-    }
-
     /// The browser's chat session token, if it sent one (only ours: see [`Self::read_cookie`]):
     /// the team's cookie, else a launched visitor's.
     pub fn chat_session(&self, req: &HttpRequest) -> Option<String> {
@@ -679,15 +663,6 @@ mod tests {
                 .lti_cookie(bad, "n", CookieDuration::minutes(10))
                 .is_none());
         }
-        let states = b.lti_states(
-            &TestRequest::post()
-                .insert_header((
-                    "cookie",
-                    format!("{mine}; __Host-gptgate-lti-short=x; gptgate-session=s; __Host-gptgate-lti-{}=y", "B".repeat(43)),
-                ))
-                .to_http_request(),
-        );
-        assert_eq!(states, [state.clone(), "B".repeat(43)]);
         let dev = browser("http://localhost:8080")
             .lti_cookie(&state, "n", CookieDuration::minutes(10))
             .unwrap();

@@ -686,3 +686,53 @@ async fn registrations_sharing_a_key_set_share_its_fetches() {
     ));
     assert_eq!(s.key_sets.fetches(), 3);
 }
+
+#[tokio::test]
+async fn the_spent_nonce_outlives_the_token_by_the_leeway() {
+    use gptgate_ports::Housekeeping;
+    let s = setup().registered().await;
+    let login = s.login().await;
+    let mut claims = s.claims(&nonce_of(&login));
+    claims["exp"] = json!(s.clock.now().unix_timestamp() + 60);
+    let token = FakeLtiTokens::sign(&key("k1"), &claims);
+    s.launch(&token, &login).await.unwrap();
+    // A purge of everything that ended a second before the token's last accepted moment
+    // (its expiry plus the leeway) keeps the nonce: the token is still accepted until then.
+    let expiry = s.clock.now() + Duration::seconds(60) + LtiPolicy::default().leeway;
+    s.store.purge(expiry - Duration::seconds(1)).await.unwrap();
+    s.clock.advance(Duration::seconds(60 + 29));
+    assert!(matches!(
+        s.launch(&token, &login).await,
+        Err(LtiError::Replayed)
+    ));
+}
+
+#[tokio::test]
+async fn an_authorized_party_names_the_registration() {
+    let s = setup().registered().await;
+    let login = s.login().await;
+    let mut claims = s.claims(&nonce_of(&login));
+    claims["azp"] = json!("10000000000099");
+    let token = FakeLtiTokens::sign(&key("k1"), &claims);
+    assert!(matches!(
+        s.launch(&token, &login).await,
+        Err(LtiError::UnknownPlatform)
+    ));
+    claims["azp"] = json!(CLIENT);
+    let token = FakeLtiTokens::sign(&key("k1"), &claims);
+    s.launch(&token, &login).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_fetched_set_without_usable_keys_keeps_the_keys_fetched_before() {
+    let s = setup().registered().await;
+    s.clock.advance(Duration::hours(1));
+    s.key_sets.set(KEYS, vec![]);
+    let login = s.login().await;
+    s.launch(&s.id_token(&login), &login).await.unwrap();
+    assert_eq!(
+        s.key_sets.fetches(),
+        2,
+        "the hour-old set was fetched again"
+    );
+}

@@ -15,13 +15,10 @@ use serde::Deserialize;
 use super::chat::{into_chat, launch_refused, too_many_launches, unavailable_page};
 use crate::state::AppState;
 
-/// How long a browser keeps a login: as long as it is open.
+/// How long a browser keeps a login: as long as it is open (so cookies of logins never
+/// finished do not pile up: each goes within 5 minutes).
 const LOGIN_LIFETIME: CookieDuration =
     CookieDuration::seconds(gptgate_domain::LoginBinding::LIFETIME.whole_seconds());
-
-/// The most LTI logins a browser keeps at once (a course page with several activities opens
-/// several); past that, a new login clears them, so cookies never pile up.
-const MAX_OPEN_LOGINS: usize = 4;
 
 #[derive(Deserialize, Default)]
 struct LoginParams {
@@ -80,15 +77,6 @@ async fn login(state: &AppState, req: &HttpRequest, params: Option<LoginParams>)
                 .insert_header((header::LOCATION, login.redirect_to))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish();
-            let open = state.browser.lti_states(req);
-            let stale = if open.len() >= MAX_OPEN_LOGINS {
-                open
-            } else {
-                Vec::new()
-            };
-            for old in &stale {
-                clear_login(state, &mut response, old);
-            }
             if let Ok(value) = header::HeaderValue::from_str(&cookie) {
                 response.headers_mut().append(header::SET_COOKIE, value);
             }
@@ -170,10 +158,9 @@ pub async fn launch(
         Ok(launched) => into_chat(&state, &launched),
         Err(e) => refusal(&state, e, "an LTI launch was refused"),
     };
-    // The login is over, whatever became of it: its cookie goes.
-    if binding.is_some() {
-        clear_login(&state, &mut response, &login_state);
-    }
+    // The login is over, whatever became of it: its cookie goes (a cookie of a state
+    // gptgate would not mint names none).
+    clear_login(&state, &mut response, &login_state);
     response
 }
 

@@ -327,21 +327,35 @@ impl Launches {
             tracing::warn!(platform = %platform.id, "a launch token was replayed");
             return Err(LaunchError::Replayed);
         }
-        let (token, hash) = self.ports.opaque.mint().map_err(InternalError::new)?;
-        let session = self.chat.open(
-            ChatVisitor::Launched {
-                platform: platform.id,
-                subject: launch.subject,
-            },
-            hash,
+        let launched = open_session::<LaunchError>(
+            self.ports.opaque.as_ref(),
+            self.ports.sessions.as_ref(),
+            &self.chat,
+            platform.id,
+            launch.subject,
             now,
-        );
-        self.ports.sessions.create_chat_session(&session).await?;
+        )
+        .await?;
         tracing::info!(platform = %platform.id, "a visitor was launched into the chat");
-        Ok(Launched {
-            token,
-            session,
-            platform: platform.id,
-        })
+        Ok(launched)
     }
+}
+
+/// Opens the chat session of `subject`, a visitor platform `platform` launched at `now`.
+pub(super) async fn open_session<E: From<StorageError> + From<InternalError>>(
+    opaque: &dyn OpaqueTokens,
+    sessions: &dyn ChatAccessRepository,
+    chat: &ChatPolicy,
+    platform: PlatformId,
+    subject: String,
+    now: time::OffsetDateTime,
+) -> Result<Launched, E> {
+    let (token, hash) = opaque.mint().map_err(InternalError::new)?;
+    let session = chat.open(ChatVisitor::Launched { platform, subject }, hash, now);
+    sessions.create_chat_session(&session).await?;
+    Ok(Launched {
+        token,
+        session,
+        platform,
+    })
 }

@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use gptgate_domain::{
-    AdminAction, AdminAuditEntry, ChatPolicy, ChatVisitor, DeploymentId, Issuer, LaunchPlatform,
-    LoginBinding, LoginInitiation, LoginRefused, LtiClientId, LtiPlatform, LtiPlatformError,
-    LtiPolicy, LtiRefused, PlatformError, PlatformId, PlatformKey, PlatformName, PlatformUrl,
+    AdminAction, AdminAuditEntry, ChatPolicy, DeploymentId, Issuer, LaunchPlatform, LoginBinding,
+    LoginInitiation, LoginRefused, LtiClientId, LtiPlatform, LtiPlatformError, LtiPolicy,
+    LtiRefused, PlatformError, PlatformId, PlatformKey, PlatformName, PlatformUrl,
 };
 use secrecy::ExposeSecret;
 use time::{Duration, OffsetDateTime};
@@ -370,29 +370,28 @@ impl LtiLaunches {
         let claims = self.ports.tokens.verify(id_token, &key)?;
         let nonce = self.nonce(&binding, state);
         let launch = self.policy.check(&claims, &platform, &nonce, now)?;
-        // Kept past the token's expiry by the leeway, so no replay slips through.
-        let until = launch.expires_at + self.policy.leeway;
+        // Kept until the token expires or the login closes, whichever is first, and the
+        // leeway past it, so no replay slips through.
+        let until = launch
+            .expires_at
+            .min(binding.issued_at + LoginBinding::LIFETIME)
+            + self.policy.leeway;
         // The nonce is a hash of the state (and of the binding), so the state is spent with it.
         if !self.ports.used.use_once("lti:nonce", &nonce, until).await? {
             tracing::warn!(platform = %platform.id, "an LTI launch was replayed");
             return Err(LtiError::Replayed);
         }
-        let (token, hash) = self.ports.opaque.mint().map_err(InternalError::new)?;
-        let session = self.chat.open(
-            ChatVisitor::Launched {
-                platform: platform.id,
-                subject: launch.subject,
-            },
-            hash,
+        let launched = super::launch::open_session::<LtiError>(
+            self.ports.opaque.as_ref(),
+            self.ports.sessions.as_ref(),
+            &self.chat,
+            platform.id,
+            launch.subject,
             now,
-        );
-        self.ports.sessions.create_chat_session(&session).await?;
+        )
+        .await?;
         tracing::info!(platform = %platform.id, "a visitor was launched into the chat over LTI");
-        Ok(Launched {
-            token,
-            session,
-            platform: platform.id,
-        })
+        Ok(launched)
     }
 
     fn cached_key(&self, url: &str, kid: &str, now: OffsetDateTime) -> Lookup {
@@ -408,21 +407,23 @@ impl LtiLaunches {
             Some(key) if within(cached.fetched_at, KEY_SET_TTL) || tried_lately => {
                 Lookup::Found(key)
             }
-            _ if tried_lately => Lookup::Unknown,
-            _ => Lookup::Fetch,
+            Some(key) => Lookup::Stale(key),
+            None if tried_lately => Lookup::Unknown,
+            None => Lookup::Fetch,
         }
     }
 
     /// Platform's key `kid`: from its key set as fetched within [`KEY_SET_TTL`], else fetched
-    /// again (at most once per [`KEY_SET_REFETCH`] per key set, one fetch at a time; launches
-    /// whose key is cached do not wait for it).
+    /// again (at most once per [`KEY_SET_REFETCH`] per key set, one fetch at a time; a launch
+    /// whose key is in the set, however old, does not wait for another launch's fetch).
     async fn key(&self, platform: &LtiPlatform, kid: &str) -> Result<PlatformKey, LtiError> {
         let url = platform.key_set_url.as_str();
-        match self.cached_key(url, kid, self.ports.clock.now()) {
+        let stale = match self.cached_key(url, kid, self.ports.clock.now()) {
             Lookup::Found(key) => return Ok(key),
             Lookup::Unknown => return Err(LtiError::UnknownKey),
-            Lookup::Fetch => {}
-        }
+            Lookup::Stale(key) => Some(key),
+            Lookup::Fetch => None,
+        };
         let lock = self
             .fetching
             .lock()
@@ -430,20 +431,35 @@ impl LtiLaunches {
             .entry(url.to_owned())
             .or_default()
             .clone();
-        let _fetching = lock.lock().await;
+        // A key of the set, older than its hour, while another launch fetches the set again:
+        // this launch does not wait for it.
+        let _fetching = match (stale, lock.try_lock()) {
+            (_, Some(guard)) => guard,
+            (Some(key), None) => return Ok(key),
+            (None, None) => lock.lock().await,
+        };
         // Another launch may have fetched it meanwhile.
         let now = self.ports.clock.now();
         match self.cached_key(url, kid, now) {
             Lookup::Found(key) => return Ok(key),
             Lookup::Unknown => return Err(LtiError::UnknownKey),
-            Lookup::Fetch => {}
+            Lookup::Stale(_) | Lookup::Fetch => {}
         }
         let fetched = self.ports.key_sets.fetch(&platform.key_set_url).await;
+        let now = self.ports.clock.now();
         let mut sets = self.key_sets.lock().unwrap_or_else(|e| e.into_inner());
         let cached = sets.entry(url.to_owned()).or_default();
         // Marked when done, so launches waiting for this fetch read its result.
         cached.tried_at = Some(now);
         let find = |keys: &[PlatformKey]| keys.iter().find(|k| k.kid == kid).cloned();
+        // A set with no usable key is a failure: the keys fetched before are kept.
+        let fetched = fetched.and_then(|keys| {
+            if keys.is_empty() {
+                Err(KeySetError::Malformed)
+            } else {
+                Ok(keys)
+            }
+        });
         match fetched {
             Ok(keys) => {
                 cached.keys = keys;
@@ -464,5 +480,8 @@ enum Lookup {
     Found(PlatformKey),
     /// Not in the set, fetched too lately to fetch again.
     Unknown,
+    /// In the set, but the set is older than [`KEY_SET_TTL`]: to fetch again, unless a fetch
+    /// is under way, when the key is used meanwhile.
+    Stale(PlatformKey),
     Fetch,
 }
