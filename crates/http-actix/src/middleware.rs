@@ -7,7 +7,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpMessage, HttpResponse, ResponseError};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -53,24 +53,43 @@ fn with_security_headers(mut response: HttpResponse, hsts: bool) -> HttpResponse
     response
 }
 
-/// Opens a span with a fresh request id, the method and the path — never the query string,
-/// which may carry one-time tokens — and logs the status and latency once the response is
-/// ready. The id is returned in `x-request-id`.
+/// The request id a caller sent in `x-request-id`, if it is one a log line can carry as it is:
+/// 1 to 64 characters of letters, digits and `-_.:` (a UUID, a ULID, a proxy's trace id).
+fn caller_request_id(req: &ServiceRequest) -> Option<String> {
+    let value = req.headers().get(REQUEST_ID)?.to_str().ok()?;
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    ok.then(|| value.to_owned())
+}
+
+/// The request id header, taken from the caller when well-formed and sent back.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Opens a span with the request id (the caller's `x-request-id` when well-formed, else a fresh
+/// one), the method and the path — never the query string, which may carry one-time tokens —
+/// and logs the status and latency once the response is ready. Every log line of the request
+/// carries the id, and every response, refusals included, returns it in `x-request-id`.
 pub async fn request_span(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "a request id only correlates log lines; no business rule reads it"
-    )]
-    let request_id = Uuid::new_v4();
+    let request_id = caller_request_id(&req).unwrap_or_else(|| {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a request id only correlates log lines; no business rule reads it"
+        )]
+        Uuid::new_v4().to_string()
+    });
     let span = tracing::info_span!(
         "request",
         %request_id,
         method = %req.method(),
         path = %req.path(),
     );
+    // For the answers the middleware inside makes itself (the time limit's).
+    req.extensions_mut().insert(RequestId(request_id.clone()));
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let _entered = span.enter();
@@ -82,9 +101,8 @@ pub async fn request_span(
                 elapsed_ms,
                 "request finished"
             );
-            if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
-                res.headers_mut()
-                    .insert(HeaderName::from_static("x-request-id"), value);
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                res.headers_mut().insert(REQUEST_ID, value);
             }
             Ok(res)
         }
@@ -98,6 +116,10 @@ pub async fn request_span(
         }
     }
 }
+
+/// The request's id, for middleware that answers by itself.
+#[derive(Clone)]
+struct RequestId(String);
 
 /// What a caller cut at the time limit is told.
 pub const TIMEOUT_MESSAGE: &str = "The request took too long. Please try again.";
@@ -118,6 +140,7 @@ pub async fn time_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let request_id = req.extensions().get::<RequestId>().cloned();
     match tokio::time::timeout(limit, next.call(req)).await {
         Ok(result) => result,
         Err(_) => {
@@ -130,7 +153,10 @@ pub async fn time_limit(
                 "timeout",
                 message,
             );
-            let response = with_security_headers(error.error_response(), hsts);
+            let mut response = with_security_headers(error.error_response(), hsts);
+            if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id.0).ok()) {
+                response.headers_mut().insert(REQUEST_ID, value);
+            }
             Err(InternalError::from_response("request time limit", response).into())
         }
     }

@@ -187,7 +187,61 @@ async fn every_error_the_server_itself_makes_carries_the_security_headers() {
                 "{name} on the {status}"
             );
         }
+        assert!(
+            headers.contains_key("x-request-id"),
+            "the {status} carries its request id"
+        );
         assert_eq!(error_code(res, status).await, code);
+    }
+}
+
+#[tokio::test]
+async fn a_well_formed_request_id_is_kept_echoed_and_logged_and_any_other_replaced() {
+    let app = spawn_app().await;
+    let sent = "trace-7f3a_Q.9:2";
+    let res = app
+        .request(Method::POST, "/auth/send-link")
+        .header("x-api-key", crate::helpers::API_KEY)
+        .header("x-request-id", sent)
+        .json(&serde_json::json!({ "email": "request-id@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-request-id"], sent);
+    // The handler's own line carries it, not only the access line.
+    let logs =
+        String::from_utf8_lossy(&crate::helpers::captured_logs().lock().unwrap()).into_owned();
+    let line = logs
+        .lines()
+        .find(|l| l.contains(sent) && l.contains("sign-in code sent"))
+        .unwrap_or_else(|| panic!("no handler line with the id"));
+    assert!(!line.contains("request-id@example.com"), "{line}");
+    let longest = "a".repeat(64);
+    assert_eq!(
+        app.request(Method::GET, "/healthz")
+            .header("x-request-id", &longest)
+            .send()
+            .await
+            .unwrap()
+            .headers()["x-request-id"],
+        longest.as_str()
+    );
+    for bad in [
+        "a".repeat(65),
+        "two words".into(),
+        "semi;colon".into(),
+        String::new(),
+    ] {
+        let res = app
+            .request(Method::GET, "/healthz")
+            .header("x-request-id", &bad)
+            .send()
+            .await
+            .unwrap();
+        let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_ne!(id, bad);
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "a fresh id: {id}");
     }
 }
 
