@@ -90,10 +90,26 @@ pub async fn request_span(
     );
     // For the answers the middleware inside makes itself (the time limit's).
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    // The route's template, never the path itself: made-up paths cannot grow the series.
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().clone();
+    let metrics = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .map(|state| state.metrics.clone());
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;
     let _entered = span.enter();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1_000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    let elapsed_ms = elapsed * 1_000.0;
+    if let Some(metrics) = metrics {
+        let status = match &result {
+            Ok(res) => res.status(),
+            Err(e) => e.as_response_error().status_code(),
+        };
+        metrics.request(&route, method.as_str(), status.as_u16(), elapsed);
+    }
     match result {
         Ok(mut res) => {
             tracing::info!(

@@ -130,6 +130,7 @@ fn state(
     env: Environment,
 ) -> Result<(AppState, Maintenance), StartupError> {
     let keys = ServerKeys::derive(&config.jwt_secret)?;
+    let metrics = Arc::new(crate::metrics::Metrics::new());
     let budgets: Arc<dyn gptgate_ports::BudgetRepository> = Arc::new(InProcessBudgets::new());
     let code_policy = CodePolicy::default();
     let session_policy = SessionPolicy {
@@ -140,7 +141,10 @@ fn state(
             codes: store.clone(),
             users: store.clone(),
             sessions: store.clone(),
-            mailer: env.mailer,
+            mailer: Arc::new(crate::metrics::MeteredMailer {
+                inner: env.mailer,
+                metrics: metrics.clone(),
+            }),
             budgets: budgets.clone(),
             hasher: Arc::new(HmacCodeHasher::new(&keys)),
             tokens: Arc::new(JwtSessionTokens::new(&keys, public_url)),
@@ -152,7 +156,15 @@ fn state(
     )
     .with_mail_budget(BudgetPolicy::hourly(config.mail_hourly_limit));
     let host = public_url.split_once("://").map_or(public_url, |(_, h)| h);
-    let providers = providers(config)?;
+    let providers: Vec<Arc<dyn OAuthProvider>> = providers(config)?
+        .into_iter()
+        .map(|inner| -> Arc<dyn OAuthProvider> {
+            Arc::new(crate::metrics::MeteredProvider {
+                inner,
+                metrics: metrics.clone(),
+            })
+        })
+        .collect();
     let pages = Pages::load().map_err(|e| StartupError::Document(e.to_string()))?;
     let privacy = privacy::PrivacyPage::new(&PrivacyFacts {
         service: host,
@@ -351,8 +363,17 @@ fn state(
             pages,
         },
         browser: Browser::new(keys.browser_key().clone(), public_url),
+        metrics_token: match &config.metrics_token {
+            Some(token) => {
+                let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &env.random.bytes::<32>()?);
+                let tag = ring::hmac::sign(&key, token.expose_secret().as_bytes());
+                Some((key, tag))
+            }
+            None => None,
+        },
         random: env.random,
         chat_heartbeat: CHAT_HEARTBEAT,
+        metrics,
     };
     Ok((state, maintenance))
 }

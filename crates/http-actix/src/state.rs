@@ -65,4 +65,9 @@ pub struct AppState {
     pub random: Arc<dyn Random>,
     /// How long a streamed chat answer may stay silent before a comment line is sent.
     pub chat_heartbeat: std::time::Duration,
+    /// What `/metrics` shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// `METRICS_TOKEN`, as an HMAC tag under a per-process key (compared in constant time); none:
+    /// `/metrics` is open.
+    pub metrics_token: Option<(ring::hmac::Key, ring::hmac::Tag)>,
 }

@@ -96,6 +96,8 @@ pub struct Config {
     pub llm: Option<LlmSettings>,
     /// Questions a minute the chat takes per session, per address and in all.
     pub chat_limits: ChatLimits,
+    /// `METRICS_TOKEN`: `/metrics` asks for it as a bearer token; none: `/metrics` is open.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// `CHAT_SESSION_QUESTIONS_PER_MINUTE`, `CHAT_ADDRESS_QUESTIONS_PER_MINUTE`,
@@ -237,6 +239,7 @@ impl Config {
             admin_password_hash: s.admin_password_hash,
             llm: s.llm,
             chat_limits: s.chat_limits,
+            metrics_token: s.metrics_token,
         })
     }
 

@@ -36,6 +36,7 @@ pub(super) struct Settings {
     pub admin_password_hash: Option<gptgate_domain::PasswordHash>,
     pub llm: Option<super::LlmSettings>,
     pub chat_limits: super::ChatLimits,
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Settings {
@@ -137,6 +138,15 @@ impl Settings {
                 .ok()
         });
 
+        let metrics_token = r.secret("METRICS_TOKEN").filter(|token| {
+            let long_enough = token.expose_secret().len() >= 32;
+            if !long_enough {
+                r.problem(
+                    "METRICS_TOKEN must be at least 32 characters (openssl rand -hex 16 makes one)",
+                );
+            }
+            long_enough
+        });
         let llm = read_llm(r);
         let chat_limits = super::ChatLimits {
             per_session: r.number("CHAT_SESSION_QUESTIONS_PER_MINUTE", 20, 1..=100_000),
@@ -165,6 +175,7 @@ impl Settings {
             admin_password_hash,
             llm,
             chat_limits,
+            metrics_token,
         }
     }
 }

@@ -132,6 +132,10 @@ fn weak_or_malformed_settings_are_refused() {
             &[("LLM_BASE_URL", "https://models.example.com/v1?key=1")],
             "LLM_BASE_URL must be",
         ),
+        (
+            &[("METRICS_TOKEN", "0123456789abcdef0123456789abcde")],
+            "METRICS_TOKEN must be at least 32 characters",
+        ),
     ];
     for (pairs, expected) in cases {
         let (_dir, v) = in_temp_dir(pairs);

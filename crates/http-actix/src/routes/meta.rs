@@ -88,3 +88,30 @@ pub async fn privacy_policy(state: web::Data<AppState>) -> Result<HttpResponse, 
         .insert_header((header::CONTENT_SECURITY_POLICY, crate::pages::PAGE_CSP))
         .body(html))
 }
+
+/// `GET /metrics`: the Prometheus text format. With `METRICS_TOKEN` set, only for
+/// `Authorization: Bearer <METRICS_TOKEN>` (compared in constant time); a missing or wrong one
+/// is `401` in the error shape.
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
+    if let Some((key, tag)) = &state.metrics_token {
+        let presented = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if ring::hmac::verify(key, presented.as_bytes(), tag.as_ref()).is_err() {
+            use actix_web::ResponseError;
+            return ApiError::new(
+                actix_web::http::StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Send the METRICS_TOKEN as Authorization: Bearer <token>.",
+            )
+            .error_response();
+        }
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}

@@ -150,6 +150,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(integrations::revoke_app)
         .service(meta::healthz)
         .service(meta::readyz)
+        .service(meta::metrics)
         .service(meta::openapi_json)
         .service(meta::openapi_yaml)
         .service(meta::privacy_policy)

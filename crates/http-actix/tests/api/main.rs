@@ -15,5 +15,6 @@ mod logs;
 mod lti;
 mod mcp;
 mod meta;
+mod metrics;
 mod oauth;
 mod providers;
