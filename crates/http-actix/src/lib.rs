@@ -9,6 +9,7 @@ pub mod body;
 pub mod browser;
 pub mod caller;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -374,6 +374,7 @@ fn state(
         random: env.random,
         chat_heartbeat: CHAT_HEARTBEAT,
         metrics,
+        trusted_proxies: config.trusted_proxies.clone(),
     };
     Ok((state, maintenance))
 }

@@ -70,4 +70,6 @@ pub struct AppState {
     /// `METRICS_TOKEN`, as an HMAC tag under a per-process key (compared in constant time); none:
     /// `/metrics` is open.
     pub metrics_token: Option<(ring::hmac::Key, ring::hmac::Tag)>,
+    /// The proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
 }

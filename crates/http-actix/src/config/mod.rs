@@ -98,6 +98,8 @@ pub struct Config {
     pub chat_limits: ChatLimits,
     /// `METRICS_TOKEN`: `/metrics` asks for it as a bearer token; none: `/metrics` is open.
     pub metrics_token: Option<SecretString>,
+    /// `TRUSTED_PROXIES`: the proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
 }
 
 /// `CHAT_SESSION_QUESTIONS_PER_MINUTE`, `CHAT_ADDRESS_QUESTIONS_PER_MINUTE`,
@@ -240,6 +242,7 @@ impl Config {
             llm: s.llm,
             chat_limits: s.chat_limits,
             metrics_token: s.metrics_token,
+            trusted_proxies: s.trusted_proxies,
         })
     }
 

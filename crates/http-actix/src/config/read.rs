@@ -37,6 +37,7 @@ pub(super) struct Settings {
     pub llm: Option<super::LlmSettings>,
     pub chat_limits: super::ChatLimits,
     pub metrics_token: Option<SecretString>,
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
 }
 
 impl Settings {
@@ -147,6 +148,18 @@ impl Settings {
             }
             long_enough
         });
+        let trusted_proxies = r
+            .plain("TRUSTED_PROXIES")
+            .map(|raw| {
+                crate::client_ip::TrustedProxies::parse(&raw).unwrap_or_else(|bad| {
+                    r.problem(format!(
+                        "TRUSTED_PROXIES must list addresses or networks, such as 10.0.0.0/8,::1 (cannot read: {})",
+                        bad.join(", ")
+                    ));
+                    crate::client_ip::TrustedProxies::default()
+                })
+            })
+            .unwrap_or_default();
         let llm = read_llm(r);
         let chat_limits = super::ChatLimits {
             per_session: r.number("CHAT_SESSION_QUESTIONS_PER_MINUTE", 20, 1..=100_000),
@@ -176,6 +189,7 @@ impl Settings {
             llm,
             chat_limits,
             metrics_token,
+            trusted_proxies,
         }
     }
 }

@@ -136,6 +136,10 @@ fn weak_or_malformed_settings_are_refused() {
             &[("METRICS_TOKEN", "0123456789abcdef0123456789abcde")],
             "METRICS_TOKEN must be at least 32 characters",
         ),
+        (
+            &[("TRUSTED_PROXIES", "10.0.0.0/8, lb.internal")],
+            "TRUSTED_PROXIES must list addresses or networks, such as 10.0.0.0/8,::1 (cannot read: lb.internal)",
+        ),
     ];
     for (pairs, expected) in cases {
         let (_dir, v) = in_temp_dir(pairs);

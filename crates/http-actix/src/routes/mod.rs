@@ -264,12 +264,22 @@ pub(crate) fn see_other(to: &str) -> actix_web::HttpResponse {
         .finish()
 }
 
-/// The client's address, for the per-address limits: the direct peer (a forwarded header is
-/// trusted only behind a configured proxy, issue 13).
+/// The client's address, for the per-address limits and the audit log: the direct peer, or
+/// behind a proxy listed in `TRUSTED_PROXIES` the client its `X-Forwarded-For` names
+/// ([`crate::client_ip`]).
 pub(crate) fn client_address(req: &actix_web::HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_owned())
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return "unknown".to_owned();
+    };
+    let Some(state) = req.app_data::<web::Data<crate::state::AppState>>() else {
+        return peer.to_string();
+    };
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    state.trusted_proxies.client(peer, &forwarded).to_string()
 }
 
 /// A page refused by a limit: `Retry-After` in whole seconds (at least 1).

@@ -676,3 +676,60 @@ async fn api_keys_are_made_in_the_console_shown_once_used_and_revoked_at_once() 
     assert_eq!(audit.matches("Revoked an API key").count(), 1);
     assert!(!audit.contains(&key));
 }
+
+/// Posts `password` from behind `forwarded_for` (an `X-Forwarded-For` value).
+async fn sign_in_via(browser: &Browser, password: &str, forwarded_for: &str) -> reqwest::Response {
+    let (_, html) = browser.open("/admin/login").await;
+    let csrf = field(&html, "csrf");
+    browser
+        .client
+        .post(browser.local("/admin/login"))
+        .header("origin", PUBLIC_URL)
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[("csrf", csrf.as_str()), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_rotating_forwarded_for_does_not_escape_the_lock() {
+    // No trusted proxy: the header is not read at all.
+    let app = console().await;
+    let browser = Browser::new(&app.address);
+    for n in 0..10 {
+        let res = sign_in_via(&browser, "hunter2hunter2", &format!("203.0.113.{n}")).await;
+        assert_eq!(res.status(), 401);
+    }
+    let res = sign_in_via(&browser, PASSWORD, "198.51.100.1").await;
+    assert_eq!(res.status(), 429);
+
+    // Behind a trusted proxy (the test's own address): the client is the address the proxy
+    // appended, whatever the client wrote before it.
+    let app = spawn_app_with(&[
+        (
+            "ADMIN_PASSWORD_HASH",
+            FakePasswords::hash_of(PASSWORD).as_str().to_owned(),
+        ),
+        ("TRUSTED_PROXIES", "127.0.0.1/32, ::1".to_owned()),
+    ])
+    .await;
+    let browser = Browser::new(&app.address);
+    for n in 0..10 {
+        let forged = format!("10.9.8.{n}, 203.0.113.9");
+        assert_eq!(
+            sign_in_via(&browser, "hunter2hunter2", &forged)
+                .await
+                .status(),
+            401
+        );
+    }
+    let res = sign_in_via(&browser, PASSWORD, "10.9.8.77, 203.0.113.9").await;
+    assert_eq!(res.status(), 429, "the same client behind the proxy");
+    // Another client behind the same proxy is not locked out by the first.
+    let res = sign_in_via(&browser, PASSWORD, "198.51.100.1").await;
+    assert_eq!(res.status(), 303);
+    // The audit log names the client, not the proxy.
+    let page = browser.open("/admin/audit").await.1;
+    assert!(page.contains("198.51.100.1"), "{page}");
+}
