@@ -7,7 +7,10 @@ mod e2e_support;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use e2e_support::{call, gptgate, key_from_secrets_file, sign_in_and_remember, start};
+use e2e_support::{
+    call, gptgate, key_from_secrets_file, no_acknowledged_save_is_lost_to_kill_nine,
+    sign_in_and_remember, start,
+};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -524,4 +527,15 @@ async fn the_chat_answers_from_an_openai_compatible_api_and_stores_no_message() 
         let found = bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes());
         assert!(!found, "message text in {file}");
     }
+}
+
+#[tokio::test]
+async fn no_acknowledged_save_is_lost_when_the_server_is_killed_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    no_acknowledged_save_is_lost_to_kill_nine(
+        dir.path(),
+        &[("PUBLIC_URL", "http://localhost:8080")],
+        3,
+    )
+    .await;
 }

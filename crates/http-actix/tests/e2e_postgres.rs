@@ -5,7 +5,10 @@ mod e2e_support;
 
 use std::process::ExitCode;
 
-use e2e_support::{call, gptgate, key_from_secrets_file, sign_in_and_remember, start};
+use e2e_support::{
+    call, gptgate, key_from_secrets_file, no_acknowledged_save_is_lost_to_kill_nine,
+    sign_in_and_remember, start,
+};
 use gptgate_testkit::harness::{async_trial, run};
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
@@ -35,6 +38,10 @@ fn main() -> ExitCode {
             async_trial(
                 "the_same_binary_runs_on_postgresql",
                 the_same_binary_runs_on_postgresql,
+            ),
+            async_trial(
+                "no_acknowledged_save_is_lost_when_the_server_is_killed_on_postgresql",
+                no_acknowledged_save_is_lost_when_the_server_is_killed_on_postgresql,
             ),
             async_trial(
                 "two_servers_on_one_database_refresh_an_expired_token_once_for_twenty_actions",
@@ -90,6 +97,24 @@ async fn the_same_binary_runs_on_postgresql() {
         .await
         .unwrap();
     assert_eq!(users, 1, "the data went to PostgreSQL");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+async fn no_acknowledged_save_is_lost_when_the_server_is_killed_on_postgresql() {
+    let mut admin = PgConnection::connect(&admin_url())
+        .await
+        .expect("PostgreSQL answers (the runner checked)");
+    let (name, db_url) = fresh_database(&mut admin, "kill").await;
+    let dir = tempfile::tempdir().unwrap();
+    // Port 0 picks a new port each start; the public URL (the token issuer) stays put.
+    let env = [
+        ("DATABASE_URL", db_url.as_str()),
+        ("PUBLIC_URL", "http://localhost:8080"),
+    ];
+    no_acknowledged_save_is_lost_to_kill_nine(dir.path(), &env, 3).await;
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&mut admin)
         .await

@@ -148,3 +148,104 @@ pub async fn sign_in_and_remember(server: &Server, key: &str, outbox: &Path) -> 
     assert_eq!(list["conversations"][0]["summary"], "First chat");
     token
 }
+
+/// Every summary of `token`'s conversations, through every page of the list.
+pub async fn all_summaries(server: &Server, key: &str, token: &str) -> Vec<String> {
+    let mut summaries = Vec::new();
+    let mut cursor = Value::Null;
+    loop {
+        let (status, page) = call(
+            server,
+            key,
+            "/conversations/list",
+            json!({ "token": token, "limit": 50, "cursor": cursor }),
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        for c in page["conversations"].as_array().unwrap() {
+            summaries.push(c["summary"].as_str().unwrap().to_owned());
+        }
+        cursor = page["nextCursor"].clone();
+        if cursor.is_null() {
+            return summaries;
+        }
+    }
+}
+
+/// `cycles` times: 8 savers save conversations as fast as they can while the server is
+/// killed with SIGKILL; after each restart, every save the server acknowledged is there.
+pub async fn no_acknowledged_save_is_lost_to_kill_nine(
+    dir: &Path,
+    env: &[(&str, &str)],
+    cycles: usize,
+) {
+    let server = start(dir, env);
+    let key = server
+        .api_key
+        .clone()
+        .or_else(|| {
+            env.iter()
+                .find(|(k, _)| *k == "GPT_API_KEY")
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap();
+    let outbox = dir.join("outbox");
+    let token = sign_in_and_remember(&server, &key, &outbox).await;
+    let mut server = Some(server);
+    let mut acknowledged: Vec<String> = Vec::new();
+    for cycle in 0..cycles {
+        let running = server.take().unwrap_or_else(|| start(dir, env));
+        let url = running.url.clone();
+        let savers: Vec<_> = (0..8)
+            .map(|saver| {
+                let (url, key, token) = (url.clone(), key.clone(), token.clone());
+                tokio::spawn(async move {
+                    let client = reqwest::Client::new();
+                    let mut saved = Vec::new();
+                    for n in 0.. {
+                        let summary = format!("cycle {cycle} saver {saver} save {n}");
+                        let answer = client
+                            .post(format!("{url}/conversations"))
+                            .header("x-api-key", &key)
+                            .json(&json!({
+                                "token": token, "summary": summary,
+                                "messages": [{ "role": "user", "content": "hi" }]
+                            }))
+                            .send()
+                            .await;
+                        match answer {
+                            Ok(res) if res.status().is_success() => saved.push(summary),
+                            Ok(res) => panic!("a save refused: {}", res.status()),
+                            // The server is gone.
+                            Err(_) => return saved,
+                        }
+                    }
+                    saved
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(400 + 150 * cycle as u64)).await;
+        let mut running = running;
+        running.child.kill().expect("SIGKILL");
+        running.child.wait().unwrap();
+        for saver in savers {
+            acknowledged.extend(saver.await.unwrap());
+        }
+        drop(running);
+    }
+    let server = start(dir, env);
+    let stored: std::collections::HashSet<String> = all_summaries(&server, &key, &token)
+        .await
+        .into_iter()
+        .collect();
+    assert!(
+        acknowledged.len() > 8 * cycles,
+        "saves were made: {}",
+        acknowledged.len()
+    );
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|s| !stored.contains(*s))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged and lost: {lost:?}");
+}
