@@ -93,7 +93,7 @@ impl ApiKeys {
                 }
                 let made = self.console.accept(key).await.map_err(|e| {
                     ApiError::unavailable(
-                        "service_unavailable",
+                        "database_unavailable",
                         "The API key cannot be checked right now. Please try again in a minute.",
                         e,
                     )

@@ -291,8 +291,8 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Unavailable(_) => ApiError::unavailable(
-                "service_unavailable",
-                "The service is temporarily unavailable. Please try again shortly.",
+                "database_unavailable",
+                "The database is unavailable right now. Please try again shortly.",
                 e,
             ),
             other => ApiError::internal(other),

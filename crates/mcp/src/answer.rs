@@ -68,8 +68,8 @@ impl From<StorageError> for Refusal {
     fn from(e: StorageError) -> Self {
         tracing::error!(error = %e, "an MCP tool could not reach storage");
         Refusal::new(
-            "service_unavailable",
-            "The service is temporarily unavailable. Please try again shortly.",
+            "database_unavailable",
+            "The database is unavailable right now. Please try again shortly.",
         )
     }
 }
@@ -260,7 +260,7 @@ mod tests {
         let e = Refusal::from(ConversationsError::Storage(StorageError::Unavailable(
             "connection to 10.0.0.5 refused, password=hunter2".into(),
         )));
-        assert_eq!(e.code, "service_unavailable");
+        assert_eq!(e.code, "database_unavailable");
         assert!(!e.message.contains("10.0.0.5") && !e.message.contains("hunter2"));
     }
 }

@@ -409,7 +409,7 @@ fn refusal(e: ChatError) -> ApiError {
         ),
         ChatError::Model(e) => model_error(&e),
         ChatError::Storage(e) => ApiError::unavailable(
-            "service_unavailable",
+            "database_unavailable",
             "The chat cannot reach its database. Please try again in a minute.",
             e,
         ),

@@ -38,7 +38,7 @@ pub async fn published(
         .await
         .map_err(|e| {
             ApiError::unavailable(
-                "service_unavailable",
+                "database_unavailable",
                 "The profile cannot be read right now. Please try again in a minute.",
                 e,
             )

@@ -667,7 +667,7 @@ async fn a_store_that_is_down_is_a_503_not_a_sign_in_challenge() {
     )
     .await;
     assert!(res.headers().get("www-authenticate").is_none());
-    assert_eq!(error_code(res, 503).await, "service_unavailable");
+    assert_eq!(error_code(res, 503).await, "database_unavailable");
     s.app.store.set_unavailable(false);
     let res = mcp_call(
         &s,

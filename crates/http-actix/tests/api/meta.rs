@@ -10,9 +10,18 @@ async fn health_and_readiness_answer_without_an_api_key() {
     assert_eq!(res.status(), 200);
     let res = app.request(Method::GET, "/readyz").send().await.unwrap();
     assert_eq!(res.status(), 200);
+    let token = app.sign_in("ready@example.com").await;
     app.store.set_unavailable(true);
     let res = app.request(Method::GET, "/readyz").send().await.unwrap();
     assert_eq!(error_code(res, 503).await, "database_unavailable");
+    // A GPT call says the same, and the service comes back with the database.
+    let list = serde_json::json!({ "token": token });
+    let res = app.post("/conversations/list", &list).await;
+    assert_eq!(error_code(res, 503).await, "database_unavailable");
+    app.store.set_unavailable(false);
+    assert_eq!(app.post("/conversations/list", &list).await.status(), 200);
+    let res = app.request(Method::GET, "/readyz").send().await.unwrap();
+    assert_eq!(res.status(), 200);
 }
 
 #[tokio::test]
