@@ -276,8 +276,10 @@ impl ConversationCursor {
     pub fn parse(raw: &str) -> Result<Self, CursorError> {
         let (micros, id) = raw.trim().split_once('.').ok_or(CursorError)?;
         let micros: i128 = micros.parse().map_err(|_| CursorError)?;
+        // Checked: a cursor of forty digits must be refused, not overflow.
+        let nanos = micros.checked_mul(1_000).ok_or(CursorError)?;
         let created_at =
-            OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).map_err(|_| CursorError)?;
+            OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| CursorError)?;
         let id = id.parse().map_err(|_| CursorError)?;
         Ok(Self { created_at, id })
     }
@@ -395,6 +397,8 @@ mod tests {
             "12.notauuid",
             "x.0000",
             "99999999999999999999999999.00",
+            // Would overflow when scaled to nanoseconds (found by the property tests).
+            "99999999999999999999999999999999999999.00000000000000000000000000000000",
         ] {
             assert_eq!(ConversationCursor::parse(raw), Err(CursorError), "{raw:?}");
         }

@@ -265,6 +265,10 @@ async fn bad_conversation_input_names_the_field() {
         (json!({ "limit": 0 }), "invalid_limit"),
         (json!({ "limit": 51 }), "invalid_limit"),
         (json!({ "cursor": "garbage" }), "invalid_cursor"),
+        (
+            json!({ "cursor": "99999999999999999999999999999999999999.00000000000000000000000000000000" }),
+            "invalid_cursor",
+        ),
         (json!({ "limit": "ten" }), "invalid_field"),
     ] {
         let res = app
