@@ -103,6 +103,12 @@ impl Housekeeping for Store {
             )
             .await?,
             used_ids: run("DELETE FROM used_ids WHERE expires_at < $1", vec![before]).await?,
+            // A window lasts an hour at most; a row never given one is a take that failed.
+            budget_windows: run(
+                "DELETE FROM budget_windows WHERE started_at < $1 OR started_at IS NULL",
+                vec![windows_end],
+            )
+            .await?,
         })
     }
 

@@ -131,7 +131,14 @@ fn state(
 ) -> Result<(AppState, Maintenance), StartupError> {
     let keys = ServerKeys::derive(&config.jwt_secret)?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    let budgets: Arc<dyn gptgate_ports::BudgetRepository> = Arc::new(InProcessBudgets::new());
+    // On PostgreSQL, where several instances may share the database, the budgets are kept in
+    // it so they count together; SQLite serves one instance, which counts in memory for free.
+    let budgets: Arc<dyn gptgate_ports::BudgetRepository> =
+        if config.database_url.expose_secret().starts_with("sqlite:") {
+            Arc::new(InProcessBudgets::new())
+        } else {
+            store.clone()
+        };
     let code_policy = CodePolicy::default();
     let session_policy = SessionPolicy {
         ttl: config.session_ttl,

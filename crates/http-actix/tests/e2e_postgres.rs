@@ -44,6 +44,10 @@ fn main() -> ExitCode {
                 no_acknowledged_save_is_lost_when_the_server_is_killed_on_postgresql,
             ),
             async_trial(
+                "two_servers_on_one_database_share_the_mail_budget",
+                two_servers_on_one_database_share_the_mail_budget,
+            ),
+            async_trial(
                 "two_servers_on_one_database_refresh_an_expired_token_once_for_twenty_actions",
                 two_servers_on_one_database_refresh_an_expired_token_once_for_twenty_actions,
             ),
@@ -115,6 +119,51 @@ async fn no_acknowledged_save_is_lost_when_the_server_is_killed_on_postgresql() 
         ("PUBLIC_URL", "http://localhost:8080"),
     ];
     no_acknowledged_save_is_lost_to_kill_nine(dir.path(), &env, 3).await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+async fn two_servers_on_one_database_share_the_mail_budget() {
+    let mut admin = PgConnection::connect(&admin_url())
+        .await
+        .expect("PostgreSQL answers (the runner checked)");
+    let (name, db_url) = fresh_database(&mut admin, "budget").await;
+    let env = [
+        ("DATABASE_URL", db_url.as_str()),
+        ("PUBLIC_URL", "http://localhost:9"),
+        ("MAIL_HOURLY_LIMIT", "3"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let out = gptgate(dir.path(), &env).arg("migrate").output().unwrap();
+    assert!(out.status.success());
+    let (first, second) = (start(dir.path(), &env), start(dir.path(), &env));
+    let key = key_from_secrets_file(dir.path());
+    let send = |server: &e2e_support::Server, n: u32| {
+        let url = server.url.clone();
+        let key = key.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{url}/auth/send-link"))
+                .header("x-api-key", key)
+                .json(&json!({ "email": format!("shared-{n}@example.com") }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Three emails of the key's hourly three, on either instance; the fourth is refused on both.
+    for (n, server) in [(1, &first), (2, &second), (3, &first)] {
+        assert_eq!(send(server, n).await.status(), 200, "email {n}");
+    }
+    for (n, server) in [(4, &second), (5, &first)] {
+        let res = send(server, n).await;
+        assert_eq!(res.status(), 429, "email {n}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "mail_budget_exhausted", "{body}");
+    }
+    drop((first, second));
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&mut admin)
         .await

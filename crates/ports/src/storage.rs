@@ -328,6 +328,8 @@ pub struct PurgeReport {
     pub chat_sessions: u64,
     /// Used ids (launch tokens, nonces) past their expiry.
     pub used_ids: u64,
+    /// Usage budgets whose window ended an hour before (every window is an hour or less).
+    pub budget_windows: u64,
 }
 
 /// The admin console's sessions and the password set in it.
@@ -673,6 +675,7 @@ pub trait AuthorizationRepository: Send + Sync {
 #[async_trait]
 pub trait Store:
     VerificationCodeRepository
+    + crate::BudgetRepository
     + AdminRepository
     + ChatAccessRepository
     + ApiKeyRepository

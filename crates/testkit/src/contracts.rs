@@ -288,6 +288,7 @@ pub fn whole_store_checks() -> Vec<(&'static str, Check)> {
         an_oauth_state_is_taken_once_and_never_after_expiry,
         concurrent_callbacks_with_one_state_take_it_once,
         a_purge_removes_only_what_has_ended,
+        a_stores_budgets_never_overspend,
         clients_round_trip_are_listed_oldest_first_and_deleted,
         a_code_is_taken_once_and_a_replay_names_its_grant,
         of_eight_concurrent_exchanges_of_one_code_one_takes_it,

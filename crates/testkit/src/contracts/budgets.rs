@@ -58,3 +58,8 @@ pub async fn budgets_never_overspend_and_keys_are_separate(budgets: Arc<dyn Budg
         "and returning nothing kept key-a's window"
     );
 }
+
+/// The same on a whole store: its budgets are kept where every instance on it counts together.
+pub async fn a_stores_budgets_never_overspend(store: Arc<dyn crate::Store>) {
+    budgets_never_overspend_and_keys_are_separate(store).await;
+}

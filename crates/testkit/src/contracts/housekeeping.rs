@@ -266,6 +266,25 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
             .unwrap();
     }
 
+    // Budget windows: one that ended more than an hour before, one still counting.
+    for (key, started_at) in [
+        (
+            "ended-window",
+            before - Duration::hours(1) - Duration::seconds(1),
+        ),
+        ("current-window", before - Duration::hours(1)),
+    ] {
+        store
+            .update_budget(key, &mut |_| {
+                Some(gptgate_domain::BudgetWindow {
+                    started_at,
+                    used: 3,
+                })
+            })
+            .await
+            .unwrap();
+    }
+
     let report = store.purge(before).await.unwrap();
     assert_eq!(
         report,
@@ -284,7 +303,21 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
             admin_audit_entries: 1,
             chat_sessions: 1,
             used_ids: 1,
+            budget_windows: 1,
         }
+    );
+    let mut kept = None;
+    store
+        .update_budget("current-window", &mut |w| {
+            kept = Some(w.copied());
+            None
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.flatten().map(|w| w.used),
+        Some(3),
+        "the current window is kept"
     );
     // The purged id may be used again (it expired: its token is refused anyway); the kept one
     // is still a replay.

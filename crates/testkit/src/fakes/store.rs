@@ -1508,6 +1508,7 @@ impl Housekeeping for InMemoryStore {
             },
             chat_sessions: count(&mut state.chat_sessions, |s| s.expires_at >= before),
             used_ids: count(&mut state.used_ids, |at| *at >= before),
+            budget_windows: count(&mut state.budgets, |w| w.started_at >= windows_end),
         })
     }
 
