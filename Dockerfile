@@ -6,14 +6,19 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p gptgate-http --bin gptgate \
-    && strip target/release/gptgate
+    && strip target/release/gptgate \
+    && mkdir /data
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/gptgate /usr/local/bin/gptgate
-# SQLite, the outbox and nothing else are written here; mount a volume, or use PostgreSQL.
-WORKDIR /home/nonroot
+# SQLite (DATABASE_URL=sqlite:///data/gptgate.db) and the outbox go here: mount a volume, or use
+# PostgreSQL. Owned by the image's user (65532), so a new volume is writable.
+COPY --from=build --chown=65532:65532 /data /data
+VOLUME /data
+WORKDIR /data
 ENV BIND=0.0.0.0:8080 \
     LOG_FORMAT=json
 EXPOSE 8080
-USER nonroot
+# A number, so runAsNonRoot can check it.
+USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/gptgate"]

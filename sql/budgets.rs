@@ -7,7 +7,7 @@ use gptgate_ports::limits::BudgetChange;
 use gptgate_ports::{BudgetRepository, StorageError};
 use tracing::instrument;
 
-use crate::dialect::{corrupt, from_time, storage, time, Store, Time, FOR_UPDATE};
+use crate::dialect::{corrupt, from_time, storage, time, Store, Time};
 
 #[async_trait]
 impl BudgetRepository for Store {
@@ -18,19 +18,15 @@ impl BudgetRepository for Store {
         change: &mut BudgetChange<'_>,
     ) -> Result<(), StorageError> {
         let mut tx = self.writes().begin().await.map_err(storage)?;
-        // The key's row, made empty if it is new, then locked: concurrent updates of one key
-        // wait for each other here (SQLite has one writer: its transactions never interleave).
-        sqlx::query(
+        // The key's row, made empty if it is new, locked and read in one statement (the no-op
+        // update locks an existing row on PostgreSQL, so a purge cannot take it away between
+        // a read and the write): concurrent updates of one key wait for each other here.
+        // SQLite has one writer: its transactions never interleave.
+        let (started_at, used): (Option<Time>, i64) = sqlx::query_as(
             "INSERT INTO budget_windows (key, started_at, used) VALUES ($1, NULL, 0) \
-             ON CONFLICT (key) DO NOTHING",
+             ON CONFLICT (key) DO UPDATE SET used = budget_windows.used \
+             RETURNING started_at, used",
         )
-        .bind(key)
-        .execute(&mut *tx)
-        .await
-        .map_err(storage)?;
-        let (started_at, used): (Option<Time>, i64) = sqlx::query_as(&format!(
-            "SELECT started_at, used FROM budget_windows WHERE key = $1{FOR_UPDATE}"
-        ))
         .bind(key)
         .fetch_one(&mut *tx)
         .await

@@ -38,6 +38,3 @@ pub(crate) fn from_list(items: List) -> Vec<String> {
 
 /// Orders text by its bytes, whatever the database's locale.
 pub(crate) const BYTE_ORDER: &str = "COLLATE \"C\"";
-
-/// What locks a row read in a transaction for its update.
-pub(crate) const FOR_UPDATE: &str = " FOR UPDATE";

@@ -39,7 +39,3 @@ pub(crate) fn from_list(items: List) -> Vec<String> {
 
 /// Orders text by its bytes (SQLite's default collation, named).
 pub(crate) const BYTE_ORDER: &str = "COLLATE BINARY";
-
-/// What locks a row read in a transaction for its update: nothing in SQLite, whose one writer
-/// runs transactions one at a time.
-pub(crate) const FOR_UPDATE: &str = "";

@@ -86,6 +86,11 @@ impl Metrics {
     /// Counts a request to `route` (its template, such as `/conversations/{id}`; `unmatched`
     /// for a path no route has, so made-up paths cannot grow the series).
     pub fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        // Any other method name counts as one: made-up methods cannot grow the series.
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+            _ => "other",
+        };
         self.requests
             .with_label_values(&[route, method, &status.to_string()])
             .inc();
@@ -218,10 +223,17 @@ mod tests {
         m.request("/conversations/{id}", "GET", 200, 0.003);
         m.request("/conversations/{id}", "GET", 200, 0.2);
         m.request("unmatched", "GET", 404, 0.0001);
+        m.request("unmatched", "BREW", 404, 0.0001);
+        m.request("unmatched", "X-MADE-UP-1", 404, 0.0001);
         let text = m.render();
+        assert!(
+            !text.contains("BREW") && !text.contains("MADE-UP"),
+            "{text}"
+        );
         for line in [
             "gptgate_http_requests_total{method=\"GET\",route=\"/conversations/{id}\",status=\"200\"} 2",
             "gptgate_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1",
+            "gptgate_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"} 2",
             "gptgate_http_request_duration_seconds_bucket{method=\"GET\",route=\"/conversations/{id}\",le=\"0.005\"} 1",
             "gptgate_http_request_duration_seconds_bucket{method=\"GET\",route=\"/conversations/{id}\",le=\"0.25\"} 2",
             "gptgate_http_request_duration_seconds_count{method=\"GET\",route=\"/conversations/{id}\"} 2",
