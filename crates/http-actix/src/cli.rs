@@ -458,6 +458,11 @@ fn print_banner(config: &Config, app: &Application) {
             ),
             None => format!("  Chat           {url}/chat  (no model: set LLM_BASE_URL)"),
         },
+        if config.metrics_token.is_some() {
+            format!("  Metrics        {url}/metrics  (bearer METRICS_TOKEN)")
+        } else {
+            format!("  Metrics        {url}/metrics  (open: set METRICS_TOKEN to close it)")
+        },
     ];
     let first_key = config
         .api_keys

@@ -23,6 +23,14 @@ async fn a_newcomer_runs_the_binary_with_no_configuration_and_signs_in() {
         .api_key
         .clone()
         .expect("development prints the API key");
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l.contains("/metrics") && l.contains("open: set METRICS_TOKEN")),
+        "the banner says /metrics is open: {:?}",
+        server.banner
+    );
     let token = sign_in_and_remember(&server, &key, &dir.path().join("outbox")).await;
     assert!(
         dir.path().join("gptgate.db").exists(),

@@ -12,6 +12,8 @@ pub struct Server {
     pub child: Child,
     pub url: String,
     pub api_key: Option<String>,
+    /// The banner's lines read until the URL and the key were found.
+    pub banner: Vec<String>,
 }
 
 impl Drop for Server {
@@ -50,6 +52,7 @@ pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
     });
     let mut url = None;
     let mut api_key = None;
+    let mut banner = Vec::new();
     let started = Instant::now();
     while url.is_none() || (api_key.is_none() && !env.iter().any(|(k, _)| *k == "GPT_API_KEY")) {
         let line = rx
@@ -61,11 +64,13 @@ pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
             (Some("API"), Some("key")) => api_key = words.next().map(str::to_owned),
             _ => {}
         }
+        banner.push(line);
     }
     Server {
         child,
         url: url.unwrap(),
         api_key,
+        banner,
     }
 }
 
