@@ -13,6 +13,10 @@ pub struct Server {
     pub url: String,
     pub api_key: Option<String>,
     /// The banner's lines read until the URL and the key were found.
+    #[allow(
+        dead_code,
+        reason = "e2e.rs reads it; e2e_postgres.rs, which shares this module, does not"
+    )]
     pub banner: Vec<String>,
 }
 
