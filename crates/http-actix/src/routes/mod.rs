@@ -274,11 +274,14 @@ pub(crate) fn client_address(req: &actix_web::HttpRequest) -> String {
     let Some(state) = req.app_data::<web::Data<crate::state::AppState>>() else {
         return peer.to_string();
     };
-    let forwarded: Vec<&str> = req
+    // Read leniently: a byte that is not text spoils only its own hop (a proxy that joins the
+    // client's value and the real address into one line still names the real one).
+    let forwarded: Vec<String> = req
         .headers()
         .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .collect();
+    let forwarded: Vec<&str> = forwarded.iter().map(String::as_str).collect();
     state.trusted_proxies.client(peer, &forwarded).to_string()
 }
 

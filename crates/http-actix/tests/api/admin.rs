@@ -732,4 +732,28 @@ async fn a_rotating_forwarded_for_does_not_escape_the_lock() {
     // The audit log names the client, not the proxy.
     let page = browser.open("/admin/audit").await.1;
     assert!(page.contains("198.51.100.1"), "{page}");
+
+    // A hop that is not text spoils only itself: the real client appended after it counts.
+    let odd = Browser::new(&app.address);
+    for _ in 0..10 {
+        let (_, html) = odd.open("/admin/login").await;
+        let csrf = field(&html, "csrf");
+        let res = odd
+            .client
+            .post(odd.local("/admin/login"))
+            .header("origin", PUBLIC_URL)
+            .header(
+                "x-forwarded-for",
+                reqwest::header::HeaderValue::from_bytes(b"\xff\xfe, 192.0.2.44").unwrap(),
+            )
+            .form(&[("csrf", csrf.as_str()), ("password", "hunter2hunter2")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+    }
+    let res = sign_in_via(&odd, PASSWORD, "192.0.2.44").await;
+    assert_eq!(res.status(), 429, "counted as 192.0.2.44, not as the proxy");
+    let res = sign_in_via(&odd, PASSWORD, "198.51.100.2").await;
+    assert_eq!(res.status(), 303, "the proxy itself is not locked");
 }
