@@ -113,6 +113,25 @@ async fn platforms_page(
     console_page(state, req, token, "admin_platforms.html", context, status)
 }
 
+/// The page again, saying why nothing was registered (422).
+async fn not_registered(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+    why: &dyn std::fmt::Display,
+) -> HttpResponse {
+    let error = format!("Nothing was registered: {why}.");
+    platforms_page(
+        state,
+        req,
+        token,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        None,
+        Some(&error),
+    )
+    .await
+}
+
 /// `GET /admin/platforms`.
 #[get("/admin/platforms")]
 pub async fn list(
@@ -152,17 +171,7 @@ pub async fn register(
         Some("hs256") => KeyInput::Hs256 {
             secret: SecretString::from(key),
         },
-        _ => {
-            return platforms_page(
-                &state,
-                &req,
-                &token,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some("Nothing was registered: choose the kind of key."),
-            )
-            .await
-        }
+        _ => return not_registered(&state, &req, &token, &"choose the kind of key").await,
     };
     let origins = lines(form.origins);
     let registered = state
@@ -179,18 +188,7 @@ pub async fn register(
         Ok(_) => super::see_other("/admin/platforms?changed=added"),
         Err(RegisterPlatformError::Storage(e)) => unavailable(&state, &req, e),
         Err(RegisterPlatformError::Internal(e)) => unavailable(&state, &req, e),
-        Err(refused) => {
-            let error = format!("Nothing was registered: {refused}.");
-            platforms_page(
-                &state,
-                &req,
-                &token,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(&error),
-            )
-            .await
-        }
+        Err(refused) => not_registered(&state, &req, &token, &refused).await,
     }
 }
 
@@ -222,18 +220,7 @@ pub async fn register_lti(
         Ok(_) => super::see_other("/admin/platforms?changed=added"),
         Err(RegisterLtiError::Storage(e)) => unavailable(&state, &req, e),
         Err(RegisterLtiError::Internal(e)) => unavailable(&state, &req, e),
-        Err(refused) => {
-            let error = format!("Nothing was registered: {refused}.");
-            platforms_page(
-                &state,
-                &req,
-                &token,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(&error),
-            )
-            .await
-        }
+        Err(refused) => not_registered(&state, &req, &token, &refused).await,
     }
 }
 

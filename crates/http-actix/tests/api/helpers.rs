@@ -473,3 +473,37 @@ pub async fn no_token_request(linear: &wiremock::MockServer) {
         .mount(linear)
         .await;
 }
+
+/// The admin password of [`console_app`].
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// An app with the admin console on ([`ADMIN_PASSWORD`]) and a fake chat model.
+pub async fn console_app() -> TestApp {
+    spawn_app_with_options(
+        &[(
+            "ADMIN_PASSWORD_HASH",
+            gptgate_testkit::FakePasswords::hash_of(ADMIN_PASSWORD)
+                .as_str()
+                .to_owned(),
+        )],
+        ServeOptions {
+            chat_model: Some(Arc::new(gptgate_testkit::FakeChatModel::default())),
+            ..ServeOptions::default()
+        },
+    )
+    .await
+}
+
+/// A browser signed in to `app`'s console.
+pub async fn console_browser(app: &TestApp) -> Browser {
+    let browser = Browser::new(&app.address);
+    let csrf = field(&browser.open("/admin/login").await.1, "csrf");
+    let res = browser
+        .post_form_to(
+            "/admin/login",
+            &[("csrf", &csrf), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    browser
+}

@@ -3,43 +3,21 @@
 //! page of an origin it listed; the visitor gets a chat session and a chat that only that
 //! origin may frame. Replays, other origins and removed platforms open nothing.
 
-use std::sync::Arc;
-
-use gptgate_testkit::{FakeChatModel, FakePasswords};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
-use crate::helpers::{
-    error_code, field, spawn_app_with_options, Browser, ServeOptions, TestApp, PUBLIC_URL,
-};
+use crate::helpers::{error_code, field, Browser, TestApp, PUBLIC_URL};
 
-const ADMIN: &str = "correct horse battery staple";
 const SECRET: &str = "a random secret shared with the platform, 43 characters+";
 const ORIGIN: &str = "https://learn.example.com";
 const ISSUER: &str = "https://learn.example.com";
 
 async fn app() -> TestApp {
-    spawn_app_with_options(
-        &[(
-            "ADMIN_PASSWORD_HASH",
-            FakePasswords::hash_of(ADMIN).as_str().to_owned(),
-        )],
-        ServeOptions {
-            chat_model: Some(Arc::new(FakeChatModel::default())),
-            ..ServeOptions::default()
-        },
-    )
-    .await
+    crate::helpers::console_app().await
 }
 
 async fn console(app: &TestApp) -> Browser {
-    let browser = Browser::new(&app.address);
-    let csrf = field(&browser.open("/admin/login").await.1, "csrf");
-    let res = browser
-        .post_form_to("/admin/login", &[("csrf", &csrf), ("password", ADMIN)])
-        .await;
-    assert_eq!(res.status(), 303);
-    browser
+    crate::helpers::console_browser(app).await
 }
 
 async fn register(admin: &Browser, key_type: &str, key: &str, origins: &str) -> (u16, String) {

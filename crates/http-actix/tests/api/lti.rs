@@ -4,19 +4,13 @@
 //! id_token it posts back opens the chat once. Replays, other browsers, foreign keys, wrong
 //! audiences, expired tokens and unregistered issuers open nothing.
 
-use std::sync::Arc;
-
-use gptgate_testkit::{FakeChatModel, FakePasswords};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{
-    captured_logs, field, param, spawn_app_with_options, Browser, ServeOptions, TestApp, PUBLIC_URL,
-};
+use crate::helpers::{captured_logs, field, param, Browser, TestApp, PUBLIC_URL};
 
-const ADMIN: &str = "correct horse battery staple";
 const ISSUER: &str = "https://moodle.example.edu";
 const CLIENT: &str = "kVd7wEZwUQiJfS6";
 const ORIGIN: &str = "https://moodle.example.edu";
@@ -80,27 +74,11 @@ impl Platform {
 }
 
 async fn app() -> TestApp {
-    spawn_app_with_options(
-        &[(
-            "ADMIN_PASSWORD_HASH",
-            FakePasswords::hash_of(ADMIN).as_str().to_owned(),
-        )],
-        ServeOptions {
-            chat_model: Some(Arc::new(FakeChatModel::default())),
-            ..ServeOptions::default()
-        },
-    )
-    .await
+    crate::helpers::console_app().await
 }
 
 async fn console(app: &TestApp) -> Browser {
-    let browser = Browser::new(&app.address);
-    let csrf = field(&browser.open("/admin/login").await.1, "csrf");
-    let res = browser
-        .post_form_to("/admin/login", &[("csrf", &csrf), ("password", ADMIN)])
-        .await;
-    assert_eq!(res.status(), 303);
-    browser
+    crate::helpers::console_browser(app).await
 }
 
 /// Registers the platform in the console with `key_set_url`: the status and the page after.
