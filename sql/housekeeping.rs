@@ -109,6 +109,12 @@ impl Housekeeping for Store {
                 vec![windows_end],
             )
             .await?,
+            // A bucket full again holds nothing worth keeping.
+            rate_buckets: run(
+                "DELETE FROM rate_buckets WHERE full_at < $1 OR full_at IS NULL",
+                vec![before],
+            )
+            .await?,
         })
     }
 

@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod api_keys;
 mod authorization;
+mod buckets;
 mod budgets;
 mod chat;
 mod codes;

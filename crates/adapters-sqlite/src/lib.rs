@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod api_keys;
 mod authorization;
+mod buckets;
 mod budgets;
 mod chat;
 mod codes;

@@ -5,8 +5,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use gptgate_domain::BudgetWindow;
-use gptgate_ports::limits::BudgetChange;
-use gptgate_ports::{BudgetRepository, StorageError};
+use gptgate_ports::limits::{BucketChange, BudgetChange};
+use gptgate_ports::{BucketRepository, BudgetRepository, StorageError};
+use time::OffsetDateTime;
 
 /// [`BudgetRepository`] in memory: each instance of the server counts on its own, and a restart
 /// starts every window afresh. Enough to stop a leaked API key from running up the mail bill
@@ -56,6 +57,52 @@ impl BudgetRepository for InProcessBudgets {
     }
 }
 
+/// [`BucketRepository`] in memory, for one instance (SQLite): a restart fills every bucket.
+/// Bounded: past [`InProcessBudgets::SWEEP_AT`] keys, buckets full by `clock`'s now are dropped
+/// (a bucket without an instant is full).
+pub struct InProcessBuckets {
+    full_at: Mutex<HashMap<String, OffsetDateTime>>,
+    clock: std::sync::Arc<dyn gptgate_ports::Clock>,
+}
+
+impl InProcessBuckets {
+    pub fn new(clock: std::sync::Arc<dyn gptgate_ports::Clock>) -> Self {
+        Self {
+            full_at: Mutex::default(),
+            clock,
+        }
+    }
+
+    /// How many buckets are held now.
+    pub fn len(&self) -> usize {
+        self.full_at.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no bucket is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl BucketRepository for InProcessBuckets {
+    async fn update_bucket(
+        &self,
+        key: &str,
+        change: &mut BucketChange<'_>,
+    ) -> Result<(), StorageError> {
+        let mut buckets = self.full_at.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(next) = change(buckets.get(key).copied()) {
+            if buckets.len() >= InProcessBudgets::SWEEP_AT && !buckets.contains_key(key) {
+                let now = self.clock.now();
+                buckets.retain(|_, full_at| *full_at > now);
+            }
+            buckets.insert(key.to_owned(), next);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -95,6 +142,42 @@ mod tests {
             budgets.len(),
             InProcessBudgets::SWEEP_AT / 2 + 1,
             "windows older than a day before the newest are gone, recent ones kept"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn in_process_buckets_pass_the_bucket_contract() {
+        gptgate_testkit::contracts::buckets_never_overspend_and_keys_are_separate(Arc::new(
+            InProcessBuckets::new(Arc::new(gptgate_testkit::FakeClock::new())),
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn full_buckets_are_swept_out_once_there_are_many_keys() {
+        let clock = gptgate_testkit::FakeClock::new();
+        let buckets = InProcessBuckets::new(Arc::new(clock.clone()));
+        let now = gptgate_ports::Clock::now(&clock);
+        for i in 0..InProcessBudgets::SWEEP_AT {
+            let full_at = if i % 2 == 0 {
+                now - time::Duration::hours(1)
+            } else {
+                now + time::Duration::hours(1)
+            };
+            buckets
+                .update_bucket(&format!("k{i}"), &mut |_| Some(full_at))
+                .await
+                .unwrap();
+        }
+        assert_eq!(buckets.len(), InProcessBudgets::SWEEP_AT);
+        buckets
+            .update_bucket("new", &mut |_| Some(now))
+            .await
+            .unwrap();
+        assert_eq!(
+            buckets.len(),
+            InProcessBudgets::SWEEP_AT / 2 + 1,
+            "full buckets are gone, filling ones kept"
         );
     }
 

@@ -15,7 +15,7 @@ mod random;
 mod secret_box;
 mod session_tokens;
 
-pub use budgets::InProcessBudgets;
+pub use budgets::{InProcessBuckets, InProcessBudgets};
 pub use clock::{SystemClock, TokioTimer};
 pub use code_hasher::HmacCodeHasher;
 pub use keys::{KeyError, ServerKeys, MIN_SECRET_BYTES};

@@ -18,6 +18,7 @@ pub mod oauth;
 pub mod password;
 pub mod platform;
 pub mod profile;
+pub mod rate;
 pub mod session;
 pub mod user;
 
@@ -63,5 +64,6 @@ pub use platform::{
     EmbeddingOrigin, Issuer, LaunchPlatform, PlatformError, PlatformName, StoredLaunchKey,
 };
 pub use profile::{AssistantProfile, ProfileError, ProfileInput, ProfileVersion};
+pub use rate::{Taken, TokenBucket, TokenBucketError};
 pub use session::{Session, SessionPolicy};
 pub use user::{ChatGptUserId, Identity, IdentityError, IdentityKind, InvalidIdentity, User};

@@ -46,8 +46,29 @@ pub fn oauth_bearer_only(req: &HttpRequest) -> bool {
         })
 }
 
+/// The credential of a call made with an OAuth access token: its client, which stands for the
+/// API key in budgets and rate limits.
+pub fn oauth_client_id(client: Option<ClientId>) -> String {
+    let client = client.map(|c| c.to_string()).unwrap_or_default();
+    format!("oauth-client:{client}")
+}
+
 impl AppState {
-    /// Resolves the caller. The API key is always required. Then, in order:
+    /// Spends a token of `limit`'s bucket for `subject`; a refusal is counted in `/metrics`.
+    pub async fn admit(
+        &self,
+        limit: gptgate_ports::services::Limit,
+        subject: &str,
+    ) -> Result<(), gptgate_ports::services::RateLimitError> {
+        let admitted = self.rate_limits.admit(limit, subject).await;
+        if let Err(gptgate_ports::services::RateLimitError::TooMany { limit, .. }) = &admitted {
+            self.metrics.rate_limited(*limit);
+        }
+        admitted
+    }
+
+    /// Resolves the caller, whose API key (when it brings one) the extractor checked before.
+    /// Then, in order:
     /// 1. `Authorization: Bearer <session token>`;
     /// 2. the session token in the JSON body field `token` (the seed GPT instructions);
     /// 3. `x-gpt-user-id` — a ChatGPT user id, its user created on first sight — only when the
@@ -69,9 +90,6 @@ impl AppState {
         body_token: Option<&str>,
     ) -> Result<Caller, ApiError> {
         let keyed = !oauth_bearer_only(req);
-        if keyed {
-            self.api_keys.check(req).await?;
-        }
         if !self.trust_gpt_user_id_header && header_value(req, GPT_USER_ID).is_some() {
             return Err(ApiError::bad_request(
                 "untrusted_identity_header",

@@ -96,8 +96,7 @@ impl ApiError {
     /// 429 with the wait in whole seconds (at least 1): in `Retry-After`, in the body's
     /// `retryAfter`, and at the end of the message, since a GPT reads bodies, not headers.
     pub fn too_many(code: &'static str, message: &str, retry_after: Duration) -> Self {
-        let secs = retry_after.whole_seconds() + i64::from(retry_after.subsec_nanoseconds() > 0);
-        let secs = u64::try_from(secs.max(1)).unwrap_or(1);
+        let secs = retry_after_seconds(retry_after);
         Self {
             retry_after: Some(secs),
             ..Self::new(
@@ -296,6 +295,30 @@ impl From<StorageError> for ApiError {
                 e,
             ),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+/// A wait as `Retry-After` says it: whole seconds, rounded up, at least 1.
+pub fn retry_after_seconds(wait: Duration) -> u64 {
+    let secs = wait.whole_seconds() + i64::from(wait.subsec_nanoseconds() > 0);
+    u64::try_from(secs.max(1)).unwrap_or(1)
+}
+
+impl From<gptgate_ports::services::RateLimitError> for ApiError {
+    fn from(e: gptgate_ports::services::RateLimitError) -> Self {
+        use gptgate_ports::services::{Limit, RateLimitError};
+        match e {
+            RateLimitError::TooMany { limit, retry_after } => ApiError::too_many(
+                "rate_limited",
+                match limit {
+                    Limit::ApiKey => "Too many calls with this API key (or OAuth client) right now; the operator sets the limit with RATE_LIMIT_API_KEY_PER_MINUTE and RATE_LIMIT_API_KEY_BURST.",
+                    Limit::User => "Too many calls for this user right now; the operator sets the limit with RATE_LIMIT_USER_PER_MINUTE and RATE_LIMIT_USER_BURST.",
+                    Limit::Address => "Too many requests from this address right now.",
+                },
+                retry_after,
+            ),
+            RateLimitError::Storage(e) => e.into(),
         }
     }
 }

@@ -12,6 +12,8 @@ use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
 use crate::body::json_body;
+use gptgate_ports::services::Limit;
+
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -77,13 +79,34 @@ impl<B: DeserializeOwned + CarriesToken + 'static> FromRequest for GptCall<B> {
         Box::pin(async move {
             let state = app_state(&req)?;
             // The key first: a caller without one gets its 401 before any body is read
-            // (unless it brings an OAuth access token instead, checked with the caller).
-            if !crate::caller::oauth_bearer_only(&req) {
-                state.api_keys.check(&req).await?;
-            }
+            // (unless it brings an OAuth access token instead, checked with the caller), and
+            // its rate limit before the store is asked anything.
+            let key_id = if crate::caller::oauth_bearer_only(&req) {
+                None
+            } else {
+                let key_id = state.api_keys.check(&req).await?;
+                state
+                    .admit(Limit::ApiKey, &key_id)
+                    .await
+                    .map_err(ApiError::from)?;
+                Some(key_id)
+            };
             let bytes = bytes.await?;
             let body: B = json_body(&bytes)?;
             let caller = state.caller(&req, body.token()).await?;
+            if key_id.is_none() {
+                state
+                    .admit(
+                        Limit::ApiKey,
+                        &crate::caller::oauth_client_id(caller.client),
+                    )
+                    .await
+                    .map_err(ApiError::from)?;
+            }
+            state
+                .admit(Limit::User, &caller.user_id.to_string())
+                .await
+                .map_err(ApiError::from)?;
             Ok(Self { caller, body })
         })
     }
@@ -101,12 +124,14 @@ impl<B: DeserializeOwned + 'static> FromRequest for KeyedCall<B> {
             let key_id = if crate::caller::oauth_bearer_only(&req) {
                 // An OAuth access token stands for its client's credential: budgets are the
                 // client's (a new session at every refresh must not mean a new budget).
-                let caller = state.caller(&req, None).await?;
-                let client = caller.client.map(|c| c.to_string()).unwrap_or_default();
-                format!("oauth-client:{client}")
+                crate::caller::oauth_client_id(state.caller(&req, None).await?.client)
             } else {
                 state.api_keys.check(&req).await?
             };
+            state
+                .admit(Limit::ApiKey, &key_id)
+                .await
+                .map_err(ApiError::from)?;
             let bytes = bytes.await?;
             let body: B = json_body(&bytes)?;
             Ok(Self { key_id, body })

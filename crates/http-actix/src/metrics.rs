@@ -24,6 +24,7 @@ pub struct Metrics {
     latency: HistogramVec,
     emails: IntCounterVec,
     provider_calls: IntCounterVec,
+    rate_limited: IntCounterVec,
 }
 
 /// A metric's definition is fixed: failing to build one is a bug caught by the tests.
@@ -74,13 +75,25 @@ impl Metrics {
             "Calls to the OAuth providers, by provider, call (exchange_code, identify, refresh, revoke) and outcome (ok, rejected, grant_revoked, unavailable, not_attempted).",
             &["provider", "call", "outcome"],
         );
+        let rate_limited = counter(
+            &registry,
+            "gptgate_rate_limited_total",
+            "Requests refused by a rate limit, by limit (api_key, user, address).",
+            &["limit"],
+        );
         Self {
             registry,
             requests,
             latency,
             emails,
             provider_calls,
+            rate_limited,
         }
+    }
+
+    /// Counts a request refused by the rate limit `limit`.
+    pub fn rate_limited(&self, limit: gptgate_ports::services::Limit) {
+        self.rate_limited.with_label_values(&[limit.name()]).inc();
     }
 
     /// Counts a request to `route` (its template, such as `/conversations/{id}`; `unmatched`

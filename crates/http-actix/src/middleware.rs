@@ -178,6 +178,70 @@ pub async fn time_limit(
     }
 }
 
+/// The pages a person reaches from a link or a redirect, limited per client address
+/// (`RATE_LIMIT_ADDRESS_*`): the connect confirmation and the provider's return, the
+/// integrations page and its forms, the OAuth authorization pages, the console's sign-in. By
+/// route template (the prefixes name whole routes: a template is only ever a route's).
+fn limited_per_address(route: &str) -> bool {
+    route == "/admin/login"
+        || route == "/auth/start"
+        || route.starts_with("/auth/callback/")
+        || route.starts_with("/integrations")
+        || route.starts_with("/oauth/authorize")
+}
+
+/// Spends a token of the client address's bucket for the pages of [`limited_per_address`]; past
+/// the limit, a 429 page with `Retry-After` (the store failing: a 503 page).
+pub async fn page_address_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    use actix_web::http::StatusCode;
+    use gptgate_ports::services::{Limit, RateLimitError};
+
+    let limited = req.match_pattern().is_some_and(|r| limited_per_address(&r));
+    let state = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .cloned();
+    if let (true, Some(state)) = (limited, state) {
+        let address = crate::routes::client_address(req.request());
+        let refusal = match state.admit(Limit::Address, &address).await {
+            Ok(()) => None,
+            Err(RateLimitError::TooMany { retry_after, .. }) => {
+                let secs = crate::error::retry_after_seconds(retry_after);
+                let mut page = state.documents.pages.result(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    false,
+                    "Too many requests",
+                    &format!(
+                        "Too many requests came from your network. Please try again in {secs} seconds."
+                    ),
+                );
+                page.headers_mut().insert(
+                    actix_web::http::header::RETRY_AFTER,
+                    HeaderValue::from(secs),
+                );
+                Some(page)
+            }
+            Err(RateLimitError::Storage(e)) => {
+                tracing::warn!(error = %e, "the address limit could not be checked");
+                Some(state.documents.pages.result(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    false,
+                    "Temporarily unavailable",
+                    "This page is not available right now. Please try again in a minute.",
+                ))
+            }
+        };
+        if let Some(page) = refusal {
+            return Ok(req.into_response(page).map_into_right_body());
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

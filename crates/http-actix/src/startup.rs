@@ -139,6 +139,15 @@ fn state(
         } else {
             store.clone()
         };
+    // The rate limits' buckets, kept the same way.
+    let buckets: Arc<dyn gptgate_ports::BucketRepository> =
+        if config.database_url.expose_secret().starts_with("sqlite:") {
+            Arc::new(gptgate_adapters_system::InProcessBuckets::new(
+                env.clock.clone(),
+            ))
+        } else {
+            store.clone()
+        };
     let code_policy = CodePolicy::default();
     let session_policy = SessionPolicy {
         ttl: config.session_ttl,
@@ -340,7 +349,7 @@ fn state(
             },
             public_url,
         ),
-        conversations: Conversations::new(store.clone(), env.clock, env.random.clone())
+        conversations: Conversations::new(store.clone(), env.clock.clone(), env.random.clone())
             .with_privacy(store.clone()),
         api_keys: ApiKeys::new(&config.api_keys, env.random.as_ref(), console_keys.clone())?,
         console_keys,
@@ -382,6 +391,11 @@ fn state(
         chat_heartbeat: CHAT_HEARTBEAT,
         metrics,
         trusted_proxies: config.trusted_proxies.clone(),
+        rate_limits: gptgate_ports::services::RateLimits::new(
+            buckets,
+            env.clock.clone(),
+            config.rate_limits,
+        ),
     };
     Ok((state, maintenance))
 }
@@ -535,6 +549,7 @@ fn app(
         .app_data(state)
         .app_data(web::PayloadConfig::new(settings.body_limit))
         .app_data(crate::error::BodyLimit(settings.body_limit))
+        .wrap(from_fn(crate::middleware::page_address_limit))
         .wrap(from_fn(move |req: ServiceRequest, next| {
             // An action may refresh a token and call its provider twice (20 s each at most):
             // it gets longer, still inside ChatGPT's 45 s.

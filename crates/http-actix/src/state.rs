@@ -72,4 +72,6 @@ pub struct AppState {
     pub metrics_token: Option<(ring::hmac::Key, ring::hmac::Tag)>,
     /// The proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
     pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// Calls per API key and per user, page views per address.
+    pub rate_limits: gptgate_ports::services::RateLimits,
 }

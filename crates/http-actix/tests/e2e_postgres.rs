@@ -48,6 +48,10 @@ fn main() -> ExitCode {
                 two_servers_on_one_database_share_the_mail_budget,
             ),
             async_trial(
+                "two_servers_on_one_database_share_the_rate_limits",
+                two_servers_on_one_database_share_the_rate_limits,
+            ),
+            async_trial(
                 "two_servers_on_one_database_refresh_an_expired_token_once_for_twenty_actions",
                 two_servers_on_one_database_refresh_an_expired_token_once_for_twenty_actions,
             ),
@@ -163,6 +167,57 @@ async fn two_servers_on_one_database_share_the_mail_budget() {
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["error"]["code"], "mail_budget_exhausted", "{body}");
     }
+    drop((first, second));
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+async fn two_servers_on_one_database_share_the_rate_limits() {
+    let mut admin = PgConnection::connect(&admin_url())
+        .await
+        .expect("PostgreSQL answers (the runner checked)");
+    let (name, db_url) = fresh_database(&mut admin, "rates").await;
+    // 20 calls at once per key, one more a minute: leases of at most 2 tokens.
+    let env = [
+        ("DATABASE_URL", db_url.as_str()),
+        ("PUBLIC_URL", "http://localhost:9"),
+        ("RATE_LIMIT_API_KEY_PER_MINUTE", "1"),
+        ("RATE_LIMIT_API_KEY_BURST", "20"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let out = gptgate(dir.path(), &env).arg("migrate").output().unwrap();
+    assert!(out.status.success());
+    let (first, second) = (start(dir.path(), &env), start(dir.path(), &env));
+    let key = key_from_secrets_file(dir.path());
+    let client = reqwest::Client::new();
+    let mut admitted = 0;
+    for n in 0..30 {
+        let server = if n % 2 == 0 { &first } else { &second };
+        let res = client
+            .get(format!("{}/api/gpt/accounts", server.url))
+            .header("x-api-key", &key)
+            .header("openai-ephemeral-user-id", format!("user-{n}"))
+            .send()
+            .await
+            .unwrap();
+        match res.status().as_u16() {
+            200 => admitted += 1,
+            429 => assert!(res.headers().contains_key("retry-after")),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    // Never more than the bucket; at most one unspent token of a lease held back per instance.
+    assert!(
+        (18..=20).contains(&admitted),
+        "{admitted} calls let through"
+    );
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM rate_buckets")
+        .fetch_one(&mut PgConnection::connect(&db_url).await.unwrap())
+        .await
+        .unwrap();
+    assert!(kept >= 1, "the buckets are in the database");
     drop((first, second));
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&mut admin)

@@ -27,7 +27,7 @@ pub use crypto::{
     OpaqueTokens, PasswordHasher, SealError, SecretBox, SessionClaims, SessionTokens, TokenError,
 };
 pub use error::{BoxError, InternalError, StorageError};
-pub use limits::BudgetRepository;
+pub use limits::{BucketRepository, BudgetRepository};
 pub use mail::{MailError, Mailer};
 pub use oauth::{
     Authorization, OAuthProvider, ProviderError, Revocation, Revoked, TokenSet, REVOKE_TIME_LIMIT,

@@ -22,3 +22,23 @@ pub trait BudgetRepository: Send + Sync {
         change: &mut BudgetChange<'_>,
     ) -> Result<(), StorageError>;
 }
+
+/// A decision about a token bucket: given the instant it is full again (if any is kept), the
+/// instant to store instead (`None` leaves it as it is).
+pub type BucketChange<'a> =
+    dyn FnMut(Option<time::OffsetDateTime>) -> Option<time::OffsetDateTime> + Send + 'a;
+
+/// Keeps the token buckets of the rate limits (calls per API key, per user, page views per
+/// address), each as the instant it is full again ([`gptgate_domain::TokenBucket`]).
+#[async_trait]
+pub trait BucketRepository: Send + Sync {
+    /// Atomically reads the instant of `key`, calls `change` once with it, and stores what
+    /// `change` returns. No other update of the same key may interleave between the read and
+    /// the write, so concurrent takes never overspend. If this returns an error, nothing was
+    /// stored. An instant in the past may be dropped at any time (the bucket is full then).
+    async fn update_bucket(
+        &self,
+        key: &str,
+        change: &mut BucketChange<'_>,
+    ) -> Result<(), StorageError>;
+}

@@ -330,6 +330,8 @@ pub struct PurgeReport {
     pub used_ids: u64,
     /// Usage budgets whose window ended an hour before (every window is an hour or less).
     pub budget_windows: u64,
+    /// Token buckets full again (a full bucket needs no row).
+    pub rate_buckets: u64,
 }
 
 /// The admin console's sessions and the password set in it.
@@ -676,6 +678,7 @@ pub trait AuthorizationRepository: Send + Sync {
 pub trait Store:
     VerificationCodeRepository
     + crate::BudgetRepository
+    + crate::BucketRepository
     + AdminRepository
     + ChatAccessRepository
     + ApiKeyRepository

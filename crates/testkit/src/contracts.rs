@@ -12,6 +12,7 @@ mod accounts;
 mod admin;
 mod api_keys;
 mod authorization;
+mod buckets;
 mod budgets;
 mod chat;
 mod codes;
@@ -31,6 +32,7 @@ pub use accounts::*;
 pub use admin::*;
 pub use api_keys::*;
 pub use authorization::*;
+pub use buckets::*;
 pub use budgets::*;
 pub use chat::*;
 pub use codes::*;
@@ -289,6 +291,7 @@ pub fn whole_store_checks() -> Vec<(&'static str, Check)> {
         concurrent_callbacks_with_one_state_take_it_once,
         a_purge_removes_only_what_has_ended,
         a_stores_budgets_never_overspend,
+        a_stores_buckets_never_overspend,
         clients_round_trip_are_listed_oldest_first_and_deleted,
         a_code_is_taken_once_and_a_replay_names_its_grant,
         of_eight_concurrent_exchanges_of_one_code_one_takes_it,

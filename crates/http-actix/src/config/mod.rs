@@ -100,6 +100,9 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
     /// `TRUSTED_PROXIES`: the proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// `RATE_LIMIT_{API_KEY,USER,ADDRESS}_{PER_MINUTE,BURST}`: the GPT API's calls per API key
+    /// and per user, the pages' views per address.
+    pub rate_limits: gptgate_ports::services::RateLimitSettings,
 }
 
 /// `CHAT_SESSION_QUESTIONS_PER_MINUTE`, `CHAT_ADDRESS_QUESTIONS_PER_MINUTE`,
@@ -243,6 +246,7 @@ impl Config {
             chat_limits: s.chat_limits,
             metrics_token: s.metrics_token,
             trusted_proxies: s.trusted_proxies,
+            rate_limits: s.rate_limits,
         })
     }
 

@@ -38,6 +38,7 @@ pub(super) struct Settings {
     pub chat_limits: super::ChatLimits,
     pub metrics_token: Option<SecretString>,
     pub trusted_proxies: crate::client_ip::TrustedProxies,
+    pub rate_limits: gptgate_ports::services::RateLimitSettings,
 }
 
 impl Settings {
@@ -167,6 +168,12 @@ impl Settings {
             overall: r.number("CHAT_TOTAL_QUESTIONS_PER_MINUTE", 600, 1..=10_000_000),
         };
 
+        let rate_limits = gptgate_ports::services::RateLimitSettings {
+            per_api_key: read_bucket(r, "RATE_LIMIT_API_KEY", 6_000, 600),
+            per_user: read_bucket(r, "RATE_LIMIT_USER", 120, 60),
+            per_address: read_bucket(r, "RATE_LIMIT_ADDRESS", 120, 60),
+        };
+
         Self {
             mode,
             public_url,
@@ -190,8 +197,34 @@ impl Settings {
             chat_limits,
             metrics_token,
             trusted_proxies,
+            rate_limits,
         }
     }
+}
+
+/// A rate limit's bucket from `{name}_PER_MINUTE` (`off`: no limit) and `{name}_BURST`.
+fn read_bucket(
+    r: &mut Reader<'_>,
+    name: &str,
+    per_minute: u32,
+    burst: u32,
+) -> Option<gptgate_domain::TokenBucket> {
+    let rate_name = format!("{name}_PER_MINUTE");
+    let burst = r.number(
+        &format!("{name}_BURST"),
+        burst,
+        1..=gptgate_domain::TokenBucket::MAX,
+    );
+    let per_minute = match r.plain(&rate_name) {
+        Some(v) if v.eq_ignore_ascii_case("off") => return None,
+        Some(_) => r.number(
+            &rate_name,
+            per_minute,
+            1..=60 * gptgate_domain::TokenBucket::MAX,
+        ),
+        None => per_minute,
+    };
+    gptgate_domain::TokenBucket::per_minute(per_minute, burst).ok()
 }
 
 /// The chat model's API (`LLM_BASE_URL`, `LLM_API_KEY`): none without a base URL.

@@ -462,3 +462,55 @@ fn the_chat_limits_default_to_the_documented_ones_and_can_be_raised() {
         assert!(err.contains(name), "{err}");
     }
 }
+
+#[test]
+fn the_rate_limits_default_to_the_documented_ones_and_each_can_be_set_or_turned_off() {
+    use gptgate_domain::TokenBucket;
+    let (_dir, v) = in_temp_dir(&[]);
+    let limits = Config::load(&v, &OsRandom::new()).unwrap().rate_limits;
+    assert_eq!(
+        limits,
+        gptgate_ports::services::RateLimitSettings::defaults()
+    );
+    let (_dir, v) = in_temp_dir(&[
+        ("RATE_LIMIT_API_KEY_PER_MINUTE", "60000000"),
+        ("RATE_LIMIT_API_KEY_BURST", "1000000"),
+        ("RATE_LIMIT_USER_PER_MINUTE", "Off"),
+        ("RATE_LIMIT_USER_BURST", "5"),
+        ("RATE_LIMIT_ADDRESS_PER_MINUTE", "1"),
+        ("RATE_LIMIT_ADDRESS_BURST", "1"),
+    ]);
+    let limits = Config::load(&v, &OsRandom::new()).unwrap().rate_limits;
+    assert_eq!(
+        limits.per_api_key,
+        Some(TokenBucket::per_minute(60_000_000, 1_000_000).unwrap())
+    );
+    assert_eq!(limits.per_user, None);
+    assert_eq!(
+        limits.per_address,
+        Some(TokenBucket::per_minute(1, 1).unwrap())
+    );
+    for (name, bad, range) in [
+        (
+            "RATE_LIMIT_API_KEY_PER_MINUTE",
+            "60000001",
+            "from 1 to 60000000",
+        ),
+        ("RATE_LIMIT_USER_PER_MINUTE", "0", "from 1 to 60000000"),
+        (
+            "RATE_LIMIT_ADDRESS_PER_MINUTE",
+            "none",
+            "from 1 to 60000000",
+        ),
+        ("RATE_LIMIT_API_KEY_BURST", "1000001", "from 1 to 1000000"),
+        ("RATE_LIMIT_USER_BURST", "0", "from 1 to 1000000"),
+        ("RATE_LIMIT_ADDRESS_BURST", "off", "from 1 to 1000000"),
+    ] {
+        let (_dir, v) = in_temp_dir(&[(name, bad)]);
+        let err = Config::load(&v, &OsRandom::new()).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("{name} must be a whole number {range}")),
+            "{err}"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, ResponseError};
 use gptgate_domain::Audience;
 use gptgate_mcp::McpUser;
-use gptgate_ports::services::AuthenticateError;
+use gptgate_ports::services::{AuthenticateError, Limit};
 
 use crate::caller::bearer_token;
 use crate::error::ApiError;
@@ -39,6 +39,16 @@ pub async fn bearer(
     };
     match user {
         Some(who) => {
+            // The GPT API's rate limits: the token's client stands for the API key.
+            for (limit, subject) in [
+                (Limit::ApiKey, crate::caller::oauth_client_id(who.client)),
+                (Limit::User, who.user_id.to_string()),
+            ] {
+                if let Err(e) = state.admit(limit, &subject).await {
+                    let response = ApiError::from(e).error_response();
+                    return Ok(req.into_response(response).map_into_right_body());
+                }
+            }
             req.extensions_mut().insert(McpUser(who.user_id));
             next.call(req)
                 .await

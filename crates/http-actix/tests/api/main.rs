@@ -11,6 +11,7 @@ mod export;
 mod helpers;
 mod integrations;
 mod launch;
+mod limits;
 mod logs;
 mod lti;
 mod mcp;

@@ -956,3 +956,30 @@ async fn a_browser_on_another_origin_is_refused_and_programs_without_one_are_not
         .unwrap();
     assert_eq!(error_code(res, 403).await, "forbidden");
 }
+
+#[tokio::test]
+async fn mcp_calls_spend_from_the_users_and_the_clients_buckets() {
+    let list = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
+    for (setting, limit_says) in [
+        ("RATE_LIMIT_USER", "RATE_LIMIT_USER_PER_MINUTE"),
+        ("RATE_LIMIT_API_KEY", "RATE_LIMIT_API_KEY_PER_MINUTE"),
+    ] {
+        let (rate, burst) = (format!("{setting}_PER_MINUTE"), format!("{setting}_BURST"));
+        let s = server_with(&[(&rate, "60".to_owned()), (&burst, "2".to_owned())]).await;
+        let (token, _) = s.mcp_tokens("ann@example.com").await;
+        for _ in 0..2 {
+            assert_eq!(mcp_call(&s, Some(&token), list.clone()).await.status(), 200);
+        }
+        let res = mcp_call(&s, Some(&token), list.clone()).await;
+        assert_eq!(res.headers()["retry-after"], "1");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "rate_limited");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(limit_says),
+            "{body}"
+        );
+    }
+}

@@ -13,6 +13,7 @@ mod launch;
 mod lti;
 mod maintenance;
 mod profiles;
+mod rate_limits;
 mod refresh;
 mod sign_in;
 mod users;
@@ -41,6 +42,7 @@ pub use lti::{
 };
 pub use maintenance::{HourlyReport, Maintenance, HOURLY_LEASE};
 pub use profiles::{Profiles, ProfilesError};
+pub use rate_limits::{Limit, RateLimitError, RateLimitSettings, RateLimits, LEASE_LIFETIME};
 pub use refresh::{
     Access, AccessError, KeepAliveReport, RefreshPorts, Refresher, KEEP_ALIVE_BATCH, REFRESH_LEASE,
 };

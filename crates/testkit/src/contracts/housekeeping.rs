@@ -284,6 +284,16 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
             .await
             .unwrap();
     }
+    // A bucket full a microsecond before goes (PostgreSQL keeps microseconds); one full at the purge's instant stays.
+    for (key, full_at) in [
+        ("bucket-full", before - Duration::microseconds(1)),
+        ("bucket-filling", before),
+    ] {
+        store
+            .update_bucket(key, &mut |_| Some(full_at))
+            .await
+            .unwrap();
+    }
 
     let report = store.purge(before).await.unwrap();
     assert_eq!(
@@ -304,8 +314,18 @@ pub async fn a_purge_removes_only_what_has_ended(store: Arc<dyn Store>) {
             chat_sessions: 1,
             used_ids: 1,
             budget_windows: 1,
+            rate_buckets: 1,
         }
     );
+    let mut kept_bucket = None;
+    store
+        .update_bucket("bucket-filling", &mut |full_at| {
+            kept_bucket = full_at;
+            None
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept_bucket, Some(before), "a filling bucket is kept");
     let mut kept = None;
     store
         .update_budget("current-window", &mut |w| {

@@ -9,10 +9,10 @@ use gptgate_domain::{
     Identity, IdentityKind, ManagementToken, OAuthClient, OAuthState, OnboardingToken, ProviderId,
     RefreshToken, Sealed, SealedTokens, Session, SessionId, TokenHash, User, UserId,
 };
-use gptgate_ports::limits::BudgetChange;
+use gptgate_ports::limits::{BucketChange, BudgetChange};
 use gptgate_ports::storage::CodeChange;
 use gptgate_ports::{
-    AccountRepository, AuthorizationRepository, BudgetRepository, CodeTaken,
+    AccountRepository, AuthorizationRepository, BucketRepository, BudgetRepository, CodeTaken,
     ConversationRepository, Housekeeping, LinkTokenRepository, PurgeReport, RefreshOutcome,
     SessionRepository, StorageError, UserRepository, VerificationCodeRepository,
 };
@@ -42,6 +42,8 @@ struct State {
     management: HashMap<TokenHash, ManagementToken>,
     states: HashMap<TokenHash, OAuthState>,
     budgets: HashMap<String, BudgetWindow>,
+    /// Rate-limit buckets: key -> the instant it is full again.
+    buckets: HashMap<String, OffsetDateTime>,
     /// Account -> end of its refresh lease.
     refresh_leases: HashMap<AccountId, OffsetDateTime>,
     job_leases: HashMap<String, OffsetDateTime>,
@@ -1428,6 +1430,21 @@ impl gptgate_ports::Store for InMemoryStore {
 }
 
 #[async_trait]
+impl BucketRepository for InMemoryStore {
+    async fn update_bucket(
+        &self,
+        key: &str,
+        change: &mut BucketChange<'_>,
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock()?;
+        if let Some(next) = change(state.buckets.get(key).copied()) {
+            state.buckets.insert(key.to_owned(), next);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
 impl BudgetRepository for InMemoryStore {
     async fn update_budget(
         &self,
@@ -1509,6 +1526,7 @@ impl Housekeeping for InMemoryStore {
             chat_sessions: count(&mut state.chat_sessions, |s| s.expires_at >= before),
             used_ids: count(&mut state.used_ids, |at| *at >= before),
             budget_windows: count(&mut state.budgets, |w| w.started_at >= windows_end),
+            rate_buckets: count(&mut state.buckets, |full_at| *full_at >= before),
         })
     }
 

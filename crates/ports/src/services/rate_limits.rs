@@ -1,0 +1,247 @@
+//! Rate limits: token buckets on the GPT API's calls (per API key, per user) and on the
+//! human-facing pages (per client address), shared by every instance on one store.
+//!
+//! A busy bucket must not cost a write to the store per call, so each instance leases tokens:
+//! it takes several from the shared bucket at once and spends them from memory for at most
+//! [`LEASE_LIFETIME`]. A quiet bucket leases one token at a time (its calls are exact); each
+//! lease spent before it expires doubles the next, up to [`RateLimits::lease_size`]. Tokens
+//! leased are gone from the shared bucket, so instances together never spend more than the
+//! bucket holds; a lease that expires unused is lost (an instance holds back at most one
+//! lease per bucket, for a second). A refusal is remembered until a token is due, so a flood
+//! of refused calls never reaches the store either.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use gptgate_domain::TokenBucket;
+use time::{Duration, OffsetDateTime};
+
+use crate::{BucketRepository, Clock, StorageError};
+
+/// How long leased tokens may be spent.
+pub const LEASE_LIFETIME: Duration = Duration::seconds(1);
+
+/// Past this many buckets held in memory, expired leases and refusals are swept out.
+const SWEEP_AT: usize = 10_000;
+
+/// Which limit refused a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Calls per API key (or per OAuth client, for calls with an access token).
+    ApiKey,
+    /// Calls per user.
+    User,
+    /// Page views per client address.
+    Address,
+}
+
+impl Limit {
+    /// The limit's name in keys, logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::ApiKey => "api_key",
+            Limit::User => "user",
+            Limit::Address => "address",
+        }
+    }
+}
+
+/// The buckets of each limit; `None` turns a limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    pub per_api_key: Option<TokenBucket>,
+    pub per_user: Option<TokenBucket>,
+    pub per_address: Option<TokenBucket>,
+}
+
+impl RateLimitSettings {
+    /// The documented defaults: 6,000 calls a minute per API key (burst 600), 120 a minute per
+    /// user (burst 60), 120 page views a minute per address (burst 60).
+    pub fn defaults() -> Self {
+        let bucket = |per_minute, burst| TokenBucket::per_minute(per_minute, burst).ok();
+        Self {
+            per_api_key: bucket(6_000, 600),
+            per_user: bucket(120, 60),
+            per_address: bucket(120, 60),
+        }
+    }
+
+    /// Every limit off.
+    pub fn off() -> Self {
+        Self {
+            per_api_key: None,
+            per_user: None,
+            per_address: None,
+        }
+    }
+
+    fn bucket(&self, limit: Limit) -> Option<TokenBucket> {
+        match limit {
+            Limit::ApiKey => self.per_api_key,
+            Limit::User => self.per_user,
+            Limit::Address => self.per_address,
+        }
+    }
+}
+
+/// Why a call was not let through.
+#[derive(Debug, thiserror::Error)]
+pub enum RateLimitError {
+    #[error("rate limit {} reached", limit.name())]
+    TooMany { limit: Limit, retry_after: Duration },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What this instance holds of one bucket.
+enum Held {
+    /// Tokens leased (`size` of them) and not spent yet (`left`), spendable until `until`.
+    Tokens {
+        left: u32,
+        size: u32,
+        until: OffsetDateTime,
+    },
+    /// The bucket was empty: refused until `until`.
+    Refused { until: OffsetDateTime },
+}
+
+impl Held {
+    fn until(&self) -> OffsetDateTime {
+        match self {
+            Held::Tokens { until, .. } | Held::Refused { until } => *until,
+        }
+    }
+}
+
+/// The rate limits.
+pub struct RateLimits {
+    buckets: Arc<dyn BucketRepository>,
+    clock: Arc<dyn Clock>,
+    settings: RateLimitSettings,
+    held: Mutex<HashMap<String, Held>>,
+}
+
+impl RateLimits {
+    pub fn new(
+        buckets: Arc<dyn BucketRepository>,
+        clock: Arc<dyn Clock>,
+        settings: RateLimitSettings,
+    ) -> Self {
+        Self {
+            buckets,
+            clock,
+            settings,
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &RateLimitSettings {
+        &self.settings
+    }
+
+    /// The most tokens an instance leases at once from a bucket: a tenth of its burst, between
+    /// 1 and 100.
+    pub fn lease_size(bucket: &TokenBucket) -> u32 {
+        (bucket.burst() / 10).clamp(1, 100)
+    }
+
+    /// Spends one token of `limit`'s bucket for `subject` (an API key's public id, a user id,
+    /// a client address), or says how long to wait. A limit that is off lets everything
+    /// through.
+    pub async fn admit(&self, limit: Limit, subject: &str) -> Result<(), RateLimitError> {
+        let Some(bucket) = self.settings.bucket(limit) else {
+            return Ok(());
+        };
+        let key = format!("{}:{subject}", limit.name());
+        let now = self.clock.now();
+        let lease = match self.remembered(&key, now) {
+            Memory::Answer(answer) => {
+                return answer.map_err(|retry_after| RateLimitError::TooMany { limit, retry_after })
+            }
+            Memory::Lease(size) => size.min(Self::lease_size(&bucket)),
+        };
+        let mut outcome = Err(Duration::ZERO);
+        self.buckets
+            .update_bucket(
+                &key,
+                &mut |full_at| match bucket.take(full_at, lease, now) {
+                    Ok(taken) => {
+                        outcome = Ok(taken.granted);
+                        Some(taken.full_at)
+                    }
+                    Err(wait) => {
+                        outcome = Err(wait);
+                        None
+                    }
+                },
+            )
+            .await?;
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if held.len() >= SWEEP_AT {
+            held.retain(|_, h| h.until() > now);
+        }
+        match outcome {
+            Ok(granted) => {
+                // Tokens another call of this instance leased meanwhile are kept as well.
+                let left = match held.get(&key) {
+                    Some(Held::Tokens { left, until, .. }) if *until > now => *left,
+                    _ => 0,
+                };
+                held.insert(
+                    key,
+                    Held::Tokens {
+                        left: left + granted - 1,
+                        size: granted,
+                        until: now + LEASE_LIFETIME,
+                    },
+                );
+                Ok(())
+            }
+            Err(retry_after) => {
+                // Tokens another call of this instance leased meanwhile are spent first.
+                if !matches!(held.get(&key), Some(Held::Tokens { left, until, .. }) if *left > 0 && *until > now)
+                {
+                    held.insert(
+                        key,
+                        Held::Refused {
+                            until: now + retry_after,
+                        },
+                    );
+                }
+                tracing::warn!(
+                    limit = limit.name(),
+                    subject,
+                    retry_after_ms = retry_after.whole_milliseconds() as i64,
+                    "rate limit reached: calls refused"
+                );
+                Err(RateLimitError::TooMany { limit, retry_after })
+            }
+        }
+    }
+
+    /// The answer this instance can give without the store (a leased token spent, or a
+    /// refusal still in force), or how many tokens to lease: twice the last lease when it was
+    /// all spent in time, else one.
+    fn remembered(&self, key: &str, now: OffsetDateTime) -> Memory {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        match held.get_mut(key) {
+            Some(Held::Tokens { left, size, until }) if *until > now => {
+                if *left > 0 {
+                    *left -= 1;
+                    Memory::Answer(Ok(()))
+                } else {
+                    Memory::Lease(size.saturating_mul(2))
+                }
+            }
+            Some(Held::Refused { until }) if *until > now => Memory::Answer(Err(*until - now)),
+            _ => Memory::Lease(1),
+        }
+    }
+}
+
+/// What memory says of a call.
+enum Memory {
+    Answer(Result<(), Duration>),
+    Lease(u32),
+}

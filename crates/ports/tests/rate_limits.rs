@@ -1,0 +1,322 @@
+//! The rate limits on fakes: exact at the burst's edge, shared by instances on one store,
+//! cheap for busy buckets, exact for quiet ones.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use gptgate_domain::TokenBucket;
+use gptgate_ports::limits::BucketChange;
+use gptgate_ports::services::{
+    Limit, RateLimitError, RateLimitSettings, RateLimits, LEASE_LIFETIME,
+};
+use gptgate_ports::{BucketRepository, Clock, StorageError};
+use gptgate_testkit::{FakeClock, InMemoryStore};
+use time::{Duration, OffsetDateTime};
+
+/// The store, counting the updates that reach it.
+struct Counted {
+    store: Arc<InMemoryStore>,
+    updates: AtomicUsize,
+}
+
+#[async_trait]
+impl BucketRepository for Counted {
+    async fn update_bucket(
+        &self,
+        key: &str,
+        change: &mut BucketChange<'_>,
+    ) -> Result<(), StorageError> {
+        self.updates.fetch_add(1, Ordering::SeqCst);
+        self.store.update_bucket(key, change).await
+    }
+}
+
+impl Counted {
+    fn updates(&self) -> usize {
+        self.updates.load(Ordering::SeqCst)
+    }
+
+    async fn full_at(&self, key: &str) -> Option<OffsetDateTime> {
+        let mut seen = None;
+        self.store
+            .update_bucket(key, &mut |full_at| {
+                seen = full_at;
+                None
+            })
+            .await
+            .unwrap();
+        seen
+    }
+}
+
+struct World {
+    store: Arc<Counted>,
+    clock: FakeClock,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            store: Arc::new(Counted {
+                store: Arc::new(InMemoryStore::new()),
+                updates: AtomicUsize::new(0),
+            }),
+            clock: FakeClock::new(),
+        }
+    }
+
+    /// An instance with `per_user` as its per-user bucket (the others off).
+    fn instance(&self, per_user: TokenBucket) -> RateLimits {
+        RateLimits::new(
+            self.store.clone(),
+            Arc::new(self.clock.clone()),
+            RateLimitSettings {
+                per_user: Some(per_user),
+                ..RateLimitSettings::off()
+            },
+        )
+    }
+}
+
+fn bucket(per_minute: u32, burst: u32) -> TokenBucket {
+    TokenBucket::per_minute(per_minute, burst).unwrap()
+}
+
+async fn admitted(limits: &RateLimits, subject: &str, calls: usize) -> usize {
+    let mut n = 0;
+    for _ in 0..calls {
+        if limits.admit(Limit::User, subject).await.is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+fn retry_after(result: Result<(), RateLimitError>) -> Duration {
+    match result {
+        Err(RateLimitError::TooMany { limit, retry_after }) => {
+            assert_eq!(limit, Limit::User);
+            retry_after
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_burst_is_let_through_and_one_more_call_is_refused_until_a_token_is_due() {
+    let world = World::new();
+    let limits = world.instance(bucket(120, 60));
+    assert_eq!(admitted(&limits, "u1", 60).await, 60);
+    let wait = retry_after(limits.admit(Limit::User, "u1").await);
+    assert_eq!(wait, Duration::milliseconds(500));
+    world.clock.advance(Duration::milliseconds(499));
+    assert_eq!(
+        retry_after(limits.admit(Limit::User, "u1").await),
+        Duration::milliseconds(1)
+    );
+    world.clock.advance(Duration::milliseconds(1));
+    limits.admit(Limit::User, "u1").await.unwrap();
+    retry_after(limits.admit(Limit::User, "u1").await);
+}
+
+#[tokio::test]
+async fn a_refusal_is_answered_from_memory_until_a_token_is_due() {
+    let world = World::new();
+    let limits = world.instance(bucket(60, 5));
+    assert_eq!(admitted(&limits, "u1", 5).await, 5);
+    retry_after(limits.admit(Limit::User, "u1").await);
+    let before = world.store.updates();
+    for _ in 0..100 {
+        retry_after(limits.admit(Limit::User, "u1").await);
+    }
+    assert_eq!(
+        world.store.updates(),
+        before,
+        "a flood of refusals costs no store update"
+    );
+    world.clock.advance(Duration::seconds(1));
+    limits.admit(Limit::User, "u1").await.unwrap();
+    assert_eq!(world.store.updates(), before + 1);
+}
+
+#[tokio::test]
+async fn a_busy_bucket_costs_a_few_store_updates_and_stays_exact() {
+    let world = World::new();
+    let limits = world.instance(bucket(60_000, 1_000));
+    assert_eq!(RateLimits::lease_size(&bucket(60_000, 1_000)), 100);
+    assert_eq!(admitted(&limits, "u1", 1_000).await, 1_000);
+    retry_after(limits.admit(Limit::User, "u1").await);
+    // Leases of 1, 2, 4 ... 64 (127 tokens), eight of 100, one of the last 73, the refusal.
+    assert_eq!(world.store.updates(), 7 + 8 + 1 + 1);
+}
+
+#[tokio::test]
+async fn a_quiet_bucket_leases_one_token_at_a_time() {
+    let world = World::new();
+    // One token every 10 s, 60 at most: 6 per lease when busy.
+    let limits = world.instance(bucket(6, 60));
+    for _ in 0..30 {
+        limits.admit(Limit::User, "u1").await.unwrap();
+        world.clock.advance(Duration::seconds(2));
+    }
+    // Each call took exactly one token: full again 30 x 10 s after the first call.
+    let start = FakeClock::new().now();
+    assert_eq!(
+        world.store.full_at("user:u1").await,
+        Some(start + Duration::seconds(300))
+    );
+}
+
+#[tokio::test]
+async fn tokens_leased_and_unspent_expire_with_their_lease() {
+    let world = World::new();
+    let limits = world.instance(bucket(6, 60));
+    // Leases of 1, 2, 4: six calls leave one token of the last.
+    assert_eq!(admitted(&limits, "u1", 6).await, 6);
+    let updates = world.store.updates();
+    assert_eq!(updates, 3);
+    limits.admit(Limit::User, "u1").await.unwrap();
+    assert_eq!(world.store.updates(), updates, "the lease's last token");
+    limits.admit(Limit::User, "u1").await.unwrap();
+    assert_eq!(world.store.updates(), updates + 1, "a new lease of 6");
+    world
+        .clock
+        .advance(LEASE_LIFETIME - Duration::nanoseconds(1));
+    limits.admit(Limit::User, "u1").await.unwrap();
+    assert_eq!(world.store.updates(), updates + 1, "still the lease");
+    world.clock.advance(Duration::nanoseconds(1));
+    limits.admit(Limit::User, "u1").await.unwrap();
+    assert_eq!(
+        world.store.updates(),
+        updates + 2,
+        "the lease ended: the store is asked again"
+    );
+}
+
+#[tokio::test]
+async fn instances_on_one_store_never_spend_more_than_the_bucket_together() {
+    let world = World::new();
+    let a = world.instance(bucket(60, 100));
+    let b = world.instance(bucket(60, 100));
+    let mut total = 0;
+    for _ in 0..150 {
+        total += admitted(&a, "u1", 1).await + admitted(&b, "u1", 1).await;
+    }
+    assert!(total <= 100, "{total} calls let through");
+    // Each instance may hold back at most one lease it has not spent.
+    assert!(total >= 100 - 2 * 10, "{total} calls let through");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_calls_of_one_instance_never_overspend() {
+    let world = World::new();
+    let limits = Arc::new(world.instance(bucket(60, 50)));
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let limits = limits.clone();
+            tokio::spawn(async move { limits.admit(Limit::User, "u1").await.is_ok() })
+        })
+        .collect();
+    let mut n = 0;
+    for task in tasks {
+        n += usize::from(task.await.unwrap());
+    }
+    assert!(n <= 50, "{n}");
+    assert!(n >= 50 - 5, "{n}");
+}
+
+#[tokio::test]
+async fn buckets_are_per_limit_and_per_subject() {
+    let world = World::new();
+    let limits = RateLimits::new(
+        world.store.clone(),
+        Arc::new(world.clock.clone()),
+        RateLimitSettings {
+            per_api_key: Some(bucket(60, 2)),
+            per_user: Some(bucket(60, 3)),
+            per_address: Some(bucket(60, 1)),
+        },
+    );
+    for _ in 0..2 {
+        limits.admit(Limit::ApiKey, "x").await.unwrap();
+    }
+    assert!(matches!(
+        limits.admit(Limit::ApiKey, "x").await,
+        Err(RateLimitError::TooMany {
+            limit: Limit::ApiKey,
+            ..
+        })
+    ));
+    limits.admit(Limit::ApiKey, "y").await.unwrap();
+    for _ in 0..3 {
+        limits.admit(Limit::User, "x").await.unwrap();
+    }
+    retry_after(limits.admit(Limit::User, "x").await);
+    limits.admit(Limit::Address, "x").await.unwrap();
+    assert!(matches!(
+        limits.admit(Limit::Address, "x").await,
+        Err(RateLimitError::TooMany {
+            limit: Limit::Address,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn a_limit_that_is_off_lets_everything_through_without_the_store() {
+    let world = World::new();
+    let limits = RateLimits::new(
+        world.store.clone(),
+        Arc::new(world.clock.clone()),
+        RateLimitSettings::off(),
+    );
+    for limit in [Limit::ApiKey, Limit::User, Limit::Address] {
+        assert_eq!(
+            (0..1_000)
+                .filter(|_| futures::executor::block_on(limits.admit(limit, "x")).is_ok())
+                .count(),
+            1_000
+        );
+    }
+    assert_eq!(world.store.updates(), 0);
+}
+
+#[tokio::test]
+async fn the_store_failing_is_said_not_taken_for_a_limit() {
+    let world = World::new();
+    let limits = world.instance(bucket(60, 10));
+    world.store.store.set_unavailable(true);
+    assert!(matches!(
+        limits.admit(Limit::User, "u1").await,
+        Err(RateLimitError::Storage(StorageError::Unavailable(_)))
+    ));
+    world.store.store.set_unavailable(false);
+    limits.admit(Limit::User, "u1").await.unwrap();
+}
+
+#[test]
+fn leases_are_a_tenth_of_the_burst_between_one_and_a_hundred() {
+    for (burst, lease) in [
+        (1, 1),
+        (19, 1),
+        (20, 2),
+        (999, 99),
+        (1_000, 100),
+        (1_010, 100),
+    ] {
+        assert_eq!(
+            RateLimits::lease_size(&bucket(60, burst)),
+            lease,
+            "burst {burst}"
+        );
+    }
+}
+
+#[test]
+fn the_documented_defaults() {
+    let d = RateLimitSettings::defaults();
+    assert_eq!(d.per_api_key, Some(bucket(6_000, 600)));
+    assert_eq!(d.per_user, Some(bucket(120, 60)));
+    assert_eq!(d.per_address, Some(bucket(120, 60)));
+}
