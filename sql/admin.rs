@@ -36,7 +36,7 @@ impl AdminSessionRow {
 
 /// Adds `entry` to the audit log inside `tx`.
 pub(crate) async fn record(
-    tx: &mut sqlx::Transaction<'_, crate::dialect::Db>,
+    tx: &mut crate::dialect::Tx<'_>,
     entry: &AdminAuditEntry,
 ) -> Result<(), StorageError> {
     sqlx::query("INSERT INTO admin_audit (at, action, address) VALUES ($1, $2, $3)")
@@ -52,7 +52,7 @@ pub(crate) async fn record(
 /// Ends, inside `tx`, every admin session and every chat session opened with the admin
 /// password (what a change or reset of that password does).
 async fn end_admin_sessions(
-    tx: &mut sqlx::Transaction<'_, crate::dialect::Db>,
+    tx: &mut crate::dialect::Tx<'_>,
 ) -> Result<(), StorageError> {
     for statement in [
         "DELETE FROM admin_sessions",

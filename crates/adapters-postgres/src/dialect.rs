@@ -10,6 +10,9 @@ pub(crate) use crate::PostgresStore as Store;
 /// The sqlx database.
 pub(crate) type Db = sqlx::Postgres;
 
+/// A transaction (`self.writes().begin()`).
+pub(crate) type Tx<'c> = crate::statements::Tx<'c>;
+
 /// A time as stored: `timestamptz`.
 pub(crate) type Time = OffsetDateTime;
 

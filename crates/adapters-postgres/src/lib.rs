@@ -20,6 +20,7 @@ mod link_tokens;
 mod platforms;
 mod profiles;
 mod sessions;
+mod statements;
 mod store;
 mod used_ids;
 mod users;

@@ -3,14 +3,17 @@ use std::time::Duration;
 
 use gptgate_ports::StorageError;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{Acquire, Executor, PgPool};
 
 use crate::error::storage;
+use crate::statements::Statements;
 
 /// Every storage port on one PostgreSQL database.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
+    /// Whether prepared statements are named and cached (see [`PoolSettings`]).
+    statement_cache: bool,
 }
 
 /// Connection pool sizing.
@@ -18,6 +21,12 @@ pub struct PostgresStore {
 pub struct PoolSettings {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// `false` behind a transaction pooler that does not keep prepared statements (PgBouncer
+    /// before 1.21, or with `max_prepared_statements = 0`; Supabase's pooler on port 6543 with
+    /// prepared statements off): every statement is then unnamed and runs in a transaction,
+    /// so its parse and its execution reach the same server session
+    /// (`DATABASE_STATEMENT_CACHE=off`).
+    pub statement_cache: bool,
 }
 
 impl Default for PoolSettings {
@@ -25,6 +34,7 @@ impl Default for PoolSettings {
         Self {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
+            statement_cache: true,
         }
     }
 }
@@ -33,8 +43,11 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host/db?sslmode=verify-full&sslrootcert=...`;
     /// TLS is configured by the URL's `sslmode` and `sslrootcert`).
     pub async fn connect(url: &str, settings: PoolSettings) -> Result<Self, StorageError> {
-        let options =
+        let mut options =
             PgConnectOptions::from_str(url).map_err(|e| StorageError::Failed(Box::new(e)))?;
+        if !settings.statement_cache {
+            options = options.statement_cache_capacity(0);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
@@ -44,18 +57,46 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(storage)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            statement_cache: settings.statement_cache,
+        })
     }
 
     /// The pool for statements that only read (the same pool as writes: PostgreSQL's
     /// row locks let writers proceed side by side).
-    pub(crate) fn reads(&self) -> &PgPool {
-        &self.pool
+    pub(crate) fn reads(&self) -> Statements<'_> {
+        self.writes()
     }
 
     /// The pool for statements that write.
-    pub(crate) fn writes(&self) -> &PgPool {
-        &self.pool
+    pub(crate) fn writes(&self) -> Statements<'_> {
+        Statements {
+            pool: &self.pool,
+            statement_cache: self.statement_cache,
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Applies the embedded migrations on one connection (outside `async_trait`, whose `Send`
+    /// future sqlx's migrator cannot name the lifetimes of).
+    fn run_migrations(&self) -> futures::future::BoxFuture<'_, Result<(), StorageError>> {
+        Box::pin(async move {
+            let migrator = sqlx::migrate!("./migrations");
+            let failed = |e: sqlx::migrate::MigrateError| StorageError::Failed(Box::new(e));
+            let mut conn = self.pool.acquire().await.map_err(storage)?;
+            if self.statement_cache {
+                return migrator.run_direct(&mut *conn).await.map_err(failed);
+            }
+            // Behind a transaction pooler: all of it in one transaction, so its advisory lock
+            // and its (named) statements stay on one server session, and those statements are
+            // dropped before another client gets that session.
+            let mut tx = conn.begin().await.map_err(storage)?;
+            migrator.run_direct(&mut *tx).await.map_err(failed)?;
+            tx.execute("DEALLOCATE ALL").await.map_err(storage)?;
+            tx.commit().await.map_err(storage)
+        })
     }
 }
 
@@ -63,10 +104,7 @@ impl PostgresStore {
 impl gptgate_ports::Store for PostgresStore {
     /// Applies the embedded migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StorageError> {
-        sqlx::migrate!("./migrations")
-            .run(self.writes())
-            .await
-            .map_err(|e| StorageError::Failed(Box::new(e)))
+        self.run_migrations().await
     }
 
     /// Checks that the database answers.

@@ -2,6 +2,10 @@
 //! runner of its own: without a reachable server the checks are reported as ignored (with
 //! `CI=true`, as failed), never run against another store.
 
+#[allow(
+    dead_code,
+    reason = "shared by the direct and the pooled runners, each using its part"
+)]
 mod support;
 
 use std::process::ExitCode;

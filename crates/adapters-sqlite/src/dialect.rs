@@ -10,6 +10,9 @@ pub(crate) use crate::SqliteStore as Store;
 /// The sqlx database.
 pub(crate) type Db = sqlx::Sqlite;
 
+/// A transaction (`self.writes().begin()`).
+pub(crate) type Tx<'c> = sqlx::Transaction<'c, sqlx::Sqlite>;
+
 /// A time as stored: microseconds since the epoch.
 pub(crate) type Time = i64;
 

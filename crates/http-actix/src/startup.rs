@@ -78,7 +78,11 @@ pub async fn connect_store(config: &Config) -> Result<Arc<dyn Store>, StorageErr
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
         Arc::new(SqliteStore::connect(url).await?)
     } else {
-        Arc::new(PostgresStore::connect(url, PoolSettings::default()).await?)
+        let settings = PoolSettings {
+            statement_cache: config.database_statement_cache,
+            ..PoolSettings::default()
+        };
+        Arc::new(PostgresStore::connect(url, settings).await?)
     };
     store.migrate().await?;
     Ok(store)

@@ -6,16 +6,22 @@ mod e2e_support;
 use std::process::ExitCode;
 
 use e2e_support::{
-    call, gptgate, key_from_secrets_file, no_acknowledged_save_is_lost_to_kill_nine,
+    all_summaries, call, gptgate, key_from_secrets_file, no_acknowledged_save_is_lost_to_kill_nine,
     sign_in_and_remember, start,
 };
-use gptgate_testkit::harness::{async_trial, run};
+use gptgate_testkit::harness::{async_trial, requiring, run};
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
 fn admin_url() -> String {
     std::env::var("GPTGATE_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// PgBouncer in transaction mode in front of that server (`scripts/start-pgbouncer.sh`).
+fn pooler_url() -> String {
+    std::env::var("GPTGATE_TEST_PGBOUNCER_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:6432/postgres".to_owned())
 }
 
 fn main() -> ExitCode {
@@ -32,9 +38,28 @@ fn main() -> ExitCode {
                     )
                 })
         });
+    let pooler = reachable.clone().and_then(|()| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?
+            .block_on(PgConnection::connect(&pooler_url()))
+            .map(drop)
+            .map_err(|e| {
+                format!("PgBouncer unreachable ({e}); start it with scripts/start-pgbouncer.sh")
+            })
+    });
+    let behind_pgbouncer = requiring(
+        &pooler,
+        async_trial(
+            "two_servers_run_behind_pgbouncer_in_transaction_mode",
+            two_servers_run_behind_pgbouncer_in_transaction_mode,
+        ),
+    );
     run(
         reachable,
         vec![
+            behind_pgbouncer,
             async_trial(
                 "the_same_binary_runs_on_postgresql",
                 the_same_binary_runs_on_postgresql,
@@ -218,6 +243,64 @@ async fn two_servers_on_one_database_share_the_rate_limits() {
         .await
         .unwrap();
     assert!(kept >= 1, "the buckets are in the database");
+    drop((first, second));
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+/// Two servers on one database through PgBouncer in transaction mode
+/// (`DATABASE_STATEMENT_CACHE=off`): migrated through it, 8 savers at once, every save listed.
+async fn two_servers_run_behind_pgbouncer_in_transaction_mode() {
+    let mut admin = PgConnection::connect(&admin_url())
+        .await
+        .expect("PostgreSQL answers (the runner checked)");
+    let (name, _) = fresh_database(&mut admin, "pooled").await;
+    let pooled_url = format!("{}/{name}", pooler_url().rsplit_once('/').unwrap().0);
+    let env = [
+        ("DATABASE_URL", pooled_url.as_str()),
+        ("DATABASE_STATEMENT_CACHE", "off"),
+        ("PUBLIC_URL", "http://localhost:9"),
+        ("RATE_LIMIT_USER_PER_MINUTE", "off"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let out = gptgate(dir.path(), &env).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (first, second) = (start(dir.path(), &env), start(dir.path(), &env));
+    let key = key_from_secrets_file(dir.path());
+    let token = sign_in_and_remember(&first, &key, &dir.path().join("outbox")).await;
+    let savers: Vec<_> = (0..8)
+        .map(|saver| {
+            let url = if saver % 2 == 0 { &first.url } else { &second.url }.clone();
+            let (key, token) = (key.clone(), token.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                for n in 0..25 {
+                    let res = client
+                        .post(format!("{url}/conversations"))
+                        .header("x-api-key", &key)
+                        .json(&json!({ "token": token, "summary": format!("saver {saver} save {n}") }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+                }
+            })
+        })
+        .collect();
+    for saver in savers {
+        saver.await.unwrap();
+    }
+    let saved = all_summaries(&second, &key, &token).await;
+    assert_eq!(
+        saved.iter().filter(|s| s.starts_with("saver ")).count(),
+        8 * 25
+    );
     drop((first, second));
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&mut admin)

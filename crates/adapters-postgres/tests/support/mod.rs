@@ -22,6 +22,14 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// A PgBouncer in transaction mode in front of that server (`GPTGATE_TEST_PGBOUNCER_URL`,
+/// default `postgres://postgres@127.0.0.1:6432/postgres`; `scripts/start-pgbouncer.sh` starts
+/// one), whose databases are the server's.
+pub fn pooler_url() -> String {
+    std::env::var("GPTGATE_TEST_PGBOUNCER_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:6432/postgres".to_owned())
+}
+
 /// `url` naming database `db` instead, its query (`?sslmode=...`) kept.
 fn with_database(url: &str, db: &str) -> String {
     let (url, query) = url
@@ -64,7 +72,20 @@ impl Drop for DropDatabase {
 
 /// Whether the server answers, and if not, why (for the runner's report).
 pub fn reachable() -> Result<(), String> {
-    let url = admin_url();
+    answers(&admin_url(), "start it or set GPTGATE_TEST_POSTGRES_URL")
+}
+
+/// Whether the server and the pooler in front of it answer.
+pub fn pooler_reachable() -> Result<(), String> {
+    reachable()?;
+    answers(
+        &pooler_url(),
+        "start it with scripts/start-pgbouncer.sh or set GPTGATE_TEST_PGBOUNCER_URL",
+    )
+}
+
+fn answers(url: &str, hint: &str) -> Result<(), String> {
+    let url = url.to_owned();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -72,12 +93,7 @@ pub fn reachable() -> Result<(), String> {
     runtime
         .block_on(PgConnection::connect(&url))
         .map(drop)
-        .map_err(|e| {
-            format!(
-                "PostgreSQL unreachable at {} ({e}); start it or set GPTGATE_TEST_POSTGRES_URL",
-                redacted(&url)
-            )
-        })
+        .map_err(|e| format!("nothing answers at {} ({e}); {hint}", redacted(&url)))
 }
 
 /// `url` without a password.
@@ -183,15 +199,48 @@ pub async fn fresh_database() -> (PostgresStore, DropDatabase) {
     let template = TEMPLATE
         .get()
         .expect("the runner prepared the template before the checks");
-    database(&format!("TEMPLATE \"{template}\"")).await
+    database(
+        &format!("TEMPLATE \"{template}\""),
+        &admin_url(),
+        PoolSettings::default(),
+    )
+    .await
+}
+
+/// The same, the store connected through the pooler with the statement cache off
+/// (`DATABASE_STATEMENT_CACHE=off`) or on.
+pub async fn fresh_pooled_database(statement_cache: bool) -> (PostgresStore, DropDatabase) {
+    let template = TEMPLATE
+        .get()
+        .expect("the runner prepared the template before the checks");
+    let settings = PoolSettings {
+        statement_cache,
+        ..PoolSettings::default()
+    };
+    database(&format!("TEMPLATE \"{template}\""), &pooler_url(), settings).await
+}
+
+/// An empty database whose store connects through the pooler, the statement cache off.
+pub async fn empty_pooled_database() -> (PostgresStore, DropDatabase) {
+    let settings = PoolSettings {
+        statement_cache: false,
+        ..PoolSettings::default()
+    };
+    database("", &pooler_url(), settings).await
 }
 
 /// A database without any table (not even sqlx's migrations table), dropped with the guard.
 pub async fn empty_database() -> (PostgresStore, DropDatabase) {
-    database("").await
+    database("", &admin_url(), PoolSettings::default()).await
 }
 
-async fn database(options: &str) -> (PostgresStore, DropDatabase) {
+/// A new database made with `options`, its store connected at `server` (the database server
+/// or the pooler) with `settings`.
+async fn database(
+    options: &str,
+    server: &str,
+    settings: PoolSettings,
+) -> (PostgresStore, DropDatabase) {
     let admin_url = admin_url();
     let mut admin = PgConnection::connect(&admin_url)
         .await
@@ -202,7 +251,7 @@ async fn database(options: &str) -> (PostgresStore, DropDatabase) {
         .await
         .expect("test database is created");
     let guard = DropDatabase { name: name.clone() };
-    let store = PostgresStore::connect(&with_database(&admin_url, &name), PoolSettings::default())
+    let store = PostgresStore::connect(&with_database(server, &name), settings)
         .await
         .expect("test database accepts connections");
     (store, guard)

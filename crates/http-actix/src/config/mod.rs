@@ -103,6 +103,9 @@ pub struct Config {
     /// `RATE_LIMIT_{API_KEY,USER,ADDRESS}_{PER_MINUTE,BURST}`: the GPT API's calls per API key
     /// and per user, the pages' views per address.
     pub rate_limits: gptgate_ports::services::RateLimitSettings,
+    /// `DATABASE_STATEMENT_CACHE` (default on): off behind a transaction pooler that does not
+    /// keep prepared statements (PostgreSQL only).
+    pub database_statement_cache: bool,
 }
 
 /// `CHAT_SESSION_QUESTIONS_PER_MINUTE`, `CHAT_ADDRESS_QUESTIONS_PER_MINUTE`,
@@ -247,6 +250,7 @@ impl Config {
             metrics_token: s.metrics_token,
             trusted_proxies: s.trusted_proxies,
             rate_limits: s.rate_limits,
+            database_statement_cache: s.database_statement_cache,
         })
     }
 

@@ -39,6 +39,7 @@ pub(super) struct Settings {
     pub metrics_token: Option<SecretString>,
     pub trusted_proxies: crate::client_ip::TrustedProxies,
     pub rate_limits: gptgate_ports::services::RateLimitSettings,
+    pub database_statement_cache: bool,
 }
 
 impl Settings {
@@ -168,6 +169,17 @@ impl Settings {
             overall: r.number("CHAT_TOTAL_QUESTIONS_PER_MINUTE", 600, 1..=10_000_000),
         };
 
+        let database_statement_cache = match r.plain("DATABASE_STATEMENT_CACHE").as_deref() {
+            None => true,
+            Some(v) if ["on", "true", "1"].contains(&v.to_ascii_lowercase().as_str()) => true,
+            Some(v) if ["off", "false", "0"].contains(&v.to_ascii_lowercase().as_str()) => false,
+            Some(other) => {
+                r.problem(format!(
+                    "DATABASE_STATEMENT_CACHE must be on or off (got {other:?}); off behind a transaction pooler that does not keep prepared statements"
+                ));
+                true
+            }
+        };
         let rate_limits = gptgate_ports::services::RateLimitSettings {
             per_api_key: read_bucket(r, "RATE_LIMIT_API_KEY", 6_000, 600),
             per_user: read_bucket(r, "RATE_LIMIT_USER", 120, 60),
@@ -198,6 +210,7 @@ impl Settings {
             metrics_token,
             trusted_proxies,
             rate_limits,
+            database_statement_cache,
         }
     }
 }

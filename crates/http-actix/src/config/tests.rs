@@ -133,6 +133,10 @@ fn weak_or_malformed_settings_are_refused() {
             "LLM_BASE_URL must be",
         ),
         (
+            &[("DATABASE_STATEMENT_CACHE", "disabled")],
+            "DATABASE_STATEMENT_CACHE must be on or off (got \"disabled\")",
+        ),
+        (
             &[("METRICS_TOKEN", "0123456789abcdef0123456789abcde")],
             "METRICS_TOKEN must be at least 32 characters",
         ),
@@ -511,6 +515,30 @@ fn the_rate_limits_default_to_the_documented_ones_and_each_can_be_set_or_turned_
         assert!(
             err.contains(&format!("{name} must be a whole number {range}")),
             "{err}"
+        );
+    }
+}
+
+#[test]
+fn the_statement_cache_is_on_unless_turned_off() {
+    for (value, on) in [
+        (None, true),
+        (Some("off"), false),
+        (Some("OFF"), false),
+        (Some("0"), false),
+        (Some("on"), true),
+    ] {
+        let pairs: Vec<(&str, &str)> = value
+            .map(|v| ("DATABASE_STATEMENT_CACHE", v))
+            .into_iter()
+            .collect();
+        let (_dir, v) = in_temp_dir(&pairs);
+        assert_eq!(
+            Config::load(&v, &OsRandom::new())
+                .unwrap()
+                .database_statement_cache,
+            on,
+            "{value:?}"
         );
     }
 }
