@@ -115,4 +115,13 @@ impl gptgate_ports::Store for PostgresStore {
             .map(|_| ())
             .map_err(storage)
     }
+
+    fn pool_use(&self) -> Vec<gptgate_ports::PoolUse> {
+        vec![gptgate_ports::PoolUse {
+            pool: "main",
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }]
+    }
 }

@@ -114,6 +114,18 @@ impl gptgate_ports::Store for SqliteStore {
             .map(|_| ())
             .map_err(storage)
     }
+
+    fn pool_use(&self) -> Vec<gptgate_ports::PoolUse> {
+        [("readers", &self.readers), ("writer", &self.writer)]
+            .into_iter()
+            .map(|(name, pool)| gptgate_ports::PoolUse {
+                pool: name,
+                open: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                max: pool.options().get_max_connections(),
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

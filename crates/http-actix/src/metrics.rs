@@ -1,5 +1,6 @@
 //! `GET /metrics` in the Prometheus text format: requests by route template, method and status
-//! with their latency, sign-in emails by outcome, provider calls by provider, call and outcome.
+//! with their latency, sign-in emails by outcome, provider calls by provider, call and outcome,
+//! rate-limit refusals, the database pools' use.
 //! The mailer and the providers are counted by wrapping their ports where the server is put
 //! together, so the adapters and the use cases know nothing of it; each failure is also logged
 //! once, at warn, naming what failed (never an address, a code or a token).
@@ -12,7 +13,9 @@ use gptgate_domain::{Email, ProviderId, VerificationCode};
 use gptgate_ports::{
     Authorization, MailError, Mailer, OAuthProvider, ProviderError, Revocation, Revoked, TokenSet,
 };
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
@@ -25,6 +28,8 @@ pub struct Metrics {
     emails: IntCounterVec,
     provider_calls: IntCounterVec,
     rate_limited: IntCounterVec,
+    pool_connections: IntGaugeVec,
+    pool_max: IntGaugeVec,
 }
 
 /// A metric's definition is fixed: failing to build one is a bug caught by the tests.
@@ -81,6 +86,23 @@ impl Metrics {
             "Requests refused by a rate limit, by limit (api_key, user, address).",
             &["limit"],
         );
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let gauge = IntGaugeVec::new(Opts::new(name, help), labels).expect("a valid gauge");
+            registry
+                .register(Box::new(gauge.clone()))
+                .expect("a metric registered once");
+            gauge
+        };
+        let pool_connections = gauge(
+            "gptgate_db_pool_connections",
+            "Database connections open, by pool and state (in_use, idle), when scraped.",
+            &["pool", "state"],
+        );
+        let pool_max = gauge(
+            "gptgate_db_pool_max_connections",
+            "The most connections each database pool opens.",
+            &["pool"],
+        );
         Self {
             registry,
             requests,
@@ -88,6 +110,8 @@ impl Metrics {
             emails,
             provider_calls,
             rate_limited,
+            pool_connections,
+            pool_max,
         }
     }
 
@@ -112,8 +136,22 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Everything, in the Prometheus text format.
-    pub fn render(&self) -> String {
+    /// Everything, in the Prometheus text format, the store's pools as `pools` says they are
+    /// used now.
+    pub fn render(&self, pools: &[gptgate_ports::PoolUse]) -> String {
+        for pool in pools {
+            let idle = i64::from(pool.idle);
+            let in_use = i64::from(pool.open).saturating_sub(idle).max(0);
+            self.pool_connections
+                .with_label_values(&[pool.pool, "in_use"])
+                .set(in_use);
+            self.pool_connections
+                .with_label_values(&[pool.pool, "idle"])
+                .set(idle);
+            self.pool_max
+                .with_label_values(&[pool.pool])
+                .set(i64::from(pool.max));
+        }
         let mut out = Vec::new();
         // Encoding what the registry holds into memory cannot fail.
         let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out);
@@ -238,7 +276,7 @@ mod tests {
         m.request("unmatched", "GET", 404, 0.0001);
         m.request("unmatched", "BREW", 404, 0.0001);
         m.request("unmatched", "X-MADE-UP-1", 404, 0.0001);
-        let text = m.render();
+        let text = m.render(&[]);
         assert!(
             !text.contains("BREW") && !text.contains("MADE-UP"),
             "{text}"
@@ -254,5 +292,29 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }
+    }
+
+    #[test]
+    fn the_pools_are_shown_as_they_are_when_scraped() {
+        let m = Metrics::new();
+        let pool = |open, idle| gptgate_ports::PoolUse {
+            pool: "main",
+            open,
+            idle,
+            max: 10,
+        };
+        let text = m.render(&[pool(7, 3)]);
+        for line in [
+            "gptgate_db_pool_connections{pool=\"main\",state=\"in_use\"} 4",
+            "gptgate_db_pool_connections{pool=\"main\",state=\"idle\"} 3",
+            "gptgate_db_pool_max_connections{pool=\"main\"} 10",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        let text = m.render(&[pool(2, 2)]);
+        assert!(
+            text.contains("gptgate_db_pool_connections{pool=\"main\",state=\"in_use\"} 0"),
+            "{text}"
+        );
     }
 }

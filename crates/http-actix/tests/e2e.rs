@@ -54,6 +54,20 @@ async fn a_newcomer_runs_the_binary_with_no_configuration_and_signs_in() {
     .await;
     assert_eq!(status, 200, "the session survives a restart: {list}");
     assert_eq!(list["conversations"][0]["summary"], "First chat");
+    // /metrics shows the SQLite store's two pools.
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "gptgate_db_pool_max_connections{pool=\"readers\"} 8",
+        "gptgate_db_pool_max_connections{pool=\"writer\"} 1",
+        "gptgate_db_pool_connections{pool=\"writer\",state=\"idle\"} ",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 }
 
 #[test]

@@ -36,6 +36,6 @@ pub use random::{Random, RandomError};
 pub use storage::{
     AccountRepository, AdminRepository, ApiKeyRepository, AuthorizationRepository,
     ChatAccessRepository, CodeTaken, ConversationRepository, Housekeeping, LinkTokenRepository,
-    PlatformRepository, ProfileRepository, PurgeReport, RefreshOutcome, SessionRepository, Store,
-    UsedIdRepository, UserRepository, VerificationCodeRepository,
+    PlatformRepository, PoolUse, ProfileRepository, PurgeReport, RefreshOutcome, SessionRepository,
+    Store, UsedIdRepository, UserRepository, VerificationCodeRepository,
 };

@@ -699,4 +699,23 @@ pub trait Store:
 
     /// Applies the pending migrations; a store that needs none does nothing.
     async fn migrate(&self) -> Result<(), StorageError>;
+
+    /// How its connection pools are used now (for `/metrics`); a store without one says
+    /// nothing.
+    fn pool_use(&self) -> Vec<PoolUse> {
+        Vec::new()
+    }
+}
+
+/// A connection pool's use at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// The pool's name (`main`; SQLite: `readers`, `writer`).
+    pub pool: &'static str,
+    /// Connections open, idle or in use.
+    pub open: u32,
+    /// Open connections no one uses.
+    pub idle: u32,
+    /// The most it opens.
+    pub max: u32,
 }

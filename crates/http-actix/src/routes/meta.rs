@@ -113,5 +113,5 @@ pub async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) ->
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render())
+        .body(state.metrics.render(&state.store.pool_use()))
 }
