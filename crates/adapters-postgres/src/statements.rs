@@ -9,8 +9,14 @@
 //! (`statement_cache: false`), every statement is unnamed and runs inside a transaction, so
 //! its parse and its execution reach the same server session: one of its own for a statement
 //! outside [`Tx`] (two round trips more, which the pooler's shared connections pay for).
+//!
+//! Both go through a [`Breaker`]: once the database has been found unreachable, statements fail
+//! at once (`503 database_unavailable`) instead of each waiting for the pool's acquire timeout,
+//! and one statement at a time tries again, every [`Breaker::RETRY_EVERY`].
 
 use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -24,15 +30,110 @@ pub(crate) struct Statements<'p> {
     pub(crate) pool: &'p PgPool,
     /// Whether prepared statements may be named and cached.
     pub(crate) statement_cache: bool,
+    pub(crate) breaker: &'p Breaker,
 }
 
 impl Statements<'_> {
     /// Begins a transaction.
     pub(crate) async fn begin(self) -> Result<Tx<'static>, sqlx::Error> {
+        let passage = self.breaker.enter(Instant::now())?;
+        let tx = self.pool.begin().await;
+        passage.leave(tx.as_ref().map(drop), Instant::now());
         Ok(Tx(InTx {
-            tx: self.pool.begin().await?,
+            tx: tx?,
             statement_cache: self.statement_cache,
         }))
+    }
+}
+
+/// Remembers that the database was unreachable (a broken or refused connection, a server
+/// shutting down), so that statements fail at once until it is tried again.
+#[derive(Debug, Default)]
+pub(crate) struct Breaker {
+    state: Mutex<BreakerState>,
+}
+
+#[derive(Debug, Default)]
+struct BreakerState {
+    /// Unreachable: no statement before this instant.
+    open_until: Option<Instant>,
+    /// One statement is trying the database again.
+    probing: bool,
+}
+
+/// A statement let through the breaker; it reports how it went with [`Passage::leave`] (a
+/// probe dropped before, its request cut, lets the next statement try).
+pub(crate) struct Passage<'b> {
+    breaker: &'b Breaker,
+    probe: bool,
+    left: bool,
+}
+
+impl Breaker {
+    /// How long statements fail at once after the database was found unreachable.
+    pub(crate) const RETRY_EVERY: Duration = Duration::from_millis(500);
+
+    fn state(&self) -> std::sync::MutexGuard<'_, BreakerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lets a statement through at `now`, or refuses it at once.
+    pub(crate) fn enter(&self, now: Instant) -> Result<Passage<'_>, sqlx::Error> {
+        let mut state = self.state();
+        let probe = match state.open_until {
+            None => false,
+            Some(until) if now < until || state.probing => {
+                return Err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "the database was unreachable a moment ago; it is tried again shortly",
+                )))
+            }
+            Some(_) => {
+                state.probing = true;
+                true
+            }
+        };
+        Ok(Passage {
+            breaker: self,
+            probe,
+            left: false,
+        })
+    }
+}
+
+impl Passage<'_> {
+    /// How the statement went, at `now`: the database unreachable opens the breaker; any
+    /// answer from it closes it.
+    pub(crate) fn leave(mut self, outcome: Result<(), &sqlx::Error>, now: Instant) {
+        self.left = true;
+        let unreachable = match outcome {
+            Ok(()) => false,
+            // A statement that waited its whole acquire timeout behind busy connections says
+            // nothing of the database; a probe that did found no way in.
+            Err(sqlx::Error::PoolTimedOut) => self.probe,
+            Err(sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)) => true,
+            Err(sqlx::Error::Database(db)) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            Err(_) => false,
+        };
+        let mut state = self.breaker.state();
+        if unreachable {
+            state.open_until = Some(now + Breaker::RETRY_EVERY);
+        } else {
+            state.open_until = None;
+        }
+        if self.probe || !unreachable {
+            state.probing = false;
+        }
+    }
+}
+
+impl Drop for Passage<'_> {
+    fn drop(&mut self) {
+        if self.probe && !self.left {
+            self.breaker.state().probing = false;
+        }
     }
 }
 
@@ -105,22 +206,28 @@ impl<'p> Executor<'p> for Statements<'p> {
         'p: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
-        if self.statement_cache {
-            return self.pool.fetch_many(query);
-        }
-        let pool = self.pool;
-        // The whole answer is read inside the statement's transaction, then handed out.
+        // The whole answer is read (inside the statement's own transaction behind a pooler),
+        // then handed out: the breaker hears how it went.
         stream::once(async move {
-            let mut tx = pool.begin().await?;
-            let steps: Vec<Step> = (&mut *tx)
-                .fetch_many(Unnamed {
-                    query,
-                    statement_cache: false,
-                })
-                .try_collect()
-                .await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(steps)
+            let passage = self.breaker.enter(Instant::now())?;
+            let answer = if self.statement_cache {
+                self.pool.fetch_many(query).try_collect::<Vec<Step>>().await
+            } else {
+                async {
+                    let mut tx = self.pool.begin().await?;
+                    let steps = (&mut *tx)
+                        .fetch_many(Unnamed {
+                            query,
+                            statement_cache: false,
+                        })
+                        .try_collect::<Vec<Step>>()
+                        .await?;
+                    tx.commit().await.map(|()| steps)
+                }
+                .await
+            };
+            passage.leave(answer.as_ref().map(drop), Instant::now());
+            answer
         })
         .map(|answer| match answer {
             Ok(steps) => stream::iter(steps.into_iter().map(Ok)).left_stream(),
@@ -138,20 +245,25 @@ impl<'p> Executor<'p> for Statements<'p> {
         'p: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
-        if self.statement_cache {
-            return self.pool.fetch_optional(query);
-        }
-        let pool = self.pool;
         Box::pin(async move {
-            let mut tx = pool.begin().await?;
-            let row = (&mut *tx)
-                .fetch_optional(Unnamed {
-                    query,
-                    statement_cache: false,
-                })
-                .await?;
-            tx.commit().await?;
-            Ok(row)
+            let passage = self.breaker.enter(Instant::now())?;
+            let row = if self.statement_cache {
+                self.pool.fetch_optional(query).await
+            } else {
+                async {
+                    let mut tx = self.pool.begin().await?;
+                    let row = (&mut *tx)
+                        .fetch_optional(Unnamed {
+                            query,
+                            statement_cache: false,
+                        })
+                        .await?;
+                    tx.commit().await.map(|()| row)
+                }
+                .await
+            };
+            passage.leave(row.as_ref().map(drop), Instant::now());
+            row
         })
     }
 
@@ -226,5 +338,69 @@ impl<'c, 't> Executor<'c> for &'c mut InTx<'t> {
         'c: 'e,
     {
         (&mut *self.tx).describe(sql)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused() -> sqlx::Error {
+        sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into())
+    }
+
+    #[test]
+    fn an_unreachable_database_fails_statements_at_once_until_one_tries_again() {
+        let breaker = Breaker::default();
+        let t0 = Instant::now();
+        let first = breaker.enter(t0).unwrap();
+        let second = breaker.enter(t0).unwrap();
+        first.leave(Err(&refused()), t0);
+        // A statement that was already in flight and got an answer closes it again; here it
+        // failed too.
+        second.leave(Err(&refused()), t0);
+        let almost = t0 + Breaker::RETRY_EVERY - Duration::from_nanos(1);
+        assert!(breaker.enter(almost).is_err());
+        let at = t0 + Breaker::RETRY_EVERY;
+        let probe = breaker.enter(at).unwrap();
+        assert!(breaker.enter(at).is_err(), "one statement tries at a time");
+        // The probe waited its whole acquire timeout: still unreachable.
+        probe.leave(Err(&sqlx::Error::PoolTimedOut), at);
+        assert!(breaker.enter(at).is_err());
+        let later = at + Breaker::RETRY_EVERY;
+        let probe = breaker.enter(later).unwrap();
+        probe.leave(Ok(()), later);
+        assert!(breaker.enter(later).is_ok(), "closed again");
+        assert!(breaker.enter(later).is_ok());
+    }
+
+    #[test]
+    fn waiting_behind_busy_connections_or_a_wrong_statement_says_nothing_of_the_database() {
+        let breaker = Breaker::default();
+        let t0 = Instant::now();
+        breaker
+            .enter(t0)
+            .unwrap()
+            .leave(Err(&sqlx::Error::PoolTimedOut), t0);
+        breaker
+            .enter(t0)
+            .unwrap()
+            .leave(Err(&sqlx::Error::RowNotFound), t0);
+        assert!(breaker.enter(t0).is_ok());
+        breaker
+            .enter(t0)
+            .unwrap()
+            .leave(Err(&sqlx::Error::PoolClosed), t0);
+        assert!(breaker.enter(t0).is_err(), "a closed pool is unreachable");
+    }
+
+    #[test]
+    fn a_probe_cut_before_its_answer_lets_the_next_statement_try() {
+        let breaker = Breaker::default();
+        let t0 = Instant::now();
+        breaker.enter(t0).unwrap().leave(Err(&refused()), t0);
+        let at = t0 + Breaker::RETRY_EVERY;
+        drop(breaker.enter(at).unwrap());
+        assert!(breaker.enter(at).is_ok(), "the next one probes");
     }
 }

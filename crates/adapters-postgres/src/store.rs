@@ -14,6 +14,8 @@ pub struct PostgresStore {
     pub(crate) pool: PgPool,
     /// Whether prepared statements are named and cached (see [`PoolSettings`]).
     statement_cache: bool,
+    /// Whether the database was found unreachable a moment ago.
+    breaker: std::sync::Arc<crate::statements::Breaker>,
 }
 
 /// Connection pool sizing.
@@ -60,6 +62,7 @@ impl PostgresStore {
         Ok(Self {
             pool,
             statement_cache: settings.statement_cache,
+            breaker: std::sync::Arc::default(),
         })
     }
 
@@ -74,6 +77,7 @@ impl PostgresStore {
         Statements {
             pool: &self.pool,
             statement_cache: self.statement_cache,
+            breaker: &self.breaker,
         }
     }
 }

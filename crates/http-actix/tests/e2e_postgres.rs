@@ -69,6 +69,10 @@ fn main() -> ExitCode {
                 no_acknowledged_save_is_lost_when_the_server_is_killed_on_postgresql,
             ),
             async_trial(
+                "postgresql_stopped_under_load_is_503_at_once_and_service_returns_with_it",
+                postgresql_stopped_under_load_is_503_at_once_and_service_returns_with_it,
+            ),
+            async_trial(
                 "two_servers_on_one_database_share_the_mail_budget",
                 two_servers_on_one_database_share_the_mail_budget,
             ),
@@ -306,6 +310,260 @@ async fn two_servers_run_behind_pgbouncer_in_transaction_mode() {
         .execute(&mut admin)
         .await
         .unwrap();
+}
+
+/// A PostgreSQL server of the test's own (initdb in a temporary folder, on a free port), run by
+/// the `postgres` user when the test runs as root, which it may stop and start at will.
+struct OwnPostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl OwnPostgres {
+    fn new() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("Debian's PostgreSQL server (/usr/lib/postgresql/<version>/bin)")
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .find(|b| b.join("pg_ctl").exists())
+            .expect("pg_ctl");
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let own = Self { dir, port, bin };
+        if Self::as_root() {
+            let ok = std::process::Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(own.dir.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown the data folder to postgres");
+        }
+        own.run(
+            "initdb",
+            &["-A", "trust", "-U", "postgres", "-D", &own.data()],
+        );
+        own
+    }
+
+    fn as_root() -> bool {
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let tool = self.bin.join(tool).display().to_string();
+        let mut command = if Self::as_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--", &tool]);
+            c
+        } else {
+            std::process::Command::new(&tool)
+        };
+        let out = command.args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn start(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {}",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "start",
+                "-w",
+                "-D",
+                &self.data(),
+                "-l",
+                &log,
+                "-o",
+                &options,
+            ],
+        );
+    }
+
+    fn stop(&self) {
+        self.run("pg_ctl", &["stop", "-m", "fast", "-w", "-D", &self.data()]);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let data = self.data();
+        let tool = self.bin.join("pg_ctl").display().to_string();
+        let _ = if Self::as_root() {
+            std::process::Command::new("runuser")
+                .args([
+                    "-u",
+                    "postgres",
+                    "--",
+                    &tool,
+                    "stop",
+                    "-m",
+                    "immediate",
+                    "-D",
+                    &data,
+                ])
+                .output()
+        } else {
+            std::process::Command::new(&tool)
+                .args(["stop", "-m", "immediate", "-D", &data])
+                .output()
+        };
+    }
+}
+
+/// PostgreSQL stopped while 4 callers read as fast as they can: every answer is 200 or
+/// `503 database_unavailable` (never a 500, never a hang past a few seconds), `/readyz` says
+/// 503; started again, the same server answers 200 without a restart.
+async fn postgresql_stopped_under_load_is_503_at_once_and_service_returns_with_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let pg = OwnPostgres::new();
+    pg.start();
+    let url = pg.url();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("PUBLIC_URL", "http://localhost:9"),
+        ("RATE_LIMIT_USER_PER_MINUTE", "off"),
+        ("RATE_LIMIT_API_KEY_PER_MINUTE", "off"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let out = gptgate(dir.path(), &env).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = start(dir.path(), &env);
+    let key = key_from_secrets_file(dir.path());
+    let token = sign_in_and_remember(&server, &key, &dir.path().join("outbox")).await;
+
+    // (status, error code, seconds taken, when) of every answer, while `running`.
+    type Answer = (u16, String, f64, Instant);
+    let answers: Arc<Mutex<Vec<Answer>>> = Arc::default();
+    let running = Arc::new(AtomicBool::new(true));
+    let callers: Vec<_> = (0..4)
+        .map(|_| {
+            let (answers, running) = (answers.clone(), running.clone());
+            let (url, key, token) = (server.url.clone(), key.clone(), token.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                while running.load(Ordering::SeqCst) {
+                    let began = Instant::now();
+                    let res = client
+                        .post(format!("{url}/conversations/list"))
+                        .header("x-api-key", &key)
+                        .json(&json!({ "token": token }))
+                        .send()
+                        .await
+                        .expect("the server answers");
+                    let status = res.status().as_u16();
+                    let body: serde_json::Value = res.json().await.unwrap_or_default();
+                    let code = body["error"]["code"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    answers.lock().unwrap().push((
+                        status,
+                        code,
+                        began.elapsed().as_secs_f64(),
+                        Instant::now(),
+                    ));
+                }
+            })
+        })
+        .collect();
+    let ready = |server_url: String| async move {
+        reqwest::get(format!("{server_url}/readyz"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pg.stop();
+    let stopped_at = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        ready(server.url.clone()).await,
+        503,
+        "/readyz says the database is away"
+    );
+    pg.start();
+    let started_at = Instant::now();
+    // Service returns by itself: a 200 after the start, within the pool's time to reconnect.
+    let mut back = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if answers
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(s, _, _, at)| *s == 200 && *at > started_at)
+        {
+            back = true;
+            break;
+        }
+    }
+    running.store(false, Ordering::SeqCst);
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    assert!(back, "a 200 came after PostgreSQL started again");
+    assert_eq!(ready(server.url.clone()).await, 200);
+    let answers = answers.lock().unwrap();
+    let refused: Vec<_> = answers.iter().filter(|(s, ..)| *s != 200).collect();
+    assert!(
+        answers
+            .iter()
+            .any(|(s, _, _, at)| *s == 503 && *at > stopped_at),
+        "requests while it was stopped were refused"
+    );
+    for (status, code, seconds, _) in &refused {
+        assert_eq!((*status, code.as_str()), (503, "database_unavailable"));
+        assert!(*seconds < 6.0, "a refusal took {seconds} s");
+    }
+    // Once the database is known to be away, refusals are immediate; only a statement that
+    // tries it again (one at a time) waits for the pool's acquire timeout.
+    let slow = refused.iter().filter(|(_, _, s, _)| *s > 1.0).count();
+    let slowest = refused.iter().map(|(_, _, s, _)| *s).fold(0.0, f64::max);
+    eprintln!(
+        "{} answers, {} refused, {slow} of them slower than 1 s (slowest {slowest:.3} s)",
+        answers.len(),
+        refused.len()
+    );
+    assert!(slow <= 4, "{slow} refusals took more than a second");
+    assert!(
+        refused.len() > 8,
+        "refusals while it was stopped: {}",
+        refused.len()
+    );
 }
 
 /// The value of the hidden form field `name` in `html`.
