@@ -51,9 +51,7 @@ pub(crate) async fn record(
 
 /// Ends, inside `tx`, every admin session and every chat session opened with the admin
 /// password (what a change or reset of that password does).
-async fn end_admin_sessions(
-    tx: &mut crate::dialect::Tx<'_>,
-) -> Result<(), StorageError> {
+async fn end_admin_sessions(tx: &mut crate::dialect::Tx<'_>) -> Result<(), StorageError> {
     for statement in [
         "DELETE FROM admin_sessions",
         "DELETE FROM chat_sessions WHERE kind = 'admin'",
