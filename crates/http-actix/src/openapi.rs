@@ -65,11 +65,15 @@ struct CommonErrors;
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
-        const COMMON: [(&str, &str); 6] = [
+        const COMMON: [(&str, &str); 7] = [
             ("400", "Malformed JSON"),
             ("401", "Missing or invalid API key or session token"),
             ("413", "Request body too large"),
             ("422", "A field is missing or has the wrong type or value"),
+            (
+                "429",
+                "Too many calls for this API key or user (rate_limited); see Retry-After",
+            ),
             ("500", "Server error"),
             (
                 "503",

@@ -179,6 +179,7 @@ const EXPORT_ENVELOPE: usize = 1_000;
     responses(
         (status = 200, body = ExportAnswer),
         (status = 401, body = ErrorBody),
+        (status = 429, description = "This user's data was exported too often in the last hour (export_limit), or a rate limit (rate_limited); see Retry-After", body = ErrorBody),
     ),
     security(("apiKey" = [])),
     extensions(("x-openai-isConsequential" = json!(true)))

@@ -230,3 +230,21 @@ async fn behind_a_trusted_proxy_each_client_address_has_its_own_bucket() {
         429
     );
 }
+
+#[tokio::test]
+async fn every_gpt_operation_documents_the_rate_limits_429() {
+    let app = spawn_app_with(&[]).await;
+    let document = app.get_json("/openapi.json").await;
+    let mut operations = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let answer = &operation["responses"]["429"];
+            assert!(
+                answer["description"].is_string(),
+                "{method} {path} documents no 429"
+            );
+            operations += 1;
+        }
+    }
+    assert!(operations > 15, "{operations}");
+}
