@@ -34,11 +34,24 @@ pub(crate) struct Statements<'p> {
 }
 
 impl Statements<'_> {
+    /// Lets a statement through the breaker, or refuses it at once. A statement that tries
+    /// the database again gets a connection first: that alone says whether it is back (a
+    /// long statement never holds the others back).
+    async fn pass(&self) -> Result<(), sqlx::Error> {
+        let passage = self.breaker.enter(Instant::now())?;
+        if passage.probe {
+            let conn = self.pool.acquire().await;
+            passage.connected(conn.as_ref().map(drop), Instant::now());
+            drop(conn?);
+        }
+        Ok(())
+    }
+
     /// Begins a transaction.
     pub(crate) async fn begin(self) -> Result<Tx<'static>, sqlx::Error> {
-        let passage = self.breaker.enter(Instant::now())?;
+        self.pass().await?;
         let tx = self.pool.begin().await;
-        passage.leave(tx.as_ref().map(drop), Instant::now());
+        self.breaker.heard(tx.as_ref().map(drop), Instant::now());
         Ok(Tx(InTx {
             tx: tx?,
             statement_cache: self.statement_cache,
@@ -61,12 +74,44 @@ struct BreakerState {
     probing: bool,
 }
 
-/// A statement let through the breaker; it reports how it went with [`Passage::leave`] (a
-/// probe dropped before, its request cut, lets the next statement try).
+/// A statement let through the breaker. A probe (the one statement trying the database again)
+/// is decided by [`Passage::connected`]; one dropped before (its request cut) lets the next
+/// statement try.
 pub(crate) struct Passage<'b> {
     breaker: &'b Breaker,
     probe: bool,
-    left: bool,
+    decided: bool,
+}
+
+/// What an outcome says of the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// It answered.
+    Reachable,
+    /// A connection broke or was refused, or the server is shutting down.
+    Unreachable,
+    /// Nothing: a statement's own error, or a wait for a busy pool.
+    Unknown,
+}
+
+fn verdict(outcome: Result<(), &sqlx::Error>) -> Verdict {
+    match outcome {
+        Ok(()) => Verdict::Reachable,
+        Err(sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)) => {
+            Verdict::Unreachable
+        }
+        Err(sqlx::Error::Database(db))
+            if db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) =>
+        {
+            Verdict::Unreachable
+        }
+        // A statement that waited its whole acquire timeout behind busy connections says
+        // nothing of the database (refused connections end that way too; they are judged by
+        // the probe).
+        Err(_) => Verdict::Unknown,
+    }
 }
 
 impl Breaker {
@@ -96,42 +141,38 @@ impl Breaker {
         Ok(Passage {
             breaker: self,
             probe,
-            left: false,
+            decided: false,
         })
+    }
+
+    /// What a statement's outcome at `now` says: an answer closes the breaker, a broken or
+    /// refused connection opens it, anything else leaves it as it is.
+    pub(crate) fn heard(&self, outcome: Result<(), &sqlx::Error>, now: Instant) {
+        match verdict(outcome) {
+            Verdict::Reachable => self.state().open_until = None,
+            Verdict::Unreachable => self.state().open_until = Some(now + Self::RETRY_EVERY),
+            Verdict::Unknown => {}
+        }
     }
 }
 
 impl Passage<'_> {
-    /// How the statement went, at `now`: the database unreachable opens the breaker; any
-    /// answer from it closes it.
-    pub(crate) fn leave(mut self, outcome: Result<(), &sqlx::Error>, now: Instant) {
-        self.left = true;
-        let unreachable = match outcome {
-            Ok(()) => false,
-            // A statement that waited its whole acquire timeout behind busy connections says
-            // nothing of the database; a probe that did found no way in.
-            Err(sqlx::Error::PoolTimedOut) => self.probe,
-            Err(sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)) => true,
-            Err(sqlx::Error::Database(db)) => db
-                .code()
-                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
-            Err(_) => false,
-        };
+    /// For a probe: whether it got a connection at `now`. Yes closes the breaker; any failure
+    /// (a wait for the acquire timeout included) keeps it open for another round.
+    pub(crate) fn connected(mut self, outcome: Result<(), &sqlx::Error>, now: Instant) {
+        self.decided = true;
         let mut state = self.breaker.state();
-        if unreachable {
-            state.open_until = Some(now + Breaker::RETRY_EVERY);
-        } else {
-            state.open_until = None;
-        }
-        if self.probe || !unreachable {
-            state.probing = false;
-        }
+        state.probing = false;
+        state.open_until = match outcome {
+            Ok(()) => None,
+            Err(_) => Some(now + Breaker::RETRY_EVERY),
+        };
     }
 }
 
 impl Drop for Passage<'_> {
     fn drop(&mut self) {
-        if self.probe && !self.left {
+        if self.probe && !self.decided {
             self.breaker.state().probing = false;
         }
     }
@@ -209,7 +250,7 @@ impl<'p> Executor<'p> for Statements<'p> {
         // The whole answer is read (inside the statement's own transaction behind a pooler),
         // then handed out: the breaker hears how it went.
         stream::once(async move {
-            let passage = self.breaker.enter(Instant::now())?;
+            self.pass().await?;
             let answer = if self.statement_cache {
                 self.pool.fetch_many(query).try_collect::<Vec<Step>>().await
             } else {
@@ -226,7 +267,8 @@ impl<'p> Executor<'p> for Statements<'p> {
                 }
                 .await
             };
-            passage.leave(answer.as_ref().map(drop), Instant::now());
+            self.breaker
+                .heard(answer.as_ref().map(drop), Instant::now());
             answer
         })
         .map(|answer| match answer {
@@ -246,7 +288,7 @@ impl<'p> Executor<'p> for Statements<'p> {
         E: 'q + Execute<'q, Postgres>,
     {
         Box::pin(async move {
-            let passage = self.breaker.enter(Instant::now())?;
+            self.pass().await?;
             let row = if self.statement_cache {
                 self.pool.fetch_optional(query).await
             } else {
@@ -262,7 +304,7 @@ impl<'p> Executor<'p> for Statements<'p> {
                 }
                 .await
             };
-            passage.leave(row.as_ref().map(drop), Instant::now());
+            self.breaker.heard(row.as_ref().map(drop), Instant::now());
             row
         })
     }
@@ -350,57 +392,51 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_database_fails_statements_at_once_until_one_tries_again() {
+    fn an_unreachable_database_fails_statements_at_once_until_a_probe_gets_a_connection() {
         let breaker = Breaker::default();
         let t0 = Instant::now();
-        let first = breaker.enter(t0).unwrap();
-        let second = breaker.enter(t0).unwrap();
-        first.leave(Err(&refused()), t0);
-        // A statement that was already in flight and got an answer closes it again; here it
-        // failed too.
-        second.leave(Err(&refused()), t0);
+        assert!(!breaker.enter(t0).unwrap().probe);
+        breaker.heard(Err(&refused()), t0);
         let almost = t0 + Breaker::RETRY_EVERY - Duration::from_nanos(1);
         assert!(breaker.enter(almost).is_err());
         let at = t0 + Breaker::RETRY_EVERY;
         let probe = breaker.enter(at).unwrap();
+        assert!(probe.probe);
         assert!(breaker.enter(at).is_err(), "one statement tries at a time");
-        // The probe waited its whole acquire timeout: still unreachable.
-        probe.leave(Err(&sqlx::Error::PoolTimedOut), at);
+        // The probe waited its whole acquire timeout for a connection: still unreachable.
+        probe.connected(Err(&sqlx::Error::PoolTimedOut), at);
         assert!(breaker.enter(at).is_err());
         let later = at + Breaker::RETRY_EVERY;
-        let probe = breaker.enter(later).unwrap();
-        probe.leave(Ok(()), later);
-        assert!(breaker.enter(later).is_ok(), "closed again");
-        assert!(breaker.enter(later).is_ok());
+        breaker.enter(later).unwrap().connected(Ok(()), later);
+        let after = breaker.enter(later).unwrap();
+        assert!(!after.probe, "closed again");
     }
 
     #[test]
-    fn waiting_behind_busy_connections_or_a_wrong_statement_says_nothing_of_the_database() {
+    fn a_wait_for_a_busy_pool_or_a_wrong_statement_changes_nothing() {
         let breaker = Breaker::default();
         let t0 = Instant::now();
-        breaker
-            .enter(t0)
-            .unwrap()
-            .leave(Err(&sqlx::Error::PoolTimedOut), t0);
-        breaker
-            .enter(t0)
-            .unwrap()
-            .leave(Err(&sqlx::Error::RowNotFound), t0);
+        breaker.heard(Err(&sqlx::Error::PoolTimedOut), t0);
+        breaker.heard(Err(&sqlx::Error::RowNotFound), t0);
         assert!(breaker.enter(t0).is_ok());
-        breaker
-            .enter(t0)
-            .unwrap()
-            .leave(Err(&sqlx::Error::PoolClosed), t0);
+        // Open, a statement that waited for the pool does not close it.
+        breaker.heard(Err(&refused()), t0);
+        breaker.heard(Err(&sqlx::Error::PoolTimedOut), t0);
+        assert!(breaker.enter(t0).is_err());
+        // An answer from a statement already in flight does.
+        breaker.heard(Ok(()), t0);
+        assert!(breaker.enter(t0).is_ok());
+        breaker.heard(Err(&sqlx::Error::PoolClosed), t0);
         assert!(breaker.enter(t0).is_err(), "a closed pool is unreachable");
     }
 
     #[test]
-    fn a_probe_cut_before_its_answer_lets_the_next_statement_try() {
+    fn a_probe_cut_before_its_connection_lets_the_next_statement_try() {
         let breaker = Breaker::default();
         let t0 = Instant::now();
-        breaker.enter(t0).unwrap().leave(Err(&refused()), t0);
+        breaker.heard(Err(&refused()), t0);
         let at = t0 + Breaker::RETRY_EVERY;
         drop(breaker.enter(at).unwrap());
-        assert!(breaker.enter(at).is_ok(), "the next one probes");
+        assert!(breaker.enter(at).unwrap().probe, "the next one probes");
     }
 }

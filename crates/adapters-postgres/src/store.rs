@@ -82,24 +82,49 @@ impl PostgresStore {
     }
 }
 
+/// The advisory lock migrations take behind a transaction pooler (`gptgate` in ASCII).
+const MIGRATION_LOCK: i64 = 0x0067_7074_6761_7465;
+
 impl PostgresStore {
     /// Applies the embedded migrations on one connection (outside `async_trait`, whose `Send`
     /// future sqlx's migrator cannot name the lifetimes of).
     fn run_migrations(&self) -> futures::future::BoxFuture<'_, Result<(), StorageError>> {
         Box::pin(async move {
-            let migrator = sqlx::migrate!("./migrations");
+            let mut migrator = sqlx::migrate!("./migrations");
             let failed = |e: sqlx::migrate::MigrateError| StorageError::Failed(Box::new(e));
             let mut conn = self.pool.acquire().await.map_err(storage)?;
             if self.statement_cache {
                 return migrator.run_direct(&mut *conn).await.map_err(failed);
             }
-            // Behind a transaction pooler: all of it in one transaction, so its advisory lock
-            // and its (named) statements stay on one server session, and those statements are
-            // dropped before another client gets that session.
+            // Behind a transaction pooler: all of it in one transaction on one server session.
+            // sqlx's own lock is a session lock, which would stay with the session if a
+            // migration failed (and the pooler hands sessions on): instead a lock that ends
+            // with the transaction. The statements sqlx named while migrating are dropped
+            // before the session goes back to the pooler, whether the migrations applied or
+            // not (after a failure, from the savepoint before them).
+            migrator.set_locking(false);
             let mut tx = conn.begin().await.map_err(storage)?;
-            migrator.run_direct(&mut *tx).await.map_err(failed)?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(storage)?;
+            let mut savepoint = Acquire::begin(&mut *tx).await.map_err(storage)?;
+            let applied = migrator.run_direct(&mut *savepoint).await;
+            if applied.is_ok() {
+                savepoint.commit().await.map_err(storage)?;
+            } else {
+                savepoint.rollback().await.map_err(storage)?;
+            }
             tx.execute("DEALLOCATE ALL").await.map_err(storage)?;
-            tx.commit().await.map_err(storage)
+            match applied {
+                Ok(()) => tx.commit().await.map_err(storage),
+                Err(e) => {
+                    tx.rollback().await.map_err(storage)?;
+                    Err(failed(e))
+                }
+            }
         })
     }
 }

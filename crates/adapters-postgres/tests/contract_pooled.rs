@@ -39,6 +39,37 @@ fn main() -> ExitCode {
         },
     ));
     trials.push(async_trial(
+        "a_failed_migration_through_the_pooler_leaves_no_lock_or_statement_behind",
+        || async {
+            use sqlx::Connection;
+            let (store, guard) = support::empty_pooled_database().await;
+            // A table in the way of the first migration.
+            let mut direct = sqlx::PgConnection::connect(&guard.url()).await.unwrap();
+            sqlx::raw_sql("CREATE TABLE users (in_the_way int)")
+                .execute(&mut direct)
+                .await
+                .unwrap();
+            store
+                .migrate()
+                .await
+                .expect_err("the first migration fails");
+            sqlx::raw_sql("DROP TABLE users")
+                .execute(&mut direct)
+                .await
+                .unwrap();
+            // Again, through the same four server sessions: a lock left behind would make this
+            // wait forever, a statement left behind would be "already exists".
+            for _ in 0..3 {
+                tokio::time::timeout(std::time::Duration::from_secs(30), store.migrate())
+                    .await
+                    .expect("no lock left behind")
+                    .expect("migrations apply");
+            }
+            store.ping().await.expect("the store answers");
+            drop(guard);
+        },
+    ));
+    trials.push(async_trial(
         "forty_callers_on_ten_connections_share_four_server_sessions_without_a_statement_error",
         || async {
             let (store, guard) = support::fresh_pooled_database(false).await;

@@ -59,10 +59,12 @@ impl BudgetRepository for InProcessBudgets {
 
 /// [`BucketRepository`] in memory, for one instance (SQLite): a restart fills every bucket.
 /// Bounded: past [`InProcessBudgets::SWEEP_AT`] keys, buckets full by `clock`'s now are dropped
-/// (a bucket without an instant is full).
+/// (a bucket without an instant is full), at most once a second.
 pub struct InProcessBuckets {
     full_at: Mutex<HashMap<String, OffsetDateTime>>,
     clock: std::sync::Arc<dyn gptgate_ports::Clock>,
+    /// The second (Unix time) of the last sweep.
+    swept_at: std::sync::atomic::AtomicI64,
 }
 
 impl InProcessBuckets {
@@ -70,6 +72,7 @@ impl InProcessBuckets {
         Self {
             full_at: Mutex::default(),
             clock,
+            swept_at: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
 
@@ -93,8 +96,16 @@ impl BucketRepository for InProcessBuckets {
     ) -> Result<(), StorageError> {
         let mut buckets = self.full_at.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(next) = change(buckets.get(key).copied()) {
-            if buckets.len() >= InProcessBudgets::SWEEP_AT && !buckets.contains_key(key) {
-                let now = self.clock.now();
+            let now = self.clock.now();
+            let second = now.unix_timestamp();
+            // At most once a second: a sweep walks every bucket under the lock.
+            if buckets.len() >= InProcessBudgets::SWEEP_AT
+                && !buckets.contains_key(key)
+                && self
+                    .swept_at
+                    .swap(second, std::sync::atomic::Ordering::Relaxed)
+                    != second
+            {
                 buckets.retain(|_, full_at| *full_at > now);
             }
             buckets.insert(key.to_owned(), next);

@@ -59,6 +59,24 @@ impl TokenBucket {
         self.refill_every
     }
 
+    /// The instant a bucket empty at `now` is full.
+    fn empty_at(&self, now: OffsetDateTime) -> OffsetDateTime {
+        now + self.refill_every * self.burst
+    }
+
+    /// The instant to keep instead of `full_at` after a refusal at `now`: one later than an
+    /// empty bucket's (kept under an older, slower setting) becomes that, so the bucket refills
+    /// from now on; otherwise `None` (nothing to change).
+    pub fn settle(
+        &self,
+        full_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Option<OffsetDateTime> {
+        full_at
+            .filter(|t| *t > self.empty_at(now))
+            .map(|_| self.empty_at(now))
+    }
+
     /// Takes up to `want` tokens (at least one) from the bucket that is full at `full_at`,
     /// at `now`. Either some were granted, or none is there: then how long until one is.
     pub fn take(
@@ -67,8 +85,11 @@ impl TokenBucket {
         want: u32,
         now: OffsetDateTime,
     ) -> Result<Taken, Duration> {
-        // The instant the bucket would be full, counted from now at the earliest.
-        let start = full_at.filter(|t| *t > now).unwrap_or(now);
+        // The instant the bucket would be full, counted from now at the earliest, and at the
+        // latest as if it were empty now (an instant kept under an older, slower setting).
+        let start = full_at
+            .filter(|t| *t > now)
+            .map_or(now, |t| t.min(self.empty_at(now)));
         // Tokens missing now, rounded up (a token on its way is not there yet).
         let missing = (start - now).whole_nanoseconds();
         let step = self.refill_every.whole_nanoseconds();
@@ -157,6 +178,28 @@ mod tests {
         let bucket = TokenBucket::per_minute(60, 3).unwrap();
         let (n, _) = drain(&bucket, Some(T0 - Duration::days(400)), T0);
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn an_instant_kept_under_a_slower_setting_counts_as_an_empty_bucket_and_is_settled() {
+        let bucket = TokenBucket::per_minute(1, 5).unwrap();
+        let far = Some(T0 + Duration::days(100));
+        let empty_now = T0 + Duration::minutes(5);
+        assert_eq!(bucket.take(far, 1, T0), Err(Duration::minutes(1)));
+        assert_eq!(bucket.take(far, 1, T0), bucket.take(Some(empty_now), 1, T0));
+        assert_eq!(bucket.settle(far, T0), Some(empty_now));
+        assert_eq!(
+            bucket.settle(Some(empty_now), T0),
+            None,
+            "an empty bucket stays"
+        );
+        assert_eq!(bucket.settle(None, T0), None);
+        // Settled, it refills from then on.
+        let later = T0 + Duration::minutes(1);
+        assert_eq!(
+            bucket.take(Some(empty_now), 1, later).unwrap().full_at,
+            empty_now + Duration::minutes(1)
+        );
     }
 
     #[test]

@@ -94,6 +94,12 @@ impl<B: DeserializeOwned + CarriesToken + 'static> FromRequest for GptCall<B> {
             let bytes = bytes.await?;
             let body: B = json_body(&bytes)?;
             let caller = state.caller(&req, body.token()).await?;
+            state
+                .admit(Limit::User, &caller.user_id.to_string())
+                .await
+                .map_err(ApiError::from)?;
+            // An OAuth client's bucket after its user's: a user over their own limit spends
+            // nothing of what the client's other users share.
             if key_id.is_none() {
                 state
                     .admit(
@@ -103,10 +109,6 @@ impl<B: DeserializeOwned + CarriesToken + 'static> FromRequest for GptCall<B> {
                     .await
                     .map_err(ApiError::from)?;
             }
-            state
-                .admit(Limit::User, &caller.user_id.to_string())
-                .await
-                .map_err(ApiError::from)?;
             Ok(Self { caller, body })
         })
     }

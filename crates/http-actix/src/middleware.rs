@@ -209,7 +209,7 @@ pub async fn page_address_limit(
             Ok(()) => None,
             Err(RateLimitError::TooMany { retry_after, .. }) => {
                 let secs = crate::error::retry_after_seconds(retry_after);
-                let mut page = state.documents.pages.result(
+                let page = state.documents.pages.result(
                     StatusCode::TOO_MANY_REQUESTS,
                     false,
                     "Too many requests",
@@ -217,11 +217,7 @@ pub async fn page_address_limit(
                         "Too many requests came from your network. Please try again in {secs} seconds."
                     ),
                 );
-                page.headers_mut().insert(
-                    actix_web::http::header::RETRY_AFTER,
-                    HeaderValue::from(secs),
-                );
-                Some(page)
+                Some(crate::routes::with_retry_after(page, retry_after))
             }
             Err(RateLimitError::Storage(e)) => {
                 tracing::warn!(error = %e, "the address limit could not be checked");

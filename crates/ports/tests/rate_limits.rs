@@ -320,3 +320,61 @@ fn the_documented_defaults() {
     assert_eq!(d.per_user, Some(bucket(120, 60)));
     assert_eq!(d.per_address, Some(bucket(120, 60)));
 }
+
+#[tokio::test]
+async fn addresses_of_one_ipv6_64_share_a_bucket_and_a_mapped_ipv4_is_its_ipv4() {
+    let world = World::new();
+    let limits = RateLimits::new(
+        world.store.clone(),
+        Arc::new(world.clock.clone()),
+        RateLimitSettings {
+            per_address: Some(bucket(60, 2)),
+            ..RateLimitSettings::off()
+        },
+    );
+    limits
+        .admit(Limit::Address, "2001:db8:1:2::1")
+        .await
+        .unwrap();
+    limits
+        .admit(Limit::Address, "2001:db8:1:2:ffff::9")
+        .await
+        .unwrap();
+    assert!(matches!(
+        limits
+            .admit(Limit::Address, "2001:db8:1:2:dead:beef:0:1")
+            .await,
+        Err(RateLimitError::TooMany {
+            limit: Limit::Address,
+            ..
+        })
+    ));
+    limits
+        .admit(Limit::Address, "2001:db8:1:3::1")
+        .await
+        .unwrap();
+    limits.admit(Limit::Address, "192.0.2.7").await.unwrap();
+    limits
+        .admit(Limit::Address, "::ffff:192.0.2.7")
+        .await
+        .unwrap();
+    assert!(limits.admit(Limit::Address, "192.0.2.7").await.is_err());
+}
+
+#[tokio::test]
+async fn a_bucket_kept_under_a_slower_setting_refills_under_the_new_one() {
+    let world = World::new();
+    // An old setting (1 a minute) left the bucket full in 3 minutes; the new one (1 a second,
+    // 2 at once) would be full in 2 s at most.
+    let old = world.instance(bucket(1, 1_000_000));
+    for _ in 0..3 {
+        old.admit(Limit::User, "u1").await.unwrap();
+    }
+    let new = world.instance(bucket(60, 2));
+    for _ in 0..5 {
+        retry_after(new.admit(Limit::User, "u1").await);
+    }
+    world.clock.advance(Duration::seconds(2));
+    let fresh = world.instance(bucket(60, 2));
+    fresh.admit(Limit::User, "u1").await.unwrap();
+}

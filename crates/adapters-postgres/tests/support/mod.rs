@@ -47,6 +47,13 @@ pub struct DropDatabase {
     name: String,
 }
 
+impl DropDatabase {
+    /// The database's URL on the server itself (not through the pooler).
+    pub fn url(&self) -> String {
+        with_database(&admin_url(), &self.name)
+    }
+}
+
 impl Drop for DropDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();

@@ -39,10 +39,12 @@ pub async fn bearer(
     };
     match user {
         Some(who) => {
-            // The GPT API's rate limits: the token's client stands for the API key.
+            // The GPT API's rate limits: the token's client stands for the API key, and is
+            // spent from after the user's (a user over their own limit spends nothing of what
+            // the client's other users share).
             for (limit, subject) in [
-                (Limit::ApiKey, crate::caller::oauth_client_id(who.client)),
                 (Limit::User, who.user_id.to_string()),
+                (Limit::ApiKey, crate::caller::oauth_client_id(who.client)),
             ] {
                 if let Err(e) = state.admit(limit, &subject).await {
                     let response = ApiError::from(e).error_response();

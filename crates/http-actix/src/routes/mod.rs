@@ -282,21 +282,34 @@ pub(crate) fn client_address(req: &actix_web::HttpRequest) -> String {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .collect();
     let forwarded: Vec<&str> = forwarded.iter().map(String::as_str).collect();
+    if !forwarded.is_empty() && !state.trusted_proxies.trusts(peer) {
+        untrusted_forwarding_seen(peer);
+    }
     state.trusted_proxies.client(peer, &forwarded).to_string()
 }
 
-/// A page refused by a limit: `Retry-After` in whole seconds (at least 1).
+/// Says once per process that `X-Forwarded-For` came from a peer `TRUSTED_PROXIES` does not
+/// list: right when a client wrote it, but behind an unlisted proxy every client shares the
+/// proxy's address, and with it the per-address limits.
+fn untrusted_forwarding_seen(peer: std::net::IpAddr) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            %peer,
+            "X-Forwarded-For came from an address TRUSTED_PROXIES does not list, and was ignored; if gptgate runs behind a proxy, list the proxy there, or every client behind it counts as one address for the per-address limits"
+        );
+    }
+}
+
+/// A page refused by a limit: `Retry-After` in whole seconds, rounded up (at least 1).
 pub(crate) fn with_retry_after(
     mut response: actix_web::HttpResponse,
     retry_after: time::Duration,
 ) -> actix_web::HttpResponse {
-    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(
-        &retry_after.whole_seconds().max(1).to_string(),
-    ) {
-        response
-            .headers_mut()
-            .insert(actix_web::http::header::RETRY_AFTER, value);
-    }
+    response.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(crate::error::retry_after_seconds(retry_after)),
+    );
     response
 }
 

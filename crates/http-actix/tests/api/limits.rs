@@ -184,6 +184,13 @@ async fn the_person_facing_pages_share_a_per_address_bucket_and_a_rotating_forwa
         let page = res.text().await.unwrap();
         assert!(page.contains("try again in 1 seconds"), "{page}");
     }
+    // The ignored header is said, once per process, to the operator.
+    let logs =
+        String::from_utf8_lossy(&crate::helpers::captured_logs().lock().unwrap()).into_owned();
+    assert!(
+        logs.contains("X-Forwarded-For came from an address TRUSTED_PROXIES does not list"),
+        "the warning is logged"
+    );
     // Other routes are not these pages' business.
     assert_eq!(get(&app, "/healthz", None).await.status(), 200);
     assert_eq!(accounts(&app, API_KEY, "u1").await.status(), 200);

@@ -46,14 +46,21 @@ async fn no_code_token_key_or_conversation_text_reaches_the_logs() {
         logs.contains("sign-in code sent"),
         "the flow was logged at all"
     );
-    for secret in [
-        code.as_str(),
-        token.as_str(),
-        API_KEY,
-        text,
-        "summary 9a2c",
-        email,
-    ] {
+    // The code stands alone wherever it would be logged; six digits inside a longer number
+    // (a duration such as elapsed_ms=0.4123456) are not it.
+    let standalone = |at: usize| {
+        let before = logs[..at].chars().next_back();
+        let after = logs[at + code.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit() || c == '.')
+            && !after.is_some_and(|c| c.is_ascii_digit())
+    };
+    assert!(
+        !logs
+            .match_indices(code.as_str())
+            .any(|(at, _)| standalone(at)),
+        "the code appears in the logs"
+    );
+    for secret in [token.as_str(), API_KEY, text, "summary 9a2c", email] {
         assert!(!logs.contains(secret), "{secret:?} appears in the logs");
     }
     let signature = token.rsplit('.').next().unwrap();

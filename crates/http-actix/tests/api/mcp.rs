@@ -983,3 +983,34 @@ async fn mcp_calls_spend_from_the_users_and_the_clients_buckets() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_user_over_their_own_limit_spends_nothing_of_the_clients_bucket() {
+    let list = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/list" });
+    let s = server_with(&[
+        ("RATE_LIMIT_USER_PER_MINUTE", "60".to_owned()),
+        ("RATE_LIMIT_USER_BURST", "2".to_owned()),
+        ("RATE_LIMIT_API_KEY_PER_MINUTE", "60".to_owned()),
+        ("RATE_LIMIT_API_KEY_BURST", "3".to_owned()),
+    ])
+    .await;
+    let (ann, _) = s.mcp_tokens("ann@example.com").await;
+    let (bob, _) = s.mcp_tokens_in_new_browser("bob@example.com").await;
+    for _ in 0..2 {
+        assert_eq!(mcp_call(&s, Some(&ann), list.clone()).await.status(), 200);
+    }
+    for _ in 0..5 {
+        let res = mcp_call(&s, Some(&ann), list.clone()).await;
+        let body: Value = res.json().await.unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("RATE_LIMIT_USER"),
+            "{body}"
+        );
+    }
+    // The client's third token is still there for Bob.
+    assert_eq!(mcp_call(&s, Some(&bob), list.clone()).await.status(), 200);
+    assert_eq!(mcp_call(&s, Some(&bob), list).await.status(), 429);
+}

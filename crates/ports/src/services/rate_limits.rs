@@ -11,6 +11,7 @@
 //! of refused calls never reaches the store either.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gptgate_domain::TokenBucket;
@@ -21,7 +22,8 @@ use crate::{BucketRepository, Clock, StorageError};
 /// How long leased tokens may be spent.
 pub const LEASE_LIFETIME: Duration = Duration::seconds(1);
 
-/// Past this many buckets held in memory, expired leases and refusals are swept out.
+/// Past this many buckets held in memory, expired leases and refusals are swept out (at most
+/// once a second).
 const SWEEP_AT: usize = 10_000;
 
 /// Which limit refused a call.
@@ -119,6 +121,8 @@ pub struct RateLimits {
     clock: Arc<dyn Clock>,
     settings: RateLimitSettings,
     held: Mutex<HashMap<String, Held>>,
+    /// The second (Unix time) of the last sweep of `held`.
+    swept_at: AtomicI64,
 }
 
 impl RateLimits {
@@ -132,6 +136,7 @@ impl RateLimits {
             clock,
             settings,
             held: Mutex::new(HashMap::new()),
+            swept_at: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -147,13 +152,17 @@ impl RateLimits {
     }
 
     /// Spends one token of `limit`'s bucket for `subject` (an API key's public id, a user id,
-    /// a client address), or says how long to wait. A limit that is off lets everything
-    /// through.
+    /// a client address: an IPv6 address counts as its /64, an IPv4-mapped one as the IPv4
+    /// address, so a client holding a /64 gets one bucket, not one per address), or says how
+    /// long to wait. A limit that is off lets everything through.
     pub async fn admit(&self, limit: Limit, subject: &str) -> Result<(), RateLimitError> {
         let Some(bucket) = self.settings.bucket(limit) else {
             return Ok(());
         };
-        let key = format!("{}:{subject}", limit.name());
+        let key = match limit {
+            Limit::Address => format!("address:{}", gptgate_domain::guess_bucket(subject)),
+            _ => format!("{}:{subject}", limit.name()),
+        };
         let now = self.clock.now();
         let lease = match self.remembered(&key, now) {
             Memory::Answer(answer) => {
@@ -172,13 +181,15 @@ impl RateLimits {
                     }
                     Err(wait) => {
                         outcome = Err(wait);
-                        None
+                        bucket.settle(full_at, now)
                     }
                 },
             )
             .await?;
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if held.len() >= SWEEP_AT {
+        // At most once a second: a sweep walks every entry under the lock.
+        let second = now.unix_timestamp();
+        if held.len() >= SWEEP_AT && self.swept_at.swap(second, Ordering::Relaxed) != second {
             held.retain(|_, h| h.until() > now);
         }
         match outcome {
