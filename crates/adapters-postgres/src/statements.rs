@@ -15,6 +15,7 @@
 //! and one statement at a time tries again, every [`Breaker::RETRY_EVERY`].
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,9 @@ impl Statements<'_> {
 #[derive(Debug, Default)]
 pub(crate) struct Breaker {
     state: Mutex<BreakerState>,
+    /// Whether `state.open_until` is set: the closed breaker, every statement's case, is read
+    /// without the lock.
+    open: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -122,8 +126,26 @@ impl Breaker {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether statements are being refused (or one is trying the database again).
+    fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Sets the instant statements are refused until (`None`: closed).
+    fn set(&self, state: &mut BreakerState, open_until: Option<Instant>) {
+        state.open_until = open_until;
+        self.open.store(open_until.is_some(), Ordering::Release);
+    }
+
     /// Lets a statement through at `now`, or refuses it at once.
     pub(crate) fn enter(&self, now: Instant) -> Result<Passage<'_>, sqlx::Error> {
+        if !self.is_open() {
+            return Ok(Passage {
+                breaker: self,
+                probe: false,
+                decided: false,
+            });
+        }
         let mut state = self.state();
         let probe = match state.open_until {
             None => false,
@@ -149,9 +171,11 @@ impl Breaker {
     /// refused connection opens it, anything else leaves it as it is.
     pub(crate) fn heard(&self, outcome: Result<(), &sqlx::Error>, now: Instant) {
         match verdict(outcome) {
-            Verdict::Reachable => self.state().open_until = None,
-            Verdict::Unreachable => self.state().open_until = Some(now + Self::RETRY_EVERY),
-            Verdict::Unknown => {}
+            Verdict::Reachable if self.is_open() => self.set(&mut self.state(), None),
+            Verdict::Unreachable => {
+                self.set(&mut self.state(), Some(now + Self::RETRY_EVERY));
+            }
+            Verdict::Reachable | Verdict::Unknown => {}
         }
     }
 }
@@ -163,10 +187,11 @@ impl Passage<'_> {
         self.decided = true;
         let mut state = self.breaker.state();
         state.probing = false;
-        state.open_until = match outcome {
+        let open_until = match outcome {
             Ok(()) => None,
             Err(_) => Some(now + Breaker::RETRY_EVERY),
         };
+        self.breaker.set(&mut state, open_until);
     }
 }
 
@@ -247,6 +272,15 @@ impl<'p> Executor<'p> for Statements<'p> {
         'p: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
+        if self.statement_cache && !self.breaker.is_open() {
+            // The common case: sqlx's own stream; only an error can change a closed breaker.
+            let breaker = self.breaker;
+            return self
+                .pool
+                .fetch_many(query)
+                .inspect_err(move |e| breaker.heard(Err(e), Instant::now()))
+                .boxed();
+        }
         // The whole answer is read (inside the statement's own transaction behind a pooler),
         // then handed out: the breaker hears how it went.
         stream::once(async move {

@@ -199,7 +199,10 @@ pub async fn page_address_limit(
     use actix_web::http::StatusCode;
     use gptgate_ports::services::{Limit, RateLimitError};
 
-    let limited = req.match_pattern().is_some_and(|r| limited_per_address(&r));
+    // The path first (a few byte comparisons); the route template, which walks the routes,
+    // only for those that may be such pages.
+    let limited = limited_per_address(req.path())
+        && req.match_pattern().is_some_and(|r| limited_per_address(&r));
     let state = req
         .app_data::<actix_web::web::Data<crate::state::AppState>>()
         .cloned();

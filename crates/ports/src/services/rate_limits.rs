@@ -120,9 +120,10 @@ pub struct RateLimits {
     buckets: Arc<dyn BucketRepository>,
     clock: Arc<dyn Clock>,
     settings: RateLimitSettings,
-    held: Mutex<HashMap<String, Held>>,
-    /// The second (Unix time) of the last sweep of `held`.
-    swept_at: AtomicI64,
+    /// What this instance holds of each limit's buckets, by subject (one map per limit).
+    held: [Mutex<HashMap<String, Held>>; 3],
+    /// The second (Unix time) of the last sweep of each of `held`.
+    swept_at: [AtomicI64; 3],
 }
 
 impl RateLimits {
@@ -135,9 +136,16 @@ impl RateLimits {
             buckets,
             clock,
             settings,
-            held: Mutex::new(HashMap::new()),
-            swept_at: AtomicI64::new(i64::MIN),
+            held: Default::default(),
+            swept_at: [const { AtomicI64::new(i64::MIN) }; 3],
         }
+    }
+
+    /// What this instance holds of `limit`'s buckets.
+    fn held(&self, limit: Limit) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
+        self.held[limit as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The settings in force.
@@ -159,17 +167,24 @@ impl RateLimits {
         let Some(bucket) = self.settings.bucket(limit) else {
             return Ok(());
         };
-        let key = match limit {
-            Limit::Address => format!("address:{}", gptgate_domain::guess_bucket(subject)),
-            _ => format!("{}:{subject}", limit.name()),
+        // An address's bucket is its network's; the others are their subject's.
+        let grouped;
+        let subject = match limit {
+            Limit::Address => {
+                grouped = gptgate_domain::guess_bucket(subject);
+                grouped.as_str()
+            }
+            _ => subject,
         };
         let now = self.clock.now();
-        let lease = match self.remembered(&key, now) {
+        // Memory first, by the subject alone (no key to build on the common path).
+        let lease = match self.remembered(limit, subject, now) {
             Memory::Answer(answer) => {
                 return answer.map_err(|retry_after| RateLimitError::TooMany { limit, retry_after })
             }
             Memory::Lease(size) => size.min(Self::lease_size(&bucket)),
         };
+        let key = format!("{}:{subject}", limit.name());
         let mut outcome = Err(Duration::ZERO);
         self.buckets
             .update_bucket(
@@ -186,12 +201,15 @@ impl RateLimits {
                 },
             )
             .await?;
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.held(limit);
         // At most once a second: a sweep walks every entry under the lock.
         let second = now.unix_timestamp();
-        if held.len() >= SWEEP_AT && self.swept_at.swap(second, Ordering::Relaxed) != second {
+        if held.len() >= SWEEP_AT
+            && self.swept_at[limit as usize].swap(second, Ordering::Relaxed) != second
+        {
             held.retain(|_, h| h.until() > now);
         }
+        let key = subject.to_owned();
         match outcome {
             Ok(granted) => {
                 // Tokens another call of this instance leased meanwhile are kept as well.
@@ -234,9 +252,9 @@ impl RateLimits {
     /// The answer this instance can give without the store (a leased token spent, or a
     /// refusal still in force), or how many tokens to lease: twice the last lease when it was
     /// all spent in time, else one.
-    fn remembered(&self, key: &str, now: OffsetDateTime) -> Memory {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        match held.get_mut(key) {
+    fn remembered(&self, limit: Limit, subject: &str, now: OffsetDateTime) -> Memory {
+        let mut held = self.held(limit);
+        match held.get_mut(subject) {
             Some(Held::Tokens { left, size, until }) if *until > now => {
                 if *left > 0 {
                     *left -= 1;
