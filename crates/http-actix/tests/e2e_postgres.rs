@@ -158,21 +158,71 @@ async fn no_acknowledged_save_is_lost_when_the_server_is_killed_on_postgresql() 
         .unwrap();
 }
 
-async fn two_servers_on_one_database_share_the_mail_budget() {
+/// Two servers on one fresh database, reached at `server` (PostgreSQL itself, or the pooler in
+/// front of it), with `env` besides: migrated by `gptgate migrate`, both started, the key read.
+struct TwoServers {
+    admin: PgConnection,
+    name: String,
+    dir: tempfile::TempDir,
+    key: String,
+    first: e2e_support::Server,
+    second: e2e_support::Server,
+}
+
+async fn two_servers(suffix: &str, server: &str, env: &[(&str, &str)]) -> TwoServers {
     let mut admin = PgConnection::connect(&admin_url())
         .await
         .expect("PostgreSQL answers (the runner checked)");
-    let (name, db_url) = fresh_database(&mut admin, "budget").await;
+    let (name, _) = fresh_database(&mut admin, suffix).await;
+    let url = format!("{}/{name}", server.rsplit_once('/').unwrap().0);
     let env = [
-        ("DATABASE_URL", db_url.as_str()),
-        ("PUBLIC_URL", "http://localhost:9"),
-        ("MAIL_HOURLY_LIMIT", "3"),
-    ];
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("PUBLIC_URL", "http://localhost:9"),
+        ],
+        env,
+    ]
+    .concat();
     let dir = tempfile::tempdir().unwrap();
     let out = gptgate(dir.path(), &env).arg("migrate").output().unwrap();
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (first, second) = (start(dir.path(), &env), start(dir.path(), &env));
     let key = key_from_secrets_file(dir.path());
+    TwoServers {
+        admin,
+        name,
+        dir,
+        key,
+        first,
+        second,
+    }
+}
+
+impl TwoServers {
+    /// Stops both servers and drops the database.
+    async fn end(self) {
+        let Self {
+            mut admin,
+            name,
+            first,
+            second,
+            ..
+        } = self;
+        drop((first, second));
+        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+}
+
+async fn two_servers_on_one_database_share_the_mail_budget() {
+    let servers = two_servers("budget", &admin_url(), &[("MAIL_HOURLY_LIMIT", "3")]).await;
+    let (first, second, key) = (&servers.first, &servers.second, servers.key.clone());
     let send = |server: &e2e_support::Server, n: u32| {
         let url = server.url.clone();
         let key = key.clone();
@@ -187,39 +237,30 @@ async fn two_servers_on_one_database_share_the_mail_budget() {
         }
     };
     // Three emails of the key's hourly three, on either instance; the fourth is refused on both.
-    for (n, server) in [(1, &first), (2, &second), (3, &first)] {
+    for (n, server) in [(1, first), (2, second), (3, first)] {
         assert_eq!(send(server, n).await.status(), 200, "email {n}");
     }
-    for (n, server) in [(4, &second), (5, &first)] {
+    for (n, server) in [(4, second), (5, first)] {
         let res = send(server, n).await;
         assert_eq!(res.status(), 429, "email {n}");
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["error"]["code"], "mail_budget_exhausted", "{body}");
     }
-    drop((first, second));
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    servers.end().await;
 }
 
 async fn two_servers_on_one_database_share_the_rate_limits() {
-    let mut admin = PgConnection::connect(&admin_url())
-        .await
-        .expect("PostgreSQL answers (the runner checked)");
-    let (name, db_url) = fresh_database(&mut admin, "rates").await;
     // 20 calls at once per key, one more a minute: leases of at most 2 tokens.
-    let env = [
-        ("DATABASE_URL", db_url.as_str()),
-        ("PUBLIC_URL", "http://localhost:9"),
-        ("RATE_LIMIT_API_KEY_PER_MINUTE", "1"),
-        ("RATE_LIMIT_API_KEY_BURST", "20"),
-    ];
-    let dir = tempfile::tempdir().unwrap();
-    let out = gptgate(dir.path(), &env).arg("migrate").output().unwrap();
-    assert!(out.status.success());
-    let (first, second) = (start(dir.path(), &env), start(dir.path(), &env));
-    let key = key_from_secrets_file(dir.path());
+    let servers = two_servers(
+        "rates",
+        &admin_url(),
+        &[
+            ("RATE_LIMIT_API_KEY_PER_MINUTE", "1"),
+            ("RATE_LIMIT_API_KEY_BURST", "20"),
+        ],
+    )
+    .await;
+    let (first, second, key) = (&servers.first, &servers.second, servers.key.clone());
     let client = reqwest::Client::new();
     let mut admitted = 0;
     for n in 0..30 {
@@ -242,42 +283,33 @@ async fn two_servers_on_one_database_share_the_rate_limits() {
         (18..=20).contains(&admitted),
         "{admitted} calls let through"
     );
+    let db_url = format!(
+        "{}/{}",
+        admin_url().rsplit_once('/').unwrap().0,
+        servers.name
+    );
     let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM rate_buckets")
         .fetch_one(&mut PgConnection::connect(&db_url).await.unwrap())
         .await
         .unwrap();
     assert!(kept >= 1, "the buckets are in the database");
-    drop((first, second));
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    servers.end().await;
 }
 
 /// Two servers on one database through PgBouncer in transaction mode
 /// (`DATABASE_STATEMENT_CACHE=off`): migrated through it, 8 savers at once, every save listed.
 async fn two_servers_run_behind_pgbouncer_in_transaction_mode() {
-    let mut admin = PgConnection::connect(&admin_url())
-        .await
-        .expect("PostgreSQL answers (the runner checked)");
-    let (name, _) = fresh_database(&mut admin, "pooled").await;
-    let pooled_url = format!("{}/{name}", pooler_url().rsplit_once('/').unwrap().0);
-    let env = [
-        ("DATABASE_URL", pooled_url.as_str()),
-        ("DATABASE_STATEMENT_CACHE", "off"),
-        ("PUBLIC_URL", "http://localhost:9"),
-        ("RATE_LIMIT_USER_PER_MINUTE", "off"),
-    ];
-    let dir = tempfile::tempdir().unwrap();
-    let out = gptgate(dir.path(), &env).arg("migrate").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (first, second) = (start(dir.path(), &env), start(dir.path(), &env));
-    let key = key_from_secrets_file(dir.path());
-    let token = sign_in_and_remember(&first, &key, &dir.path().join("outbox")).await;
+    let servers = two_servers(
+        "pooled",
+        &pooler_url(),
+        &[
+            ("DATABASE_STATEMENT_CACHE", "off"),
+            ("RATE_LIMIT_USER_PER_MINUTE", "off"),
+        ],
+    )
+    .await;
+    let (first, second, key) = (&servers.first, &servers.second, servers.key.clone());
+    let token = sign_in_and_remember(first, &key, &servers.dir.path().join("outbox")).await;
     let savers: Vec<_> = (0..8)
         .map(|saver| {
             let url = if saver % 2 == 0 { &first.url } else { &second.url }.clone();
@@ -300,16 +332,12 @@ async fn two_servers_run_behind_pgbouncer_in_transaction_mode() {
     for saver in savers {
         saver.await.unwrap();
     }
-    let saved = all_summaries(&second, &key, &token).await;
+    let saved = all_summaries(second, &key, &token).await;
     assert_eq!(
         saved.iter().filter(|s| s.starts_with("saver ")).count(),
         8 * 25
     );
-    drop((first, second));
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    servers.end().await;
 }
 
 /// A PostgreSQL server of the test's own (initdb in a temporary folder, on a free port), run by
