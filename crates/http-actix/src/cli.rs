@@ -369,6 +369,23 @@ fn check_config(config: &Config) -> ExitCode {
         format!("  session TTL  {} s", config.session_ttl.whole_seconds()),
         format!("  body limit   {} bytes", config.body_limit),
     ];
+    let limits = &config.rate_limits;
+    lines.push(format!(
+        "  rate limits  per API key {}, per user {}, per address {}",
+        bucket_display(limits.per_api_key),
+        bucket_display(limits.per_user),
+        bucket_display(limits.per_address)
+    ));
+    if !config.database_url.expose_secret().starts_with("sqlite:") {
+        lines.push(format!(
+            "  statements   {}",
+            if config.database_statement_cache {
+                "prepared and cached (DATABASE_STATEMENT_CACHE=on)"
+            } else {
+                "unnamed, each in a transaction (DATABASE_STATEMENT_CACHE=off: behind a transaction pooler)"
+            }
+        ));
+    }
     let providers: Vec<&str> = config.providers.iter().map(|p| p.id.as_str()).collect();
     lines.push(format!(
         "  providers    {}",
@@ -383,6 +400,17 @@ fn check_config(config: &Config) -> ExitCode {
         lines.push(format!("    {name:<22} {source}"));
     }
     print_quietly(&lines.join("\n"))
+}
+
+/// A rate limit as the operator set it: `120/min, 60 at once`, or `off`.
+fn bucket_display(bucket: Option<gptgate_domain::TokenBucket>) -> String {
+    match bucket {
+        Some(b) => {
+            let per_minute = 60_000_000_000 / b.refill_every().whole_nanoseconds().max(1);
+            format!("{per_minute}/min, {} at once", b.burst())
+        }
+        None => "off".to_owned(),
+    }
 }
 
 /// The mail settings are usable (checked without creating the outbox folder).

@@ -96,6 +96,12 @@ fn the_subcommands_work_without_a_server() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("configuration is valid"));
+    assert!(
+        text.contains(
+            "rate limits  per API key 6000/min, 600 at once, per user 120/min, 60 at once, per address 120/min, 60 at once"
+        ),
+        "{text}"
+    );
     let key = key_from_secrets_file(dir.path());
     assert!(!text.contains(&key), "check-config prints no secret");
 
