@@ -87,9 +87,7 @@ impl TokenBucket {
     ) -> Result<Taken, Duration> {
         // The instant the bucket would be full, counted from now at the earliest, and at the
         // latest as if it were empty now (an instant kept under an older, slower setting).
-        let start = full_at
-            .filter(|t| *t > now)
-            .map_or(now, |t| t.min(self.empty_at(now)));
+        let start = full_at.map_or(now, |t| t.clamp(now, self.empty_at(now)));
         // Tokens missing now, rounded up (a token on its way is not there yet).
         let missing = (start - now).whole_nanoseconds();
         let step = self.refill_every.whole_nanoseconds();

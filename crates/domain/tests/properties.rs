@@ -113,3 +113,43 @@ fn lti_platform() -> gptgate_domain::LtiPlatform {
         created_at: OffsetDateTime::UNIX_EPOCH,
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Whatever the calls, a bucket never grants more than its burst plus what came back since
+    /// the first call, and a refusal always names a wait of at most one token's interval.
+    #[test]
+    fn a_token_bucket_never_grants_more_than_it_holds(
+        per_minute in 1u32..=60_000_000,
+        burst in 1u32..=1_000,
+        calls in proptest::collection::vec((0i64..5_000_000_000, 0u32..300), 1..200),
+    ) {
+        let bucket = gptgate_domain::TokenBucket::per_minute(per_minute, burst).unwrap();
+        let t0 = OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+        let mut now = t0;
+        let mut full_at = None;
+        let mut granted: u64 = 0;
+        for (advance_ns, want) in calls {
+            now += time::Duration::nanoseconds(advance_ns);
+            match bucket.take(full_at, want, now) {
+                Ok(taken) => {
+                    prop_assert!(taken.granted >= 1 && taken.granted <= want.max(1));
+                    granted += u64::from(taken.granted);
+                    full_at = Some(taken.full_at);
+                }
+                Err(wait) => {
+                    prop_assert!(wait > time::Duration::ZERO && wait <= bucket.refill_every());
+                    if let Some(settled) = bucket.settle(full_at, now) {
+                        full_at = Some(settled);
+                    }
+                }
+            }
+            let came_back = (now - t0).whole_nanoseconds() / bucket.refill_every().whole_nanoseconds();
+            prop_assert!(
+                i128::from(granted) <= i128::from(burst) + came_back,
+                "{} granted, burst {}, {} came back", granted, burst, came_back
+            );
+        }
+    }
+}
