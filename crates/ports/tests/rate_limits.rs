@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use gptgate_domain::TokenBucket;
 use gptgate_ports::limits::BucketChange;
 use gptgate_ports::services::{
-    Limit, RateLimitError, RateLimitSettings, RateLimits, LEASE_LIFETIME,
+    Limit, RateLimitError, RateLimitSettings, RateLimits, LEASE_LIFETIME, MEMORY_SWEEP_AT,
 };
 use gptgate_ports::{BucketRepository, Clock, StorageError};
 use gptgate_testkit::{FakeClock, InMemoryStore};
@@ -377,4 +377,39 @@ async fn a_bucket_kept_under_a_slower_setting_refills_under_the_new_one() {
     world.clock.advance(Duration::seconds(2));
     let fresh = world.instance(bucket(60, 2));
     fresh.admit(Limit::User, "u1").await.unwrap();
+}
+
+#[tokio::test]
+async fn memory_is_swept_of_ended_leases_past_its_size_at_most_once_a_second() {
+    let world = World::new();
+    let limits = world.instance(bucket(60, 10));
+    for i in 0..3 {
+        limits
+            .admit(Limit::User, &format!("early-{i}"))
+            .await
+            .unwrap();
+    }
+    world.clock.advance(Duration::seconds(2));
+    limits.admit(Limit::User, "small").await.unwrap();
+    assert_eq!(limits.remembered(Limit::User), 4, "no sweep below the size");
+    for i in 0..MEMORY_SWEEP_AT - 4 {
+        limits.admit(Limit::User, &format!("s-{i}")).await.unwrap();
+    }
+    assert_eq!(limits.remembered(Limit::User), MEMORY_SWEEP_AT);
+    world.clock.advance(Duration::milliseconds(1_500));
+    limits.admit(Limit::User, "live").await.unwrap();
+    world.clock.advance(Duration::milliseconds(500));
+    // Every lease but "live"'s ended (a second after it was taken): swept, "live" kept.
+    limits.admit(Limit::User, "new").await.unwrap();
+    assert_eq!(limits.remembered(Limit::User), 2);
+    for i in 0..MEMORY_SWEEP_AT {
+        limits.admit(Limit::User, &format!("t-{i}")).await.unwrap();
+    }
+    world.clock.advance(Duration::milliseconds(999));
+    limits.admit(Limit::User, "same-second").await.unwrap();
+    assert_eq!(
+        limits.remembered(Limit::User),
+        MEMORY_SWEEP_AT + 3,
+        "one sweep a second at the most"
+    );
 }

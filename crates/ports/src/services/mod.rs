@@ -42,7 +42,9 @@ pub use lti::{
 };
 pub use maintenance::{HourlyReport, Maintenance, HOURLY_LEASE};
 pub use profiles::{Profiles, ProfilesError};
-pub use rate_limits::{Limit, RateLimitError, RateLimitSettings, RateLimits, LEASE_LIFETIME};
+pub use rate_limits::{
+    Limit, RateLimitError, RateLimitSettings, RateLimits, LEASE_LIFETIME, MEMORY_SWEEP_AT,
+};
 pub use refresh::{
     Access, AccessError, KeepAliveReport, RefreshPorts, Refresher, KEEP_ALIVE_BATCH, REFRESH_LEASE,
 };

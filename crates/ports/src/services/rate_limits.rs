@@ -22,9 +22,9 @@ use crate::{BucketRepository, Clock, StorageError};
 /// How long leased tokens may be spent.
 pub const LEASE_LIFETIME: Duration = Duration::seconds(1);
 
-/// Past this many buckets held in memory, expired leases and refusals are swept out (at most
-/// once a second).
-const SWEEP_AT: usize = 10_000;
+/// Past this many buckets of one limit held in memory, expired leases and refusals are swept
+/// out (at most once a second).
+pub const MEMORY_SWEEP_AT: usize = 10_000;
 
 /// Which limit refused a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +148,11 @@ impl RateLimits {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// How many buckets of `limit` this instance holds in memory now.
+    pub fn remembered(&self, limit: Limit) -> usize {
+        self.held(limit).len()
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> &RateLimitSettings {
         &self.settings
@@ -178,7 +183,7 @@ impl RateLimits {
         };
         let now = self.clock.now();
         // Memory first, by the subject alone (no key to build on the common path).
-        let lease = match self.remembered(limit, subject, now) {
+        let lease = match self.recall(limit, subject, now) {
             Memory::Answer(answer) => {
                 return answer.map_err(|retry_after| RateLimitError::TooMany { limit, retry_after })
             }
@@ -204,7 +209,7 @@ impl RateLimits {
         let mut held = self.held(limit);
         // At most once a second: a sweep walks every entry under the lock.
         let second = now.unix_timestamp();
-        if held.len() >= SWEEP_AT
+        if held.len() >= MEMORY_SWEEP_AT
             && self.swept_at[limit as usize].swap(second, Ordering::Relaxed) != second
         {
             held.retain(|_, h| h.until() > now);
@@ -252,7 +257,7 @@ impl RateLimits {
     /// The answer this instance can give without the store (a leased token spent, or a
     /// refusal still in force), or how many tokens to lease: twice the last lease when it was
     /// all spent in time, else one.
-    fn remembered(&self, limit: Limit, subject: &str, now: OffsetDateTime) -> Memory {
+    fn recall(&self, limit: Limit, subject: &str, now: OffsetDateTime) -> Memory {
         let mut held = self.held(limit);
         match held.get_mut(subject) {
             Some(Held::Tokens { left, size, until }) if *until > now => {
