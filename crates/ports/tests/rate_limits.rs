@@ -413,3 +413,22 @@ async fn memory_is_swept_of_ended_leases_past_its_size_at_most_once_a_second() {
         "one sweep a second at the most"
     );
 }
+
+#[tokio::test]
+async fn tokens_left_in_an_ended_lease_are_not_carried_into_the_next() {
+    let world = World::new();
+    let limits = world.instance(bucket(6, 60));
+    // Leases of 1, then 2: one token left in the second.
+    limits.admit(Limit::User, "u1").await.unwrap();
+    limits.admit(Limit::User, "u1").await.unwrap();
+    assert_eq!(world.store.updates(), 2);
+    world.clock.advance(LEASE_LIFETIME);
+    // The lease ended: a new one of 1 from the store, and its token is the only one held.
+    limits.admit(Limit::User, "u1").await.unwrap();
+    limits.admit(Limit::User, "u1").await.unwrap();
+    assert_eq!(
+        world.store.updates(),
+        4,
+        "the ended lease's token was not spent"
+    );
+}
