@@ -432,3 +432,15 @@ async fn tokens_left_in_an_ended_lease_are_not_carried_into_the_next() {
         "the ended lease's token was not spent"
     );
 }
+
+#[tokio::test]
+async fn a_lease_ending_at_the_sweep_is_swept() {
+    let world = World::new();
+    let limits = world.instance(bucket(60, 10));
+    for i in 0..MEMORY_SWEEP_AT {
+        limits.admit(Limit::User, &format!("s-{i}")).await.unwrap();
+    }
+    world.clock.advance(LEASE_LIFETIME);
+    limits.admit(Limit::User, "next").await.unwrap();
+    assert_eq!(limits.remembered(Limit::User), 1);
+}
