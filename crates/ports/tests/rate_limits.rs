@@ -444,3 +444,73 @@ async fn a_lease_ending_at_the_sweep_is_swept() {
     limits.admit(Limit::User, "next").await.unwrap();
     assert_eq!(limits.remembered(Limit::User), 1);
 }
+
+/// The store, where two calls can be made to meet before either is answered.
+struct Meeting {
+    counted: Arc<Counted>,
+    barrier: tokio::sync::Barrier,
+    on: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl BucketRepository for Meeting {
+    async fn update_bucket(
+        &self,
+        key: &str,
+        change: &mut BucketChange<'_>,
+    ) -> Result<(), StorageError> {
+        if self.on.load(Ordering::SeqCst) {
+            self.barrier.wait().await;
+        }
+        self.counted.update_bucket(key, change).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_leases_taken_at_once_are_both_kept() {
+    let world = World::new();
+    let meeting = Arc::new(Meeting {
+        counted: world.store.clone(),
+        barrier: tokio::sync::Barrier::new(2),
+        on: std::sync::atomic::AtomicBool::new(false),
+    });
+    let limits = Arc::new(RateLimits::new(
+        meeting.clone(),
+        Arc::new(world.clock.clone()),
+        RateLimitSettings {
+            per_user: Some(bucket(600, 1_000)),
+            ..RateLimitSettings::off()
+        },
+    ));
+    // Leases of 1, then 2, spent: the next is of 4.
+    for _ in 0..3 {
+        limits.admit(Limit::User, "u1").await.unwrap();
+    }
+    assert_eq!(world.store.updates(), 2);
+    // Two calls lease 4 each at the same moment: 1 + 3 left, 1 + 3 left.
+    meeting.on.store(true, Ordering::SeqCst);
+    let (a, b) = tokio::join!(
+        tokio::spawn({
+            let limits = limits.clone();
+            async move { limits.admit(Limit::User, "u1").await.is_ok() }
+        }),
+        tokio::spawn({
+            let limits = limits.clone();
+            async move { limits.admit(Limit::User, "u1").await.is_ok() }
+        })
+    );
+    assert!(a.unwrap() && b.unwrap());
+    meeting.on.store(false, Ordering::SeqCst);
+    assert_eq!(world.store.updates(), 4);
+    // Both leases' 6 tokens left are spent from memory.
+    for _ in 0..6 {
+        limits.admit(Limit::User, "u1").await.unwrap();
+    }
+    assert_eq!(
+        world.store.updates(),
+        4,
+        "the tokens of both leases were kept"
+    );
+    limits.admit(Limit::User, "u1").await.unwrap();
+    assert_eq!(world.store.updates(), 5);
+}
