@@ -68,7 +68,7 @@ cd "$work"
   --suppress-health-check too_slow,filter_too_much \
   || status=$?
 if [ "$status" -ne 0 ]; then
-  echo "--- the server's log (warnings and errors) ---"
-  tail -n 50 "$work/server.log"
+  echo "--- the server's errors (a 500 is logged once with its cause) ---"
+  grep -E "ERROR" "$work/server.log" | tail -n 20 || echo "(none)"
 fi
 exit "$status"

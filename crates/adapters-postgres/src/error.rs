@@ -15,6 +15,10 @@ pub(crate) fn storage(e: sqlx::Error) -> StorageError {
         {
             StorageError::Unavailable(Box::new(e))
         }
+        // foreign_key_violation: the row a write refers to (its user) is gone.
+        sqlx::Error::Database(ref db) if db.code().as_deref() == Some("23503") => {
+            StorageError::Gone(Box::new(e))
+        }
         other => StorageError::Failed(Box::new(other)),
     }
 }

@@ -9,6 +9,10 @@ pub(crate) fn storage(e: sqlx::Error) -> StorageError {
         sqlx::Error::Database(ref db) if db.message().contains("database is locked") => {
             StorageError::Unavailable(Box::new(e))
         }
+        // SQLITE_CONSTRAINT_FOREIGNKEY: the row a write refers to (its user) is gone.
+        sqlx::Error::Database(ref db) if db.code().as_deref() == Some("787") => {
+            StorageError::Gone(Box::new(e))
+        }
         other => StorageError::Failed(Box::new(other)),
     }
 }

@@ -294,6 +294,11 @@ impl From<StorageError> for ApiError {
                 "The database is unavailable right now. Please try again shortly.",
                 e,
             ),
+            StorageError::Gone(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "deleted_meanwhile",
+                "What this request belongs to was deleted while it ran (the user's data was deleted). Sign in again to start afresh.",
+            ),
             other => ApiError::internal(other),
         }
     }

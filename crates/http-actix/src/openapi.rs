@@ -65,9 +65,13 @@ struct CommonErrors;
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
-        const COMMON: [(&str, &str); 7] = [
+        const COMMON: [(&str, &str); 8] = [
             ("400", "Malformed JSON"),
             ("401", "Missing or invalid API key or session token"),
+            (
+                "409",
+                "The user's data was deleted while the request ran (deleted_meanwhile)",
+            ),
             ("413", "Request body too large"),
             ("422", "A field is missing or has the wrong type or value"),
             (

@@ -13,6 +13,10 @@ pub enum StorageError {
     /// A row could not be turned back into domain values.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// What a write belongs to no longer exists: its user was deleted while the request ran
+    /// (a foreign key the write needs is gone). Nothing was written (HTTP 409).
+    #[error("what this belongs to was deleted meanwhile")]
+    Gone(#[source] BoxError),
     /// Any other failure of the store.
     #[error("the store failed")]
     Failed(#[source] BoxError),

@@ -268,6 +268,7 @@ pub fn sign_in_checks<S: ?Sized + SignInStore>() -> Vec<(&'static str, Check<S>)
 pub fn whole_store_checks() -> Vec<(&'static str, Check)> {
     checks![
         deleting_a_user_deletes_everything_they_own,
+        a_write_for_a_user_deleted_meanwhile_is_gone,
         an_account_round_trips_with_every_field,
         connecting_the_same_label_again_updates_the_account,
         accounts_are_listed_by_provider_and_label_for_their_user_only,

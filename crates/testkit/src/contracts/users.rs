@@ -59,6 +59,34 @@ pub async fn concurrent_first_sight_of_an_identity_creates_one_user<S: ?Sized + 
     assert_eq!(ids.len(), 1, "all callers get the same user: {ids:?}");
 }
 
+/// A write for a user deleted meanwhile (a request that began before the deletion) is refused
+/// as `Gone`, and nothing is written.
+pub async fn a_write_for_a_user_deleted_meanwhile_is_gone(store: Arc<dyn Store>) {
+    let ann = user(store.as_ref(), 1).await;
+    assert!(store.delete_user(ann).await.unwrap());
+    let session = SessionPolicy::default().open(SessionId::from_random_bytes([6; 16]), ann, T0);
+    assert!(
+        matches!(
+            store.create_session(&session).await,
+            Err(gptgate_ports::StorageError::Gone(_))
+        ),
+        "a session"
+    );
+    assert!(
+        matches!(
+            store.save_conversation(&conversation(ann, 1, T0)).await,
+            Err(gptgate_ports::StorageError::Gone(_))
+        ),
+        "a conversation"
+    );
+    assert_eq!(store.find_session(session.id).await.unwrap(), None);
+    assert!(store
+        .list_conversations(ann, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 pub async fn deleting_a_user_deletes_everything_they_own(store: Arc<dyn Store>) {
     let ann = user(store.as_ref(), 1).await;
     let bob = user(store.as_ref(), 2).await;

@@ -261,7 +261,7 @@ impl SessionRepository for InMemoryStore {
     async fn create_session(&self, session: &Session) -> Result<(), StorageError> {
         let mut state = self.lock()?;
         if !state.users.contains_key(&session.user_id) {
-            return Err(StorageError::Failed(
+            return Err(StorageError::Gone(
                 "session for a user that does not exist".into(),
             ));
         }
@@ -336,7 +336,7 @@ impl ConversationRepository for InMemoryStore {
     ) -> Result<Conversation, StorageError> {
         let mut state = self.lock()?;
         if !state.users.contains_key(&conversation.user_id) {
-            return Err(StorageError::Failed(
+            return Err(StorageError::Gone(
                 "conversation for a user that does not exist".into(),
             ));
         }
@@ -398,7 +398,7 @@ impl AccountRepository for InMemoryStore {
     async fn upsert_account(&self, account: &Account) -> Result<Account, StorageError> {
         let mut state = self.lock()?;
         if !state.users.contains_key(&account.user_id) {
-            return Err(StorageError::Failed(
+            return Err(StorageError::Gone(
                 "account for a user that does not exist".into(),
             ));
         }
