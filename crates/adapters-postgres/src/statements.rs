@@ -10,9 +10,10 @@
 //! its parse and its execution reach the same server session: one of its own for a statement
 //! outside [`Tx`] (two round trips more, which the pooler's shared connections pay for).
 //!
-//! Both go through a [`Breaker`]: once the database has been found unreachable, statements fail
-//! at once (`503 database_unavailable`) instead of each waiting for the pool's acquire timeout,
-//! and one statement at a time tries again, every [`Breaker::RETRY_EVERY`].
+//! Both go through a [`Breaker`]: once a connection breaks or is refused, the next statement
+//! pings the database; if it does not answer, statements fail at once
+//! (`503 database_unavailable`) instead of each waiting for the pool's acquire timeout, and one
+//! statement at a time pings it again, every [`Breaker::RETRY_EVERY`].
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,11 +42,30 @@ impl Statements<'_> {
     async fn pass(&self) -> Result<(), sqlx::Error> {
         let passage = self.breaker.enter(Instant::now())?;
         if passage.probe {
-            let conn = self.pool.acquire().await;
-            passage.connected(conn.as_ref().map(drop), Instant::now());
-            drop(conn?);
+            let answer = self.ping().await;
+            passage.connected(answer.as_ref().map(|_| ()), Instant::now());
+            answer?;
         }
         Ok(())
+    }
+
+    /// One round trip to the database on a pooled connection. An idle connection the database
+    /// has already dropped is closed and another tried (up to three): a dead connection says
+    /// nothing of the database.
+    async fn ping(&self) -> Result<(), sqlx::Error> {
+        let mut last = None;
+        for _ in 0..3 {
+            let mut conn = self.pool.acquire().await?;
+            match sqlx::Connection::ping(&mut *conn).await {
+                Ok(()) => return Ok(()),
+                Err(e @ sqlx::Error::Io(_)) => {
+                    conn.close_on_drop();
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(sqlx::Error::PoolTimedOut))
     }
 
     /// Begins a transaction.
@@ -167,22 +187,23 @@ impl Breaker {
         })
     }
 
-    /// What a statement's outcome at `now` says: an answer closes the breaker, a broken or
-    /// refused connection opens it, anything else leaves it as it is.
+    /// What a statement's outcome at `now` says. A broken or refused connection opens a closed
+    /// breaker for a probe at once (the next statement pings the database: one dead connection
+    /// costs a round trip, not a pause); only a probe closes it again, since an answer to a
+    /// statement sent before the database went away says nothing of now.
     pub(crate) fn heard(&self, outcome: Result<(), &sqlx::Error>, now: Instant) {
-        match verdict(outcome) {
-            Verdict::Reachable if self.is_open() => self.set(&mut self.state(), None),
-            Verdict::Unreachable => {
-                self.set(&mut self.state(), Some(now + Self::RETRY_EVERY));
+        if verdict(outcome) == Verdict::Unreachable && !self.is_open() {
+            let mut state = self.state();
+            if state.open_until.is_none() {
+                self.set(&mut state, Some(now));
             }
-            Verdict::Reachable | Verdict::Unknown => {}
         }
     }
 }
 
 impl Passage<'_> {
-    /// For a probe: whether it got a connection at `now`. Yes closes the breaker; any failure
-    /// (a wait for the acquire timeout included) keeps it open for another round.
+    /// For a probe: whether the database answered a ping at `now`. Yes closes the breaker; any
+    /// failure (a wait for the acquire timeout included) keeps it open for another round.
     pub(crate) fn connected(mut self, outcome: Result<(), &sqlx::Error>, now: Instant) {
         self.decided = true;
         let mut state = self.breaker.state();
@@ -426,51 +447,65 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_database_fails_statements_at_once_until_a_probe_gets_a_connection() {
+    fn a_broken_connection_makes_the_next_statement_ping_and_others_wait_for_it() {
         let breaker = Breaker::default();
         let t0 = Instant::now();
         assert!(!breaker.enter(t0).unwrap().probe);
         breaker.heard(Err(&refused()), t0);
+        let probe = breaker.enter(t0).unwrap();
+        assert!(probe.probe, "the next statement pings at once");
+        assert!(
+            breaker.enter(t0).is_err(),
+            "the others are refused meanwhile"
+        );
+        // One dead connection: the database answers the ping.
+        probe.connected(Ok(()), t0);
+        assert!(!breaker.enter(t0).unwrap().probe, "closed again");
+    }
+
+    #[test]
+    fn an_unreachable_database_fails_statements_at_once_until_a_ping_answers() {
+        let breaker = Breaker::default();
+        let t0 = Instant::now();
+        breaker.heard(Err(&refused()), t0);
+        breaker.enter(t0).unwrap().connected(Err(&refused()), t0);
         let almost = t0 + Breaker::RETRY_EVERY - Duration::from_nanos(1);
         assert!(breaker.enter(almost).is_err());
+        // More broken connections change nothing while it is open.
+        breaker.heard(Err(&refused()), almost);
         let at = t0 + Breaker::RETRY_EVERY;
         let probe = breaker.enter(at).unwrap();
         assert!(probe.probe);
         assert!(breaker.enter(at).is_err(), "one statement tries at a time");
-        // The probe waited its whole acquire timeout for a connection: still unreachable.
+        // The probe waited its whole acquire timeout: still unreachable.
         probe.connected(Err(&sqlx::Error::PoolTimedOut), at);
         assert!(breaker.enter(at).is_err());
         let later = at + Breaker::RETRY_EVERY;
         breaker.enter(later).unwrap().connected(Ok(()), later);
-        let after = breaker.enter(later).unwrap();
-        assert!(!after.probe, "closed again");
+        assert!(!breaker.enter(later).unwrap().probe, "closed again");
     }
 
     #[test]
-    fn a_wait_for_a_busy_pool_or_a_wrong_statement_changes_nothing() {
+    fn only_a_probe_closes_it_and_a_wait_or_a_wrong_statement_opens_nothing() {
         let breaker = Breaker::default();
         let t0 = Instant::now();
         breaker.heard(Err(&sqlx::Error::PoolTimedOut), t0);
         breaker.heard(Err(&sqlx::Error::RowNotFound), t0);
-        assert!(breaker.enter(t0).is_ok());
-        // Open, a statement that waited for the pool does not close it.
-        breaker.heard(Err(&refused()), t0);
-        breaker.heard(Err(&sqlx::Error::PoolTimedOut), t0);
-        assert!(breaker.enter(t0).is_err());
-        // An answer from a statement already in flight does.
         breaker.heard(Ok(()), t0);
-        assert!(breaker.enter(t0).is_ok());
+        assert!(!breaker.enter(t0).unwrap().probe);
         breaker.heard(Err(&sqlx::Error::PoolClosed), t0);
-        assert!(breaker.enter(t0).is_err(), "a closed pool is unreachable");
+        breaker.enter(t0).unwrap().connected(Err(&refused()), t0);
+        // An answer to a statement sent before does not close it.
+        breaker.heard(Ok(()), t0);
+        assert!(breaker.enter(t0).is_err());
     }
 
     #[test]
-    fn a_probe_cut_before_its_connection_lets_the_next_statement_try() {
+    fn a_probe_cut_before_its_ping_lets_the_next_statement_try() {
         let breaker = Breaker::default();
         let t0 = Instant::now();
         breaker.heard(Err(&refused()), t0);
-        let at = t0 + Breaker::RETRY_EVERY;
-        drop(breaker.enter(at).unwrap());
-        assert!(breaker.enter(at).unwrap().probe, "the next one probes");
+        drop(breaker.enter(t0).unwrap());
+        assert!(breaker.enter(t0).unwrap().probe, "the next one probes");
     }
 }
