@@ -467,7 +467,7 @@ impl BucketRepository for Meeting {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_leases_taken_at_once_are_both_kept() {
+async fn tokens_left_by_a_lease_taken_beside_another_are_kept() {
     let world = World::new();
     let meeting = Arc::new(Meeting {
         counted: world.store.clone(),
@@ -487,7 +487,8 @@ async fn two_leases_taken_at_once_are_both_kept() {
         limits.admit(Limit::User, "u1").await.unwrap();
     }
     assert_eq!(world.store.updates(), 2);
-    // Two calls lease 4 each at the same moment: 1 + 3 left, 1 + 3 left.
+    // Two calls reach the store at the same moment: one takes the lease of 4 (3 left), the
+    // other one token; whichever ends last keeps what the first left.
     meeting.on.store(true, Ordering::SeqCst);
     let (a, b) = tokio::join!(
         tokio::spawn({
@@ -502,15 +503,52 @@ async fn two_leases_taken_at_once_are_both_kept() {
     assert!(a.unwrap() && b.unwrap());
     meeting.on.store(false, Ordering::SeqCst);
     assert_eq!(world.store.updates(), 4);
-    // Both leases' 6 tokens left are spent from memory.
-    for _ in 0..6 {
+    // The lease's 3 tokens left are spent from memory.
+    for _ in 0..3 {
         limits.admit(Limit::User, "u1").await.unwrap();
     }
-    assert_eq!(
-        world.store.updates(),
-        4,
-        "the tokens of both leases were kept"
-    );
+    assert_eq!(world.store.updates(), 4, "the tokens left were kept");
     limits.admit(Limit::User, "u1").await.unwrap();
     assert_eq!(world.store.updates(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_calls_of_one_instance_take_one_larger_lease_between_them() {
+    let world = World::new();
+    let meeting = Arc::new(Meeting {
+        counted: world.store.clone(),
+        barrier: tokio::sync::Barrier::new(10),
+        on: std::sync::atomic::AtomicBool::new(false),
+    });
+    let limits = Arc::new(RateLimits::new(
+        meeting.clone(),
+        Arc::new(world.clock.clone()),
+        RateLimitSettings {
+            per_user: Some(bucket(600, 1_000)),
+            ..RateLimitSettings::off()
+        },
+    ));
+    // Leases of 1, then 2, spent: the next is of 4.
+    for _ in 0..3 {
+        limits.admit(Limit::User, "u1").await.unwrap();
+    }
+    // Ten calls reach the store at once: one takes the lease of 4, the nine others one token
+    // each; not ten leases of 4 (which would drain the shared bucket for other instances).
+    meeting.on.store(true, Ordering::SeqCst);
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let limits = limits.clone();
+            tokio::spawn(async move { limits.admit(Limit::User, "u1").await.is_ok() })
+        })
+        .collect();
+    for call in calls {
+        assert!(call.await.unwrap());
+    }
+    meeting.on.store(false, Ordering::SeqCst);
+    let start = FakeClock::new().now();
+    // 3 + 4 + 9 tokens, a tenth of a second each.
+    assert_eq!(
+        world.store.full_at("user:u1").await,
+        Some(start + Duration::milliseconds(1_600))
+    );
 }

@@ -97,11 +97,15 @@ pub enum RateLimitError {
 
 /// What this instance holds of one bucket.
 enum Held {
-    /// Tokens leased (`size` of them) and not spent yet (`left`), spendable until `until`.
+    /// Tokens leased (`size` of them) and not spent yet (`left`), spendable until `until`;
+    /// `leasing`: a call of this instance is taking the next, larger lease (others take one
+    /// token each meanwhile, or concurrent calls would each lease a large one and drain the
+    /// shared bucket for the other instances).
     Tokens {
         left: u32,
         size: u32,
         until: OffsetDateTime,
+        leasing: bool,
     },
     /// The bucket was empty: refused until `until`.
     Refused { until: OffsetDateTime },
@@ -218,9 +222,14 @@ impl RateLimits {
         match outcome {
             Ok(granted) => {
                 // Tokens another call of this instance leased meanwhile are kept as well.
-                let left = match held.get(&key) {
-                    Some(Held::Tokens { left, until, .. }) if *until > now => *left,
-                    _ => 0,
+                let (left, leasing) = match held.get(&key) {
+                    Some(Held::Tokens {
+                        left,
+                        until,
+                        leasing,
+                        ..
+                    }) if *until > now => (*left, *leasing),
+                    _ => (0, false),
                 };
                 held.insert(
                     key,
@@ -228,6 +237,8 @@ impl RateLimits {
                         left: left + granted - 1,
                         size: granted,
                         until: now + LEASE_LIFETIME,
+                        // Only the call that took the larger lease says it is done.
+                        leasing: leasing && lease == 1,
                     },
                 );
                 Ok(())
@@ -260,11 +271,19 @@ impl RateLimits {
     fn recall(&self, limit: Limit, subject: &str, now: OffsetDateTime) -> Memory {
         let mut held = self.held(limit);
         match held.get_mut(subject) {
-            Some(Held::Tokens { left, size, until }) if *until > now => {
+            Some(Held::Tokens {
+                left,
+                size,
+                until,
+                leasing,
+            }) if *until > now => {
                 if *left > 0 {
                     *left -= 1;
                     Memory::Answer(Ok(()))
+                } else if *leasing {
+                    Memory::Lease(1)
                 } else {
+                    *leasing = true;
                     Memory::Lease(size.saturating_mul(2))
                 }
             }
