@@ -181,7 +181,7 @@ pub async fn time_limit(
 /// The pages a person reaches from a link or a redirect, limited per client address
 /// (`RATE_LIMIT_ADDRESS_*`): the connect confirmation and the provider's return, the
 /// integrations page and its forms, the OAuth authorization pages, the console's sign-in. By
-/// route template (the prefixes name whole routes: a template is only ever a route's).
+/// the decoded path (a made-up path under these prefixes is a 404 that spends a token too).
 fn limited_per_address(route: &str) -> bool {
     route == "/admin/login"
         || route == "/auth/start"
@@ -199,10 +199,9 @@ pub async fn page_address_limit(
     use actix_web::http::StatusCode;
     use gptgate_ports::services::{Limit, RateLimitError};
 
-    // The path first (a few byte comparisons); the route template, which walks the routes,
-    // only for those that may be such pages.
-    let limited = limited_per_address(req.path())
-        && req.match_pattern().is_some_and(|r| limited_per_address(&r));
+    // The path as the router reads it (`%61dmin` is `admin` there): the raw one would let an
+    // encoded path reach these pages without spending anything.
+    let limited = limited_per_address(req.match_info().as_str());
     let state = req
         .app_data::<actix_web::web::Data<crate::state::AppState>>()
         .cloned();

@@ -255,3 +255,16 @@ async fn every_gpt_operation_documents_the_rate_limits_429() {
     }
     assert!(operations > 15, "{operations}");
 }
+
+#[tokio::test]
+async fn a_percent_encoded_path_spends_from_the_same_bucket() {
+    let app = spawn_app_with(&[
+        ("RATE_LIMIT_ADDRESS_PER_MINUTE", "60".to_owned()),
+        ("RATE_LIMIT_ADDRESS_BURST", "2".to_owned()),
+    ])
+    .await;
+    assert_ne!(get(&app, "/%61dmin/login", None).await.status(), 429);
+    assert_ne!(get(&app, "/%69ntegrations", None).await.status(), 429);
+    assert_eq!(get(&app, "/admin/login", None).await.status(), 429);
+    assert_eq!(get(&app, "/oauth/%61uthorize", None).await.status(), 429);
+}
