@@ -466,12 +466,12 @@ impl BucketRepository for Meeting {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_left_by_a_lease_taken_beside_another_are_kept() {
-    let world = World::new();
+/// An instance over a store where `calls` calls can be made to meet, its user's leases of 1
+/// and then 2 already spent (the next is of 4).
+async fn meeting_instance(world: &World, calls: usize) -> (Arc<Meeting>, Arc<RateLimits>) {
     let meeting = Arc::new(Meeting {
         counted: world.store.clone(),
-        barrier: tokio::sync::Barrier::new(2),
+        barrier: tokio::sync::Barrier::new(calls),
         on: std::sync::atomic::AtomicBool::new(false),
     });
     let limits = Arc::new(RateLimits::new(
@@ -482,26 +482,38 @@ async fn tokens_left_by_a_lease_taken_beside_another_are_kept() {
             ..RateLimitSettings::off()
         },
     ));
-    // Leases of 1, then 2, spent: the next is of 4.
     for _ in 0..3 {
         limits.admit(Limit::User, "u1").await.unwrap();
     }
     assert_eq!(world.store.updates(), 2);
+    (meeting, limits)
+}
+
+/// `calls` calls of the user at once, all reaching the store before any is answered; whether
+/// all were let through.
+async fn meet(meeting: &Meeting, limits: &Arc<RateLimits>, calls: usize) -> bool {
+    meeting.on.store(true, Ordering::SeqCst);
+    let tasks: Vec<_> = (0..calls)
+        .map(|_| {
+            let limits = limits.clone();
+            tokio::spawn(async move { limits.admit(Limit::User, "u1").await.is_ok() })
+        })
+        .collect();
+    let mut all = true;
+    for task in tasks {
+        all &= task.await.unwrap();
+    }
+    meeting.on.store(false, Ordering::SeqCst);
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_left_by_a_lease_taken_beside_another_are_kept() {
+    let world = World::new();
+    let (meeting, limits) = meeting_instance(&world, 2).await;
     // Two calls reach the store at the same moment: one takes the lease of 4 (3 left), the
     // other one token; whichever ends last keeps what the first left.
-    meeting.on.store(true, Ordering::SeqCst);
-    let (a, b) = tokio::join!(
-        tokio::spawn({
-            let limits = limits.clone();
-            async move { limits.admit(Limit::User, "u1").await.is_ok() }
-        }),
-        tokio::spawn({
-            let limits = limits.clone();
-            async move { limits.admit(Limit::User, "u1").await.is_ok() }
-        })
-    );
-    assert!(a.unwrap() && b.unwrap());
-    meeting.on.store(false, Ordering::SeqCst);
+    assert!(meet(&meeting, &limits, 2).await);
     assert_eq!(world.store.updates(), 4);
     // The lease's 3 tokens left are spent from memory.
     for _ in 0..3 {
@@ -515,36 +527,10 @@ async fn tokens_left_by_a_lease_taken_beside_another_are_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_calls_of_one_instance_take_one_larger_lease_between_them() {
     let world = World::new();
-    let meeting = Arc::new(Meeting {
-        counted: world.store.clone(),
-        barrier: tokio::sync::Barrier::new(10),
-        on: std::sync::atomic::AtomicBool::new(false),
-    });
-    let limits = Arc::new(RateLimits::new(
-        meeting.clone(),
-        Arc::new(world.clock.clone()),
-        RateLimitSettings {
-            per_user: Some(bucket(600, 1_000)),
-            ..RateLimitSettings::off()
-        },
-    ));
-    // Leases of 1, then 2, spent: the next is of 4.
-    for _ in 0..3 {
-        limits.admit(Limit::User, "u1").await.unwrap();
-    }
+    let (meeting, limits) = meeting_instance(&world, 10).await;
     // Ten calls reach the store at once: one takes the lease of 4, the nine others one token
     // each; not ten leases of 4 (which would drain the shared bucket for other instances).
-    meeting.on.store(true, Ordering::SeqCst);
-    let calls: Vec<_> = (0..10)
-        .map(|_| {
-            let limits = limits.clone();
-            tokio::spawn(async move { limits.admit(Limit::User, "u1").await.is_ok() })
-        })
-        .collect();
-    for call in calls {
-        assert!(call.await.unwrap());
-    }
-    meeting.on.store(false, Ordering::SeqCst);
+    assert!(meet(&meeting, &limits, 10).await);
     let start = FakeClock::new().now();
     // 3 + 4 + 9 tokens, a tenth of a second each.
     assert_eq!(

@@ -4,7 +4,8 @@
 //! A busy bucket must not cost a write to the store per call, so each instance leases tokens:
 //! it takes several from the shared bucket at once and spends them from memory for at most
 //! [`LEASE_LIFETIME`]. A quiet bucket leases one token at a time (its calls are exact); each
-//! lease spent before it expires doubles the next, up to [`RateLimits::lease_size`]. Tokens
+//! lease spent before it expires doubles the next, up to [`RateLimits::lease_size`], and one
+//! call at a time takes that larger lease (concurrent calls take a token each meanwhile). Tokens
 //! leased are gone from the shared bucket, so instances together never spend more than the
 //! bucket holds; a lease that expires unused is lost (an instance holds back at most one
 //! lease per bucket, for a second). A refusal is remembered until a token is due, so a flood
