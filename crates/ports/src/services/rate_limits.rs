@@ -158,11 +158,6 @@ impl RateLimits {
         self.held(limit).len()
     }
 
-    /// The settings in force.
-    pub fn settings(&self) -> &RateLimitSettings {
-        &self.settings
-    }
-
     /// The most tokens an instance leases at once from a bucket: a tenth of its burst, between
     /// 1 and 100.
     pub fn lease_size(bucket: &TokenBucket) -> u32 {
