@@ -445,37 +445,52 @@ async fn a_lease_ending_at_the_sweep_is_swept() {
     assert_eq!(limits.remembered(Limit::User), 1);
 }
 
-/// The store, where two calls can be made to meet before either is answered.
-struct Meeting {
+/// The store behind a gate: updates wait at it while it is shut; it counts how many are in
+/// the store at once.
+struct Gated {
     counted: Arc<Counted>,
-    barrier: tokio::sync::Barrier,
-    on: std::sync::atomic::AtomicBool,
+    open: tokio::sync::watch::Sender<bool>,
+    inside: AtomicUsize,
+    most_inside: AtomicUsize,
 }
 
 #[async_trait]
-impl BucketRepository for Meeting {
+impl BucketRepository for Gated {
     async fn update_bucket(
         &self,
         key: &str,
         change: &mut BucketChange<'_>,
     ) -> Result<(), StorageError> {
-        if self.on.load(Ordering::SeqCst) {
-            self.barrier.wait().await;
-        }
-        self.counted.update_bucket(key, change).await
+        let inside = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_inside.fetch_max(inside, Ordering::SeqCst);
+        let mut open = self.open.subscribe();
+        let _ = open.wait_for(|open| *open).await;
+        let result = self.counted.update_bucket(key, change).await;
+        self.inside.fetch_sub(1, Ordering::SeqCst);
+        result
     }
 }
 
-/// An instance over a store where `calls` calls can be made to meet, its user's leases of 1
-/// and then 2 already spent (the next is of 4).
-async fn meeting_instance(world: &World, calls: usize) -> (Arc<Meeting>, Arc<RateLimits>) {
-    let meeting = Arc::new(Meeting {
+impl Gated {
+    /// Until `n` updates wait inside (the test's calls got that far).
+    async fn until_inside(&self, n: usize) {
+        while self.inside.load(Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// An instance over a gated store (open), its user's leases of 1 and then 2 already spent
+/// (the next is of 4).
+async fn gated_instance(world: &World) -> (Arc<Gated>, Arc<RateLimits>) {
+    let gated = Arc::new(Gated {
         counted: world.store.clone(),
-        barrier: tokio::sync::Barrier::new(calls),
-        on: std::sync::atomic::AtomicBool::new(false),
+        open: tokio::sync::watch::Sender::new(true),
+        inside: AtomicUsize::new(0),
+        most_inside: AtomicUsize::new(0),
     });
     let limits = Arc::new(RateLimits::new(
-        meeting.clone(),
+        gated.clone(),
         Arc::new(world.clock.clone()),
         RateLimitSettings {
             per_user: Some(bucket(600, 1_000)),
@@ -486,55 +501,86 @@ async fn meeting_instance(world: &World, calls: usize) -> (Arc<Meeting>, Arc<Rat
         limits.admit(Limit::User, "u1").await.unwrap();
     }
     assert_eq!(world.store.updates(), 2);
-    (meeting, limits)
+    (gated, limits)
 }
 
-/// `calls` calls of the user at once, all reaching the store before any is answered; whether
-/// all were let through.
-async fn meet(meeting: &Meeting, limits: &Arc<RateLimits>, calls: usize) -> bool {
-    meeting.on.store(true, Ordering::SeqCst);
-    let tasks: Vec<_> = (0..calls)
+fn spawn_calls(limits: &Arc<RateLimits>, calls: usize) -> Vec<tokio::task::JoinHandle<bool>> {
+    (0..calls)
         .map(|_| {
             let limits = limits.clone();
             tokio::spawn(async move { limits.admit(Limit::User, "u1").await.is_ok() })
         })
-        .collect();
-    let mut all = true;
-    for task in tasks {
-        all &= task.await.unwrap();
-    }
-    meeting.on.store(false, Ordering::SeqCst);
-    all
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_left_by_a_lease_taken_beside_another_are_kept() {
-    let world = World::new();
-    let (meeting, limits) = meeting_instance(&world, 2).await;
-    // Two calls reach the store at the same moment: one takes the lease of 4 (3 left), the
-    // other one token; whichever ends last keeps what the first left.
-    assert!(meet(&meeting, &limits, 2).await);
-    assert_eq!(world.store.updates(), 4);
-    // The lease's 3 tokens left are spent from memory.
-    for _ in 0..3 {
-        limits.admit(Limit::User, "u1").await.unwrap();
-    }
-    assert_eq!(world.store.updates(), 4, "the tokens left were kept");
-    limits.admit(Limit::User, "u1").await.unwrap();
-    assert_eq!(world.store.updates(), 5);
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_calls_of_one_instance_take_one_larger_lease_between_them() {
+async fn concurrent_calls_of_one_instance_wait_for_one_lease_between_them() {
     let world = World::new();
-    let (meeting, limits) = meeting_instance(&world, 10).await;
-    // Ten calls reach the store at once: one takes the lease of 4, the nine others one token
-    // each; not ten leases of 4 (which would drain the shared bucket for other instances).
-    assert!(meet(&meeting, &limits, 10).await);
+    let (gated, limits) = gated_instance(&world).await;
+    gated.open.send_replace(false);
+    // Ten calls at once while the next lease is being taken: one call takes it, the nine
+    // others wait for it rather than queue on the bucket's row in the store.
+    let calls = spawn_calls(&limits, 10);
+    gated.until_inside(1).await;
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        gated.inside.load(Ordering::SeqCst),
+        1,
+        "one call in the store"
+    );
+    gated.open.send_replace(true);
+    for call in calls {
+        assert!(call.await.unwrap());
+    }
+    assert_eq!(gated.most_inside.load(Ordering::SeqCst), 1);
+    // The lease of 4 served four calls; the six others came out of the next one, of 8.
+    assert_eq!(world.store.updates(), 4);
     let start = FakeClock::new().now();
-    // 3 + 4 + 9 tokens, a tenth of a second each.
     assert_eq!(
         world.store.full_at("user:u1").await,
-        Some(start + Duration::milliseconds(1_600))
+        Some(start + Duration::milliseconds(1_500)),
+        "3 + 4 + 8 tokens, a tenth of a second each"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_dropped_while_taking_a_lease_leaves_no_one_waiting() {
+    let world = World::new();
+    let (gated, limits) = gated_instance(&world).await;
+    gated.open.send_replace(false);
+    let first = spawn_calls(&limits, 1).remove(0);
+    gated.until_inside(1).await;
+    let second = spawn_calls(&limits, 1).remove(0);
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    // The call taking the lease is dropped (its client went away): the one waiting for that
+    // lease takes it over instead of waiting for ever.
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    gated.open.send_replace(true);
+    let second = tokio::time::timeout(std::time::Duration::from_secs(10), second)
+        .await
+        .expect("the waiting call went on");
+    assert!(second.unwrap());
+    assert_eq!(world.store.updates(), 3, "one lease, the second call's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_waiting_for_a_lease_the_store_failed_try_the_store_themselves() {
+    let world = World::new();
+    let (gated, limits) = gated_instance(&world).await;
+    gated.open.send_replace(false);
+    let calls = spawn_calls(&limits, 3);
+    gated.until_inside(1).await;
+    world.store.store.set_unavailable(true);
+    gated.open.send_replace(true);
+    // Each call got the store's answer (here a failure), none was left waiting.
+    for call in calls {
+        assert!(!call.await.unwrap());
+    }
+    world.store.store.set_unavailable(false);
+    assert!(limits.admit(Limit::User, "u1").await.is_ok());
 }

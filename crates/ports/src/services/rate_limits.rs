@@ -4,17 +4,21 @@
 //! A busy bucket must not cost a write to the store per call, so each instance leases tokens:
 //! it takes several from the shared bucket at once and spends them from memory for at most
 //! [`LEASE_LIFETIME`]. A quiet bucket leases one token at a time (its calls are exact); each
-//! lease spent before it expires doubles the next, up to [`RateLimits::lease_size`], and one
-//! call at a time takes that larger lease (concurrent calls take a token each meanwhile). Tokens
-//! leased are gone from the shared bucket, so instances together never spend more than the
-//! bucket holds; a lease that expires unused is lost (an instance holds back at most one
-//! lease per bucket, for a second). A refusal is remembered until a token is due, so a flood
-//! of refused calls never reaches the store either.
+//! lease spent before it expires doubles the next, up to [`RateLimits::lease_size`]. One call
+//! of an instance at a time takes a bucket's next lease; its other calls of that moment wait
+//! for it and then spend from it (were they to go to the store too, each would queue on the
+//! bucket's row, and a busy bucket would cost a write per call again). Tokens leased are gone
+//! from the shared bucket, so instances together never spend more than the bucket holds; a
+//! lease that expires unused is lost (an instance holds at most one lease per bucket, for a
+//! second). A refusal is remembered until a token is due, so a flood of refused calls never
+//! reaches the store either.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use futures::channel::oneshot;
+use futures::future::{FutureExt, Shared};
 use gptgate_domain::TokenBucket;
 use time::{Duration, OffsetDateTime};
 
@@ -96,26 +100,31 @@ pub enum RateLimitError {
     Storage(#[from] StorageError),
 }
 
+/// A lease being taken: resolved when the call taking it is done (or was dropped).
+type InFlight = Shared<oneshot::Receiver<()>>;
+
 /// What this instance holds of one bucket.
 enum Held {
     /// Tokens leased (`size` of them) and not spent yet (`left`), spendable until `until`;
-    /// `leasing`: a call of this instance is taking the next, larger lease (others take one
-    /// token each meanwhile, or concurrent calls would each lease a large one and drain the
-    /// shared bucket for the other instances).
+    /// `leasing`: the next lease, while a call of this instance takes it (the others wait).
     Tokens {
         left: u32,
         size: u32,
         until: OffsetDateTime,
-        leasing: bool,
+        leasing: Option<InFlight>,
     },
     /// The bucket was empty: refused until `until`.
     Refused { until: OffsetDateTime },
 }
 
 impl Held {
-    fn until(&self) -> OffsetDateTime {
+    /// Whether it still says something at `now` (else a sweep may drop it).
+    fn live(&self, now: OffsetDateTime) -> bool {
         match self {
-            Held::Tokens { until, .. } | Held::Refused { until } => *until,
+            Held::Tokens { until, leasing, .. } => {
+                *until > now || leasing.as_ref().is_some_and(|l| l.peek().is_none())
+            }
+            Held::Refused { until } => *until > now,
         }
     }
 }
@@ -181,75 +190,79 @@ impl RateLimits {
             }
             _ => subject,
         };
-        let now = self.clock.now();
-        // Memory first, by the subject alone (no key to build on the common path).
-        let lease = match self.recall(limit, subject, now) {
-            Memory::Answer(answer) => {
-                return answer.map_err(|retry_after| RateLimitError::TooMany { limit, retry_after })
+        loop {
+            let now = self.clock.now();
+            // Memory first, by the subject alone (no key to build on the common path).
+            match self.recall(limit, subject, now) {
+                Memory::Answer(answer) => {
+                    return answer
+                        .map_err(|retry_after| RateLimitError::TooMany { limit, retry_after })
+                }
+                // Another call is taking the next lease: spend from it, or lease after it.
+                Memory::Wait(lease) => {
+                    let _ = lease.await;
+                }
+                Memory::Lease(size, done) => {
+                    let size = size.min(Self::lease_size(&bucket));
+                    return self.lease(limit, subject, bucket, size, now, done).await;
+                }
             }
-            Memory::Lease(size) => size.min(Self::lease_size(&bucket)),
-        };
+        }
+    }
+
+    /// Takes a lease of `size` tokens from the store and spends one of them; `done` tells the
+    /// calls waiting for it (when dropped: here, or with this call if it is dropped).
+    async fn lease(
+        &self,
+        limit: Limit,
+        subject: &str,
+        bucket: TokenBucket,
+        size: u32,
+        now: OffsetDateTime,
+        done: oneshot::Sender<()>,
+    ) -> Result<(), RateLimitError> {
         let key = format!("{}:{subject}", limit.name());
         let mut outcome = Err(Duration::ZERO);
         self.buckets
-            .update_bucket(
-                &key,
-                &mut |full_at| match bucket.take(full_at, lease, now) {
-                    Ok(taken) => {
-                        outcome = Ok(taken.granted);
-                        Some(taken.full_at)
-                    }
-                    Err(wait) => {
-                        outcome = Err(wait);
-                        bucket.settle(full_at, now)
-                    }
-                },
-            )
+            .update_bucket(&key, &mut |full_at| match bucket.take(full_at, size, now) {
+                Ok(taken) => {
+                    outcome = Ok(taken.granted);
+                    Some(taken.full_at)
+                }
+                Err(wait) => {
+                    outcome = Err(wait);
+                    bucket.settle(full_at, now)
+                }
+            })
             .await?;
         let mut held = self.held(limit);
         // At most once a second: a sweep walks every entry under the lock.
         let second = now.unix_timestamp();
-        if held.len() >= MEMORY_SWEEP_AT
+        if held.len() > MEMORY_SWEEP_AT
             && self.swept_at[limit as usize].swap(second, Ordering::Relaxed) != second
         {
-            held.retain(|_, h| h.until() > now);
+            held.retain(|_, h| h.live(now));
         }
-        let key = subject.to_owned();
-        match outcome {
+        let answer = match outcome {
             Ok(granted) => {
-                // Tokens another call of this instance leased meanwhile are kept as well.
-                let (left, leasing) = match held.get(&key) {
-                    Some(Held::Tokens {
-                        left,
-                        until,
-                        leasing,
-                        ..
-                    }) if *until > now => (*left, *leasing),
-                    _ => (0, false),
-                };
                 held.insert(
-                    key,
+                    subject.to_owned(),
                     Held::Tokens {
-                        left: left + granted - 1,
+                        left: granted - 1,
                         size: granted,
                         until: now + LEASE_LIFETIME,
-                        // Only the call that took the larger lease says it is done.
-                        leasing: leasing && lease == 1,
+                        leasing: None,
                     },
                 );
                 Ok(())
             }
             Err(retry_after) => {
-                // Tokens another call of this instance leased meanwhile are spent first.
-                if !matches!(held.get(&key), Some(Held::Tokens { left, until, .. }) if *left > 0 && *until > now)
-                {
-                    held.insert(
-                        key,
-                        Held::Refused {
-                            until: now + retry_after,
-                        },
-                    );
-                }
+                held.insert(
+                    subject.to_owned(),
+                    Held::Refused {
+                        until: now + retry_after,
+                    },
+                );
                 tracing::warn!(
                     limit = limit.name(),
                     subject,
@@ -258,33 +271,56 @@ impl RateLimits {
                 );
                 Err(RateLimitError::TooMany { limit, retry_after })
             }
-        }
+        };
+        drop(held);
+        drop(done);
+        answer
     }
 
     /// The answer this instance can give without the store (a leased token spent, or a
-    /// refusal still in force), or how many tokens to lease: twice the last lease when it was
-    /// all spent in time, else one.
+    /// refusal still in force), a lease another call is taking, or how many tokens to lease:
+    /// twice the last lease when it was all spent in time, else one.
     fn recall(&self, limit: Limit, subject: &str, now: OffsetDateTime) -> Memory {
         let mut held = self.held(limit);
         match held.get_mut(subject) {
+            Some(Held::Refused { until }) if *until > now => Memory::Answer(Err(*until - now)),
             Some(Held::Tokens {
                 left,
                 size,
                 until,
                 leasing,
-            }) if *until > now => {
-                if *left > 0 {
+            }) => {
+                if *until > now && *left > 0 {
                     *left -= 1;
-                    Memory::Answer(Ok(()))
-                } else if *leasing {
-                    Memory::Lease(1)
-                } else {
-                    *leasing = true;
-                    Memory::Lease(size.saturating_mul(2))
+                    return Memory::Answer(Ok(()));
                 }
+                // A lease in flight; one whose call was dropped is taken over.
+                if let Some(lease) = leasing.as_ref().filter(|l| l.peek().is_none()) {
+                    return Memory::Wait(lease.clone());
+                }
+                let (done, in_flight) = oneshot::channel();
+                *leasing = Some(in_flight.shared());
+                let next = if *until > now {
+                    size.saturating_mul(2)
+                } else {
+                    1
+                };
+                Memory::Lease(next, done)
             }
-            Some(Held::Refused { until }) if *until > now => Memory::Answer(Err(*until - now)),
-            _ => Memory::Lease(1),
+            // Nothing held, or a refusal that has ended.
+            _ => {
+                let (done, in_flight) = oneshot::channel();
+                held.insert(
+                    subject.to_owned(),
+                    Held::Tokens {
+                        left: 0,
+                        size: 1,
+                        until: now,
+                        leasing: Some(in_flight.shared()),
+                    },
+                );
+                Memory::Lease(1, done)
+            }
         }
     }
 }
@@ -292,5 +328,7 @@ impl RateLimits {
 /// What memory says of a call.
 enum Memory {
     Answer(Result<(), Duration>),
-    Lease(u32),
+    Wait(InFlight),
+    /// Lease this many tokens; drop the sender when done.
+    Lease(u32, oneshot::Sender<()>),
 }
