@@ -3,12 +3,14 @@
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    Account, AccountId, AccountLabel, AccountStatus, ProviderId, Sealed, SealedTokens, UserId,
+    Account, AccountId, AccountLabel, AccountStatus, ProviderId, Sealed, SealedTokens,
+    SessionGuard, UserId,
 };
 use gptgate_ports::{AccountRepository, RefreshOutcome, StorageError};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::FromRow;
+use std::sync::LazyLock;
 use time::OffsetDateTime;
 use tracing::instrument;
 use uuid::Uuid;
@@ -16,6 +18,7 @@ use uuid::Uuid;
 use crate::dialect::{
     corrupt, from_list, from_time, list, storage, time, List, Store, Time, BYTE_ORDER,
 };
+use crate::sessions::SESSION_ADMITS;
 
 #[derive(FromRow)]
 struct AccountRow {
@@ -119,6 +122,32 @@ impl AccountRepository for Store {
     }
 
     #[instrument(skip_all)]
+    async fn list_accounts_in_session(
+        &self,
+        guard: &SessionGuard,
+    ) -> Result<Option<Vec<Account>>, StorageError> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {COLUMNS} FROM accounts WHERE user_id = $2 AND {SESSION_ADMITS} \
+                 ORDER BY provider {BYTE_ORDER}, label {BYTE_ORDER}"
+            )
+        });
+        let rows = sqlx::query_as::<_, AccountRow>(SQL.as_str())
+            .bind(guard.session_id.as_uuid())
+            .bind(guard.user_id.as_uuid())
+            .bind(time(guard.now))
+            .fetch_all(self.reads())
+            .await
+            .map_err(storage)?;
+        if rows.is_empty() && !self.session_admits(guard).await? {
+            return Ok(None);
+        }
+        rows.into_iter()
+            .map(AccountRow::into_account)
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
     async fn find_account(
         &self,
         user: UserId,

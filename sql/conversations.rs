@@ -3,15 +3,18 @@
 
 use async_trait::async_trait;
 use gptgate_domain::{
-    Conversation, ConversationCursor, ConversationId, Exercise, ExternalId, Message, UserId,
+    Conversation, ConversationCursor, ConversationId, Exercise, ExternalId, Message, SessionGuard,
+    UserId,
 };
 use gptgate_ports::{ConversationRepository, StorageError};
 use sqlx::types::Json;
 use sqlx::FromRow;
+use std::sync::LazyLock;
 use tracing::instrument;
 use uuid::Uuid;
 
 use crate::dialect::{corrupt, from_time, storage, time, Store, Time};
+use crate::sessions::SESSION_ADMITS;
 
 #[derive(FromRow)]
 struct ConversationRow {
@@ -122,6 +125,50 @@ impl ConversationRepository for Store {
     }
 
     #[instrument(skip_all)]
+    async fn list_conversations_in_session(
+        &self,
+        guard: &SessionGuard,
+        after: Option<ConversationCursor>,
+        limit: usize,
+    ) -> Result<Option<Vec<Conversation>>, StorageError> {
+        static FIRST: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {COLUMNS} FROM conversations WHERE user_id = $2 AND {SESSION_ADMITS} \
+                 ORDER BY created_at DESC, id DESC LIMIT $4"
+            )
+        });
+        static AFTER: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {COLUMNS} FROM conversations \
+                 WHERE user_id = $2 AND (created_at, id) < ($5, $6) AND {SESSION_ADMITS} \
+                 ORDER BY created_at DESC, id DESC LIMIT $4"
+            )
+        });
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let query = sqlx::query_as::<_, ConversationRow>(match after {
+            None => FIRST.as_str(),
+            Some(_) => AFTER.as_str(),
+        })
+        .bind(guard.session_id.as_uuid())
+        .bind(guard.user_id.as_uuid())
+        .bind(time(guard.now))
+        .bind(limit);
+        let query = match after {
+            None => query,
+            Some(cursor) => query
+                .bind(time(cursor.created_at))
+                .bind(cursor.id.as_uuid()),
+        };
+        let rows = query.fetch_all(self.reads()).await.map_err(storage)?;
+        if rows.is_empty() && !self.session_admits(guard).await? {
+            return Ok(None);
+        }
+        rows.into_iter()
+            .map(ConversationRow::into_conversation)
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
     async fn delete_conversation(
         &self,
         user: UserId,

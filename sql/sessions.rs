@@ -2,7 +2,7 @@
 // crates/adapters-postgres/src/sessions.rs, each with its own `crate::dialect`. See README.md.
 
 use async_trait::async_trait;
-use gptgate_domain::{ClientId, GrantId, Session, SessionId, UserId};
+use gptgate_domain::{ClientId, GrantId, Session, SessionGuard, SessionId, UserId};
 use gptgate_ports::{SessionRepository, StorageError};
 use sqlx::FromRow;
 use time::OffsetDateTime;
@@ -10,6 +10,32 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use crate::dialect::{from_time, storage, time, Store, Time};
+
+/// The condition of a read guarded by a [`SessionGuard`]: its session (`$1`) is the user's
+/// (`$2`), it and its grant are not revoked, and it has not expired at the guard's instant
+/// (`$3`) — what `SessionGuard::admits` says of a session found. A guarded statement binds
+/// these three first and adds this to its `WHERE`.
+pub(crate) const SESSION_ADMITS: &str = "EXISTS (SELECT 1 FROM sessions s \
+     LEFT JOIN oauth_grants g ON g.id = s.grant_id \
+     WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL \
+     AND g.revoked_at IS NULL AND s.expires_at > $3)";
+
+impl Store {
+    /// Whether `guard` admits its session, for a guarded read that found nothing: nothing to
+    /// read, or the session refused (then the read answers `None`). A session never becomes
+    /// active again, so a "yes" here means the empty read was the session's too.
+    pub(crate) async fn session_admits(&self, guard: &SessionGuard) -> Result<bool, StorageError> {
+        static SQL: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| format!("SELECT {SESSION_ADMITS}"));
+        sqlx::query_scalar::<_, bool>(SQL.as_str())
+            .bind(guard.session_id.as_uuid())
+            .bind(guard.user_id.as_uuid())
+            .bind(time(guard.now))
+            .fetch_one(self.reads())
+            .await
+            .map_err(storage)
+    }
+}
 
 #[derive(FromRow)]
 struct SessionRow {

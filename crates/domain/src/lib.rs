@@ -65,5 +65,5 @@ pub use platform::{
 };
 pub use profile::{AssistantProfile, ProfileError, ProfileInput, ProfileVersion};
 pub use rate::{Taken, TokenBucket, TokenBucketError};
-pub use session::{Session, SessionPolicy};
+pub use session::{Session, SessionGuard, SessionPolicy};
 pub use user::{ChatGptUserId, Identity, IdentityError, IdentityKind, InvalidIdentity, User};

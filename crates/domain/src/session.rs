@@ -26,6 +26,27 @@ impl Session {
     }
 }
 
+/// What a session token claims, to be checked against its session where the read happens:
+/// the session `session_id` of `user_id` must be active at `now` (the instant the token was
+/// verified). A read guarded by it checks the session in the statement that reads, so a GPT read
+/// costs one round trip to the store instead of two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionGuard {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub now: OffsetDateTime,
+}
+
+impl SessionGuard {
+    /// Whether `session` (as found, its grant's revocation applied) lets the guarded read
+    /// through: it is the claimed one, of the claimed user, and active at the guard's instant.
+    pub fn admits(&self, session: &Session) -> bool {
+        session.id == self.session_id
+            && session.user_id == self.user_id
+            && session.is_active(self.now)
+    }
+}
+
 /// How long sessions last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionPolicy {
@@ -88,6 +109,38 @@ mod tests {
         assert!(!session.is_active(t0 + Duration::hours(12)));
         session.revoked_at = Some(t0);
         assert!(!session.is_active(t0 + Duration::seconds(1)));
+    }
+
+    #[test]
+    fn a_guard_admits_only_its_own_active_session_of_its_own_user() {
+        let t0 = datetime!(2026-01-01 00:00 UTC);
+        let policy = SessionPolicy::default();
+        let mut session = policy.open(
+            SessionId::from_random_bytes([1; 16]),
+            UserId::from_random_bytes([2; 16]),
+            t0,
+        );
+        let end = session.expires_at;
+        let guard = |now| SessionGuard {
+            user_id: session.user_id,
+            session_id: session.id,
+            now,
+        };
+        assert!(guard(end - Duration::nanoseconds(1)).admits(&session));
+        assert!(!guard(end).admits(&session));
+        let other_user = SessionGuard {
+            user_id: UserId::from_random_bytes([3; 16]),
+            ..guard(t0)
+        };
+        assert!(!other_user.admits(&session));
+        let other_session = SessionGuard {
+            session_id: SessionId::from_random_bytes([4; 16]),
+            ..guard(t0)
+        };
+        assert!(!other_session.admits(&session));
+        let at_t0 = guard(t0);
+        session.revoked_at = Some(t0);
+        assert!(!at_t0.admits(&session));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use actix_web::http::header;
 use actix_web::HttpRequest;
-use gptgate_domain::{ChatGptUserId, ClientId, Identity, SessionId, UserId};
+use gptgate_domain::{ChatGptUserId, ClientId, Identity, SessionGuard, SessionId, UserId};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -15,6 +15,14 @@ pub struct Caller {
     pub session_id: Option<SessionId>,
     /// The OAuth client the caller's access token was issued to, if it is one.
     pub client: Option<ClientId>,
+}
+
+/// A caller resolved up to its session: see [`AppState::claim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    Caller(Caller),
+    /// A session token sent with the API key, its session not checked yet.
+    Session(SessionGuard),
 }
 
 /// The identity header a trusted caller may set (`TRUST_GPT_USER_ID_HEADER`).
@@ -89,6 +97,32 @@ impl AppState {
         req: &HttpRequest,
         body_token: Option<&str>,
     ) -> Result<Caller, ApiError> {
+        self.resolve(self.claim(req, body_token).await?).await
+    }
+
+    /// The caller a claim stands for: a session token's session checked.
+    pub async fn resolve(&self, claimed: Claimed) -> Result<Caller, ApiError> {
+        match claimed {
+            Claimed::Caller(caller) => Ok(caller),
+            Claimed::Session(guard) => {
+                let who = self.sign_in.confirm(&guard).await?;
+                Ok(Caller {
+                    user_id: who.user_id,
+                    session_id: Some(who.session_id),
+                    client: who.client,
+                })
+            }
+        }
+    }
+
+    /// [`AppState::caller`] up to the session check of a session token sent with the API key:
+    /// that one comes back as [`Claimed::Session`] (signature, expiry and audience checked),
+    /// for a read that checks the session itself; every other caller is resolved.
+    pub async fn claim(
+        &self,
+        req: &HttpRequest,
+        body_token: Option<&str>,
+    ) -> Result<Claimed, ApiError> {
         let keyed = !oauth_bearer_only(req);
         if !self.trust_gpt_user_id_header && header_value(req, GPT_USER_ID).is_some() {
             return Err(ApiError::bad_request(
@@ -117,11 +151,11 @@ impl AppState {
             // every other token, valid or not, so a stolen one cannot be tested here.
             let token = bearer.unwrap_or_default();
             return match self.sign_in.authenticate(token).await {
-                Ok(who) if who.client.is_some() => Ok(Caller {
+                Ok(who) if who.client.is_some() => Ok(Claimed::Caller(Caller {
                     user_id: who.user_id,
                     session_id: Some(who.session_id),
                     client: who.client,
-                }),
+                })),
                 // The store failing is not the caller's mistake: no 401 that would sign every
                 // user out.
                 Err(e @ gptgate_ports::services::AuthenticateError::Storage(_)) => Err(e.into()),
@@ -132,12 +166,7 @@ impl AppState {
             };
         }
         if let Some(token) = bearer.or(body_token.map(str::trim).filter(|t| !t.is_empty())) {
-            let who = self.sign_in.authenticate(token).await?;
-            return Ok(Caller {
-                user_id: who.user_id,
-                session_id: Some(who.session_id),
-                client: who.client,
-            });
+            return Ok(Claimed::Session(self.sign_in.claim(token)?));
         }
         for (name, identity) in [
             (
@@ -151,11 +180,11 @@ impl AppState {
                     ApiError::bad_request("invalid_user_id", format!("{name}: {e}"))
                 })?;
                 let user_id = self.users.resolve(&identity(&id)).await?;
-                return Ok(Caller {
+                return Ok(Claimed::Caller(Caller {
                     user_id,
                     session_id: None,
                     client: None,
-                });
+                }));
             }
         }
         Err(ApiError::unauthorized(

@@ -12,9 +12,9 @@ use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
 use crate::body::json_body;
-use gptgate_ports::services::Limit;
+use gptgate_ports::services::{AuthenticateError, Limit, Reader};
 
-use crate::caller::Caller;
+use crate::caller::{Caller, Claimed};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -68,6 +68,81 @@ fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, actix_web::Error>
         .ok_or_else(|| ApiError::internal("the application state is missing").into())
 }
 
+/// A GPT read: as a [`GptCall`], except that the session of a session token sent with the API
+/// key is checked by the read itself, in the statement that reads (one round trip to the store
+/// instead of two), and the user's rate limit is spent right after it. Only for reads: a
+/// write must not start before its caller's session is known to be good.
+pub struct GptRead<B> {
+    pub body: B,
+    reader: Reader,
+    state: web::Data<AppState>,
+}
+
+impl<B> GptRead<B> {
+    /// Runs `read` for the caller. A read that refused the session (`None`) is answered
+    /// 401 `invalid_token`, as a session refused before the read would be; then the user's
+    /// rate limit is spent for a session token (a caller resolved otherwise spent it before).
+    pub async fn read<T, E, F, Fut>(self, read: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(Reader) -> Fut,
+        Fut: Future<Output = Result<Option<T>, E>>,
+        ApiError: From<E>,
+    {
+        let answer = read(self.reader)
+            .await?
+            .ok_or(AuthenticateError::InvalidToken)?;
+        if let Reader::Session(guard) = self.reader {
+            self.state
+                .admit(Limit::User, &guard.user_id.to_string())
+                .await?;
+        }
+        Ok(answer)
+    }
+}
+
+/// The first steps of a GPT call: the API key checked and its bucket spent (unless the call
+/// brings an OAuth access token instead), the body parsed, the caller claimed. Returns
+/// whether the call brought a key.
+async fn claim_call<B: DeserializeOwned + CarriesToken>(
+    req: &HttpRequest,
+    state: &AppState,
+    bytes: impl Future<Output = Result<web::Bytes, actix_web::Error>>,
+) -> Result<(bool, Claimed, B), actix_web::Error> {
+    // The key first: a caller without one gets its 401 before any body is read (unless it
+    // brings an OAuth access token instead, checked with the caller), and its rate limit
+    // before the store is asked anything.
+    let keyed = !crate::caller::oauth_bearer_only(req);
+    if keyed {
+        let key_id = state.api_keys.check(req).await?;
+        state
+            .admit(Limit::ApiKey, &key_id)
+            .await
+            .map_err(ApiError::from)?;
+    }
+    let bytes = bytes.await?;
+    let body: B = json_body(&bytes)?;
+    let claimed = state.claim(req, body.token()).await?;
+    Ok((keyed, claimed, body))
+}
+
+/// Spends the buckets of a resolved caller: the user's, then (for an OAuth access token) its
+/// client's — a user over their own limit spends nothing of what the client's other users
+/// share.
+async fn admit_caller(state: &AppState, keyed: bool, caller: &Caller) -> Result<(), ApiError> {
+    state
+        .admit(Limit::User, &caller.user_id.to_string())
+        .await?;
+    if !keyed {
+        state
+            .admit(
+                Limit::ApiKey,
+                &crate::caller::oauth_client_id(caller.client),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 impl<B: DeserializeOwned + CarriesToken + 'static> FromRequest for GptCall<B> {
     type Error = actix_web::Error;
     type Future = Extracted<Self>;
@@ -78,38 +153,36 @@ impl<B: DeserializeOwned + CarriesToken + 'static> FromRequest for GptCall<B> {
         let bytes = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
             let state = app_state(&req)?;
-            // The key first: a caller without one gets its 401 before any body is read
-            // (unless it brings an OAuth access token instead, checked with the caller), and
-            // its rate limit before the store is asked anything.
-            let key_id = if crate::caller::oauth_bearer_only(&req) {
-                None
-            } else {
-                let key_id = state.api_keys.check(&req).await?;
-                state
-                    .admit(Limit::ApiKey, &key_id)
-                    .await
-                    .map_err(ApiError::from)?;
-                Some(key_id)
-            };
-            let bytes = bytes.await?;
-            let body: B = json_body(&bytes)?;
-            let caller = state.caller(&req, body.token()).await?;
-            state
-                .admit(Limit::User, &caller.user_id.to_string())
-                .await
-                .map_err(ApiError::from)?;
-            // An OAuth client's bucket after its user's: a user over their own limit spends
-            // nothing of what the client's other users share.
-            if key_id.is_none() {
-                state
-                    .admit(
-                        Limit::ApiKey,
-                        &crate::caller::oauth_client_id(caller.client),
-                    )
-                    .await
-                    .map_err(ApiError::from)?;
-            }
+            let (keyed, claimed, body) = claim_call::<B>(&req, &state, bytes).await?;
+            let caller = state.resolve(claimed).await?;
+            admit_caller(&state, keyed, &caller).await?;
             Ok(Self { caller, body })
+        })
+    }
+}
+
+impl<B: DeserializeOwned + CarriesToken + 'static> FromRequest for GptRead<B> {
+    type Error = actix_web::Error;
+    type Future = Extracted<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let bytes = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let state = app_state(&req)?;
+            let (keyed, claimed, body) = claim_call::<B>(&req, &state, bytes).await?;
+            let reader = match claimed {
+                Claimed::Caller(caller) => {
+                    admit_caller(&state, keyed, &caller).await?;
+                    Reader::User(caller.user_id)
+                }
+                Claimed::Session(guard) => Reader::Session(guard),
+            };
+            Ok(Self {
+                body,
+                reader,
+                state,
+            })
         })
     }
 }

@@ -6,8 +6,8 @@ use gptgate_domain::{
     Account, AccountId, AdminAuditEntry, AdminSession, Audience, AuthorizationCode, ClientId,
     CodeRecord, Conversation, ConversationCursor, ConversationId, Email, ExportLink, GrantId,
     GrantSummary, Identity, ManagementToken, OAuthClient, OAuthState, OnboardingToken, ProviderId,
-    RefreshToken, Sealed, SealedTokens, Session, SessionId, StoredAdminPassword, TokenHash, User,
-    UserId,
+    RefreshToken, Sealed, SealedTokens, Session, SessionGuard, SessionId, StoredAdminPassword,
+    TokenHash, User, UserId,
 };
 use time::OffsetDateTime;
 
@@ -110,6 +110,17 @@ pub trait ConversationRepository: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Conversation>, StorageError>;
 
+    /// The same page for `guard`'s user, read only if `guard` admits its session (as
+    /// [`SessionGuard::admits`]: the claimed session of that user, not revoked, its grant not
+    /// revoked, not expired at the guard's instant), checked in the statement that reads:
+    /// `None` when it does not. A GPT read signed in with a session token costs one round trip.
+    async fn list_conversations_in_session(
+        &self,
+        guard: &SessionGuard,
+        after: Option<ConversationCursor>,
+        limit: usize,
+    ) -> Result<Option<Vec<Conversation>>, StorageError>;
+
     /// Deletes the conversation if it belongs to `user`. Returns whether one was deleted; a
     /// conversation of another user MUST be left alone and reported as not found.
     async fn delete_conversation(
@@ -150,6 +161,13 @@ pub trait AccountRepository: Send + Sync {
 
     /// The user's accounts, ordered by provider then label.
     async fn list_accounts(&self, user: UserId) -> Result<Vec<Account>, StorageError>;
+
+    /// The same list for `guard`'s user, read only if `guard` admits its session (see
+    /// [`ConversationRepository::list_conversations_in_session`]): `None` when it does not.
+    async fn list_accounts_in_session(
+        &self,
+        guard: &SessionGuard,
+    ) -> Result<Option<Vec<Account>>, StorageError>;
 
     /// The account if it belongs to `user`.
     async fn find_account(

@@ -430,6 +430,12 @@ impl AccountRepository for RefreshedElsewhereFirst {
     async fn list_accounts(&self, u: UserId) -> Result<Vec<Account>, gptgate_ports::StorageError> {
         self.inner.list_accounts(u).await
     }
+    async fn list_accounts_in_session(
+        &self,
+        guard: &gptgate_domain::SessionGuard,
+    ) -> Result<Option<Vec<Account>>, gptgate_ports::StorageError> {
+        self.inner.list_accounts_in_session(guard).await
+    }
     async fn find_account(
         &self,
         u: UserId,

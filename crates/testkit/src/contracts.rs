@@ -86,9 +86,16 @@ impl<T: ?Sized + UserRepository + 'static> UserStore for T {}
 pub trait SessionStore: UserRepository + SessionRepository + 'static {}
 impl<T: ?Sized + UserRepository + SessionRepository + 'static> SessionStore for T {}
 
-/// A store of users and their conversations: what [`conversation_checks`] need.
-pub trait ConversationStore: UserRepository + ConversationRepository + 'static {}
-impl<T: ?Sized + UserRepository + ConversationRepository + 'static> ConversationStore for T {}
+/// A store of users, their sessions and their conversations: what [`conversation_checks`]
+/// need (a page may be read under a session's guard).
+pub trait ConversationStore:
+    UserRepository + SessionRepository + ConversationRepository + 'static
+{
+}
+impl<T: ?Sized + UserRepository + SessionRepository + ConversationRepository + 'static>
+    ConversationStore for T
+{
+}
 
 /// A store of the admin console's sessions and password: what [`admin_checks`] need.
 pub trait AdminStore: AdminRepository + 'static {}
@@ -191,6 +198,7 @@ pub fn conversation_checks<S: ?Sized + ConversationStore>() -> Vec<(&'static str
         listing_pages_newest_first_without_gaps_or_repeats,
         a_user_lists_only_their_own_conversations,
         deleting_another_users_conversation_finds_nothing,
+        a_guarded_page_is_read_only_while_its_session_admits_it,
     ]
 }
 
@@ -272,6 +280,7 @@ pub fn whole_store_checks() -> Vec<(&'static str, Check)> {
         an_account_round_trips_with_every_field,
         connecting_the_same_label_again_updates_the_account,
         accounts_are_listed_by_provider_and_label_for_their_user_only,
+        accounts_are_read_under_a_guard_only_while_its_session_admits_it,
         another_users_account_cannot_be_found_toggled_or_deleted,
         tokens_can_be_replaced_and_accounts_scanned_in_pages,
         a_reseal_replaces_only_the_tokens_it_read,

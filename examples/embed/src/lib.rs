@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use gptgate_domain::{
     CodeRecord, Conversation, ConversationCursor, ConversationId, Email, Identity, IdentityKind,
-    Session, SessionId, User, UserId,
+    Session, SessionGuard, SessionId, User, UserId,
 };
 use gptgate_ports::storage::CodeChange;
 use gptgate_ports::{
@@ -41,6 +41,30 @@ struct Notebook {
     conversations: BTreeMap<UserId, BTreeMap<Newest, Conversation>>,
     /// Where each conversation is kept.
     placed: BTreeMap<ConversationId, (UserId, Newest)>,
+}
+
+impl Notebook {
+    /// Up to `limit` of `user`'s conversations, newest first, strictly older than `after`.
+    fn page(
+        &self,
+        user: UserId,
+        after: Option<ConversationCursor>,
+        limit: usize,
+    ) -> Vec<Conversation> {
+        let Some(theirs) = self.conversations.get(&user) else {
+            return Vec::new();
+        };
+        // Strictly older than the cursor is strictly after its key in newest-first order.
+        let from = match after {
+            Some(cursor) => Bound::Excluded(newest(cursor.created_at, cursor.id)),
+            None => Bound::Unbounded,
+        };
+        theirs
+            .range((from, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
 }
 
 /// Users, sessions, sign-in codes and conversations in memory.
@@ -246,20 +270,22 @@ impl ConversationRepository for NotebookStore {
         after: Option<ConversationCursor>,
         limit: usize,
     ) -> Result<Vec<Conversation>, StorageError> {
+        Ok(self.open()?.page(user, after, limit))
+    }
+
+    async fn list_conversations_in_session(
+        &self,
+        guard: &SessionGuard,
+        after: Option<ConversationCursor>,
+        limit: usize,
+    ) -> Result<Option<Vec<Conversation>>, StorageError> {
+        // The session checked under the same lock as the page is read.
         let notebook = self.open()?;
-        let Some(theirs) = notebook.conversations.get(&user) else {
-            return Ok(Vec::new());
-        };
-        // Strictly older than the cursor is strictly after its key in newest-first order.
-        let from = match after {
-            Some(cursor) => Bound::Excluded(newest(cursor.created_at, cursor.id)),
-            None => Bound::Unbounded,
-        };
-        Ok(theirs
-            .range((from, Bound::Unbounded))
-            .take(limit)
-            .map(|(_, c)| c.clone())
-            .collect())
+        let admitted = notebook
+            .sessions
+            .get(&guard.session_id)
+            .is_some_and(|session| guard.admits(session));
+        Ok(admitted.then(|| notebook.page(guard.user_id, after, limit)))
     }
 
     async fn delete_conversation(

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{Success, TokenBody};
 use crate::caller::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{carries_token, GptCall, NoBody};
+use crate::extract::{carries_token, GptCall, GptRead, NoBody};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -173,9 +173,9 @@ pub async fn create_management_link(
 #[get("/api/gpt/accounts")]
 pub async fn list_accounts(
     state: web::Data<AppState>,
-    call: GptCall<NoBody>,
+    call: GptRead<NoBody>,
 ) -> Result<HttpResponse, ApiError> {
-    accounts_of(&state, call.caller).await
+    accounts_of(&state, call).await
 }
 
 /// The user's connected accounts, for a GPT that carries the session token in the body.
@@ -192,13 +192,15 @@ pub async fn list_accounts(
 #[post("/api/gpt/accounts/list")]
 pub async fn list_accounts_with_token(
     state: web::Data<AppState>,
-    call: GptCall<TokenBody>,
+    call: GptRead<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    accounts_of(&state, call.caller).await
+    accounts_of(&state, call).await
 }
 
-async fn accounts_of(state: &AppState, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let accounts = state.connections.accounts(caller.user_id).await?;
+async fn accounts_of<B>(state: &AppState, call: GptRead<B>) -> Result<HttpResponse, ApiError> {
+    let accounts = call
+        .read(|reader| state.connections.read_accounts(reader))
+        .await?;
     Ok(HttpResponse::Ok().json(AccountList {
         accounts: accounts.into_iter().map(AccountDto::from).collect(),
     }))

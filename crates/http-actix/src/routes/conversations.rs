@@ -13,7 +13,7 @@ pub use super::conversation_dto::{ConversationDto, ExerciseDto, MessageDto};
 use super::{Success, TokenBody};
 use crate::caller::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{carries_token, GptCall};
+use crate::extract::{carries_token, GptCall, GptRead};
 use crate::response_limit::fit_page;
 use crate::state::AppState;
 
@@ -160,9 +160,9 @@ pub async fn add(
 #[post("/conversations/list")]
 pub async fn list(
     state: web::Data<AppState>,
-    call: GptCall<ListRequest>,
+    call: GptRead<ListRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let GptCall { caller, body } = call;
+    let body = &call.body;
     let limit = match body.limit {
         None => DEFAULT_PAGE,
         Some(n) => usize::try_from(n).unwrap_or(0),
@@ -174,9 +174,8 @@ pub async fn list(
         .map(ConversationCursor::parse)
         .transpose()
         .map_err(|e| ApiError::unprocessable("invalid_cursor", format!("{e}.")))?;
-    let page = state
-        .conversations
-        .list(caller.user_id, limit, after)
+    let page = call
+        .read(|reader| state.conversations.read(reader, limit, after))
         .await?;
     Ok(HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())

@@ -19,3 +19,4 @@ mod meta;
 mod metrics;
 mod oauth;
 mod providers;
+mod reads;

@@ -12,6 +12,7 @@ use gptgate_domain::{
 use secrecy::SecretString;
 use tracing::instrument;
 
+use crate::services::Reader;
 use crate::{
     AccountRepository, Clock, InternalError, LinkTokenRepository, OAuthProvider, OpaqueTokens,
     ProviderError, Random, Revocation, Revoked, SealError, SecretBox, StorageError, TokenSet,
@@ -347,6 +348,19 @@ impl Connections {
     /// The user's accounts (tokens stay sealed; callers show metadata only).
     pub async fn accounts(&self, user: UserId) -> Result<Vec<Account>, ConnectError> {
         Ok(self.ports.accounts.list_accounts(user).await?)
+    }
+
+    /// The reader's accounts, as [`Connections::accounts`]; for a [`Reader::Session`] the
+    /// session is checked by the read itself, and `None` means it refused the session (answer
+    /// as an invalid token).
+    pub async fn read_accounts(
+        &self,
+        reader: Reader,
+    ) -> Result<Option<Vec<Account>>, ConnectError> {
+        Ok(match reader {
+            Reader::User(user) => Some(self.ports.accounts.list_accounts(user).await?),
+            Reader::Session(guard) => self.ports.accounts.list_accounts_in_session(&guard).await?,
+        })
     }
 
     /// Enables or disables an account (`None` flips it). Returns the new state.

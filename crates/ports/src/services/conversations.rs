@@ -7,6 +7,7 @@ use gptgate_domain::{
 };
 use tracing::instrument;
 
+use crate::services::Reader;
 use crate::{AdminRepository, Clock, ConversationRepository, InternalError, Random, StorageError};
 
 /// The largest page a listing returns.
@@ -46,6 +47,25 @@ pub struct Page {
     pub items: Vec<Conversation>,
     /// Where the next page starts; `None` on the last page.
     pub next: Option<ConversationCursor>,
+}
+
+fn check_limit(limit: usize) -> Result<(), ConversationsError> {
+    if (1..=PAGE_LIMIT_MAX).contains(&limit) {
+        Ok(())
+    } else {
+        Err(ConversationsError::InvalidLimit)
+    }
+}
+
+/// A page of `limit` from `items`, read one over the limit to know whether a next page exists.
+fn page(mut items: Vec<Conversation>, limit: usize) -> Page {
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(Conversation::cursor)
+    } else {
+        None
+    };
+    Page { items, next }
 }
 
 impl Conversations {
@@ -108,17 +128,31 @@ impl Conversations {
         limit: usize,
         after: Option<ConversationCursor>,
     ) -> Result<Page, ConversationsError> {
-        if !(1..=PAGE_LIMIT_MAX).contains(&limit) {
-            return Err(ConversationsError::InvalidLimit);
+        check_limit(limit)?;
+        let items = self.repo.list_conversations(user, after, limit + 1).await?;
+        Ok(page(items, limit))
+    }
+
+    /// A page of the reader's conversations, as [`Conversations::list`]; for a
+    /// [`Reader::Session`] the session is checked by the read itself, and `None` means it
+    /// refused the session (answer as an invalid token). The limit is checked first.
+    pub async fn read(
+        &self,
+        reader: Reader,
+        limit: usize,
+        after: Option<ConversationCursor>,
+    ) -> Result<Option<Page>, ConversationsError> {
+        match reader {
+            Reader::User(user) => self.list(user, limit, after).await.map(Some),
+            Reader::Session(guard) => {
+                check_limit(limit)?;
+                let items = self
+                    .repo
+                    .list_conversations_in_session(&guard, after, limit + 1)
+                    .await?;
+                Ok(items.map(|items| page(items, limit)))
+            }
         }
-        let mut items = self.repo.list_conversations(user, after, limit + 1).await?;
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(Conversation::cursor)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
     }
 
     /// Deletes one of `user`'s conversations; another user's id is [`ConversationsError::NotFound`].

@@ -49,6 +49,7 @@ pub use refresh::{
     Access, AccessError, KeepAliveReport, RefreshPorts, Refresher, KEEP_ALIVE_BATCH, REFRESH_LEASE,
 };
 pub use sign_in::{
-    AuthenticateError, Authenticated, SendCodeError, SignIn, SignInPorts, SignedIn, VerifyError,
+    AuthenticateError, Authenticated, Reader, SendCodeError, SignIn, SignInPorts, SignedIn,
+    VerifyError,
 };
 pub use users::{Users, UsersError};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use gptgate_domain::{
     AttemptVerdict, Audience, BudgetPolicy, ClientId, CodePolicy, Email, Identity, SendRefused,
-    SessionId, SessionPolicy, UserId, VerificationCode,
+    SessionGuard, SessionId, SessionPolicy, UserId, VerificationCode,
 };
 use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
@@ -91,6 +91,26 @@ pub struct Authenticated {
     /// The client of gptgate's authorization server the token was issued to, if it is an
     /// OAuth access token (then it is the client's credential too).
     pub client: Option<ClientId>,
+}
+
+/// Whose data a GPT read returns: a user already resolved (a header identity, an OAuth access
+/// token), or a session token's claims, its session checked by the read itself (in the
+/// statement that reads: see [`SessionGuard`]). A read for a `Session` that the session does not
+/// admit answers `None`, which the caller answers like [`AuthenticateError::InvalidToken`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    User(UserId),
+    Session(SessionGuard),
+}
+
+impl Reader {
+    /// The user whose data is read (for a `Session`, the one its token claims).
+    pub fn user_id(&self) -> UserId {
+        match self {
+            Reader::User(user) => *user,
+            Reader::Session(guard) => guard.user_id,
+        }
+    }
 }
 
 /// Why a session token was refused.
@@ -321,6 +341,22 @@ impl SignIn {
         token: &str,
         audience: Audience,
     ) -> Result<Authenticated, AuthenticateError> {
+        let guard = self.claim_for(token, audience)?;
+        self.confirm(&guard).await
+    }
+
+    /// What an API session token claims, checked without the store (signature, expiry,
+    /// audience): the guard of a read that checks the session itself ([`Reader::Session`]).
+    /// The session is NOT checked yet: only a guarded read or [`SignIn::confirm`] does.
+    pub fn claim(&self, token: &str) -> Result<SessionGuard, AuthenticateError> {
+        self.claim_for(token, Audience::Api)
+    }
+
+    fn claim_for(
+        &self,
+        token: &str,
+        audience: Audience,
+    ) -> Result<SessionGuard, AuthenticateError> {
         let now = self.ports.clock.now();
         let claims = self.ports.tokens.verify(token, now).map_err(|e| match e {
             TokenError::Invalid | TokenError::Signing => AuthenticateError::InvalidToken,
@@ -328,13 +364,24 @@ impl SignIn {
         if claims.audience != audience {
             return Err(AuthenticateError::InvalidToken);
         }
+        Ok(SessionGuard {
+            user_id: claims.user_id,
+            session_id: claims.session_id,
+            now,
+        })
+    }
+
+    /// The user and session a guard's claims stand for, if its session admits them (found,
+    /// the claimed user's, active at the guard's instant).
+    #[instrument(skip_all)]
+    pub async fn confirm(&self, guard: &SessionGuard) -> Result<Authenticated, AuthenticateError> {
         let session = self
             .ports
             .sessions
-            .find_session(claims.session_id)
+            .find_session(guard.session_id)
             .await?
             .ok_or(AuthenticateError::InvalidToken)?;
-        if session.user_id != claims.user_id || !session.is_active(now) {
+        if !guard.admits(&session) {
             return Err(AuthenticateError::InvalidToken);
         }
         Ok(Authenticated {

@@ -1,11 +1,13 @@
 use std::sync::Arc;
 
 use gptgate_domain::{
-    Account, AccountId, AccountLabel, AccountStatus, ProviderId, Sealed, SealedTokens, UserId,
+    Account, AccountId, AccountLabel, AccountStatus, ProviderId, Sealed, SealedTokens,
+    SessionGuard, SessionId, SessionPolicy, UserId,
 };
 use serde_json::json;
 use time::Duration;
 
+use super::authorization::{oauth_client, started};
 use super::fixtures::{user, T0};
 use super::link_tokens::onboarding;
 use super::Store;
@@ -88,6 +90,86 @@ pub async fn accounts_are_listed_by_provider_and_label_for_their_user_only(store
     }
     assert_eq!(store.list_accounts(ann).await.unwrap(), vec![c, b, a]);
     assert_eq!(store.list_accounts(bob).await.unwrap(), vec![d]);
+}
+
+pub async fn accounts_are_read_under_a_guard_only_while_its_session_admits_it(
+    store: Arc<dyn Store>,
+) {
+    let ann = user(store.as_ref(), 1).await;
+    let bob = user(store.as_ref(), 2).await;
+    for a in [
+        account(ann, 1, ProviderId::Slack, "b-team"),
+        account(ann, 2, ProviderId::Gmail, "work"),
+    ] {
+        store.upsert_account(&a).await.unwrap();
+    }
+    let client = oauth_client(1);
+    store.create_client(&client).await.unwrap();
+    let grant = started(&store, 1, client.id, ann).await;
+    let policy = SessionPolicy::default();
+    let anns = policy.open(SessionId::from_random_bytes([1; 16]), ann, T0);
+    let granted = policy.open_for_grant(
+        SessionId::from_random_bytes([2; 16]),
+        ann,
+        client.id,
+        grant,
+        T0,
+    );
+    let bobs = policy.open(SessionId::from_random_bytes([3; 16]), bob, T0);
+    for s in [&anns, &granted, &bobs] {
+        store.create_session(s).await.unwrap();
+    }
+    let guard = |session: &gptgate_domain::Session, user, now| SessionGuard {
+        user_id: user,
+        session_id: session.id,
+        now,
+    };
+    let read = |g: SessionGuard| {
+        let store = store.clone();
+        async move { store.list_accounts_in_session(&g).await.unwrap() }
+    };
+    let all = store.list_accounts(ann).await.unwrap();
+    assert_eq!(all.len(), 2);
+    for session in [&anns, &granted] {
+        for now in [T0, session.expires_at - Duration::microseconds(1)] {
+            assert_eq!(read(guard(session, ann, now)).await, Some(all.clone()));
+        }
+        assert_eq!(read(guard(session, ann, session.expires_at)).await, None);
+        assert_eq!(read(guard(session, bob, T0)).await, None);
+    }
+    assert_eq!(
+        read(guard(&bobs, bob, T0)).await,
+        Some(vec![]),
+        "none: empty"
+    );
+    assert_eq!(
+        read(guard(&bobs, ann, T0)).await,
+        None,
+        "another user's session"
+    );
+    let unknown = policy.open(SessionId::from_random_bytes([4; 16]), ann, T0);
+    assert_eq!(read(guard(&unknown, ann, T0)).await, None);
+    // A revoked grant ends its sessions; a revoked session ends.
+    store
+        .revoke_grant(grant, T0 + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(read(guard(&granted, ann, T0)).await, None);
+    assert_eq!(read(guard(&anns, ann, T0)).await, Some(all.clone()));
+    store
+        .revoke_session(anns.id, T0 + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(read(guard(&anns, ann, T0)).await, None);
+    store
+        .revoke_session(bobs.id, T0 + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        read(guard(&bobs, bob, T0)).await,
+        None,
+        "revoked, nothing to read"
+    );
 }
 
 pub async fn another_users_account_cannot_be_found_toggled_or_deleted(store: Arc<dyn Store>) {

@@ -49,7 +49,12 @@ fn code(n: u8, client: ClientId, user: UserId, challenge: bool) -> Authorization
 }
 
 /// Starts grant `n` of `client` for `user` at `T0`.
-async fn started(store: &Arc<dyn Store>, n: u8, client: ClientId, user: UserId) -> GrantId {
+pub(super) async fn started(
+    store: &Arc<dyn Store>,
+    n: u8,
+    client: ClientId,
+    user: UserId,
+) -> GrantId {
     let grant = GrantId::from_random_bytes([n; 16]);
     store
         .start_grant(grant, client, user, gptgate_domain::Audience::Api, T0)

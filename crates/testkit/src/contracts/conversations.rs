@@ -1,7 +1,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use gptgate_domain::{Conversation, ConversationId, Exercise, ExternalId, Message, Role, UserId};
+use gptgate_domain::{
+    Conversation, ConversationId, Exercise, ExternalId, Message, Role, Session, SessionGuard,
+    SessionId, SessionPolicy, UserId,
+};
 use time::{Duration, OffsetDateTime};
 
 use super::fixtures::{user, T0};
@@ -199,4 +202,90 @@ pub async fn deleting_another_users_conversation_finds_nothing<S: ?Sized + Conve
         .await
         .unwrap()
         .is_empty());
+}
+
+/// A guard admitting `session` for `user` at `now`.
+fn guard(session: &Session, user: UserId, now: OffsetDateTime) -> SessionGuard {
+    SessionGuard {
+        user_id: user,
+        session_id: session.id,
+        now,
+    }
+}
+
+pub async fn a_guarded_page_is_read_only_while_its_session_admits_it<
+    S: ?Sized + ConversationStore,
+>(
+    store: Arc<S>,
+) {
+    let ann = user(store.as_ref(), 1).await;
+    let bob = user(store.as_ref(), 2).await;
+    for n in 1..=3 {
+        let at = T0 + Duration::seconds(i64::from(n));
+        store
+            .save_conversation(&conversation(ann, n, at))
+            .await
+            .unwrap();
+    }
+    let policy = SessionPolicy::default();
+    let anns = policy.open(SessionId::from_random_bytes([1; 16]), ann, T0);
+    let bobs = policy.open(SessionId::from_random_bytes([2; 16]), bob, T0);
+    for s in [&anns, &bobs] {
+        store.create_session(s).await.unwrap();
+    }
+    let page = |g: SessionGuard, after, limit| {
+        let store = store.clone();
+        async move {
+            store
+                .list_conversations_in_session(&g, after, limit)
+                .await
+                .unwrap()
+        }
+    };
+    // While the session admits the read (to its last microsecond): the same pages as read
+    // without a guard, first and after a cursor.
+    let first_two = store.list_conversations(ann, None, 2).await.unwrap();
+    let cursor = first_two[1].cursor();
+    for now in [T0, anns.expires_at - Duration::microseconds(1)] {
+        let g = guard(&anns, ann, now);
+        assert_eq!(
+            page(g, None, 10).await,
+            Some(store.list_conversations(ann, None, 10).await.unwrap())
+        );
+        assert_eq!(page(g, None, 2).await, Some(first_two.clone()));
+        let rest = page(g, Some(cursor), 10).await.unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(
+            rest,
+            store
+                .list_conversations(ann, Some(cursor), 10)
+                .await
+                .unwrap()
+        );
+        // Nothing left after the last: an empty page, not a refusal.
+        assert_eq!(page(g, Some(rest[0].cursor()), 10).await, Some(vec![]));
+    }
+    assert_eq!(
+        page(guard(&bobs, bob, T0), None, 10).await,
+        Some(vec![]),
+        "nothing saved: an empty page"
+    );
+    // Refused: at its expiry, another user's session claimed (either way), an unknown
+    // session, a revoked one.
+    assert_eq!(
+        page(guard(&anns, ann, anns.expires_at), None, 10).await,
+        None
+    );
+    assert_eq!(page(guard(&bobs, ann, T0), None, 10).await, None);
+    assert_eq!(page(guard(&anns, bob, T0), None, 10).await, None);
+    let unknown = policy.open(SessionId::from_random_bytes([3; 16]), ann, T0);
+    assert_eq!(page(guard(&unknown, ann, T0), None, 10).await, None);
+    store
+        .revoke_session(anns.id, T0 + Duration::minutes(1))
+        .await
+        .unwrap();
+    for now in [T0, T0 + Duration::minutes(2)] {
+        assert_eq!(page(guard(&anns, ann, now), None, 10).await, None);
+        assert_eq!(page(guard(&anns, ann, now), Some(cursor), 10).await, None);
+    }
 }

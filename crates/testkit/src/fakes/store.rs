@@ -7,7 +7,7 @@ use gptgate_domain::{
     Account, AccountId, AccountStatus, AuthorizationCode, BudgetWindow, ClientId, CodeRecord,
     Conversation, ConversationCursor, ConversationId, Email, ExportLink, GrantId, GrantSummary,
     Identity, IdentityKind, ManagementToken, OAuthClient, OAuthState, OnboardingToken, ProviderId,
-    RefreshToken, Sealed, SealedTokens, Session, SessionId, TokenHash, User, UserId,
+    RefreshToken, Sealed, SealedTokens, Session, SessionGuard, SessionId, TokenHash, User, UserId,
 };
 use gptgate_ports::limits::{BucketChange, BudgetChange};
 use gptgate_ports::storage::CodeChange;
@@ -28,6 +28,8 @@ pub struct InMemoryStore {
     racing: AtomicBool,
     /// Code updates to let pass before one whose record vanishes mid-race.
     vanish_after: Mutex<Option<usize>>,
+    /// Port calls made so far (see [`InMemoryStore::port_calls`]).
+    port_calls: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -79,6 +81,57 @@ struct State {
 }
 
 impl State {
+    /// The session as stored, a revoked grant's revocation applied (a session of a revoked
+    /// grant is revoked, whatever its own record says).
+    fn session(&self, id: SessionId) -> Option<Session> {
+        self.sessions.get(&id).map(|s| {
+            let mut s = s.clone();
+            if let Some((_, grant)) = s.grant {
+                if let Some((_, _, _, Some(revoked))) = self.grants.get(&grant) {
+                    s.revoked_at.get_or_insert(*revoked);
+                }
+            }
+            s
+        })
+    }
+
+    /// Whether `guard` admits its session, as a guarded read checks it.
+    fn admits(&self, guard: &SessionGuard) -> bool {
+        self.session(guard.session_id)
+            .is_some_and(|s| guard.admits(&s))
+    }
+
+    fn conversations_of(
+        &self,
+        user: UserId,
+        after: Option<ConversationCursor>,
+        limit: usize,
+    ) -> Vec<Conversation> {
+        let mut mine: Vec<Conversation> = self
+            .conversations
+            .values()
+            .filter(|c| c.user_id == user)
+            .filter(|c| after.is_none_or(|a| (c.created_at, c.id) < (a.created_at, a.id)))
+            .cloned()
+            .collect();
+        mine.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
+        mine.truncate(limit);
+        mine
+    }
+
+    fn accounts_of(&self, user: UserId) -> Vec<Account> {
+        let mut mine: Vec<Account> = self
+            .accounts
+            .values()
+            .filter(|a| a.user_id == user)
+            .cloned()
+            .collect();
+        mine.sort_by(|a, b| {
+            (a.provider.as_str(), a.label.as_str()).cmp(&(b.provider.as_str(), b.label.as_str()))
+        });
+        mine
+    }
+
     /// Whether `grant` exists and is not revoked.
     fn grant_alive(&self, grant: GrantId) -> bool {
         self.grants
@@ -129,7 +182,14 @@ impl InMemoryStore {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// How many port calls have reached the store (each at least one round trip to a SQL
+    /// store): what a request costs, for tests that pin it.
+    pub fn port_calls(&self) -> usize {
+        self.port_calls.load(Ordering::SeqCst)
+    }
+
     fn lock(&self) -> Result<MutexGuard<'_, State>, StorageError> {
+        self.port_calls.fetch_add(1, Ordering::SeqCst);
         if self.unavailable.load(Ordering::SeqCst) {
             return Err(StorageError::Unavailable(
                 "the in-memory store is switched off".into(),
@@ -279,17 +339,7 @@ impl SessionRepository for InMemoryStore {
     }
 
     async fn find_session(&self, id: SessionId) -> Result<Option<Session>, StorageError> {
-        let state = self.lock()?;
-        // A session of a revoked grant is revoked, whatever its own record says.
-        Ok(state.sessions.get(&id).map(|s| {
-            let mut s = s.clone();
-            if let Some((_, grant)) = s.grant {
-                if let Some((_, _, _, Some(revoked))) = state.grants.get(&grant) {
-                    s.revoked_at.get_or_insert(*revoked);
-                }
-            }
-            s
-        }))
+        Ok(self.lock()?.session(id))
     }
 
     async fn active_sessions(
@@ -364,17 +414,19 @@ impl ConversationRepository for InMemoryStore {
         after: Option<ConversationCursor>,
         limit: usize,
     ) -> Result<Vec<Conversation>, StorageError> {
+        Ok(self.lock()?.conversations_of(user, after, limit))
+    }
+
+    async fn list_conversations_in_session(
+        &self,
+        guard: &SessionGuard,
+        after: Option<ConversationCursor>,
+        limit: usize,
+    ) -> Result<Option<Vec<Conversation>>, StorageError> {
         let state = self.lock()?;
-        let mut mine: Vec<Conversation> = state
-            .conversations
-            .values()
-            .filter(|c| c.user_id == user)
-            .filter(|c| after.is_none_or(|a| (c.created_at, c.id) < (a.created_at, a.id)))
-            .cloned()
-            .collect();
-        mine.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
-        mine.truncate(limit);
-        Ok(mine)
+        Ok(state
+            .admits(guard)
+            .then(|| state.conversations_of(guard.user_id, after, limit)))
     }
 
     async fn delete_conversation(
@@ -426,17 +478,17 @@ impl AccountRepository for InMemoryStore {
     }
 
     async fn list_accounts(&self, user: UserId) -> Result<Vec<Account>, StorageError> {
+        Ok(self.lock()?.accounts_of(user))
+    }
+
+    async fn list_accounts_in_session(
+        &self,
+        guard: &SessionGuard,
+    ) -> Result<Option<Vec<Account>>, StorageError> {
         let state = self.lock()?;
-        let mut mine: Vec<Account> = state
-            .accounts
-            .values()
-            .filter(|a| a.user_id == user)
-            .cloned()
-            .collect();
-        mine.sort_by(|a, b| {
-            (a.provider.as_str(), a.label.as_str()).cmp(&(b.provider.as_str(), b.label.as_str()))
-        });
-        Ok(mine)
+        Ok(state
+            .admits(guard)
+            .then(|| state.accounts_of(guard.user_id)))
     }
 
     async fn find_account(
