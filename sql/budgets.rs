@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use gptgate_domain::BudgetWindow;
 use gptgate_ports::limits::BudgetChange;
 use gptgate_ports::{BudgetRepository, StorageError};
+use time::OffsetDateTime;
 use tracing::instrument;
 
 use crate::dialect::{corrupt, from_time, storage, time, Store, Time};
@@ -49,5 +50,25 @@ impl BudgetRepository for Store {
         }
         tx.commit().await.map_err(storage)?;
         Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn spend_if_room(
+        &self,
+        key: &str,
+        started_after: OffsetDateTime,
+        limit: u32,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE budget_windows SET used = used + 1 \
+             WHERE key = $1 AND started_at > $2 AND used < $3",
+        )
+        .bind(key)
+        .bind(time(started_after))
+        .bind(i64::from(limit))
+        .execute(self.writes())
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -47,6 +47,13 @@ impl BudgetPolicy {
         }
     }
 
+    /// The earliest start, exclusive, of a window that is still current at `now`: a window
+    /// that started after it has room for one more use at `now` if it has used fewer than
+    /// `limit` (what [`BudgetPolicy::take`] would then do is add that one use).
+    pub fn current_after(&self, now: OffsetDateTime) -> OffsetDateTime {
+        now - self.window
+    }
+
     /// The window with one use returned (the thing it paid for did not happen), if the window
     /// is still current.
     pub fn give_back(
@@ -76,6 +83,33 @@ mod tests {
             window = Some(policy.take(window.as_ref(), T0).unwrap());
         }
         window.unwrap()
+    }
+
+    #[test]
+    fn a_window_is_current_if_it_started_after_current_after() {
+        let policy = BudgetPolicy::hourly(2);
+        let now = T0 + Duration::hours(3);
+        let since = policy.current_after(now);
+        let window = |started_at| BudgetWindow {
+            started_at,
+            used: 1,
+        };
+        // Started just after: current (one more use counted in it); started at it: over.
+        let just_after = since + Duration::nanoseconds(1);
+        assert_eq!(
+            policy.take(Some(&window(just_after)), now),
+            Ok(BudgetWindow {
+                started_at: just_after,
+                used: 2
+            })
+        );
+        assert_eq!(
+            policy.take(Some(&window(since)), now),
+            Ok(BudgetWindow {
+                started_at: now,
+                used: 1
+            })
+        );
     }
 
     #[test]

@@ -21,6 +21,33 @@ pub trait BudgetRepository: Send + Sync {
         key: &str,
         change: &mut BudgetChange<'_>,
     ) -> Result<(), StorageError>;
+
+    /// Adds one use to the window of `key` if it started after `started_after` and has used
+    /// fewer than `limit`; returns whether it did. The common case of a budget spent in one
+    /// statement (no row lock held across round trips); anything else (no window, one that
+    /// ended, one spent) is for [`BudgetRepository::update_budget`]. Atomic like it.
+    async fn spend_if_room(
+        &self,
+        key: &str,
+        started_after: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<bool, StorageError> {
+        let mut spent = false;
+        self.update_budget(key, &mut |window| {
+            spent = false;
+            window
+                .filter(|w| w.started_at > started_after && w.used < limit)
+                .map(|w| {
+                    spent = true;
+                    BudgetWindow {
+                        started_at: w.started_at,
+                        used: w.used + 1,
+                    }
+                })
+        })
+        .await?;
+        Ok(spent)
+    }
 }
 
 /// A decision about a token bucket: given the instant it is full again (if any is kept), the

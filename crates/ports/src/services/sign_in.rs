@@ -160,22 +160,34 @@ impl SignIn {
         let hash = self.ports.hasher.hash(email, &code);
         let now = self.ports.clock.now();
         let mut spent = None;
-        self.ports
+        // The common case in one statement: a current window with room takes one more use.
+        let taken = self
+            .ports
             .budgets
-            .update_budget(
+            .spend_if_room(
                 sender,
-                &mut |window| match self.mail_budget.take(window, now) {
-                    Ok(next) => {
-                        spent = None;
-                        Some(next)
-                    }
-                    Err(retry_after) => {
-                        spent = Some(retry_after);
-                        None
-                    }
-                },
+                self.mail_budget.current_after(now),
+                self.mail_budget.limit,
             )
             .await?;
+        if !taken {
+            self.ports
+                .budgets
+                .update_budget(
+                    sender,
+                    &mut |window| match self.mail_budget.take(window, now) {
+                        Ok(next) => {
+                            spent = None;
+                            Some(next)
+                        }
+                        Err(retry_after) => {
+                            spent = Some(retry_after);
+                            None
+                        }
+                    },
+                )
+                .await?;
+        }
         if let Some(retry_after) = spent {
             tracing::warn!("hourly sign-in email budget of an API key spent");
             return Err(SendCodeError::BudgetExhausted { retry_after });
