@@ -137,17 +137,6 @@ pub enum SendRefused {
     TooManyCodes { retry_after: Duration },
 }
 
-/// What a submitted code came to ([`CodePolicy::submit`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Submission {
-    /// The right code, live: it is used up in the record returned with this.
-    Accepted,
-    /// A wrong code, or no live code (never sent, used, expired): answered alike.
-    Rejected,
-    /// The budget of this code or of this email is spent; even the right code is refused.
-    TooManyAttempts { retry_after: Duration },
-}
-
 /// What a submission of a code may lead to, decided before the code is compared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptVerdict {
@@ -252,30 +241,14 @@ impl CodePolicy {
         (next, verdict)
     }
 
-    /// A submission in one decision, for one write of the record: the attempt counted as
-    /// [`CodePolicy::register_attempt`] counts it and, when `is_right` says the submitted code
-    /// is the live code's hash, that code used up in the same record (so of concurrent right
-    /// submissions, the one whose write lands first is the only one accepted). The returned
-    /// record must be stored whatever the outcome.
-    pub fn submit(
-        &self,
-        record: &CodeRecord,
-        now: OffsetDateTime,
-        is_right: impl FnOnce(&CodeHash) -> bool,
-    ) -> (CodeRecord, Submission) {
-        match self.register_attempt(record, now) {
-            (next, AttemptVerdict::Compare(hash)) if is_right(&hash) => (
-                CodeRecord {
-                    code_hash: None,
-                    ..next
-                },
-                Submission::Accepted,
-            ),
-            (next, AttemptVerdict::TooManyAttempts { retry_after }) => {
-                (next, Submission::TooManyAttempts { retry_after })
-            }
-            (next, _) => (next, Submission::Rejected),
-        }
+    /// Marks the code with hash `matched` as used. Returns `None` when that code is no longer the
+    /// live one (used by a concurrent submission, or replaced by a newer code): the caller then
+    /// answers as for a wrong code.
+    pub fn consume(&self, record: &CodeRecord, matched: &CodeHash) -> Option<CodeRecord> {
+        (record.code_hash.as_ref() == Some(matched)).then(|| CodeRecord {
+            code_hash: None,
+            ..record.clone()
+        })
     }
 }
 
@@ -495,56 +468,25 @@ mod tests {
     }
 
     #[test]
-    fn the_right_code_is_used_up_in_the_write_that_counts_its_attempt() {
+    fn submissions_after_use_find_no_live_code() {
         let policy = CodePolicy::default();
         let record = issued_at(T0);
-        let (used, outcome) = policy.submit(&record, T0, |h| *h == hash(1));
-        assert_eq!(outcome, Submission::Accepted);
-        assert_eq!(used.code_hash, None);
-        assert_eq!((used.attempts, used.attempts_in_window), (1, 1));
-        // Used: even the right code finds nothing now, and its hash is not asked about.
-        let (_, again) = policy.submit(&used, T0, |_| panic!("no live code to compare"));
-        assert_eq!(again, Submission::Rejected);
+        let used = policy.consume(&record, &hash(1)).unwrap();
+        assert_eq!(
+            policy.register_attempt(&used, T0).1,
+            AttemptVerdict::NoLiveCode
+        );
     }
 
     #[test]
-    fn a_wrong_code_is_counted_and_the_code_kept() {
+    fn only_the_live_code_can_be_consumed() {
         let policy = CodePolicy::default();
         let record = issued_at(T0);
-        let (next, outcome) = policy.submit(&record, T0, |h| *h == hash(7));
-        assert_eq!(outcome, Submission::Rejected);
-        assert_eq!(next.code_hash, Some(hash(1)));
-        assert_eq!((next.attempts, next.attempts_in_window), (1, 1));
-    }
-
-    #[test]
-    fn once_the_codes_attempts_are_spent_the_right_code_is_refused_and_kept_unused() {
-        let policy = CodePolicy::default();
-        let mut record = issued_at(T0);
-        for _ in 0..policy.max_attempts_per_code {
-            let (next, outcome) = policy.submit(&record, T0, |_| false);
-            assert_eq!(outcome, Submission::Rejected);
-            record = next;
-        }
-        let (next, outcome) = policy.submit(&record, T0, |_| true);
+        assert!(policy.consume(&record, &hash(7)).is_none());
+        let used = policy.consume(&record, &hash(1)).unwrap();
         assert!(
-            matches!(outcome, Submission::TooManyAttempts { .. }),
-            "{outcome:?}"
+            policy.consume(&used, &hash(1)).is_none(),
+            "a used code cannot be used again"
         );
-        assert_eq!(next.code_hash, Some(hash(1)));
-    }
-
-    #[test]
-    fn an_expired_code_is_not_accepted_even_when_right() {
-        let policy = CodePolicy::default();
-        let record = issued_at(T0);
-        let (_, outcome) = policy.submit(&record, record.expires_at, |_| true);
-        assert_eq!(outcome, Submission::Rejected);
-        let (_, outcome) = policy.submit(
-            &record,
-            record.expires_at - Duration::nanoseconds(1),
-            |_| true,
-        );
-        assert_eq!(outcome, Submission::Accepted);
     }
 }

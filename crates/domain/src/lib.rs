@@ -32,7 +32,7 @@ pub use chat::{
     ChatInputError, ChatPolicy, ChatSession, ChatTurn, ChatVisitor, Speaker, TeamPassword,
 };
 pub use code::{
-    AttemptVerdict, CodeFormatError, CodeHash, CodePolicy, CodeRecord, SendRefused, Submission,
+    AttemptVerdict, CodeFormatError, CodeHash, CodePolicy, CodeRecord, SendRefused,
     VerificationCode,
 };
 pub use connection::{

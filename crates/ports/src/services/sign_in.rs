@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use gptgate_domain::{
-    Audience, BudgetPolicy, ClientId, CodePolicy, Email, Identity, SendRefused, SessionGuard,
-    SessionId, SessionPolicy, Submission, UserId, VerificationCode,
+    AttemptVerdict, Audience, BudgetPolicy, ClientId, CodePolicy, Email, Identity, SendRefused,
+    SessionGuard, SessionId, SessionPolicy, UserId, VerificationCode,
 };
 use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
@@ -285,29 +285,41 @@ impl SignIn {
         code: &VerificationCode,
     ) -> Result<UserId, VerifyError> {
         let now = self.ports.clock.now();
-        // The attempt counted and, for the right code, the code used up: one write, so of
-        // concurrent right submissions exactly one is accepted.
-        let mut outcome = Submission::Rejected;
+        let mut verdict = AttemptVerdict::NoLiveCode;
         self.ports
             .codes
             .update_code(email, &mut |record| {
                 // Each call concludes afresh: a store may call again after a lost race, and
                 // only the last call's conclusion holds (it may see no record at all).
-                outcome = Submission::Rejected;
-                let (next, submitted) = self.codes.submit(record?, now, |hash| {
-                    self.ports.hasher.matches(email, code, hash)
-                });
-                outcome = submitted;
+                verdict = AttemptVerdict::NoLiveCode;
+                let (next, v) = self.codes.register_attempt(record?, now);
+                verdict = v;
                 Some(next)
             })
             .await?;
-        match outcome {
-            Submission::Accepted => {}
-            Submission::Rejected => return Err(self.rejected()),
-            Submission::TooManyAttempts { retry_after } => {
+        let stored_hash = match verdict {
+            AttemptVerdict::Compare(hash) => hash,
+            AttemptVerdict::NoLiveCode => return Err(self.rejected()),
+            AttemptVerdict::TooManyAttempts { retry_after } => {
                 tracing::warn!("code attempt budget spent");
                 return Err(VerifyError::TooManyAttempts { retry_after });
             }
+        };
+        if !self.ports.hasher.matches(email, code, &stored_hash) {
+            return Err(self.rejected());
+        }
+        let mut consumed = false;
+        self.ports
+            .codes
+            .update_code(email, &mut |record| {
+                consumed = false;
+                let next = self.codes.consume(record?, &stored_hash);
+                consumed = next.is_some();
+                next
+            })
+            .await?;
+        if !consumed {
+            return Err(self.rejected());
         }
 
         let user = self
