@@ -148,6 +148,7 @@ impl AccountRepository for Store {
             .map(Some)
     }
 
+    #[instrument(skip_all)]
     async fn find_account(
         &self,
         user: UserId,

@@ -169,6 +169,7 @@ impl ConversationRepository for Store {
             .map(Some)
     }
 
+    #[instrument(skip_all)]
     async fn delete_conversation(
         &self,
         user: UserId,

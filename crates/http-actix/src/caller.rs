@@ -75,6 +75,20 @@ impl AppState {
         admitted
     }
 
+    /// Whether this instance already refuses `subject` on `limit` (nothing spent); a refusal is
+    /// counted in `/metrics` as [`AppState::admit`] counts it.
+    pub fn refused(
+        &self,
+        limit: gptgate_ports::services::Limit,
+        subject: &str,
+    ) -> Result<(), gptgate_ports::services::RateLimitError> {
+        let refused = self.rate_limits.refused(limit, subject);
+        if let Err(gptgate_ports::services::RateLimitError::TooMany { limit, .. }) = &refused {
+            self.metrics.rate_limited(*limit);
+        }
+        refused
+    }
+
     /// Resolves the caller, whose API key (when it brings one) the extractor checked before.
     /// Then, in order:
     /// 1. `Authorization: Bearer <session token>`;

@@ -70,8 +70,9 @@ fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, actix_web::Error>
 
 /// A GPT read: as a [`GptCall`], except that the session of a session token sent with the API
 /// key is checked by the read itself, in the statement that reads (one round trip to the store
-/// instead of two), and the user's rate limit is spent right after it. Only for reads: a
-/// write must not start before its caller's session is known to be good.
+/// instead of two), and the user's rate limit is spent right after it (a user this instance
+/// already refuses is refused before it, at no cost). Only for reads: a write must not start
+/// before its caller's session is known to be good.
 pub struct GptRead<B> {
     pub body: B,
     reader: Reader,
@@ -176,7 +177,15 @@ impl<B: DeserializeOwned + CarriesToken + 'static> FromRequest for GptRead<B> {
                     admit_caller(&state, keyed, &caller).await?;
                     Reader::User(caller.user_id)
                 }
-                Claimed::Session(guard) => Reader::Session(guard),
+                Claimed::Session(guard) => {
+                    // A user this instance already refuses costs no read: the token's user
+                    // (signature checked; the session is checked by the read) is refused here
+                    // as the read would be refused after it.
+                    state
+                        .refused(Limit::User, &guard.user_id.to_string())
+                        .map_err(ApiError::from)?;
+                    Reader::Session(guard)
+                }
             };
             Ok(Self {
                 body,

@@ -505,10 +505,18 @@ async fn gated_instance(world: &World) -> (Arc<Gated>, Arc<RateLimits>) {
 }
 
 fn spawn_calls(limits: &Arc<RateLimits>, calls: usize) -> Vec<tokio::task::JoinHandle<bool>> {
+    spawn_calls_of(limits, "u1", calls)
+}
+
+fn spawn_calls_of(
+    limits: &Arc<RateLimits>,
+    subject: &'static str,
+    calls: usize,
+) -> Vec<tokio::task::JoinHandle<bool>> {
     (0..calls)
         .map(|_| {
             let limits = limits.clone();
-            tokio::spawn(async move { limits.admit(Limit::User, "u1").await.is_ok() })
+            tokio::spawn(async move { limits.admit(Limit::User, subject).await.is_ok() })
         })
         .collect()
 }
@@ -583,4 +591,61 @@ async fn calls_waiting_for_a_lease_the_store_failed_try_the_store_themselves() {
     }
     world.store.store.set_unavailable(false);
     assert!(limits.admit(Limit::User, "u1").await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_that_failed_or_was_dropped_leaves_nothing_the_sweep_cannot_remove() {
+    let world = World::new();
+    let (gated, limits) = gated_instance(&world).await;
+    // One subject's lease fails in the store; another's call is dropped while it is taken.
+    world.store.store.set_unavailable(true);
+    assert!(limits.admit(Limit::User, "failed").await.is_err());
+    world.store.store.set_unavailable(false);
+    gated.open.send_replace(false);
+    let dropped = spawn_calls_of(&limits, "dropped", 1).remove(0);
+    gated.until_inside(1).await;
+    dropped.abort();
+    assert!(dropped.await.unwrap_err().is_cancelled());
+    gated.open.send_replace(true);
+    assert_eq!(limits.remembered(Limit::User), 3, "u1, failed, dropped");
+    // Past the sweep's size, seconds later: the three are swept (none says anything any
+    // more: u1's lease ended, the two others hold no lease and none in flight).
+    world.clock.advance(Duration::seconds(2));
+    for i in 0..MEMORY_SWEEP_AT - 2 {
+        limits.admit(Limit::User, &format!("s-{i}")).await.unwrap();
+    }
+    assert_eq!(limits.remembered(Limit::User), MEMORY_SWEEP_AT - 2);
+}
+
+#[tokio::test]
+async fn a_refusal_in_force_is_said_without_spending_or_asking_the_store() {
+    let world = World::new();
+    let limits = world.instance(bucket(60, 1));
+    assert!(
+        limits.refused(Limit::User, "u1").is_ok(),
+        "nothing known yet"
+    );
+    limits.admit(Limit::User, "u1").await.unwrap();
+    assert!(limits.refused(Limit::User, "u1").is_ok(), "not refused yet");
+    let _ = retry_after(limits.admit(Limit::User, "u1").await);
+    let updates = world.store.updates();
+    world.clock.advance(Duration::milliseconds(400));
+    for _ in 0..3 {
+        assert_eq!(
+            retry_after(limits.refused(Limit::User, "u1")),
+            Duration::milliseconds(600)
+        );
+    }
+    assert!(limits.refused(Limit::User, "u2").is_ok(), "another user");
+    assert!(
+        limits.refused(Limit::ApiKey, "u1").is_ok(),
+        "another limit (off)"
+    );
+    assert_eq!(world.store.updates(), updates, "nothing asked of the store");
+    world.clock.advance(Duration::milliseconds(600));
+    assert!(limits.refused(Limit::User, "u1").is_ok(), "a token is due");
+    assert!(
+        limits.admit(Limit::User, "u1").await.is_ok(),
+        "and nothing was spent"
+    );
 }

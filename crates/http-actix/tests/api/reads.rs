@@ -1,7 +1,7 @@
 //! GPT reads with a session token: the session is checked by the read itself, so a read costs
 //! one call to the store (one round trip on a SQL store), and the answers are those of a
 //! session checked first: 401 `invalid_token` for a session that has ended, the user's rate
-//! limit spent right after the read.
+//! limit spent right after the read (a user already refused is refused before it).
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -110,7 +110,9 @@ async fn a_read_refuses_a_session_that_has_ended_as_a_check_first_would() {
     for res in reads(&app, &bob).await {
         assert_eq!(error_code(res, 401).await, "invalid_token");
     }
-    // Expired: let through to the session's last second, refused at its end.
+    // Expired: let through to the session's last second, refused at its end (the token's own
+    // expiry is the session's, so the token is refused first here; the read's own check of
+    // the expiry is pinned at the microsecond by the storage contract).
     let cy = app.sign_in("cy@example.com").await;
     app.clock
         .advance(Duration::hours(12) - Duration::seconds(1));
@@ -168,6 +170,12 @@ async fn a_users_reads_spend_their_rate_limit_after_the_read() {
         1,
         "the read, not a second check"
     );
+    // Refused now, the next ones are refused before the read: no store call at all.
+    let before = app.store.port_calls();
+    for res in reads(&app, &ann).await {
+        assert_eq!(error_code(res, 429).await, "rate_limited");
+    }
+    assert_eq!(app.store.port_calls(), before, "refused from memory");
     // Another user is not held up; a logged-out session is still 401, not 429.
     for res in reads(&app, &bob).await {
         assert_eq!(res.status(), 200);

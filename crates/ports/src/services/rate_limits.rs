@@ -121,11 +121,34 @@ impl Held {
     /// Whether it still says something at `now` (else a sweep may drop it).
     fn live(&self, now: OffsetDateTime) -> bool {
         match self {
-            Held::Tokens { until, leasing, .. } => {
-                *until > now || leasing.as_ref().is_some_and(|l| l.peek().is_none())
-            }
+            Held::Tokens { until, leasing, .. } => *until > now || leasing.is_some(),
             Held::Refused { until } => *until > now,
         }
+    }
+}
+
+/// The lease a call is taking. However the call ends (its answer stored, the store failing,
+/// the call dropped when its client went away), dropping this clears the bucket's `leasing`
+/// if it is still this lease, then wakes the calls waiting for it: one of them takes the next
+/// lease, and no entry is left "in flight" for ever (a sweep could not drop it).
+struct Leasing<'a> {
+    limits: &'a RateLimits,
+    limit: Limit,
+    subject: &'a str,
+    in_flight: InFlight,
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Leasing<'_> {
+    fn drop(&mut self) {
+        let mut held = self.limits.held(self.limit);
+        if let Some(Held::Tokens { leasing, .. }) = held.get_mut(self.subject) {
+            if leasing.as_ref().is_some_and(|l| l.ptr_eq(&self.in_flight)) {
+                *leasing = None;
+            }
+        }
+        drop(held);
+        drop(self.done.take());
     }
 }
 
@@ -181,15 +204,8 @@ impl RateLimits {
         let Some(bucket) = self.settings.bucket(limit) else {
             return Ok(());
         };
-        // An address's bucket is its network's; the others are their subject's.
-        let grouped;
-        let subject = match limit {
-            Limit::Address => {
-                grouped = gptgate_domain::guess_bucket(subject);
-                grouped.as_str()
-            }
-            _ => subject,
-        };
+        let grouped = group(limit, subject);
+        let subject = grouped.as_deref().unwrap_or(subject);
         loop {
             let now = self.clock.now();
             // Memory first, by the subject alone (no key to build on the common path).
@@ -202,25 +218,31 @@ impl RateLimits {
                 Memory::Wait(lease) => {
                     let _ = lease.await;
                 }
-                Memory::Lease(size, done) => {
+                Memory::Lease(size, done, in_flight) => {
+                    let leasing = Leasing {
+                        limits: self,
+                        limit,
+                        subject,
+                        in_flight,
+                        done: Some(done),
+                    };
                     let size = size.min(Self::lease_size(&bucket));
-                    return self.lease(limit, subject, bucket, size, now, done).await;
+                    return self.lease(leasing, bucket, size, now).await;
                 }
             }
         }
     }
 
-    /// Takes a lease of `size` tokens from the store and spends one of them; `done` tells the
-    /// calls waiting for it (when dropped: here, or with this call if it is dropped).
+    /// Takes a lease of `size` tokens from the store and spends one of them; the calls waiting
+    /// for it are told when `leasing` is dropped (here, or with this call if it is dropped).
     async fn lease(
         &self,
-        limit: Limit,
-        subject: &str,
+        leasing: Leasing<'_>,
         bucket: TokenBucket,
         size: u32,
         now: OffsetDateTime,
-        done: oneshot::Sender<()>,
     ) -> Result<(), RateLimitError> {
+        let (limit, subject) = (leasing.limit, leasing.subject);
         let key = format!("{}:{subject}", limit.name());
         let mut outcome = Err(Duration::ZERO);
         self.buckets
@@ -273,8 +295,27 @@ impl RateLimits {
             }
         };
         drop(held);
-        drop(done);
+        drop(leasing);
         answer
+    }
+
+    /// A refusal of `limit`'s bucket for `subject` still in force in this instance's memory,
+    /// said without spending anything or asking the store: a caller may skip work whose
+    /// answer would be refused anyway, then [`RateLimits::admit`] after it.
+    pub fn refused(&self, limit: Limit, subject: &str) -> Result<(), RateLimitError> {
+        if self.settings.bucket(limit).is_none() {
+            return Ok(());
+        }
+        let grouped = group(limit, subject);
+        let subject = grouped.as_deref().unwrap_or(subject);
+        let now = self.clock.now();
+        match self.held(limit).get(subject) {
+            Some(Held::Refused { until }) if *until > now => Err(RateLimitError::TooMany {
+                limit,
+                retry_after: *until - now,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The answer this instance can give without the store (a leased token spent, or a
@@ -294,34 +335,44 @@ impl RateLimits {
                     *left -= 1;
                     return Memory::Answer(Ok(()));
                 }
-                // A lease in flight; one whose call was dropped is taken over.
-                if let Some(lease) = leasing.as_ref().filter(|l| l.peek().is_none()) {
+                if let Some(lease) = leasing {
                     return Memory::Wait(lease.clone());
                 }
                 let (done, in_flight) = oneshot::channel();
-                *leasing = Some(in_flight.shared());
+                let in_flight = in_flight.shared();
+                *leasing = Some(in_flight.clone());
                 let next = if *until > now {
                     size.saturating_mul(2)
                 } else {
                     1
                 };
-                Memory::Lease(next, done)
+                Memory::Lease(next, done, in_flight)
             }
             // Nothing held, or a refusal that has ended.
             _ => {
                 let (done, in_flight) = oneshot::channel();
+                let in_flight = in_flight.shared();
                 held.insert(
                     subject.to_owned(),
                     Held::Tokens {
                         left: 0,
                         size: 1,
                         until: now,
-                        leasing: Some(in_flight.shared()),
+                        leasing: Some(in_flight.clone()),
                     },
                 );
-                Memory::Lease(1, done)
+                Memory::Lease(1, done, in_flight)
             }
         }
+    }
+}
+
+/// The bucket an address counts in (its network's: see [`RateLimits::admit`]); `None` for the
+/// other limits, whose bucket is their subject's.
+fn group(limit: Limit, subject: &str) -> Option<String> {
+    match limit {
+        Limit::Address => Some(gptgate_domain::guess_bucket(subject)),
+        _ => None,
     }
 }
 
@@ -329,6 +380,6 @@ impl RateLimits {
 enum Memory {
     Answer(Result<(), Duration>),
     Wait(InFlight),
-    /// Lease this many tokens; drop the sender when done.
-    Lease(u32, oneshot::Sender<()>),
+    /// Lease this many tokens: the lease's sender (dropped when done) and its waiters' side.
+    Lease(u32, oneshot::Sender<()>, InFlight),
 }

@@ -103,16 +103,6 @@ pub enum Reader {
     Session(SessionGuard),
 }
 
-impl Reader {
-    /// The user whose data is read (for a `Session`, the one its token claims).
-    pub fn user_id(&self) -> UserId {
-        match self {
-            Reader::User(user) => *user,
-            Reader::Session(guard) => guard.user_id,
-        }
-    }
-}
-
 /// Why a session token was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthenticateError {

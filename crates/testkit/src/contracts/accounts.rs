@@ -131,10 +131,17 @@ pub async fn accounts_are_read_under_a_guard_only_while_its_session_admits_it(
     let all = store.list_accounts(ann).await.unwrap();
     assert_eq!(all.len(), 2);
     for session in [&anns, &granted] {
-        for now in [T0, session.expires_at - Duration::microseconds(1)] {
+        let end = session.expires_at;
+        for now in [
+            T0,
+            end - Duration::microseconds(1),
+            end - Duration::nanoseconds(1),
+        ] {
             assert_eq!(read(guard(session, ann, now)).await, Some(all.clone()));
         }
-        assert_eq!(read(guard(session, ann, session.expires_at)).await, None);
+        for now in [end, end + Duration::nanoseconds(1)] {
+            assert_eq!(read(guard(session, ann, now)).await, None);
+        }
         assert_eq!(read(guard(session, bob, T0)).await, None);
     }
     assert_eq!(

@@ -246,7 +246,11 @@ pub async fn a_guarded_page_is_read_only_while_its_session_admits_it<
     // without a guard, first and after a cursor.
     let first_two = store.list_conversations(ann, None, 2).await.unwrap();
     let cursor = first_two[1].cursor();
-    for now in [T0, anns.expires_at - Duration::microseconds(1)] {
+    for now in [
+        T0,
+        anns.expires_at - Duration::microseconds(1),
+        anns.expires_at - Duration::nanoseconds(1),
+    ] {
         let g = guard(&anns, ann, now);
         assert_eq!(
             page(g, None, 10).await,
@@ -272,10 +276,9 @@ pub async fn a_guarded_page_is_read_only_while_its_session_admits_it<
     );
     // Refused: at its expiry, another user's session claimed (either way), an unknown
     // session, a revoked one.
-    assert_eq!(
-        page(guard(&anns, ann, anns.expires_at), None, 10).await,
-        None
-    );
+    for now in [anns.expires_at, anns.expires_at + Duration::nanoseconds(1)] {
+        assert_eq!(page(guard(&anns, ann, now), None, 10).await, None);
+    }
     assert_eq!(page(guard(&bobs, ann, T0), None, 10).await, None);
     assert_eq!(page(guard(&anns, bob, T0), None, 10).await, None);
     let unknown = policy.open(SessionId::from_random_bytes([3; 16]), ann, T0);
