@@ -126,6 +126,21 @@ impl VerificationCodeRepository for Store {
     }
 
     #[instrument(skip_all)]
+    async fn use_code(&self, email: &Email, matched: &CodeHash) -> Result<bool, StorageError> {
+        // The version moves on, so a compare-and-set decided on the record before loses.
+        let done = sqlx::query(
+            "UPDATE verification_codes SET code_hash = NULL, version = version + 1 \
+             WHERE email = $1 AND code_hash = $2",
+        )
+        .bind(email.as_str())
+        .bind(matched.as_bytes().to_vec())
+        .execute(self.writes())
+        .await
+        .map_err(storage)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[instrument(skip_all)]
     async fn find_code(&self, email: &Email) -> Result<Option<CodeRecord>, StorageError> {
         sqlx::query_as::<_, CodeRow>(SELECT)
             .bind(email.as_str())

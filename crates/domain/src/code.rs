@@ -128,6 +128,18 @@ pub struct CodeRecord {
     pub attempts_in_window: u32,
 }
 
+impl CodeRecord {
+    /// The record with its live code used up, if that code is still the one with hash
+    /// `matched`; `None` when it is not (used by a concurrent submission, or replaced by a newer
+    /// code). Nothing else changes.
+    pub fn used_up(&self, matched: &CodeHash) -> Option<CodeRecord> {
+        (self.code_hash.as_ref() == Some(matched)).then(|| CodeRecord {
+            code_hash: None,
+            ..self.clone()
+        })
+    }
+}
+
 /// Why a new code was not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendRefused {
@@ -239,16 +251,6 @@ impl CodePolicy {
             Some(hash) => AttemptVerdict::Compare(hash.clone()),
         };
         (next, verdict)
-    }
-
-    /// Marks the code with hash `matched` as used. Returns `None` when that code is no longer the
-    /// live one (used by a concurrent submission, or replaced by a newer code): the caller then
-    /// answers as for a wrong code.
-    pub fn consume(&self, record: &CodeRecord, matched: &CodeHash) -> Option<CodeRecord> {
-        (record.code_hash.as_ref() == Some(matched)).then(|| CodeRecord {
-            code_hash: None,
-            ..record.clone()
-        })
     }
 }
 
@@ -471,7 +473,7 @@ mod tests {
     fn submissions_after_use_find_no_live_code() {
         let policy = CodePolicy::default();
         let record = issued_at(T0);
-        let used = policy.consume(&record, &hash(1)).unwrap();
+        let used = record.used_up(&hash(1)).unwrap();
         assert_eq!(
             policy.register_attempt(&used, T0).1,
             AttemptVerdict::NoLiveCode
@@ -479,13 +481,21 @@ mod tests {
     }
 
     #[test]
-    fn only_the_live_code_can_be_consumed() {
-        let policy = CodePolicy::default();
+    fn only_the_live_code_can_be_used_up() {
         let record = issued_at(T0);
-        assert!(policy.consume(&record, &hash(7)).is_none());
-        let used = policy.consume(&record, &hash(1)).unwrap();
+        assert!(record.used_up(&hash(7)).is_none());
+        let used = record.used_up(&hash(1)).unwrap();
+        assert_eq!(used.code_hash, None);
+        assert_eq!(
+            CodeRecord {
+                code_hash: Some(hash(1)),
+                ..used.clone()
+            },
+            record,
+            "nothing else changes"
+        );
         assert!(
-            policy.consume(&used, &hash(1)).is_none(),
+            used.used_up(&hash(1)).is_none(),
             "a used code cannot be used again"
         );
     }

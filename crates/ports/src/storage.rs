@@ -4,10 +4,10 @@
 use async_trait::async_trait;
 use gptgate_domain::{
     Account, AccountId, AdminAuditEntry, AdminSession, Audience, AuthorizationCode, ClientId,
-    CodeRecord, Conversation, ConversationCursor, ConversationId, Email, ExportLink, GrantId,
-    GrantSummary, Identity, ManagementToken, OAuthClient, OAuthState, OnboardingToken, ProviderId,
-    RefreshToken, Sealed, SealedTokens, Session, SessionGuard, SessionId, StoredAdminPassword,
-    TokenHash, User, UserId,
+    CodeHash, CodeRecord, Conversation, ConversationCursor, ConversationId, Email, ExportLink,
+    GrantId, GrantSummary, Identity, ManagementToken, OAuthClient, OAuthState, OnboardingToken,
+    ProviderId, RefreshToken, Sealed, SealedTokens, Session, SessionGuard, SessionId,
+    StoredAdminPassword, TokenHash, User, UserId,
 };
 use time::OffsetDateTime;
 
@@ -35,6 +35,24 @@ pub trait VerificationCodeRepository: Send + Sync {
 
     /// The record of `email`, if any (for operators and tests).
     async fn find_code(&self, email: &Email) -> Result<Option<CodeRecord>, StorageError>;
+
+    /// Uses up the live code of `email` if it is still the one with hash `matched` (the hash
+    /// a submission was just compared with), as [`CodeRecord::used_up`] says, in one atomic
+    /// write; returns whether it did. Of concurrent calls with one hash, one gets `true`. A
+    /// store may do it in one statement; this default goes through
+    /// [`VerificationCodeRepository::update_code`].
+    async fn use_code(&self, email: &Email, matched: &CodeHash) -> Result<bool, StorageError> {
+        let mut used = false;
+        self.update_code(email, &mut |record| {
+            // Only the last call's conclusion holds (it may see no record at all).
+            used = false;
+            let next = record?.used_up(matched);
+            used = next.is_some();
+            next
+        })
+        .await?;
+        Ok(used)
+    }
 }
 
 /// Stores users and their identities.

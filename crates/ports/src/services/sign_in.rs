@@ -298,17 +298,8 @@ impl SignIn {
         if !self.ports.hasher.matches(email, code, &stored_hash) {
             return Err(self.rejected());
         }
-        let mut consumed = false;
-        self.ports
-            .codes
-            .update_code(email, &mut |record| {
-                consumed = false;
-                let next = self.codes.consume(record?, &stored_hash);
-                consumed = next.is_some();
-                next
-            })
-            .await?;
-        if !consumed {
+        // One conditional write: the code used up only if it is still the one compared.
+        if !self.ports.codes.use_code(email, &stored_hash).await? {
             return Err(self.rejected());
         }
 

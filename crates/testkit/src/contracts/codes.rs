@@ -132,3 +132,52 @@ pub async fn code_updates_of_one_email_never_interleave<S: ?Sized + CodeStore>(s
     let end = store.find_code(&ann).await.unwrap().unwrap();
     assert_eq!(end.attempts, WRITERS, "no increment may be lost");
 }
+
+pub async fn a_code_is_used_up_once_and_only_while_it_is_the_live_one<S: ?Sized + CodeStore>(
+    store: Arc<S>,
+) {
+    let ann = email("ann");
+    let hash = |n: u8| CodeHash::from_bytes(vec![n; 32]);
+    assert!(!store.use_code(&ann, &hash(1)).await.unwrap(), "no record");
+    assert_eq!(store.find_code(&ann).await.unwrap(), None);
+    let issued = record(&ann, 1);
+    store
+        .update_code(&ann, &mut |_| Some(issued.clone()))
+        .await
+        .unwrap();
+    assert!(
+        !store.use_code(&ann, &hash(2)).await.unwrap(),
+        "another code"
+    );
+    assert_eq!(store.find_code(&ann).await.unwrap(), Some(issued.clone()));
+    // Eight at once with the right hash: one uses it up; nothing else of the record changes.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let ann = ann.clone();
+            tokio::spawn(async move { store.use_code(&ann, &hash(1)).await.unwrap() })
+        })
+        .collect();
+    let mut used = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            used += 1;
+        }
+    }
+    assert_eq!(used, 1);
+    assert_eq!(
+        store.find_code(&ann).await.unwrap(),
+        Some(CodeRecord {
+            code_hash: None,
+            ..issued.clone()
+        })
+    );
+    // A newer code replaced the one compared: not used up.
+    let newer = record(&ann, 3);
+    store
+        .update_code(&ann, &mut |_| Some(newer.clone()))
+        .await
+        .unwrap();
+    assert!(!store.use_code(&ann, &hash(1)).await.unwrap());
+    assert_eq!(store.find_code(&ann).await.unwrap(), Some(newer));
+}
