@@ -166,6 +166,7 @@ pub fn code_checks<S: ?Sized + CodeStore>() -> Vec<(&'static str, Check<S>)> {
         code_records_of_different_emails_are_separate,
         code_updates_of_one_email_never_interleave,
         a_code_is_used_up_once_and_only_while_it_is_the_live_one,
+        a_used_code_stays_used_when_a_write_decided_before_lands,
     ]
 }
 

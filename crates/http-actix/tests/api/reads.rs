@@ -156,7 +156,20 @@ async fn a_users_reads_spend_their_rate_limit_after_the_read() {
     .await;
     let ann = app.sign_in("ann@example.com").await;
     let bob = app.sign_in("bob@example.com").await;
-    for res in reads(&app, &ann).await {
+    // Ann's other session (a new code after the resend cooldown), ended: it spends one of her
+    // three tokens.
+    app.clock.advance(Duration::minutes(2));
+    let ended = app.sign_in("ann@example.com").await;
+    assert_eq!(
+        app.post("/auth/logout", &json!({ "token": ended }))
+            .await
+            .status(),
+        200
+    );
+    for _ in 0..2 {
+        let res = app
+            .post("/conversations/list", &json!({ "token": ann }))
+            .await;
         assert_eq!(res.status(), 200);
     }
     let before = app.store.port_calls();
@@ -176,6 +189,13 @@ async fn a_users_reads_spend_their_rate_limit_after_the_read() {
         assert_eq!(error_code(res, 429).await, "rate_limited");
     }
     assert_eq!(app.store.port_calls(), before, "refused from memory");
+    // The ended session's token too, while she is refused: 429 from memory, before its
+    // session is known (docs/security.md: it learns only that its user is busy).
+    let res = app
+        .post("/conversations/list", &json!({ "token": ended }))
+        .await;
+    assert_eq!(error_code(res, 429).await, "rate_limited");
+    assert_eq!(app.store.port_calls(), before);
     // Another user is not held up; a logged-out session is still 401, not 429.
     for res in reads(&app, &bob).await {
         assert_eq!(res.status(), 200);
@@ -197,4 +217,12 @@ async fn a_users_reads_spend_their_rate_limit_after_the_read() {
         .post("/conversations/list", &json!({ "token": ann }))
         .await;
     assert_eq!(error_code(res, 401).await, "invalid_token");
+    let res = app
+        .post("/conversations/list", &json!({ "token": ended }))
+        .await;
+    assert_eq!(
+        error_code(res, 401).await,
+        "invalid_token",
+        "once the refusal ended"
+    );
 }

@@ -181,3 +181,55 @@ pub async fn a_code_is_used_up_once_and_only_while_it_is_the_live_one<S: ?Sized 
     assert!(!store.use_code(&ann, &hash(1)).await.unwrap());
     assert_eq!(store.find_code(&ann).await.unwrap(), Some(newer));
 }
+
+pub async fn a_used_code_stays_used_when_a_write_decided_before_lands<S: ?Sized + CodeStore>(
+    store: Arc<S>,
+) {
+    let ann = email("ann");
+    let issued = record(&ann, 1);
+    store
+        .update_code(&ann, &mut |_| Some(issued.clone()))
+        .await
+        .unwrap();
+    // An attempt is being counted: its update read the record (the code still live) and
+    // decides; meanwhile the code is used up. Its write must not bring the code back.
+    let (read_tx, read_rx) = std::sync::mpsc::channel::<()>();
+    let (used_tx, used_rx) = std::sync::mpsc::channel::<()>();
+    let writer = {
+        let (store, ann) = (store.clone(), ann.clone());
+        tokio::spawn(async move {
+            let mut first = true;
+            store
+                .update_code(&ann, &mut move |r| {
+                    let r = r?;
+                    if std::mem::take(&mut first) {
+                        let _ = read_tx.send(());
+                        // A store that holds a lock while deciding lets the use wait
+                        // instead: go on after a while.
+                        let _ = used_rx.recv_timeout(std::time::Duration::from_secs(1));
+                    }
+                    Some(CodeRecord {
+                        attempts: r.attempts + 1,
+                        ..r.clone()
+                    })
+                })
+                .await
+                .unwrap();
+        })
+    };
+    tokio::task::spawn_blocking(move || read_rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let hash = CodeHash::from_bytes(vec![1; 32]);
+    assert!(store.use_code(&ann, &hash).await.unwrap());
+    let _ = used_tx.send(());
+    writer.await.unwrap();
+    let stored = store.find_code(&ann).await.unwrap().unwrap();
+    assert_eq!(stored.code_hash, None, "the used code did not come back");
+    assert_eq!(
+        stored.attempts,
+        issued.attempts + 1,
+        "and the attempt was counted"
+    );
+}
