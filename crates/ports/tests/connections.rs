@@ -1190,3 +1190,38 @@ async fn a_browser_session_from_a_sign_in_may_grant_and_a_links_may_not() {
         .unwrap();
     assert_eq!((from_link.user, from_link.signed_in), (h.ann, false));
 }
+
+#[tokio::test]
+async fn accounts_are_read_for_a_user_or_under_a_session_that_is_still_good() {
+    use gptgate_ports::services::Reader;
+    use gptgate_ports::SessionRepository;
+    let h = harness().await;
+    let account = h.connected("code-1").await;
+    let now = h.clock.now();
+    let session = gptgate_domain::SessionPolicy::default().open(
+        gptgate_domain::SessionId::from_random_bytes([1; 16]),
+        h.ann,
+        now,
+    );
+    h.store.create_session(&session).await.unwrap();
+    let guard = gptgate_domain::SessionGuard {
+        user_id: h.ann,
+        session_id: session.id,
+        now,
+    };
+    for reader in [Reader::User(h.ann), Reader::Session(guard)] {
+        let read = h.connections.read_accounts(reader).await.unwrap().unwrap();
+        assert_eq!(
+            read.iter().map(|a| a.id).collect::<Vec<_>>(),
+            vec![account.id]
+        );
+    }
+    h.store.revoke_session(session.id, now).await.unwrap();
+    assert_eq!(
+        h.connections
+            .read_accounts(Reader::Session(guard))
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -211,3 +211,67 @@ async fn the_purge_keeps_a_day_of_grace_after_a_session_ends() {
     assert_eq!(maintenance.purge().await.unwrap().sessions, 1);
     assert!(h.store.find_session(session.id).await.unwrap().is_none());
 }
+
+/// A session of `user` opened at the harness's now, stored; its guard at `now`.
+async fn guard_of(h: &Harness, user: UserId, n: u8) -> gptgate_domain::SessionGuard {
+    use gptgate_ports::SessionRepository;
+    let now = gptgate_ports::Clock::now(&h.clock);
+    let session = gptgate_domain::SessionPolicy::default().open(
+        gptgate_domain::SessionId::from_random_bytes([n; 16]),
+        user,
+        now,
+    );
+    h.store.create_session(&session).await.unwrap();
+    gptgate_domain::SessionGuard {
+        user_id: user,
+        session_id: session.id,
+        now,
+    }
+}
+
+#[tokio::test]
+async fn a_read_for_a_session_pages_as_a_listing_and_refuses_a_session_gone() {
+    use gptgate_ports::services::Reader;
+    use gptgate_ports::SessionRepository;
+    let h = harness();
+    let ann = h.user("ann").await;
+    for n in 0..3 {
+        h.conversations
+            .save(ann, draft(&format!("chat {n}")), None)
+            .await
+            .unwrap();
+        h.clock.advance(Duration::seconds(1));
+    }
+    let guard = guard_of(&h, ann, 1).await;
+    let listed = h.conversations.list(ann, 2, None).await.unwrap();
+    assert_eq!(listed.items.len(), 2);
+    assert!(listed.next.is_some());
+    for reader in [Reader::User(ann), Reader::Session(guard)] {
+        let page = h.conversations.read(reader, 2, None).await.unwrap();
+        assert_eq!(page.as_ref(), Some(&listed));
+        let rest = h
+            .conversations
+            .read(reader, 2, listed.next)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((rest.items.len(), rest.next), (1, None));
+        for limit in [0, PAGE_LIMIT_MAX + 1] {
+            assert!(matches!(
+                h.conversations.read(reader, limit, None).await,
+                Err(ConversationsError::InvalidLimit)
+            ));
+        }
+    }
+    h.store
+        .revoke_session(guard.session_id, guard.now)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.conversations
+            .read(Reader::Session(guard), 2, None)
+            .await
+            .unwrap(),
+        None
+    );
+}
