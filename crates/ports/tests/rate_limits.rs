@@ -649,3 +649,25 @@ async fn a_refusal_in_force_is_said_without_spending_or_asking_the_store() {
         "and nothing was spent"
     );
 }
+
+#[tokio::test]
+async fn refusals_are_swept_once_they_end_and_kept_while_in_force() {
+    let world = World::new();
+    let limits = world.instance(bucket(60, 1));
+    // Refused until 1 s from now, and (half a second later) until 1.5 s from now.
+    limits.admit(Limit::User, "r-end").await.unwrap();
+    let _ = retry_after(limits.admit(Limit::User, "r-end").await);
+    world.clock.advance(Duration::milliseconds(500));
+    limits.admit(Limit::User, "r-live").await.unwrap();
+    let _ = retry_after(limits.admit(Limit::User, "r-live").await);
+    world.clock.advance(Duration::milliseconds(500));
+    // The sweep, at the instant the first refusal ends: it goes, the other stays.
+    for i in 0..MEMORY_SWEEP_AT - 1 {
+        limits.admit(Limit::User, &format!("s-{i}")).await.unwrap();
+    }
+    assert_eq!(limits.remembered(Limit::User), MEMORY_SWEEP_AT);
+    assert_eq!(
+        retry_after(limits.refused(Limit::User, "r-live")),
+        Duration::milliseconds(500)
+    );
+}
