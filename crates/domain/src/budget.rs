@@ -54,15 +54,18 @@ impl BudgetPolicy {
         now - self.window
     }
 
-    /// The window with one use returned (the thing it paid for did not happen), if the window
-    /// is still current.
+    /// The window with one use returned (the thing it paid for did not happen at `now`, the
+    /// instant the use was taken), if that window is the one the use was taken from: current
+    /// at `now` and started no later than it. A window started after `now` is a later one
+    /// (the use's window ended meanwhile, and another call started the next): it is left alone,
+    /// or a use of the next window would be given back.
     pub fn give_back(
         &self,
         current: Option<&BudgetWindow>,
         now: OffsetDateTime,
     ) -> Option<BudgetWindow> {
         current
-            .filter(|w| now < w.started_at + self.window && w.used > 0)
+            .filter(|w| w.started_at <= now && now < w.started_at + self.window && w.used > 0)
             .map(|w| BudgetWindow {
                 started_at: w.started_at,
                 used: w.used - 1,
@@ -160,6 +163,26 @@ mod tests {
             "a past window is left alone"
         );
         assert_eq!(policy.give_back(Some(&back), T0), None, "never below zero");
+    }
+
+    #[test]
+    fn a_use_is_given_back_only_to_the_window_it_was_taken_from() {
+        let policy = BudgetPolicy::hourly(5);
+        // Taken at the window's last nanosecond; meanwhile another call started the next.
+        let last = T0 + Duration::hours(1) - Duration::nanoseconds(1);
+        let next = policy
+            .take(Some(&spend(&policy, 3)), T0 + Duration::hours(1))
+            .unwrap();
+        assert_eq!(next.started_at, T0 + Duration::hours(1));
+        assert_eq!(policy.give_back(Some(&next), last), None, "a later window");
+        // Taken at the instant the window started: given back to it.
+        assert_eq!(
+            policy.give_back(Some(&next), next.started_at),
+            Some(BudgetWindow {
+                started_at: next.started_at,
+                used: 0
+            })
+        );
     }
 
     #[test]
