@@ -44,7 +44,9 @@ fn decoding(key: &LaunchKey) -> Option<(Algorithm, DecodingKey)> {
     match key {
         LaunchKey::EdDsa { public_pem } if !public_pem_ok(public_pem, &["PUBLIC KEY"]) => None,
         LaunchKey::Rs256 { public_pem }
-            if !public_pem_ok(public_pem, &["PUBLIC KEY", "RSA PUBLIC KEY"]) =>
+            if !public_pem_ok(public_pem, &["PUBLIC KEY", "RSA PUBLIC KEY"])
+                || crate::rsa_keys::pem_bits(public_pem)
+                    .is_none_or(|bits| bits < LaunchKey::MIN_RSA_BITS) =>
         {
             None
         }
@@ -293,6 +295,32 @@ mod tests {
         }
         assert!(JwtLaunchTokens.usable(&LaunchKey::Hs256 {
             secret: vec![7; 43]
+        }));
+    }
+
+    #[test]
+    fn an_rsa_key_under_2048_bits_is_unusable_even_for_a_token_it_signed() {
+        let small_private = include_str!("../tests/fixtures/test-only-rsa-1024-private.pem");
+        let small = LaunchKey::Rs256 {
+            public_pem: include_str!("../tests/fixtures/test-only-rsa-1024-pkcs1-public.pem")
+                .into(),
+        };
+        let token = signed(
+            Algorithm::RS256,
+            &EncodingKey::from_rsa_pem(small_private.as_bytes()).unwrap(),
+            &claims(),
+        );
+        assert!(!JwtLaunchTokens.usable(&small));
+        assert_eq!(
+            JwtLaunchTokens.verify(&token, &small),
+            Err(LaunchTokenError::UnusableKey)
+        );
+        // 2047 bits: one under; 2048 (the other fixtures): taken.
+        assert!(!JwtLaunchTokens.usable(&LaunchKey::Rs256 {
+            public_pem: include_str!("../tests/fixtures/test-only-rsa-2047-public.pem").into(),
+        }));
+        assert!(JwtLaunchTokens.usable(&LaunchKey::Rs256 {
+            public_pem: RSA_PUBLIC.into(),
         }));
     }
 }

@@ -12,6 +12,7 @@ mod lti_tokens;
 mod opaque_tokens;
 mod passwords;
 mod random;
+mod rsa_keys;
 mod secret_box;
 mod session_tokens;
 

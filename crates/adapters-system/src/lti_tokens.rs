@@ -70,6 +70,13 @@ pub struct JwtLtiTokens;
 
 impl LtiTokens for JwtLtiTokens {
     fn verify(&self, token: &str, key: &PlatformKey) -> Result<LtiClaims, LaunchTokenError> {
+        // A modulus under LaunchKey::MIN_RSA_BITS could be factored: its signatures prove
+        // nothing.
+        if crate::rsa_keys::jwk_modulus_bits(&key.n)
+            .is_none_or(|bits| bits < gptgate_domain::LaunchKey::MIN_RSA_BITS)
+        {
+            return Err(LaunchTokenError::UnusableKey);
+        }
         let decoding = DecodingKey::from_rsa_components(&key.n, &key.e)
             .map_err(|_| LaunchTokenError::UnusableKey)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| LaunchTokenError::Malformed)?;
@@ -185,6 +192,45 @@ mod tests {
 
     fn rsa(pem: &str) -> EncodingKey {
         EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_key_set_key_under_2048_bits_is_unusable_even_for_a_token_it_signed() {
+        use base64::Engine;
+        use rsa::pkcs1::DecodeRsaPublicKey;
+        use rsa::traits::PublicKeyParts;
+        let public = rsa::RsaPublicKey::from_pkcs1_pem(include_str!(
+            "../tests/fixtures/test-only-rsa-1024-pkcs1-public.pem"
+        ))
+        .unwrap();
+        let b64 = |n: &rsa::BigUint| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(n.to_bytes_be())
+        };
+        let small = PlatformKey {
+            kid: "small".into(),
+            n: b64(public.n()),
+            e: b64(public.e()),
+        };
+        let token = signed(
+            Algorithm::RS256,
+            Some("small"),
+            &rsa(include_str!(
+                "../tests/fixtures/test-only-rsa-1024-private.pem"
+            )),
+            &claims(),
+        );
+        assert_eq!(
+            JwtLtiTokens.verify(&token, &small),
+            Err(LaunchTokenError::UnusableKey)
+        );
+        // The 2048-bit key of the fixtures verifies its own tokens.
+        let token = signed(
+            Algorithm::RS256,
+            Some(&key().kid),
+            &rsa(RSA_PRIVATE),
+            &claims(),
+        );
+        assert!(JwtLtiTokens.verify(&token, &key()).is_ok());
     }
 
     #[test]

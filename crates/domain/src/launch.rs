@@ -25,7 +25,7 @@ pub struct LaunchClaims {
 pub enum LaunchKey {
     /// An Ed25519 public key (PEM).
     EdDsa { public_pem: String },
-    /// An RSA public key (PEM), RS256.
+    /// An RSA public key (PEM) of at least [`LaunchKey::MIN_RSA_BITS`], RS256.
     Rs256 { public_pem: String },
     /// A secret shared with the platform, HS256 (at least [`LaunchKey::MIN_SECRET`] bytes).
     Hs256 { secret: Vec<u8> },
@@ -46,6 +46,11 @@ impl LaunchKey {
     /// base64 (`openssl rand -base64 32`); a passphrase shorter than that could be guessed
     /// offline from any token a visitor sees.
     pub const MIN_SECRET: usize = 43;
+
+    /// The smallest RSA modulus accepted, in bits, for a launch platform's key and an LTI
+    /// platform's key set alike: 2048 (NIST SP 800-131A; ASVS 4 6.2.x). A smaller key's
+    /// signatures could be forged by factoring it.
+    pub const MIN_RSA_BITS: u32 = 2048;
 
     /// The algorithm's name in a token's header (`EdDSA`, `RS256`, `HS256`).
     pub fn algorithm(&self) -> &'static str {

@@ -44,7 +44,7 @@ pub enum KeyInput {
 pub enum RegisterPlatformError {
     #[error(transparent)]
     Invalid(#[from] PlatformError),
-    #[error("the key cannot be used: paste the platform's public key in PEM (EdDSA or RS256), or a random shared secret of at least 43 characters (HS256; openssl rand -base64 32 makes one)")]
+    #[error("the key cannot be used: paste the platform's public key in PEM (EdDSA, or RS256 of at least 2048 bits), or a random shared secret of at least 43 characters (HS256; openssl rand -base64 32 makes one)")]
     UnusableKey,
     #[error("a platform with that issuer is registered already")]
     IssuerTaken,
