@@ -7,22 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine;
-use gptgate_domain::{PlatformKey, PlatformUrl};
+use gptgate_domain::{bit_length, LaunchKey, PlatformKey, PlatformUrl};
 use gptgate_ports::{KeySetError, KeySets};
 use serde::Deserialize;
-
-/// The smallest RSA modulus accepted, in bits (NIST SP 800-131A).
-const MIN_MODULUS_BITS: usize = 2048;
-/// The largest: what the RSA implementation verifies with.
-const MAX_MODULUS_BITS: usize = 4096;
-
-/// The bit length of a big-endian unsigned integer.
-fn bit_length(bytes: &[u8]) -> usize {
-    let significant: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
-    significant.first().map_or(0, |top| {
-        significant.len() * 8 - top.leading_zeros() as usize
-    })
-}
 
 /// A public exponent RSA can verify with: odd, at least 3, at most 33 bits (the RSA
 /// implementation refuses larger ones).
@@ -86,8 +73,7 @@ fn signing_keys(body: serde_json::Value) -> Result<Vec<PlatformKey>, KeySetError
         })
         .filter_map(|k| {
             let (kid, n, e) = (k.kid?, k.n?, k.e?);
-            let bits = bit_length(&decode(&n)?);
-            let usable = (MIN_MODULUS_BITS..=MAX_MODULUS_BITS).contains(&bits)
+            let usable = LaunchKey::rsa_size_ok(bit_length(&decode(&n)?))
                 && decode(&e).is_some_and(|e| exponent_ok(&e));
             (!kid.is_empty() && usable).then_some(PlatformKey { kid, n, e })
         })

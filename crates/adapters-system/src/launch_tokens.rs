@@ -45,8 +45,7 @@ fn decoding(key: &LaunchKey) -> Option<(Algorithm, DecodingKey)> {
         LaunchKey::EdDsa { public_pem } if !public_pem_ok(public_pem, &["PUBLIC KEY"]) => None,
         LaunchKey::Rs256 { public_pem }
             if !public_pem_ok(public_pem, &["PUBLIC KEY", "RSA PUBLIC KEY"])
-                || crate::rsa_keys::pem_bits(public_pem)
-                    .is_none_or(|bits| bits < LaunchKey::MIN_RSA_BITS) =>
+                || !crate::rsa_keys::pem_bits(public_pem).is_some_and(LaunchKey::rsa_size_ok) =>
         {
             None
         }
@@ -321,6 +320,24 @@ mod tests {
         }));
         assert!(JwtLaunchTokens.usable(&LaunchKey::Rs256 {
             public_pem: RSA_PUBLIC.into(),
+        }));
+        // 4160 bits, over 4096: RSA could not verify with it; said at registration, not at every
+        // launch.
+        assert!(!JwtLaunchTokens.usable(&LaunchKey::Rs256 {
+            public_pem: include_str!("../tests/fixtures/test-only-rsa-4160-public.pem").into(),
+        }));
+        // Any line length, as jsonwebtoken reads it.
+        let one_line = {
+            let lines: Vec<&str> = RSA_PUBLIC.trim().lines().collect();
+            format!(
+                "{}\n{}\n{}",
+                lines[0],
+                lines[1..lines.len() - 1].concat(),
+                lines[lines.len() - 1]
+            )
+        };
+        assert!(JwtLaunchTokens.usable(&LaunchKey::Rs256 {
+            public_pem: one_line
         }));
     }
 }

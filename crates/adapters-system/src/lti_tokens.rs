@@ -70,10 +70,10 @@ pub struct JwtLtiTokens;
 
 impl LtiTokens for JwtLtiTokens {
     fn verify(&self, token: &str, key: &PlatformKey) -> Result<LtiClaims, LaunchTokenError> {
-        // A modulus under LaunchKey::MIN_RSA_BITS could be factored: its signatures prove
-        // nothing.
-        if crate::rsa_keys::jwk_modulus_bits(&key.n)
-            .is_none_or(|bits| bits < gptgate_domain::LaunchKey::MIN_RSA_BITS)
+        // The key set's fetch keeps only keys of a size RSA is safe and able to verify with;
+        // checked again here, where the signature is: a smaller modulus could be factored.
+        if !crate::rsa_keys::jwk_modulus_bits(&key.n)
+            .is_some_and(gptgate_domain::LaunchKey::rsa_size_ok)
         {
             return Err(LaunchTokenError::UnusableKey);
         }
@@ -199,10 +199,11 @@ mod tests {
         use base64::Engine;
         use rsa::pkcs1::DecodeRsaPublicKey;
         use rsa::traits::PublicKeyParts;
-        let public = rsa::RsaPublicKey::from_pkcs1_pem(include_str!(
+        let block = pem::parse(include_str!(
             "../tests/fixtures/test-only-rsa-1024-pkcs1-public.pem"
         ))
         .unwrap();
+        let public = rsa::RsaPublicKey::from_pkcs1_der(block.contents()).unwrap();
         let b64 = |n: &rsa::BigUint| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(n.to_bytes_be())
         };

@@ -25,7 +25,8 @@ pub struct LaunchClaims {
 pub enum LaunchKey {
     /// An Ed25519 public key (PEM).
     EdDsa { public_pem: String },
-    /// An RSA public key (PEM) of at least [`LaunchKey::MIN_RSA_BITS`], RS256.
+    /// An RSA public key (PEM) of [`LaunchKey::MIN_RSA_BITS`] to [`LaunchKey::MAX_RSA_BITS`],
+    /// RS256.
     Rs256 { public_pem: String },
     /// A secret shared with the platform, HS256 (at least [`LaunchKey::MIN_SECRET`] bytes).
     Hs256 { secret: Vec<u8> },
@@ -50,7 +51,17 @@ impl LaunchKey {
     /// The smallest RSA modulus accepted, in bits, for a launch platform's key and an LTI
     /// platform's key set alike: 2048 (NIST SP 800-131A; ASVS 4 6.2.x). A smaller key's
     /// signatures could be forged by factoring it.
-    pub const MIN_RSA_BITS: u32 = 2048;
+    pub const MIN_RSA_BITS: u64 = 2048;
+
+    /// The largest: what the RSA implementation verifies with (a larger key would be taken,
+    /// then fail every signature).
+    pub const MAX_RSA_BITS: u64 = 4096;
+
+    /// Whether an RSA modulus of `bits` is accepted: [`LaunchKey::MIN_RSA_BITS`] to
+    /// [`LaunchKey::MAX_RSA_BITS`].
+    pub fn rsa_size_ok(bits: u64) -> bool {
+        (Self::MIN_RSA_BITS..=Self::MAX_RSA_BITS).contains(&bits)
+    }
 
     /// The algorithm's name in a token's header (`EdDSA`, `RS256`, `HS256`).
     pub fn algorithm(&self) -> &'static str {
@@ -60,6 +71,16 @@ impl LaunchKey {
             Self::Hs256 { .. } => "HS256",
         }
     }
+}
+
+/// The bit length of a big-endian unsigned integer (an RSA modulus or exponent as a JWK or a
+/// DER key carries it): leading zero bytes and bits do not count.
+pub fn bit_length(big_endian: &[u8]) -> u64 {
+    let Some(first) = big_endian.iter().position(|b| *b != 0) else {
+        return 0;
+    };
+    let significant = (big_endian.len() - first) as u64;
+    significant * 8 - u64::from(big_endian[first].leading_zeros())
 }
 
 /// Who a launch admits: the platform's user, and the token's id, to be used once (kept until
@@ -179,6 +200,32 @@ impl LaunchPolicy {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_bit_length_counts_from_the_first_set_bit() {
+        assert_eq!(bit_length(&[0x80; 256]), 2048);
+        assert_eq!(bit_length(&[0x7f; 256]), 2047);
+        let mut padded = vec![0u8];
+        padded.extend([0xff; 256]);
+        assert_eq!(bit_length(&padded), 2048);
+        assert_eq!(bit_length(&[0x01]), 1);
+        assert_eq!(bit_length(&[0, 0]), 0);
+        assert_eq!(bit_length(&[]), 0);
+    }
+
+    #[test]
+    fn rsa_keys_of_2048_to_4096_bits_are_accepted() {
+        for (bits, ok) in [
+            (2047, false),
+            (2048, true),
+            (4096, true),
+            (4097, false),
+            (0, false),
+        ] {
+            assert_eq!(LaunchKey::rsa_size_ok(bits), ok, "{bits}");
+        }
+    }
+
     use super::*;
     use time::macros::datetime;
 

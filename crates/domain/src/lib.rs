@@ -49,7 +49,7 @@ pub use export::ExportLink;
 pub use ids::{
     AccountId, ApiKeyId, ClientId, ConversationId, GrantId, PlatformId, SessionId, UserId,
 };
-pub use launch::{Launch, LaunchClaims, LaunchKey, LaunchPolicy, LaunchRefused};
+pub use launch::{bit_length, Launch, LaunchClaims, LaunchKey, LaunchPolicy, LaunchRefused};
 pub use lti::{
     DeploymentId, LoginBinding, LoginInitiation, LoginRefused, LtiClaims, LtiClientId, LtiLaunch,
     LtiPlatform, LtiPlatformError, LtiPolicy, LtiRefused, PlatformKey, PlatformUrl,

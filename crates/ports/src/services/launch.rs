@@ -44,7 +44,7 @@ pub enum KeyInput {
 pub enum RegisterPlatformError {
     #[error(transparent)]
     Invalid(#[from] PlatformError),
-    #[error("the key cannot be used: paste the platform's public key in PEM (EdDSA, or RS256 of at least 2048 bits), or a random shared secret of at least 43 characters (HS256; openssl rand -base64 32 makes one)")]
+    #[error("the key cannot be used: paste the platform's public key in PEM (EdDSA, or RS256 of 2,048 to 4,096 bits), or a random shared secret of at least 43 characters (HS256; openssl rand -base64 32 makes one)")]
     UnusableKey,
     #[error("a platform with that issuer is registered already")]
     IssuerTaken,
@@ -300,7 +300,15 @@ impl Launches {
                     .to_vec(),
             },
         };
-        let claims = self.ports.tokens.verify(token, &key)?;
+        let claims = self.ports.tokens.verify(token, &key).inspect_err(|e| {
+            if matches!(e, crate::LaunchTokenError::UnusableKey) {
+                // The operator's to fix (a key registered before a rule tightened): say so.
+                tracing::warn!(
+                    platform = %platform.id,
+                    "a launch refused: the platform's registered key is no longer usable; register its key again"
+                );
+            }
+        })?;
         let listed = origin
             .and_then(|o| gptgate_domain::EmbeddingOrigin::parse(o).ok())
             .is_some_and(|o| platform.origins.contains(&o));
