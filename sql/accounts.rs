@@ -9,7 +9,7 @@ use gptgate_domain::{
 use gptgate_ports::{AccountRepository, RefreshOutcome, StorageError};
 use serde_json::{Map, Value};
 use sqlx::types::Json;
-use sqlx::FromRow;
+use sqlx::{FromRow, Row};
 use std::sync::LazyLock;
 use time::OffsetDateTime;
 use tracing::instrument;
@@ -126,26 +126,36 @@ impl AccountRepository for Store {
         &self,
         guard: &SessionGuard,
     ) -> Result<Option<Vec<Account>>, StorageError> {
+        // One row at least, whatever the user has: the session's verdict, then each account
+        // (none: one row of NULLs), so a user with no account costs one round trip too.
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT {COLUMNS} FROM accounts WHERE user_id = $2 AND {SESSION_ADMITS} \
+                "SELECT s.session_ok, {COLUMNS} FROM (SELECT {SESSION_ADMITS} AS session_ok) s \
+                 LEFT JOIN accounts ON s.session_ok AND user_id = $2 \
                  ORDER BY provider {BYTE_ORDER}, label {BYTE_ORDER}"
             )
         });
-        let rows = sqlx::query_as::<_, AccountRow>(SQL.as_str())
+        let rows = sqlx::query(SQL.as_str())
             .bind(guard.session_id.as_uuid())
             .bind(guard.user_id.as_uuid())
             .bind(time(guard.now))
             .fetch_all(self.reads())
             .await
             .map_err(storage)?;
-        if rows.is_empty() && !self.session_admits(guard).await? {
-            return Ok(None);
+        let mut accounts = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if !row.try_get::<bool, _>("session_ok").map_err(storage)? {
+                return Ok(None);
+            }
+            if row
+                .try_get::<Option<Uuid>, _>("id")
+                .map_err(storage)?
+                .is_some()
+            {
+                accounts.push(AccountRow::from_row(row).map_err(storage)?.into_account()?);
+            }
         }
-        rows.into_iter()
-            .map(AccountRow::into_account)
-            .collect::<Result<_, _>>()
-            .map(Some)
+        Ok(Some(accounts))
     }
 
     #[instrument(skip_all)]
