@@ -1,7 +1,8 @@
 //! System adapters: the operating system's clock and CSPRNG, and the crypto ports built on
 //! `ring` (HMAC-SHA256 code hashing, HKDF key separation) and `jsonwebtoken` (HS256 session
 //! tokens; platform-signed launch tokens), AES-256-GCM sealing of secrets at rest
-//! (`ring::aead`), and argon2id password hashing (`argon2`) on a thread of its own.
+//! (`ring::aead`), and argon2id password hashing (`argon2`) on a thread of its own. `pem` and
+//! `rsa` only read an RSA public key's size (`rsa_keys`), before jsonwebtoken verifies with it.
 
 mod budgets;
 mod clock;

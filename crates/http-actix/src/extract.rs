@@ -1,5 +1,6 @@
 //! How a GPT-facing handler receives its request. It takes a [`GptCall`] (API key checked,
-//! body parsed, caller resolved) or a [`KeyedCall`] (API key checked, body parsed, no user:
+//! body parsed, caller resolved), a [`GptRead`] (the same, a session token's session left to
+//! the read's own statement) or a [`KeyedCall`] (API key checked, body parsed, no user:
 //! sign-in), so an endpoint cannot be written without the key check or with an identity
 //! resolved some other way. Public routes (health, documents, browser pages) take neither, and
 //! are listed as such in `routes::configure`.
@@ -102,28 +103,34 @@ impl<B> GptRead<B> {
 }
 
 /// The first steps of a GPT call: the API key checked and its bucket spent (unless the call
-/// brings an OAuth access token instead), the body parsed, the caller claimed. Returns
-/// whether the call brought a key.
-async fn claim_call<B: DeserializeOwned + CarriesToken>(
+/// brings an OAuth access token instead), the body parsed, the caller claimed. Answers the
+/// state, whether the call brought a key, the claim and the body.
+fn claim_call<B: DeserializeOwned + CarriesToken + 'static>(
     req: &HttpRequest,
-    state: &AppState,
-    bytes: impl Future<Output = Result<web::Bytes, actix_web::Error>>,
-) -> Result<(bool, Claimed, B), actix_web::Error> {
-    // The key first: a caller without one gets its 401 before any body is read (unless it
-    // brings an OAuth access token instead, checked with the caller), and its rate limit
-    // before the store is asked anything.
-    let keyed = !crate::caller::oauth_bearer_only(req);
-    if keyed {
-        let key_id = state.api_keys.check(req).await?;
-        state
-            .admit(Limit::ApiKey, &key_id)
-            .await
-            .map_err(ApiError::from)?;
+    payload: &mut Payload,
+) -> impl Future<Output = Result<(web::Data<AppState>, bool, Claimed, B), actix_web::Error>> + 'static
+{
+    let req = req.clone();
+    // Bounded by the body limit; an overflow stays actix's 413, rewritten in our shape.
+    let bytes = web::Bytes::from_request(&req, payload);
+    async move {
+        let state = app_state(&req)?;
+        // The key first: a caller without one gets its 401 before any body is read (unless
+        // it brings an OAuth access token instead, checked with the caller), and its rate
+        // limit before the store is asked anything.
+        let keyed = !crate::caller::oauth_bearer_only(&req);
+        if keyed {
+            let key_id = state.api_keys.check(&req).await?;
+            state
+                .admit(Limit::ApiKey, &key_id)
+                .await
+                .map_err(ApiError::from)?;
+        }
+        let bytes = bytes.await?;
+        let body: B = json_body(&bytes)?;
+        let claimed = state.claim(&req, body.token()).await?;
+        Ok((state, keyed, claimed, body))
     }
-    let bytes = bytes.await?;
-    let body: B = json_body(&bytes)?;
-    let claimed = state.claim(req, body.token()).await?;
-    Ok((keyed, claimed, body))
 }
 
 /// Spends the buckets of a resolved caller: the user's, then (for an OAuth access token) its
@@ -149,12 +156,9 @@ impl<B: DeserializeOwned + CarriesToken + 'static> FromRequest for GptCall<B> {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        // Bounded by the body limit; an overflow stays actix's 413, rewritten in our shape.
-        let bytes = web::Bytes::from_request(&req, payload);
+        let claimed = claim_call::<B>(req, payload);
         Box::pin(async move {
-            let state = app_state(&req)?;
-            let (keyed, claimed, body) = claim_call::<B>(&req, &state, bytes).await?;
+            let (state, keyed, claimed, body) = claimed.await?;
             let caller = state.resolve(claimed).await?;
             admit_caller(&state, keyed, &caller).await?;
             Ok(Self { caller, body })
@@ -167,11 +171,9 @@ impl<B: DeserializeOwned + CarriesToken + 'static> FromRequest for GptRead<B> {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let bytes = web::Bytes::from_request(&req, payload);
+        let claimed = claim_call::<B>(req, payload);
         Box::pin(async move {
-            let state = app_state(&req)?;
-            let (keyed, claimed, body) = claim_call::<B>(&req, &state, bytes).await?;
+            let (state, keyed, claimed, body) = claimed.await?;
             let reader = match claimed {
                 Claimed::Caller(caller) => {
                     admit_caller(&state, keyed, &caller).await?;
