@@ -59,11 +59,8 @@ impl UserRepository for Store {
         new_id: UserId,
         now: OffsetDateTime,
     ) -> Result<User, StorageError> {
-        // The common case, a known identity, is one indexed read; creating is the dialect's.
-        if let Some(user) = self.find_holder(self.reads(), identity).await? {
-            return Ok(user);
-        }
-        self.create_holder(identity, new_id, now).await
+        // How many round trips this takes is the dialect's (`find_or_create_holder`).
+        self.find_or_create_holder(identity, new_id, now).await
     }
 
     #[instrument(skip_all, fields(user_id = %id))]
@@ -119,52 +116,5 @@ impl UserRepository for Store {
             .await
             .map_err(storage)?;
         Ok(done.rows_affected() > 0)
-    }
-}
-
-impl Store {
-    /// Creates a user holding `identity`, or finds the one a concurrent first sight created:
-    /// the identity's unique key decides, and the loser's new user is rolled back.
-    async fn create_holder(
-        &self,
-        identity: &Identity,
-        new_id: UserId,
-        now: OffsetDateTime,
-    ) -> Result<User, StorageError> {
-        let mut tx = self.writes().begin().await.map_err(storage)?;
-        let created_at = sqlx::query_scalar::<_, Time>(
-            "INSERT INTO users (id, created_at) VALUES ($1, $2) RETURNING created_at",
-        )
-        .bind(new_id.as_uuid())
-        .bind(time(now))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(storage)?;
-        // A concurrent first sight waits here for the other transaction, then finds its row.
-        let claimed = sqlx::query(
-            "INSERT INTO user_identities (kind, value, user_id, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (kind, value) DO NOTHING",
-        )
-        .bind(identity.kind().as_str())
-        .bind(identity.value())
-        .bind(new_id.as_uuid())
-        .bind(time(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(storage)?
-        .rows_affected()
-            == 1;
-        if !claimed {
-            tx.rollback().await.map_err(storage)?;
-            return self
-                .find_holder(self.reads(), identity)
-                .await?
-                .ok_or_else(|| corrupt("identity vanished while being claimed"));
-        }
-        tx.commit().await.map_err(storage)?;
-        Ok(User {
-            id: new_id,
-            created_at: from_time(created_at)?,
-        })
     }
 }

@@ -57,6 +57,11 @@ pub async fn concurrent_first_sight_of_an_identity_creates_one_user<S: ?Sized + 
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "all callers get the same user: {ids:?}");
+    // The losers' new users were not left behind, half-made.
+    for n in 0..16u8 {
+        let kept = store.find_user(user_id(n + 1)).await.unwrap().is_some();
+        assert_eq!(kept, user_id(n + 1) == ids[0], "user {}", n + 1);
+    }
 }
 
 /// A write for a user deleted meanwhile (a request that began before the deletion) is refused
