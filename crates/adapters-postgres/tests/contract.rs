@@ -11,10 +11,12 @@ mod support;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use gptgate_ports::Store;
+use gptgate_domain::{Email, Identity, UserId};
+use gptgate_ports::{Store, UserRepository};
 use gptgate_testkit::contracts::storage_contract_checks;
 use gptgate_testkit::harness::{async_trial, contract_trials, run};
 use gptgate_testkit::TestStore;
+use sqlx::Connection;
 
 fn main() -> ExitCode {
     let mut trials = contract_trials(storage_contract_checks(), || async {
@@ -34,6 +36,86 @@ fn main() -> ExitCode {
                 .await
                 .expect("applied migrations are skipped");
             store.ping().await.expect("the store answers");
+            drop(guard);
+        },
+    ));
+    trials.push(async_trial(
+        "the_limits_counters_are_unlogged_tables",
+        || async {
+            // A spend must not wait for a log flush while it holds its row (migration
+            // 20261127000021): only these two tables, whose loss in a crash is a restart of
+            // the limits; everything else is logged.
+            let (_store, guard) = support::fresh_database().await;
+            let mut conn = sqlx::PgConnection::connect(&guard.url()).await.unwrap();
+            let unlogged: Vec<String> = sqlx::query_scalar(
+                "SELECT relname::text FROM pg_class JOIN pg_namespace n ON n.oid = relnamespace \
+                 WHERE nspname = 'public' AND relkind = 'r' AND relpersistence = 'u' \
+                 ORDER BY relname",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            assert_eq!(unlogged, ["budget_windows", "rate_buckets"]);
+            conn.close().await.unwrap();
+        },
+    ));
+    trials.push(async_trial(
+        "a_first_sight_that_waited_for_a_concurrent_one_reads_its_user",
+        || async {
+            // The one-statement claim cannot see a holder committed after it began (it waited
+            // for that insert): it reads again, and leaves no user of its own behind.
+            let (store, guard) = support::fresh_database().await;
+            let store = Arc::new(store);
+            let winner = UserId::from_uuid(uuid::Uuid::from_u128(1));
+            let loser = UserId::from_uuid(uuid::Uuid::from_u128(2));
+            let identity = Identity::email(&Email::parse("race@example.com").unwrap());
+            let mut other = sqlx::PgConnection::connect(&guard.url()).await.unwrap();
+            let mut first = other.begin().await.unwrap();
+            sqlx::query("INSERT INTO users (id, created_at) VALUES ($1, now())")
+                .bind(winner.as_uuid())
+                .execute(&mut *first)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO user_identities (kind, value, user_id, created_at) \
+                 VALUES ('email', 'race@example.com', $1, now())",
+            )
+            .bind(winner.as_uuid())
+            .execute(&mut *first)
+            .await
+            .unwrap();
+            let second = tokio::spawn({
+                let store = store.clone();
+                let identity = identity.clone();
+                async move {
+                    store
+                        .find_or_create_user(
+                            &identity,
+                            loser,
+                            time::macros::datetime!(2026-01-01 12:00 UTC),
+                        )
+                        .await
+                }
+            });
+            let mut watch = sqlx::PgConnection::connect(&guard.url()).await.unwrap();
+            for _ in 0..500 {
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(&mut watch)
+                .await
+                .unwrap();
+                if waiting > 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            first.commit().await.unwrap();
+            let found = second.await.unwrap().expect("the winner's user");
+            assert_eq!(found.id, winner);
+            assert!(store.find_user(loser).await.unwrap().is_none());
+            drop(store);
             drop(guard);
         },
     ));
