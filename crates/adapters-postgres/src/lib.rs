@@ -12,6 +12,7 @@ mod buckets;
 mod budgets;
 mod chat;
 mod codes;
+mod connections;
 mod conversations;
 mod dialect;
 mod error;

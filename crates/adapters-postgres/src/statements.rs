@@ -10,6 +10,10 @@
 //! its parse and its execution reach the same server session: one of its own for a statement
 //! outside [`Tx`] (two round trips more, which the pooler's shared connections pay for).
 //!
+//! Each use takes a connection from [`Kept`] (`connections.rs`), which keeps a connection after
+//! a clean end instead of giving it back to sqlx's pool (sqlx checks every connection given
+//! back with a round trip of its own).
+//!
 //! Both go through a [`Breaker`]: once a connection breaks or is refused, the next statement
 //! pings the database; if it does not answer, statements fail at once
 //! (`503 database_unavailable`) instead of each waiting for the pool's acquire timeout, and one
@@ -23,7 +27,12 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArguments, PgQueryResult, PgRow, PgStatement, PgTypeInfo};
+use sqlx::postgres::{
+    PgArguments, PgQueryResult, PgRow, PgStatement, PgTransactionManager, PgTypeInfo,
+};
+use sqlx::TransactionManager;
+
+use crate::connections::{Kept, Lent};
 use sqlx::{Describe, Either, Execute, Executor, PgPool, Postgres};
 
 /// The pool, for statements outside a transaction.
@@ -33,9 +42,11 @@ pub(crate) struct Statements<'p> {
     /// Whether prepared statements may be named and cached.
     pub(crate) statement_cache: bool,
     pub(crate) breaker: &'p Breaker,
+    /// The connections kept between statements, and the permits to use one.
+    pub(crate) kept: &'p Kept,
 }
 
-impl Statements<'_> {
+impl<'p> Statements<'p> {
     /// Lets a statement through the breaker, or refuses it at once. A statement that tries
     /// the database again gets a connection first: that alone says whether it is back (a
     /// long statement never holds the others back).
@@ -55,11 +66,14 @@ impl Statements<'_> {
     async fn ping(&self) -> Result<(), sqlx::Error> {
         let mut last = None;
         for _ in 0..3 {
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = self.kept.lend(self.pool).await?;
             match sqlx::Connection::ping(&mut *conn).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    conn.keep();
+                    return Ok(());
+                }
                 Err(e @ sqlx::Error::Io(_)) => {
-                    conn.close_on_drop();
+                    conn.discard();
                     last = Some(e);
                 }
                 Err(e) => return Err(e),
@@ -69,14 +83,48 @@ impl Statements<'_> {
     }
 
     /// Begins a transaction.
-    pub(crate) async fn begin(self) -> Result<Tx<'static>, sqlx::Error> {
+    pub(crate) async fn begin(self) -> Result<Tx<'p>, sqlx::Error> {
         self.pass().await?;
-        let tx = self.pool.begin().await;
-        self.breaker.heard(tx.as_ref().map(drop), Instant::now());
+        let conn = self.lend_for_transaction().await;
+        self.heard(conn.as_ref().map(drop));
         Ok(Tx(InTx {
-            tx: tx?,
+            conn: conn?,
             statement_cache: self.statement_cache,
         }))
+    }
+
+    async fn lend_for_transaction(self) -> Result<Lent<'p>, sqlx::Error> {
+        let mut conn = self.kept.lend(self.pool).await?;
+        PgTransactionManager::begin(&mut conn, None).await?;
+        Ok(conn)
+    }
+
+    /// A connection for one statement: behind a pooler without prepared statements, inside
+    /// a transaction of its own.
+    async fn lend(self) -> Result<Lent<'p>, sqlx::Error> {
+        if self.statement_cache {
+            self.kept.lend(self.pool).await
+        } else {
+            self.lend_for_transaction().await
+        }
+    }
+
+    /// The statement on `conn` ended well: its transaction (if any) is committed and the
+    /// connection kept for the next.
+    async fn done(self, mut conn: Lent<'p>) -> Result<(), sqlx::Error> {
+        if !self.statement_cache {
+            PgTransactionManager::commit(&mut conn).await?;
+        }
+        conn.keep();
+        Ok(())
+    }
+
+    /// Tells the breaker how a use of the database went; one that found it unreachable gives
+    /// the idle connections back to sqlx too (they are likely broken as well).
+    fn heard(self, outcome: Result<(), &sqlx::Error>) {
+        if self.breaker.heard(outcome, Instant::now()) == Verdict::Unreachable {
+            self.kept.release_idle();
+        }
     }
 }
 
@@ -109,7 +157,7 @@ pub(crate) struct Passage<'b> {
 
 /// What an outcome says of the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     /// It answered.
     Reachable,
     /// A connection broke or was refused, or the server is shutting down.
@@ -191,13 +239,15 @@ impl Breaker {
     /// breaker for a probe at once (the next statement pings the database: one dead connection
     /// costs a round trip, not a pause); only a probe closes it again, since an answer to a
     /// statement sent before the database went away says nothing of now.
-    pub(crate) fn heard(&self, outcome: Result<(), &sqlx::Error>, now: Instant) {
-        if verdict(outcome) == Verdict::Unreachable && !self.is_open() {
+    pub(crate) fn heard(&self, outcome: Result<(), &sqlx::Error>, now: Instant) -> Verdict {
+        let verdict = verdict(outcome);
+        if verdict == Verdict::Unreachable && !self.is_open() {
             let mut state = self.state();
             if state.open_until.is_none() {
                 self.set(&mut state, Some(now));
             }
         }
+        verdict
     }
 }
 
@@ -229,12 +279,16 @@ impl Drop for Passage<'_> {
 pub(crate) struct Tx<'c>(InTx<'c>);
 
 impl Tx<'_> {
-    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        self.0.tx.commit().await
+    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        PgTransactionManager::commit(&mut self.0.conn).await?;
+        self.0.conn.keep();
+        Ok(())
     }
 
-    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.0.tx.rollback().await
+    pub(crate) async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        PgTransactionManager::rollback(&mut self.0.conn).await?;
+        self.0.conn.keep();
+        Ok(())
     }
 }
 
@@ -255,7 +309,8 @@ impl<'c> DerefMut for Tx<'c> {
 /// The statements of a transaction.
 #[derive(Debug)]
 pub(crate) struct InTx<'c> {
-    tx: sqlx::Transaction<'c, Postgres>,
+    /// In a transaction until committed or rolled back (dropped, it is rolled back).
+    conn: Lent<'c>,
     statement_cache: bool,
 }
 
@@ -293,37 +348,23 @@ impl<'p> Executor<'p> for Statements<'p> {
         'p: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
-        if self.statement_cache && !self.breaker.is_open() {
-            // The common case: sqlx's own stream; only an error can change a closed breaker.
-            let breaker = self.breaker;
-            return self
-                .pool
-                .fetch_many(query)
-                .inspect_err(move |e| breaker.heard(Err(e), Instant::now()))
-                .boxed();
-        }
-        // The whole answer is read (inside the statement's own transaction behind a pooler),
-        // then handed out: the breaker hears how it went.
+        // The whole answer is read on a kept connection, then handed out (no statement here
+        // streams: each reads a bounded page).
         stream::once(async move {
             self.pass().await?;
-            let answer = if self.statement_cache {
-                self.pool.fetch_many(query).try_collect::<Vec<Step>>().await
-            } else {
-                async {
-                    let mut tx = self.pool.begin().await?;
-                    let steps = (&mut *tx)
-                        .fetch_many(Unnamed {
-                            query,
-                            statement_cache: false,
-                        })
-                        .try_collect::<Vec<Step>>()
-                        .await?;
-                    tx.commit().await.map(|()| steps)
-                }
-                .await
-            };
-            self.breaker
-                .heard(answer.as_ref().map(drop), Instant::now());
+            let answer = async {
+                let mut conn = self.lend().await?;
+                let steps = (&mut *conn)
+                    .fetch_many(Unnamed {
+                        query,
+                        statement_cache: self.statement_cache,
+                    })
+                    .try_collect::<Vec<Step>>()
+                    .await?;
+                self.done(conn).await.map(|()| steps)
+            }
+            .await;
+            self.heard(answer.as_ref().map(drop));
             answer
         })
         .map(|answer| match answer {
@@ -344,22 +385,18 @@ impl<'p> Executor<'p> for Statements<'p> {
     {
         Box::pin(async move {
             self.pass().await?;
-            let row = if self.statement_cache {
-                self.pool.fetch_optional(query).await
-            } else {
-                async {
-                    let mut tx = self.pool.begin().await?;
-                    let row = (&mut *tx)
-                        .fetch_optional(Unnamed {
-                            query,
-                            statement_cache: false,
-                        })
-                        .await?;
-                    tx.commit().await.map(|()| row)
-                }
-                .await
-            };
-            self.breaker.heard(row.as_ref().map(drop), Instant::now());
+            let row = async {
+                let mut conn = self.lend().await?;
+                let row = (&mut *conn)
+                    .fetch_optional(Unnamed {
+                        query,
+                        statement_cache: self.statement_cache,
+                    })
+                    .await?;
+                self.done(conn).await.map(|()| row)
+            }
+            .await;
+            self.heard(row.as_ref().map(drop));
             row
         })
     }
@@ -395,7 +432,7 @@ impl<'c, 't> Executor<'c> for &'c mut InTx<'t> {
         E: 'q + Execute<'q, Postgres>,
     {
         let statement_cache = self.statement_cache;
-        (&mut *self.tx).fetch_many(Unnamed {
+        (&mut *self.conn).fetch_many(Unnamed {
             query,
             statement_cache,
         })
@@ -410,7 +447,7 @@ impl<'c, 't> Executor<'c> for &'c mut InTx<'t> {
         E: 'q + Execute<'q, Postgres>,
     {
         let statement_cache = self.statement_cache;
-        (&mut *self.tx).fetch_optional(Unnamed {
+        (&mut *self.conn).fetch_optional(Unnamed {
             query,
             statement_cache,
         })
@@ -424,7 +461,7 @@ impl<'c, 't> Executor<'c> for &'c mut InTx<'t> {
     where
         'c: 'e,
     {
-        (&mut *self.tx).prepare_with(sql, parameters)
+        (&mut *self.conn).prepare_with(sql, parameters)
     }
 
     fn describe<'e, 'q: 'e>(
@@ -434,7 +471,7 @@ impl<'c, 't> Executor<'c> for &'c mut InTx<'t> {
     where
         'c: 'e,
     {
-        (&mut *self.tx).describe(sql)
+        (&mut *self.conn).describe(sql)
     }
 }
 

@@ -16,6 +16,8 @@ pub struct PostgresStore {
     statement_cache: bool,
     /// Whether the database was found unreachable a moment ago.
     breaker: std::sync::Arc<crate::statements::Breaker>,
+    /// The pool's connections between two statements (see `connections.rs`).
+    kept: std::sync::Arc<crate::connections::Kept>,
 }
 
 /// Connection pool sizing.
@@ -63,6 +65,10 @@ impl PostgresStore {
             pool,
             statement_cache: settings.statement_cache,
             breaker: std::sync::Arc::default(),
+            kept: std::sync::Arc::new(crate::connections::Kept::new(
+                settings.max_connections,
+                settings.acquire_timeout,
+            )),
         })
     }
 
@@ -78,6 +84,7 @@ impl PostgresStore {
             pool: &self.pool,
             statement_cache: self.statement_cache,
             breaker: &self.breaker,
+            kept: &self.kept,
         }
     }
 }
@@ -149,7 +156,7 @@ impl gptgate_ports::Store for PostgresStore {
         vec![gptgate_ports::PoolUse {
             pool: "main",
             open: self.pool.size(),
-            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            idle: u32::try_from(self.pool.num_idle() + self.kept.idle_count()).unwrap_or(u32::MAX),
             max: self.pool.options().get_max_connections(),
         }]
     }

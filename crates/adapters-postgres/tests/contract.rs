@@ -8,6 +8,8 @@
 )]
 mod support;
 
+mod connections;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -119,6 +121,7 @@ fn main() -> ExitCode {
             drop(guard);
         },
     ));
+    trials.extend(connections::trials());
     run(
         support::reachable().and_then(|()| support::prepare_template()),
         trials,

@@ -214,6 +214,14 @@ pub async fn fresh_database() -> (PostgresStore, DropDatabase) {
     .await
 }
 
+/// The same, the store connected with `settings`.
+pub async fn fresh_database_with(settings: PoolSettings) -> (PostgresStore, DropDatabase) {
+    let template = TEMPLATE
+        .get()
+        .expect("the runner prepared the template before the checks");
+    database(&format!("TEMPLATE \"{template}\""), &admin_url(), settings).await
+}
+
 /// The same, the store connected through the pooler with the statement cache off
 /// (`DATABASE_STATEMENT_CACHE=off`) or on.
 pub async fn fresh_pooled_database(statement_cache: bool) -> (PostgresStore, DropDatabase) {

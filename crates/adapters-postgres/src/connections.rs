@@ -1,0 +1,169 @@
+//! The pool's connections, kept between statements.
+//!
+//! sqlx checks every connection given back to its pool with a round trip of its own (a `Sync`
+//! and its `ReadyForQuery`), after every statement: one indexed read cost two round trips of
+//! the database's time and two wake-ups of each side (`docs/benchmarks.md`, the third run).
+//! So a connection whose statement or transaction ended cleanly is kept here instead, for the
+//! next one, and only one that may not be clean goes back through sqlx: a statement cut off
+//! mid-way (its request dropped), an error, a transaction not ended. sqlx's check is meant for
+//! those; a clean end needs none.
+//!
+//! Every use of the database takes a permit first (at most the pool's size at once, in the
+//! order they came), so a connection kept idle here is never one a statement is waiting for
+//! inside sqlx's pool. A connection kept for [`KEPT_AT_MOST`] since it came from sqlx, or idle
+//! here for [`IDLE_AT_MOST`], goes back to sqlx, whose lifetime and idle rules then apply.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgTransactionManager;
+use sqlx::{PgConnection, PgPool, Postgres, TransactionManager};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// How long a connection stays here before it goes back to sqlx (which closes it once past
+/// its own lifetime, 30 minutes).
+pub(crate) const KEPT_AT_MOST: Duration = Duration::from_secs(10 * 60);
+
+/// How long a connection may sit idle here (sqlx closes one idle for 10 minutes).
+pub(crate) const IDLE_AT_MOST: Duration = Duration::from_secs(60);
+
+/// The connections between two uses, and the permits to use one.
+#[derive(Debug)]
+pub(crate) struct Kept {
+    idle: Mutex<Vec<Idle>>,
+    permits: Semaphore,
+    /// How long a use waits for a permit (the pool's acquire timeout).
+    wait: Duration,
+}
+
+#[derive(Debug)]
+struct Idle {
+    conn: PoolConnection<Postgres>,
+    /// When it came from sqlx's pool.
+    since: Instant,
+    /// When its last use ended.
+    used: Instant,
+}
+
+/// A connection lent to one statement or transaction. [`Lent::keep`] gives it back for the
+/// next use; dropped otherwise, it goes back through sqlx (a transaction still open is rolled
+/// back first), which checks it or closes it.
+#[derive(Debug)]
+pub(crate) struct Lent<'k> {
+    conn: Option<PoolConnection<Postgres>>,
+    since: Instant,
+    kept: &'k Kept,
+    _permit: SemaphorePermit<'k>,
+}
+
+impl Kept {
+    /// Room for `max` uses at once, each waiting at most `wait` for its turn.
+    pub(crate) fn new(max: u32, wait: Duration) -> Self {
+        Self {
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(usize::try_from(max).unwrap_or(usize::MAX)),
+            wait,
+        }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A connection for one use: the one idle here the shortest, else one from `pool`.
+    pub(crate) async fn lend<'k>(&'k self, pool: &PgPool) -> Result<Lent<'k>, sqlx::Error> {
+        let permit = tokio::time::timeout(self.wait, self.permits.acquire())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let now = Instant::now();
+        let (found, stale) = {
+            let mut idle = self.idle();
+            let found = idle.pop();
+            // The longest idle is at the bottom: one past its time goes back to sqlx.
+            let stale = match idle.first() {
+                Some(oldest) if now.duration_since(oldest.used) > IDLE_AT_MOST => {
+                    Some(idle.remove(0))
+                }
+                _ => None,
+            };
+            (found, stale)
+        };
+        drop(stale);
+        let (conn, since) = match found {
+            Some(idle) => (idle.conn, idle.since),
+            None => (pool.acquire().await?, now),
+        };
+        Ok(Lent {
+            conn: Some(conn),
+            since,
+            kept: self,
+            _permit: permit,
+        })
+    }
+
+    /// Gives every idle connection back to sqlx, which checks each and closes the broken:
+    /// when the database was found unreachable, those kept are likely broken too.
+    pub(crate) fn release_idle(&self) {
+        let idle = std::mem::take(&mut *self.idle());
+        drop(idle);
+    }
+
+    /// How many connections are idle here.
+    pub(crate) fn idle_count(&self) -> usize {
+        self.idle().len()
+    }
+}
+
+impl Lent<'_> {
+    /// Gives the connection back for the next use: only once its use ended cleanly (its
+    /// statement's answer read to the end, its transaction committed or rolled back).
+    pub(crate) fn keep(mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        let now = Instant::now();
+        if PgTransactionManager::get_transaction_depth(&conn) > 0
+            || now.duration_since(self.since) > KEPT_AT_MOST
+        {
+            self.conn = Some(conn);
+            return; // dropped: back through sqlx
+        }
+        self.kept.idle().push(Idle {
+            conn,
+            since: self.since,
+            used: now,
+        });
+    }
+
+    /// Closes the connection instead of giving it back (it is known to be broken).
+    pub(crate) fn discard(mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            conn.close_on_drop();
+        }
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            // sqlx's own transactions do the same when dropped open: the rollback is sent
+            // with sqlx's check of the connection.
+            PgTransactionManager::start_rollback(conn);
+        }
+    }
+}
+
+impl Deref for Lent<'_> {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        self.conn.as_ref().expect("a lent connection until kept")
+    }
+}
+
+impl DerefMut for Lent<'_> {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        self.conn.as_mut().expect("a lent connection until kept")
+    }
+}
