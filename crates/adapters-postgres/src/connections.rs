@@ -10,8 +10,8 @@
 //!
 //! Every use of the database takes a permit first (at most the pool's size at once, in the
 //! order they came), so a connection kept idle here is never one a statement is waiting for
-//! inside sqlx's pool. A connection kept for [`KEPT_AT_MOST`] since it came from sqlx, or idle
-//! here for [`IDLE_AT_MOST`], goes back to sqlx, whose lifetime and idle rules then apply.
+//! inside sqlx's pool. A connection kept for [`KEPT_AT_MOST`] since it came from sqlx goes back
+//! to sqlx, whose lifetime rules then apply; one idle here for [`IDLE_AT_MOST`] is closed.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
@@ -26,7 +26,8 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 /// its own lifetime, 30 minutes).
 pub(crate) const KEPT_AT_MOST: Duration = Duration::from_secs(10 * 60);
 
-/// How long a connection may sit idle here (sqlx closes one idle for 10 minutes).
+/// How long a connection may sit idle here before it is closed (sqlx closes one idle for 10
+/// minutes; a connection idle for long may have been cut by a proxy or a NAT in between).
 pub(crate) const IDLE_AT_MOST: Duration = Duration::from_secs(60);
 
 /// The connections between two uses, and the permits to use one.
@@ -53,6 +54,8 @@ struct Idle {
 #[derive(Debug)]
 pub(crate) struct Lent<'k> {
     conn: Option<PoolConnection<Postgres>>,
+    /// A `BEGIN` was sent and its answer not read yet (see [`Lent::begin`]).
+    beginning: bool,
     since: Instant,
     kept: &'k Kept,
     _permit: SemaphorePermit<'k>,
@@ -81,23 +84,24 @@ impl Kept {
         let now = Instant::now();
         let (found, stale) = {
             let mut idle = self.idle();
-            let found = idle.pop();
-            // The longest idle is at the bottom: one past its time goes back to sqlx.
-            let stale = match idle.first() {
-                Some(oldest) if now.duration_since(oldest.used) > IDLE_AT_MOST => {
-                    Some(idle.remove(0))
-                }
-                _ => None,
-            };
-            (found, stale)
+            // Kept in the order their uses ended, the last on top: those idle past their
+            // time are at the bottom, and closed (a connection idle that long may have been
+            // cut by a proxy or a NAT in between). One kept past its time goes back to sqlx
+            // at its next keep.
+            let split = idle_too_long(idle.iter().map(|c| c.used), now);
+            let stale: Vec<Idle> = idle.drain(..split).collect();
+            (idle.pop(), stale)
         };
-        drop(stale);
+        for mut old in stale {
+            old.conn.close_on_drop();
+        }
         let (conn, since) = match found {
             Some(idle) => (idle.conn, idle.since),
             None => (pool.acquire().await?, now),
         };
         Ok(Lent {
             conn: Some(conn),
+            beginning: false,
             since,
             kept: self,
             _permit: permit,
@@ -117,7 +121,27 @@ impl Kept {
     }
 }
 
+/// How many of the connections whose uses ended at `ended` (in that order) have been idle
+/// longer than [`IDLE_AT_MOST`] at `now`: they are the first ones.
+fn idle_too_long(ended: impl ExactSizeIterator<Item = Instant>, now: Instant) -> usize {
+    let all = ended.len();
+    ended
+        .into_iter()
+        .position(|used| now.saturating_duration_since(used) <= IDLE_AT_MOST)
+        .unwrap_or(all)
+}
+
 impl Lent<'_> {
+    /// Begins a transaction. sqlx counts it open only once the `BEGIN`'s answer is read, so a
+    /// use cut off (or failed) in between leaves a connection that may be in a transaction
+    /// sqlx does not know of: it is closed, never given back.
+    pub(crate) async fn begin(&mut self) -> Result<(), sqlx::Error> {
+        self.beginning = true;
+        PgTransactionManager::begin(self, None).await?;
+        self.beginning = false;
+        Ok(())
+    }
+
     /// Gives the connection back for the next use: only once its use ended cleanly (its
     /// statement's answer read to the end, its transaction committed or rolled back).
     pub(crate) fn keep(mut self) {
@@ -147,9 +171,13 @@ impl Lent<'_> {
 impl Drop for Lent<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.as_mut() {
-            // sqlx's own transactions do the same when dropped open: the rollback is sent
-            // with sqlx's check of the connection.
-            PgTransactionManager::start_rollback(conn);
+            if self.beginning {
+                conn.close_on_drop();
+            } else {
+                // sqlx's own transactions do the same when dropped open: the rollback is
+                // sent with sqlx's check of the connection.
+                PgTransactionManager::start_rollback(conn);
+            }
         }
     }
 }
@@ -165,5 +193,21 @@ impl Deref for Lent<'_> {
 impl DerefMut for Lent<'_> {
     fn deref_mut(&mut self) -> &mut PgConnection {
         self.conn.as_mut().expect("a lent connection until kept")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_idle_longer_than_the_limit_is_too_long_idle_and_one_exactly_at_it_is_not() {
+        let now = Instant::now() + IDLE_AT_MOST + Duration::from_secs(5);
+        let at_limit = now - IDLE_AT_MOST;
+        let past = at_limit - Duration::from_nanos(1);
+        assert_eq!(idle_too_long([past, at_limit, now].into_iter(), now), 1);
+        assert_eq!(idle_too_long([at_limit, now].into_iter(), now), 0);
+        assert_eq!(idle_too_long([past, past].into_iter(), now), 2);
+        assert_eq!(idle_too_long(std::iter::empty(), now), 0);
     }
 }

@@ -95,7 +95,7 @@ impl<'p> Statements<'p> {
 
     async fn lend_for_transaction(self) -> Result<Lent<'p>, sqlx::Error> {
         let mut conn = self.kept.lend(self.pool).await?;
-        PgTransactionManager::begin(&mut conn, None).await?;
+        conn.begin().await?;
         Ok(conn)
     }
 

@@ -6,9 +6,10 @@ include!("../sql/users.rs");
 /// holder: the identity's unique key decides. The identity row comes first (the user's row is
 /// inserted only for a claim that won), which its foreign key allows because PostgreSQL checks
 /// it at the end of the statement. A known identity inserts nothing and is read by the second
-/// branch; the first branch's new rows are not visible to it (one snapshot), so exactly one
-/// branch answers, unless a concurrent first sight committed after this statement's snapshot
-/// (then neither does: see `find_or_create_holder`).
+/// branch, which answers only when the first did not (its snapshot may still show a holder
+/// deleted meanwhile, whose identity the first branch then claimed). Neither answers when a
+/// concurrent first sight committed after this statement's snapshot: see
+/// `find_or_create_holder`.
 const CLAIM_OR_FIND: &str = "WITH claimed AS ( \
          INSERT INTO user_identities (kind, value, user_id, created_at) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (kind, value) DO NOTHING RETURNING user_id), \
@@ -18,7 +19,7 @@ const CLAIM_OR_FIND: &str = "WITH claimed AS ( \
      SELECT id, created_at FROM created \
      UNION ALL \
      SELECT u.id, u.created_at FROM user_identities i JOIN users u ON u.id = i.user_id \
-     WHERE i.kind = $1 AND i.value = $2";
+     WHERE i.kind = $1 AND i.value = $2 AND NOT EXISTS (SELECT 1 FROM claimed)";
 
 impl Store {
     /// The user holding `identity`, created with `new_id` if there is none: one round trip,

@@ -153,6 +153,40 @@ pub fn trials() -> Vec<Trial> {
             },
         ),
         async_trial(
+            "a_transaction_cut_off_in_its_begin_leaves_no_transaction_open",
+            || async {
+                let (store, guard) = support::fresh_database_with(one_connection()).await;
+                window(&store, "k", 0).await;
+                let mut check = PgConnection::connect(&guard.url()).await.unwrap();
+                let mut cut_off = 0;
+                for spent in 1..=50 {
+                    // Cut at its first wait, wherever that falls: often the BEGIN sent and
+                    // its answer not yet read (sqlx counts the transaction open only once it
+                    // is), sometimes later, sometimes never (an answer already there).
+                    if tokio::time::timeout(Duration::ZERO, used(&store, "k"))
+                        .await
+                        .is_err()
+                    {
+                        cut_off += 1;
+                    }
+                    // The next statement commits on its own, for everyone to see.
+                    assert!(store
+                        .spend_if_room("k", T0 - time::Duration::hours(1), 100)
+                        .await
+                        .unwrap());
+                    let stored: i64 =
+                        sqlx::query_scalar("SELECT used FROM budget_windows WHERE key = 'k'")
+                            .fetch_one(&mut check)
+                            .await
+                            .unwrap();
+                    assert_eq!(stored, spent, "after {cut_off} cut off");
+                }
+                assert!(cut_off > 0, "no use was cut off");
+                drop(store);
+                drop(guard);
+            },
+        ),
+        async_trial(
             "a_failed_statement_does_not_spoil_the_next_on_its_connection",
             || async {
                 let (store, guard) = support::fresh_database_with(one_connection()).await;
