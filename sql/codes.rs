@@ -31,10 +31,52 @@ const UPDATE_IF_UNCHANGED: &str =
      attempt_window_started_at = $8, attempts_in_window = $9, version = version + 1 \
      WHERE email = $1 AND version = $10 AND last_sent_at = $11";
 
+/// A record for an address that had none, inserted, or else the record it has, read: one
+/// statement (where the dialect allows an `INSERT` in a `WITH`). The inserted row answers as
+/// `inserted`; a row a concurrent first send committed after this statement's snapshot is
+/// neither inserted nor seen (no answer: read again).
+const INSERT_OR_READ: &str = "WITH inserted AS ( \
+         INSERT INTO verification_codes (email, code_hash, expires_at, attempts, last_sent_at, \
+         send_window_started_at, sends_in_window, attempt_window_started_at, \
+         attempts_in_window, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0) \
+         ON CONFLICT (email) DO NOTHING RETURNING *) \
+     SELECT true AS inserted, version, code_hash, expires_at, attempts, last_sent_at, \
+         send_window_started_at, sends_in_window, attempt_window_started_at, attempts_in_window \
+     FROM inserted \
+     UNION ALL \
+     SELECT false, version, code_hash, expires_at, attempts, last_sent_at, \
+         send_window_started_at, sends_in_window, attempt_window_started_at, attempts_in_window \
+     FROM verification_codes WHERE email = $1 AND NOT EXISTS (SELECT 1 FROM inserted)";
+
+/// Binds `$1` (the address) and `$2` to `$9` (a record's fields, in the order of the
+/// statements above) to a query.
+macro_rules! bind_record {
+    ($query:expr, $email:expr, $record:expr) => {
+        $query
+            .bind($email.as_str())
+            .bind($record.code_hash.as_ref().map(|h| h.as_bytes().to_vec()))
+            .bind(time($record.expires_at))
+            .bind(i64::from($record.attempts))
+            .bind(time($record.last_sent_at))
+            .bind(time($record.send_window_started_at))
+            .bind(i64::from($record.sends_in_window))
+            .bind(time($record.attempt_window_started_at))
+            .bind(i64::from($record.attempts_in_window))
+    };
+}
+
 /// How many times one update reads again after losing a race before the store reports itself
 /// unavailable. Each lost race means another update of the same address was stored, so this
 /// is only reached when far more than this many updates of one address arrive at once.
 const CODE_UPDATE_TRIES: usize = 256;
+
+/// An answer of [`INSERT_OR_READ`].
+#[derive(FromRow)]
+struct InsertedOrRead {
+    inserted: bool,
+    #[sqlx(flatten)]
+    row: CodeRow,
+}
 
 #[derive(FromRow)]
 struct CodeRow {
@@ -79,12 +121,33 @@ impl VerificationCodeRepository for Store {
         email: &Email,
         change: &mut CodeChange<'_>,
     ) -> Result<(), StorageError> {
+        // A first send to an address (the common case: records go when they expire) is one
+        // statement where the dialect allows: the record it would have without one, inserted
+        // unless it has one, which the same statement reads to decide on below instead.
+        let mut read_first = None;
+        if crate::dialect::DATA_MODIFYING_WITH {
+            if let Some(new) = change(None) {
+                let query = sqlx::query_as::<_, InsertedOrRead>(INSERT_OR_READ);
+                let answer = bind_record!(query, email, new)
+                    .fetch_optional(self.writes())
+                    .await
+                    .map_err(storage)?;
+                match answer {
+                    Some(answer) if answer.inserted => return Ok(()),
+                    Some(answer) => read_first = Some(answer.row),
+                    None => {}
+                }
+            }
+        }
         for _ in 0..CODE_UPDATE_TRIES {
-            let row = sqlx::query_as::<_, CodeRow>(SELECT)
-                .bind(email.as_str())
-                .fetch_optional(self.reads())
-                .await
-                .map_err(storage)?;
+            let row = match read_first.take() {
+                Some(row) => Some(row),
+                None => sqlx::query_as::<_, CodeRow>(SELECT)
+                    .bind(email.as_str())
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(storage)?,
+            };
             let read = row.as_ref().map(|row| (row.version, row.last_sent_at));
             let current = row.map(|row| row.into_record(email)).transpose()?;
             let next = match change(current.as_ref()) {
@@ -96,16 +159,8 @@ impl VerificationCodeRepository for Store {
             let query = sqlx::query(match read {
                 None => INSERT_IF_ABSENT,
                 Some(_) => UPDATE_IF_UNCHANGED,
-            })
-            .bind(email.as_str())
-            .bind(next.code_hash.as_ref().map(|h| h.as_bytes().to_vec()))
-            .bind(time(next.expires_at))
-            .bind(i64::from(next.attempts))
-            .bind(time(next.last_sent_at))
-            .bind(time(next.send_window_started_at))
-            .bind(i64::from(next.sends_in_window))
-            .bind(time(next.attempt_window_started_at))
-            .bind(i64::from(next.attempts_in_window));
+            });
+            let query = bind_record!(query, email, next);
             let query = match read {
                 None => query,
                 Some((version, last_sent_at)) => query.bind(version).bind(last_sent_at),

@@ -41,3 +41,6 @@ pub(crate) fn from_list(items: List) -> Vec<String> {
 
 /// Orders text by its bytes, whatever the database's locale.
 pub(crate) const BYTE_ORDER: &str = "COLLATE \"C\"";
+
+/// Whether a `WITH` may hold an `INSERT` whose rows the rest of the statement reads.
+pub(crate) const DATA_MODIFYING_WITH: bool = true;

@@ -13,8 +13,8 @@ mod connections;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use gptgate_domain::{Email, Identity, UserId};
-use gptgate_ports::{Store, UserRepository};
+use gptgate_domain::{CodeHash, CodeRecord, Email, Identity, UserId};
+use gptgate_ports::{Store, UserRepository, VerificationCodeRepository};
 use gptgate_testkit::contracts::storage_contract_checks;
 use gptgate_testkit::harness::{async_trial, contract_trials, run};
 use gptgate_testkit::TestStore;
@@ -117,6 +117,79 @@ fn main() -> ExitCode {
             let found = second.await.unwrap().expect("the winner's user");
             assert_eq!(found.id, winner);
             assert!(store.find_user(loser).await.unwrap().is_none());
+            drop(store);
+            drop(guard);
+        },
+    ));
+    trials.push(async_trial(
+        "a_first_send_that_waited_for_a_concurrent_one_decides_on_its_record",
+        || async {
+            // The one-statement first send cannot see a record committed after it began (its
+            // insert waited for that one): it reads the record and decides on it.
+            let (store, guard) = support::fresh_database().await;
+            let store = Arc::new(store);
+            let t0 = time::macros::datetime!(2026-01-01 12:00 UTC);
+            let email = Email::parse("race@example.com").unwrap();
+            let mut other = sqlx::PgConnection::connect(&guard.url()).await.unwrap();
+            let mut first = other.begin().await.unwrap();
+            sqlx::query(
+                "INSERT INTO verification_codes (email, code_hash, expires_at, attempts, \
+                 last_sent_at, send_window_started_at, sends_in_window, \
+                 attempt_window_started_at, attempts_in_window, version) \
+                 VALUES ('race@example.com', '\\x01', $1, 0, $1, $1, 1, $1, 0, 0)",
+            )
+            .bind(t0)
+            .execute(&mut *first)
+            .await
+            .unwrap();
+            let second = tokio::spawn({
+                let store = store.clone();
+                let email = email.clone();
+                async move {
+                    let mut seen = Vec::new();
+                    store
+                        .update_code(&email, &mut |previous| {
+                            seen.push(previous.map(|r| r.sends_in_window));
+                            Some(CodeRecord {
+                                email: email.clone(),
+                                code_hash: Some(CodeHash::from_bytes(vec![2])),
+                                expires_at: t0,
+                                attempts: 0,
+                                last_sent_at: t0,
+                                send_window_started_at: t0,
+                                sends_in_window: previous.map_or(1, |r| r.sends_in_window + 1),
+                                attempt_window_started_at: t0,
+                                attempts_in_window: 0,
+                            })
+                        })
+                        .await
+                        .map(|()| seen)
+                }
+            });
+            let mut watch = sqlx::PgConnection::connect(&guard.url()).await.unwrap();
+            for _ in 0..500 {
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(&mut watch)
+                .await
+                .unwrap();
+                if waiting > 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            first.commit().await.unwrap();
+            let seen = second.await.unwrap().expect("the send is stored");
+            assert_eq!(
+                seen,
+                [None, Some(1)],
+                "decided first blind, then on the record"
+            );
+            let stored = store.find_code(&email).await.unwrap().unwrap();
+            assert_eq!(stored.sends_in_window, 2);
+            assert_eq!(stored.code_hash, Some(CodeHash::from_bytes(vec![2])));
             drop(store);
             drop(guard);
         },

@@ -42,3 +42,7 @@ pub(crate) fn from_list(items: List) -> Vec<String> {
 
 /// Orders text by its bytes (SQLite's default collation, named).
 pub(crate) const BYTE_ORDER: &str = "COLLATE BINARY";
+
+/// Whether a `WITH` may hold an `INSERT` whose rows the rest of the statement reads (not in
+/// SQLite: each write there is its own statement).
+pub(crate) const DATA_MODIFYING_WITH: bool = false;

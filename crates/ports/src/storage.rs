@@ -25,8 +25,11 @@ pub trait VerificationCodeRepository: Send + Sync {
     /// and the write. This is what makes attempt counting and single use hold under
     /// concurrency. A store may call `change` more than once (an optimistic store that lost a
     /// race calls it again with the record that won): `change` must be a decision about its
-    /// argument, and only the conclusion of its last call holds. If this returns an error,
-    /// nothing was stored, and whatever `change` concluded must be discarded.
+    /// argument, and only the conclusion of its last call holds. In particular a store may
+    /// first call it with `None` before reading anything, a guess that `email` has no record
+    /// (the common case of a first send): what it returns is stored only if there is indeed
+    /// none, else `change` is called again with the record there is. If this returns an
+    /// error, nothing was stored, and whatever `change` concluded must be discarded.
     async fn update_code(
         &self,
         email: &Email,

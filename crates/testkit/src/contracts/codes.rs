@@ -118,7 +118,8 @@ pub async fn code_updates_of_one_email_never_interleave<S: ?Sized + CodeStore>(s
             tokio::spawn(async move {
                 store
                     .update_code(&ann, &mut |current| {
-                        let mut next = current.cloned().expect("record exists");
+                        // A store may guess first that there is no record: nothing to count.
+                        let mut next = current.cloned()?;
                         next.attempts += 1;
                         Some(next)
                     })
