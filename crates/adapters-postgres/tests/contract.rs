@@ -99,20 +99,7 @@ fn main() -> ExitCode {
                         .await
                 }
             });
-            let mut watch = sqlx::PgConnection::connect(&guard.url()).await.unwrap();
-            for _ in 0..500 {
-                let waiting: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM pg_stat_activity \
-                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                )
-                .fetch_one(&mut watch)
-                .await
-                .unwrap();
-                if waiting > 0 {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
+            support::until_one_waits(&guard.url()).await;
             first.commit().await.unwrap();
             let found = second.await.unwrap().expect("the winner's user");
             assert_eq!(found.id, winner);
@@ -166,20 +153,7 @@ fn main() -> ExitCode {
                         .map(|()| seen)
                 }
             });
-            let mut watch = sqlx::PgConnection::connect(&guard.url()).await.unwrap();
-            for _ in 0..500 {
-                let waiting: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM pg_stat_activity \
-                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                )
-                .fetch_one(&mut watch)
-                .await
-                .unwrap();
-                if waiting > 0 {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
+            support::until_one_waits(&guard.url()).await;
             first.commit().await.unwrap();
             let seen = second.await.unwrap().expect("the send is stored");
             assert_eq!(

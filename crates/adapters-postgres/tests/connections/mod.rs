@@ -63,25 +63,6 @@ async fn lock_row(url: &str, key: &str) -> PgConnection {
     other
 }
 
-/// Waits until some session of the database waits for a lock.
-async fn until_one_waits(url: &str) {
-    let mut watch = PgConnection::connect(url).await.unwrap();
-    for _ in 0..500 {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(&mut watch)
-        .await
-        .unwrap();
-        if waiting > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no session waited for the lock");
-}
-
 pub fn trials() -> Vec<Trial> {
     vec![
         async_trial(
@@ -96,7 +77,7 @@ pub fn trials() -> Vec<Trial> {
                     store.spend_if_room("k", T0 - time::Duration::hours(1), 100),
                 );
                 let url = guard.url();
-                let waiting = until_one_waits(&url);
+                let waiting = support::until_one_waits(&url);
                 let (cut, ()) = tokio::join!(cut, waiting);
                 assert!(cut.is_err(), "the spend was cut off while it waited");
                 sqlx::query("COMMIT").execute(&mut other).await.unwrap();
@@ -129,7 +110,7 @@ pub fn trials() -> Vec<Trial> {
                     store.update_budget("k", &mut to_99),
                 );
                 let url = guard.url();
-                let waiting = until_one_waits(&url);
+                let waiting = support::until_one_waits(&url);
                 let (cut, ()) = tokio::join!(cut, waiting);
                 assert!(
                     cut.is_err(),

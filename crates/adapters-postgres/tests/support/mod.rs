@@ -281,3 +281,23 @@ fn unique_name(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4();
     format!("{prefix}_{}", id.simple())
 }
+
+/// Waits until some session of the database at `url` waits for a lock (a statement of the
+/// test's that another session holds back), for at most five seconds.
+pub async fn until_one_waits(url: &str) {
+    let mut watch = PgConnection::connect(url).await.unwrap();
+    for _ in 0..500 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watch)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no session waited for a lock");
+}
