@@ -98,6 +98,7 @@ async fn sign_in_and_save(store: Arc<NotebookStore>) -> Result<(), Box<dyn Error
             codes: store.clone(),
             users: store.clone(),
             sessions: store.clone(),
+            sign_ins: store.clone(),
             mailer: inbox.clone(),
             budgets: Arc::new(InProcessBudgets::new()),
             hasher: Arc::new(HmacCodeHasher::new(&keys)),

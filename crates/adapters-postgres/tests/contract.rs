@@ -13,8 +13,11 @@ mod connections;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use gptgate_domain::{CodeHash, CodeRecord, Email, Identity, UserId};
-use gptgate_ports::{Store, UserRepository, VerificationCodeRepository};
+use gptgate_domain::{CodeHash, CodeRecord, Email, Identity, SessionId, SessionPolicy, UserId};
+use gptgate_ports::{
+    CodeSignIn, SessionRepository, SignInRepository, Store, UserRepository,
+    VerificationCodeRepository,
+};
 use gptgate_testkit::contracts::storage_contract_checks;
 use gptgate_testkit::harness::{async_trial, contract_trials, run};
 use gptgate_testkit::TestStore;
@@ -164,6 +167,84 @@ fn main() -> ExitCode {
             let stored = store.find_code(&email).await.unwrap().unwrap();
             assert_eq!(stored.sends_in_window, 2);
             assert_eq!(stored.code_hash, Some(CodeHash::from_bytes(vec![2])));
+            drop(store);
+            drop(guard);
+        },
+    ));
+    trials.push(async_trial(
+        "a_sign_in_that_waited_for_a_concurrent_first_sight_opens_its_users_session",
+        || async {
+            // The one-statement sign-in uses the code, then cannot see the identity's holder
+            // committed after it began (its claim waited for that one): it reads the holder
+            // and opens the session in statements of their own.
+            let (store, guard) = support::fresh_database().await;
+            let store = Arc::new(store);
+            let t0 = time::macros::datetime!(2026-01-01 12:00 UTC);
+            let winner = UserId::from_uuid(uuid::Uuid::from_u128(1));
+            let loser = UserId::from_uuid(uuid::Uuid::from_u128(2));
+            let email = Email::parse("race@example.com").unwrap();
+            let hash = CodeHash::from_bytes(vec![7; 32]);
+            let live = CodeRecord {
+                email: email.clone(),
+                code_hash: Some(hash.clone()),
+                expires_at: t0 + time::Duration::minutes(10),
+                attempts: 1,
+                last_sent_at: t0,
+                send_window_started_at: t0,
+                sends_in_window: 1,
+                attempt_window_started_at: t0,
+                attempts_in_window: 1,
+            };
+            store
+                .update_code(&email, &mut |_| Some(live.clone()))
+                .await
+                .unwrap();
+            let mut other = sqlx::PgConnection::connect(&guard.url()).await.unwrap();
+            let mut first = other.begin().await.unwrap();
+            sqlx::query("INSERT INTO users (id, created_at) VALUES ($1, now())")
+                .bind(winner.as_uuid())
+                .execute(&mut *first)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO user_identities (kind, value, user_id, created_at) \
+                 VALUES ('email', 'race@example.com', $1, now())",
+            )
+            .bind(winner.as_uuid())
+            .execute(&mut *first)
+            .await
+            .unwrap();
+            let second = tokio::spawn({
+                let store = store.clone();
+                let email = email.clone();
+                async move {
+                    store
+                        .sign_in_with_code(CodeSignIn {
+                            email: &email,
+                            matched: &hash,
+                            identity: &Identity::email(&email),
+                            new_user: loser,
+                            session_id: SessionId::from_random_bytes([3; 16]),
+                            sessions: &SessionPolicy::default(),
+                            now: t0,
+                        })
+                        .await
+                }
+            });
+            support::until_one_waits(&guard.url()).await;
+            first.commit().await.unwrap();
+            let session = second.await.unwrap().unwrap().expect("signed in");
+            assert_eq!(session.user_id, winner);
+            let stored = store
+                .find_session(SessionId::from_random_bytes([3; 16]))
+                .await
+                .unwrap();
+            assert_eq!(stored.map(|s| s.user_id), Some(winner));
+            assert!(store.find_user(loser).await.unwrap().is_none());
+            assert_eq!(
+                store.find_code(&email).await.unwrap().unwrap().code_hash,
+                None
+            );
             drop(store);
             drop(guard);
         },

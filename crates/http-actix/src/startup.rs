@@ -161,6 +161,7 @@ fn state(
             codes: store.clone(),
             users: store.clone(),
             sessions: store.clone(),
+            sign_ins: store.clone(),
             mailer: Arc::new(crate::metrics::MeteredMailer {
                 inner: env.mailer,
                 metrics: metrics.clone(),

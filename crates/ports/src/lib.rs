@@ -35,7 +35,8 @@ pub use oauth::{
 pub use random::{Random, RandomError};
 pub use storage::{
     AccountRepository, AdminRepository, ApiKeyRepository, AuthorizationRepository,
-    ChatAccessRepository, CodeTaken, ConversationRepository, Housekeeping, LinkTokenRepository,
-    PlatformRepository, PoolUse, ProfileRepository, PurgeReport, RefreshOutcome, SessionRepository,
-    Store, UsedIdRepository, UserRepository, VerificationCodeRepository,
+    ChatAccessRepository, CodeSignIn, CodeTaken, ConversationRepository, Housekeeping,
+    LinkTokenRepository, PlatformRepository, PoolUse, ProfileRepository, PurgeReport,
+    RefreshOutcome, SessionRepository, SignInRepository, Store, UsedIdRepository, UserRepository,
+    VerificationCodeRepository,
 };

@@ -7,7 +7,7 @@ use gptgate_domain::{
     CodeHash, CodeRecord, Conversation, ConversationCursor, ConversationId, Email, ExportLink,
     GrantId, GrantSummary, Identity, ManagementToken, OAuthClient, OAuthState, OnboardingToken,
     ProviderId, RefreshToken, Sealed, SealedTokens, Session, SessionGuard, SessionId,
-    StoredAdminPassword, TokenHash, User, UserId,
+    SessionPolicy, StoredAdminPassword, TokenHash, User, UserId,
 };
 use time::OffsetDateTime;
 
@@ -710,6 +710,52 @@ pub trait AuthorizationRepository: Send + Sync {
     ) -> Result<Vec<GrantSummary>, StorageError>;
 }
 
+/// A sign-in with an emailed code, once the code compared right: what
+/// [`SignInRepository::sign_in_with_code`] stores.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeSignIn<'a> {
+    /// The address the code was sent to, and the hash of the code that matched.
+    pub email: &'a Email,
+    pub matched: &'a CodeHash,
+    /// Who signs in (the address as an identity), and the id of their user if they are new.
+    pub identity: &'a Identity,
+    pub new_user: UserId,
+    /// The session to open for them.
+    pub session_id: SessionId,
+    pub sessions: &'a SessionPolicy,
+    pub now: OffsetDateTime,
+}
+
+/// The last step of a sign-in with a code, for a store that can take it in one go.
+#[async_trait]
+pub trait SignInRepository:
+    VerificationCodeRepository + UserRepository + SessionRepository
+{
+    /// Uses up the code of `sign_in.email` if it is still `sign_in.matched` (as
+    /// [`VerificationCodeRepository::use_code`]); if it was, finds or creates the user of
+    /// `sign_in.identity` (as [`UserRepository::find_or_create_user`]) and opens a session
+    /// for them, which it returns. `None`: the code was no longer the live one, and nothing
+    /// was done. A store that can does all three as one atomic step (one statement on
+    /// PostgreSQL); the default does them one after the other, each safe alone (a failure
+    /// after the use leaves a used code, and the caller asks for a new one).
+    async fn sign_in_with_code(
+        &self,
+        sign_in: CodeSignIn<'_>,
+    ) -> Result<Option<Session>, StorageError> {
+        if !self.use_code(sign_in.email, sign_in.matched).await? {
+            return Ok(None);
+        }
+        let user = self
+            .find_or_create_user(sign_in.identity, sign_in.new_user, sign_in.now)
+            .await?;
+        let session = sign_in
+            .sessions
+            .open(sign_in.session_id, user.id, sign_in.now);
+        self.create_session(&session).await?;
+        Ok(Some(session))
+    }
+}
+
 /// A whole store: every storage port, plus what the server needs to run on it. Each backend
 /// (the in-memory fake, SQLite, PostgreSQL) implements it, and the server holds one as
 /// `Arc<dyn Store>`, handing each service the ports it needs (trait upcasting).
@@ -726,6 +772,7 @@ pub trait Store:
     + ProfileRepository
     + UserRepository
     + SessionRepository
+    + SignInRepository
     + ConversationRepository
     + AccountRepository
     + LinkTokenRepository

@@ -55,6 +55,7 @@ fn harness() -> Harness {
             codes: store.clone(),
             users: store.clone(),
             sessions: store.clone(),
+            sign_ins: store.clone(),
             mailer: mailer.clone(),
             budgets: store.clone(),
             hasher: hasher.clone(),

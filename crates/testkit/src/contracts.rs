@@ -49,8 +49,8 @@ pub use users::*;
 pub use gptgate_ports::Store;
 use gptgate_ports::{
     AdminRepository, ApiKeyRepository, ChatAccessRepository, ConversationRepository,
-    PlatformRepository, ProfileRepository, SessionRepository, UsedIdRepository, UserRepository,
-    VerificationCodeRepository,
+    PlatformRepository, ProfileRepository, SessionRepository, SignInRepository, UsedIdRepository,
+    UserRepository, VerificationCodeRepository,
 };
 
 /// A fresh, empty store for one check, and whatever must live as long as the check (a
@@ -132,28 +132,25 @@ pub type SignInStorage = (
     Arc<dyn VerificationCodeRepository>,
     Arc<dyn UserRepository>,
     Arc<dyn SessionRepository>,
+    Arc<dyn SignInRepository>,
 );
 
 /// A store of codes, users and sessions, which the sign-in service can run on: what
-/// [`sign_in_checks`] need.
-pub trait SignInStore:
-    VerificationCodeRepository + UserRepository + SessionRepository + 'static
-{
+/// the sign-in checks need.
+pub trait SignInStore: SignInRepository + 'static {
     /// The store as each port the sign-in service takes.
     fn sign_in_ports(self: Arc<Self>) -> SignInStorage;
 }
 
-impl<T: VerificationCodeRepository + UserRepository + SessionRepository + 'static> SignInStore
-    for T
-{
+impl<T: SignInRepository + 'static> SignInStore for T {
     fn sign_in_ports(self: Arc<Self>) -> SignInStorage {
-        (self.clone(), self.clone(), self)
+        (self.clone(), self.clone(), self.clone(), self)
     }
 }
 
 impl SignInStore for dyn Store {
     fn sign_in_ports(self: Arc<Self>) -> SignInStorage {
-        (self.clone(), self.clone(), self)
+        (self.clone(), self.clone(), self.clone(), self)
     }
 }
 
@@ -270,6 +267,10 @@ pub fn sign_in_checks<S: ?Sized + SignInStore>() -> Vec<(&'static str, Check<S>)
     checks![
         of_eight_concurrent_right_codes_exactly_one_signs_in,
         of_fifty_concurrent_wrong_codes_at_most_five_are_compared,
+        a_sign_in_with_the_live_code_uses_it_and_opens_a_session_for_a_new_user,
+        a_sign_in_of_a_known_address_opens_a_session_for_its_user,
+        a_sign_in_with_a_code_no_longer_live_does_nothing,
+        of_eight_concurrent_sign_ins_with_one_code_exactly_one_opens_a_session,
     ]
 }
 

@@ -178,6 +178,10 @@ impl UserRepository for NotebookStore {
     }
 }
 
+/// The last step of a sign-in with a code: the port's default (the code's use, the user, the
+/// session, one after the other) is right for a store that cannot do them in one go.
+impl gptgate_ports::SignInRepository for NotebookStore {}
+
 #[async_trait]
 impl SessionRepository for NotebookStore {
     async fn create_session(&self, session: &Session) -> Result<(), StorageError> {

@@ -11,9 +11,9 @@ use time::{Duration, OffsetDateTime};
 use tracing::instrument;
 
 use crate::{
-    BudgetRepository, Clock, CodeHasher, InternalError, MailError, Mailer, Random, SessionClaims,
-    SessionRepository, SessionTokens, StorageError, TokenError, UserRepository,
-    VerificationCodeRepository,
+    BudgetRepository, Clock, CodeHasher, CodeSignIn, InternalError, MailError, Mailer, Random,
+    SessionClaims, SessionRepository, SessionTokens, SignInRepository, StorageError, TokenError,
+    UserRepository, VerificationCodeRepository,
 };
 
 /// The ports sign-in needs.
@@ -22,6 +22,8 @@ pub struct SignInPorts {
     pub codes: Arc<dyn VerificationCodeRepository>,
     pub users: Arc<dyn UserRepository>,
     pub sessions: Arc<dyn SessionRepository>,
+    /// The code's use, the user and the session of a sign-in, in one step where it can.
+    pub sign_ins: Arc<dyn SignInRepository>,
     pub mailer: Arc<dyn Mailer>,
     /// The sign-in emails each sender (API key) may still cause in the current hour.
     pub budgets: Arc<dyn BudgetRepository>,
@@ -236,15 +238,30 @@ impl SignIn {
         email: &Email,
         code: &VerificationCode,
     ) -> Result<SignedIn, VerifyError> {
-        let user = self.verify_user(email, code).await?;
+        let matched = self.check_code(email, code).await?;
         let now = self.ports.clock.now();
+        let new_user = self.ports.random.user_id().map_err(InternalError::from)?;
         let session_id = self
             .ports
             .random
             .session_id()
             .map_err(InternalError::from)?;
-        let session = self.sessions.open(session_id, user, now);
-        self.ports.sessions.create_session(&session).await?;
+        // The code's use, the user and the session: one step where the store can.
+        let session = self
+            .ports
+            .sign_ins
+            .sign_in_with_code(CodeSignIn {
+                email,
+                matched: &matched,
+                identity: &Identity::email(email),
+                new_user,
+                session_id,
+                sessions: &self.sessions,
+                now,
+            })
+            .await?
+            .ok_or_else(|| self.rejected())?;
+        let user = session.user_id;
         let token = self
             .ports
             .tokens
@@ -274,6 +291,31 @@ impl SignIn {
         email: &Email,
         code: &VerificationCode,
     ) -> Result<UserId, VerifyError> {
+        let matched = self.check_code(email, code).await?;
+        // One conditional write: the code used up only if it is still the one compared.
+        if !self.ports.codes.use_code(email, &matched).await? {
+            return Err(self.rejected());
+        }
+        let now = self.ports.clock.now();
+        let user = self
+            .ports
+            .users
+            .find_or_create_user(
+                &Identity::email(email),
+                self.ports.random.user_id().map_err(InternalError::from)?,
+                now,
+            )
+            .await?;
+        Ok(user.id)
+    }
+
+    /// Counts an attempt at `email`'s code, then compares `code` with it: the hash of the live
+    /// code it matched, to be used up by the caller.
+    async fn check_code(
+        &self,
+        email: &Email,
+        code: &VerificationCode,
+    ) -> Result<gptgate_domain::CodeHash, VerifyError> {
         let now = self.ports.clock.now();
         let mut verdict = AttemptVerdict::NoLiveCode;
         self.ports
@@ -298,21 +340,7 @@ impl SignIn {
         if !self.ports.hasher.matches(email, code, &stored_hash) {
             return Err(self.rejected());
         }
-        // One conditional write: the code used up only if it is still the one compared.
-        if !self.ports.codes.use_code(email, &stored_hash).await? {
-            return Err(self.rejected());
-        }
-
-        let user = self
-            .ports
-            .users
-            .find_or_create_user(
-                &Identity::email(email),
-                self.ports.random.user_id().map_err(InternalError::from)?,
-                now,
-            )
-            .await?;
-        Ok(user.id)
+        Ok(stored_hash)
     }
 
     fn rejected(&self) -> VerifyError {

@@ -320,6 +320,10 @@ impl UserRepository for InMemoryStore {
     }
 }
 
+/// The code's use, the user and the session one after the other (the port's default): the
+/// store is locked for each, which is as atomic as each of them is.
+impl gptgate_ports::SignInRepository for InMemoryStore {}
+
 #[async_trait]
 impl SessionRepository for InMemoryStore {
     async fn create_session(&self, session: &Session) -> Result<(), StorageError> {
