@@ -10,7 +10,8 @@ use gptgate_ports::services::{
     AuthenticateError, Authenticated, SendCodeError, SignIn, SignInPorts, SignedIn, VerifyError,
 };
 use gptgate_ports::{
-    CodeHasher, SessionClaims, SessionTokens, UserRepository, VerificationCodeRepository,
+    CodeHasher, SessionClaims, SessionRepository, SessionTokens, UserRepository,
+    VerificationCodeRepository,
 };
 use gptgate_testkit::{
     FakeClock, FakeCodeHasher, FakeSessionTokens, InMemoryStore, RecordingMailer, SeededRandom,
@@ -158,6 +159,33 @@ impl Harness {
         use gptgate_ports::Clock;
         self.clock.now()
     }
+}
+
+#[tokio::test]
+async fn a_browser_sign_in_finds_the_user_once_per_code_and_opens_no_api_session() {
+    let h = harness();
+    let first = h.signed_in().await;
+    h.clock.advance(Duration::minutes(1));
+    let sent = h.send(&ann()).await;
+    let user = h.sign_in.verify_user(&ann(), &sent).await.unwrap();
+    assert_eq!(user, first.user_id, "the same address, the same user");
+    assert_eq!(h.store.user_count(), 1);
+    assert_eq!(
+        h.store
+            .active_sessions(user, h.clock_now())
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "only the API sign-in's session"
+    );
+    assert!(
+        matches!(
+            h.sign_in.verify_user(&ann(), &sent).await,
+            Err(VerifyError::InvalidCode)
+        ),
+        "the code is used up"
+    );
 }
 
 #[tokio::test]
