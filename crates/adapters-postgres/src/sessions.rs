@@ -10,6 +10,9 @@ include!("../sql/sessions.rs");
 /// whole statement, the code left unused. `used` says whether the code was the live one;
 /// `user_id` is the session's holder, absent when the code was used but the identity was
 /// claimed by a sign-in committed after this statement began (its snapshot cannot see it).
+/// The holder is read from the statement's snapshot, unlocked: right because an identity never
+/// moves from one user to another (it is inserted with its user and goes only with it); a
+/// feature that moved one would have to lock it here (`FOR KEY SHARE`).
 const SIGN_IN_WITH_CODE: &str = "WITH used AS ( \
          UPDATE verification_codes SET code_hash = NULL, version = version + 1 \
          WHERE email = $1 AND code_hash = $2 RETURNING email), \
@@ -40,11 +43,12 @@ impl gptgate_ports::SignInRepository for Store {
         let mut session = sign_in
             .sessions
             .open(sign_in.session_id, sign_in.new_user, sign_in.now);
+        let identity = gptgate_domain::Identity::email(sign_in.email);
         let (used, holder): (bool, Option<Uuid>) = sqlx::query_as(SIGN_IN_WITH_CODE)
             .bind(sign_in.email.as_str())
             .bind(sign_in.matched.as_bytes().to_vec())
-            .bind(sign_in.identity.kind().as_str())
-            .bind(sign_in.identity.value())
+            .bind(identity.kind().as_str())
+            .bind(identity.value())
             .bind(sign_in.new_user.as_uuid())
             .bind(time(sign_in.now))
             .bind(session.id.as_uuid())
@@ -59,10 +63,11 @@ impl gptgate_ports::SignInRepository for Store {
             Some(user) => session.user_id = UserId::from_uuid(user),
             None => {
                 // The code is used; the identity's holder committed after the statement
-                // began: a new statement sees it.
+                // began: a new statement sees it. (Should this fail, the code stays used
+                // without a session, as with the port's default: the caller asks anew.)
                 let user = gptgate_ports::UserRepository::find_or_create_user(
                     self,
-                    sign_in.identity,
+                    &identity,
                     sign_in.new_user,
                     sign_in.now,
                 )

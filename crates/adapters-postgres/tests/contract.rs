@@ -222,7 +222,6 @@ fn main() -> ExitCode {
                         .sign_in_with_code(CodeSignIn {
                             email: &email,
                             matched: &hash,
-                            identity: &Identity::email(&email),
                             new_user: loser,
                             session_id: SessionId::from_random_bytes([3; 16]),
                             sessions: &SessionPolicy::default(),

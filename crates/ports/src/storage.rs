@@ -717,8 +717,8 @@ pub struct CodeSignIn<'a> {
     /// The address the code was sent to, and the hash of the code that matched.
     pub email: &'a Email,
     pub matched: &'a CodeHash,
-    /// Who signs in (the address as an identity), and the id of their user if they are new.
-    pub identity: &'a Identity,
+    /// The id of the address's user if it has none yet (the user holding the address as an
+    /// identity: the code proves the address, so no other identity can be named here).
     pub new_user: UserId,
     /// The session to open for them.
     pub session_id: SessionId,
@@ -733,7 +733,7 @@ pub trait SignInRepository:
 {
     /// Uses up the code of `sign_in.email` if it is still `sign_in.matched` (as
     /// [`VerificationCodeRepository::use_code`]); if it was, finds or creates the user of
-    /// `sign_in.identity` (as [`UserRepository::find_or_create_user`]) and opens a session
+    /// that address (as [`UserRepository::find_or_create_user`]) and opens a session
     /// for them, which it returns. `None`: the code was no longer the live one, and nothing
     /// was done. A store that can does all three as one atomic step (one statement on
     /// PostgreSQL); the default does them one after the other, each safe alone (a failure
@@ -746,7 +746,11 @@ pub trait SignInRepository:
             return Ok(None);
         }
         let user = self
-            .find_or_create_user(sign_in.identity, sign_in.new_user, sign_in.now)
+            .find_or_create_user(
+                &Identity::email(sign_in.email),
+                sign_in.new_user,
+                sign_in.now,
+            )
             .await?;
         let session = sign_in
             .sessions

@@ -253,7 +253,6 @@ impl SignIn {
             .sign_in_with_code(CodeSignIn {
                 email,
                 matched: &matched,
-                identity: &Identity::email(email),
                 new_user,
                 session_id,
                 sessions: &self.sessions,

@@ -148,7 +148,6 @@ async fn sign_in_with<S: ?Sized + SignInStore>(
         .sign_in_with_code(CodeSignIn {
             email,
             matched: &CodeHash::from_bytes(vec![hash; 32]),
-            identity: &Identity::email(email),
             new_user: user_id(new_user),
             session_id: session_id(session),
             sessions: &SessionPolicy::default(),
