@@ -231,6 +231,88 @@ async fn registrations_with_bad_fields_or_unusable_keys_are_refused() {
     assert_eq!(s.launches.platforms().await.unwrap().len(), 2);
 }
 
+/// What the test's log lines say, while `f` runs on this thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_platform_whose_stored_key_is_no_longer_usable_launches_nobody_and_says_so() {
+    // A key registered before a rule tightened (here: stored as it is, past the checks that
+    // registration makes today).
+    let s = setup();
+    let registered = s.register_hs256().await;
+    let stale_key = LaunchKey::EdDsa {
+        public_pem: "-----BEGIN RSA PUBLIC KEY-----\nMAo=\n-----END RSA PUBLIC KEY-----".into(),
+    };
+    let stale = gptgate_domain::LaunchPlatform {
+        id: gptgate_domain::PlatformId::from_random_bytes([9; 16]),
+        issuer: gptgate_domain::Issuer::parse("https://old.example.edu").unwrap(),
+        key: StoredLaunchKey::EdDsa {
+            public_pem: match &stale_key {
+                LaunchKey::EdDsa { public_pem } => public_pem.clone(),
+                _ => unreachable!(),
+            },
+        },
+        ..registered
+    };
+    gptgate_ports::PlatformRepository::create_platform(
+        s.store.as_ref(),
+        &stale,
+        &gptgate_domain::AdminAuditEntry::new(s.clock.now(), AdminAction::SignedIn, "10.0.0.9"),
+    )
+    .await
+    .unwrap();
+    let mut claims = s.claims("launch-stale");
+    claims["iss"] = json!("https://old.example.edu");
+    let token = FakeLaunchTokens::sign(&stale_key, &claims);
+
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .with_ansi(false)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let refused = s.launches.launch(&token, Some(ORIGIN), "10.0.0.1").await;
+    assert!(
+        matches!(
+            refused,
+            Err(LaunchError::Token(LaunchTokenError::UnusableKey))
+        ),
+        "{refused:?}"
+    );
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let warned: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("no longer usable"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{logs}");
+    assert!(
+        warned[0].contains(&stale.id.to_string()),
+        "names the platform"
+    );
+    assert!(!logs.contains(&token), "never the token");
+    // The platform registered the way registration checks today still launches.
+    let fresh = FakeLaunchTokens::sign(&secret_key(), &s.claims("launch-fresh"));
+    assert!(s
+        .launches
+        .launch(&fresh, Some(ORIGIN), "10.0.0.1")
+        .await
+        .is_ok());
+}
+
 #[tokio::test]
 async fn every_bad_token_opens_nothing() {
     let s = setup();

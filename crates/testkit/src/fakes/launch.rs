@@ -24,6 +24,11 @@ impl FakeLaunchTokens {
 
 impl LaunchTokens for FakeLaunchTokens {
     fn verify(&self, token: &str, key: &LaunchKey) -> Result<LaunchClaims, LaunchTokenError> {
+        // As the real verifier: a key no longer usable (registered before a rule tightened)
+        // verifies nothing.
+        if !self.usable(key) {
+            return Err(LaunchTokenError::UnusableKey);
+        }
         let mut parts = token.splitn(3, '|');
         let (Some(alg), Some(print), Some(json)) = (parts.next(), parts.next(), parts.next())
         else {
