@@ -560,10 +560,19 @@ async fn a_call_dropped_while_taking_a_lease_leaves_no_one_waiting() {
     gated.open.send_replace(false);
     let first = spawn_calls(&limits, 1).remove(0);
     gated.until_inside(1).await;
+    assert_eq!(limits.waiting_for_lease(Limit::User, "u1"), 0);
     let second = spawn_calls(&limits, 1).remove(0);
-    for _ in 0..100 {
-        tokio::task::yield_now().await;
+    for _ in 0..1000 {
+        if limits.waiting_for_lease(Limit::User, "u1") == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
+    assert_eq!(
+        limits.waiting_for_lease(Limit::User, "u1"),
+        1,
+        "the second call waits for the first's lease"
+    );
     // The call taking the lease is dropped (its client went away): the one waiting for that
     // lease takes it over instead of waiting for ever.
     first.abort();

@@ -190,6 +190,19 @@ impl RateLimits {
         self.held(limit).len()
     }
 
+    /// How many calls of this instance wait for the lease another of its calls is taking from
+    /// `subject`'s bucket of `limit` (each spends from it, or leases after it).
+    pub fn waiting_for_lease(&self, limit: Limit, subject: &str) -> usize {
+        match self.held(limit).get(subject) {
+            // Besides the waiters, the bucket's entry and the call taking it hold the lease.
+            Some(Held::Tokens {
+                leasing: Some(in_flight),
+                ..
+            }) => in_flight.strong_count().unwrap_or(0).saturating_sub(2),
+            _ => 0,
+        }
+    }
+
     /// The most tokens an instance leases at once from a bucket: a tenth of its burst, between
     /// 1 and 100.
     pub fn lease_size(bucket: &TokenBucket) -> u32 {
