@@ -46,7 +46,12 @@ impl Store {
             None => self
                 .find_holder(self.reads(), identity)
                 .await?
-                .ok_or_else(|| corrupt("identity vanished while being claimed")),
+                .ok_or_else(|| {
+                    // Its holder, who won the race, was deleted since: a race, not bad data.
+                    StorageError::Gone(
+                        "the identity's user was deleted while it was claimed".into(),
+                    )
+                }),
         }
     }
 }
