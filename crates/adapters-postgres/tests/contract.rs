@@ -74,21 +74,8 @@ fn main() -> ExitCode {
             let winner = UserId::from_uuid(uuid::Uuid::from_u128(1));
             let loser = UserId::from_uuid(uuid::Uuid::from_u128(2));
             let identity = Identity::email(&Email::parse("race@example.com").unwrap());
-            let mut other = sqlx::PgConnection::connect(&guard.url()).await.unwrap();
-            let mut first = other.begin().await.unwrap();
-            sqlx::query("INSERT INTO users (id, created_at) VALUES ($1, now())")
-                .bind(winner.as_uuid())
-                .execute(&mut *first)
-                .await
-                .unwrap();
-            sqlx::query(
-                "INSERT INTO user_identities (kind, value, user_id, created_at) \
-                 VALUES ('email', 'race@example.com', $1, now())",
-            )
-            .bind(winner.as_uuid())
-            .execute(&mut *first)
-            .await
-            .unwrap();
+            let mut first =
+                support::first_sight_held_open(&guard.url(), winner, "race@example.com").await;
             let second = tokio::spawn({
                 let store = store.clone();
                 let identity = identity.clone();
@@ -103,7 +90,7 @@ fn main() -> ExitCode {
                 }
             });
             support::until_one_waits(&guard.url()).await;
-            first.commit().await.unwrap();
+            sqlx::query("COMMIT").execute(&mut first).await.unwrap();
             let found = second.await.unwrap().expect("the winner's user");
             assert_eq!(found.id, winner);
             assert!(store.find_user(loser).await.unwrap().is_none());
@@ -199,21 +186,8 @@ fn main() -> ExitCode {
                 .update_code(&email, &mut |_| Some(live.clone()))
                 .await
                 .unwrap();
-            let mut other = sqlx::PgConnection::connect(&guard.url()).await.unwrap();
-            let mut first = other.begin().await.unwrap();
-            sqlx::query("INSERT INTO users (id, created_at) VALUES ($1, now())")
-                .bind(winner.as_uuid())
-                .execute(&mut *first)
-                .await
-                .unwrap();
-            sqlx::query(
-                "INSERT INTO user_identities (kind, value, user_id, created_at) \
-                 VALUES ('email', 'race@example.com', $1, now())",
-            )
-            .bind(winner.as_uuid())
-            .execute(&mut *first)
-            .await
-            .unwrap();
+            let mut first =
+                support::first_sight_held_open(&guard.url(), winner, "race@example.com").await;
             let second = tokio::spawn({
                 let store = store.clone();
                 let email = email.clone();
@@ -231,7 +205,7 @@ fn main() -> ExitCode {
                 }
             });
             support::until_one_waits(&guard.url()).await;
-            first.commit().await.unwrap();
+            sqlx::query("COMMIT").execute(&mut first).await.unwrap();
             let session = second.await.unwrap().unwrap().expect("signed in");
             assert_eq!(session.user_id, winner);
             let stored = store

@@ -301,3 +301,30 @@ pub async fn until_one_waits(url: &str) {
     }
     panic!("no session waited for a lock");
 }
+
+/// A session of its own on the database at `url`, inside a transaction that has created user
+/// `user` holding the email identity `email`, not committed: a concurrent first sight of the
+/// same address waits for it. Commit with `COMMIT` on the connection.
+pub async fn first_sight_held_open(
+    url: &str,
+    user: gptgate_domain::UserId,
+    email: &str,
+) -> PgConnection {
+    let mut other = PgConnection::connect(url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("INSERT INTO users (id, created_at) VALUES ($1, now())")
+        .bind(user.as_uuid())
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO user_identities (kind, value, user_id, created_at) \
+         VALUES ('email', $1, $2, now())",
+    )
+    .bind(email)
+    .bind(user.as_uuid())
+    .execute(&mut other)
+    .await
+    .unwrap();
+    other
+}
