@@ -30,10 +30,9 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{
     PgArguments, PgQueryResult, PgRow, PgStatement, PgTransactionManager, PgTypeInfo,
 };
-use sqlx::TransactionManager;
+use sqlx::{Describe, Either, Execute, Executor, PgPool, Postgres, TransactionManager};
 
 use crate::connections::{Kept, Lent};
-use sqlx::{Describe, Either, Execute, Executor, PgPool, Postgres};
 
 /// The pool, for statements outside a transaction.
 #[derive(Clone, Copy, Debug)]
