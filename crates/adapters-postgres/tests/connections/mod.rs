@@ -170,7 +170,14 @@ pub fn trials() -> Vec<Trial> {
         async_trial(
             "a_failed_statement_does_not_spoil_the_next_on_its_connection",
             || async {
-                let (store, guard) = support::fresh_database_with(one_connection()).await;
+                // Each statement in a transaction of its own (as behind a transaction pooler):
+                // the failed one's transaction must be rolled back before the connection is
+                // used again, or every later statement fails in the aborted transaction.
+                let (store, guard) = support::fresh_database_with(PoolSettings {
+                    statement_cache: false,
+                    ..one_connection()
+                })
+                .await;
                 // A session for a user who does not exist: the database refuses it (its
                 // foreign key), and the connection goes on.
                 let nobody = UserId::from_uuid(uuid::Uuid::from_u128(7));
