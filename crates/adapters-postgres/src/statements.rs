@@ -347,8 +347,9 @@ impl<'p> Executor<'p> for Statements<'p> {
         'p: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
-        // The whole answer is read on a kept connection, then handed out (no statement here
-        // streams: each reads a bounded page).
+        // The whole answer is read on a kept connection, then handed out: the connection is
+        // kept only once its answer is read to the end, and every caller (`fetch_all`,
+        // `fetch_one`, `execute`) collects the answer anyway.
         stream::once(async move {
             self.pass().await?;
             let answer = async {
