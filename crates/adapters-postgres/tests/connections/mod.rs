@@ -196,6 +196,56 @@ pub fn trials() -> Vec<Trial> {
                 drop(guard);
             },
         ),
+        async_trial(
+            "connections_cut_by_the_server_are_all_let_go_when_one_is_found_cut",
+            || async {
+                // Five connections kept; the server ends all of them (a restart, a failover).
+                // The first statement to meet one finds the database unreachable; the other
+                // four are let go with it, so once the breaker tries again, service is back
+                // (a probe tries three connections at most: kept, they would fail it).
+                let (store, guard) = support::fresh_database_with(PoolSettings {
+                    max_connections: 5,
+                    ..PoolSettings::default()
+                })
+                .await;
+                let store = Arc::new(store);
+                let spends: Vec<_> = (0..5)
+                    .map(|n| {
+                        let store = store.clone();
+                        tokio::spawn(async move { window(&store, &format!("k{n}"), 1).await })
+                    })
+                    .collect();
+                for spend in spends {
+                    spend.await.unwrap();
+                }
+                let uses = gptgate_ports::Store::pool_use(store.as_ref());
+                let mut admin = PgConnection::connect(&guard.url()).await.unwrap();
+                let ended: Vec<bool> = sqlx::query_scalar(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                )
+                .fetch_all(&mut admin)
+                .await
+                .unwrap();
+                assert_eq!(ended.len() as u32, uses[0].open, "every connection ended");
+                assert!(uses[0].idle >= 4, "kept: {uses:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                assert!(
+                    store
+                        .spend_if_room("k0", T0 - time::Duration::hours(1), 100)
+                        .await
+                        .is_err(),
+                    "the first statement meets a cut connection"
+                );
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                assert!(store
+                    .spend_if_room("k0", T0 - time::Duration::hours(1), 100)
+                    .await
+                    .unwrap());
+                drop(store);
+                drop(guard);
+            },
+        ),
         async_trial("more_uses_than_connections_wait_their_turn", || async {
             // Statements and transactions together, twenty times the pool's size: each
             // gets a connection in turn (a kept idle one is never out of reach).
