@@ -42,7 +42,7 @@ pub(crate) struct Statements<'p> {
     pub(crate) statement_cache: bool,
     pub(crate) breaker: &'p Breaker,
     /// The connections kept between statements, and the permits to use one.
-    pub(crate) kept: &'p Kept,
+    pub(crate) kept: &'p Kept<Postgres>,
 }
 
 impl<'p> Statements<'p> {
@@ -92,7 +92,7 @@ impl<'p> Statements<'p> {
         }))
     }
 
-    async fn lend_for_transaction(self) -> Result<Lent<'p>, sqlx::Error> {
+    async fn lend_for_transaction(self) -> Result<Lent<'p, Postgres>, sqlx::Error> {
         let mut conn = self.kept.lend(self.pool).await?;
         conn.begin().await?;
         Ok(conn)
@@ -100,7 +100,7 @@ impl<'p> Statements<'p> {
 
     /// A connection for one statement: behind a pooler without prepared statements, inside
     /// a transaction of its own.
-    async fn lend(self) -> Result<Lent<'p>, sqlx::Error> {
+    async fn lend(self) -> Result<Lent<'p, Postgres>, sqlx::Error> {
         if self.statement_cache {
             self.kept.lend(self.pool).await
         } else {
@@ -110,7 +110,7 @@ impl<'p> Statements<'p> {
 
     /// The statement on `conn` ended well: its transaction (if any) is committed and the
     /// connection kept for the next.
-    async fn done(self, mut conn: Lent<'p>) -> Result<(), sqlx::Error> {
+    async fn done(self, mut conn: Lent<'p, Postgres>) -> Result<(), sqlx::Error> {
         if !self.statement_cache {
             PgTransactionManager::commit(&mut conn).await?;
         }
@@ -309,7 +309,7 @@ impl<'c> DerefMut for Tx<'c> {
 #[derive(Debug)]
 pub(crate) struct InTx<'c> {
     /// In a transaction until committed or rolled back (dropped, it is rolled back).
-    conn: Lent<'c>,
+    conn: Lent<'c, Postgres>,
     statement_cache: bool,
 }
 

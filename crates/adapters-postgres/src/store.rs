@@ -17,7 +17,7 @@ pub struct PostgresStore {
     /// Whether the database was found unreachable a moment ago.
     breaker: std::sync::Arc<crate::statements::Breaker>,
     /// The pool's connections between two statements (see `connections.rs`).
-    kept: std::sync::Arc<crate::connections::Kept>,
+    kept: std::sync::Arc<crate::connections::Kept<sqlx::Postgres>>,
 }
 
 /// Connection pool sizing.

@@ -11,7 +11,7 @@ pub(crate) use crate::SqliteStore as Store;
 pub(crate) type Db = sqlx::Sqlite;
 
 /// A transaction (`self.writes().begin()`).
-pub(crate) type Tx<'c> = sqlx::Transaction<'c, sqlx::Sqlite>;
+pub(crate) type Tx<'c> = crate::statements::Tx<'c>;
 
 /// A time as stored: microseconds since the epoch.
 pub(crate) type Time = i64;

@@ -2,14 +2,11 @@
 
 include!("../sql/sessions.rs");
 
-use sqlx::pool::PoolConnection;
-use sqlx::Sqlite;
-
 /// The last step of a sign-in with a code, as one script on the writer: one command to its
-/// thread instead of seven (and their four pool round trips). `BEGIN IMMEDIATE` takes the
-/// write lock first, so every statement sees the state the first one saw, untouched by any
-/// other writer (of this process or another): the code still `$2` for `$1` decides each one,
-/// and it is used up last. Only if it is: the user `$5` is created when the address
+/// thread instead of seven statements (and their four pool round trips). `BEGIN IMMEDIATE`
+/// takes the write lock first, so every statement sees the state the first one saw, untouched
+/// by any other writer (of this process or another): the code still `$2` for `$1` decides
+/// each, and it is used up last. Only if it is: the user `$5` is created when the address
 /// (`$3`, `$4`) has no holder, its identity then (`changes()` is the user's insert), and the
 /// session `$7` opened for the holder and returned. No code, no row of any of them.
 const SIGN_IN_WITH_CODE: &str = "BEGIN IMMEDIATE; \
@@ -38,63 +35,89 @@ impl gptgate_ports::SignInRepository for Store {
             .sessions
             .open(sign_in.session_id, sign_in.new_user, sign_in.now);
         let identity = gptgate_domain::Identity::email(sign_in.email);
-        let mut writer = Script::new(self.writes().acquire().await.map_err(storage)?);
-        let holders: Vec<(Uuid,)> = sqlx::query_as(SIGN_IN_WITH_CODE)
-            .bind(sign_in.email.as_str())
-            .bind(sign_in.matched.as_bytes().to_vec())
-            .bind(identity.kind().as_str())
-            .bind(identity.value())
-            .bind(sign_in.new_user.as_uuid())
-            .bind(time(sign_in.now))
-            .bind(session.id.as_uuid())
-            .bind(time(session.expires_at))
-            .fetch_all(&mut **writer.conn())
+        let script = SignInScript {
+            email: sign_in.email.as_str().to_owned(),
+            matched: sign_in.matched.as_bytes().to_vec(),
+            kind: identity.kind().as_str(),
+            value: identity.value().to_owned(),
+            new_user: sign_in.new_user.as_uuid(),
+            now: time(sign_in.now),
+            session: session.id.as_uuid(),
+            expires_at: time(session.expires_at),
+        };
+        // A task of its own, so the script runs to its end even if this request is dropped
+        // meanwhile (see `run_sign_in`).
+        let store = self.clone();
+        let run = async move { store.run_sign_in(script).await };
+        let holder = tokio::spawn(tracing::Instrument::in_current_span(run))
             .await
-            .map_err(storage)?;
-        writer.ended();
+            .map_err(|e| StorageError::Failed(Box::new(e)))??;
+        Ok(holder.map(|user| {
+            session.user_id = UserId::from_uuid(user);
+            session
+        }))
+    }
+}
+
+/// What [`SIGN_IN_WITH_CODE`] binds, owned by the task that runs it.
+struct SignInScript {
+    email: String,
+    matched: Vec<u8>,
+    kind: &'static str,
+    value: String,
+    new_user: Uuid,
+    now: Time,
+    session: Uuid,
+    expires_at: Time,
+}
+
+impl Store {
+    /// Runs [`SIGN_IN_WITH_CODE`]: the holder the session was opened for, if the code was
+    /// still the live one. The script holds a transaction that only its own `COMMIT` ends,
+    /// and sqlx does not know of it. A script stops at its first failing statement, so then it
+    /// is rolled back here; one whose caller is gone stops at its next answer, so it is never
+    /// left without a caller (its task outlives the request). A connection whose transaction
+    /// may still be open otherwise (a rollback that failed, the task itself cut off) is
+    /// closed, never kept: closing rolls it back.
+    async fn run_sign_in(&self, script: SignInScript) -> Result<Option<Uuid>, StorageError> {
+        let mut conn = self.writes().lend().await.map_err(storage)?;
+        conn.close_unless_kept();
+        let holders = sqlx::query_as::<_, (Uuid,)>(SIGN_IN_WITH_CODE)
+            .bind(script.email)
+            .bind(script.matched)
+            .bind(script.kind)
+            .bind(script.value)
+            .bind(script.new_user)
+            .bind(script.now)
+            .bind(script.session)
+            .bind(script.expires_at)
+            .fetch_all(&mut *conn)
+            .await;
+        let holders = match holders {
+            Ok(holders) => {
+                conn.keep();
+                holders
+            }
+            Err(e) => {
+                match sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                    Ok(_) => conn.keep(),
+                    // It stopped before its BEGIN took effect.
+                    Err(sqlx::Error::Database(db))
+                        if db.message().contains("no transaction is active") =>
+                    {
+                        conn.keep()
+                    }
+                    Err(_) => {}
+                }
+                return Err(storage(e));
+            }
+        };
         match holders.as_slice() {
             [] => Ok(None),
-            [(user,)] => {
-                session.user_id = UserId::from_uuid(*user);
-                Ok(Some(session))
-            }
+            [(user,)] => Ok(Some(*user)),
             _ => Err(crate::error::corrupt(
                 "a sign-in opened more than one session",
             )),
-        }
-    }
-}
-
-/// The writer, lent to one script that holds a transaction of its own. A script stops at its
-/// first failing statement, and one cut off mid-way (its request dropped) is stopped by the
-/// connection's thread at its next answer: either way the rest, its `COMMIT` (or `ROLLBACK`)
-/// included, never runs, and the writer would stay in a transaction no one ends. So unless the
-/// script ended, the connection is closed rather than given back, which rolls it back.
-struct Script {
-    conn: Option<PoolConnection<Sqlite>>,
-}
-
-impl Script {
-    fn new(conn: PoolConnection<Sqlite>) -> Self {
-        Self { conn: Some(conn) }
-    }
-
-    fn conn(&mut self) -> &mut PoolConnection<Sqlite> {
-        self.conn
-            .as_mut()
-            .expect("a script's connection until it ends")
-    }
-
-    /// The script ran to its end: the connection goes back to the pool.
-    fn ended(mut self) {
-        self.conn = None;
-    }
-}
-
-impl Drop for Script {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.as_mut() {
-            conn.close_on_drop();
         }
     }
 }

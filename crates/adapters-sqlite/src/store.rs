@@ -1,11 +1,14 @@
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gptgate_ports::StorageError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqlitePool};
 
+use crate::connections::Kept;
 use crate::error::storage;
+use crate::statements::Statements;
 
 /// Every storage port on one SQLite database.
 ///
@@ -14,10 +17,13 @@ use crate::error::storage;
 /// made p99 latencies of hundreds of milliseconds under 32 concurrent sign-ins). So writes go
 /// through one writer connection, queued in-process by its pool in arrival order, and reads go
 /// through a pool of read-only connections that, in WAL mode, never wait for the writer.
+/// Each pool's connections are kept between statements (`connections.rs`).
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     readers: SqlitePool,
     writer: SqlitePool,
+    kept_readers: Arc<Kept<Sqlite>>,
+    kept_writer: Arc<Kept<Sqlite>>,
 }
 
 /// Connections that read at the same time.
@@ -49,9 +55,13 @@ impl SqliteStore {
                 .connect_with(options)
                 .await
                 .map_err(storage)?;
+            // One permit for both: a connection kept for reads is the writer's too.
+            let kept = Arc::new(Kept::new(1, WAIT));
             return Ok(Self {
                 readers: only.clone(),
                 writer: only,
+                kept_readers: kept.clone(),
+                kept_writer: kept,
             });
         }
         let writer = pool(1)
@@ -64,17 +74,28 @@ impl SqliteStore {
             .connect_with(options.pragma("query_only", "ON"))
             .await
             .map_err(storage)?;
-        Ok(Self { readers, writer })
+        Ok(Self {
+            readers,
+            writer,
+            kept_readers: Arc::new(Kept::new(READERS, WAIT)),
+            kept_writer: Arc::new(Kept::new(1, WAIT)),
+        })
     }
 
     /// The pool for statements that only read.
-    pub(crate) fn reads(&self) -> &SqlitePool {
-        &self.readers
+    pub(crate) fn reads(&self) -> Statements<'_> {
+        Statements {
+            pool: &self.readers,
+            kept: &self.kept_readers,
+        }
     }
 
     /// The one writer connection, for every statement that writes (and its transaction).
-    pub(crate) fn writes(&self) -> &SqlitePool {
-        &self.writer
+    pub(crate) fn writes(&self) -> Statements<'_> {
+        Statements {
+            pool: &self.writer,
+            kept: &self.kept_writer,
+        }
     }
 }
 
@@ -101,7 +122,7 @@ impl gptgate_ports::Store for SqliteStore {
     /// Applies the embedded migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StorageError> {
         sqlx::migrate!("./migrations")
-            .run(self.writes())
+            .run(&self.writer)
             .await
             .map_err(|e| StorageError::Failed(Box::new(e)))
     }
@@ -116,12 +137,17 @@ impl gptgate_ports::Store for SqliteStore {
     }
 
     fn pool_use(&self) -> Vec<gptgate_ports::PoolUse> {
-        [("readers", &self.readers), ("writer", &self.writer)]
+        let pools = [
+            ("readers", &self.readers, &self.kept_readers),
+            ("writer", &self.writer, &self.kept_writer),
+        ];
+        pools
             .into_iter()
-            .map(|(name, pool)| gptgate_ports::PoolUse {
+            .map(|(name, pool, kept)| gptgate_ports::PoolUse {
                 pool: name,
                 open: pool.size(),
-                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                // Idle in sqlx's pool or kept here between two uses.
+                idle: u32::try_from(pool.num_idle() + kept.idle_count()).unwrap_or(u32::MAX),
                 max: pool.options().get_max_connections(),
             })
             .collect()
@@ -169,5 +195,86 @@ mod tests {
                 .unwrap();
             assert_eq!(seen, 1, "{url}");
         }
+    }
+
+    async fn file_store(dir: &tempfile::TempDir) -> SqliteStore {
+        let url = format!("sqlite://{}", dir.path().join("kept.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    fn write(n: u8) -> String {
+        format!(
+            "INSERT INTO users (id, created_at) VALUES (x'{:032x}', 0)",
+            n
+        )
+    }
+
+    async fn users_seen(store: &SqliteStore) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM users")
+            .fetch_one(store.reads())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_transaction_dropped_open_is_rolled_back_before_the_writer_is_used_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = file_store(&dir).await;
+        let mut tx = store.writes().begin().await.unwrap();
+        sqlx::query(&write(1)).execute(&mut *tx).await.unwrap();
+        drop(tx);
+        sqlx::query(&write(2))
+            .execute(store.writes())
+            .await
+            .unwrap();
+        assert_eq!(
+            users_seen(&store).await,
+            1,
+            "the next write committed on its own, the dropped one's not at all"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_and_transactions_cut_off_at_any_point_leave_the_writer_committing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = file_store(&dir).await;
+        for n in 0..40u8 {
+            let cut_after = std::time::Duration::from_micros(20 * u64::from(n));
+            let cut = async {
+                let mut tx = store.writes().begin().await?;
+                sqlx::query(&write(n + 100)).execute(&mut *tx).await?;
+                tx.commit().await
+            };
+            let _ = tokio::time::timeout(cut_after, cut).await;
+            let _ = tokio::time::timeout(
+                cut_after,
+                sqlx::query(&write(n + 150)).execute(store.writes()),
+            )
+            .await;
+            let before = users_seen(&store).await;
+            sqlx::query(&write(n))
+                .execute(store.writes())
+                .await
+                .unwrap();
+            assert_eq!(users_seen(&store).await, before + 1, "cut {n}: committed");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_pool_use_counts_a_connection_kept_between_uses_as_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = file_store(&dir).await;
+        users_seen(&store).await;
+        sqlx::query(&write(1))
+            .execute(store.writes())
+            .await
+            .unwrap();
+        let uses = store.pool_use();
+        let readers = uses.iter().find(|p| p.pool == "readers").unwrap();
+        let writer = uses.iter().find(|p| p.pool == "writer").unwrap();
+        assert_eq!((readers.open, readers.idle, readers.max), (1, 1, READERS));
+        assert_eq!((writer.open, writer.idle, writer.max), (1, 1, 1));
     }
 }

@@ -1,8 +1,10 @@
 //! The sign-in script (`src/sessions.rs`) where the contract suite cannot take it: failing
-//! mid-way and cut off mid-way. The script holds a transaction on the one writer that only its
-//! own last statement ends, so either must leave nothing of itself behind (no user without a
-//! session, no used code without one, no session with a live code) and a writer that is not
-//! still inside its transaction (the next write would join it, never committed).
+//! mid-way and cut off mid-way, on a database file and in memory. The script holds a
+//! transaction on the one writer that only its own last statement ends, so either must leave
+//! all of itself or nothing (no user without a session, no used code without one, no session
+//! with a live code), and a writer that is not still inside its transaction (the next write
+//! would join it, never committed). In memory, the writer must not be closed either: the
+//! database goes with its one connection.
 
 use std::time::Duration;
 
@@ -17,8 +19,12 @@ use time::OffsetDateTime;
 
 const T0: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
 
-async fn file_store(dir: &tempfile::TempDir) -> SqliteStore {
-    let url = format!("sqlite://{}", dir.path().join("sign-in.db").display());
+/// A store on a database file in `dir`, or in memory.
+async fn store(dir: Option<&tempfile::TempDir>) -> SqliteStore {
+    let url = match dir {
+        Some(dir) => format!("sqlite://{}", dir.path().join("sign-in.db").display()),
+        None => "sqlite::memory:".to_owned(),
+    };
     let store = SqliteStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     store
@@ -102,7 +108,15 @@ fn whole_or_nothing(seen: (bool, bool, bool), what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_script_that_fails_mid_way_leaves_nothing_and_the_writer_free() {
     let dir = tempfile::tempdir().unwrap();
-    let store = file_store(&dir).await;
+    fails_mid_way(store(Some(&dir)).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_a_script_that_fails_mid_way_leaves_nothing_and_the_writer_free() {
+    fails_mid_way(store(None).await).await;
+}
+
+async fn fails_mid_way(store: SqliteStore) {
     // Session 1 is taken: the script's session insert, its third write, fails on it, after
     // its user and identity were written.
     let holder = store
@@ -138,7 +152,15 @@ async fn a_script_that_fails_mid_way_leaves_nothing_and_the_writer_free() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_script_cut_off_at_any_point_leaves_all_of_itself_or_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = file_store(&dir).await;
+    cut_off(store(Some(&dir)).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_a_script_cut_off_at_any_point_leaves_all_of_itself_or_nothing() {
+    cut_off(store(None).await).await;
+}
+
+async fn cut_off(store: SqliteStore) {
     // Each sign-in is given a little longer before it is cut off, from nothing at all (its
     // first poll) to more than it needs, so that some are cut off inside the script.
     let tries = 60;

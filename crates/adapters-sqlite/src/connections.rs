@@ -1,0 +1,3 @@
+//! The connections kept between statements: the shared `sql/connections.rs`.
+
+include!("../sql/connections.rs");
