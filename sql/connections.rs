@@ -16,6 +16,8 @@
 // order they came), so a connection kept idle here is never one a statement is waiting for
 // inside sqlx's pool. A connection kept for [`KEPT_AT_MOST`] since it came from sqlx goes back
 // to sqlx, whose lifetime rules then apply; one idle here for [`IDLE_AT_MOST`] is closed.
+// Nothing is ever closed here for a database that goes with its last connection (SQLite in
+// memory, [`Kept::never_closing`]): what would be closed goes back through sqlx instead.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
@@ -40,6 +42,8 @@ pub(crate) struct Kept<DB: Database> {
     permits: Semaphore,
     /// How long a use waits for a permit (the pool's acquire timeout).
     wait: Duration,
+    /// Whether a connection may be closed here (not one an in-memory database lives in).
+    closes: bool,
 }
 
 #[derive(Debug)]
@@ -72,6 +76,25 @@ impl<DB: Database> Kept<DB> {
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(usize::try_from(max).unwrap_or(usize::MAX)),
             wait,
+            closes: true,
+        }
+    }
+
+    /// Never closes a connection (an in-memory database goes with its last one): one idle
+    /// for long is kept, and one that may be in a transaction sqlx does not know of goes back
+    /// through sqlx, rolled back as far as sqlx knows.
+    #[allow(dead_code)] // used by the SQLite store only
+    pub(crate) fn never_closing(mut self) -> Self {
+        self.closes = false;
+        self
+    }
+
+    /// Ages every idle connection by `by`, as if its last use ended that much earlier.
+    #[cfg(test)]
+    #[allow(dead_code)] // used by the SQLite store's tests only
+    pub(crate) fn age_idle(&self, by: Duration) {
+        for idle in self.idle().iter_mut() {
+            idle.used -= by;
         }
     }
 
@@ -92,7 +115,11 @@ impl<DB: Database> Kept<DB> {
             // time are at the bottom, and closed (a connection idle that long may have been
             // cut by a proxy or a NAT in between). One kept past its time goes back to sqlx
             // at its next keep.
-            let split = idle_too_long(idle.iter().map(|c| c.used), now);
+            let split = if self.closes {
+                idle_too_long(idle.iter().map(|c| c.used), now)
+            } else {
+                0
+            };
             let stale: Vec<Idle<DB>> = idle.drain(..split).collect();
             (idle.pop(), stale)
         };
@@ -158,6 +185,8 @@ impl<DB: Database> Lent<'_, DB> {
     /// Gives the connection back for the next use: only once its use ended cleanly (its
     /// statement's answer read to the end, its transaction committed or rolled back).
     pub(crate) fn keep(mut self) {
+        // Ended cleanly: nothing is left open that sqlx does not know of.
+        self.unsure = false;
         let Some(conn) = self.conn.take() else { return };
         let now = Instant::now();
         if DB::TransactionManager::get_transaction_depth(&conn) > 0
@@ -177,7 +206,9 @@ impl<DB: Database> Lent<'_, DB> {
     #[allow(dead_code)] // used by the PostgreSQL store only (its breaker's ping)
     pub(crate) fn discard(mut self) {
         if let Some(mut conn) = self.conn.take() {
-            conn.close_on_drop();
+            if self.kept.closes {
+                conn.close_on_drop();
+            }
         }
     }
 }
@@ -185,7 +216,7 @@ impl<DB: Database> Lent<'_, DB> {
 impl<DB: Database> Drop for Lent<'_, DB> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.as_mut() {
-            if self.unsure {
+            if self.unsure && self.kept.closes {
                 conn.close_on_drop();
             } else {
                 // sqlx's own transactions do the same when dropped open: the rollback is

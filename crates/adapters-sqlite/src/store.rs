@@ -55,8 +55,9 @@ impl SqliteStore {
                 .connect_with(options)
                 .await
                 .map_err(storage)?;
-            // One permit for both: a connection kept for reads is the writer's too.
-            let kept = Arc::new(Kept::new(1, WAIT));
+            // One permit for both: a connection kept for reads is the writer's too. Never
+            // closed: the database goes with it.
+            let kept = Arc::new(Kept::new(1, WAIT).never_closing());
             return Ok(Self {
                 readers: only.clone(),
                 writer: only,
@@ -276,5 +277,23 @@ mod tests {
         let writer = uses.iter().find(|p| p.pool == "writer").unwrap();
         assert_eq!((readers.open, readers.idle, readers.max), (1, 1, READERS));
         assert_eq!((writer.open, writer.idle, writer.max), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_outlives_its_connection_s_idle_limit() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        sqlx::query(&write(1))
+            .execute(store.writes())
+            .await
+            .unwrap();
+        store
+            .kept_writer
+            .age_idle(crate::connections::IDLE_AT_MOST * 2);
+        assert_eq!(
+            users_seen(&store).await,
+            1,
+            "the same database, not a new one"
+        );
     }
 }
