@@ -24,11 +24,16 @@ use crate::connections::{Kept, Lent};
 pub(crate) struct Statements<'p> {
     pub(crate) pool: &'p SqlitePool,
     pub(crate) kept: &'p Kept<Sqlite>,
+    /// Told of each use (the writer's: the background checkpoint wakes only after writes).
+    pub(crate) told: Option<&'p tokio::sync::Notify>,
 }
 
 impl<'p> Statements<'p> {
     /// A connection for one use, to be kept once it ends cleanly.
     pub(crate) async fn lend(self) -> Result<Lent<'p, Sqlite>, sqlx::Error> {
+        if let Some(told) = self.told {
+            told.notify_one();
+        }
         self.kept.lend(self.pool).await
     }
 
