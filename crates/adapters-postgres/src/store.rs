@@ -99,9 +99,12 @@ impl PostgresStore {
         Box::pin(async move {
             let mut migrator = sqlx::migrate!("./migrations");
             let failed = |e: sqlx::migrate::MigrateError| StorageError::Failed(Box::new(e));
-            let mut conn = self.pool.acquire().await.map_err(storage)?;
+            // Lent like any use: taken from sqlx's pool directly, it could wait for one kept.
+            let mut conn = self.kept.lend(&self.pool).await.map_err(storage)?;
             if self.statement_cache {
-                return migrator.run_direct(&mut *conn).await.map_err(failed);
+                migrator.run_direct(&mut *conn).await.map_err(failed)?;
+                conn.keep();
+                return Ok(());
             }
             // Behind a transaction pooler: all of it in one transaction on one server session.
             // sqlx's own lock is a session lock, which would stay with the session if a
@@ -110,7 +113,7 @@ impl PostgresStore {
             // before the session goes back to the pooler, whether the migrations applied or
             // not (after a failure, from the savepoint before them).
             migrator.set_locking(false);
-            let mut tx = conn.begin().await.map_err(storage)?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(storage)?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(MIGRATION_LOCK)
                 .persistent(false)
@@ -125,13 +128,17 @@ impl PostgresStore {
                 savepoint.rollback().await.map_err(storage)?;
             }
             tx.execute("DEALLOCATE ALL").await.map_err(storage)?;
-            match applied {
+            let ended = match applied {
                 Ok(()) => tx.commit().await.map_err(storage),
                 Err(e) => {
                     tx.rollback().await.map_err(storage)?;
                     Err(failed(e))
                 }
+            };
+            if ended.is_ok() {
+                conn.keep();
             }
+            ended
         })
     }
 }

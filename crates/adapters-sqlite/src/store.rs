@@ -49,6 +49,10 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// should the background checkpoint fall behind or fail, so the WAL never grows unbounded.
 const WRITER_CHECKPOINT_PAGES: &str = "10000";
 
+/// The size the WAL file is cut back to once it starts over (64 MiB, bytes): past the
+/// backstop, so it does not keep the largest size it ever reached.
+const WAL_SIZE_LIMIT: &str = "67108864";
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://gptgate.db`,
     /// `sqlite::memory:`), in WAL mode with foreign keys enforced.
@@ -87,7 +91,8 @@ impl SqliteStore {
             .connect_with(
                 options
                     .clone()
-                    .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES),
+                    .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+                    .pragma("journal_size_limit", WAL_SIZE_LIMIT),
             )
             .await
             .map_err(storage)?;
@@ -191,14 +196,28 @@ fn in_memory(url: &str, options: &SqliteConnectOptions) -> bool {
             .starts_with("file:sqlx-in-memory")
 }
 
+impl SqliteStore {
+    /// The migrations, on the writer lent like any use (taken from sqlx's pool directly, they
+    /// would wait for the one kept here); outside `async_trait`, whose `Send` future sqlx's
+    /// migrator cannot name the lifetimes of.
+    fn run_migrations(&self) -> futures::future::BoxFuture<'_, Result<(), StorageError>> {
+        Box::pin(async move {
+            let mut conn = self.writes().lend().await.map_err(storage)?;
+            sqlx::migrate!("./migrations")
+                .run_direct(&mut *conn)
+                .await
+                .map_err(|e| StorageError::Failed(Box::new(e)))?;
+            conn.keep();
+            Ok(())
+        })
+    }
+}
+
 #[async_trait::async_trait]
 impl gptgate_ports::Store for SqliteStore {
     /// Applies the embedded migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StorageError> {
-        sqlx::migrate!("./migrations")
-            .run(&self.writer)
-            .await
-            .map_err(|e| StorageError::Failed(Box::new(e)))
+        self.run_migrations().await
     }
 
     /// Checks that the database answers.
@@ -400,5 +419,17 @@ mod tests {
             "the database file grew by what was written: {before} -> {}",
             size()
         );
+    }
+
+    #[tokio::test]
+    async fn migrations_run_again_after_the_writer_was_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = file_store(&dir).await;
+        sqlx::query(&write(1))
+            .execute(store.writes())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        assert_eq!(users_seen(&store).await, 1);
     }
 }
