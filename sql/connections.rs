@@ -98,6 +98,15 @@ impl<DB: Database> Kept<DB> {
         }
     }
 
+    /// Ages every idle connection by `by`, as if it came from sqlx that much earlier.
+    #[cfg(test)]
+    #[allow(dead_code)] // used by the SQLite store's tests only
+    pub(crate) fn age_kept(&self, by: Duration) {
+        for idle in self.idle().iter_mut() {
+            idle.since -= by;
+        }
+    }
+
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle<DB>>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -432,4 +432,43 @@ mod tests {
         store.migrate().await.unwrap();
         assert_eq!(users_seen(&store).await, 1);
     }
+
+    #[tokio::test]
+    async fn a_connection_kept_past_its_time_goes_back_to_sqlx_after_its_next_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = file_store(&dir).await;
+        sqlx::query(&write(1))
+            .execute(store.writes())
+            .await
+            .unwrap();
+        assert_eq!(store.kept_writer.idle_count(), 1, "kept after a clean use");
+        let second = Duration::from_secs(1);
+        store
+            .kept_writer
+            .age_kept(crate::connections::KEPT_AT_MOST - second);
+        sqlx::query(&write(2))
+            .execute(store.writes())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.kept_writer.idle_count(),
+            1,
+            "a second short of it: kept"
+        );
+        store.kept_writer.age_kept(second * 2);
+        sqlx::query(&write(3))
+            .execute(store.writes())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.kept_writer.idle_count(),
+            0,
+            "past its time: back to sqlx"
+        );
+        sqlx::query(&write(4))
+            .execute(store.writes())
+            .await
+            .unwrap();
+        assert_eq!(users_seen(&store).await, 4, "and sqlx lends it again");
+    }
 }
