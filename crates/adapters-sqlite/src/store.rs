@@ -304,6 +304,14 @@ mod tests {
         )
     }
 
+    /// Writes user `n` on the writer.
+    async fn written(store: &SqliteStore, n: u8) {
+        sqlx::query(&write(n))
+            .execute(store.writes())
+            .await
+            .unwrap();
+    }
+
     async fn users_seen(store: &SqliteStore) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM users")
             .fetch_one(store.reads())
@@ -318,10 +326,7 @@ mod tests {
         let mut tx = store.writes().begin().await.unwrap();
         sqlx::query(&write(1)).execute(&mut *tx).await.unwrap();
         drop(tx);
-        sqlx::query(&write(2))
-            .execute(store.writes())
-            .await
-            .unwrap();
+        written(&store, 2).await;
         assert_eq!(
             users_seen(&store).await,
             1,
@@ -347,10 +352,7 @@ mod tests {
             )
             .await;
             let before = users_seen(&store).await;
-            sqlx::query(&write(n))
-                .execute(store.writes())
-                .await
-                .unwrap();
+            written(&store, n).await;
             assert_eq!(users_seen(&store).await, before + 1, "cut {n}: committed");
         }
     }
@@ -360,10 +362,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = file_store(&dir).await;
         users_seen(&store).await;
-        sqlx::query(&write(1))
-            .execute(store.writes())
-            .await
-            .unwrap();
+        written(&store, 1).await;
         let uses = store.pool_use();
         let readers = uses.iter().find(|p| p.pool == "readers").unwrap();
         let writer = uses.iter().find(|p| p.pool == "writer").unwrap();
@@ -375,10 +374,7 @@ mod tests {
     async fn an_in_memory_database_outlives_its_connection_s_idle_limit() {
         let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
         store.migrate().await.unwrap();
-        sqlx::query(&write(1))
-            .execute(store.writes())
-            .await
-            .unwrap();
+        written(&store, 1).await;
         store
             .kept_writer
             .age_idle(crate::connections::IDLE_AT_MOST * 2);
@@ -425,10 +421,7 @@ mod tests {
     async fn migrations_run_again_after_the_writer_was_used() {
         let dir = tempfile::tempdir().unwrap();
         let store = file_store(&dir).await;
-        sqlx::query(&write(1))
-            .execute(store.writes())
-            .await
-            .unwrap();
+        written(&store, 1).await;
         store.migrate().await.unwrap();
         assert_eq!(users_seen(&store).await, 1);
     }
@@ -437,38 +430,26 @@ mod tests {
     async fn a_connection_kept_past_its_time_goes_back_to_sqlx_after_its_next_use() {
         let dir = tempfile::tempdir().unwrap();
         let store = file_store(&dir).await;
-        sqlx::query(&write(1))
-            .execute(store.writes())
-            .await
-            .unwrap();
+        written(&store, 1).await;
         assert_eq!(store.kept_writer.idle_count(), 1, "kept after a clean use");
         let second = Duration::from_secs(1);
         store
             .kept_writer
             .age_kept(crate::connections::KEPT_AT_MOST - second);
-        sqlx::query(&write(2))
-            .execute(store.writes())
-            .await
-            .unwrap();
+        written(&store, 2).await;
         assert_eq!(
             store.kept_writer.idle_count(),
             1,
             "a second short of it: kept"
         );
         store.kept_writer.age_kept(second * 2);
-        sqlx::query(&write(3))
-            .execute(store.writes())
-            .await
-            .unwrap();
+        written(&store, 3).await;
         assert_eq!(
             store.kept_writer.idle_count(),
             0,
             "past its time: back to sqlx"
         );
-        sqlx::query(&write(4))
-            .execute(store.writes())
-            .await
-            .unwrap();
+        written(&store, 4).await;
         assert_eq!(users_seen(&store).await, 4, "and sqlx lends it again");
     }
 }

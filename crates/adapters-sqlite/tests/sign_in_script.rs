@@ -9,11 +9,12 @@
 use std::time::Duration;
 
 use gptgate_adapters_sqlite::SqliteStore;
-use gptgate_domain::{CodeHash, CodeRecord, Email, Identity, SessionId, SessionPolicy, UserId};
+use gptgate_domain::{CodeHash, Email, Identity, SessionId, SessionPolicy, UserId};
 use gptgate_ports::{
     CodeSignIn, SessionRepository, SignInRepository, Store as _, UserRepository,
     VerificationCodeRepository,
 };
+use gptgate_testkit::contracts::live_code;
 use time::macros::datetime;
 use time::OffsetDateTime;
 
@@ -49,24 +50,6 @@ fn id_bytes(kind: u8, n: usize) -> [u8; 16] {
 }
 
 const HASH: u8 = 7;
-
-async fn live_code(store: &SqliteStore, email: &Email) {
-    let record = CodeRecord {
-        email: email.clone(),
-        code_hash: Some(CodeHash::from_bytes(vec![HASH; 32])),
-        expires_at: T0 + time::Duration::minutes(10),
-        attempts: 1,
-        last_sent_at: T0,
-        send_window_started_at: T0,
-        sends_in_window: 1,
-        attempt_window_started_at: T0,
-        attempts_in_window: 1,
-    };
-    store
-        .update_code(email, &mut |_| Some(record.clone()))
-        .await
-        .unwrap();
-}
 
 fn sign_in(n: usize, session: usize) -> (Email, UserId, SessionId) {
     (email(n), user_id(n), session_id(session))
@@ -127,7 +110,7 @@ async fn fails_mid_way(store: SqliteStore) {
         .create_session(&SessionPolicy::default().open(session_id(1), holder.id, T0))
         .await
         .unwrap();
-    live_code(&store, &email(1)).await;
+    live_code(&store, &email(1), HASH).await;
 
     let failed = sign_in_with(&store, &sign_in(1, 1)).await;
     assert!(failed.is_err(), "a taken session id fails: {failed:?}");
@@ -143,7 +126,7 @@ async fn fails_mid_way(store: SqliteStore) {
     );
 
     // The writer is not left in the failed script's transaction: the next sign-in commits.
-    live_code(&store, &email(2)).await;
+    live_code(&store, &email(2), HASH).await;
     let next = sign_in_with(&store, &sign_in(2, 2)).await.unwrap();
     assert!(next.is_some());
     assert_eq!(stored(&store, 2, 2).await, (true, true, true));
@@ -165,11 +148,11 @@ async fn cut_off(store: SqliteStore) {
     // first poll) to more than it needs, so that some are cut off inside the script.
     let tries = 60;
     for n in 0..tries {
-        live_code(&store, &email(n)).await;
+        live_code(&store, &email(n), HASH).await;
         let cut_after = Duration::from_micros(25 * n as u64);
         let _ = tokio::time::timeout(cut_after, sign_in_with(&store, &sign_in(n, n))).await;
         // A write after it: committed, whatever the cut left on the writer.
-        live_code(&store, &email(tries + n)).await;
+        live_code(&store, &email(tries + n), HASH).await;
         let next = sign_in_with(&store, &sign_in(tries + n, tries + n))
             .await
             .unwrap();

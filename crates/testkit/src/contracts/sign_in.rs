@@ -115,7 +115,8 @@ pub async fn of_fifty_concurrent_wrong_codes_at_most_five_are_compared<S: ?Sized
 }
 
 /// A live code for `email` whose hash is `hash`.
-async fn live_code<S: ?Sized + SignInStore>(store: &S, email: &Email, hash: u8) {
+/// Gives `email` a live code whose hash is `[hash; 32]` (also for a store's own trials).
+pub async fn live_code<S: ?Sized + SignInStore>(store: &S, email: &Email, hash: u8) {
     let record = gptgate_domain::CodeRecord {
         email: email.clone(),
         code_hash: Some(CodeHash::from_bytes(vec![hash; 32])),
