@@ -48,6 +48,16 @@ impl Store {
             .map(UserRow::into_user)
             .transpose()
     }
+
+    /// The user holding `identity`, read after a first sight lost the race to claim it: the
+    /// winner's user. Its absence is a race too (that user deleted since), not bad data.
+    pub(crate) async fn race_winner(&self, identity: &Identity) -> Result<User, StorageError> {
+        self.find_holder(self.reads(), identity)
+            .await?
+            .ok_or_else(|| {
+                StorageError::Gone("the identity's user was deleted while it was claimed".into())
+            })
+    }
 }
 
 #[async_trait]

@@ -43,15 +43,7 @@ impl Store {
             Some(row) => row.into_user(),
             // The identity was claimed by a transaction that committed after this statement
             // began (its insert waited for that one): its row is visible to a new statement.
-            None => self
-                .find_holder(self.reads(), identity)
-                .await?
-                .ok_or_else(|| {
-                    // Its holder, who won the race, was deleted since: a race, not bad data.
-                    StorageError::Gone(
-                        "the identity's user was deleted while it was claimed".into(),
-                    )
-                }),
+            None => self.race_winner(identity).await,
         }
     }
 }

@@ -40,15 +40,7 @@ impl Store {
             == 1;
         if !claimed {
             tx.rollback().await.map_err(storage)?;
-            return self
-                .find_holder(self.reads(), identity)
-                .await?
-                .ok_or_else(|| {
-                    // Its holder, who won the race, was deleted since: a race, not bad data.
-                    StorageError::Gone(
-                        "the identity's user was deleted while it was claimed".into(),
-                    )
-                });
+            return self.race_winner(identity).await;
         }
         tx.commit().await.map_err(storage)?;
         Ok(User {

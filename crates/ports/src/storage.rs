@@ -736,8 +736,9 @@ pub trait SignInRepository:
     /// that address (as [`UserRepository::find_or_create_user`]) and opens a session
     /// for them, which it returns. `None`: the code was no longer the live one, and nothing
     /// was done. A store that can does all three as one atomic step (one statement on
-    /// PostgreSQL); the default does them one after the other, each safe alone (a failure
-    /// after the use leaves a used code, and the caller asks for a new one).
+    /// PostgreSQL, one transaction on SQLite); the default does them one after the other,
+    /// each safe alone (a failure after the use leaves a used code, and the caller asks for a
+    /// new one).
     async fn sign_in_with_code(
         &self,
         sign_in: CodeSignIn<'_>,
